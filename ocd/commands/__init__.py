@@ -1,0 +1,1 @@
+"""The subcommands of ``ocd``: thin shells that parse arguments and call the core."""

@@ -1,0 +1,61 @@
+"""Logging set-up: stdlib logging, real-time stamps, secrets redacted everywhere."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from collections.abc import Iterable
+
+from ocd.config import MASK, Config
+from ocd.errors import ConfigError
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+class RedactSecrets(logging.Filter):
+    """Replace every known secret value (e.g. ``mysql_password``) by a mask in log records.
+
+    A filter on the handlers rather than care at every call site: a password inside an
+    exception text from a driver is redacted too.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        redacted = message
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, MASK)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            for secret in self.secrets:
+                text = text.replace(secret, MASK)
+            record.exc_text, record.exc_info = text, None
+        return True
+
+
+def setup_logging(level: str = "INFO", cfg: Config | None = None) -> None:
+    """Configure the root logger from ``[general]``; ``level`` is the effective console level."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    logging_config = cfg.get("general", "logging_config") if cfg is not None else None
+    if logging_config is not None:
+        if not logging_config.is_file():
+            raise ConfigError(f"{cfg.origin('general', 'logging_config')}: [general] "
+                              f"logging_config = {str(logging_config)!r}: file not found")
+        logging.config.fileConfig(logging_config, disable_existing_loggers=False)
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(FORMAT))
+        root.addHandler(handler)
+    root.setLevel(level)
+    redact = RedactSecrets(cfg.secrets() if cfg is not None else ())
+    for handler in root.handlers:
+        handler.addFilter(redact)

@@ -1,0 +1,125 @@
+"""The ``ocd`` executable as a user runs it: real subprocesses."""
+
+import argparse
+import re
+
+import pytest
+
+from ocd.cli import build_parser
+
+
+def leaf_parsers(parser):
+    """Every parser that runs a command (the innermost level of subcommands)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for sub in action.choices.values():
+            yield from leaf_parsers(sub)
+
+
+def test_help_lists_subcommands_and_each_has_help(ocd):
+    result = ocd("--help")
+    assert result.returncode == 0
+    names = re.findall(r"^    (\w+)\s", result.stdout, flags=re.M)
+    assert {"config", "time"} <= set(names), result.stdout
+    for name in names:
+        sub = ocd(name, "--help")
+        assert sub.returncode == 0, sub.stderr
+
+
+def test_every_command_takes_the_common_options():
+    leaves = list(leaf_parsers(build_parser()))
+    assert len(leaves) >= 3
+    for leaf in leaves:
+        options = {o for a in leaf._actions for o in a.option_strings}
+        for option in ("--config", "--log-level", "--debug", "--set"):
+            assert option in options, (leaf.prog, option)
+
+
+def test_every_parser_action_has_help_text():
+    parser = build_parser()
+
+    def walk(p):
+        for action in p._actions:
+            if action.help is None and action.dest not in ("help", "command", "action"):
+                yield p.prog, action.dest
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    yield from walk(sub)
+
+    assert list(walk(parser)) == []
+
+
+def test_config_copy_refuses_then_forces(ocd, tmp_path):
+    first = ocd("config", "copy", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "ocd.cfg").read_text().startswith("# OCD master configuration")
+    assert (tmp_path / "loggers.cfg").exists()
+    (tmp_path / "ocd.cfg").write_text("[run]\n")
+    again = ocd("config", "copy", str(tmp_path))
+    assert again.returncode == 1
+    assert again.stderr.count("\n") == 1 and "use --force" in again.stderr
+    assert (tmp_path / "ocd.cfg").read_text() == "[run]\n"
+    forced = ocd("config", "copy", "--force", str(tmp_path))
+    assert forced.returncode == 0
+    assert (tmp_path / "ocd.cfg").read_text().startswith("# OCD master configuration")
+
+
+def test_config_with_no_value_means_ocd_cfg_in_cwd(ocd, tmp_path):
+    (tmp_path / "ocd.cfg").write_text("[run]\nn_ocd_main_loop = 4\n")
+    result = ocd("config", "show", "--config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "n_ocd_main_loop = 4" in result.stdout
+    assert "ocd.cfg:2" in result.stdout
+
+
+def test_missing_config_warns_not_crashes(ocd, tmp_path):
+    result = ocd("time", "--config", str(tmp_path / "nope.cfg"))
+    assert result.returncode == 0
+    assert "nope.cfg not found: skipped" in result.stderr
+
+
+def test_config_show_masks_password_everywhere(ocd, tmp_path):
+    user = tmp_path / "u.cfg"
+    user.write_text("[database]\nmysql_password = hunter2-secret\n")
+    result = ocd("config", "show", "--config", str(user), "--log-level", "DEBUG")
+    assert result.returncode == 0
+    assert "hunter2-secret" not in result.stdout + result.stderr
+    assert "mysql_password = ********" in result.stdout
+
+
+def test_configuration_error_is_one_line_exit_2(ocd, tmp_path):
+    user = tmp_path / "u.cfg"
+    user.write_text("[dates]\nmock_speed = quick\n")
+    result = ocd("time", "--config", str(user))
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith(f"ocd: error: {user}:2: [dates] mock_speed = 'quick'")
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_shows_traceback(ocd):
+    result = ocd("time", "--debug", "--set", "dates.mock_speed=quick")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+    assert "ocd: error:" in result.stderr
+
+
+def test_usage_error_exit_2(ocd):
+    result = ocd("nosuchcommand")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize("speed, marker", [("1", "MOCKED"), (None, "real")])
+def test_time_command(ocd, speed, marker):
+    args = ["time"]
+    if speed:
+        args += ["--set", "dates.mock_time=2017-11-18T18:00:00"]
+    result = ocd(*args)
+    assert result.returncode == 0, result.stderr
+    assert marker in result.stdout
+    assert re.search(r"^JD:\s+24\d{5}\.\d{6}$", result.stdout, flags=re.M)
+    if speed:
+        assert "UTC:   2017-11-18T18:00" in result.stdout

@@ -1,0 +1,221 @@
+"""The main loop's pure core, driven with plain events and times: no sockets, no clock."""
+
+from ocd.orchestrator import (
+    Abort,
+    ChangeConfig,
+    Orchestrator,
+    Publish,
+    RequestSchedule,
+    Settings,
+    StartShot,
+)
+from ocd.states import MetrologyLimits
+
+HB = "tcs.receiver.heartbeat"
+G1, G2 = "pas.Guider1.metrology_data", "pas.Guider2.metrology_data"
+SETTINGS = Settings(heartbeat_timeout=5, error_pause=100, shot_silent_after=50,
+                    reschedule_after=30, start_timeout=20,
+                    metrology=MetrologyLimits(max_seeing=2.0, min_transparency=0.6,
+                                              stale_after=60))
+
+
+def published(actions, topic):
+    return [a.data for a in actions if isinstance(a, Publish) and a.topic == topic]
+
+
+def kinds(actions, kind):
+    return [a for a in actions if isinstance(a, kind)]
+
+
+def run_event(status, shotid="DEX1", origin="ocd_run_shot@h:1", **extra):
+    return {"exec_status": status, "shotid": shotid, "__origin": origin, **extra}
+
+
+def allow(orc, now, allowed=True, rid="r1"):
+    return orc.handle("ocd.command.allow_hetdex", {"id": rid, "allowed": allowed,
+                                                   "__origin": "ocd_allow_hetdex@h:9"}, now)
+
+
+def ready(now=0.0):
+    """An orchestrator with TCS alive and HETDEX allowed: it asks for a schedule."""
+    orc = Orchestrator(SETTINGS)
+    orc.handle(HB, {}, now)
+    actions = allow(orc, now)
+    return orc, actions
+
+
+def test_starts_waiting_for_everything():
+    orc = Orchestrator(SETTINGS)
+    actions = orc.tick(0)
+    assert kinds(actions, RequestSchedule) == []
+    reasons = published(actions, "ocd.main_loop.waiting")[0]["reasons"]
+    assert any(r.startswith("hetdex_allowed is not_allowed") for r in reasons)
+    assert any(r.startswith("tcs is dead") for r in reasons)
+
+
+def test_heartbeat_publishes_every_machine_state_and_status():
+    orc = Orchestrator(SETTINGS)
+    actions = orc.handle(HB, {}, 1.0)
+    states = published(actions, "ocd.states.state")
+    assert {s["machine_name"]: s["state"] for s in states} == {
+        "run_shot": "idle", "hetdex_allowed": "not_allowed", "tcs": "alive",
+        "metrology": "stale", "meta": "unsatisfied"}
+    change = published(actions, "ocd.states.change")[0]
+    assert (change["machine_name"], change["old_state"], change["new_state"]) == \
+        ("tcs", "dead", "alive")
+    assert published(actions, "ocd.main_loop.status")[0]["states"]["tcs"] == "alive"
+
+
+def test_allow_is_acknowledged_and_triggers_scheduling():
+    orc, actions = ready()
+    assert published(actions, "ocd.main_loop.ack") == [
+        {"id": "r1", "command": "allow_hetdex", "ok": True, "message": "HETDEX shots allowed"}]
+    assert published(actions, "ocd.states.hetdex_allowed")[0]["allowed"] is True
+    assert kinds(actions, RequestSchedule) == [RequestSchedule(None, None)]
+    assert allow(orc, 1.0) == []  # the same request id twice: ignored, not acknowledged twice
+
+
+def test_full_shot_cycle_follows_events():
+    orc, _ = ready()
+    actions = orc.scheduled("DEX1", "E", "best priority", "builtin", 1.0)
+    assert kinds(actions, StartShot) == [StartShot("DEX1", "E")]
+    assert published(actions, "ocd.main_loop.decision")[0]["started"] is True
+    assert kinds(orc.tick(2.0), RequestSchedule) == []  # starting: no second schedule
+    actions = orc.handle("ocd.run_shot.run", run_event(0), 3.0)
+    assert orc.run_shot.state == "running" and orc.pending is None
+    orc.handle(HB, {}, 4.0)
+    assert kinds(orc.handle("ocd.run_shot.exp_hetdex", {"__origin": "ocd_run_shot@h:1"}, 40.0),
+                 RequestSchedule) == []
+    orc.handle(HB, {}, 41.0)
+    actions = orc.handle("ocd.run_shot.run", run_event(1, error=False), 42.0)
+    assert orc.run_shot.state == "idle"
+    assert kinds(actions, RequestSchedule)  # idle again: next shot
+
+
+def test_no_shot_waits_then_retries():
+    orc, _ = ready()
+    actions = orc.scheduled(None, None, "3 shots observable, none with 20 min of track left",
+                            "builtin", 1.0)
+    no_shot = published(actions, "ocd.main_loop.no_shot")[0]
+    assert no_shot["reason"].startswith("3 shots observable")
+    waiting = published(actions, "ocd.main_loop.waiting")[0]["reasons"][0]
+    assert "none with 20 min" in waiting and "next try at" in waiting
+    orc.handle(HB, {}, 20.0)
+    assert kinds(orc.tick(30.0), RequestSchedule) == []
+    orc.handle(HB, {}, 30.5)
+    assert kinds(orc.tick(31.5), RequestSchedule)
+
+
+def test_heartbeat_timeout_kills_tcs_and_blocks_shots():
+    orc = Orchestrator(SETTINGS)
+    orc.handle(HB, {}, 0.0)
+    orc.tick(5.0)
+    assert orc.tcs.state == "alive"
+    actions = orc.tick(5.5)
+    change = published(actions, "ocd.states.change")[0]
+    assert change["machine_name"] == "tcs" and change["new_state"] == "dead"
+    assert "no TCS heartbeat for 5.5 s" in change["msg"]
+    assert kinds(allow(orc, 6.0), RequestSchedule) == []
+
+
+def test_bad_metrology_blocks_and_recovery_allows():
+    orc = Orchestrator(SETTINGS)
+    orc.handle(HB, {}, 0.0)
+    orc.handle(G1, {"seeing": 2.5, "transparency": 0.9}, 0.0)
+    assert orc.metrology.state == "bad"
+    assert kinds(allow(orc, 0.5), RequestSchedule) == []
+    orc.handle(G2, {"seeing": 1.0, "transparency": 0.9}, 1.0)  # median 1.75" is fine
+    assert orc.metrology.state == "good"
+    assert orc.pending == "scheduling"
+
+
+def test_metrology_goes_stale_and_stale_is_acceptable():
+    orc = Orchestrator(SETTINGS)
+    orc.handle(G1, {"seeing": 3.5, "transparency": 0.2}, 0.0)
+    assert orc.metrology.state == "bad"
+    orc.handle(HB, {}, 61.0)
+    assert orc.metrology.state == "stale"
+    assert kinds(allow(orc, 61.5), RequestSchedule)
+
+
+def test_failed_shot_pauses_then_resumes():
+    orc, _ = ready()
+    orc.scheduled("DEX1", "W", "", "builtin", 1.0)
+    orc.handle("ocd.run_shot.run", run_event(0), 2.0)
+    actions = orc.handle("ocd.run_shot.run", run_event(1, error=True, exc_type="TcsError",
+                                                        exc_value="slew failed",
+                                                        traceback="tb"), 10.0)
+    change = published(actions, "ocd.states.change")[0]
+    assert change["new_state"] == "error" and "slew failed" in change["msg"]
+    assert change["traceback"] == "tb"
+    orc.handle(HB, {}, 60.0)
+    assert kinds(orc.tick(60.0), RequestSchedule) == []
+    orc.handle(HB, {}, 109.0)
+    actions = orc.tick(110.0)
+    assert orc.run_shot.state == "idle"
+    assert kinds(actions, RequestSchedule)
+
+
+def test_silent_shot_publisher_is_declared_failed():
+    orc, _ = ready()
+    orc.handle("ocd.run_shot.run", run_event(0, origin="ocd_run_shot@other:2"), 1.0)
+    orc.handle(HB, {}, 40.0)
+    assert orc.run_shot.state == "running"
+    orc.handle(HB, {}, 51.0)
+    actions = orc.tick(52.0)
+    changes = published(actions, "ocd.states.change")
+    assert [(c["machine_name"], c["transition"]) for c in changes] == [("run_shot", "shot_silent")]
+
+
+def test_shot_by_hand_blocks_automatic_shots():
+    orc = Orchestrator(SETTINGS)
+    orc.handle(HB, {}, 0.0)
+    orc.handle("ocd.run_shot.run", run_event(0, origin="ocd_run_shot@ra:7"), 1.0)
+    assert kinds(allow(orc, 2.0), RequestSchedule) == []
+    assert orc.status(2.0)["running_shot"] == "DEX1"
+    # another publisher's "finish" does not end the shot we follow
+    orc.handle("ocd.run_shot.run", run_event(1, origin="ocd_run_shot@x:1"), 3.0)
+    assert orc.run_shot.state == "running"
+    actions = orc.handle("ocd.run_shot.run", run_event(1, origin="ocd_run_shot@ra:7"), 4.0)
+    assert kinds(actions, RequestSchedule)
+
+
+def test_shot_that_never_starts_times_out():
+    orc, _ = ready()
+    orc.scheduled("DEX1", "E", "", "builtin", 1.0)
+    orc.handle(HB, {}, 15.0)
+    actions = orc.tick(22.0)
+    error = published(actions, "ocd.main_loop.error")[0]
+    assert error["stage"] == "start" and "did not start within 20 s" in error["error"]
+    assert orc.pending is None and orc.next_schedule_at == 122.0
+
+
+def test_start_failure_is_published_and_paused():
+    orc, _ = ready()
+    orc.scheduled("DEX1", "E", "", "builtin", 1.0)
+    actions = orc.start_failed("obsnum", "MySQL unreachable", 2.0)
+    assert published(actions, "ocd.main_loop.error") == [
+        {"stage": "obsnum", "shotid": "DEX1", "error": "MySQL unreachable"}]
+    assert orc.next_schedule_at == 102.0
+
+
+def test_conditions_change_while_scheduling_cancels_start():
+    orc, _ = ready()
+    allow(orc, 1.0, allowed=False, rid="r2")
+    actions = orc.scheduled("DEX1", "E", "", "builtin", 2.0)
+    assert kinds(actions, StartShot) == []
+    assert published(actions, "ocd.main_loop.decision")[0]["started"] is False
+
+
+def test_abort_and_config_commands_become_actions():
+    orc = Orchestrator(SETTINGS)
+    assert orc.handle("ocd.command.abort", {"id": "a1", "__origin": "x"}, 0)[0] == \
+        Abort("a1", "x")
+    actions = orc.handle("ocd.command.config_send",
+                         {"id": "c1", "changes": [["tcs", "heartbeat_timeout", "9"]]}, 0)
+    assert kinds(actions, ChangeConfig) == [
+        ChangeConfig("c1", (("tcs", "heartbeat_timeout", "9"),), "unknown")]
+    bad = orc.handle("ocd.command.config_send", {"id": "c2", "changes": "x=1"}, 0)
+    assert published(bad, "ocd.main_loop.ack")[0]["ok"] is False
+    bad = orc.handle("ocd.command.allow_hetdex", {"id": "c3", "allowed": "yes"}, 0)
+    assert published(bad, "ocd.main_loop.ack")[0]["ok"] is False

@@ -6,6 +6,7 @@ advances with real elapsed time multiplied by ``[dates] mock_speed``. Log record
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -105,3 +106,13 @@ def clock_from_config(cfg: Config) -> Clock:
     if speed <= 0:
         raise cfg._error("dates", "mock_speed", str(speed), "must be positive")
     return MockClock(start, speed)
+
+
+async def sleep_ocd(clock: Clock, seconds: float) -> None:
+    """Wait ``seconds`` of OCD-clock time (shorter in real time when the mock clock is fast)."""
+    await asyncio.sleep(real_seconds(clock, max(0.0, seconds)))
+
+
+def real_seconds(clock: Clock, seconds: float) -> float:
+    """How many real seconds ``seconds`` of OCD-clock time last."""
+    return seconds / (getattr(clock, "speed", 1.0) if clock.is_mock else 1.0)

@@ -104,7 +104,7 @@ def clock_from_config(cfg: Config) -> Clock:
         return RealClock()
     speed = cfg.get("dates", "mock_speed")
     if speed <= 0:
-        raise cfg._error("dates", "mock_speed", str(speed), "must be positive")
+        raise cfg.error("dates", "mock_speed", str(speed), "must be positive")
     return MockClock(start, speed)
 
 

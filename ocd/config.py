@@ -302,9 +302,10 @@ class Config:
             return self.parser.get(section, option).strip()
         except _Unresolved as exc:
             value = self.parser.get(section, option, raw=True)
-            raise self._error(section, option, value, str(exc)) from None
+            raise self.error(section, option, value, str(exc)) from None
 
-    def _error(self, section: str, option: str, value: str, reason: str) -> ConfigError:
+    def error(self, section: str, option: str, value: str, reason: str) -> ConfigError:
+        """A ConfigError naming where ``[section] option`` was set, its value and ``reason``."""
         shown = MASK if is_secret(option) else value
         return ConfigError(
             f"{self.origin(section, option)}: [{section}] {option} = {shown!r}: {reason}"
@@ -317,11 +318,11 @@ class Config:
         type_name = type or (spec.type if spec else "str")
         value = self.raw(section, option)
         if not value and spec is not None and spec.mandatory:
-            raise self._error(section, option, value, "a value is mandatory")
+            raise self.error(section, option, value, "a value is mandatory")
         try:
             return _convert(type_name, value, self.origin(section, option).base_dir)
         except ValueError as exc:
-            raise self._error(section, option, value, str(exc)) from None
+            raise self.error(section, option, value, str(exc)) from None
 
     def get_str(self, section: str, option: str) -> str:
         return self.get(section, option, "str")

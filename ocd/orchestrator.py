@@ -291,3 +291,20 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
+
+
+def settings_from_config(cfg: Any) -> Settings:
+    """The orchestrator's settings from ``[topics]``, ``[run]`` and ``[tcs]``."""
+    return Settings(
+        heartbeat_topic=cfg.get("topics", "tcs_heartbeat"),
+        ra_dec_topic=cfg.get("topics", "tcs_ra_dec"),
+        metrology_topics=tuple(cfg.get("topics", "metrology")),
+        heartbeat_timeout=cfg.get("tcs", "heartbeat_timeout"),
+        metrology=MetrologyLimits(max_seeing=cfg.get("run", "max_seeing"),
+                                  min_transparency=cfg.get("run", "min_transparency"),
+                                  stale_after=cfg.get("run", "metrology_stale_after")),
+        error_pause=cfg.get("run", "error_pause"),
+        shot_silent_after=cfg.get("run", "shot_silent_after"),
+        reschedule_after=cfg.get("run", "reschedule_after"),
+        start_timeout=cfg.get("run", "start_timeout"),
+    )

@@ -191,3 +191,26 @@ class ShotRunner:
             self._exposing = False
         await self.publish("ocd.run_shot.exp_hetdex", {**shot, **fields, "exec_status": 1})
         self._check_abort()
+
+
+def plan_from_config(cfg: Any) -> ExposurePlan:
+    """The exposure plan from ``[run_shot]``; a bad ``dithers`` value names the option."""
+    text = cfg.get("run_shot", "dithers")
+    try:
+        dithers = parse_dithers(text)
+    except ValueError as exc:
+        raise cfg.error("run_shot", "dithers", text, str(exc)) from None
+    return ExposurePlan(
+        exposure_time=cfg.get("run_shot", "exposure_time"), dithers=dithers,
+        recipe=cfg.get("run_shot", "recipe"), x_binning=cfg.get("run_shot", "x_binning"),
+        y_binning=cfg.get("run_shot", "y_binning"), image_type=cfg.get("run_shot", "image_type"),
+        abort_exposure=cfg.get("run_shot", "abort_exposure"))
+
+
+def locator_from_config(cfg: Any) -> InputLocator:
+    """Where per-shot input files are, from ``[run_shot]``."""
+    return InputLocator(
+        shuffle_dir=cfg.get("run_shot", "shuffle_dir"),
+        shuffle_template=cfg.get("run_shot", "shuffle_conf_template"),
+        acam_dir=cfg.get("run_shot", "acam_dir"),
+        acam_template=cfg.get("run_shot", "acam_image_template"))

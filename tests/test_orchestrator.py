@@ -219,3 +219,15 @@ def test_abort_and_config_commands_become_actions():
     assert published(bad, "ocd.main_loop.ack")[0]["ok"] is False
     bad = orc.handle("ocd.command.allow_hetdex", {"id": "c3", "allowed": "yes"}, 0)
     assert published(bad, "ocd.main_loop.ack")[0]["ok"] is False
+
+
+def test_settings_from_config():
+    from ocd.config import load_config
+    from ocd.orchestrator import settings_from_config
+
+    cfg = load_config(overrides=[("run", "max_seeing", "2.2"), ("tcs", "heartbeat_timeout", "7")],
+                      environ={})
+    settings = settings_from_config(cfg)
+    assert settings.metrology.max_seeing == 2.2 and settings.heartbeat_timeout == 7.0
+    assert settings.metrology_topics == ("pas.Guider1.metrology_data",
+                                         "pas.Guider2.metrology_data")

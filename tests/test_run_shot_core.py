@@ -124,3 +124,19 @@ async def test_abort_reaches_the_exposure_in_flight(tmp_path):
     assert outcome.aborted
     assert ("virus", "abort") in [(s, c) for s, c, _ in sim.log]
     assert rec.sequence()[-2:] == [("exp_hetdex", 0, 2), ("run", 1, None)]
+
+
+def test_plan_and_locator_from_config(tmp_path):
+    from ocd.config import load_config
+    from ocd.errors import ConfigError
+    from ocd.run_shot import locator_from_config, plan_from_config
+
+    cfg = load_config(overrides=[("run_shot", "dithers", "0 0, 1 1"),
+                                 ("run_shot", "exposure_time", "30"),
+                                 ("run_shot", "shuffle_dir", str(tmp_path))], environ={})
+    plan = plan_from_config(cfg)
+    assert (plan.n_exposures, plan.exposure_time, plan.abort_exposure) == (2, 30.0, True)
+    assert locator_from_config(cfg).paths("DEX1", "042", "E")[0] == tmp_path / "DEX1_042_E.cfg"
+    cfg = load_config(overrides=[("run_shot", "dithers", "0 0 0")], environ={})
+    with pytest.raises(ConfigError, match=r"command line: \[run_shot\] dithers = '0 0 0': "):
+        plan_from_config(cfg)

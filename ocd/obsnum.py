@@ -96,7 +96,7 @@ class ObsnumAllocator(ABC):
     Safe under concurrency: processes allocating at the same time never get the same number for
     one date and instrument when they write (``update``). Without ``update`` nothing is stored,
     so two processes in that mode can get the same numbers; one process never does.
-    Use as a context manager, or call :meth:`close`.
+    Use as a context manager, or call :meth:`close`. Not thread-safe: one allocator per thread.
     """
 
     def __init__(self, clock: Clock, instrument: str = "virus", update: bool = True) -> None:

@@ -3,7 +3,8 @@
 For rehearsals and tests without MySQL. The file (and its directory) is created on first use,
 with the table. ``BEGIN IMMEDIATE`` takes SQLite's write lock before the maximum is read, so
 processes sharing the file allocate one after the other; a process that finds the lock taken
-waits up to ``[database] lock_timeout``.
+waits up to ``[database] lock_timeout``. The file is in write-ahead-log mode, so it must be on
+a local disk (processes on other machines cannot share it).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class SqliteAllocator(ObsnumAllocator):
             except (OSError, sqlite3.Error) as exc:
                 raise self._error(exc, "cannot open") from exc
             try:
+                # write-ahead log, synced at every commit: one fsync per allocation instead of
+                # three, still durable (a number once returned survives a power cut)
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
                 conn.executescript(schema_sql(SQLITE_SCHEMA))
             except sqlite3.Error as exc:
                 conn.close()
@@ -121,8 +126,7 @@ class SqliteAllocator(ObsnumAllocator):
         if not self.path.exists():
             return False
         try:
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            with closing(sqlite3.connect(uri, uri=True, timeout=self.lock_timeout)) as probe:
+            with closing(sqlite3.connect(self.path, timeout=self.lock_timeout)) as probe:
                 return probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
                                      "AND name = ?", (TABLE,)).fetchone() is not None
         except sqlite3.Error as exc:

@@ -15,7 +15,7 @@ import yaml
 from conftest import ROOT, ocd_env
 from obsnum_helpers import INIT_SQL, SECRET
 
-from ocd.config import load_config, static_file
+from ocd.config import load_config
 from ocd.docker_mysql import (
     INIT_DIR,
     Docker,
@@ -223,6 +223,3 @@ def test_dockerfile_builds_from_what_compose_gives_it():
         for source in sources:
             assert (context / source).exists(), source
 
-
-def test_packaged_schema_used_by_docker_mysql_is_init_sql():
-    assert static_file("vl_obsnum.sql").read_text() == INIT_SQL.read_text()

@@ -74,6 +74,17 @@ def mysql_connect(params: dict[str, object], **extra: object):
                            **{k: params[k] for k in keys if k in params}, **extra)
 
 
+def query(params: dict[str, object], sql: str, args: object = None) -> list[tuple]:
+    """Run one statement on a connection of its own; its rows, if any."""
+    conn = mysql_connect(params)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
 def run_sql_file(params: dict[str, object], path: Path) -> None:
     """Execute an SQL file verbatim, as the MySQL image does at its first start."""
     conn = mysql_connect(params)

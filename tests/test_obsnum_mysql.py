@@ -19,6 +19,7 @@ from obsnum_helpers import (
     fresh_database,
     make_config,
     mysql_connect,
+    query,
     run_sql_file,
     run_workers,
     set_flags,
@@ -29,7 +30,7 @@ from obsnum_helpers import (
 from ocd.clock import clock_from_config
 from ocd.docker_mysql import wait_for_mysql
 from ocd.errors import OcdError
-from ocd.obsnum import allocator_from_config
+from ocd.obsnum import MAX_OBSNUM, allocator_from_config
 from ocd.obsnum_mysql import MysqlAllocator, MysqlSettings, lock_name, mysql_error
 
 pytestmark = pytest.mark.mysql
@@ -130,19 +131,15 @@ def test_allocation_rule_dates_and_instruments(db):
         (1, "virus", 1), (2, "virus", 2), (3, "virus", 3), (4, "virus", 4), (5, "virus", 5),
         (8, "lrs2", 1)]
     # ts is the server's real time of the insert, in UTC whatever the server's zone
-    server_now = mysql_connect(db).cursor()
-    server_now.execute("SELECT UTC_TIMESTAMP()")
-    now = server_now.fetchone()[0].replace(tzinfo=dt.timezone.utc)
+    now = query(db, "SELECT UTC_TIMESTAMP()")[0][0].replace(tzinfo=dt.timezone.utc)
     assert all(abs(r.ts - now) < dt.timedelta(minutes=1) for r in rows)
 
 
 def test_numbers_continue_from_rows_written_by_others(db):
-    conn = mysql_connect(db)
-    with conn.cursor() as cur:  # as the original OCD or a person would have written them
-        cur.execute("INSERT INTO vl_obsnum (obsdate, inst, obsnum) VALUES "
-                    "('2017-11-24', 'virus', 10), ('2017-11-24', 'virus', 7), "
-                    "('2017-11-23', 'virus', 50), ('2017-11-24', 'lrs2', 99)")
-    conn.close()
+    # as the original OCD or a person would have written them
+    query(db, "INSERT INTO vl_obsnum (obsdate, inst, obsnum) VALUES "
+              "('2017-11-24', 'virus', 10), ('2017-11-24', 'virus', 7), "
+              "('2017-11-23', 'virus', 50), ('2017-11-24', 'lrs2', 99)")
     with allocator_for(db) as allocator:
         assert allocator.allocate() == [11]
 
@@ -163,10 +160,21 @@ def test_without_update_nothing_is_written_yet_numbers_increase(db):
 def test_never_reissues_after_rows_vanish(db):
     with allocator_for(db) as allocator:
         assert allocator.allocate(3) == [1, 2, 3]
-        with mysql_connect(db).cursor() as cur:
-            cur.execute("DELETE FROM vl_obsnum")
+        query(db, "DELETE FROM vl_obsnum")
         assert allocator.allocate() == [4]
     assert stored_numbers(db) == [(MOCK_DATE, "virus", 4)]
+
+
+def test_numbers_beyond_the_mediumint_are_refused_and_not_written(db):
+    query(db, "INSERT INTO vl_obsnum (obsdate, inst, obsnum) VALUES (%s, 'virus', %s)",
+          (MOCK_DATE, MAX_OBSNUM - 2))
+    with allocator_for(db) as allocator:
+        assert allocator.allocate() == [MAX_OBSNUM - 1]
+        with pytest.raises(OcdError, match=f"exceeds {MAX_OBSNUM}"):
+            allocator.allocate(2)
+        assert allocator.allocate() == [MAX_OBSNUM]
+    assert [n for _, _, n in stored_numbers(db)] == [MAX_OBSNUM - 2, MAX_OBSNUM - 1,
+                                                     MAX_OBSNUM]
 
 
 def test_concurrent_processes_get_distinct_contiguous_numbers(db):
@@ -242,8 +250,7 @@ def test_killed_connection_that_cannot_come_back_fails_in_one_line(mysql_databas
     with fresh_database(mysql_database) as params:
         allocator = allocator_for(params)
         assert allocator.allocate() == [1]
-        with mysql_connect(params).cursor() as cur:
-            cur.execute(f"DROP DATABASE `{params['database']}`")
+        query(params, f"DROP DATABASE `{params['database']}`")
         kill(params, allocator.connection.thread_id())
         with pytest.raises(OcdError) as info:
             allocator.allocate()
@@ -286,16 +293,16 @@ def test_unknown_database(mysql_database):
 
 
 def test_missing_table_suggests_init(empty_db):
-    for action in ("allocate", "check"):
-        with allocator_for(empty_db) as allocator, pytest.raises(OcdError) as info:
-            getattr(allocator, action)()
-        assert str(info.value) == (
-            f"table vl_obsnum is missing from MySQL database '{empty_db['database']}' on "
-            f"{empty_db['host']}:{empty_db['port']}: create it with 'ocd obsnum init'")
-    # the failed batch left no lock behind: another connection takes it at once
-    with mysql_connect(empty_db).cursor() as cur:
-        cur.execute("SELECT GET_LOCK(%s, 0)", (lock_name(empty_db["database"]),))
-        assert cur.fetchone()[0] == 1
+    expected = (f"table vl_obsnum is missing from MySQL database '{empty_db['database']}' on "
+                f"{empty_db['host']}:{empty_db['port']}: create it with 'ocd obsnum init'")
+    with allocator_for(empty_db) as allocator:
+        for action in (allocator.allocate, allocator.check, allocator.allocate):
+            with pytest.raises(OcdError) as info:
+                action()
+            assert str(info.value) == expected
+        # the batch failed after taking the lock; the allocator, still open, left none behind
+        lock = lock_name(empty_db["database"])
+        assert query(empty_db, "SELECT GET_LOCK(%s, 0)", (lock,)) == [(1,)]
 
 
 def test_messages_from_real_errors_never_hold_the_password(mysql_database, empty_db):
@@ -308,9 +315,7 @@ def test_messages_from_real_errors_never_hold_the_password(mysql_database, empty
                         ({**mysql_database, "database": "ocd_no_such_db"}, None),
                         ({**mysql_database, "port": free_port()}, None)):
         try:
-            conn = mysql_connect(params, connect_timeout=2)
-            with conn.cursor() as cur:
-                cur.execute(sql)
+            query({**params}, sql or "SELECT 1")
         except pymysql.err.MySQLError as exc:
             errors.append(exc)
     assert [e.args[0] for e in errors] == [1146, 1049, 2003]

@@ -29,6 +29,8 @@ log = logging.getLogger("ocd")
 COMMANDS = (
     "ocd.commands.config_cmd",
     "ocd.commands.time_cmd",
+    "ocd.commands.obsnum_cmd",
+    "ocd.commands.docker_mysql_cmd",
 )
 
 DESCRIPTION = """\

@@ -158,7 +158,7 @@ class ObsnumAllocator(ABC):
 def check_instrument(cfg: Config) -> str:
     instrument = cfg.get("database", "instrument")
     if not 1 <= len(instrument) <= MAX_INSTRUMENT_LENGTH:
-        raise cfg._error("database", "instrument", instrument,
+        raise cfg.error("database", "instrument", instrument,
                          f"must be 1 to {MAX_INSTRUMENT_LENGTH} characters "
                          f"(the {TABLE}.inst column is a varchar({MAX_INSTRUMENT_LENGTH}))")
     return instrument
@@ -180,7 +180,7 @@ def allocator_from_config(cfg: Config, clock: Clock, update: bool | None = None
         update = cfg.get("database", "mysql_update_obsnum")
     lock_timeout = cfg.get("database", "lock_timeout")
     if lock_timeout < 0:
-        raise cfg._error("database", "lock_timeout", str(lock_timeout), "must not be negative")
+        raise cfg.error("database", "lock_timeout", str(lock_timeout), "must not be negative")
     backend = cfg.get("database", "backend")
     if backend == "sqlite":
         from ocd.obsnum_sqlite import SqliteAllocator

@@ -88,9 +88,9 @@ class MysqlSettings:
                        get("mysql_read_timeout"), get("lock_timeout"))
         for option in ("mysql_connect_timeout", "mysql_read_timeout"):
             if get(option) <= 0:
-                raise cfg._error("database", option, str(get(option)), "must be positive")
+                raise cfg.error("database", option, str(get(option)), "must be positive")
         if settings.read_timeout <= settings.lock_timeout:
-            raise cfg._error(
+            raise cfg.error(
                 "database", "mysql_read_timeout", str(settings.read_timeout),
                 f"must be longer than [database] lock_timeout = {settings.lock_timeout:g}, or "
                 "waiting for another process's allocation would look like a dead server")

@@ -29,6 +29,7 @@ log = logging.getLogger("ocd")
 COMMANDS = (
     "ocd.commands.config_cmd",
     "ocd.commands.time_cmd",
+    "ocd.commands.schedule_cmd",
 )
 
 DESCRIPTION = """\

@@ -160,8 +160,7 @@ def autoschedule(cfg: Config, store: ShotStore, when: dt.datetime,
         raise OcdError(f"{NAME} chose {answer.shotid!r}, which is not in the shot list")
     if shot.n_obs <= 0:
         raise OcdError(f"{NAME} chose {answer.shotid!r}, which has n_obs 0")
-    match = next((c for c in builtin.candidates
-                  if c.shotid == answer.shotid and c.track == answer.track), None)
+    match = builtin.candidate(answer.shotid, answer.track or "E")
     if match is None:
         match = Candidate(shot, answer.track or "E", None, None, None, False,
                           "the built-in scheduler has no such track for this shot")

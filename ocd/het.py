@@ -267,6 +267,62 @@ class Tracks:
         return self.end_w - self.start_w
 
 
+@dataclass(frozen=True)
+class Sky:
+    """Apparent places of many targets at one instant: compute once, then ask for their tracks
+    and for windows at any parked azimuth without redoing the astrometry."""
+
+    epoch: _Epoch
+    place: _Place
+
+    def tracks(self) -> Tracks:
+        """East/West track azimuths and windows (see :func:`tracks`)."""
+        place = self.place
+        sin_dec, cos_dec = place.sin_dec, place.cos_dec
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cos_hc = (_SIN_ALT - sin_dec * _SIN_LAT) / (cos_dec * _COS_LAT)
+            two = np.abs(cos_hc) <= 1.0
+            north = sin_dec > _SIN_LAT  # outside the band: the nearer meridian point
+            h_cross = np.arccos(np.where(two, cos_hc, np.nan))
+            # the structure parks at the target's own crossing point (declination dec), or at
+            # the meridian point at 55 deg on the target's side for a single track
+            sin_dec0 = np.where(two, sin_dec, np.where(north, _SIN_NORTH, _SIN_SOUTH))
+            cos_dec0 = np.where(two, cos_dec, np.where(north, _COS_NORTH, _COS_SOUTH))
+            half = _half_width(sin_dec, cos_dec, sin_dec0, cos_dec0)
+            az_e, az_w = _track_azimuths(sin_dec)
+        single = ~two & ~np.isnan(half)
+        h0_e = np.where(two, -h_cross, 0.0)
+        meridian_az = np.where(north, 0.0, 180.0)
+        az_e = np.where(single, meridian_az, az_e)
+        az_w = np.where(single, meridian_az, az_w)
+        start_e, centre_e, end_e = _window_times(place.ha, h0_e, half, self.epoch.unix)
+        start_w, centre_w, end_w = _window_times(place.ha, -h0_e, half, self.epoch.unix)
+        n_tracks = np.where(two, 2, np.where(single, 1, 0)).astype(np.int8)
+        return Tracks(n_tracks, np.degrees(place.dec), az_e, az_w, start_e, centre_e, end_e,
+                      start_w, centre_w, end_w)
+
+    def windows_at(self, park_az: ArrayLike, index: ArrayLike | None = None
+                   ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Windows with the structure parked at ``park_az`` (see :func:`windows_at`), for the
+        targets selected by ``index`` (default: all)."""
+        place = self.place
+        ha, sin_dec, cos_dec = place.ha, place.sin_dec, place.cos_dec
+        if index is not None:
+            ha, sin_dec, cos_dec = ha[index], sin_dec[index], cos_dec[index]
+        h0, dec0 = park_point(park_az)
+        with np.errstate(invalid="ignore"):
+            half = _half_width(sin_dec, cos_dec, np.sin(dec0), np.cos(dec0))
+        return _window_times(ha, h0, half, self.epoch.unix)
+
+
+def sky(ra_hours: ArrayLike | None, dec_deg: ArrayLike | None, when: dt.datetime | float,
+        vectors: FloatArray | None = None) -> Sky:
+    """Apparent places at ``when`` of ICRS targets given by RA (hours) and Dec (degrees), or by
+    their unit ``vectors`` (:func:`unit_vectors`, to reuse them across calls)."""
+    epoch = _epoch(when)
+    return Sky(epoch, _apparent(_vectors(ra_hours, dec_deg, vectors), epoch))
+
+
 def tracks(ra_hours: ArrayLike | None, dec_deg: ArrayLike | None, when: dt.datetime | float,
            vectors: FloatArray | None = None) -> Tracks:
     """East/West track azimuths and windows of ICRS targets (RA in hours, Dec in degrees).
@@ -275,33 +331,7 @@ def tracks(ra_hours: ArrayLike | None, dec_deg: ArrayLike | None, when: dt.datet
     the structure parks: its own 55 deg crossing point for two tracks, the meridian point at
     55 deg (azimuth 0 or 180) for a single track.
     """
-    epoch = _epoch(when)
-    place = _apparent(_vectors(ra_hours, dec_deg, vectors), epoch)
-    sin_dec, cos_dec = place.sin_dec, place.cos_dec
-
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos_hc = (_SIN_ALT - sin_dec * _SIN_LAT) / (cos_dec * _COS_LAT)
-        two = np.abs(cos_hc) <= 1.0
-        north = sin_dec > _SIN_LAT  # outside the band: which meridian point is the nearer
-        h_cross = np.arccos(np.where(two, cos_hc, np.nan))
-        # the structure parks at the target's own crossing point (declination dec), or at the
-        # meridian point at 55 deg on the target's side for a single track
-        sin_dec0 = np.where(two, sin_dec, np.where(north, _SIN_NORTH, _SIN_SOUTH))
-        cos_dec0 = np.where(two, cos_dec, np.where(north, _COS_NORTH, _COS_SOUTH))
-        half = _half_width(sin_dec, cos_dec, sin_dec0, cos_dec0)
-        az_e, az_w = _track_azimuths(sin_dec)
-    reachable = ~np.isnan(half)
-    single = ~two & reachable
-    h0_e = np.where(two, -h_cross, 0.0)
-    h0_w = np.where(two, h_cross, 0.0)
-    meridian_az = np.where(north, 0.0, 180.0)
-    az_e = np.where(single, meridian_az, az_e)
-    az_w = np.where(single, meridian_az, az_w)
-    start_e, centre_e, end_e = _window_times(place.ha, h0_e, half, epoch.unix)
-    start_w, centre_w, end_w = _window_times(place.ha, h0_w, half, epoch.unix)
-    n_tracks = np.where(two, 2, np.where(single, 1, 0)).astype(np.int8)
-    return Tracks(n_tracks, np.degrees(place.dec), az_e, az_w, start_e, centre_e, end_e,
-                  start_w, centre_w, end_w)
+    return sky(ra_hours, dec_deg, when, vectors).tracks()
 
 
 def crossing_times(ra_hours: ArrayLike, dec_deg: ArrayLike,
@@ -317,29 +347,73 @@ def windows_at(ra_hours: ArrayLike | None, dec_deg: ArrayLike | None,
     """Start, centre and end (Unix seconds) of the windows with the structure parked at
     ``park_az`` (degrees; a shot's ``forced_az``): while the target is within REACH of
     (park_az, ALTITUDE). NaN where it never comes that close."""
-    epoch = _epoch(when)
-    place = _apparent(_vectors(ra_hours, dec_deg, vectors), epoch)
-    h0, dec0 = park_point(park_az)
-    with np.errstate(invalid="ignore"):
-        half = _half_width(place.sin_dec, place.cos_dec, np.sin(dec0), np.cos(dec0))
-    return _window_times(place.ha, h0, half, epoch.unix)
+    return sky(ra_hours, dec_deg, when, vectors).windows_at(park_az)
 
 
 # -- the Sun -----------------------------------------------------------------------------------
 
-def _sun(epoch: _Epoch) -> tuple[float, float]:
-    """Local hour angle and declination of date (radians) of the Sun's centre."""
+def _sun_place(epoch: _Epoch) -> tuple[float, float]:
+    """Apparent right ascension and declination of date (radians) of the Sun's centre."""
     heliocentric, _ = erfa.epv00(*epoch.tt)  # TDB - TT < 2 ms: negligible here
     direction = -heliocentric[0]  # the Sun seen from the Earth, ICRS axes
     place = _apparent(direction / np.sqrt(direction @ direction), epoch)
-    return float(place.ha), float(place.dec)
+    return float(epoch.local_era - place.ha), float(place.dec)
+
+
+@dataclass(frozen=True)
+class _SunPath:
+    """The Sun's apparent place around an instant, linear in time (its right ascension and
+    declination change by about a degree a day, smoothly: the error over a day is below an
+    arcsecond), so that twilight times need no further ephemeris calls."""
+
+    unix: float
+    local_era: float
+    ra: float
+    dec: float
+    ra_rate: float
+    dec_rate: float
+
+    @classmethod
+    def at(cls, when: dt.datetime | float) -> _SunPath:
+        base = _epoch(when)
+        ra0, dec0 = _sun_place(base)
+        ra1, dec1 = _sun_place(base.shifted(base.unix + 86400.0))
+        return cls(base.unix, base.local_era, ra0, dec0, _wrap(ra1 - ra0) / 86400.0,
+                   (dec1 - dec0) / 86400.0)
+
+    def place(self, seconds: float) -> tuple[float, float]:
+        """Local hour angle and declination (radians) ``seconds`` after the path's instant."""
+        ha = self.local_era + SIDEREAL_RATE * seconds - (self.ra + self.ra_rate * seconds)
+        return ha, self.dec + self.dec_rate * seconds
+
+    def altitude(self, seconds: float = 0.0) -> float:
+        ha, dec = self.place(seconds)
+        sin_alt = np.sin(dec) * _SIN_LAT + np.cos(dec) * _COS_LAT * np.cos(ha)
+        return float(np.degrees(np.arcsin(sin_alt)))
+
+    def crossing(self, altitude: float, rising: bool, after: float = 0.0,
+                 forward: bool = True) -> float | None:
+        """Seconds from the path's instant to the first crossing of ``altitude`` degrees after
+        (``forward``) or before ``after`` seconds; None if the Sun does not reach it."""
+        sin_alt = np.sin(np.radians(altitude))
+        seconds = after
+        for step in range(4):
+            ha, dec = self.place(seconds)
+            cos_h = (sin_alt - np.sin(dec) * _SIN_LAT) / (np.cos(dec) * _COS_LAT)
+            if abs(cos_h) > 1.0:
+                return None
+            target = -np.arccos(cos_h) if rising else np.arccos(cos_h)
+            if step == 0:
+                ahead = (target - ha) % _TWO_PI
+                seconds += (ahead if forward else ahead - _TWO_PI) / SOLAR_RATE
+            else:
+                seconds += _wrap(target - ha) / SOLAR_RATE
+        return float(seconds)
 
 
 def sun_altitude(when: dt.datetime | float) -> float:
     """Geometric altitude of the Sun's centre at ``when``, degrees."""
-    ha, dec = _sun(_epoch(when))
-    alt, _ = _altaz(np.asarray(ha), np.sin(dec), np.cos(dec))
-    return float(alt)
+    return _SunPath.at(when).altitude()
 
 
 def _wrap(angle: float) -> float:
@@ -350,39 +424,32 @@ def sun_crossing(when: dt.datetime | float, altitude: float, rising: bool,
                  forward: bool = True) -> float | None:
     """Unix seconds when the Sun next (``forward``) or last crosses ``altitude`` degrees,
     rising or setting; None if it does not reach that altitude (not at HET's latitude).
-    Accurate to about a second: three corrections of a first guess from the Sun's place."""
-    base = _epoch(when)
-    guess = base.unix
-    sin_alt = np.sin(np.radians(altitude))
-    for step in range(4):
-        ha, dec = _sun(base.shifted(guess))
-        cos_h = (sin_alt - np.sin(dec) * _SIN_LAT) / (np.cos(dec) * _COS_LAT)
-        if abs(cos_h) > 1.0:
-            return None
-        target = -np.arccos(cos_h) if rising else np.arccos(cos_h)
-        if step == 0:
-            ahead = (target - ha) % _TWO_PI
-            if not forward:
-                ahead -= _TWO_PI
-            guess += ahead / SOLAR_RATE
-        else:
-            guess += _wrap(target - ha) / SOLAR_RATE
-    return float(guess)
+    Accurate to about a second."""
+    path = _SunPath.at(when)
+    found = path.crossing(altitude, rising, forward=forward)
+    return None if found is None else path.unix + found
 
 
 def dark_interval(when: dt.datetime | float, sun_limit: float = -18.0) -> tuple[float, float]:
     """Start and end (Unix seconds) of the night's dark time (Sun below ``sun_limit`` degrees)
     containing ``when``, or of the next one when it is not dark at ``when``."""
-    now = unix_seconds(when)
-    if sun_altitude(now) < sun_limit:
-        start = sun_crossing(now, sun_limit, rising=False, forward=False)
-        end = sun_crossing(now, sun_limit, rising=True)
+    return night(when, sun_limit)[1:]
+
+
+def night(when: dt.datetime | float, sun_limit: float = -18.0) -> tuple[float, float, float]:
+    """The Sun's altitude at ``when`` (degrees) and the start and end of the dark time as
+    :func:`dark_interval` gives them, from one ephemeris reading."""
+    path = _SunPath.at(when)
+    altitude = path.altitude()
+    if altitude < sun_limit:
+        start = path.crossing(sun_limit, rising=False, forward=False)
+        end = path.crossing(sun_limit, rising=True)
     else:
-        start = sun_crossing(now, sun_limit, rising=False)
-        end = sun_crossing(now if start is None else start, sun_limit, rising=True)
+        start = path.crossing(sun_limit, rising=False)
+        end = None if start is None else path.crossing(sun_limit, rising=True, after=start)
     if start is None or end is None:
         raise ValueError(f"the Sun does not cross {sun_limit} deg at HET's latitude")
-    return start, end
+    return altitude, path.unix + start, path.unix + end
 
 
 def no_iers_download() -> None:

@@ -125,7 +125,8 @@ class ScheduleResult:
                  scheduler: str = "builtin", sun_altitude: float | None = None,
                  dark_start: dt.datetime | None = None, dark_end: dt.datetime | None = None,
                  settings: ScheduleSettings | None = None,
-                 conditions: Conditions | None = None, fallback: str | None = None) -> None:
+                 conditions: Conditions | None = None, fallback: str | None = None,
+                 lookup: Callable[[str, str], Candidate | None] | None = None) -> None:
         self.choice = choice
         self.reason = reason
         self.when = when
@@ -137,6 +138,7 @@ class ScheduleResult:
         self.conditions = conditions or Conditions()
         self.fallback = fallback  #: why the configured external scheduler was not used
         self._candidates = candidates
+        self._lookup = lookup
 
     @property
     def candidates(self) -> list[Candidate]:
@@ -145,6 +147,13 @@ class ScheduleResult:
         if self._candidates is None:
             self._candidates = []
         return self._candidates
+
+    def candidate(self, shotid: str, track: str) -> Candidate | None:
+        """The candidate for one shot on one track ("E"/"W"), without building the others."""
+        if self._lookup is not None and not isinstance(self._candidates, list):
+            return self._lookup(shotid, track)
+        return next((c for c in self.candidates if c.shotid == shotid and c.track == track),
+                    None)
 
     def as_dict(self, limit: int | None = None) -> dict[str, Any]:
         """The whole result as one JSON-friendly document (``limit``: first candidates only)."""
@@ -189,6 +198,7 @@ def _clock(seconds: float) -> str:
 
 
 def _datetime(seconds: float) -> dt.datetime | None:
+    seconds = float(seconds)  # round() of a numpy scalar is slow
     return None if math.isnan(seconds) else het.to_datetime(round(seconds, 3))
 
 
@@ -214,8 +224,7 @@ class _Night:
 
 def _night(now: float, settings: ScheduleSettings, conditions: Conditions) -> _Night:
     limit = settings.sun_altitude
-    sun = het.sun_altitude(now)
-    start, end = het.dark_interval(now, limit)
+    sun, start, end = het.night(now, limit)
     night = _Night(now, settings, conditions, sun, start, end)
     if not sun < limit:
         night.dark_reason = (f"not dark: sun at {sun:.1f} deg, above the limit {limit:g} deg; "
@@ -262,7 +271,8 @@ def _rows(table: ShotTable, night: _Night) -> _Rows:
     now = night.now
     # when it is not dark yet, show the windows of the coming dark time
     reference = now if night.sun < night.settings.sun_altitude else max(now, night.dark_start)
-    found = het.tracks(None, None, reference, vectors=table.vectors)
+    sky = het.sky(None, None, reference, vectors=table.vectors)
+    found = sky.tracks()
     start = np.concatenate([found.start_e, found.start_w])
     end = np.concatenate([found.end_e, found.end_w])
     azimuth = np.concatenate([found.az_e, found.az_w])
@@ -279,8 +289,7 @@ def _rows(table: ShotTable, night: _Night) -> _Rows:
     allowed_w &= np.where(forced, forced_ok, True)
     if forced.any():
         index = np.flatnonzero(forced)
-        f_start, _, f_end = het.windows_at(None, None, reference, table.forced_az[index],
-                                           vectors=table.vectors[index])
+        f_start, _, f_end = sky.windows_at(table.forced_az[index], index)
         rows = np.where(west_side[index], index + n, index)
         start[rows], end[rows] = f_start, f_end
         azimuth[rows] = table.forced_az[index]
@@ -421,6 +430,18 @@ def _all_candidates(rows: _Rows, ranked: np.ndarray) -> list[Candidate]:
     return result
 
 
+def _lookup(rows: _Rows, ranked: np.ndarray, shotid: str, track: str) -> Candidate | None:
+    n = len(rows.table)
+    index = next((i for i, shot in enumerate(rows.table.shots) if shot.shotid == shotid), None)
+    if index is None or track not in TRACK_LETTERS:
+        return None
+    row = index + n * TRACK_LETTERS.index(track)
+    if not rows.exists[row]:
+        return None
+    position = np.flatnonzero(ranked == row)
+    return _candidate(rows, row, int(position[0]) + 1 if position.size else None)
+
+
 def choose(shots: Iterable[Shot] | ShotTable, when: dt.datetime,
            conditions: Conditions | None = None,
            settings: ScheduleSettings | None = None) -> ScheduleResult:
@@ -445,4 +466,6 @@ def choose(shots: Iterable[Shot] | ShotTable, when: dt.datetime,
     choice = _candidate(rows, int(ranked[0]), 1) if ranked.size else None
     reason = choice.reason if choice is not None else _summary(rows)
     return ScheduleResult(choice, reason, when,
-                          candidates=lambda: _all_candidates(rows, ranked), **common)
+                          candidates=lambda: _all_candidates(rows, ranked),
+                          lookup=lambda shotid, track: _lookup(rows, ranked, shotid, track),
+                          **common)

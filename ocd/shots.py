@@ -235,8 +235,7 @@ class ShotTable:
             np.array([s.track for s in items], dtype=np.int8),
             np.array([s.priority for s in items], dtype=np.int64),
             np.array([s.n_obs for s in items], dtype=np.int64),
-            np.array([math.nan if s.forced_az is None else s.forced_az for s in items],
-                     dtype=float),
+            np.array([s.forced_az for s in items], dtype=float),  # None becomes NaN
         )
 
     def __len__(self) -> int:

@@ -217,6 +217,11 @@ def test_candidates_are_ordered_and_serialisable():
     assert len(result.candidates) == expected_rows
     same = choose(ShotTable.from_shots(store.all()), when)
     assert (same.choice.shotid, same.choice.track) == (result.choice.shotid, result.choice.track)
+    for candidate in result.candidates:  # one at a time, without building the list
+        assert same.candidate(candidate.shotid, candidate.track) == candidate
+    assert same.candidate("DEX00010", "E") is not None  # exists, track forced out
+    assert same.candidate("DEX00005", "E") is None  # forced_az 322: West only
+    assert same.candidate("NOPE", "E") is None
 
 
 def test_every_choice_over_the_sample_night_obeys_the_rules():

@@ -171,6 +171,16 @@ class _Row:
     n_obs_span: tuple[int, int]
 
 
+def _lines(text: str) -> list[str]:
+    """Lines with their endings, split at newlines only (``str.splitlines`` also splits at form
+    feeds and other separators, which would shift line numbers and alter write-back)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
 def _parse_line(source: str, lineno: int, line: str) -> _Row | None:
     """The shot on ``line``, or None for a blank or comment line."""
     content = line.split("#", 1)[0]
@@ -272,7 +282,7 @@ class ShotStore:
         store = cls(source, path)
         first_line: dict[str, int] = {}
         lines, shots = [], []
-        for lineno, line in enumerate(text.splitlines(keepends=True), start=1):
+        for lineno, line in enumerate(_lines(text), start=1):
             row = _parse_line(source, lineno, line)
             if row is None:
                 lines.append((lineno, line, None, None, None))

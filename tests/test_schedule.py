@@ -19,6 +19,18 @@ from tests.schedule_helpers import NIGHT, UTC, make_shot, placed, window
 NOW = NIGHT.timestamp()
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Scheduling never touches the network (no IERS downloads, nothing else)."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
 def by_row(result):
     return {(c.shotid, c.track): c for c in result.candidates}
 

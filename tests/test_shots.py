@@ -163,6 +163,18 @@ def test_decrement_changes_only_that_token(tmp_path):
         ("DEX00001", 0), ("DEX00005", 2), ("DEX00009", 1)]
 
 
+def test_only_newlines_end_lines(tmp_path):
+    text = f"# form\x0cfeed and \u2028 separator in a comment\n{ROW5}\n"
+    path = write(tmp_path, text)
+    store = load_shots(path)
+    store.decrement("DEX00005")
+    assert store.text() == text.replace(" 2 2 3 322", " 2 2 2 322")
+    bad = write(tmp_path, f"# \x0c\n{ROW5.replace('53.661500', '99')}\n", "bad.dat")
+    column = ROW5.index("53.661500") + 1
+    with pytest.raises(ShotFileError, match=rf"bad.dat:2:{column}: column 3 \(dec\) '99'"):
+        load_shots(bad)
+
+
 def test_unchanged_counts_keep_their_spelling(tmp_path):
     path = write(tmp_path, ROW5.replace(" 3 322", " +3 322") + "\n")
     store = load_shots(path)

@@ -31,6 +31,7 @@ COMMANDS = (
     "ocd.commands.time_cmd",
     "ocd.commands.obsnum_cmd",
     "ocd.commands.docker_mysql_cmd",
+    "ocd.commands.schedule_cmd",
 )
 
 DESCRIPTION = """\

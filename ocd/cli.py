@@ -29,6 +29,8 @@ log = logging.getLogger("ocd")
 COMMANDS = (
     "ocd.commands.config_cmd",
     "ocd.commands.time_cmd",
+    "ocd.commands.listen_cmd",
+    "ocd.commands.ping_cmd",
 )
 
 DESCRIPTION = """\

@@ -138,12 +138,10 @@ async def _next_event(publisher: Publisher, subscriber: Subscriber,
     try:
         await asyncio.wait({receive, notice}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        notice.cancel()
-        if not receive.done():
-            receive.cancel()
-    if receive.cancelled():
+        for task in (notice, receive):
+            if not task.done():
+                task.cancel()  # a cancelled receive has consumed nothing
+        await asyncio.gather(notice, receive, return_exceptions=True)
+    if receive.cancelled() or isinstance(receive.exception(), TimeoutError):
         return None
-    try:
-        return receive.result()
-    except TimeoutError:
-        return None
+    return receive.result()

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ocd.clock import Clock
@@ -24,6 +25,7 @@ TCS_KEYS = ("__system", "__source", "__key", "__data_time", "__wire_time", "__da
 #: clock's UTC (the mock time when mocked).
 OCD_KEYS = ("__seq", "__origin", "__clock", "__ocd_utc")
 META_KEYS = TCS_KEYS + OCD_KEYS
+_META_SET = frozenset(META_KEYS)
 
 
 class MalformedMessage(ValueError):
@@ -36,6 +38,7 @@ class MalformedMessage(ValueError):
         self.topic = topic
 
 
+@lru_cache(maxsize=1024)
 def split_topic(topic: str) -> tuple[str, str, str]:
     """``system.source.key`` -> its three parts (dots inside the source are kept)."""
     parts = topic.split(".")
@@ -100,9 +103,9 @@ def stamp(topic: str, data: Mapping[str, Any], *, origin: str, seq: int, clock: 
     time of recorded data, e.g. in a replay); ``__ocd_utc`` comes from ``clock`` so a rehearsal
     shows its mock time. ``data`` may not contain metadata keys: a ValueError names them.
     """
-    clash = [k for k in data if k in META_KEYS]
-    if clash:
-        raise ValueError(f"event data for {topic} may not set metadata keys: {', '.join(clash)}")
+    if not _META_SET.isdisjoint(data):
+        clash = ", ".join(k for k in data if k in _META_SET)
+        raise ValueError(f"event data for {topic} may not set metadata keys: {clash}")
     system, source, key = split_topic(topic)
     now = wall_time()
     payload: dict[str, Any] = {

@@ -32,6 +32,8 @@ log = logging.getLogger("ocd.bus")
 #: Longest single wait on the socket before state is checked again (guards against a wake-up
 #: consumed by another task using the same socket).
 _MAX_WAIT = 0.25
+#: Subscription notices are read when asked for, and at least every this many events.
+_DRAIN_EVERY = 256
 
 
 def make_origin(name: str) -> str:
@@ -104,7 +106,8 @@ class Publisher:
         payload = stamp(topic, data, origin=self.origin, seq=seq, clock=self.clock)
         self._send(encode(topic, payload))
         self.seq = seq
-        self.poll_subscriptions()
+        if not seq % _DRAIN_EVERY:  # keep the queue of subscription notices short
+            self.poll_subscriptions()
         return payload
 
     async def publish(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:

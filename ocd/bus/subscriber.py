@@ -24,7 +24,7 @@ from ocd.errors import OcdError
 
 log = logging.getLogger("ocd.bus")
 
-#: Longest single wait on the socket before checking again (robustness, not pacing).
+#: Longest single wait before checking the socket again (robustness, not pacing).
 _MAX_WAIT = 1.0
 #: Messages read in one go before yielding to the event loop (a flood of garbage must not
 #: starve the other tasks).
@@ -80,10 +80,13 @@ class Subscriber:
         self.last_check: SeqCheck | None = None
         self.log_gaps = log_gaps
         self._limited = RateLimitedLog(log, self.options.log_interval)
-        sock = ctx.socket(zmq.SUB)
+        # A plain socket: this class waits on its file descriptor itself (cheaper than a
+        # future per wait, and it keeps serving libzmq's commands while nobody reads).
+        sock = ctx.socket(zmq.SUB, socket_class=zmq.Socket)
         apply_options(sock, self.options)
         self._sock = sock
-        self._sync = zmq.Socket.shadow(sock.underlying)
+        self._readable = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         for topic in topics:
             self.subscribe(topic)
         for url in self.urls:
@@ -92,6 +95,7 @@ class Subscriber:
             except zmq.ZMQError as exc:
                 sock.close(linger=0)
                 raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        self._watch()
 
     @classmethod
     def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, urls: Iterable[str],
@@ -114,7 +118,7 @@ class Subscriber:
         """The next well-formed event if one is waiting, else None."""
         for _ in range(_BATCH):
             try:
-                frames = self._sync.recv_multipart(zmq.NOBLOCK)
+                frames = self._sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return None
             event = self._accept(frames)
@@ -124,23 +128,52 @@ class Subscriber:
 
     async def recv(self, timeout: float | None = None) -> Event:
         """The next well-formed event; TimeoutError if none within ``timeout`` seconds."""
-        event = self.recv_nowait()  # fast path: no future, no event loop round trip
+        event = self.recv_nowait()  # fast path: no waiting, no event loop round trip
         if event is not None:
             return event
+        self._watch()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            if deadline is None:
-                wait = _MAX_WAIT
-            else:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise TimeoutError(f"no event within {timeout:g} s")
-                wait = min(remaining, _MAX_WAIT)
-            await self._sock.poll(timeout=max(1, int(wait * 1000)), flags=zmq.POLLIN)
+            self._readable.clear()
+            # Reading EVENTS lets libzmq process pending commands and re-arms the descriptor,
+            # so a message arriving after this check wakes the reader callback.
+            if not self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if deadline is None:
+                    wait = _MAX_WAIT
+                else:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise TimeoutError(f"no event within {timeout:g} s")
+                    wait = min(remaining, _MAX_WAIT)
+                alarm = loop.call_later(wait, self._readable.set)
+                try:
+                    await self._readable.wait()
+                finally:
+                    alarm.cancel()
             event = self.recv_nowait()
             if event is not None:
                 return event
+
+    def _watch(self) -> None:
+        """Watch the socket's descriptor from the running event loop (from the first call
+        made inside one)."""
+        if self._loop is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.add_reader(self._sock.getsockopt(zmq.FD), self._on_readable)
+        self._loop = loop
+
+    def _on_readable(self) -> None:
+        if self._sock.closed:
+            return
+        # Let libzmq process its commands now, even if nobody is receiving: after a publisher
+        # restarts, this is what re-sends our subscriptions to it.
+        self._sock.getsockopt(zmq.EVENTS)
+        self._readable.set()
 
     def _accept(self, frames: list[bytes]) -> Event | None:
         try:
@@ -170,8 +203,12 @@ class Subscriber:
 
     # -- life cycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        if not self._sock.closed:
-            self._sock.close(linger=0)
+        if self._sock.closed:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._sock.getsockopt(zmq.FD))
+        self._loop = None
+        self._sock.close(linger=0)
 
     @property
     def closed(self) -> bool:

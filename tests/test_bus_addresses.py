@@ -93,3 +93,10 @@ def test_bus_options_defaults_match_the_master_file():
 def test_negative_bus_option_is_a_configuration_error():
     with pytest.raises(ConfigError, match=r"\[bus\] send_hwm = '-1': must not be negative"):
         bus_options(load_config(overrides=[("bus", "send_hwm", "-1")]))
+
+
+def test_bind_hint_names_a_non_standard_index_option():
+    from ocd.bus.addresses import BindHint
+
+    assert BindHint("event_urls", "sim_tcs", 2, "n_event_urls_x").describe() == (
+        "change [urls] event_urls or its index 2 ([sim_tcs] n_event_urls_x)")

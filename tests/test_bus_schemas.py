@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 
+from ocd.bus.addresses import SERVICES
 from ocd.bus.envelope import META_KEYS, Event, stamp
 from ocd.bus.schemas import shared_schema, topic_schemas, validation_errors
 from ocd.clock import MockClock, RealClock
@@ -25,10 +26,13 @@ def test_the_envelope_schema_lists_every_metadata_key():
     assert set(envelope["required"]) == set(META_KEYS)
 
 
-@pytest.mark.parametrize("topic", sorted(REQUIRED_TOPICS))
+@pytest.mark.parametrize("topic", sorted(topic_schemas()))
 def test_schema_is_documented_and_its_example_valid(topic):
     schema = topic_schemas()[topic]
     assert schema["title"] == topic and schema["description"]
+    assert schema["$id"] == f"urn:ocd:schema:{topic}"
+    assert schema["x-ocd-publisher"] in SERVICES
+    assert {"$ref": "urn:ocd:schema:envelope"} in schema["allOf"]
     for name, spec in schema["properties"].items():
         assert name.startswith("__") or spec.get("description"), (topic, name)
     for field in schema["x-ocd-key-fields"]:
@@ -40,7 +44,7 @@ def test_schema_is_documented_and_its_example_valid(topic):
 
 @pytest.mark.parametrize("clock", [RealClock(), MockClock(dt.datetime(2017, 11, 18, 18, 0))],
                          ids=["real", "mock"])
-@pytest.mark.parametrize("topic", sorted(REQUIRED_TOPICS))
+@pytest.mark.parametrize("topic", sorted(topic_schemas()))
 def test_what_stamp_makes_satisfies_the_schema(topic, clock):
     data = Event(topic, topic_schemas()[topic]["examples"][0]).data
     payload = stamp(topic, data, origin="ocd_main_loop@host:123", seq=1, clock=clock)

@@ -33,10 +33,13 @@ class BindHint:
     service: str
     section: str
     index: int
+    #: The index option when it is not ``n_<service>``.
+    option: str = ""
 
     def describe(self) -> str:
+        option = self.option or f"n_{self.service}"
         return (f"change [urls] {self.service} or its index {self.index} "
-                f"([{self.section}] n_{self.service})")
+                f"([{self.section}] {option})")
 
 
 def _check_service(service: str) -> None:

@@ -32,6 +32,8 @@ COMMANDS = (
     "ocd.commands.obsnum_cmd",
     "ocd.commands.docker_mysql_cmd",
     "ocd.commands.schedule_cmd",
+    "ocd.commands.listen_cmd",
+    "ocd.commands.ping_cmd",
 )
 
 DESCRIPTION = """\

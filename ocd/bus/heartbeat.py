@@ -1,0 +1,147 @@
+"""Application heartbeat: ``ocd.heartbeat.enquiry {"id"}`` answered by ``ocd.heartbeat.reply``.
+
+A reply proves more than a ZMTP heartbeat can: the enquiry went through our publisher to the
+responder's subscriber, and its reply came back through its publisher to ours. Any process that
+owns a Publisher and a Subscriber can answer with :class:`HeartbeatResponder`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from ocd.bus.envelope import Event
+from ocd.bus.publisher import Publisher
+from ocd.bus.subscriber import Subscriber
+from ocd.bus.topics import HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY
+
+log = logging.getLogger("ocd.bus")
+
+ENQUIRY_TOPIC = HEARTBEAT_ENQUIRY
+REPLY_TOPIC = HEARTBEAT_REPLY
+
+
+def new_enquiry_id() -> str:
+    return uuid.uuid4().hex
+
+
+def is_enquiry(event: Event) -> bool:
+    return event.topic == ENQUIRY_TOPIC
+
+
+def is_reply_to(event: Event, enquiry_id: str) -> bool:
+    return event.topic == REPLY_TOPIC and event.payload.get("id") == enquiry_id
+
+
+class HeartbeatResponder:
+    """Answer enquiries seen by its owner's subscriber on its owner's publisher.
+
+    The owner passes each received event to :meth:`handle` (or runs :meth:`serve` when it has
+    nothing else to do). ``service`` says who answers (default: the publisher's name); its own
+    enquiries are not answered.
+    """
+
+    def __init__(self, publisher: Publisher, service: str | None = None) -> None:
+        self.publisher = publisher
+        self.service = service or publisher.name
+        self.answered = 0
+
+    def handle_nowait(self, event: Event) -> bool:
+        """Reply if ``event`` is an enquiry; True if it was one (handled)."""
+        if event.topic != ENQUIRY_TOPIC:
+            return False
+        if event.origin == self.publisher.origin:
+            return True
+        self.publisher.publish_nowait(REPLY_TOPIC, {
+            "id": event.payload.get("id"),
+            "service": self.service,
+            "in_reply_to": event.origin,
+        })
+        self.answered += 1
+        return True
+
+    async def handle(self, event: Event) -> bool:
+        return self.handle_nowait(event)
+
+    async def serve(self, subscriber: Subscriber,
+                    on_event: Callable[[Event], Awaitable[None] | None] | None = None) -> None:
+        """Receive forever, answering enquiries and passing the other events to ``on_event``."""
+        if not subscriber.covers(ENQUIRY_TOPIC):
+            subscriber.subscribe(ENQUIRY_TOPIC)
+        while True:
+            event = await subscriber.recv()
+            if self.handle_nowait(event) or on_event is None:
+                continue
+            result = on_event(event)
+            if result is not None:
+                await result
+
+
+async def enquire(publisher: Publisher, subscriber: Subscriber, *, timeout: float,
+                  interval: float, first: bool = False,
+                  accept: Callable[[Event], bool] | None = None,
+                  on_reply: Callable[[Event, float], None] | None = None) -> list[Event]:
+    """Publish an enquiry and collect the replies (one per origin) for ``timeout`` seconds.
+
+    The enquiry goes out as soon as a subscriber for it is connected (XPUB notice), again at
+    once when a new subscriber appears, and every ``interval`` seconds while waiting (a reply
+    can be lost while our own subscription is still on its way to the responder). With
+    ``first`` it returns at the first accepted reply. ``on_reply(event, seconds)`` is called
+    for each new reply with the time since the enquiry first went out. Events that are not
+    replies are dropped: do not share ``subscriber`` with another reader meanwhile.
+    """
+    if not subscriber.covers(REPLY_TOPIC):
+        subscriber.subscribe(REPLY_TOPIC)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    enquiry_id = new_enquiry_id()
+    replies: dict[str, Event] = {}
+    first_sent: float | None = None
+    next_send = loop.time()
+    notices = -1
+    while True:
+        now = loop.time()
+        if now >= deadline:
+            return list(replies.values())
+        if publisher.has_subscriber(ENQUIRY_TOPIC) and (
+                now >= next_send or publisher.stats.subscribe_notices != notices):
+            notices = publisher.stats.subscribe_notices
+            publisher.publish_nowait(ENQUIRY_TOPIC, {"id": enquiry_id})
+            first_sent = now if first_sent is None else first_sent
+            next_send = now + interval
+        event = await _next_event(publisher, subscriber, min(deadline, next_send) - now)
+        if event is None or not is_reply_to(event, enquiry_id):
+            continue
+        if accept is not None and not accept(event):
+            continue
+        key = event.origin or f"?{len(replies)}"
+        if key in replies:
+            continue
+        replies[key] = event
+        if on_reply is not None:
+            on_reply(event, loop.time() - (first_sent or now))
+        if first:
+            return list(replies.values())
+
+
+async def _next_event(publisher: Publisher, subscriber: Subscriber,
+                      timeout: float) -> Event | None:
+    """The next event of ``subscriber``, or None when ``timeout`` passes or a subscription
+    notice arrives at ``publisher`` first (so the caller can act on it at once)."""
+    event = subscriber.recv_nowait()
+    if event is not None or timeout <= 0:
+        return event
+    receive = asyncio.ensure_future(subscriber.recv(timeout))
+    notice = asyncio.ensure_future(publisher.wait_readable(timeout))
+    try:
+        await asyncio.wait({receive, notice}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (notice, receive):
+            if not task.done():
+                task.cancel()  # a cancelled receive has consumed nothing
+        await asyncio.gather(notice, receive, return_exceptions=True)
+    if receive.cancelled() or isinstance(receive.exception(), TimeoutError):
+        return None
+    return receive.result()

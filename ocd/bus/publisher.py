@@ -1,0 +1,188 @@
+"""The publishing end of the bus: one XPUB socket bound to one URL.
+
+XPUB rather than PUB because it tells us who subscribed: a one-shot command waits for the
+subscription of its target instead of sleeping and hoping (the PUB/SUB "slow joiner"). Sends
+never block the caller: a subscriber whose queue is full (``[bus] send_hwm``) loses events, the
+overflow is counted and logged here, and the subscriber sees the loss as a sequence gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from ocd.bus.addresses import AddressInUse, BindHint, bind_hint, bind_url, prepare_bind
+from ocd.bus.envelope import encode, stamp
+from ocd.bus.options import BusOptions, apply_options, bus_options
+from ocd.bus.ratelimit import RateLimitedLog
+from ocd.clock import Clock, RealClock, clock_from_config
+from ocd.config import Config
+from ocd.errors import OcdError
+
+log = logging.getLogger("ocd.bus")
+
+#: Longest single wait on the socket before state is checked again (guards against a wake-up
+#: consumed by another task using the same socket).
+_MAX_WAIT = 0.25
+#: Subscription notices are read when asked for, and at least every this many events.
+_DRAIN_EVERY = 256
+
+
+def make_origin(name: str) -> str:
+    """The unique identity of a publisher: ``name@host:pid``."""
+    return f"{name}@{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class PublisherStats:
+    sent: int = 0
+    #: Times a subscriber's queue was found full; each costs that subscriber one event or more.
+    overflows: int = 0
+    #: Subscription notices received (one per subscriber and topic prefix).
+    subscribe_notices: int = 0
+
+
+class Publisher:
+    """Bind ``url`` and publish stamped events under the origin ``name@host:pid``.
+
+    ``hint`` names the configuration choice behind ``url``, so that "address already in use"
+    says what to change. Use :meth:`for_service` to get both from the configuration.
+    """
+
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, name: str, clock: Clock | None = None,
+                 *, options: BusOptions | None = None, hint: BindHint | None = None) -> None:
+        self.options = options or BusOptions()
+        self.name = name
+        self.origin = make_origin(name)
+        self.clock: Clock = clock or RealClock()
+        self.seq = 0
+        self.stats = PublisherStats()
+        #: Current subscriptions: topic prefix (bytes) -> number of subscribers.
+        self.subscriptions: Counter[bytes] = Counter()
+        self._limited = RateLimitedLog(log, self.options.log_interval)
+        prepare_bind(url, hint)
+        sock = ctx.socket(zmq.XPUB)
+        apply_options(sock, self.options)
+        sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscription, so we can count them
+        sock.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue raises Again: we count it, see _send
+        try:
+            sock.bind(url)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            if exc.errno == zmq.EADDRINUSE:
+                raise AddressInUse(url, hint) from None
+            advice = f"; {hint.describe()}" if hint else ""
+            raise OcdError(f"cannot bind {url}: {exc.strerror}{advice}") from None
+        self._sock = sock
+        self._sync = zmq.Socket.shadow(sock.underlying)
+        #: The URL really bound (differs from ``url`` for ``tcp://host:*``).
+        self.url: str = sock.getsockopt_string(zmq.LAST_ENDPOINT) if url.startswith("tcp") else url
+        log.debug("%s publishing on %s", self.origin, self.url)
+
+    @classmethod
+    def for_service(cls, ctx: zmq.asyncio.Context, cfg: Config, service: str, section: str,
+                    *, name: str | None = None, clock: Clock | None = None) -> Publisher:
+        """Bind ``[urls] service`` at index ``[section] n_service``, with ``[bus]`` options."""
+        return cls(ctx, bind_url(cfg, service, section), name or service,
+                   clock or clock_from_config(cfg), options=bus_options(cfg),
+                   hint=bind_hint(cfg, service, section))
+
+    # -- publishing ---------------------------------------------------------------------------
+    def publish_nowait(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Stamp, encode and send one event now; returns the payload sent. Never blocks.
+
+        ValueError/TypeError for data that is not strict JSON or sets metadata keys (then no
+        sequence number is used up).
+        """
+        seq = self.seq + 1
+        payload = stamp(topic, data, origin=self.origin, seq=seq, clock=self.clock)
+        self._send(encode(topic, payload))
+        self.seq = seq
+        if not seq % _DRAIN_EVERY:  # keep the queue of subscription notices short
+            self.poll_subscriptions()
+        return payload
+
+    async def publish(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Like :meth:`publish_nowait`, for code written with ``await``."""
+        return self.publish_nowait(topic, data)
+
+    def _send(self, frames: list[bytes]) -> None:
+        try:
+            self._sync.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.Again:
+            # Some subscriber's queue is full. Count it, then send lossy so the others still
+            # get the event (the full queue drops it; its subscriber will see a gap).
+            self.stats.overflows += 1
+            self._limited.warning(
+                "overflow", f"{self.url}: a subscriber's queue is full ([bus] send_hwm = "
+                f"{self.options.send_hwm}): it is losing events ({self.stats.overflows} "
+                "overflows so far)")
+            self._sync.setsockopt(zmq.XPUB_NODROP, 0)
+            try:
+                self._sync.send_multipart(frames, zmq.NOBLOCK)
+            finally:
+                self._sync.setsockopt(zmq.XPUB_NODROP, 1)
+        self.stats.sent += 1
+
+    # -- subscriptions ------------------------------------------------------------------------
+    def poll_subscriptions(self) -> int:
+        """Read pending subscription notices without waiting; returns how many were read."""
+        count = 0
+        while self._sync.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            notice = self._sync.recv(zmq.NOBLOCK)
+            count += 1
+            if not notice:
+                continue
+            prefix = notice[1:]
+            if notice[0] == 1:
+                self.subscriptions[prefix] += 1
+                self.stats.subscribe_notices += 1
+            elif notice[0] == 0 and self.subscriptions[prefix] > 0:
+                self.subscriptions[prefix] -= 1
+                if not self.subscriptions[prefix]:
+                    del self.subscriptions[prefix]
+        return count
+
+    def has_subscriber(self, topic: str) -> bool:
+        """Whether some subscriber currently receives ``topic`` (its filter is a prefix)."""
+        self.poll_subscriptions()
+        raw = topic.encode("utf-8")
+        return any(raw.startswith(prefix) for prefix in self.subscriptions)
+
+    async def wait_for_subscriber(self, topic: str, timeout: float) -> None:
+        """Return once a subscriber receives ``topic``; TimeoutError after ``timeout`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.has_subscriber(topic):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"no subscriber for {topic} on {self.url} within {timeout:g} s")
+            await self.wait_readable(min(remaining, _MAX_WAIT))
+
+    async def wait_readable(self, timeout: float) -> None:
+        """Wait up to ``timeout`` s for a subscription notice to arrive (not consumed)."""
+        await self._sock.poll(timeout=max(0, int(timeout * 1000)), flags=zmq.POLLIN)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the socket; queued events get ``[bus] linger`` seconds to leave."""
+        if not self._sock.closed:
+            self._sock.close(linger=int(self.options.linger * 1000))
+
+    @property
+    def closed(self) -> bool:
+        return self._sock.closed
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

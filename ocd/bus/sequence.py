@@ -1,0 +1,81 @@
+"""Per-publisher sequence tracking: how a subscriber learns that it lost events.
+
+Every OCD publisher numbers its events from 1 (``__seq``) under a unique ``__origin``. A jump
+forward is a gap (events lost, e.g. to a high-water mark or a dropped connection); a number
+that does not increase is a restart of the publisher object. The first number seen from an
+origin is accepted whatever it is: a subscriber that starts late has not lost anything.
+Pure code, no sockets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class SeqKind(str, Enum):
+    FIRST = "first"        # first event seen from this origin
+    IN_ORDER = "in_order"  # the expected next number
+    GAP = "gap"            # numbers were skipped: ``missing`` events lost
+    RESTART = "restart"    # the number went back: the publisher restarted its count
+
+
+@dataclass(frozen=True)
+class SeqCheck:
+    """What one event's sequence number says."""
+
+    kind: SeqKind
+    origin: str
+    seq: int
+    expected: int | None = None  # the number that was due (None for FIRST)
+    missing: int = 0             # events lost just before this one (GAP only)
+
+
+@dataclass
+class OriginStats:
+    """Counters for one publisher."""
+
+    received: int = 0
+    first_seq: int = 0
+    last_seq: int = 0
+    gaps: int = 0
+    lost: int = 0
+    restarts: int = 0
+
+
+@dataclass
+class SequenceTracker:
+    """Counts gaps, lost events and restarts per origin."""
+
+    origins: dict[str, OriginStats] = field(default_factory=dict)
+
+    def observe(self, origin: str, seq: int) -> SeqCheck:
+        stats = self.origins.get(origin)
+        if stats is None:
+            self.origins[origin] = OriginStats(received=1, first_seq=seq, last_seq=seq)
+            return SeqCheck(SeqKind.FIRST, origin, seq)
+        stats.received += 1
+        expected = stats.last_seq + 1
+        stats.last_seq = seq
+        if seq == expected:
+            return SeqCheck(SeqKind.IN_ORDER, origin, seq, expected)
+        if seq > expected:
+            missing = seq - expected
+            stats.gaps += 1
+            stats.lost += missing
+            return SeqCheck(SeqKind.GAP, origin, seq, expected, missing)
+        stats.restarts += 1
+        stats.first_seq = seq
+        return SeqCheck(SeqKind.RESTART, origin, seq, expected)
+
+    @property
+    def gaps(self) -> int:
+        return sum(s.gaps for s in self.origins.values())
+
+    @property
+    def lost(self) -> int:
+        return sum(s.lost for s in self.origins.values())
+
+    @property
+    def restarts(self) -> int:
+        return sum(s.restarts for s in self.origins.values())

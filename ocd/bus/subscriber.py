@@ -1,0 +1,221 @@
+"""The receiving end of the bus: one SUB socket connected to many URLs.
+
+Bad input never stops the owner's loop: a malformed message is counted, logged once per
+topic and interval, and skipped. Sequence numbers are tracked per origin so the owner can read
+how many events were lost (``stats``) and learn about each gap as it happens (``last_check``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import zmq
+import zmq.asyncio
+
+from ocd.bus.envelope import Event, MalformedMessage, decode
+from ocd.bus.options import BusOptions, apply_options, bus_options
+from ocd.bus.ratelimit import RateLimitedLog
+from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
+from ocd.config import Config
+from ocd.errors import OcdError
+
+log = logging.getLogger("ocd.bus")
+
+#: Longest single wait before checking the socket again (robustness, not pacing).
+_MAX_WAIT = 1.0
+#: Messages read in one go before yielding to the event loop (a flood of garbage must not
+#: starve the other tasks).
+_BATCH = 1000
+
+
+@dataclass
+class SubscriberStats:
+    """Counters the owner of a subscriber can read at any time."""
+
+    received: int = 0     # well-formed events returned
+    malformed: int = 0    # messages dropped as malformed
+    unsequenced: int = 0  # events without __seq/__origin (TCS, foreign publishers)
+    sequences: SequenceTracker = field(default_factory=SequenceTracker)
+
+    @property
+    def gaps(self) -> int:
+        return self.sequences.gaps
+
+    @property
+    def lost(self) -> int:
+        return self.sequences.lost
+
+    @property
+    def restarts(self) -> int:
+        return self.sequences.restarts
+
+    @property
+    def origins(self) -> dict[str, OriginStats]:
+        return self.sequences.origins
+
+    def summary(self) -> str:
+        return (f"{self.received} events ({self.unsequenced} without sequence numbers) from "
+                f"{len(self.origins)} OCD origin(s); {self.malformed} malformed, {self.gaps} "
+                f"gap(s), {self.lost} lost, {self.restarts} restart(s)")
+
+
+class Subscriber:
+    """Connect to ``urls`` and receive the topics starting with any of ``topics``.
+
+    ``topics`` are prefixes; ``""`` means everything. ``log_gaps`` logs each gap and restart
+    (a monitor that prints them itself turns it off).
+    """
+
+    def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str],
+                 topics: Iterable[str] = ("",), *, options: BusOptions | None = None,
+                 log_gaps: bool = True) -> None:
+        self.options = options or BusOptions()
+        self.urls = list(dict.fromkeys(urls))
+        self.topics: list[str] = []
+        self.stats = SubscriberStats()
+        #: The sequence check of the event last returned (None for unsequenced events).
+        self.last_check: SeqCheck | None = None
+        self.log_gaps = log_gaps
+        self._limited = RateLimitedLog(log, self.options.log_interval)
+        # A plain socket: this class waits on its file descriptor itself (cheaper than a
+        # future per wait, and it keeps serving libzmq's commands while nobody reads).
+        sock = ctx.socket(zmq.SUB, socket_class=zmq.Socket)
+        apply_options(sock, self.options)
+        self._sock = sock
+        self._readable = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        for topic in topics:
+            self.subscribe(topic)
+        for url in self.urls:
+            try:
+                sock.connect(url)
+            except zmq.ZMQError as exc:
+                sock.close(linger=0)
+                raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        self._watch()
+
+    @classmethod
+    def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, urls: Iterable[str],
+                    topics: Iterable[str], *, log_gaps: bool = True) -> Subscriber:
+        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps)
+
+    # -- filters ------------------------------------------------------------------------------
+    def subscribe(self, topic: str) -> None:
+        """Add a topic prefix (no effect if already there)."""
+        if topic not in self.topics:
+            self.topics.append(topic)
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+
+    def covers(self, topic: str) -> bool:
+        """Whether ``topic`` passes the current filters."""
+        return any(topic.startswith(prefix) for prefix in self.topics)
+
+    # -- receiving ----------------------------------------------------------------------------
+    def recv_nowait(self) -> Event | None:
+        """The next well-formed event if one is waiting, else None."""
+        for _ in range(_BATCH):
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return None
+            event = self._accept(frames)
+            if event is not None:
+                return event
+        return None
+
+    async def recv(self, timeout: float | None = None) -> Event:
+        """The next well-formed event; TimeoutError if none within ``timeout`` seconds."""
+        event = self.recv_nowait()  # fast path: no waiting, no event loop round trip
+        if event is not None:
+            return event
+        self._watch()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            self._readable.clear()
+            # Reading EVENTS lets libzmq process pending commands and re-arms the descriptor,
+            # so a message arriving after this check wakes the reader callback.
+            if not self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                if deadline is None:
+                    wait = _MAX_WAIT
+                else:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise TimeoutError(f"no event within {timeout:g} s")
+                    wait = min(remaining, _MAX_WAIT)
+                alarm = loop.call_later(wait, self._readable.set)
+                try:
+                    await self._readable.wait()
+                finally:
+                    alarm.cancel()
+            event = self.recv_nowait()
+            if event is not None:
+                return event
+
+    def _watch(self) -> None:
+        """Watch the socket's descriptor from the running event loop (from the first call
+        made inside one)."""
+        if self._loop is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.add_reader(self._sock.getsockopt(zmq.FD), self._on_readable)
+        self._loop = loop
+
+    def _on_readable(self) -> None:
+        if self._sock.closed:
+            return
+        # Let libzmq process its commands now, even if nobody is receiving: after a publisher
+        # restarts, this is what re-sends our subscriptions to it.
+        self._sock.getsockopt(zmq.EVENTS)
+        self._readable.set()
+
+    def _accept(self, frames: list[bytes]) -> Event | None:
+        try:
+            event = decode(frames)
+        except MalformedMessage as exc:
+            self.stats.malformed += 1
+            topic = exc.topic or "?"
+            self._limited.warning(f"malformed:{topic}", f"dropped a malformed message on "
+                                  f"topic {topic} ({self.stats.malformed} so far): {exc.reason}")
+            return None
+        self.stats.received += 1
+        origin, seq = event.origin, event.seq
+        if origin is None or seq is None:
+            self.stats.unsequenced += 1
+            self.last_check = None
+            return event
+        check = self.stats.sequences.observe(origin, seq)
+        self.last_check = check
+        if self.log_gaps and check.kind is SeqKind.GAP:
+            self._limited.warning(f"gap:{origin}", f"lost {check.missing} event(s) from "
+                                  f"{origin} before {event.topic} (expected seq "
+                                  f"{check.expected}, got {seq}; {self.stats.lost} lost so far)")
+        elif self.log_gaps and check.kind is SeqKind.RESTART:
+            log.info("%s restarted its sequence (got %d after %d)", origin, seq,
+                     check.expected - 1 if check.expected else 0)
+        return event
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._sock.closed:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._sock.getsockopt(zmq.FD))
+        self._loop = None
+        self._sock.close(linger=0)
+
+    @property
+    def closed(self) -> bool:
+        return self._sock.closed
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,43 @@
+"""``ocd ping``: which OCD processes answer a heartbeat enquiry, and how fast.
+
+Binds the ``ocd_allow_hetdex`` address like the other one-shot commands, so it also checks the
+path those commands use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import zmq.asyncio
+
+from ocd.bus.addresses import SERVICES, connect_urls
+from ocd.bus.envelope import Event
+from ocd.bus.heartbeat import REPLY_TOPIC, enquire
+from ocd.bus.options import bus_options
+from ocd.bus.publisher import Publisher
+from ocd.bus.subscriber import Subscriber
+from ocd.config import Config
+
+log = logging.getLogger("ocd.ping")
+
+
+async def ping(cfg: Config, timeout: float, *, first: bool = False,
+               on_reply: Callable[[Event, float], None] | None = None
+               ) -> tuple[list[Event], list[str]]:
+    """Enquire and collect replies for ``timeout`` seconds (or until the first with
+    ``first``); returns the replies and the addresses listened to."""
+    options = bus_options(cfg)
+    urls = connect_urls(cfg, SERVICES)
+    ctx = zmq.asyncio.Context()
+    try:
+        with Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
+                                   name="ocd_ping") as publisher, \
+                Subscriber(ctx, urls, [REPLY_TOPIC], options=options) as subscriber:
+            log.info("enquiring from %s; listening on %s", publisher.url, ", ".join(urls))
+            replies = await enquire(publisher, subscriber, timeout=timeout,
+                                    interval=options.enquiry_interval, first=first,
+                                    on_reply=on_reply)
+    finally:
+        ctx.term()
+    return replies, urls

@@ -1,0 +1,238 @@
+"""``ocd listen`` and ``ocd ping`` as a user runs them: real processes, real sockets, and
+publishers that are not OCD code."""
+
+import json
+import signal
+import time
+
+import pytest
+import zmq
+from bus_helpers import (
+    free_tcp_url,
+    helper_process,
+    raw_frames,
+    start_ocd,
+    stop,
+    tcs_payload,
+    wait_for_line,
+    write_config,
+)
+from conftest import ocd_env
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def raw_publisher():
+    """A bare pyzmq XPUB: the TCS, or any foreign publisher speaking the wire format."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.XPUB)
+    url = free_tcp_url()
+    sock.bind(url)
+    sock.rcvtimeo = 20000
+    yield sock, url
+    ctx.destroy(linger=0)
+
+
+def wait_subscribed(sock, prefix: bytes) -> set[bytes]:
+    """Read subscription notices until ``prefix`` is among them (the listener is connected)."""
+    seen = set()
+    while b"\x01" + prefix not in seen:
+        seen.add(sock.recv())
+    return seen
+
+
+def finish(process, timeout=20):
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def test_listen_prints_events_of_a_foreign_publisher(raw_publisher):
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "--count", "2", env=ocd_env())
+    wait_subscribed(sock, b"tcs.root.ra_dec")
+    pointing = tcs_payload("tcs.root.ra_dec", ra=12.401733, dec=56.1464)
+    pointing["__data_time"] = 1511028000.5  # 2017-11-18 18:00:00.5 UTC
+    sock.send_multipart(raw_frames("tcs.root.ra_dec", pointing))
+    sock.send_multipart(raw_frames("tcs.receiver.heartbeat",
+                                   tcs_payload("tcs.receiver.heartbeat", alive="yes")))
+    code, out, err = finish(listen)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "2017-11-18 18:00:00.500  tcs.root.ra_dec  ra=12.401733 dec=56.1464"
+    assert lines[1].endswith("  tcs.receiver.heartbeat  alive=yes")
+    assert len(lines) == 2
+    assert "ocd listen: 2 events (2 without sequence numbers)" in err
+
+
+def test_listen_json_gives_topic_and_full_payload(raw_publisher):
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "--count", "1", "--json", env=ocd_env())
+    wait_subscribed(sock, b"pas.Guider1.metrology_data")
+    payload = tcs_payload("pas.Guider1.metrology_data", fwhm=1.4, transparency=0.93,
+                          note="clear sky")
+    sock.send_multipart(raw_frames("pas.Guider1.metrology_data", payload))
+    code, out, err = finish(listen)
+    assert code == 0, err
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"topic": "pas.Guider1.metrology_data", "payload": payload}]
+
+
+def test_listen_reports_gaps_and_survives_garbage(raw_publisher):
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "--count", "3", env=ocd_env())
+    wait_subscribed(sock, b"ocd.")
+    event = {"__seq": 1, "__origin": "fake@host:7", "__ocd_utc": "2017-11-18T18:00:00+00:00",
+             "machine_name": "RunShotState", "state": "idle"}
+    sock.send_multipart(raw_frames("ocd.states.state", event))
+    sock.send_multipart([b"ocd.states.state", b"{not json"])
+    sock.send_multipart([b"ocd.states.state"])
+    sock.send_multipart(raw_frames("ocd.states.state", {**event, "__seq": 2}))
+    sock.send_multipart(raw_frames("ocd.states.state", {**event, "__seq": 5,
+                                                        "state": "running"}))
+    code, out, err = finish(listen)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines == [
+        "2017-11-18 18:00:00.000  ocd.states.state  machine_name=RunShotState state=idle",
+        "2017-11-18 18:00:00.000  ocd.states.state  machine_name=RunShotState state=idle",
+        "!! lost 2 event(s) from fake@host:7 (expected seq 3, got 5)",
+        "2017-11-18 18:00:00.000  ocd.states.state  machine_name=RunShotState state=running",
+    ]
+    assert "dropped a malformed message on topic ocd.states.state" in err
+    assert "2 malformed, 1 gap(s), 2 lost" in err
+
+
+def test_listen_json_reports_gaps_as_objects(raw_publisher):
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "--count", "2", "--json", env=ocd_env())
+    wait_subscribed(sock, b"ocd.")
+    for seq in (4, 9):
+        sock.send_multipart(raw_frames("ocd.x.y", {"__seq": seq, "__origin": "o@h:1"}))
+    code, out, err = finish(listen)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert records[1] == {"gap": {"origin": "o@h:1", "expected": 5, "received": 9, "lost": 4}}
+    assert [r.get("topic") for r in records] == ["ocd.x.y", None, "ocd.x.y"]
+
+
+def test_listen_only_extra_topics(raw_publisher):
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "-a", "no", "-t", "tcs.root", "--count", "1",
+                       env=ocd_env())
+    assert wait_subscribed(sock, b"tcs.root") == {b"\x01tcs.root"}
+    sock.send_multipart(raw_frames("ocd.x.y", {"x": 1}))
+    sock.send_multipart(raw_frames("tcs.root.ra_dec", tcs_payload("tcs.root.ra_dec", ra=1)))
+    code, out, err = finish(listen)
+    assert code == 0, err
+    assert "tcs.root.ra_dec  ra=1" in out and "ocd.x.y" not in out
+
+
+def test_listen_without_topics_is_a_usage_error(ocd):
+    result = ocd("listen", "-a", "no", "--urls", "tcp://127.0.0.1:1")
+    assert result.returncode == 2
+    assert result.stderr == ("ocd: error: no topic to subscribe to: with -a no, give at least "
+                             "one -t TOPIC\n")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_listen_stops_cleanly_on_a_signal(raw_publisher, sig):
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, env=ocd_env())
+    wait_subscribed(sock, b"ocd.")
+    sock.send_multipart(raw_frames("ocd.x.y", {"__seq": 1, "__origin": "o@h:1"}))
+    assert "ocd.x.y" in listen.stdout.readline()
+    listen.send_signal(sig)
+    code, _, err = finish(listen)
+    assert code == 0, err
+    assert "ocd listen: 1 events (0 without sequence numbers) from 1 OCD origin(s)" in err
+    assert "Traceback" not in err
+
+
+def test_listen_follows_the_configured_services(tmp_path):
+    cfg = write_config(tmp_path)
+    listen = start_ocd("listen", "--config", str(cfg), "--json", "--count", "3",
+                       env=ocd_env())
+    publisher = helper_process("publish", "--config", str(cfg), "--service", "ocd_main_loop",
+                               "--section", "run", "--topic", "ocd.test.event", "--count", "3",
+                               env=ocd_env())
+    code, out, err = finish(listen)
+    stop(publisher)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["payload"]["__seq"] for r in records] == [1, 2, 3]
+    assert all(r["payload"]["__origin"].startswith("ocd_main_loop@") for r in records)
+    assert [r["payload"]["i"] for r in records] == [0, 1, 2]
+
+
+def test_two_processes_publish_for_one_service_at_once(tmp_path):
+    """The user note's example: ``ocd run`` binds index 0 of ``ocd_run_shot``, ``ocd run_shot
+    -e`` index 1 (an ipc socket), and a listener hears both."""
+    tcp = free_tcp_url()
+    cfg = write_config(tmp_path, "[run]\nn_ocd_run_shot = 0\n[run_shot]\nn_ocd_run_shot = 1\n",
+                       name="note.cfg", ocd_run_shot=f"{tcp}, ipc://run_shot.ipc")
+    common = ["publish", "--config", str(cfg), "--service", "ocd_run_shot", "--topic",
+              "ocd.run_shot.test", "--count", "2", "--wait-stdin"]
+    by_run = helper_process(*common, "--section", "run", "--name", "ocd_run", env=ocd_env())
+    by_hand = helper_process(*common, "--section", "run_shot", "--name", "ocd_run_shot_e",
+                             env=ocd_env())
+    try:
+        bound = {wait_for_line(p.stdout, "ready").split()[1] for p in (by_run, by_hand)}
+        assert bound == {tcp, f"ipc://{tmp_path / 'run_shot.ipc'}"}  # both bound at once
+        listen = start_ocd("listen", "--config", str(cfg), "--json", "--count", "4",
+                           env=ocd_env())
+        for process in (by_run, by_hand):
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        code, out, err = finish(listen)
+    finally:
+        stop(by_run)
+        stop(by_hand)
+    assert code == 0, err
+    origins = {json.loads(line)["payload"]["__origin"].split("@")[0]
+               for line in out.splitlines()}
+    assert origins == {"ocd_run", "ocd_run_shot_e"}
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_an_address_in_use_stops_the_second_process_with_one_line(tmp_path, transport):
+    url = free_tcp_url() if transport == "tcp" else "ipc://sockets/allow_hetdex.ipc"
+    cfg = write_config(tmp_path, "[allow_hetdex]\nn_ocd_allow_hetdex = 1\n",
+                       ocd_allow_hetdex=f"tcp://127.0.0.1:1, {url}")
+    first = start_ocd("ping", "--config", str(cfg), "--timeout", "30", env=ocd_env())
+    try:
+        wait_for_line(first.stderr, "enquiring from")
+        second = start_ocd("ping", "--config", str(cfg), "--timeout", "1", env=ocd_env())
+        code, out, err = finish(second)
+        assert first.poll() is None  # the first one is undisturbed
+    finally:
+        stop(first)
+    bound = url if transport == "tcp" else f"ipc://{tmp_path / 'sockets' / 'allow_hetdex.ipc'}"
+    assert code == 1
+    assert err == (f"ocd: error: cannot bind {bound}: address already in use by another "
+                   "process; change [urls] ocd_allow_hetdex or its index 1 ([allow_hetdex] "
+                   "n_ocd_allow_hetdex), or stop the other process\n")
+
+
+def test_ping_without_anybody_fails_with_one_line(ocd, tmp_path):
+    cfg = write_config(tmp_path)
+    start = time.monotonic()
+    result = ocd("ping", "--config", str(cfg), "--timeout", "0.5")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("ocd: error: no OCD process answered on ")
+    assert result.stderr.endswith(" within 0.5 s\n")
+    assert time.monotonic() - start < 15
+
+
+def test_ping_prints_who_answers(ocd, tmp_path):
+    cfg = write_config(tmp_path)
+    responder = helper_process("respond", "--config", str(cfg), env=ocd_env())
+    try:
+        wait_for_line(responder.stdout, "ready")
+        result = ocd("ping", "--config", str(cfg), "--first", "--timeout", "20")
+    finally:
+        stop(responder)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith("ocd_main_loop ocd_main_loop@") and f":{responder.pid} " in line
+    assert line.endswith(" ms") and "answered in" in line

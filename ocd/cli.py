@@ -27,13 +27,18 @@ log = logging.getLogger("ocd")
 
 #: Subcommand modules, in the order ``ocd --help`` lists them.
 COMMANDS = (
-    "ocd.commands.config_cmd",
-    "ocd.commands.time_cmd",
-    "ocd.commands.obsnum_cmd",
-    "ocd.commands.docker_mysql_cmd",
-    "ocd.commands.schedule_cmd",
+    "ocd.commands.run_cmd",
+    "ocd.commands.run_shot_cmd",
+    "ocd.commands.allow_hetdex_cmd",
+    "ocd.commands.abort_cmd",
+    "ocd.commands.sim_tcs_cmd",
     "ocd.commands.listen_cmd",
     "ocd.commands.ping_cmd",
+    "ocd.commands.schedule_cmd",
+    "ocd.commands.obsnum_cmd",
+    "ocd.commands.config_cmd",
+    "ocd.commands.time_cmd",
+    "ocd.commands.docker_mysql_cmd",
 )
 
 DESCRIPTION = """\

@@ -387,6 +387,20 @@ class Config:
                     self.origins[(section, option)] = previous_origin
             raise
 
+    def check_value(self, section: str, option: str, value: str, origin: Origin) -> None:
+        """Raise the ConfigError that setting ``value`` would raise; change nothing."""
+        previous = self.parser.get(section, option, raw=True, fallback=None)
+        previous_origin = self.origins.get((section, option))
+        self.set(section, option, value, origin)  # undoes itself when the value is bad
+        if previous is None:
+            self.parser.remove_option(section, option)
+        else:
+            self.parser.set(section, option, previous)
+        if previous_origin is None:
+            self.origins.pop((section, option), None)
+        else:
+            self.origins[(section, option)] = previous_origin
+
     # -- display --------------------------------------------------------------------------
     def render(self, mask: bool = True) -> str:
         """The effective configuration as INI text, each option followed by where it came from."""

@@ -44,3 +44,11 @@ def test_origins_are_tracked_separately():
     tracker.observe("a", 2)
     tracker.observe("b", 3)
     assert tracker.origins["a"].lost == 0 and tracker.origins["b"].lost == 1
+
+
+def test_filtered_subscriber_sees_no_false_gaps():
+    tracker = SequenceTracker()
+    tracker.observe("a@h:1", 1, complete=False)
+    assert tracker.observe("a@h:1", 5, complete=False).kind is SeqKind.IN_ORDER  # filtered out
+    assert tracker.observe("a@h:1", 2, complete=False).kind is SeqKind.RESTART
+    assert (tracker.gaps, tracker.lost, tracker.restarts) == (0, 0, 1)

@@ -245,3 +245,17 @@ async def test_bad_data_uses_no_sequence_number(ctx):
         await publisher.publish("ocd.a.b", {"x": float("inf")})
     await publisher.publish("ocd.a.b", {})
     assert (await subscriber.recv(timeout=5)).seq == 1
+
+
+async def test_a_topic_filter_is_not_mistaken_for_lost_events(ctx):
+    publisher, filtered = await connected(ctx, ("ocd.main_loop.ack",))
+    whole = Subscriber(ctx, [publisher.url], ("ocd.",))
+    await publisher.wait_for_subscriber("ocd.zzz", 5)
+    for i in range(3):
+        await publisher.publish("ocd.main_loop.status", {"i": i})
+        await publisher.publish("ocd.main_loop.ack", {"i": i})
+    assert [(await filtered.recv(timeout=5)).seq for _ in range(3)] == [2, 4, 6]
+    assert (filtered.stats.gaps, filtered.stats.lost) == (0, 0)
+    assert [(await whole.recv(timeout=5)).seq for _ in range(6)] == [1, 2, 3, 4, 5, 6]
+    assert whole.stats.lost == 0
+    whole.close()

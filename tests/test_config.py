@@ -141,3 +141,14 @@ def test_spec_parser_reports_undocumented_options():
     assert [(p.option, p.reason) for p in problems] == [("x", "no {markers} line"),
                                                         ("y", "no description")]
     assert specs[("a", "z")].type == "int" and specs[("a", "z")].default == "2"
+
+
+def test_check_value_changes_nothing():
+    from ocd.config import Origin
+    cfg = load_config(environ={})
+    cfg.check_value("tcs", "heartbeat_timeout", "9", Origin("x", Path.cwd()))
+    assert cfg.get("tcs", "heartbeat_timeout") == 5.0
+    assert "ocd.cfg" in str(cfg.origin("tcs", "heartbeat_timeout"))
+    with pytest.raises(ConfigError, match="expected a number"):
+        cfg.check_value("tcs", "heartbeat_timeout", "soon", Origin("x", Path.cwd()))
+    assert cfg.get("tcs", "heartbeat_timeout") == 5.0

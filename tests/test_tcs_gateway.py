@@ -120,3 +120,11 @@ def test_bind_conflict_is_one_clear_line():
     finally:
         first.close(linger=0)
         ctx.term()
+
+
+def test_slew_distance_wraps_around_ra():
+    from ocd.tcs.simulated import separation
+
+    assert separation(23.9, 0.0, 0.1, 0.0) == pytest.approx(3.0)
+    assert separation(0.0, 90.0, 12.0, 90.0) == pytest.approx(0.0, abs=1e-6)
+    assert separation(1.0, 10.0, 1.0, -20.0) == pytest.approx(30.0)

@@ -36,10 +36,10 @@ def bus_options(cfg: Config) -> BusOptions:
     for name in BusOptions.__dataclass_fields__:
         value = cfg.get("bus", name)
         if value < 0:
-            raise cfg._error("bus", name, str(value), "must not be negative")
+            raise cfg.error("bus", name, str(value), "must not be negative")
         values[name] = value
     if values["enquiry_interval"] <= 0:
-        raise cfg._error("bus", "enquiry_interval", str(values["enquiry_interval"]),
+        raise cfg.error("bus", "enquiry_interval", str(values["enquiry_interval"]),
                          "must be positive")
     return BusOptions(**values)
 

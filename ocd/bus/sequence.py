@@ -45,11 +45,17 @@ class OriginStats:
 
 @dataclass
 class SequenceTracker:
-    """Counts gaps, lost events and restarts per origin."""
+    """Counts gaps, lost events and restarts per origin.
+
+    A publisher numbers all its events, whatever their topic, so only a subscriber that
+    receives every topic of that publisher can tell a gap from an event it filtered out: the
+    caller says so with ``complete``. Otherwise forward jumps are expected and only restarts
+    are detected.
+    """
 
     origins: dict[str, OriginStats] = field(default_factory=dict)
 
-    def observe(self, origin: str, seq: int) -> SeqCheck:
+    def observe(self, origin: str, seq: int, complete: bool = True) -> SeqCheck:
         stats = self.origins.get(origin)
         if stats is None:
             self.origins[origin] = OriginStats(received=1, first_seq=seq, last_seq=seq)
@@ -59,6 +65,8 @@ class SequenceTracker:
         stats.last_seq = seq
         if seq == expected:
             return SeqCheck(SeqKind.IN_ORDER, origin, seq, expected)
+        if seq > expected and not complete:
+            return SeqCheck(SeqKind.IN_ORDER, origin, seq, seq)
         if seq > expected:
             missing = seq - expected
             stats.gaps += 1

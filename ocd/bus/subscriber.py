@@ -109,6 +109,12 @@ class Subscriber:
             self.topics.append(topic)
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
 
+    def _receives_all_of(self, system: str) -> bool:
+        """Whether the filters pass every topic of ``system`` (e.g. ``""`` or ``"ocd."``): only
+        then is a jump in a publisher's sequence a loss rather than a filtered-out event."""
+        whole = f"{system}."
+        return any(whole.startswith(prefix) for prefix in self.topics)
+
     def covers(self, topic: str) -> bool:
         """Whether ``topic`` passes the current filters."""
         return any(topic.startswith(prefix) for prefix in self.topics)
@@ -190,7 +196,7 @@ class Subscriber:
             self.stats.unsequenced += 1
             self.last_check = None
             return event
-        check = self.stats.sequences.observe(origin, seq)
+        check = self.stats.sequences.observe(origin, seq, self._receives_all_of(event.system))
         self.last_check = check
         if self.log_gaps and check.kind is SeqKind.GAP:
             self._limited.warning(f"gap:{origin}", f"lost {check.missing} event(s) from "

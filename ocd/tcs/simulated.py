@@ -35,6 +35,14 @@ class Pointing:
     dy: float = 0.0
 
 
+def separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    """Angle in degrees between two positions (ra in hours, dec in degrees)."""
+    r1, d1, r2, d2 = (math.radians(ra1 * 15.0), math.radians(dec1), math.radians(ra2 * 15.0),
+                      math.radians(dec2))
+    cos = math.sin(d1) * math.sin(d2) + math.cos(d1) * math.cos(d2) * math.cos(r1 - r2)
+    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+
+
 class SimulatedSubsystems:
     """The four subsystems in one object. ``fail`` names commands (``subsystem.command``) that
     always fail, to rehearse the error paths."""
@@ -61,7 +69,7 @@ class SimulatedSubsystems:
     async def _tcs_goto(self, ra: float, dec: float, track: str) -> dict[str, Any]:
         if track not in ("E", "W"):
             raise TcsError(f"tcs.goto: track must be E or W, not {track!r}")
-        distance = math.hypot((ra - self.pointing.ra) * 15.0, dec - self.pointing.dec)
+        distance = separation(self.pointing.ra, self.pointing.dec, ra, dec)
         await sleep_ocd(self.clock, SLEW_SETTLE + distance / SLEW_DEGREES_PER_SECOND)
         self.pointing = Pointing(ra, dec, track, True)
         return {"ra": ra, "dec": dec, "track": track}

@@ -1,0 +1,172 @@
+"""End-to-end harness: a rehearsal night in a temporary directory, real ``ocd`` processes, and
+an event tap (a plain ZeroMQ SUB socket) that waits for events with timeouts."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+from conftest import ocd_env
+from shot_fixtures import make_inputs
+
+from ocd.bus import Event, decode
+from ocd.shots import load_shots, sample_shot_file
+
+MOCK_TIME = "2017-11-19T03:00:00"  # dark at HET; DEX00009 West is the best shot then
+
+
+def night_config(root: Path, *, database: dict[str, object] | None = None,
+                 speed: float = 120.0, exposure_time: float = 60.0, extra: str = "") -> Path:
+    """A configuration with every address an ipc socket under ``root``."""
+    ipc = f"ipc://{root}"
+    db = (f"backend = mysql\nmysql_host = {database['host']}\nmysql_port = {database['port']}\n"
+          f"mysql_user = {database['user']}\nmysql_password = {database['password']}\n"
+          f"mysql_database = {database['database']}\n") if database else \
+        f"backend = sqlite\nsqlite_path = {root}/obsnum.sqlite\n"
+    text = f"""
+[urls]
+event_urls = {ipc}/tcs.ipc
+ocd_main_loop = {ipc}/main.ipc
+ocd_run_shot = {ipc}/shot0.ipc, {ipc}/shot1.ipc
+ocd_allow_hetdex = {ipc}/allow0.ipc, {ipc}/allow1.ipc, {ipc}/allow2.ipc
+tcs = {ipc}/gateway.ipc
+virus = {ipc}/gateway.ipc
+pfip = {ipc}/gateway.ipc
+pas = {ipc}/gateway.ipc
+
+[dates]
+mock_time = {MOCK_TIME}
+mock_speed = {speed:g}
+
+[database]
+{db}
+[shots]
+shot_file = {root}/shots.dat
+
+[run_shot]
+shuffle_dir = {root}/HETcommands
+acam_dir = {root}/ACAMimages
+exposure_time = {exposure_time:g}
+
+[schedule]
+shot_duration = 600
+
+[tcs]
+heartbeat_timeout = 60
+
+[sim_tcs]
+max_rate = 20
+
+[bus]
+linger = 0.2
+{extra}
+"""
+    path = root / "ocd.cfg"
+    path.write_text(text)
+    shutil.copyfile(sample_shot_file(), root / "shots.dat")
+    for shot in load_shots(root / "shots.dat").all():
+        make_inputs(root, shot.shotid, shot.qifu)
+    return path
+
+
+@dataclass
+class OcdProcess:
+    """A running ``python -m ocd ...`` with its output in files."""
+
+    args: tuple[str, ...]
+    root: Path
+    name: str
+    popen: subprocess.Popen[bytes] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.out = (self.root / f"{self.name}.out").open("wb")
+        self.err_path = self.root / f"{self.name}.err"
+        self.err = self.err_path.open("wb")
+        self.popen = subprocess.Popen([sys.executable, "-m", "ocd", *self.args],
+                                      stdout=self.out, stderr=self.err, env=ocd_env(),
+                                      stdin=subprocess.DEVNULL, cwd=self.root)
+
+    def stderr(self) -> str:
+        self.err.flush()
+        return self.err_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        self.popen.send_signal(sig)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then wait; SIGKILL if it does not stop (and fail loudly)."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+                message = f"{self.name} did not stop on SIGTERM:\n{self.stderr()}"
+                raise AssertionError(message) from None
+        self.out.close()
+        self.err.close()
+        return self.popen.returncode
+
+
+class EventTap:
+    """Receives every event of the given URLs; ``wait_for`` returns the first match."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        for url in urls:
+            self.sock.connect(url)
+        self.events: list[Event] = []
+
+    def _receive(self, timeout: float) -> bool:
+        if not self.sock.poll(int(timeout * 1000)):
+            return False
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return True
+            self.events.append(decode(frames))
+
+    def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 30.0,
+                 start: int = 0, what: str = "event") -> tuple[int, Event]:
+        """Index and event of the first match at or after ``start``; AssertionError after
+        ``timeout`` s naming what was awaited and the last topics seen."""
+        deadline = time.monotonic() + timeout
+        checked = start
+        while True:
+            for index in range(checked, len(self.events)):
+                if predicate(self.events[index]):
+                    return index, self.events[index]
+            checked = max(checked, len(self.events))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [e.topic for e in self.events[-15:]]
+                raise AssertionError(f"no {what} within {timeout:g} s; last topics: {seen}")
+            self._receive(min(remaining, 0.2))
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        self.ctx.term()
+
+
+def topic_is(topic: str, **fields: object) -> Callable[[Event], bool]:
+    def predicate(event: Event) -> bool:
+        return event.topic == topic and all(event.payload.get(k) == v for k, v in fields.items())
+    return predicate
+
+
+def short_tmpdir() -> Path:
+    """A short temporary directory: ipc paths must stay under the 107-byte Unix limit."""
+    return Path(tempfile.mkdtemp(prefix="ocd-"))

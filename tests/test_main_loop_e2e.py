@@ -1,0 +1,255 @@
+"""The main loop against the TCS simulator: real processes, real sockets, MariaDB obsnums.
+
+Each test starts ``ocd sim_tcs`` and ``ocd run`` on a mock clock running fast, drives them with
+the real one-shot commands, and follows the events with a plain SUB socket.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+import pytest
+from conftest import run_ocd
+from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
+
+from ocd.shots import load_shots
+
+pytestmark = pytest.mark.slow
+
+SHOT_SEQUENCE = [("run", 0), ("setup_telescope", 0), ("setup_telescope", 1),
+                 ("exp_hetdex", 0), ("exp_hetdex", 1), ("exp_hetdex", 0), ("exp_hetdex", 1),
+                 ("exp_hetdex", 0), ("exp_hetdex", 1), ("run", 1)]
+
+
+@dataclass
+class Night:
+    root: Path
+    config: Path
+    sim: OcdProcess
+    run: OcdProcess
+    tap: EventTap
+
+    def ocd(self, *args: str, timeout: float = 60):
+        return run_ocd(*args, "--config", str(self.config), cwd=self.root, timeout=timeout)
+
+    def allow(self, action: str = "start") -> None:
+        result = self.ocd("allow_hetdex", action, "--timeout", "20")
+        assert result.returncode == 0, result.stderr
+        assert f"HETDEX shots {'allowed' if action == 'start' else 'forbidden'}" in result.stdout
+
+    def shot_events(self, start: int, origin: str | None = None) -> list:
+        return [e for e in self.tap.events[start:] if e.topic.startswith("ocd.run_shot.")
+                and e.topic != "ocd.run_shot.ack" and (origin is None or e.origin == origin)]
+
+
+def start_night(root: Path, config: Path) -> Night:
+    sim = OcdProcess(("sim_tcs", "--config", str(config)), root, "sim_tcs")
+    run = OcdProcess(("run", "--config", str(config), "--yes"), root, "run")
+    tap = EventTap([f"ipc://{root}/{name}.ipc" for name in ("main", "shot0", "shot1")])
+    night = Night(root, config, sim, run, tap)
+    try:  # the tap is connected once it sees the status published at each TCS heartbeat
+        tap.wait_for(topic_is("ocd.main_loop.status"), 60, what="first main loop status")
+    except AssertionError:
+        stop_night(night)
+        raise AssertionError(f"ocd run did not come up:\n{run.stderr()}\n{sim.stderr()}") from None
+    return night
+
+
+def stop_night(night: Night) -> None:
+    night.tap.close()
+    codes = {"run": night.run.stop(), "sim_tcs": night.sim.stop()}
+    assert codes == {"run": 0, "sim_tcs": 0}, (codes, night.run.stderr(), night.sim.stderr())
+
+
+@pytest.fixture
+def night_mysql(mysql_database) -> Iterator[Night]:
+    root = short_tmpdir()
+    config = night_config(root, database=mysql_database)
+    assert run_ocd("obsnum", "init", "--config", str(config)).returncode == 0
+    night = start_night(root, config)
+    yield night
+    stop_night(night)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def night(request) -> Iterator[Night]:
+    root = short_tmpdir()
+    night = start_night(root, night_config(root, **getattr(request, "param", {})))
+    yield night
+    stop_night(night)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def sequence(events) -> list[tuple[str, int]]:
+    return [(e.key, e.payload["exec_status"]) for e in events]
+
+
+@pytest.mark.mysql
+def test_a_shot_runs_when_allowed_then_stops_when_forbidden(night_mysql, mysql_database):
+    n = night_mysql
+    before = {s.shotid: s.n_obs for s in load_shots(n.root / "shots.dat").all()}
+    n.allow("start")
+    first, start = n.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=0), 60,
+                                  what="shot start")
+    last, finish = n.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1), 60, first,
+                                  what="shot finish")
+    events = n.shot_events(first, start.origin)
+    events = events[:[e.payload for e in events].index(finish.payload) + 1]
+    assert sequence(events) == SHOT_SEQUENCE
+    assert finish.payload["error"] is False
+    exposures = [e.payload["exposure"] for e in events if e.key == "exp_hetdex"]
+    assert exposures == [1, 1, 2, 2, 3, 3]
+    shotid, observation = start.payload["shotid"], start.payload["observation"]
+    assert {e.payload["observation"] for e in events if e.key == "exp_hetdex"} == {observation}
+    conn = pymysql.connect(**mysql_database)
+    with conn.cursor() as cur:
+        cur.execute("SELECT obsdate, inst, obsnum FROM vl_obsnum ORDER BY id")
+        rows = cur.fetchall()
+    conn.close()
+    assert (str(rows[0][0]), rows[0][1], rows[0][2]) == ("2017-11-19", "virus", observation)
+    after = {s.shotid: s.n_obs for s in load_shots(n.root / "shots.dat").all()}
+    assert after[shotid] == before[shotid] - 1
+    assert {k: v for k, v in after.items() if k != shotid} == \
+        {k: v for k, v in before.items() if k != shotid}
+    # stop: the next shot may already be under way; once idle, nothing new starts
+    n.allow("stop")
+    quiet, _ = n.tap.wait_for(
+        lambda e: e.topic == "ocd.main_loop.status"
+        and e.payload["states"]["hetdex_allowed"] == "not_allowed"
+        and e.payload["states"]["run_shot"] == "idle", 60, last, what="idle, not allowed")
+    index = quiet
+    for _ in range(5):  # five more heartbeats' worth of status...
+        index, _ = n.tap.wait_for(topic_is("ocd.main_loop.status"), 30, index + 1)
+    starts = [e for e in n.tap.events[quiet:]  # ...and no shot start among them
+              if e.topic == "ocd.run_shot.run" and e.payload["exec_status"] == 0]
+    assert starts == []
+
+
+def test_dead_tcs_blocks_shots_until_heartbeats_return(night):
+    night.sim.signal(signal.SIGUSR1)  # heartbeats off
+    dead, _ = night.tap.wait_for(lambda e: e.topic == "ocd.states.change"
+                                 and e.payload["machine_name"] == "tcs"
+                                 and e.payload["new_state"] == "dead", 30, what="tcs dead")
+    night.allow("start")
+    waiting, event = night.tap.wait_for(
+        lambda e: e.topic == "ocd.main_loop.waiting"
+        and any(r.startswith("tcs is dead") for r in e.payload["reasons"]), 30, dead,
+        what="waiting for the TCS")
+    assert not any(e.topic == "ocd.run_shot.run" for e in night.tap.events[dead:])
+    night.sim.signal(signal.SIGUSR1)  # heartbeats back
+    alive, _ = night.tap.wait_for(lambda e: e.topic == "ocd.states.change"
+                                  and e.payload["machine_name"] == "tcs"
+                                  and e.payload["new_state"] == "alive", 30, waiting)
+    started, _ = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=0), 60, dead)
+    assert started > alive
+
+
+def run_shot_change(new_state: str, transition: str):
+    return lambda e: (e.topic == "ocd.states.change" and e.payload["machine_name"] == "run_shot"
+                      and e.payload["new_state"] == new_state
+                      and e.payload["transition"] == transition)
+
+
+def test_shot_by_hand_is_followed_and_blocks_automatic_shots(night):
+    manual = OcdProcess(("run_shot", "-e", "DEX00009", "--track", "W", "--config",
+                         str(night.config), "--yes", "--n-ocd-run-shot", "1"),
+                        night.root, "run_shot")
+    try:  # the main loop's own view of the manual shot, from its events
+        running, event = night.tap.wait_for(run_shot_change("running", "shot_started"), 60,
+                                            what="main loop following the manual shot")
+    except AssertionError as exc:
+        error = manual.stderr()
+        manual.stop()
+        raise AssertionError(f"{exc}\nrun_shot said:\n{error}") from None
+    assert "ocd_run_shot@" in event.payload["msg"] and "DEX00009" in event.payload["msg"]
+    assert f":{night.run.popen.pid})" not in event.payload["msg"]  # not the main loop's shot
+    night.allow("start")  # allowed while the manual shot runs: the main loop must wait
+    idle, _ = night.tap.wait_for(run_shot_change("idle", "shot_finished"), 60, running,
+                                 what="manual shot finished")
+    assert manual.popen.wait(30) == 0, manual.stderr()
+    manual.stop()
+    between = night.tap.events[running:idle]
+    assert not [e for e in between if e.topic in ("ocd.main_loop.decision", "ocd.run_shot.run")
+                and f":{night.run.popen.pid}" in (e.origin or "")]
+    own, own_start = night.tap.wait_for(
+        lambda e: e.topic == "ocd.run_shot.run" and e.payload["exec_status"] == 0
+        and (e.origin or "").endswith(f":{night.run.popen.pid}"), 60, idle,
+        what="the main loop's own shot after the manual one")
+    assert own > idle
+    # the manual shot rewrote the shot file and the main loop reloaded it before scheduling
+    assert load_shots(night.root / "shots.dat").get("DEX00009").n_obs <= 1
+    if own_start.payload["shotid"] == "DEX00009":
+        assert own_start.payload["n_obs"] == 1  # 2 in the sample list, minus the manual shot
+
+
+@pytest.mark.parametrize("night", [{"exposure_time": 1800}], indirect=True)  # 15 s each
+def test_abort_mid_exposure(night):
+    before = {s.shotid: s.n_obs for s in load_shots(night.root / "shots.dat").all()}
+    night.allow("start")
+    start, event = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=0), 60)
+    night.tap.wait_for(topic_is("ocd.run_shot.exp_hetdex", exec_status=0, exposure=2), 60,
+                       start, what="second exposure")
+    result = night.ocd("abort", "--timeout", "20")
+    assert result.returncode == 0, result.stderr
+    assert "aborting shot" in result.stdout
+    _, finish = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1), 60, start)
+    assert (finish.payload["error"], finish.payload["exc_type"], finish.payload["exc_value"]) \
+        == (True, "ShotAborted", "aborted")
+    finished = [e for e in night.shot_events(start, event.origin)
+                if e.key == "exp_hetdex" and e.payload["exec_status"] == 1]
+    assert len(finished) == 1
+    after = {s.shotid: s.n_obs for s in load_shots(night.root / "shots.dat").all()}
+    assert after == before
+
+
+def test_config_send_changes_a_modifiable_option(night):
+    result = night.ocd("config", "send", "run.max_seeing=2.25")
+    assert result.returncode == 0, result.stderr
+    _, changed = night.tap.wait_for(topic_is("ocd.main_loop.config_changed"), 10)
+    assert changed.payload["changes"] == [["run", "max_seeing", "2.25"]]
+    refused = night.ocd("config", "send", "database.backend=mysql")
+    assert refused.returncode == 2
+    assert "cannot change in a running ocd run" in refused.stderr
+
+
+@pytest.mark.parametrize("night", [{"exposure_time": 1800}], indirect=True)
+def test_sigterm_during_a_shot_aborts_it_and_exits_cleanly(night):
+    night.allow("start")
+    start, _ = night.tap.wait_for(topic_is("ocd.run_shot.exp_hetdex", exec_status=0), 60)
+    night.run.signal(signal.SIGTERM)
+    assert night.run.popen.wait(30) == 0, night.run.stderr()
+    _, finish = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1), 30, start)
+    assert finish.payload["exc_value"] == "shutdown"
+
+
+def test_second_main_loop_names_the_address_in_use(night):
+    result = night.ocd("run", "--yes", timeout=60)
+    assert result.returncode == 1
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("ocd: error:") and "main.ipc" in line
+    assert "[run] n_ocd_main_loop" in line
+
+
+def test_allow_hetdex_without_main_loop_fails_clearly(tmp_path):
+    root = short_tmpdir()
+    config = night_config(root)
+    result = run_ocd("allow_hetdex", "start", "--config", str(config), "--timeout", "1")
+    assert result.returncode == 1
+    assert "no ocd run answered on ipc://" in result.stderr and "within 1 s" in result.stderr
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_both_inputs_set_is_a_usage_error(tmp_path):
+    root = short_tmpdir()
+    config = night_config(root)
+    result = run_ocd("run", "--yes", "--config", str(config), "--set",
+                     f"urls.ocd_db_replay=ipc://{root}/replay.ipc")
+    assert result.returncode == 2
+    assert "both [urls] event_urls (live TCS) and [urls] ocd_db_replay" in result.stderr
+    shutil.rmtree(root, ignore_errors=True)

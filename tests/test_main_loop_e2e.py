@@ -17,6 +17,7 @@ import pytest
 from conftest import run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
 
+from ocd.bus import validation_errors
 from ocd.shots import load_shots
 
 pytestmark = pytest.mark.slow
@@ -58,6 +59,12 @@ def start_night(root: Path, config: Path) -> Night:
         stop_night(night)
         raise AssertionError(f"ocd run did not come up:\n{run.stderr()}\n{sim.stderr()}") from None
     return night
+
+
+def schema_errors(night: Night) -> list[str]:
+    """Every OCD event the tap saw that does not match its topic's schema (doc/events.md)."""
+    return [f"{e.topic}: {error}" for e in night.tap.events if e.system == "ocd"
+            for error in validation_errors(e.topic, e.payload)]
 
 
 def stop_night(night: Night) -> None:
@@ -129,6 +136,10 @@ def test_a_shot_runs_when_allowed_then_stops_when_forbidden(night_mysql, mysql_d
     starts = [e for e in n.tap.events[quiet:]  # ...and no shot start among them
               if e.topic == "ocd.run_shot.run" and e.payload["exec_status"] == 0]
     assert starts == []
+    assert schema_errors(n) == []
+    topics = {e.topic for e in n.tap.events}
+    assert {"ocd.main_loop.decision", "ocd.states.hetdex_allowed",
+            "ocd.main_loop.ack", "ocd.states.change", "ocd.states.state"} <= topics
 
 
 def test_dead_tcs_blocks_shots_until_heartbeats_return(night):
@@ -206,6 +217,7 @@ def test_abort_mid_exposure(night):
     assert len(finished) == 1
     after = {s.shotid: s.n_obs for s in load_shots(night.root / "shots.dat").all()}
     assert after == before
+    assert schema_errors(night) == []
 
 
 def test_config_send_changes_a_modifiable_option(night):

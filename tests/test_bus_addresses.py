@@ -1,5 +1,6 @@
 """Addresses and socket options from the configuration."""
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,33 @@ def test_bind_hint_names_a_non_standard_index_option():
 
     assert BindHint("event_urls", "sim_tcs", 2, "n_event_urls_x").describe() == (
         "change [urls] event_urls or its index 2 ([sim_tcs] n_event_urls_x)")
+
+
+def test_host_names_are_resolved_for_bind_only():
+    from ocd.bus.addresses import bindable
+
+    assert bindable("tcp://localhost:6600") == "tcp://127.0.0.1:6600"
+    assert bindable("tcp://127.0.0.1:6600") == "tcp://127.0.0.1:6600"
+    assert bindable("tcp://*:6600") == "tcp://*:6600"
+    assert bindable("ipc://run_shot.ipc") == "ipc://run_shot.ipc"
+    assert bindable("tcp://no-such-host.invalid:1") == "tcp://no-such-host.invalid:1"
+
+
+async def test_a_publisher_binds_a_host_name_that_subscribers_connect_to():
+    import zmq.asyncio
+
+    from ocd.bus import Publisher, Subscriber
+
+    ctx = zmq.asyncio.Context()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"tcp://localhost:{port}"
+    publisher = Publisher(ctx, url, "test")
+    subscriber = Subscriber(ctx, [url], ["ocd."])
+    await publisher.wait_for_subscriber("ocd.x.y", 5)
+    await publisher.publish("ocd.x.y", {"n": 1})
+    assert (await subscriber.recv(timeout=5)).payload["n"] == 1
+    subscriber.close()
+    publisher.close()
+    ctx.term()

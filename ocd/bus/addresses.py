@@ -145,3 +145,27 @@ class AddressInUse(OcdError):
                          f"{advice}, or stop the other process")
         self.url = url
         self.hint = hint
+
+
+def bindable(url: str) -> str:
+    """The address to give to ``bind`` for ``url``: a tcp host name is resolved to its IP.
+
+    libzmq binds only IP addresses, ``*`` and interface names, while the same ``[urls]`` entry
+    must also be connectable by the other processes; so ``tcp://ocd-run:6600`` (a container's
+    service name) or ``tcp://localhost:6600`` is bound on the address the name resolves to.
+    """
+    if not url.startswith("tcp://"):
+        return url
+    host, sep, port = url[len("tcp://"):].rpartition(":")
+    if not sep or host == "*" or host.startswith("["):
+        return url
+    try:
+        socket.inet_aton(host)
+        return url  # already an IPv4 address
+    except OSError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError:
+        return url  # an interface name, or unresolvable: libzmq says which
+    return f"tcp://{infos[0][4][0]}:{port}" if infos else url

@@ -19,7 +19,14 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from ocd.bus.addresses import AddressInUse, BindHint, bind_hint, bind_url, prepare_bind
+from ocd.bus.addresses import (
+    AddressInUse,
+    BindHint,
+    bind_hint,
+    bind_url,
+    bindable,
+    prepare_bind,
+)
 from ocd.bus.envelope import encode, stamp
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.ratelimit import RateLimitedLog
@@ -74,7 +81,7 @@ class Publisher:
         sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscription, so we can count them
         sock.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue raises Again: we count it, see _send
         try:
-            sock.bind(url)
+            sock.bind(bindable(url))
         except zmq.ZMQError as exc:
             sock.close(linger=0)
             if exc.errno == zmq.EADDRINUSE:

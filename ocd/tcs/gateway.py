@@ -27,6 +27,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from ocd.bus.addresses import bindable
 from ocd.clock import Clock, real_seconds
 from ocd.errors import OcdError
 from ocd.tcs.interface import Subsystems, TcsError, check_command
@@ -126,7 +127,7 @@ class GatewayServer:
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         try:
-            self.sock.bind(url)
+            self.sock.bind(bindable(url))
         except zmq.ZMQError as exc:
             self.sock.close(linger=0)
             raise OcdError(f"cannot bind the TCS gateway address {url}: {exc.strerror} "

@@ -436,7 +436,11 @@ def _new_parser(environ: Mapping[str, str]) -> configparser.ConfigParser:
 
 
 def _read_file(cfg: Config, text: str, label: str, path: Path, user: bool) -> None:
-    """Merge one file's text into ``cfg``, recording origins and warning on unknown options."""
+    """Merge one file's text into ``cfg``, recording origins and warning on unknown options.
+
+    Relative paths of a user file are relative to its directory; those of the master file
+    (defaults such as ``shots.dat``) to the current directory, since the package directory
+    holds no user data."""
     layer = configparser.ConfigParser(interpolation=None)
     try:
         layer.read_string(text, source=label)
@@ -461,7 +465,8 @@ def _read_file(cfg: Config, text: str, label: str, path: Path, user: bool) -> No
                 what = "option" if known_section else "section"
                 cfg.warnings.append(f"{where}: unknown {what} [{section}] {option}: ignored "
                                     f"by OCD (a typo?)")
-            cfg.set(section, option, layer.get(section, option), Origin(where, path.parent),
+            base = path.parent if user else Path.cwd()
+            cfg.set(section, option, layer.get(section, option), Origin(where, base),
                     check=False)
 
 

@@ -152,3 +152,10 @@ def test_check_value_changes_nothing():
     with pytest.raises(ConfigError, match="expected a number"):
         cfg.check_value("tcs", "heartbeat_timeout", "soon", Origin("x", Path.cwd()))
     assert cfg.get("tcs", "heartbeat_timeout") == 5.0
+
+
+def test_master_defaults_are_relative_to_the_current_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(environ={})
+    assert cfg.get("shots", "shot_file") == tmp_path / "shots.dat"
+    assert cfg.get("run_shot", "shuffle_dir") == tmp_path / "HETcommands"

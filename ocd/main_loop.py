@@ -41,6 +41,7 @@ from ocd.run_shot import ShotRunner, locator_from_config, plan_from_config
 from ocd.schedule import Conditions
 from ocd.shots import ShotStore, load_shots
 from ocd.tcs.factory import subsystems_from_config
+from ocd.tcs.topics import TcsTopics
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,7 @@ def resolve_inputs(cfg: Config, extra_topics: list[str], all_topics: bool) -> In
     if replay:
         services.append("ocd_db_replay")
     urls = connect_urls(cfg, services, tcs=bool(tcs))
-    needed = [cfg.get("topics", "tcs_heartbeat"), cfg.get("topics", "tcs_ra_dec"),
-              *cfg.get("topics", "metrology"), *OCD_TOPICS]
+    needed = [*TcsTopics.from_config(cfg).all(), *OCD_TOPICS]
     extras = [*cfg.get("topics", "extra"), *extra_topics]
     topics = list(dict.fromkeys(extras if not all_topics else [*needed, *extras]))
     return Inputs(urls, topics, source)

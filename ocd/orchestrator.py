@@ -24,6 +24,7 @@ from ocd.states import (
     StateChange,
     TcsState,
 )
+from ocd.tcs.topics import TcsTopics
 
 # -- topics ------------------------------------------------------------------------------------
 COMMAND_ALLOW = "ocd.command.allow_hetdex"
@@ -36,10 +37,7 @@ MAIN_ACK = "ocd.main_loop.ack"
 class Settings:
     """The orchestrator's knobs, from the configuration (times in OCD-clock seconds)."""
 
-    heartbeat_topic: str = "tcs.receiver.heartbeat"
-    ra_dec_topic: str = "tcs.root.ra_dec"
-    metrology_topics: tuple[str, ...] = ("pas.Guider1.metrology_data",
-                                         "pas.Guider2.metrology_data")
+    topics: TcsTopics = field(default_factory=TcsTopics)
     heartbeat_timeout: float = 5.0
     metrology: MetrologyLimits = field(default_factory=MetrologyLimits)
     error_pause: float = 300.0
@@ -133,13 +131,13 @@ class Orchestrator:
         """React to one bus event received at OCD-clock time ``now``."""
         s = self.settings
         actions: list[Action] = []
-        if topic == s.heartbeat_topic:
+        if topic == s.topics.heartbeat:
             self._changed(actions, self.tcs.heartbeat(now))
             self._tick_machines(actions, now)
             actions.extend(self._publish_states(now))
-        elif topic == s.ra_dec_topic:
+        elif topic == s.topics.ra_dec:
             self.pointing = {k: v for k, v in payload.items() if not k.startswith("__")}
-        elif topic in s.metrology_topics:
+        elif topic in s.topics.metrology:
             self._changed(actions, self.metrology.reading(
                 topic, _number(payload.get("seeing")), _number(payload.get("transparency")), now))
         elif topic.startswith("ocd.run_shot."):
@@ -296,9 +294,7 @@ def _number(value: Any) -> float | None:
 def settings_from_config(cfg: Any) -> Settings:
     """The orchestrator's settings from ``[topics]``, ``[run]`` and ``[tcs]``."""
     return Settings(
-        heartbeat_topic=cfg.get("topics", "tcs_heartbeat"),
-        ra_dec_topic=cfg.get("topics", "tcs_ra_dec"),
-        metrology_topics=tuple(cfg.get("topics", "metrology")),
+        topics=TcsTopics.from_config(cfg),
         heartbeat_timeout=cfg.get("tcs", "heartbeat_timeout"),
         metrology=MetrologyLimits(max_seeing=cfg.get("run", "max_seeing"),
                                   min_transparency=cfg.get("run", "min_transparency"),

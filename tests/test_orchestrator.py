@@ -229,5 +229,5 @@ def test_settings_from_config():
                       environ={})
     settings = settings_from_config(cfg)
     assert settings.metrology.max_seeing == 2.2 and settings.heartbeat_timeout == 7.0
-    assert settings.metrology_topics == ("pas.Guider1.metrology_data",
+    assert settings.topics.metrology == ("pas.Guider1.metrology_data",
                                          "pas.Guider2.metrology_data")

@@ -22,6 +22,7 @@ from ocd.tcs.gateway import GatewayServer
 from ocd.tcs.interface import SUBSYSTEMS
 from ocd.tcs.simulated import SimulatedSubsystems
 from ocd.tcs.simulator import SimulatorSettings, TcsSimulator
+from ocd.tcs.topics import TcsTopics
 from ocd.tcs.weather import Weather
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,7 @@ def event_url(cfg: Config) -> tuple[str, BindHint]:
 
 def simulator_settings(cfg: Config) -> SimulatorSettings:
     return SimulatorSettings(
-        heartbeat_topic=cfg.get("topics", "tcs_heartbeat"),
-        ra_dec_topic=cfg.get("topics", "tcs_ra_dec"),
-        metrology_topics=tuple(cfg.get("topics", "metrology")),
+        topics=TcsTopics.from_config(cfg),
         heartbeat_interval=cfg.get("sim_tcs", "heartbeat_interval"),
         max_rate=cfg.get("sim_tcs", "max_rate"),
         metrology_interval=cfg.get("sim_tcs", "metrology_interval"))

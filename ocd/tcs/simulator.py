@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ocd.clock import Clock, real_seconds
 from ocd.tcs.simulated import SimulatedSubsystems
+from ocd.tcs.topics import TcsTopics
 from ocd.tcs.weather import Weather
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -21,10 +22,7 @@ Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 @dataclass(frozen=True)
 class SimulatorSettings:
-    heartbeat_topic: str = "tcs.receiver.heartbeat"
-    ra_dec_topic: str = "tcs.root.ra_dec"
-    metrology_topics: tuple[str, ...] = ("pas.Guider1.metrology_data",
-                                         "pas.Guider2.metrology_data")
+    topics: TcsTopics = field(default_factory=TcsTopics)
     heartbeat_interval: float = 1.0
     max_rate: float = 20.0
     metrology_interval: float = 10.0
@@ -59,13 +57,13 @@ class TcsSimulator:
         s = self.settings
         now = self.clock.timestamp()
         if self.heartbeats_on:
-            await self._send(s.heartbeat_topic, {"status": "ok"})
+            await self._send(s.topics.heartbeat, {"status": "ok"})
             p = self.subsystems.pointing
-            await self._send(s.ra_dec_topic, {"ra": p.ra, "dec": p.dec, "track": p.track,
+            await self._send(s.topics.ra_dec, {"ra": p.ra, "dec": p.dec, "track": p.track,
                                               "tracking": p.tracking, "dx": p.dx, "dy": p.dy})
         if now >= self._next_metrology:
             self._next_metrology = now + s.metrology_interval
-            for number, topic in enumerate(s.metrology_topics, start=1):
+            for number, topic in enumerate(s.topics.metrology, start=1):
                 seeing, transparency = self.weather.sample(now - self._start, number)
                 await self._send(topic, {"seeing": seeing, "transparency": transparency,
                                          "guider": number})

@@ -109,7 +109,10 @@ async def baseline(root: Path, runs: int) -> list[float]:
     sub.connect(back)
     times = []
     try:
+        deadline = time.monotonic() + 30
         while True:  # until the echo is connected both ways
+            if time.monotonic() > deadline:
+                raise RuntimeError("the echo process did not answer within 30 s")
             await pub.send_multipart([b"ping", b"{}"])
             if await sub.poll(100):
                 await sub.recv_multipart()

@@ -288,13 +288,7 @@ class MainLoop:
     def _apply_config(self) -> None:
         """Push modifiable options into the live objects."""
         cfg = self.cfg
-        settings = settings_from_config(cfg)
-        orc = self.orchestrator
-        orc.settings = settings
-        orc.tcs.timeout = settings.heartbeat_timeout
-        orc.metrology.limits = settings.metrology
-        orc.run_shot.error_pause = settings.error_pause
-        orc.run_shot.silent_after = settings.shot_silent_after
+        self.orchestrator.configure(settings_from_config(cfg))
         self.runner.plan = plan_from_config(cfg)
         self.runner.inputs = locator_from_config(cfg)
         self.log_events = cfg.get("general", "log_events")

@@ -122,6 +122,14 @@ class Orchestrator:
         self.waiting: list[str] | None = None
         self.seen_requests: set[str] = set()
 
+    def configure(self, settings: Settings) -> None:
+        """New settings at run time (``ocd config send``); states and vaults are kept."""
+        self.settings = settings
+        self.tcs.timeout = settings.heartbeat_timeout
+        self.metrology.limits = settings.metrology
+        self.run_shot.error_pause = settings.error_pause
+        self.run_shot.silent_after = settings.shot_silent_after
+
     @property
     def machines(self) -> list:
         return [*self.meta.machines, self.meta]

@@ -231,3 +231,15 @@ def test_settings_from_config():
     assert settings.metrology.max_seeing == 2.2 and settings.heartbeat_timeout == 7.0
     assert settings.topics.metrology == ("pas.Guider1.metrology_data",
                                          "pas.Guider2.metrology_data")
+
+
+def test_configure_changes_thresholds_and_keeps_states():
+    orc = Orchestrator(SETTINGS)
+    orc.handle(HB, {}, 0.0)
+    orc.handle(G1, {"seeing": 1.8, "transparency": 0.9}, 0.0)
+    assert orc.metrology.state == "good"
+    orc.configure(Settings(heartbeat_timeout=100, metrology=MetrologyLimits(max_seeing=1.5)))
+    orc.handle(G1, {"seeing": 1.8, "transparency": 0.9}, 1.0)
+    assert orc.metrology.state == "bad"
+    orc.tick(50.0)
+    assert orc.tcs.state == "alive"  # the new 100 s heartbeat timeout applies

@@ -1,8 +1,9 @@
 """``ocd record``: store every event received in an SQLite file, for replay and inspection.
 
-The receiving thread (the caller's) reads the SUB socket, decodes each event, stamps the time
-of reception and hands batches to a writer thread, which inserts them with ``executemany``, one
-transaction per batch. SQLite releases the GIL while it writes, so reading goes on meanwhile:
+The receiving thread (the caller's) only copies messages off the SUB socket with the time of
+reception and hands batches to a writer thread, which decodes them (checks, times, sequence
+numbers) and inserts them with ``executemany``, one transaction per batch. SQLite releases the
+GIL while it writes, and a burst waits in memory rather than at the socket's high-water mark:
 the recorder keeps up with the bus (``bench/replay_throughput.py`` measures it).
 
 Stopping (:meth:`Recorder.stop`, called from a signal handler) is clean: the socket is drained
@@ -20,14 +21,13 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from ocd.bus.envelope import MalformedMessage, decode
 from ocd.bus.options import BusOptions, apply_options
 from ocd.bus.sequence import SeqKind, SequenceTracker
 from ocd.errors import OcdError
@@ -112,29 +112,46 @@ def _time(value: Any) -> float | None:
 
 @dataclass
 class RecordStats:
-    """What a recording session stored and saw; readable while it runs."""
+    """What a recording session stored and saw; final once :meth:`Recorder.run` returns."""
 
-    stored: int = 0      # rows committed
-    received: int = 0    # well-formed events received (stored once the last batch is written)
+    received: int = 0    # messages taken off the socket
+    stored: int = 0      # events committed
     malformed: int = 0   # messages dropped because they were not [topic, JSON object]
     topics: Counter[str] = field(default_factory=Counter)
     sequences: SequenceTracker = field(default_factory=SequenceTracker)
 
     def summary(self) -> str:
         seq = self.sequences
-        return (f"{self.stored} events stored ({len(self.topics)} topics); {self.malformed} "
-                f"malformed dropped; {seq.gaps} sequence gap(s), {seq.lost} event(s) lost "
-                f"before reaching the recorder, {seq.restarts} restart(s)")
+        unwritten = self.received - self.stored - self.malformed
+        return (f"{self.stored} events stored ({len(self.topics)} topics)"
+                + (f", {unwritten} received but NOT written" if unwritten else "")
+                + f"; {self.malformed} malformed dropped; {seq.gaps} sequence gap(s), "
+                f"{seq.lost} event(s) lost before reaching the recorder, {seq.restarts} "
+                "restart(s)")
+
+
+#: A message as taken off the socket: topic and payload frames, time received (for a message
+#: without exactly two frames: the topic frame, None and the number of frames).
+Raw = tuple[bytes, bytes | None, float]
+#: Batches waiting for the writer at most; beyond, the receiver waits and the socket's
+#: high-water mark takes over (and losses show as sequence gaps).
+_MAX_QUEUED = 40
 
 
 class _Writer(threading.Thread):
-    """Writes batches of rows in their own transactions, in order."""
+    """Decodes batches of raw messages and writes them, each batch in one transaction.
 
-    def __init__(self, conn: sqlite3.Connection, stats: RecordStats) -> None:
+    Decoding here rather than in the receiving thread keeps the socket drained: the receiver
+    only copies messages into memory, so a burst waits in the queue, not at the high-water mark.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, stats: RecordStats,
+                 complete: Callable[[str], bool]) -> None:
         super().__init__(name="record-writer", daemon=True)
         self.conn = conn
         self.stats = stats
-        self.batches: queue.Queue[list[Row] | None] = queue.Queue()
+        self.complete = complete
+        self.batches: queue.Queue[list[Raw] | None] = queue.Queue(_MAX_QUEUED)
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -145,19 +162,54 @@ class _Writer(threading.Thread):
             if self.error is not None:
                 continue  # keep draining so the receiver never blocks; the error is reported
             try:
+                rows = self._rows(batch)
                 self.conn.execute("BEGIN")
-                self.conn.executemany(_INSERT, batch)
+                self.conn.executemany(_INSERT, rows)
                 self.conn.execute("COMMIT")
-                self.stats.stored += len(batch)
+                self.stats.stored += len(rows)
             except BaseException as exc:  # reported by the receiving thread
                 self.error = exc
+
+    def _rows(self, batch: list[Raw]) -> list[Row]:
+        stats, rows = self.stats, []
+        loads, observe = json.loads, stats.sequences.observe
+        for topic_frame, payload_frame, received in batch:
+            if payload_frame is None:  # the receiver saw the wrong number of frames
+                self._malformed(topic_frame, f"expected 2 frames [topic, JSON object], got "
+                                             f"{received:g}")
+                continue
+            try:
+                topic = topic_frame.decode("utf-8")
+                text = payload_frame.decode("utf-8")
+                payload = loads(text)
+                if type(payload) is not dict or not topic:
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                self._malformed(topic_frame, exc)
+                continue
+            rows.append((topic, text, _time(payload.get("__data_time")),
+                         _time(payload.get("__wire_time")), received))
+            stats.topics[topic] += 1
+            origin, seq = payload.get("__origin"), payload.get("__seq")
+            if type(seq) is int and isinstance(origin, str):
+                check = observe(origin, seq, self.complete(topic.split(".", 1)[0]))
+                if check.kind is SeqKind.GAP:
+                    log.warning("lost %d event(s) from %s before %s (they never reached the "
+                                "recorder)", check.missing, origin, topic)
+        return rows
+
+    def _malformed(self, topic: bytes, exc: object) -> None:
+        self.stats.malformed += 1
+        if self.stats.malformed == 1 or not self.stats.malformed % 1000:
+            log.warning("dropped a malformed message on topic %s (%d so far): %s",
+                        topic[:60].decode("utf-8", "replace") or "?", self.stats.malformed, exc)
 
 
 class Recorder:
     """Subscribe to ``urls`` for ``topics`` (prefixes) and store every event in ``path``.
 
-    Call :meth:`run` in the main thread; :meth:`stop` (safe from a signal handler) ends it
-    after draining and writing everything received.
+    Call :meth:`run` (in the main thread, for signals); :meth:`stop` (safe from a signal
+    handler) ends it after draining the socket and writing everything received.
     """
 
     def __init__(self, path: Path, urls: Iterable[str], topics: Iterable[str] = ("",), *,
@@ -171,7 +223,8 @@ class Recorder:
         self.options = options or BusOptions()
         self.settings = settings or RecordSettings()
         self.stats = RecordStats()
-        self._stop = threading.Event()
+        self._stop = False
+        self._complete: dict[str, bool] = {}
         self.conn = open_recording(self.path)
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
@@ -185,7 +238,6 @@ class Recorder:
             self._close_socket()
             self.conn.close()
             raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
-        self._complete = {}  # system -> whether every topic of it is subscribed to
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
         self.session = self.conn.execute(
             "INSERT INTO recordings (started, urls, topics, first_id) VALUES (?, ?, ?, ?)",
@@ -193,59 +245,53 @@ class Recorder:
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish (drain, write, close). Safe from signal handlers."""
-        self._stop.set()
+        self._stop = True
 
     def _receives_all_of(self, system: str) -> bool:
+        """Whether every topic of ``system`` is recorded: only then is a jump in a publisher's
+        sequence a loss rather than a filtered-out event."""
         complete = self._complete.get(system)
         if complete is None:
             whole = f"{system}."
             complete = self._complete[system] = any(whole.startswith(p) for p in self.topics)
         return complete
 
-    def _accept(self, frames: list[bytes], received: float, batch: list[Row]) -> None:
-        try:
-            event = decode(frames)
-        except MalformedMessage as exc:
-            self.stats.malformed += 1
-            if self.stats.malformed == 1 or not self.stats.malformed % 1000:
-                log.warning("dropped a malformed message on topic %s (%d so far): %s",
-                            exc.topic or "?", self.stats.malformed, exc.reason)
-            return
-        payload = event.payload
-        batch.append((event.topic, bytes(frames[1]).decode("utf-8"),
-                      _time(payload.get("__data_time")), _time(payload.get("__wire_time")),
-                      received))
-        self.stats.received += 1
-        self.stats.topics[event.topic] += 1
-        origin, seq = event.origin, event.seq
-        if origin is not None and seq is not None:
-            check = self.stats.sequences.observe(origin, seq, self._receives_all_of(event.system))
-            if check.kind is SeqKind.GAP:
-                log.warning("lost %d event(s) from %s before %s (they never reached the "
-                            "recorder)", check.missing, origin, event.topic)
-
-    def _receive_available(self, batch: list[Row], limit: int) -> int:
-        """Read what is queued (up to ``limit`` messages) without waiting."""
-        sock, count = self._sock, 0
-        while count < limit:
+    def _receive_available(self, batch: list[Raw], limit: int) -> None:
+        """Copy what is queued (up to ``limit`` messages) into ``batch`` without waiting."""
+        sock, stats = self._sock, self.stats
+        # the compiled recv and getsockopt, without pyzmq's Python wrappers: this loop is the
+        # recorder's speed limit
+        recv = super(zmq.Socket, sock).recv
+        more = super(zmq.Socket, sock).get
+        for _ in range(limit):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                topic = recv(zmq.NOBLOCK)
             except zmq.Again:
-                break
-            self._accept(frames, time.time(), batch)
-            count += 1
-        return count
+                return
+            stats.received += 1
+            if not more(zmq.RCVMORE):
+                batch.append((topic, None, 1))  # one frame only: the writer counts it
+                continue
+            payload = recv(0)  # the rest of a message is there already
+            if more(zmq.RCVMORE):  # more than two frames: skip the rest
+                count = 2
+                while more(zmq.RCVMORE):
+                    recv(0)
+                    count += 1
+                batch.append((topic, None, count))
+                continue
+            batch.append((topic, payload, time.time()))
 
     def run(self) -> RecordStats:
         """Record until :meth:`stop`; returns the statistics once everything is written."""
-        writer = _Writer(self.conn, self.stats)
+        writer = _Writer(self.conn, self.stats, self._receives_all_of)
         writer.start()
         settings = self.settings
-        batch: list[Row] = []
+        batch: list[Raw] = []
         last_flush = time.monotonic()
         poll_ms = max(1, int(min(settings.flush_interval, 0.1) * 1000))
         try:
-            while not self._stop.is_set():
+            while not self._stop:
                 if self._sock.poll(poll_ms, zmq.POLLIN):
                     self._receive_available(batch, settings.batch_size - len(batch))
                 now = time.monotonic()

@@ -121,6 +121,30 @@ def test_record_then_replay_gives_the_same_events_in_the_same_order(root):
     assert replayed[7].payload["__data_time"] == 1511060400.5
 
 
+def test_malformed_messages_are_counted_and_dropped_the_rest_kept(root):
+    url = f"ipc://{root}/pub.ipc"
+    publisher = RawPublisher(url)
+    recorder = OcdProcess(("record", "--urls", url, str(root / "mixed.db")), root, "record")
+    bad = [[b"tcs.a.b"], [b"tcs.a.b", b"{}", b"extra"], [b"tcs.a.b", b"not json"],
+           [b"tcs.a.b", b"[1, 2]"], [b"tcs.a.b", b"\xff\xfe"], [b"", b"{}"],
+           [b"\xff", b"{}"]]
+    try:
+        publisher.wait_subscriber()
+        for n, frames in enumerate(bad):
+            publisher.sock.send_multipart([b"tcs.good.one", json.dumps({"n": n}).encode()])
+            publisher.sock.send_multipart(frames)
+        publisher.send("tcs.good.one", json.dumps({"n": len(bad)}))
+        assert recorder.stop() == 0, recorder.stderr()
+    finally:
+        publisher.close()
+    rows = recorded_rows(root / "mixed.db")
+    assert [json.loads(p)["n"] for _, p in rows] == list(range(len(bad) + 1))
+    out = (root / "record.out").read_text()
+    assert f"{len(bad) + 1} events stored (1 topics); {len(bad)} malformed dropped" in out
+    assert "NOT written" not in out
+    assert "dropped a malformed message" in recorder.err_path.read_text()
+
+
 def test_sigterm_writes_everything_received_even_without_a_flush_before(root):
     url = f"ipc://{root}/pub.ipc"
     publisher = RawPublisher(url)

@@ -9,12 +9,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import zmq
 
 from ocd.errors import OcdError
 from ocd.recorder import SCHEMA_VERSION, open_recording
 from ocd.replay import (
     Pacer,
     RecordedClock,
+    _wire_value,
     clock_warnings,
     in_step_speedup,
     inspect,
@@ -22,6 +24,7 @@ from ocd.replay import (
     recorded_clock,
     restamp,
     select_sql,
+    send_batch,
 )
 from ocd.samples import NIGHT_SPEED, sample_night
 
@@ -167,3 +170,49 @@ def test_recorder_refuses_another_database_and_appends_to_its_own(tmp_path):
     conn = open_for_replay(mine)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert [json.loads(p)["n"] for (p,) in conn.execute("SELECT payload FROM events")] == [1, 2]
+
+
+@pytest.mark.parametrize("payload", [
+    '{"__data_time":1.5,"__wire_time":2.5,"x":"é"}',
+    '{"a":1,"__wire_time":2}',  # the last key: the number ends at the brace
+    '{"__wire_time": 1e9 , "b": [1, 2]}',  # another publisher's spacing
+    '{"__wire_time":3.0,"note":"\\"__wire_time\\":9"}',
+    '{"inner":{"__wire_time":1.0},"__wire_time":2.0}',
+    '{"__wire_time" : 5, "inner": {"__wire_time":1}}',  # the first one spelled otherwise
+    '{"a":1}',
+])
+def test_the_inlined_batch_sender_restamps_like_restamp(tmp_path, payload):
+    path = tmp_path / "one.db"
+    conn = open_recording(path)
+    data = json.loads(payload)
+    conn.execute("INSERT INTO events (topic, payload, __wire_time, received) VALUES (?, ?, ?, 1)",
+                 ("tcs.a.b", payload, data.get("__wire_time")))
+    conn.close()
+    conn = open_for_replay(path)
+    rows = conn.execute(select_sql("id", [""])[0]).fetchall()  # wire_at found by SQLite
+    frames: list[tuple[bytes, int]] = []
+    lost = send_batch(rows, lambda frame, flags: frames.append((frame, flags)), None, {},
+                      ns=lambda: 1511060400_250_999_999)
+    assert lost == 0 and frames[0] == (b"tcs.a.b", zmq.SNDMORE) and frames[1][1] == 0
+    text = frames[1][0].decode()
+    assert json.loads(text) == {**data, "__wire_time": 1511060400.25}  # to the millisecond
+    if "__wire_time" in data and _wire_value(payload) is not None:  # only the number changes
+        start, end = _wire_value(payload)
+        assert text == f"{payload[:start]}1511060400.250{payload[end:]}"
+    else:
+        assert text == restamp(payload, 1511060400.25, "__wire_time" in data)
+
+
+def test_a_full_subscriber_queue_loses_the_event_and_says_so():
+    full: list[list[bytes]] = []
+
+    def send(frame: bytes, flags: int) -> None:
+        if flags:  # the topic of the second event meets a queue that stays full
+            send.calls += 1
+            if send.calls == 2:
+                raise zmq.Again()
+
+    send.calls = 0
+    rows = [("tcs.a.b", f'{{"__wire_time":1.0,"n":{n}}}', None, 0) for n in range(3)]
+    assert send_batch(rows, send, full.append, {}) == 1
+    assert [json.loads(frames[1])["n"] for frames in full] == [1]

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,26 +116,19 @@ class Publisher:
         """Like :meth:`publish_nowait`, for code written with ``await``."""
         return self.publish_nowait(topic, data)
 
-    def send_encoded(self, frames: list[bytes], wait: float = 0.0) -> bool:
-        """Send frames encoded elsewhere, as they are: a replay keeps the recorded envelope
-        (no sequence number of this publisher is used). With ``wait`` > 0 a full subscriber
-        queue is waited on for up to ``wait`` seconds (blocking the caller) before the event
-        is dropped for that subscriber; returns False if some subscriber lost it."""
-        if wait <= 0:
-            return self._send(frames)
-        try:
-            self._sync.send_multipart(frames, zmq.NOBLOCK)
-        except zmq.Again:
-            self._sync.setsockopt(zmq.SNDTIMEO, max(1, int(wait * 1000)))
-            try:
-                self._sync.send_multipart(frames)
-            except zmq.Again:
-                self._send_lossy(frames)
-                return False
-            finally:
-                self._sync.setsockopt(zmq.SNDTIMEO, -1)
-        self.stats.sent += 1
-        return True
+    def raw_send(self, wait: float) -> tuple[Callable[[bytes, int], object],
+                                              Callable[[list[bytes]], None]]:
+        """For a hot loop that sends encoded events itself, as they are (a replay keeps the
+        recorded envelope; no sequence number of this publisher is used): the socket's
+        compiled ``send(frame, flags)``, without pyzmq's Python wrapper (which only adds DRAFT
+        options), and the function to call with the event's frames when that send raises
+        ``zmq.Again``. The send waits up to ``wait`` seconds on a full subscriber queue
+        (blocking, in libzmq) before raising; the fallback then sends the event to the other
+        subscribers only and counts the overflow. Call send with ``zmq.SNDMORE`` for the topic,
+        then 0 for the payload (the rest of a started message is never refused).
+        ``stats.sent`` is the caller's to update."""
+        self._sync.setsockopt(zmq.SNDTIMEO, max(1, int(wait * 1000)) if wait > 0 else 0)
+        return super(zmq.Socket, self._sync).send, self._send_lossy
 
     def _send(self, frames: list[bytes]) -> bool:
         try:

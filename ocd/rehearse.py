@@ -175,11 +175,14 @@ def forced_settings(layout: Layout, plan: Plan) -> list[tuple[str, str, str]]:
 
 
 def make_layout(keep: Path | None = None) -> Layout:
-    """A new private directory (``keep``: there, kept afterwards) and a short one for sockets."""
+    """A new private directory for sockets (``keep``: files go there instead, and stay)."""
+    if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        raise UsageError(f"--keep {keep}: not an empty directory; choose a new one")
     ipc = Path(tempfile.mkdtemp(prefix="ocd-rh-"))
     if len(str(ipc)) > _IPC_MAX - 12:
         shutil.rmtree(ipc, ignore_errors=True)
-        ipc = Path(tempfile.mkdtemp(prefix="ocd-rh-", dir="/tmp"))
+        raise OcdError(f"the temporary directory {ipc.parent} is too long a path for ipc "
+                       "sockets (Unix limit 107 bytes): set TMPDIR to a shorter directory")
     if keep is None:
         return Layout(ipc, ipc)
     keep.mkdir(parents=True, exist_ok=True)

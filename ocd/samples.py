@@ -215,6 +215,9 @@ def record_night(out: Path, minutes: float = NIGHT_MINUTES, speed: float = NIGHT
         conn = sqlite3.connect(out)
         try:
             conn.execute("PRAGMA journal_mode = DELETE")  # one file, readable read-only
+            # the address was in a temporary directory of this machine: keep only its name
+            conn.execute("UPDATE recordings SET urls = ?", (json.dumps(["ipc://tcs.ipc"]),))
+            conn.commit()
         finally:
             conn.close()
         return recorder.stdout().strip()

@@ -15,6 +15,7 @@ from ocd.rehearse import (
     Layout,
     Tally,
     forced_settings,
+    make_layout,
     parse_duration,
     plan_from_config,
 )
@@ -123,6 +124,16 @@ def test_tally_report_lists_shots_topics_and_gaps():
     assert "03:00:00 to 04:00:00" in text and "61.5 s of wall time at 60x" in text
 
 
-def test_layout_urls_are_short(tmp_path: Path):
-    layout = Layout(tmp_path, Path("/tmp/ocd-rh-abcdefgh"))
-    assert all(len(url) < 107 for url in [*layout.service_urls(), layout.replay_url])
+def test_layout_urls_are_short():
+    layout = make_layout()
+    try:
+        assert all(len(url) < 107 for url in [*layout.service_urls(), layout.replay_url])
+        assert layout.root == layout.ipc and layout.ipc.is_dir()
+    finally:
+        layout.ipc.rmdir()
+
+
+def test_keep_wants_a_new_directory(tmp_path: Path):
+    (tmp_path / "old.txt").write_text("mine")
+    with pytest.raises(UsageError, match="not an empty directory"):
+        make_layout(tmp_path)

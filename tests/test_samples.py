@@ -44,6 +44,8 @@ def test_sample_night_is_small_tcs_only_and_self_contained():
     assert not Path(f"{night}-wal").exists()
     conn = open_for_replay(night)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    # no address of the machine that recorded it
+    assert conn.execute("SELECT urls FROM recordings").fetchall() == [('["ipc://tcs.ipc"]',)]
     selection = inspect(conn, "id", [""])
     assert set(selection.topics) == {"tcs.receiver.heartbeat", "tcs.root.ra_dec",
                                      "pas.Guider1.metrology_data",

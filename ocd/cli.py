@@ -28,11 +28,14 @@ log = logging.getLogger("ocd")
 #: Subcommand modules, in the order ``ocd --help`` lists them.
 COMMANDS = (
     "ocd.commands.run_cmd",
+    "ocd.commands.rehearse_cmd",
     "ocd.commands.run_shot_cmd",
     "ocd.commands.allow_hetdex_cmd",
     "ocd.commands.abort_cmd",
     "ocd.commands.sim_tcs_cmd",
     "ocd.commands.listen_cmd",
+    "ocd.commands.record_cmd",
+    "ocd.commands.db_replay_cmd",
     "ocd.commands.ping_cmd",
     "ocd.commands.schedule_cmd",
     "ocd.commands.obsnum_cmd",

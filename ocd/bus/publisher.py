@@ -13,11 +13,13 @@ import logging
 import os
 import socket
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import zmq
 import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from ocd.bus.addresses import (
     AddressInUse,
@@ -121,22 +123,42 @@ class Publisher:
         """Like :meth:`publish_nowait`, for code written with ``await``."""
         return self.publish_nowait(topic, data)
 
-    def _send(self, frames: list[bytes]) -> None:
+    def raw_send(self, wait: float) -> tuple[Callable[[bytes, int], object],
+                                              Callable[[list[bytes]], None]]:
+        """For a hot loop that sends encoded events itself, as they are (a replay keeps the
+        recorded envelope; no sequence number of this publisher is used): the socket's
+        compiled ``send(frame, flags)``, without pyzmq's Python wrapper (which only adds DRAFT
+        options), and the function to call with the event's frames when that send raises
+        ``zmq.Again``. The send waits up to ``wait`` seconds on a full subscriber queue
+        (blocking, in libzmq) before raising; the fallback then sends the event to the other
+        subscribers only and counts the overflow. Call send with ``zmq.SNDMORE`` for the topic,
+        then 0 for the payload (the rest of a started message is never refused).
+        ``stats.sent`` is the caller's to update."""
+        self._sync.setsockopt(zmq.SNDTIMEO, max(1, int(wait * 1000)) if wait > 0 else 0)
+        return super(zmq.Socket, self._sync).send, self._send_lossy
+
+    def _send(self, frames: list[bytes]) -> bool:
         try:
             self._sync.send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
-            # Some subscriber's queue is full. Count it, then send lossy so the others still
-            # get the event (the full queue drops it; its subscriber will see a gap).
-            self.stats.overflows += 1
-            self._limited.warning(
-                "overflow", f"{self.url}: a subscriber's queue is full ([bus] send_hwm = "
-                f"{self.options.send_hwm}): it is losing events ({self.stats.overflows} "
-                "overflows so far)")
-            self._sync.setsockopt(zmq.XPUB_NODROP, 0)
-            try:
-                self._sync.send_multipart(frames, zmq.NOBLOCK)
-            finally:
-                self._sync.setsockopt(zmq.XPUB_NODROP, 1)
+            self._send_lossy(frames)
+            return False
+        self.stats.sent += 1
+        return True
+
+    def _send_lossy(self, frames: list[bytes]) -> None:
+        """Some subscriber's queue is full. Count it, then send lossy so the others still
+        get the event (the full queue drops it; its subscriber will see a gap)."""
+        self.stats.overflows += 1
+        self._limited.warning(
+            "overflow", f"{self.url}: a subscriber's queue is full ([bus] send_hwm = "
+            f"{self.options.send_hwm}): it is losing events ({self.stats.overflows} "
+            "overflows so far)")
+        self._sync.setsockopt(zmq.XPUB_NODROP, 0)
+        try:
+            self._sync.send_multipart(frames, zmq.NOBLOCK)
+        finally:
+            self._sync.setsockopt(zmq.XPUB_NODROP, 1)
         self.stats.sent += 1
 
     # -- subscriptions ------------------------------------------------------------------------
@@ -173,6 +195,40 @@ class Publisher:
             if remaining <= 0:
                 raise TimeoutError(f"no subscriber for {topic} on {self.url} within {timeout:g} s")
             await self.wait_readable(min(remaining, _MAX_WAIT))
+
+    async def wait_for_subscribers(self, count: int, timeout: float) -> None:
+        """Return once ``count`` subscribers are connected (ZMTP handshake done, seen by a
+        socket monitor) and subscriptions have arrived; TimeoutError after ``timeout`` s.
+
+        For a publisher whose first event matters to several known subscribers (a replay
+        started for a main loop, a recorder and a monitor)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        monitor = self._sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED
+                                                | zmq.EVENT_DISCONNECTED)
+        peers = 0
+        try:
+            while True:
+                self.poll_subscriptions()
+                if peers >= count and self.stats.subscribe_notices >= count:
+                    return
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError(f"{peers} of {count} subscriber(s) connected to "
+                                       f"{self.url} within {timeout:g} s")
+                wait = int(min(remaining, _MAX_WAIT) * 1000)
+                if peers >= count:  # connected: their subscriptions are on the way
+                    await self._sock.poll(timeout=wait, flags=zmq.POLLIN)
+                    continue
+                if await monitor.poll(timeout=wait, flags=zmq.POLLIN):
+                    event = parse_monitor_message(await monitor.recv_multipart())
+                    if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                        peers += 1
+                    elif event["event"] == zmq.EVENT_DISCONNECTED:
+                        peers = max(0, peers - 1)
+        finally:
+            self._sock.disable_monitor()
+            monitor.close(linger=0)
 
     async def wait_readable(self, timeout: float) -> None:
         """Wait up to ``timeout`` s for a subscription notice to arrive (not consumed)."""

@@ -1,0 +1,169 @@
+"""``ocd rehearse`` end to end: real children, a short night, and what happens when one of
+them dies or the user presses Ctrl+C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ocd_env
+from e2e_helpers import short_tmpdir
+
+from ocd.rehearse import SUMMARY_KEYS
+from ocd.shots import load_shots, sample_shot_file
+
+pytestmark = pytest.mark.slow
+
+CHILDREN = ("run", "record", "db_replay", "allow_hetdex")
+
+
+class Rehearse:
+    """``ocd rehearse ARGS`` with its output lines collected as they come."""
+
+    def __init__(self, *args: str, cwd: Path) -> None:
+        self.popen = subprocess.Popen([sys.executable, "-m", "ocd", "rehearse", *args],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=ocd_env(), cwd=cwd)
+        self.lines: list[str] = []
+        self.errors: list[str] = []
+        self._readers = [threading.Thread(target=self._read, args=(stream, into), daemon=True)
+                         for stream, into in ((self.popen.stdout, self.lines),
+                                              (self.popen.stderr, self.errors))]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, into: list[str]) -> None:
+        for line in stream:
+            into.append(line.rstrip("\n"))
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.errors)
+
+    def wait_line(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        checked = 0
+        while time.monotonic() < deadline:
+            for line in self.lines[checked:]:
+                match = re.search(pattern, line)
+                if match:
+                    return match
+            checked = len(self.lines)
+            if self.popen.poll() is not None and not self._readers[0].is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no line matching {pattern!r}; output:\n{self.output}\n"
+                             f"stderr:\n{self.stderr}")
+
+    def finish(self, timeout: float) -> int:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise AssertionError(f"ocd rehearse did not finish:\n{self.output}") from None
+        for reader in self._readers:
+            reader.join(5)
+        return self.popen.returncode
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def pids(self) -> dict[str, int]:
+        return {m.group(1): int(m.group(2)) for m in
+                re.finditer(r"started ocd (\w+) \(pid (\d+)\)", self.output)}
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_short_night_runs_shots_and_summarises(tmp_path):
+    sample_before = sample_shot_file().read_bytes()
+    keep = short_tmpdir()
+    rehearse = Rehearse("--duration", "20m", "--speed", "120", "--set",
+                        "run_shot.exposure_time=60", "--summary", str(tmp_path / "s.json"),
+                        "--keep", str(keep), cwd=tmp_path)
+    assert rehearse.finish(120) == 0, rehearse.stderr + rehearse.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert tuple(summary) == SUMMARY_KEYS
+    completed = summary["shots_completed"]
+    assert completed >= 2 and summary["shots_failed"] == 0
+    assert summary["obsnums"] == list(range(1, len(summary["obsnums"]) + 1))  # fresh numbers
+    assert len(summary["obsnums"]) in (completed, completed + 1)  # + one cut by the end
+    topics = summary["events_by_topic"]
+    assert topics["tcs.receiver.heartbeat"] > 0 and topics["pas.Guider1.metrology_data"] > 0
+    assert topics["ocd.run_shot.exp_hetdex"] >= 2 * 3 * completed
+    assert summary["gaps"] == 0
+    out = rehearse.output
+    assert "shot DEX00009 (W) started: observation 1" in out
+    assert "exposure 3/3 done (observation 1)" in out
+    assert f"shots completed:     {completed}" in out
+    assert "sequence gaps:       none" in out
+    pids = rehearse.pids()
+    assert set(pids) == set(CHILDREN)
+    assert all(gone(pid) for pid in pids.values())
+    # the rehearsal's own copy of the shot list took the completed shots; the sample did not
+    after = sum(s.n_obs for s in load_shots(keep / "shots.dat").all())
+    assert after == sum(s.n_obs for s in load_shots(sample_shot_file()).all()) - completed
+    assert sample_shot_file().read_bytes() == sample_before
+    assert (keep / "rehearsal.db").stat().st_size > 0 and (keep / "run.err").exists()
+    shutil.rmtree(keep, ignore_errors=True)
+
+
+def test_a_dead_child_stops_the_others_and_says_which_and_why(tmp_path):
+    rehearse = Rehearse("--duration", "3h", cwd=tmp_path)
+    try:
+        rehearse.wait_line(r"tcs: dead -> alive", 60)
+    except AssertionError:
+        rehearse.popen.kill()
+        raise
+    pids = rehearse.pids()
+    os.kill(pids["db_replay"], signal.SIGKILL)
+    assert rehearse.finish(60) == 1
+    assert (f"ocd db_replay (pid {pids['db_replay']}) stopped unexpectedly: killed by SIGKILL"
+            in rehearse.stderr)
+    assert f"last lines of ocd db_replay (pid {pids['db_replay']})'s stderr" in rehearse.stderr
+    assert rehearse.stderr.rstrip().splitlines()[-1].startswith("ocd: error: ocd db_replay")
+    assert "rehearsal summary" in rehearse.output
+    assert all(gone(pid) for pid in pids.values())
+
+
+def test_ctrl_c_stops_every_child(tmp_path):
+    rehearse = Rehearse("--duration", "3h", cwd=tmp_path)
+    try:
+        rehearse.wait_line(r"tcs: dead -> alive", 60)
+    except AssertionError:
+        rehearse.popen.kill()
+        raise
+    pids = rehearse.pids()
+    rehearse.popen.send_signal(signal.SIGINT)
+    assert rehearse.finish(60) == 130
+    assert "interrupted; every process stopped" in rehearse.stderr
+    assert "rehearsal summary" in rehearse.output
+    assert set(pids) == set(CHILDREN) and all(gone(pid) for pid in pids.values())
+
+
+def test_bad_options_stop_before_anything_starts(tmp_path):
+    for args, message in ((["--duration", "soon"], "--duration 'soon'"),
+                          (["--speed", "0"], "--speed 0: must be positive"),
+                          (["--set", "rehearse.night=nowhere.db"], "nowhere.db: no such")):
+        rehearse = Rehearse(*args, cwd=tmp_path)
+        code = rehearse.finish(60)
+        assert code in (1, 2) and message in rehearse.stderr, rehearse.stderr
+        assert "started" not in rehearse.output

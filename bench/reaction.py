@@ -33,9 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ocd.bus import Publisher, Subscriber, send_acknowledged  # noqa: E402
-from ocd.shots import load_shots, sample_shot_file  # noqa: E402
-
-STARS = "guider1 163.879 51.128 14.2\nguider2 163.951 51.160 13.8\n"
+from ocd.samples import samples_dir  # noqa: E402
+from ocd.shots import sample_shot_file  # noqa: E402
 
 ECHO = """
 import sys, zmq
@@ -52,13 +51,7 @@ while True:
 
 def write_night(root: Path) -> Path:
     ipc = f"ipc://{root}"
-    shutil.copyfile(sample_shot_file(), root / "shots.dat")
-    for directory in ("HETcommands", "ACAMimages"):
-        (root / directory).mkdir()
-    for shot in load_shots(root / "shots.dat").all():
-        for track in "EW":
-            (root / "HETcommands" / f"{shot.shotid}_{shot.qifu}_{track}.cfg").write_text(STARS)
-            (root / "ACAMimages" / f"{shot.shotid}_{shot.qifu}_{track}.jpg").write_bytes(b"x")
+    shutil.copyfile(sample_shot_file(), root / "shots.dat")  # rewritten after each shot
     config = root / "ocd.cfg"
     config.write_text(f"""
 [urls]
@@ -79,8 +72,8 @@ sqlite_path = {root}/obsnum.sqlite
 [shots]
 shot_file = {root}/shots.dat
 [run_shot]
-shuffle_dir = {root}/HETcommands
-acam_dir = {root}/ACAMimages
+shuffle_dir = {samples_dir()}/HETcommands
+acam_dir = {samples_dir()}/ACAMimages
 [run]
 error_pause = 0
 tick_interval = 0.05

@@ -52,7 +52,8 @@ def describe_exit(code: int | None) -> str:
 class OcdChild:
     """``python -m ocd ARGS`` with stdout and stderr in ``logs/NAME.out`` and ``.err``."""
 
-    def __init__(self, name: str, args: list[str], logs: Path, cwd: Path | None = None) -> None:
+    def __init__(self, name: str, args: list[str], logs: Path, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
         self.args = args
         self.out_path = logs / f"{name}.out"
@@ -60,7 +61,7 @@ class OcdChild:
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", "ocd", *args], stdin=subprocess.DEVNULL, stdout=out,
-                stderr=err, cwd=cwd, env=child_env(), start_new_session=True,
+                stderr=err, cwd=cwd, env=env or child_env(), start_new_session=True,
                 preexec_fn=_die_with_parent if _prctl is not None else None)
         self.started = time.monotonic()
 

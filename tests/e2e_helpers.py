@@ -4,13 +4,9 @@ an event tap (a plain ZeroMQ SUB socket) that waits for events with timeouts."""
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
@@ -18,6 +14,7 @@ from conftest import ocd_env
 from shot_fixtures import make_inputs
 
 from ocd.bus import Event, decode
+from ocd.processes import OcdChild
 from ocd.shots import load_shots, sample_shot_file
 
 MOCK_TIME = "2017-11-19T03:00:00"  # dark at HET; DEX00009 West is the best shot then
@@ -77,25 +74,17 @@ linger = 0.2
     return path
 
 
-@dataclass
 class OcdProcess:
-    """A running ``python -m ocd ...`` with its output in files."""
+    """A running ``python -m ocd ...`` (an :class:`ocd.processes.OcdChild`, output in files
+    under ``root``) whose :meth:`stop` fails the test when SIGTERM is not enough."""
 
-    args: tuple[str, ...]
-    root: Path
-    name: str
-    popen: subprocess.Popen[bytes] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.out = (self.root / f"{self.name}.out").open("wb")
-        self.err_path = self.root / f"{self.name}.err"
-        self.err = self.err_path.open("wb")
-        self.popen = subprocess.Popen([sys.executable, "-m", "ocd", *self.args],
-                                      stdout=self.out, stderr=self.err, env=ocd_env(),
-                                      stdin=subprocess.DEVNULL, cwd=self.root)
+    def __init__(self, args: tuple[str, ...], root: Path, name: str) -> None:
+        self.name = name
+        self.child = OcdChild(name, list(args), root, cwd=root, env=ocd_env())
+        self.popen = self.child.popen
+        self.err_path = self.child.err_path
 
     def stderr(self) -> str:
-        self.err.flush()
         return self.err_path.read_text(errors="replace")
 
     def signal(self, sig: int) -> None:
@@ -103,18 +92,10 @@ class OcdProcess:
 
     def stop(self, timeout: float = 20.0) -> int:
         """SIGTERM, then wait; SIGKILL if it does not stop (and fail loudly)."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-                message = f"{self.name} did not stop on SIGTERM:\n{self.stderr()}"
-                raise AssertionError(message) from None
-        self.out.close()
-        self.err.close()
-        return self.popen.returncode
+        code, killed = self.child.stop(timeout)
+        if killed:
+            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n{self.stderr()}")
+        return code
 
 
 class EventTap:

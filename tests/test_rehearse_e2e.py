@@ -126,13 +126,20 @@ def test_a_short_night_runs_shots_and_summarises(tmp_path):
     shutil.rmtree(keep, ignore_errors=True)
 
 
-def test_a_dead_child_stops_the_others_and_says_which_and_why(tmp_path):
-    rehearse = Rehearse("--duration", "3h", cwd=tmp_path)
+def running_rehearsal(cwd: Path) -> Rehearse:
+    """A long rehearsal, returned once its main loop follows the TCS (killed if it never
+    does, so the failing test leaves no process behind)."""
+    rehearse = Rehearse("--duration", "3h", cwd=cwd)
     try:
         rehearse.wait_line(r"tcs: dead -> alive", 60)
     except AssertionError:
         rehearse.popen.kill()
         raise
+    return rehearse
+
+
+def test_a_dead_child_stops_the_others_and_says_which_and_why(tmp_path):
+    rehearse = running_rehearsal(tmp_path)
     pids = rehearse.pids()
     os.kill(pids["db_replay"], signal.SIGKILL)
     assert rehearse.finish(60) == 1
@@ -145,12 +152,7 @@ def test_a_dead_child_stops_the_others_and_says_which_and_why(tmp_path):
 
 
 def test_ctrl_c_stops_every_child(tmp_path):
-    rehearse = Rehearse("--duration", "3h", cwd=tmp_path)
-    try:
-        rehearse.wait_line(r"tcs: dead -> alive", 60)
-    except AssertionError:
-        rehearse.popen.kill()
-        raise
+    rehearse = running_rehearsal(tmp_path)
     pids = rehearse.pids()
     rehearse.popen.send_signal(signal.SIGINT)
     assert rehearse.finish(60) == 130

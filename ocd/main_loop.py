@@ -95,34 +95,30 @@ class MainLoop:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.stopping = asyncio.Event()
         self.log_events = cfg.get("general", "log_events")
-        self._closers: list[Any] = [self.ctx.term]
+        self._resources = contextlib.ExitStack()  # closed in reverse order by close()
+        self._resources.callback(self.ctx.term)
         try:
             self.allocator = allocator_from_config(cfg, self.clock)
             # the allocator is not thread-safe (SQLite connections belong to their thread):
             # all its calls go to this one thread
             self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsnum")
-            self._closers.append(self.db_thread.shutdown)
+            self._resources.callback(self.db_thread.shutdown)
             self.main_pub = Publisher.for_service(self.ctx, cfg, "ocd_main_loop", "run",
                                                   clock=self.clock)
-            self._closers.append(self.main_pub.close)
+            self._resources.callback(self.main_pub.close)
             self.shot_pub = Publisher.for_service(self.ctx, cfg, "ocd_run_shot", "run",
                                                   clock=self.clock)
-            self._closers.append(self.shot_pub.close)
+            self._resources.callback(self.shot_pub.close)
             self.responder = HeartbeatResponder(self.main_pub, "ocd_main_loop")
             self.subscriber = Subscriber.from_config(self.ctx, cfg, self.inputs.urls,
                                                      self.inputs.topics)
-            self._closers.append(self.subscriber.close)
+            self._resources.callback(self.subscriber.close)
             self.subsystems = subsystems_from_config(cfg, self.ctx, self.clock)
             self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
                                      plan_from_config(cfg), locator_from_config(cfg))
         except BaseException:
-            self._close_sync()
+            self._resources.close()
             raise
-
-    def _close_sync(self) -> None:
-        for close in reversed(self._closers):
-            close()
-        self._closers.clear()
 
     # -- start-up ------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -314,7 +310,7 @@ class MainLoop:
             task.cancel()
         await self.subsystems.close()
         await self._in_db_thread(self.allocator.close)
-        self._close_sync()
+        self._resources.close()
 
     async def _in_db_thread(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, function, *args)

@@ -76,20 +76,20 @@ async def run_manual_shot(cfg: Config, clock: Clock, shotid: str, track: str | N
         raise UsageError(f"shot {shotid} is not in {shot_file}")
     chosen = choose_track(shot, track, clock, cfg)
     ctx = zmq.asyncio.Context()
-    closers: list[Any] = [ctx.term]
-    try:
+    with contextlib.ExitStack() as resources:  # closed in reverse order
+        resources.callback(ctx.term)
         allocator = allocator_from_config(cfg, clock)
-        closers.append(allocator.close)
+        resources.callback(allocator.close)
         allocator.check()
         publisher: Publisher | NoPublisher = NoPublisher()
         subscriber = None
         if emit:
             publisher = Publisher.for_service(ctx, cfg, "ocd_run_shot", "run_shot", clock=clock)
-            closers.append(publisher.close)
+            resources.callback(publisher.close)
             subscriber = Subscriber.from_config(
                 ctx, cfg, connect_urls(cfg, ["ocd_allow_hetdex", "ocd_main_loop"]),
                 ["ocd.command.abort", "ocd.heartbeat.enquiry", "ocd.heartbeat.reply"])
-            closers.append(subscriber.close)
+            resources.callback(subscriber.close)
             await _wait_for_main_loop(publisher, subscriber, cfg)
         else:
             log.warning("running without -e: ocd run will not know about this shot")
@@ -119,9 +119,6 @@ async def run_manual_shot(cfg: Config, clock: Clock, shotid: str, track: str | N
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
             await subsystems.close()
-    finally:
-        for close in reversed(closers):
-            close()
 
 
 async def _wait_for_main_loop(publisher: Publisher, subscriber: Subscriber,

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
 
 import zmq.asyncio
 
@@ -56,18 +55,18 @@ async def serve_sim_tcs(cfg: Config, clock: Clock) -> None:
     """Run until SIGINT or SIGTERM."""
     url, hint = event_url(cfg)
     ctx = zmq.asyncio.Context()
-    closers: list[Any] = [ctx.term]
     tasks: list[asyncio.Task[None]] = []
-    try:
+    with contextlib.ExitStack() as resources:  # closed in reverse order
+        resources.callback(ctx.term)
         publisher = Publisher(ctx, url, "tcs", clock, options=bus_options(cfg), hint=hint)
-        closers.append(publisher.close)
+        resources.callback(publisher.close)
         subsystems = SimulatedSubsystems(clock, fail=tuple(cfg.get("tcs", "sim_fail")))
         servers = []
         for gateway_url in dict.fromkeys(cfg.get("urls", name) for name in SUBSYSTEMS):
             if gateway_url:
                 server = GatewayServer(ctx, gateway_url, subsystems)
                 servers.append(server)
-                closers.append(server.sock.close)
+                resources.callback(server.sock.close)
         simulator = TcsSimulator(clock, publisher.publish, subsystems,
                                  weather_from_config(cfg), simulator_settings(cfg))
         log.info("TCS simulator: events on %s, gateway on %s, %s, weather %s", publisher.url,
@@ -82,18 +81,17 @@ async def serve_sim_tcs(cfg: Config, clock: Clock) -> None:
             log.warning("heartbeats %s", "on" if simulator.toggle_heartbeats() else "OFF")
 
         loop.add_signal_handler(signal.SIGUSR1, toggle)
-        tasks = [asyncio.ensure_future(simulator.run()),
-                 *(asyncio.ensure_future(s.serve()) for s in servers)]
         stopped = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopped and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        log.info("TCS simulator stopping: %s", simulator.published)
-    finally:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for close in reversed(closers):
-            close()
+        tasks = [stopped, asyncio.ensure_future(simulator.run()),
+                 *(asyncio.ensure_future(s.serve()) for s in servers)]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopped and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            log.info("TCS simulator stopping: %s", simulator.published)
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

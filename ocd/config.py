@@ -10,6 +10,7 @@ schema (markers and types), so documentation and validation cannot drift apart.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -207,6 +208,11 @@ class _Unresolved(Exception):
     """A ``${...}`` reference that cannot be expanded."""
 
 
+class UnsetVariableError(ConfigError):
+    """An option refers to an environment variable that is not set. Commands that never read
+    that option (``${CUREBIN}`` without the external scheduler) must not fail for it."""
+
+
 class _MissingVariable(_Unresolved):
     def __init__(self, name: str) -> None:
         super().__init__(f"environment variable {name} is not set")
@@ -302,7 +308,10 @@ class Config:
             return self.parser.get(section, option).strip()
         except _Unresolved as exc:
             value = self.parser.get(section, option, raw=True)
-            raise self.error(section, option, value, str(exc)) from None
+            error = self.error(section, option, value, str(exc))
+            if isinstance(exc, _MissingVariable):
+                raise UnsetVariableError(str(error)) from None
+            raise error from None
 
     def error(self, section: str, option: str, value: str, reason: str) -> ConfigError:
         """A ConfigError naming where ``[section] option`` was set, its value and ``reason``."""
@@ -354,12 +363,8 @@ class Config:
         for section, option in master_specs():
             if not self.has(section, option):
                 continue
-            try:
+            with contextlib.suppress(UnsetVariableError):
                 self.get(section, option)
-            except ConfigError as exc:
-                if "environment variable" in str(exc) and "is not set" in str(exc):
-                    continue
-                raise
 
     # -- changes --------------------------------------------------------------------------
     def set(self, section: str, option: str, value: str, origin: Origin,
@@ -376,15 +381,10 @@ class Config:
             return
         try:
             self.get(section, option)
-        except ConfigError as exc:
-            if "environment variable" in str(exc):
-                return
-            if previous is None:
-                self.parser.remove_option(section, option)
-            else:
-                self.parser.set(section, option, previous)
-                if previous_origin is not None:
-                    self.origins[(section, option)] = previous_origin
+        except UnsetVariableError:
+            return
+        except ConfigError:
+            self._restore(section, option, previous, previous_origin)
             raise
 
     def check_value(self, section: str, option: str, value: str, origin: Origin) -> None:
@@ -392,6 +392,11 @@ class Config:
         previous = self.parser.get(section, option, raw=True, fallback=None)
         previous_origin = self.origins.get((section, option))
         self.set(section, option, value, origin)  # undoes itself when the value is bad
+        self._restore(section, option, previous, previous_origin)
+
+    def _restore(self, section: str, option: str, previous: str | None,
+                 previous_origin: Origin | None) -> None:
+        """Put back a value and its origin as they were (None: absent)."""
         if previous is None:
             self.parser.remove_option(section, option)
         else:

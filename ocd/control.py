@@ -32,30 +32,25 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, timeout
                        target_service: str | None = "ocd_main_loop") -> Acknowledgement:
     """Publish ``topic`` with ``data`` plus a fresh ``id``; return the acknowledgement."""
     request_id = uuid.uuid4().hex
+    targets = connect_urls(cfg, ["ocd_main_loop", "ocd_run_shot"])
+
+    def is_ack(event: Event) -> bool:
+        return event.topic in ACK_TOPICS and event.payload.get("id") == request_id
+
     ctx = zmq.asyncio.Context()
-    publisher = subscriber = None
     try:
-        publisher = Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
-                                          clock=clock_from_config(cfg))
-        targets = connect_urls(cfg, ["ocd_main_loop", "ocd_run_shot"])
-        subscriber = Subscriber.from_config(ctx, cfg, targets, ["ocd.heartbeat.reply",
-                                                                *ACK_TOPICS])
-
-        def is_ack(event: Event) -> bool:
-            return event.topic in ACK_TOPICS and event.payload.get("id") == request_id
-
-        event = await send_acknowledged(
-            publisher, subscriber, topic, {**data, "id": request_id}, is_ack=is_ack,
-            timeout=timeout, target_urls=connect_urls(cfg, ["ocd_main_loop"]),
-            target_service=target_service)
-        return Acknowledgement(bool(event.payload.get("ok")),
-                               str(event.payload.get("message", "")), event.origin or "?")
+        with Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
+                                   clock=clock_from_config(cfg)) as publisher, \
+                Subscriber.from_config(ctx, cfg, targets,
+                                       ["ocd.heartbeat.reply", *ACK_TOPICS]) as subscriber:
+            event = await send_acknowledged(
+                publisher, subscriber, topic, {**data, "id": request_id}, is_ack=is_ack,
+                timeout=timeout, target_urls=connect_urls(cfg, ["ocd_main_loop"]),
+                target_service=target_service)
     finally:
-        if subscriber is not None:
-            subscriber.close()
-        if publisher is not None:
-            publisher.close()
         ctx.term()
+    return Acknowledgement(bool(event.payload.get("ok")), str(event.payload.get("message", "")),
+                           event.origin or "?")
 
 
 def check(ack: Acknowledgement) -> str:

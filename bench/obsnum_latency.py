@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ocd.obsnum import ObsnumAllocator  # noqa: E402
-from ocd.obsnum_mysql import MysqlAllocator, MysqlSettings  # noqa: E402
-from ocd.obsnum_sqlite import SqliteAllocator  # noqa: E402
+from ocd.obsnum.mysql import MysqlAllocator, MysqlSettings  # noqa: E402
+from ocd.obsnum.rules import ObsnumAllocator  # noqa: E402
+from ocd.obsnum.sqlite import SqliteAllocator  # noqa: E402
 
 INIT_SQL = ROOT / "docker" / "mysql" / "init.sql"
 START = dt.datetime(2017, 11, 24, 3, 0, tzinfo=dt.timezone.utc)

@@ -33,8 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ocd.bus import Publisher, Subscriber, send_acknowledged  # noqa: E402
-from ocd.samples import samples_dir  # noqa: E402
-from ocd.shots import sample_shot_file  # noqa: E402
+from ocd.config import sample_shot_file, samples_dir  # noqa: E402
 
 ECHO = """
 import sys, zmq

@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ocd import het  # noqa: E402
-from ocd.schedule import choose  # noqa: E402
-from ocd.shots import Shot, ShotTable  # noqa: E402
+from ocd.shots.shotfile import Shot, ShotTable  # noqa: E402
+from ocd.sky import het  # noqa: E402
+from ocd.sky.scheduler import choose  # noqa: E402
 
 WHEN = dt.datetime(2017, 11, 19, 6, 0, tzinfo=dt.timezone.utc)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 EXIT_USAGE = 2
 #: Exit code for failures at run time (database down, no main loop answering, ...).
 EXIT_RUNTIME = 1
+#: Exit code after Ctrl+C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 
 class OcdError(Exception):
@@ -27,3 +29,9 @@ class UsageError(OcdError):
     """Bad command line arguments detected after argparse (e.g. two exclusive inputs)."""
 
     exit_code = EXIT_USAGE
+
+
+class Interrupted(OcdError):
+    """The user interrupted the command (Ctrl+C or SIGTERM) before it could finish."""
+
+    exit_code = EXIT_INTERRUPTED

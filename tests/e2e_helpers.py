@@ -13,9 +13,10 @@ import zmq
 from conftest import ocd_env
 from shot_fixtures import make_inputs
 
+from ocd.app.children import OcdChild
 from ocd.bus import Event, decode
-from ocd.processes import OcdChild
-from ocd.shots import load_shots, sample_shot_file
+from ocd.config import sample_shot_file
+from ocd.shots.shotfile import load_shots
 
 MOCK_TIME = "2017-11-19T03:00:00"  # dark at HET; DEX00009 West is the best shot then
 
@@ -75,7 +76,7 @@ linger = 0.2
 
 
 class OcdProcess:
-    """A running ``python -m ocd ...`` (an :class:`ocd.processes.OcdChild`, output in files
+    """A running ``python -m ocd ...`` (an :class:`ocd.app.children.OcdChild`, output in files
     under ``root``) whose :meth:`stop` fails the test when SIGTERM is not enough."""
 
     def __init__(self, args: tuple[str, ...], root: Path, name: str) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ocd import het
-from ocd.shots import Shot
+from ocd.shots.shotfile import Shot
+from ocd.sky import het
 
 UTC = dt.timezone.utc
 #: A dark November night at HET: dark time runs from about 01:21 to 12:02 UTC.

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from ocd.clock import MockClock
-from ocd.shot_inputs import InputLocator
+from ocd.shots.inputs import InputLocator
 
 STARS = """# role ra dec mag
 guider1 163.87912 51.12801 14.2

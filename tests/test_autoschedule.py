@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ocd.autoschedule import (
+from ocd.clock import MockClock, utc_to_jd
+from ocd.config import load_config, sample_shot_file
+from ocd.errors import ConfigError, OcdError
+from ocd.shots.shotfile import ShotStore
+from ocd.sky.autoschedule import (
     ExternalChoice,
     autoschedule,
     build_command,
@@ -18,10 +22,6 @@ from ocd.autoschedule import (
     run_command,
     schedule_with_config,
 )
-from ocd.clock import MockClock, utc_to_jd
-from ocd.config import load_config
-from ocd.errors import ConfigError, OcdError
-from ocd.shots import ShotStore, sample_shot_file
 
 WHEN = dt.datetime(2017, 11, 19, 3, 0, tzinfo=dt.timezone.utc)
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from ocd.bus.schemas import topic_schemas
-from ocd.docgen import events_reference, main
+from ocd.dev.docgen import events_reference, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_events_reference_is_current():
     committed = (ROOT / "doc" / "events.md").read_text()
     assert committed == events_reference(), (
-        "doc/events.md is stale: run python -m ocd.docgen events > doc/events.md")
+        "doc/events.md is stale: run python -m ocd.dev.docgen events > doc/events.md")
 
 
 def test_events_reference_lists_every_topic_and_field():

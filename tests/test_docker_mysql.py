@@ -16,7 +16,7 @@ from conftest import ROOT, ocd_env
 from obsnum_helpers import INIT_SQL, SECRET
 
 from ocd.config import load_config
-from ocd.docker_mysql import (
+from ocd.dev.docker_mysql import (
     INIT_DIR,
     Docker,
     DockerSettings,

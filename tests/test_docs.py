@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from ocd.config import master_specs, master_text, parse_specs
-from ocd.docgen import configuration_reference
+from ocd.dev.docgen import configuration_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,7 +24,7 @@ def test_every_master_option_states_its_default():
 def test_configuration_reference_is_current():
     committed = (ROOT / "doc" / "configuration.md").read_text()
     assert committed == configuration_reference(), (
-        "doc/configuration.md is stale: run python -m ocd.docgen config > doc/configuration.md")
+        "doc/configuration.md is stale: run python -m ocd.dev.docgen config > doc/configuration.md")
 
 
 def test_required_sections_exist():

@@ -8,7 +8,7 @@ import socket
 import numpy as np
 import pytest
 
-from ocd import het
+from ocd.sky import het
 
 UTC = dt.timezone.utc
 NIGHT = dt.datetime(2017, 11, 19, 3, 0, tzinfo=UTC)

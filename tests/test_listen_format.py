@@ -4,11 +4,12 @@ import json
 
 import pytest
 
+from ocd.app.listener import make_plan
 from ocd.bus.envelope import Event
 from ocd.bus.sequence import SeqCheck, SeqKind
 from ocd.config import load_config
 from ocd.errors import UsageError
-from ocd.listen import MAX_LINE, event_time, format_check, format_json, format_line, make_plan
+from ocd.monitor.lines import MAX_LINE, event_time, format_check, format_json, format_line
 
 OCD_TOPICS = ["ocd.", "tcs.receiver.heartbeat", "tcs.root.ra_dec", "pas.Guider1.metrology_data",
               "pas.Guider2.metrology_data"]

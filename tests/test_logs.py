@@ -4,9 +4,9 @@ import logging
 
 import pytest
 
+from ocd.cli.logs import setup_logging
 from ocd.config import load_config
 from ocd.errors import ConfigError
-from ocd.logs import setup_logging
 
 
 @pytest.fixture(autouse=True)

@@ -20,16 +20,9 @@ from obsnum_helpers import (
 from ocd.clock import MockClock, clock_from_config
 from ocd.config import static_file
 from ocd.errors import ConfigError, OcdError
-from ocd.obsnum import (
-    MAX_COUNT,
-    MAX_OBSNUM,
-    ObsnumRow,
-    allocator_from_config,
-    default_sqlite_path,
-    first_number,
-    format_rows,
-)
-from ocd.obsnum_sqlite import SqliteAllocator
+from ocd.obsnum import allocator_from_config, default_sqlite_path
+from ocd.obsnum.rules import MAX_COUNT, MAX_OBSNUM, ObsnumRow, first_number, format_rows
+from ocd.obsnum.sqlite import SqliteAllocator
 
 UTC = dt.timezone.utc
 

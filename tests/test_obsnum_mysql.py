@@ -28,10 +28,11 @@ from obsnum_helpers import (
 )
 
 from ocd.clock import clock_from_config
-from ocd.docker_mysql import wait_for_mysql
+from ocd.dev.docker_mysql import wait_for_mysql
 from ocd.errors import OcdError
-from ocd.obsnum import MAX_OBSNUM, allocator_from_config
-from ocd.obsnum_mysql import MysqlAllocator, MysqlSettings, lock_name, mysql_error
+from ocd.obsnum import allocator_from_config
+from ocd.obsnum.mysql import MysqlAllocator, MysqlSettings, lock_name, mysql_error
+from ocd.obsnum.rules import MAX_OBSNUM
 
 pytestmark = pytest.mark.mysql
 

@@ -1,6 +1,6 @@
 """The main loop's pure core, driven with plain events and times: no sockets, no clock."""
 
-from ocd.orchestrator import (
+from ocd.core.orchestrator import (
     Abort,
     ChangeConfig,
     Orchestrator,
@@ -9,7 +9,7 @@ from ocd.orchestrator import (
     Settings,
     StartShot,
 )
-from ocd.states import MetrologyLimits
+from ocd.core.states import MetrologyLimits
 
 HB = "tcs.receiver.heartbeat"
 G1, G2 = "pas.Guider1.metrology_data", "pas.Guider2.metrology_data"
@@ -222,12 +222,12 @@ def test_abort_and_config_commands_become_actions():
 
 
 def test_settings_from_config():
+    from ocd.app.settings import orchestrator_settings
     from ocd.config import load_config
-    from ocd.orchestrator import settings_from_config
 
     cfg = load_config(overrides=[("run", "max_seeing", "2.2"), ("tcs", "heartbeat_timeout", "7")],
                       environ={})
-    settings = settings_from_config(cfg)
+    settings = orchestrator_settings(cfg)
     assert settings.metrology.max_seeing == 2.2 and settings.heartbeat_timeout == 7.0
     assert settings.topics.metrology == ("pas.Guider1.metrology_data",
                                          "pas.Guider2.metrology_data")

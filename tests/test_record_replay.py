@@ -22,8 +22,8 @@ from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir
 
 from ocd.bus import encode, stamp
 from ocd.clock import RealClock
-from ocd.recorder import open_recording
-from ocd.samples import sample_night
+from ocd.config import sample_night
+from ocd.recording.store import open_recording
 
 
 class RawPublisher:

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ocd.config import load_config
+from ocd.app.rehearsal.layout import Layout, make_layout
+from ocd.app.rehearsal.plan import forced_settings, parse_duration, plan_from_config
+from ocd.config import load_config, rehearsal_config, sample_night
 from ocd.errors import ConfigError, UsageError
-from ocd.rehearse import (
-    SUMMARY_KEYS,
-    Layout,
-    Tally,
-    forced_settings,
-    make_layout,
-    parse_duration,
-    plan_from_config,
-)
-from ocd.samples import rehearsal_config, sample_night
+from ocd.monitor.tally import SUMMARY_KEYS, Tally
 
 
 @pytest.mark.parametrize("text, seconds", [("3600", 3600), ("90s", 90), ("20m", 1200),
@@ -117,7 +110,7 @@ def test_tally_report_lists_shots_topics_and_gaps():
     tally.feed(*run_event(1, 7, error=False))
     tally.gap("tcs@h:3", 10, 13, 3)
     plan = plan_from_config(load_config([rehearsal_config()]))
-    text = tally.report(plan, 61.5, plan.end)
+    text = tally.report(plan.mock_start, plan.duration, plan.speed, 61.5, plan.end)
     assert "shots completed:     1  DEX00007 W (observation 7)" in text
     assert "observation numbers: 7" in text
     assert "ocd.run_shot.run" in text and "sequence gaps:       1 (3 event(s) lost)" in text

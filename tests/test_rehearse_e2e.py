@@ -18,8 +18,9 @@ import pytest
 from conftest import ocd_env
 from e2e_helpers import short_tmpdir
 
-from ocd.rehearse import SUMMARY_KEYS
-from ocd.shots import load_shots, sample_shot_file
+from ocd.config import sample_shot_file
+from ocd.monitor.tally import SUMMARY_KEYS
+from ocd.shots.shotfile import load_shots
 
 pytestmark = pytest.mark.slow
 

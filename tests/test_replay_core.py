@@ -11,22 +11,20 @@ from pathlib import Path
 import pytest
 import zmq
 
+from ocd.config import sample_night
+from ocd.dev.samples import NIGHT_SPEED
 from ocd.errors import OcdError
-from ocd.recorder import SCHEMA_VERSION, open_recording
-from ocd.replay import (
-    Pacer,
+from ocd.recording.pacing import Pacer, clock_warnings, in_step_speedup
+from ocd.recording.replay import _wire_value, restamp, send_batch
+from ocd.recording.store import (
+    SCHEMA_VERSION,
     RecordedClock,
-    _wire_value,
-    clock_warnings,
-    in_step_speedup,
     inspect,
     open_for_replay,
+    open_recording,
     recorded_clock,
-    restamp,
     select_sql,
-    send_batch,
 )
-from ocd.samples import NIGHT_SPEED, sample_night
 
 UTC = dt.timezone.utc
 

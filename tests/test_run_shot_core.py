@@ -3,8 +3,8 @@
 import pytest
 from shot_fixtures import fast_clock, make_inputs, shot_dict
 
-from ocd.run_shot import ExposurePlan, ShotRunner, parse_dithers
-from ocd.tcs.simulated import SimulatedSubsystems
+from ocd.shots.runner import ExposurePlan, ShotRunner, parse_dithers
+from ocd.tcs.sim.subsystems import SimulatedSubsystems
 
 ORIGINAL_EXP_FIELDS = {"exec_status", "exposure", "seconds", "observation", "object", "shotid",
                        "recipe", "x_binning", "y_binning", "type"}
@@ -129,7 +129,7 @@ async def test_abort_reaches_the_exposure_in_flight(tmp_path):
 def test_plan_and_locator_from_config(tmp_path):
     from ocd.config import load_config
     from ocd.errors import ConfigError
-    from ocd.run_shot import locator_from_config, plan_from_config
+    from ocd.shots.runner import locator_from_config, plan_from_config
 
     cfg = load_config(overrides=[("run_shot", "dithers", "0 0, 1 1"),
                                  ("run_shot", "exposure_time", "30"),

@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from ocd import het
-from ocd.autoschedule import schedule_with_config
 from ocd.clock import MockClock
-from ocd.config import load_config
+from ocd.config import load_config, sample_shot_file
 from ocd.errors import ConfigError
-from ocd.schedule import Conditions, ScheduleSettings, choose, span
-from ocd.shots import ShotStore, ShotTable, load_shots, sample_shot_file
+from ocd.shots.shotfile import ShotStore, ShotTable, load_shots
+from ocd.sky import het
+from ocd.sky.autoschedule import schedule_with_config
+from ocd.sky.scheduler import Conditions, ScheduleSettings, choose, span
 from tests.schedule_helpers import NIGHT, UTC, make_shot, placed, window
 
 NOW = NIGHT.timestamp()

@@ -6,8 +6,9 @@ import datetime as dt
 import json
 import sys
 
-from ocd.schedule import choose
-from ocd.shots import load_shots, sample_shot_file
+from ocd.config import sample_shot_file
+from ocd.shots.shotfile import load_shots
+from ocd.sky.scheduler import choose
 
 SAMPLE = str(sample_shot_file())
 AT = "2017-11-19T03:00:00"

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from ocd.config import sample_shot_file
 from ocd.errors import OcdError
-from ocd.shots import (
+from ocd.shots.shotfile import (
     COLUMNS,
     Shot,
     ShotFileError,
     ShotStore,
     ShotTable,
     load_shots,
-    sample_shot_file,
 )
 
 # the two example rows of the original documentation
@@ -247,7 +247,7 @@ def test_write_failure_is_one_line_and_keeps_the_old_file(tmp_path):
 
 WRITER = """
 import sys
-from ocd.shots import load_shots
+from ocd.shots.shotfile import load_shots
 store = load_shots(sys.argv[1])
 print("ready", flush=True)
 while True:

@@ -9,10 +9,10 @@ import zmq
 import zmq.asyncio
 from shot_fixtures import fast_clock, make_inputs, shot_dict
 
-from ocd.run_shot import ExposurePlan, ShotRunner
+from ocd.shots.runner import ExposurePlan, ShotRunner
 from ocd.tcs.gateway import GatewayClient, GatewayServer
 from ocd.tcs.interface import SUBSYSTEMS, TcsError
-from ocd.tcs.simulated import SimulatedSubsystems
+from ocd.tcs.sim.subsystems import SimulatedSubsystems
 
 
 @contextlib.asynccontextmanager
@@ -115,7 +115,8 @@ def test_bind_conflict_is_one_clear_line():
     port = first.bind_to_random_port("tcp://127.0.0.1")
     try:
         with pytest.raises(Exception, match=rf"cannot bind the TCS gateway address "
-                           rf"tcp://127.0.0.1:{port}: Address already in use"):
+                           rf"tcp://127.0.0.1:{port}: address already in use "
+                           r".*change \[urls\] tcs"):
             GatewayServer(ctx, f"tcp://127.0.0.1:{port}", SimulatedSubsystems(fast_clock()))
     finally:
         first.close(linger=0)
@@ -123,7 +124,7 @@ def test_bind_conflict_is_one_clear_line():
 
 
 def test_slew_distance_wraps_around_ra():
-    from ocd.tcs.simulated import separation
+    from ocd.tcs.sim.subsystems import separation
 
     assert separation(23.9, 0.0, 0.1, 0.0) == pytest.approx(3.0)
     assert separation(0.0, 90.0, 12.0, 90.0) == pytest.approx(0.0, abs=1e-6)

@@ -4,9 +4,9 @@ import asyncio
 
 from shot_fixtures import fast_clock
 
-from ocd.tcs.simulated import SimulatedSubsystems
-from ocd.tcs.simulator import SimulatorSettings, TcsSimulator
-from ocd.tcs.weather import Weather
+from ocd.tcs.sim.events import SimulatorSettings, TcsSimulator
+from ocd.tcs.sim.subsystems import SimulatedSubsystems
+from ocd.tcs.sim.weather import Weather
 
 
 def make(clock, **settings):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ocd.tcs.weather import Weather
+from ocd.tcs.sim.weather import Weather
 
 
 def test_steady_is_good_and_repeatable():

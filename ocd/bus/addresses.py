@@ -16,6 +16,9 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import zmq
 
 from ocd.config import Config
 from ocd.errors import ConfigError, OcdError
@@ -57,41 +60,56 @@ def resolve_ipc(url: str, base_dir: Path) -> str:
     return f"ipc://{(base_dir / Path(path).expanduser()).as_posix()}"
 
 
-def _urls(cfg: Config, option: str) -> list[str]:
+def config_urls(cfg: Config, option: str) -> list[str]:
+    """The URLs of the list option ``[urls] option``, relative ipc paths resolved."""
     base = cfg.origin("urls", option).base_dir
-    return [resolve_ipc(url, base) for url in cfg.get("urls", option) or []]
+    return [resolve_ipc(url, base) for url in cfg.get_urls("urls", option)]
+
+
+def config_url(cfg: Config, option: str) -> str | None:
+    """The URL of the single-address option ``[urls] option`` (a TCS gateway), relative ipc
+    path resolved; None when empty."""
+    url = cfg.get_url("urls", option)
+    return None if url is None else resolve_ipc(url, cfg.origin("urls", option).base_dir)
 
 
 def service_urls(cfg: Config, service: str) -> list[str]:
     """Every URL of one OCD service, in configuration order (possibly none)."""
     _check_service(service)
-    return _urls(cfg, service)
+    return config_urls(cfg, service)
 
 
 def tcs_urls(cfg: Config) -> list[str]:
     """The URLs of the TCS event stream, ``[urls] event_urls``."""
-    return _urls(cfg, TCS_OPTION)
+    return config_urls(cfg, TCS_OPTION)
+
+
+def chosen_url(cfg: Config, option: str, section: str) -> tuple[str, BindHint]:
+    """The URL a process binds from the list ``[urls] option``: the one at index
+    ``[section] n_<option>``, and the hint naming both for an "address in use" message.
+
+    An index outside the list is a ConfigError naming both options.
+    """
+    index_option = f"n_{option}"
+    urls = config_urls(cfg, option)
+    hint = BindHint(option, section, cfg.get_int(section, index_option))
+    if not 0 <= hint.index < len(urls):
+        have = (f"has {len(urls)} address{'es' if len(urls) != 1 else ''} (indices 0 to "
+                f"{len(urls) - 1})" if urls else "is empty")
+        raise ConfigError(f"{cfg.origin(section, index_option)}: [{section}] {index_option} = "
+                          f"{hint.index}: no such index: [urls] {option} {have}")
+    return urls[hint.index], hint
 
 
 def bind_hint(cfg: Config, service: str, section: str) -> BindHint:
     _check_service(service)
-    return BindHint(service, section, cfg.get(section, f"n_{service}"))
+    return BindHint(service, section, cfg.get_int(section, f"n_{service}"))
 
 
 def bind_url(cfg: Config, service: str, section: str) -> str:
-    """The URL this process binds for ``service``: ``[urls] service`` at ``[section] n_service``.
-
-    An index outside the list is a ConfigError naming both options.
-    """
-    urls = service_urls(cfg, service)
-    hint = bind_hint(cfg, service, section)
-    if not 0 <= hint.index < len(urls):
-        option = f"n_{service}"
-        have = (f"has {len(urls)} address{'es' if len(urls) != 1 else ''} (indices 0 to "
-                f"{len(urls) - 1})" if urls else "is empty")
-        raise ConfigError(f"{cfg.origin(section, option)}: [{section}] {option} = {hint.index}: "
-                          f"no such index: [urls] {service} {have}")
-    return urls[hint.index]
+    """The URL this process binds for ``service``: ``[urls] service`` at ``[section] n_service``."""
+    _check_service(service)
+    return chosen_url(cfg, service, section)[0]
 
 
 def connect_urls(cfg: Config, services: Iterable[str], *, tcs: bool = False) -> list[str]:
@@ -120,7 +138,8 @@ def ipc_in_use(path: str) -> bool:
         probe.close()
 
 
-def prepare_bind(url: str, hint: BindHint | None = None) -> None:
+def prepare_bind(url: str, hint: BindHint | None = None, what: str = "",
+                 advice: str = "") -> None:
     """Before binding ``url``: create the directory of an ipc socket; refuse an ipc path that
     another process is serving (tcp conflicts are reported by the bind itself)."""
     if not url.startswith("ipc://"):
@@ -133,16 +152,18 @@ def prepare_bind(url: str, hint: BindHint | None = None) -> None:
     except OSError as exc:
         raise OcdError(f"cannot create the directory of {url}: {exc.strerror}") from None
     if ipc_in_use(path):
-        raise AddressInUse(url, hint)
+        raise AddressInUse(url, hint, what, advice)
 
 
 class AddressInUse(OcdError):
     """Another process already publishes on this URL; the message says what to change."""
 
-    def __init__(self, url: str, hint: BindHint | None = None) -> None:
-        advice = hint.describe() if hint else "choose another address"
-        super().__init__(f"cannot bind {url}: address already in use by another process; "
-                         f"{advice}, or stop the other process")
+    def __init__(self, url: str, hint: BindHint | None = None, what: str = "",
+                 advice: str = "") -> None:
+        advice = hint.describe() if hint else (advice or "choose another address")
+        target = f"{what} address " if what else ""
+        super().__init__(f"cannot bind {target}{url}: address already in use by another "
+                         f"process; {advice}, or stop the other process")
         self.url = url
         self.hint = hint
 
@@ -169,3 +190,26 @@ def bindable(url: str) -> str:
     except OSError:
         return url  # an interface name, or unresolvable: libzmq says which
     return f"tcp://{infos[0][4][0]}:{port}" if infos else url
+
+
+def bind(sock: zmq.Socket[Any], url: str, hint: BindHint | None = None, *, what: str = "",
+         advice: str = "") -> str:
+    """Bind ``sock`` to ``url`` the one way every OCD process does: the directory of an ipc
+    socket created, a live ipc socket refused, a tcp host name bound on its IP, "address in
+    use" naming the option to change (``hint``, else ``advice``). Returns the address really
+    bound (``tcp://host:*`` gets its port). ``what`` names the socket (e.g. "the TCS
+    gateway")."""
+    prepare_bind(url, hint, what, advice)
+    try:
+        sock.bind(bindable(url))
+    except zmq.ZMQError as exc:
+        if exc.errno == zmq.EADDRINUSE:
+            raise AddressInUse(url, hint, what, advice) from None
+        more = hint.describe() if hint else advice
+        target = f"{what} address " if what else ""
+        raise OcdError(f"cannot bind {target}{url}: {exc.strerror}"
+                       + (f"; {more}" if more else "")) from None
+    if url.startswith("tcp"):
+        endpoint = sock.getsockopt(zmq.LAST_ENDPOINT)
+        return endpoint.decode() if isinstance(endpoint, bytes) else str(endpoint)
+    return url

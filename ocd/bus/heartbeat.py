@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from ocd.bus.envelope import Event
 from ocd.bus.publisher import Publisher
 from ocd.bus.subscriber import Subscriber
-from ocd.bus.topics import HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY
+from ocd.core.topics import HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY
 
 log = logging.getLogger("ocd.bus")
 

@@ -21,14 +21,7 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from ocd.bus.addresses import (
-    AddressInUse,
-    BindHint,
-    bind_hint,
-    bind_url,
-    bindable,
-    prepare_bind,
-)
+from ocd.bus.addresses import SERVICES, BindHint, bind, chosen_url
 from ocd.bus.envelope import encode, stamp
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.ratelimit import RateLimitedLog
@@ -77,32 +70,30 @@ class Publisher:
         #: Current subscriptions: topic prefix (bytes) -> number of subscribers.
         self.subscriptions: Counter[bytes] = Counter()
         self._limited = RateLimitedLog(log, self.options.log_interval)
-        prepare_bind(url, hint)
         sock = ctx.socket(zmq.XPUB)
         apply_options(sock, self.options)
         sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscription, so we can count them
         sock.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue raises Again: we count it, see _send
         try:
-            sock.bind(bindable(url))
-        except zmq.ZMQError as exc:
+            #: The URL really bound (differs from ``url`` for ``tcp://host:*``).
+            self.url: str = bind(sock, url, hint)
+        except OcdError:
             sock.close(linger=0)
-            if exc.errno == zmq.EADDRINUSE:
-                raise AddressInUse(url, hint) from None
-            advice = f"; {hint.describe()}" if hint else ""
-            raise OcdError(f"cannot bind {url}: {exc.strerror}{advice}") from None
+            raise
         self._sock = sock
         self._sync = zmq.Socket.shadow(sock.underlying)
-        #: The URL really bound (differs from ``url`` for ``tcp://host:*``).
-        self.url: str = sock.getsockopt_string(zmq.LAST_ENDPOINT) if url.startswith("tcp") else url
         log.debug("%s publishing on %s", self.origin, self.url)
 
     @classmethod
     def for_service(cls, ctx: zmq.asyncio.Context, cfg: Config, service: str, section: str,
                     *, name: str | None = None, clock: Clock | None = None) -> Publisher:
-        """Bind ``[urls] service`` at index ``[section] n_service``, with ``[bus]`` options."""
-        return cls(ctx, bind_url(cfg, service, section), name or service,
-                   clock or clock_from_config(cfg), options=bus_options(cfg),
-                   hint=bind_hint(cfg, service, section))
+        """Bind ``[urls] service`` at index ``[section] n_service``, with ``[bus]`` options;
+        ``service`` may also be ``event_urls`` (a simulated TCS binds one of those)."""
+        if service not in (*SERVICES, "event_urls"):
+            raise ValueError(f"unknown OCD service {service!r}")
+        url, hint = chosen_url(cfg, service, section)
+        return cls(ctx, url, name or service, clock or clock_from_config(cfg),
+                   options=bus_options(cfg), hint=hint)
 
     # -- publishing ---------------------------------------------------------------------------
     def publish_nowait(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import zmq.asyncio
 
+from ocd.bus.addresses import config_url
 from ocd.clock import Clock
 from ocd.config import Config
 from ocd.tcs.gateway import GatewayClient
 from ocd.tcs.interface import SUBSYSTEMS, Subsystems
-from ocd.tcs.simulated import SimulatedSubsystems
+from ocd.tcs.sim.subsystems import SimulatedSubsystems
 
 
 def subsystems_from_config(cfg: Config, ctx: zmq.asyncio.Context, clock: Clock) -> Subsystems:
     """In-process simulation, or a client of the gateway(s) at ``[urls] tcs`` etc."""
-    if cfg.get("tcs", "backend") == "simulated":
-        return SimulatedSubsystems(clock, fail=tuple(cfg.get("tcs", "sim_fail")))
-    urls = {name: cfg.get("urls", name) for name in SUBSYSTEMS}
+    if cfg.get_str("tcs", "backend") == "simulated":
+        return SimulatedSubsystems(clock, fail=tuple(cfg.get_list("tcs", "sim_fail")))
+    urls = {name: config_url(cfg, name) for name in SUBSYSTEMS}
     missing = [name for name, url in urls.items() if not url]
     if missing:
         raise cfg.error("urls", missing[0], "", "a gateway address is needed with "
                         "[tcs] backend = gateway")
-    return GatewayClient(ctx, urls, clock, timeout=cfg.get("tcs", "command_timeout"))
+    return GatewayClient(ctx, {name: url for name, url in urls.items() if url}, clock,
+                         timeout=cfg.get_float("tcs", "command_timeout"))

@@ -27,7 +27,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from ocd.bus.addresses import bindable
+from ocd.bus.addresses import BindHint, bind
 from ocd.clock import Clock, real_seconds
 from ocd.errors import OcdError
 from ocd.tcs.interface import Subsystems, TcsError, check_command
@@ -121,19 +121,19 @@ class GatewayClient:
 class GatewayServer:
     """Serves the gateway protocol for ``subsystems`` on a bound ROUTER socket."""
 
-    def __init__(self, ctx: zmq.asyncio.Context, url: str, subsystems: Subsystems) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, subsystems: Subsystems,
+                 hint: BindHint | None = None) -> None:
         self.url = url
         self.subsystems = subsystems
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         try:
-            self.sock.bind(bindable(url))
-        except zmq.ZMQError as exc:
+            #: The bound address (with the real port when ``url`` asked for ``*``).
+            self.endpoint = bind(self.sock, url, hint, what="the TCS gateway",
+                                 advice="change [urls] tcs, virus, pfip and pas")
+        except OcdError:
             self.sock.close(linger=0)
-            raise OcdError(f"cannot bind the TCS gateway address {url}: {exc.strerror} "
-                           "(change [urls] tcs, virus, pfip and pas)") from None
-        #: The bound address (with the real port when ``url`` asked for ``*``).
-        self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+            raise
         self.tasks: set[asyncio.Task[None]] = set()
         self.served = 0
 

@@ -1,0 +1,103 @@
+"""One-shot control commands (``allow_hetdex``, ``abort``, ``config send``): publish a command
+on the ``ocd_allow_hetdex`` address and wait until a main loop (or a shot process) acknowledges.
+
+Built on :func:`ocd.bus.send_acknowledged`, so a command is never fired and forgotten: the
+command exits 0 only when the acknowledgement says ``ok``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq.asyncio
+
+from ocd.bus import Event, Publisher, Subscriber, connect_urls, send_acknowledged
+from ocd.clock import clock_from_config
+from ocd.config import Config, Origin, master_specs, parse_override
+from ocd.core.commands import refused_changes
+from ocd.core.topics import (
+    ACK_TOPICS,
+    COMMAND_ABORT,
+    COMMAND_ALLOW,
+    COMMAND_CONFIG,
+    HEARTBEAT_REPLY,
+)
+from ocd.errors import OcdError, UsageError
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    ok: bool
+    message: str
+    by: str
+
+
+async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, timeout: float,
+                       target_service: str | None = "ocd_main_loop") -> Acknowledgement:
+    """Publish ``topic`` with ``data`` plus a fresh ``id``; return the acknowledgement."""
+    request_id = uuid.uuid4().hex
+    targets = connect_urls(cfg, ["ocd_main_loop", "ocd_run_shot"])
+
+    def is_ack(event: Event) -> bool:
+        return event.topic in ACK_TOPICS and event.payload.get("id") == request_id
+
+    ctx = zmq.asyncio.Context()
+    try:
+        with Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
+                                   clock=clock_from_config(cfg)) as publisher, \
+                Subscriber.from_config(ctx, cfg, targets,
+                                       [HEARTBEAT_REPLY, *ACK_TOPICS]) as subscriber:
+            event = await send_acknowledged(
+                publisher, subscriber, topic, {**data, "id": request_id}, is_ack=is_ack,
+                timeout=timeout, target_urls=connect_urls(cfg, ["ocd_main_loop"]),
+                target_service=target_service)
+    finally:
+        ctx.term()
+    return Acknowledgement(bool(event.payload.get("ok")), str(event.payload.get("message", "")),
+                           event.origin or "?")
+
+
+def check(ack: Acknowledgement) -> str:
+    """The acknowledgement's message, or an :class:`OcdError` when it refused."""
+    if not ack.ok:
+        raise OcdError(f"refused by {ack.by}: {ack.message}")
+    return f"{ack.message} (acknowledged by {ack.by})"
+
+
+def _timeout(cfg: Config, timeout: float | None) -> float:
+    return timeout if timeout is not None else cfg.get_float("allow_hetdex", "timeout")
+
+
+def allow_hetdex(cfg: Config, allowed: bool, timeout: float | None) -> int:
+    """``ocd allow_hetdex start|stop``: exit 0 once the main loop acknowledged."""
+    ack = asyncio.run(send_command(cfg, COMMAND_ALLOW, {"allowed": allowed},
+                                   timeout=_timeout(cfg, timeout)))
+    print(check(ack))
+    return 0
+
+
+def abort(cfg: Config, timeout: float | None) -> int:
+    """``ocd abort``: exit 0 once the process running the shot acknowledged."""
+    ack = asyncio.run(send_command(cfg, COMMAND_ABORT, {}, timeout=_timeout(cfg, timeout),
+                                   target_service=None))
+    print(check(ack))
+    return 0
+
+
+def config_send(cfg: Config, texts: list[str], timeout: float | None) -> int:
+    """``ocd config send``: check the changes here (known, modifiable, well typed) with the
+    same rules the main loop applies, then send them."""
+    changes = [parse_override(text) for text in texts]
+    refused = refused_changes(changes, master_specs())
+    if refused:
+        raise UsageError("; ".join(refused))
+    for section, option, value in changes:
+        cfg.check_value(section, option, value, Origin("command line", Path.cwd()))
+    ack = asyncio.run(send_command(cfg, COMMAND_CONFIG, {"changes": [list(c) for c in changes]},
+                                   timeout=_timeout(cfg, timeout)))
+    print(check(ack))
+    return 0

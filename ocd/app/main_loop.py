@@ -1,0 +1,297 @@
+"""``ocd run``: the shell around the orchestrator.
+
+It owns the sockets, the observation-number allocator, the shot list, the scheduler and the shot
+runner, feeds every event and clock tick to the pure :class:`~ocd.core.orchestrator.Orchestrator`,
+and carries out the actions it returns. Slow work (the scheduler, the database, a shot) runs in
+background tasks so the loop keeps reading events and answering heartbeats meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ocd.app.mock_guard import confirm_mock_time
+from ocd.app.service import Service, run_service
+from ocd.app.settings import orchestrator_settings, tcs_topics
+from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, connect_urls
+from ocd.bus.subscriptions import extra_topics, subscription_topics
+from ocd.clock import Clock, clock_from_config
+from ocd.config import Config, Origin, master_specs
+from ocd.core import topics
+from ocd.core.commands import refused_changes
+from ocd.core.orchestrator import (
+    Abort,
+    Action,
+    ChangeConfig,
+    Orchestrator,
+    Publish,
+    RequestSchedule,
+    StartShot,
+    ack,
+)
+from ocd.errors import OcdError, UsageError
+from ocd.obsnum import allocator_from_config
+from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
+from ocd.shots.shotfile import ShotStore, load_shots
+from ocd.sky.autoschedule import schedule_with_config
+from ocd.sky.scheduler import Conditions
+from ocd.tcs.factory import subsystems_from_config
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Inputs:
+    """Where events come from, after ``-u``, ``-t`` and ``-a`` are applied."""
+
+    urls: list[str]
+    topics: list[str]
+    source: str  # "tcs" or "replay"
+
+
+def resolve_inputs(cfg: Config, cli_topics: list[str], all_topics: bool) -> Inputs:
+    """The URLs and topic prefixes to subscribe to; ``event_urls`` and ``ocd_db_replay`` are
+    exclusive inputs (a replayed night must never mix with a live TCS)."""
+    tcs = cfg.get_urls("urls", "event_urls")
+    replay = cfg.get_urls("urls", "ocd_db_replay")
+    if tcs and replay:
+        raise UsageError("both [urls] event_urls (live TCS) and [urls] ocd_db_replay (replayed "
+                         "night) are set: empty one of them (e.g. --set urls.event_urls=)")
+    source = "replay" if replay else "tcs"
+    services = ["ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex"]
+    if replay:
+        services.append("ocd_db_replay")
+    urls = connect_urls(cfg, services, tcs=bool(tcs))
+    needed = [*tcs_topics(cfg).all(), *topics.MAIN_LOOP_INPUTS]
+    return Inputs(urls, subscription_topics(needed, extra_topics(cfg, cli_topics), all_topics),
+                  source)
+
+
+class MainLoop(Service):
+    """One ``ocd run`` process."""
+
+    def __init__(self, cfg: Config, clock: Clock, inputs: Inputs) -> None:
+        super().__init__("ocd run")
+        self.cfg, self.clock, self.inputs = cfg, clock, inputs
+        self.orchestrator = Orchestrator(orchestrator_settings(cfg))
+        shot_file = cfg.get_path("shots", "shot_file")
+        if shot_file is None:
+            raise cfg.error("shots", "shot_file", "", "a shot file is needed")
+        self.shot_file: Path = shot_file
+        self.store: ShotStore = load_shots(self.shot_file)
+        self.shot_file_stamp = _stamp(self.shot_file)
+        self.log_events = cfg.get_bool("general", "log_events")
+
+    async def start(self) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        self.allocator = allocator_from_config(cfg, self.clock)
+        # the allocator is not thread-safe (SQLite connections belong to their thread): all
+        # its calls go to this one thread, which closes it last of all
+        self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsnum")
+        self.on_close(self.db_thread.shutdown)
+        self.on_close(lambda: self._in_db_thread(self.allocator.close))
+        self.main_pub = self.closing(Publisher.for_service(ctx, cfg, "ocd_main_loop", "run",
+                                                          clock=self.clock))
+        self.shot_pub = self.closing(Publisher.for_service(ctx, cfg, "ocd_run_shot", "run",
+                                                          clock=self.clock))
+        self.responder = HeartbeatResponder(self.main_pub, "ocd_main_loop")
+        self.subscriber = self.closing(Subscriber.from_config(ctx, cfg, self.inputs.urls,
+                                                              self.inputs.topics))
+        self.subsystems = subsystems_from_config(cfg, ctx, self.clock)
+        self.on_close(self.subsystems.close)
+        self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
+                                 plan_from_config(cfg), locator_from_config(cfg))
+
+    # -- start-up ------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """What the RA checks first: files, addresses, clock, scheduler, obsnum backend."""
+        return {
+            "config_files": [str(p) for p in self.cfg.files],
+            "bound": {"ocd_main_loop": self.main_pub.url, "ocd_run_shot": self.shot_pub.url},
+            "subscribed": self.inputs.urls, "topics": self.inputs.topics,
+            "input": self.inputs.source, "clock": self.clock.describe(),
+            "clock_utc": self.clock.utc().isoformat(),
+            "scheduler": self.cfg.get_str("schedule", "scheduler"),
+            "obsnum_backend": self.cfg.get_str("database", "backend"),
+            "tcs_backend": self.cfg.get_str("tcs", "backend"),
+            "shot_file": str(self.shot_file), "shots": len(self.store.all()),
+        }
+
+    # -- the loop ------------------------------------------------------------------------
+    async def main(self) -> int:
+        await self._in_db_thread(self.allocator.check)  # an unreachable database stops here
+        summary = self.summary()
+        for key, value in summary.items():
+            log.info("%-15s %s", key, value)
+        await self.main_pub.publish(topics.MAIN_STARTED, summary)
+        loop = asyncio.get_running_loop()
+        tick = self.cfg.get_float("run", "tick_interval")
+        next_tick = loop.time() + tick
+        while not self.stopping.is_set():
+            # timeouts are checked every tick even when events keep coming (guider
+            # metrology flows on while the heartbeats have stopped)
+            try:
+                event = await self.subscriber.recv(timeout=max(0.0, next_tick - loop.time()))
+            except TimeoutError:
+                event = None
+            now = self.clock.timestamp()
+            actions = [] if event is None else self._on_event(event, now)
+            if loop.time() >= next_tick:
+                actions.extend(self.orchestrator.tick(now))
+                next_tick = loop.time() + tick
+            await self._execute(actions)
+        return 0
+
+    def _on_event(self, event: Event, now: float) -> list[Action]:
+        if self.log_events:
+            log.info("event %s %s", event.topic, event.data)
+        if self.responder.handle_nowait(event):
+            return []
+        return self.orchestrator.handle(event.topic, event.payload, now)
+
+    async def _execute(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Publish):
+                await self.main_pub.publish(action.topic, action.data)
+            elif isinstance(action, RequestSchedule):
+                self.spawn(self._schedule(action), name="scheduler", critical=False)
+            elif isinstance(action, StartShot):
+                self.spawn(self._start_shot(action), name=f"shot {action.shotid}",
+                           critical=False)
+            elif isinstance(action, Abort):
+                await self._abort(action)
+            elif isinstance(action, ChangeConfig):
+                await self._change_config(action)
+
+    # -- actions -------------------------------------------------------------------------
+    def _reload_shots_if_changed(self) -> None:
+        """A shot run by hand (``ocd run_shot -e``) or an edit rewrites the shot file: pick
+        it up before scheduling."""
+        stamp = _stamp(self.shot_file)
+        if stamp != self.shot_file_stamp:
+            self.store = load_shots(self.shot_file)
+            self.shot_file_stamp = stamp
+            log.info("shot file %s changed on disk: reloaded", self.shot_file)
+
+    async def _schedule(self, request: RequestSchedule) -> None:
+        conditions = Conditions(seeing=request.seeing, transparency=request.transparency)
+        try:
+            self._reload_shots_if_changed()
+            result = await asyncio.to_thread(schedule_with_config, self.cfg, self.store,
+                                             self.clock, conditions)
+        except OcdError as exc:
+            actions = self.orchestrator.scheduled(None, None, f"scheduler failed: {exc}",
+                                                  "error", self.clock.timestamp())
+            await self._execute(actions)
+            return
+        choice = result.choice
+        actions = self.orchestrator.scheduled(
+            choice.shot.shotid if choice else None, choice.track if choice else None,
+            result.reason, result.scheduler, self.clock.timestamp())
+        await self._execute(actions)
+
+    async def _start_shot(self, start: StartShot) -> None:
+        shot = self.store.get(start.shotid)
+        try:
+            if shot is None:
+                raise OcdError(f"shot {start.shotid} is no longer in {self.shot_file}")
+            observation = (await self._in_db_thread(self.allocator.allocate, 1))[0]
+        except OcdError as exc:
+            await self._execute(self.orchestrator.start_failed("obsnum", str(exc),
+                                                               self.clock.timestamp()))
+            return
+
+        def on_success() -> None:
+            self.store.decrement(start.shotid)
+            self.store.write(self.shot_file)
+            self.shot_file_stamp = _stamp(self.shot_file)
+
+        await self.runner.run(shot.as_dict(), start.track, observation, on_success)
+
+    async def _abort(self, action: Abort) -> None:
+        if self.runner.abort("aborted"):
+            await self._ack(action.request_id, "abort", True,
+                            f"aborting shot {self.runner.current}")
+        elif self.orchestrator.run_shot.state != "running":
+            await self._ack(action.request_id, "abort", False, "no shot is running")
+        # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
+
+    async def _change_config(self, action: ChangeConfig) -> None:
+        """Apply all changes or none; only ``{conf modifiable}`` options."""
+        refused = refused_changes(action.changes, master_specs())
+        if refused:
+            await self._ack(action.request_id, "config_send", False, "; ".join(refused))
+            return
+        origin = Origin(f"config send by {action.by}", Path.cwd())
+        try:
+            undo = self.cfg.apply(action.changes, origin)
+        except OcdError as exc:
+            await self._ack(action.request_id, "config_send", False, str(exc))
+            return
+        try:
+            self._apply_config()
+        except OcdError as exc:  # a value fine alone but not in use (bad dithers, say)
+            undo()
+            self._apply_config()
+            await self._ack(action.request_id, "config_send", False, str(exc))
+            return
+        message = ", ".join(f"[{s}] {o} = {v}" for s, o, v in action.changes)
+        log.info("configuration changed by %s: %s", action.by, message)
+        await self.main_pub.publish(topics.MAIN_CONFIG_CHANGED, {
+            "changes": [list(change) for change in action.changes], "by": action.by})
+        await self._ack(action.request_id, "config_send", True, message)
+
+    def _apply_config(self) -> None:
+        """Push modifiable options into the live objects."""
+        cfg = self.cfg
+        self.orchestrator.configure(orchestrator_settings(cfg))
+        self.runner.plan = plan_from_config(cfg)
+        self.runner.inputs = locator_from_config(cfg)
+        self.log_events = cfg.get_bool("general", "log_events")
+        logging.getLogger().setLevel(cfg.get_str("general", "log_level"))
+        shot_file = cfg.get_path("shots", "shot_file")
+        if shot_file is not None and shot_file != self.shot_file:
+            self.store = load_shots(shot_file)
+            self.shot_file, self.shot_file_stamp = shot_file, _stamp(shot_file)
+
+    async def _ack(self, request_id: str, command: str, ok: bool, message: str) -> None:
+        action = ack(request_id, command, ok, message)
+        await self.main_pub.publish(action.topic, action.data)
+
+    # -- stopping ------------------------------------------------------------------------
+    async def before_close(self) -> None:
+        """Stop a running shot as configured, let it publish its end, then stop."""
+        await self.main_pub.publish(topics.MAIN_STOPPING, {
+            "reason": "signal", "running_shot": self.runner.current})
+        if self.runner.abort("shutdown"):
+            log.info("stopping: aborting shot %s", self.runner.current)
+        await self.wait_tasks()
+
+    async def _in_db_thread(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.db_thread, function, *args)
+
+
+def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
+                  assume_yes: bool) -> int:
+    """``ocd run``: resolve the inputs, confirm a mock clock, run until stopped."""
+    clock = clock_from_config(cfg)
+    inputs = resolve_inputs(cfg, extra_topics, all_topics)
+    confirm_mock_time(clock, assume_yes)
+    return run_service(MainLoop(cfg, clock, inputs))
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Modification time and size, to notice that a file was rewritten."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size

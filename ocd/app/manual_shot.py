@@ -1,0 +1,198 @@
+"""``ocd run_shot``: one shot run by hand, followed by the main loop through its events.
+
+With ``-e`` the shot's events are published on ``[urls] ocd_run_shot`` at index
+``[run_shot] n_ocd_run_shot``, so a running ``ocd run`` sees the shot (its RunShot machine goes
+running, then idle) and starts no shot meanwhile. The process also answers heartbeats and
+``ocd abort``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from typing import Any
+
+from ocd.app.mock_guard import confirm_mock_time
+from ocd.app.service import Service, run_service
+from ocd.bus import (
+    Event,
+    HeartbeatResponder,
+    Publisher,
+    Subscriber,
+    bus_options,
+    connect_urls,
+    enquire,
+)
+from ocd.clock import Clock, clock_from_config
+from ocd.config import Config
+from ocd.core.commands import RequestLog, ack_payload, request_id
+from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
+from ocd.errors import Interrupted, OcdError, UsageError
+from ocd.obsnum import allocator_from_config
+from ocd.shots.runner import ShotOutcome, ShotRunner, locator_from_config, plan_from_config
+from ocd.shots.shotfile import Shot, load_shots
+from ocd.sky.scheduler import ScheduleSettings, choose
+from ocd.tcs.factory import subsystems_from_config
+
+log = logging.getLogger(__name__)
+
+#: How long (real seconds) to wait for a main loop to answer before the first event: a running
+#: ``ocd run`` answers within milliseconds; without one the shot still runs, with a warning.
+MAIN_LOOP_WAIT = 3.0
+
+
+def choose_track(shot: Shot, track: str | None, clock: Clock, cfg: Config) -> str:
+    """The track to use: ``--track``, else the shot's forced track, else the one the built-in
+    scheduler finds observable now."""
+    if track is not None:
+        return track
+    if shot.track in (0, 1):
+        return "EW"[shot.track]
+    result = choose([shot], clock.utc(), settings=ScheduleSettings.from_config(cfg))
+    usable = [c for c in result.candidates if c.observable]
+    if not usable:
+        reasons = "; ".join(f"{c.track}: {c.reason}" for c in result.candidates) or result.reason
+        raise UsageError(f"shot {shot.shotid} has no observable track now ({reasons}): "
+                         "give --track E or --track W to run it anyway")
+    return usable[0].track
+
+
+class NoPublisher:
+    """Stands in for the publisher without ``-e``: the shot's events go nowhere."""
+
+    origin = "local"
+
+    async def publish(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:
+        return data
+
+
+class ManualShot(Service):
+    """One ``ocd run_shot`` process: the shot, and (with ``-e``) its events, heartbeat replies
+    and ``ocd abort`` answered while it runs."""
+
+    def __init__(self, cfg: Config, clock: Clock, shotid: str, track: str | None,
+                 emit: bool) -> None:
+        super().__init__("ocd run_shot")
+        self.cfg, self.clock, self.emit = cfg, clock, emit
+        shot_file = cfg.get_path("shots", "shot_file")
+        if shot_file is None:
+            raise cfg.error("shots", "shot_file", "", "a shot file is needed")
+        self.shot_file = shot_file
+        self.store = load_shots(shot_file)
+        shot = self.store.get(shotid)
+        if shot is None:
+            raise UsageError(f"shot {shotid} is not in {shot_file}")
+        self.shot = shot
+        self.track = choose_track(shot, track, clock, cfg)
+        self.outcome: ShotOutcome | None = None
+
+    async def start(self) -> None:
+        cfg, ctx, clock = self.cfg, self.ctx, self.clock
+        self.allocator = self.closing(allocator_from_config(cfg, clock))
+        self.allocator.check()
+        self.publisher: Publisher | NoPublisher = NoPublisher()
+        self.subscriber: Subscriber | None = None
+        if self.emit:
+            publisher = self.closing(Publisher.for_service(ctx, cfg, "ocd_run_shot", "run_shot",
+                                                           clock=clock))
+            self.publisher = publisher
+            self.subscriber = self.closing(Subscriber.from_config(
+                ctx, cfg, connect_urls(cfg, ["ocd_allow_hetdex", "ocd_main_loop"]),
+                [COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY]))
+            await _wait_for_main_loop(publisher, self.subscriber, cfg)
+        else:
+            log.warning("running without -e: ocd run will not know about this shot")
+        self.subsystems = subsystems_from_config(cfg, ctx, clock)
+        self.on_close(self.subsystems.close)
+        self.runner = ShotRunner(self.publisher.publish, self.subsystems,
+                                 plan_from_config(cfg), locator_from_config(cfg))
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        """A signal aborts a running shot (it then ends with its finish event, as any abort);
+        before the shot starts, it stops the process."""
+        runner: ShotRunner | None = getattr(self, "runner", None)
+        if runner is not None and runner.running:
+            log.info("%s: aborting shot %s", sig.name, self.shot.shotid)
+            runner.abort("interrupted")
+        else:
+            super()._on_signal(sig)
+
+    async def main(self) -> int:
+        shotid = self.shot.shotid
+        if self.stopping.is_set():
+            raise Interrupted(f"interrupted before shot {shotid} started: nothing done")
+        observation = self.allocator.allocate(1)[0]
+        log.info("running shot %s on track %s as observation %d", shotid, self.track,
+                 observation)
+
+        def on_success() -> None:
+            self.store.decrement(shotid)
+            self.store.write(self.shot_file)
+
+        if self.subscriber is not None and isinstance(self.publisher, Publisher):
+            self.spawn(_serve_commands(self.subscriber, self.publisher, self.runner),
+                       name="command listener")
+        self.outcome = await self.runner.run(self.shot.as_dict(), self.track, observation,
+                                             on_success)
+        return 0 if self.outcome.ok else 1
+
+
+def run_manual_shot(cfg: Config, clock: Clock, shotid: str, track: str | None,
+                    emit: bool) -> ShotOutcome:
+    """Run the shot; its outcome (an OcdError when it could not even start)."""
+    service = ManualShot(cfg, clock, shotid, track, emit)
+    run_service(service)
+    assert service.outcome is not None  # main() always sets it or raises
+    return service.outcome
+
+
+def run_shot(cfg: Config, shotid: str, *, track: str | None, emit: bool,
+             assume_yes: bool) -> int:
+    """``ocd run_shot``: confirm a mock clock, run the shot, say how it ended."""
+    clock = clock_from_config(cfg)
+    confirm_mock_time(clock, assume_yes)
+    outcome = run_manual_shot(cfg, clock, shotid, track, emit)
+    error = outcome_error(outcome)
+    if error is not None:
+        raise error
+    print(f"shot {outcome.shotid} done: observation {outcome.observation}")
+    return 0
+
+
+async def _wait_for_main_loop(publisher: Publisher, subscriber: Subscriber,
+                              cfg: Config) -> None:
+    """Before the first event, make sure a running ``ocd run`` receives ours: a heartbeat
+    enquiry sent on our publisher and answered by the main loop proves it subscribes to us
+    (a subscriber alone, e.g. a monitor, proves nothing about the main loop)."""
+    replies = await enquire(publisher, subscriber, timeout=MAIN_LOOP_WAIT,
+                            interval=bus_options(cfg).enquiry_interval, first=True,
+                            accept=lambda event: event.payload.get("service") == "ocd_main_loop")
+    if not replies:
+        log.warning("no ocd run answered within %g s: running the shot anyway (nothing "
+                    "follows it but monitors)", MAIN_LOOP_WAIT)
+
+
+async def _serve_commands(subscriber: Subscriber, publisher: Publisher,
+                          runner: ShotRunner) -> None:
+    """Answer heartbeats and ``ocd abort`` while the shot runs."""
+    responder = HeartbeatResponder(publisher, "ocd_run_shot")
+    seen = RequestLog()
+    while True:
+        event: Event = await subscriber.recv()
+        if responder.handle_nowait(event) or event.topic != COMMAND_ABORT:
+            continue
+        request = request_id(event.payload)
+        if request is None or not seen.first_time(request):
+            continue
+        shotid = runner.current
+        ok = runner.abort("aborted")
+        await publisher.publish(RUN_SHOT_ACK, ack_payload(
+            request, "abort", ok, f"aborting shot {shotid}" if ok else "no shot is running"))
+
+
+def outcome_error(outcome: ShotOutcome) -> OcdError | None:
+    """The one-line error for a shot that did not succeed."""
+    if outcome.ok:
+        return None
+    return OcdError(f"shot {outcome.shotid} (observation {outcome.observation}) failed: "
+                    f"{outcome.exc_type}: {outcome.exc_value}")

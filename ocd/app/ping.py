@@ -1,0 +1,61 @@
+"""``ocd ping``: which OCD processes answer a heartbeat enquiry, and how fast.
+
+Binds the ``ocd_allow_hetdex`` address like the other one-shot commands, so it also checks the
+path those commands use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import zmq.asyncio
+
+from ocd.bus.addresses import SERVICES, connect_urls
+from ocd.bus.envelope import Event
+from ocd.bus.heartbeat import REPLY_TOPIC, enquire
+from ocd.bus.options import bus_options
+from ocd.bus.publisher import Publisher
+from ocd.bus.subscriber import Subscriber
+from ocd.config import Config
+from ocd.errors import OcdError
+
+log = logging.getLogger("ocd.ping")
+
+
+async def ping(cfg: Config, timeout: float, *, first: bool = False,
+               on_reply: Callable[[Event, float], None] | None = None
+               ) -> tuple[list[Event], list[str]]:
+    """Enquire and collect replies for ``timeout`` seconds (or until the first with
+    ``first``); returns the replies and the addresses listened to."""
+    options = bus_options(cfg)
+    urls = connect_urls(cfg, SERVICES)
+    ctx = zmq.asyncio.Context()
+    try:
+        with Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
+                                   name="ocd_ping") as publisher, \
+                Subscriber(ctx, urls, [REPLY_TOPIC], options=options) as subscriber:
+            log.info("enquiring from %s; listening on %s", publisher.url, ", ".join(urls))
+            replies = await enquire(publisher, subscriber, timeout=timeout,
+                                    interval=options.enquiry_interval, first=first,
+                                    on_reply=on_reply)
+    finally:
+        ctx.term()
+    return replies, urls
+
+
+def run_ping(cfg: Config, timeout: float, first: bool) -> int:
+    """``ocd ping``: print each process that answers; an error when none does."""
+    if timeout <= 0:
+        raise OcdError("--timeout must be positive")
+
+    def show(event: Event, seconds: float) -> None:
+        service = event.payload.get("service", "?")
+        print(f"{service} {event.origin or '?'} answered in {seconds * 1000:.1f} ms",
+              flush=True)
+
+    replies, urls = asyncio.run(ping(cfg, timeout, first=first, on_reply=show))
+    if not replies:
+        raise OcdError(f"no OCD process answered on {', '.join(urls)} within {timeout:g} s")
+    return 0

@@ -1,0 +1,73 @@
+"""``ocd record``: store the events on the bus in an SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from ocd.app.service import Service, run_service
+from ocd.bus.addresses import SERVICES, connect_urls, tcs_urls
+from ocd.bus.options import bus_options
+from ocd.config import Config
+from ocd.errors import UsageError
+from ocd.recording.recorder import Recorder, RecordSettings, RecordStats, record_topics
+
+log = logging.getLogger("ocd.record")
+
+
+def default_urls(cfg: Config) -> list[str]:
+    """The OCD services (the replay too when configured) and the TCS stream."""
+    return list(dict.fromkeys([*connect_urls(cfg, SERVICES), *tcs_urls(cfg)]))
+
+
+def settings_from_config(cfg: Config) -> RecordSettings:
+    settings = RecordSettings(batch_size=cfg.get_int("record", "batch_size"),
+                              flush_interval=cfg.get_float("record", "flush_interval"),
+                              stop_drain=cfg.get_float("record", "stop_drain"))
+    if settings.batch_size < 1:
+        raise cfg.error("record", "batch_size", str(settings.batch_size), "must be at least 1")
+    for name in ("flush_interval", "stop_drain"):
+        if getattr(settings, name) <= 0:
+            raise cfg.error("record", name, str(getattr(settings, name)), "must be positive")
+    return settings
+
+
+class RecordService(Service):
+    """One ``ocd record`` process: the recorder's receiving loop in a worker thread (it is
+    built for speed with blocking calls), stopped cleanly by a signal."""
+
+    def __init__(self, cfg: Config, out: Path, urls: list[str], topics: list[str]) -> None:
+        super().__init__("ocd record")
+        self.cfg, self.out, self.urls, self.topics = cfg, out, urls, topics
+        self.stats: RecordStats | None = None
+
+    async def start(self) -> None:
+        self.recorder = Recorder(self.out, self.urls, self.topics, ctx=self.ctx,
+                                 options=bus_options(self.cfg),
+                                 settings=settings_from_config(self.cfg))
+
+    async def main(self) -> int:
+        log.info("recording %s from %s into %s",
+                 ", ".join(repr(t) for t in self.recorder.topics), ", ".join(self.urls),
+                 self.out)
+        work = asyncio.ensure_future(asyncio.to_thread(self.recorder.run))
+        await self.wait_until_stopped(asyncio.shield(work))
+        self.recorder.stop()  # drains the socket, writes everything, closes the file
+        self.stats = await work
+        return 0
+
+
+def run_record(cfg: Config, out: Path, *, urls: list[str], topics: list[str]) -> int:
+    """``ocd record``: record until SIGINT or SIGTERM, then print what was stored."""
+    given = [url.strip() for item in urls for url in item.split(",") if url.strip()]
+    chosen = list(dict.fromkeys(given)) if given else default_urls(cfg)
+    if not chosen:
+        raise UsageError("no address to record from: give --urls or set [urls]")
+    if out.is_dir():
+        raise UsageError(f"{out} is a directory: give the SQLite file to write")
+    service = RecordService(cfg, out, chosen, record_topics(topics))
+    run_service(service)
+    assert service.stats is not None
+    print(f"ocd record: {out}: {service.stats.summary()}")
+    return 0

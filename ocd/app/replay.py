@@ -1,0 +1,108 @@
+"""``ocd db_replay``: replay a recorded night instead of a live TCS."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from ocd.app.progress import Progress
+from ocd.app.service import Service, run_service
+from ocd.bus.addresses import bind_url, service_urls
+from ocd.bus.publisher import Publisher
+from ocd.clock import clock_from_config
+from ocd.config import Config
+from ocd.core.topics import OCD_PREFIX
+from ocd.errors import ConfigError, OcdError, UsageError
+from ocd.recording.pacing import clock_warnings
+from ocd.recording.replay import ReplayPlan, ReplayResult, replay
+from ocd.recording.store import inspect, open_for_replay, recorded_clock
+
+log = logging.getLogger("ocd.db_replay")
+
+
+def replay_url(cfg: Config) -> str:
+    if not service_urls(cfg, "ocd_db_replay"):
+        raise ConfigError(
+            "[urls] ocd_db_replay is empty: set the address to replay on, e.g. --set "
+            "urls.ocd_db_replay=tcp://127.0.0.1:6603, and give ocd run the same address with "
+            "[urls] event_urls emptied (--set urls.event_urls=)")
+    return bind_url(cfg, "ocd_db_replay", "db_replay")
+
+
+class Replayer(Service):
+    """One ``ocd db_replay`` process: wait for the subscribers, then send the night."""
+
+    def __init__(self, cfg: Config, url: str, conn: sqlite3.Connection, plan: ReplayPlan,
+                 subscribers: int, wait: float, progress: Progress) -> None:
+        super().__init__("ocd db_replay")
+        self.cfg, self.url, self.conn, self.plan = cfg, url, conn, plan
+        self.subscribers, self.wait, self.progress = subscribers, wait, progress
+        self.result: ReplayResult | None = None
+
+    async def start(self) -> None:
+        self.publisher = self.closing(Publisher.for_service(self.ctx, self.cfg, "ocd_db_replay",
+                                                            "db_replay"))
+
+    async def main(self) -> int:
+        plan = self.plan
+        log.info("replaying on %s at %s; waiting for %d subscriber(s)", self.publisher.url,
+                 f"{plan.speedup:g}x" if plan.speedup else "full speed", self.subscribers)
+        try:
+            await self.wait_until_stopped(self.publisher.wait_for_subscribers(
+                self.subscribers, self.wait if self.wait > 0 else float("inf")))
+        except TimeoutError as exc:
+            raise OcdError(f"no subscriber on {self.url}: {exc}; start ocd run with [urls] "
+                           "ocd_db_replay set to it (and event_urls empty), or ocd listen "
+                           "--replay") from None
+        if self.stopping.is_set():
+            raise OcdError("stopped while waiting for a subscriber: nothing replayed")
+        self.result = await replay(self.publisher, self.conn, plan, self.stopping,
+                                   self.progress)
+        return 0
+
+
+def run_db_replay(cfg: Config, db: Path, *, speedup: float | None, sort_by: str,
+                  topics: list[str], loop: bool, subscribers: int, wait: float | None) -> int:
+    """``ocd db_replay``: check the recording, replay it, print the summary."""
+    speedup = speedup if speedup is not None else cfg.get_float("db_replay", "speedup")
+    if speedup < 0:
+        raise cfg.error("db_replay", "speedup", str(speedup), "must be 0 or positive")
+    wait = wait if wait is not None else cfg.get_float("db_replay", "wait_subscriber")
+    if wait < 0:
+        raise UsageError("--wait must be 0 (forever) or positive")
+    if subscribers < 1:
+        raise UsageError("--subscribers must be at least 1")
+    chosen = tuple(dict.fromkeys(topics)) or ("",)
+    url = replay_url(cfg)
+    conn = open_for_replay(db)
+    try:
+        plan = ReplayPlan(sort_by=sort_by, topics=chosen, speedup=speedup, loop=loop,
+                          send_wait=cfg.get_float("bus", "heartbeat_timeout"))
+        selection = inspect(conn, plan.sort_by, plan.topics)
+        if selection.count == 0:
+            raise OcdError(f"{db}: no event to replay (topics "
+                           f"{', '.join(repr(t) for t in chosen)})")
+        clock = clock_from_config(cfg)
+        night = recorded_clock(conn, chosen)
+        log.info("%s: %d events of %d topic(s) over %.1f recorded s, recorded on %s",
+                 db, selection.count, len(selection.topics), selection.span,
+                 f"a mock clock at {night.speed:.3g}x" if night.mocked else "the real clock")
+        if night.start is not None and night.end is not None:
+            log.info("recorded night: %s to %s (UTC)", night.start.isoformat(),
+                     night.end.isoformat())
+        own = [t for t in selection.topics if t.startswith(OCD_PREFIX)]
+        if own:
+            log.warning("the replay includes %d OCD event(s) (%s...): an ocd run following it "
+                        "acts on them; replay only the TCS with -t tcs. -t pas.",
+                        sum(selection.topics[t] for t in own), own[0])
+        clock_speed = getattr(clock, "speed", 1.0) if clock.is_mock else 1.0
+        for warning in clock_warnings(speedup, night, clock_speed, getattr(clock, "start", None)):
+            log.warning("%s", warning)
+        replayer = Replayer(cfg, url, conn, plan, subscribers, wait, Progress(selection.count))
+        run_service(replayer)
+    finally:
+        conn.close()
+    assert replayer.result is not None
+    print(f"ocd db_replay: {replayer.result.summary(db)}")
+    return 0

@@ -1,0 +1,240 @@
+"""One life cycle for every long-running OCD process.
+
+``ocd run``, ``ocd run_shot``, ``ocd sim_tcs``, ``ocd db_replay``, ``ocd record``, ``ocd listen``
+and ``ocd rehearse`` all need the same things: SIGINT and SIGTERM asking for a clean stop, one
+ZeroMQ context, resources closed in the reverse order they were opened (sockets before the
+context, the database after the sockets that feed it), background tasks kept (an asyncio task
+nobody references can vanish) and their exceptions surfaced rather than lost. A process is a
+:class:`Service` subclass that implements :meth:`Service.main`; everything else is here.
+
+The model is Rubin's ``ts_salobj`` ``BaseCsc`` (one base class for start, close and
+simulation mode) reduced to what a command-line process needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+import zmq.asyncio
+
+from ocd.bus.envelope import Event
+from ocd.bus.subscriber import Subscriber
+from ocd.errors import OcdError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Signals that ask every service to stop cleanly.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class BackgroundTaskFailed(Exception):
+    """A background task of a service ended with an exception; the service stopped for it."""
+
+
+class Closeable(Protocol):
+    def close(self) -> Any: ...
+
+
+C = TypeVar("C", bound=Closeable)
+
+
+class Service:
+    """A long-running process on one asyncio loop.
+
+    Subclasses open their resources in :meth:`start`, registering each with :meth:`closing`
+    or :meth:`on_close`; do their work in :meth:`main`; and, if a stop needs more than closing
+    resources (abort a shot and publish its end, say), say their last words in
+    :meth:`before_close`. Background work is started with :meth:`spawn`. :meth:`run` drives it
+    all; :func:`run_service` runs it in a new event loop.
+    """
+
+    #: Extra signal handlers (signal -> method name), e.g. ``ocd sim_tcs``'s SIGUSR1.
+    extra_signals: dict[signal.Signals, str] = {}
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        #: Set when a stop is requested (a signal, a failed task, or the service itself).
+        self.stopping = asyncio.Event()
+        self.stop_reason: str | None = None
+        self._resources = contextlib.AsyncExitStack()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._failure: BaseException | None = None
+        self._ctx: zmq.asyncio.Context | None = None
+
+    # -- resources -----------------------------------------------------------------------
+    @property
+    def ctx(self) -> zmq.asyncio.Context:
+        """The process's one ZeroMQ context, terminated after every socket is closed."""
+        if self._ctx is None:
+            self._ctx = zmq.asyncio.Context()
+            self._resources.callback(self._ctx.term)
+        return self._ctx
+
+    def closing(self, resource: C) -> C:
+        """Register ``resource`` to be closed (its ``close()``, awaited if a coroutine) when
+        the service ends, before everything registered earlier; returns it."""
+        self.on_close(resource.close)
+        return resource
+
+    def on_close(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback`` (a function or a coroutine function) when the service ends, in
+        reverse order of registration."""
+        async def call() -> None:
+            result = callback()
+            if asyncio.iscoroutine(result):
+                await result
+
+        self._resources.push_async_callback(call)
+
+    # -- background tasks ----------------------------------------------------------------
+    def spawn(self, coroutine: Coroutine[Any, Any, T], *, name: str,
+              critical: bool = True) -> asyncio.Task[T]:
+        """Run ``coroutine`` in the background, keeping a reference until it ends.
+
+        If it raises, the exception is logged; a ``critical`` task also stops the service,
+        and :meth:`run` raises it again (an :class:`~ocd.errors.OcdError` as it is, anything
+        else as :class:`BackgroundTaskFailed` naming the task). A task still running at
+        the end is cancelled and awaited."""
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._task_done(done, critical))
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any], critical: bool) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        log.error("%s: %s failed: %s: %s", self.name, task.get_name(), type(exc).__name__, exc,
+                  exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+        if critical and self._failure is None:
+            self._failure = exc
+            self.request_stop(f"{task.get_name()} failed")
+
+    @property
+    def tasks(self) -> frozenset[asyncio.Task[Any]]:
+        return frozenset(self._tasks)
+
+    async def wait_tasks(self, timeout: float | None = None) -> None:
+        """Wait (up to ``timeout`` s) for the background tasks to end by themselves."""
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    async def _cancel_tasks(self) -> None:
+        pending = [t for t in self._tasks if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- stopping ------------------------------------------------------------------------
+    def request_stop(self, reason: str = "requested") -> None:
+        """Ask the service to stop (idempotent: the first reason is kept)."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.stopping.set()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.debug("%s: %s received", self.name, sig.name)
+        self.request_stop(sig.name)
+
+    async def wait_until_stopped(self, *awaitables: Awaitable[Any]) -> None:
+        """Wait until a stop is requested or any of ``awaitables`` ends (its exception, if
+        any, propagates)."""
+        stop = asyncio.ensure_future(self.stopping.wait())
+        others = [asyncio.ensure_future(a) for a in awaitables]
+        try:
+            done, _ = await asyncio.wait([stop, *others], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stop:
+                    task.result()
+        finally:
+            for task in (stop, *others):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(stop, *others, return_exceptions=True)
+
+    async def receive(self, subscriber: Subscriber, timeout: float | None = None
+                      ) -> Event | None:
+        """The next event of ``subscriber``, or None once a stop is requested;
+        TimeoutError after ``timeout`` seconds without one. Costs nothing extra while events
+        are waiting (no task is created then)."""
+        event = subscriber.recv_nowait()
+        if event is not None or self.stopping.is_set():
+            return event
+        receiving = asyncio.ensure_future(subscriber.recv(timeout))
+        stopped = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait([receiving, stopped], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (receiving, stopped):
+                if not task.done():
+                    task.cancel()  # a cancelled receive has consumed nothing
+            await asyncio.gather(receiving, stopped, return_exceptions=True)
+        if receiving.cancelled():
+            return None
+        return receiving.result()  # the event, or its TimeoutError
+
+    # -- what a subclass provides --------------------------------------------------------
+    async def start(self) -> None:
+        """Open the process's resources (bind, connect, open files), registering each with
+        :meth:`closing`; a failure here closes what was already opened."""
+
+    async def main(self) -> int:
+        """The process's work; returns the exit status. Runs until done or stopped."""
+        raise NotImplementedError
+
+    async def before_close(self) -> None:
+        """Called once after :meth:`main` ends (normally or not; not when :meth:`start`
+        failed), before background tasks are cancelled and resources closed: the place for a
+        clean stop's last words."""
+
+    # -- the life cycle ------------------------------------------------------------------
+    async def run(self) -> int:
+        """Install the signal handlers, :meth:`start`, run :meth:`main`, then stop cleanly:
+        last words, background tasks cancelled, resources closed in reverse order, handlers
+        removed."""
+        loop = asyncio.get_running_loop()
+        handled: list[signal.Signals] = []
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+            handled.append(sig)
+        for sig, method in self.extra_signals.items():
+            loop.add_signal_handler(sig, getattr(self, method))
+            handled.append(sig)
+        try:
+            async with self._resources:
+                try:
+                    await self.start()
+                    try:
+                        status = await self.main()
+                    finally:
+                        await self.before_close()
+                finally:
+                    await self._cancel_tasks()
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
+        if isinstance(self._failure, OcdError):
+            raise self._failure
+        if self._failure is not None:
+            raise BackgroundTaskFailed(
+                f"{self.stop_reason}: {type(self._failure).__name__}: {self._failure}"
+            ) from self._failure
+        return status
+
+
+def run_service(service: Service) -> int:
+    """Run ``service`` in a new event loop; its exit status."""
+    return asyncio.run(service.run())

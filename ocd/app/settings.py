@@ -1,0 +1,35 @@
+"""The core's settings, read from the configuration.
+
+The pure core (:mod:`ocd.core`) never sees a :class:`~ocd.config.Config`: it takes typed,
+frozen dataclasses. This module is the one boundary where configuration values become them, so
+every value the core uses is read through a typed accessor, once.
+"""
+
+from __future__ import annotations
+
+from ocd.config import Config
+from ocd.core.orchestrator import Settings
+from ocd.core.states import MetrologyLimits
+from ocd.core.topics import TcsTopics
+
+
+def tcs_topics(cfg: Config) -> TcsTopics:
+    """The TCS topics of ``[topics]``."""
+    return TcsTopics(heartbeat=cfg.get_str("topics", "tcs_heartbeat"),
+                     ra_dec=cfg.get_str("topics", "tcs_ra_dec"),
+                     metrology=tuple(cfg.get_list("topics", "metrology")))
+
+
+def orchestrator_settings(cfg: Config) -> Settings:
+    """The orchestrator's settings from ``[topics]``, ``[run]`` and ``[tcs]``."""
+    return Settings(
+        topics=tcs_topics(cfg),
+        heartbeat_timeout=cfg.get_float("tcs", "heartbeat_timeout"),
+        metrology=MetrologyLimits(max_seeing=cfg.get_float("run", "max_seeing"),
+                                  min_transparency=cfg.get_float("run", "min_transparency"),
+                                  stale_after=cfg.get_float("run", "metrology_stale_after")),
+        error_pause=cfg.get_float("run", "error_pause"),
+        shot_silent_after=cfg.get_float("run", "shot_silent_after"),
+        reschedule_after=cfg.get_float("run", "reschedule_after"),
+        start_timeout=cfg.get_float("run", "start_timeout"),
+    )

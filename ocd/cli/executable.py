@@ -1,0 +1,130 @@
+"""The ``ocd`` executable: argument parsing, configuration loading and error reporting.
+
+Each subcommand lives in a module of :mod:`ocd.cli` with ``NAME``, ``HELP``,
+``add_arguments(parser, common)`` and ``run(args, cfg) -> int``, which makes one call into
+:mod:`ocd.app`; it may also define ``overrides(args)`` returning ``(section, option, value)``
+triples that command line flags set, and ``config_files(args)`` when it reads other files
+than ``--config`` (``ocd rehearse`` puts its own first).
+A module with actions of its own (``ocd config copy``) sets ``NESTED = True`` and gives the
+``common`` options parent to each action's parser, since argparse lets the innermost parser's
+defaults win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from types import ModuleType
+
+from ocd import __version__
+from ocd.cli.logs import setup_logging
+from ocd.config import load_config, parse_override
+from ocd.errors import EXIT_RUNTIME, OcdError
+
+log = logging.getLogger("ocd")
+
+#: Subcommand modules, in the order ``ocd --help`` lists them.
+COMMANDS = (
+    "ocd.cli.run",
+    "ocd.cli.rehearse",
+    "ocd.cli.run_shot",
+    "ocd.cli.allow_hetdex",
+    "ocd.cli.abort",
+    "ocd.cli.sim_tcs",
+    "ocd.cli.listen",
+    "ocd.cli.record",
+    "ocd.cli.db_replay",
+    "ocd.cli.ping",
+    "ocd.cli.schedule",
+    "ocd.cli.obsnum",
+    "ocd.cli.config",
+    "ocd.cli.time",
+    "ocd.cli.docker_mysql",
+)
+
+DESCRIPTION = """\
+OCD drives HETDEX observations at the Hobby-Eberly Telescope. Its processes talk over
+ZeroMQ PUB/SUB: they listen to the telescope control system and to each other, and publish
+every step as events. See the documentation in doc/ for the full guide."""
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("common options")
+    group.add_argument(
+        "--config", action="append", nargs="?", const="ocd.cfg", metavar="FILE",
+        help="user configuration file merged over the shipped master file (repeatable; "
+             "without FILE: ocd.cfg; a missing file is skipped with a warning)")
+    group.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.OPTION=VALUE",
+        help="override one configuration option (repeatable; wins over files and environment)")
+    group.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+        help="console log level (default: [general] log_level)")
+    group.add_argument(
+        "--debug", action="store_true",
+        help="show tracebacks of errors (and set the log level to DEBUG)")
+    return common
+
+
+def _load_commands() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in COMMANDS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used to check that ``--help`` is complete)."""
+    parser = argparse.ArgumentParser(
+        prog="ocd", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ocd {__version__}")
+    common = _common_options()
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _load_commands():
+        nested = getattr(module, "NESTED", False)
+        command = sub.add_parser(
+            module.NAME, parents=[] if nested else [common], help=module.HELP,
+            description=getattr(module, "DESCRIPTION", module.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(command, common)
+        command.set_defaults(module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug
+    try:
+        overrides = [parse_override(item) for item in args.set]
+        extra = getattr(args.module, "overrides", None)
+        if extra is not None:
+            overrides.extend(extra(args))
+        files = getattr(args.module, "config_files", None)
+        cfg = load_config(files(args) if files is not None else (args.config or []), overrides)
+        level = "DEBUG" if debug else (args.log_level or cfg.get("general", "log_level"))
+        setup_logging(level, cfg)
+        for warning in cfg.warnings:
+            log.warning("%s", warning)
+        return int(args.module.run(args, cfg) or 0)
+    except OcdError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"ocd: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ocd: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
+        if debug:
+            traceback.print_exc()
+        print(f"ocd: error: internal error {type(exc).__name__}: {exc} "
+              "(run again with --debug for the traceback and report it)", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""Loading the layers: master file, user files, ``OCD__SECTION__OPTION`` environment
+variables, then command line overrides; later layers win, and every value remembers where it
+was set (file and line) so errors and relative paths can refer to it."""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from ocd.config.interpolation import EnvInterpolation
+from ocd.config.model import Config, Origin
+from ocd.config.spec import MASTER_NAME, master_specs, master_text, option_lines, static_file
+from ocd.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+ENV_PREFIX = "OCD__"
+
+
+def _new_parser(environ: Mapping[str, str]) -> configparser.ConfigParser:
+    return configparser.ConfigParser(interpolation=EnvInterpolation(environ))
+
+
+def _read_file(cfg: Config, text: str, label: str, path: Path, user: bool) -> None:
+    """Merge one file's text into ``cfg``, recording origins and warning on unknown options.
+
+    Relative paths of a user file are relative to its directory; those of the master file
+    (defaults such as ``shots.dat``) to the current directory, since the package directory
+    holds no user data."""
+    layer = configparser.ConfigParser(interpolation=None)
+    try:
+        layer.read_string(text, source=label)
+    except configparser.Error as exc:
+        errors = getattr(exc, "errors", None)
+        if errors:  # ParsingError: lines that are neither a section, an option nor a comment
+            lineno, line = errors[0]
+            raise ConfigError(f"{label}:{lineno}: cannot parse {line.strip()!r}: expected "
+                              "'option = value', a [section] or a # comment") from None
+        message = exc.message.splitlines()[0]
+        lineno = getattr(exc, "lineno", None)
+        where = f"{label}:{lineno}" if lineno else label
+        raise ConfigError(f"{where}: {message}") from None
+    lines = option_lines(text)
+    specs = master_specs()
+    for section in layer.sections():
+        for option in layer.options(section):
+            line = lines.get((section, option))
+            where = f"{label}:{line}" if line else label
+            if user and (section, option) not in specs:
+                known_section = any(s == section for s, _ in specs)
+                what = "option" if known_section else "section"
+                cfg.warnings.append(f"{where}: unknown {what} [{section}] {option}: ignored "
+                                    f"by OCD (a typo?)")
+            base = path.parent if user else Path.cwd()
+            cfg.set(section, option, layer.get(section, option), Origin(where, base),
+                    check=False)
+
+
+def parse_override(text: str) -> tuple[str, str, str]:
+    """Split ``SECTION.OPTION=VALUE`` (the form used by ``--set`` and ``config send``)."""
+    key, sep, value = text.partition("=")
+    section, dot, option = key.strip().partition(".")
+    if not sep or not dot or not section or not option:
+        raise ConfigError(f"{text!r}: expected SECTION.OPTION=VALUE")
+    return section.strip(), option.strip().lower(), value.strip()
+
+
+def load_config(
+    user_files: Iterable[str | os.PathLike[str]] = (),
+    overrides: Iterable[tuple[str, str, str]] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge master file, user files, ``OCD__SECTION__OPTION`` variables and CLI overrides.
+
+    A user file that does not exist is skipped with a warning (the original OCD's behaviour, so
+    ``--config`` can point to an optional local file).
+    """
+    environ = os.environ if environ is None else environ
+    cfg = Config(_new_parser(environ))
+    master = static_file(MASTER_NAME)
+    _read_file(cfg, master_text(), f"{master}", master, user=False)
+    cfg.files.append(master)
+    for name in user_files:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            cfg.warnings.append(f"configuration file {path} not found: skipped")
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read: {exc}") from None
+        _read_file(cfg, text, str(path), path.resolve(), user=True)
+        cfg.files.append(path.resolve())
+    cwd = Path.cwd()
+    for key in sorted(environ):
+        if not key.startswith(ENV_PREFIX):
+            continue
+        section, sep, option = key[len(ENV_PREFIX):].partition("__")
+        if not sep:
+            continue
+        section, option = section.lower(), option.lower()
+        if (section, option) not in master_specs():
+            cfg.warnings.append(f"environment {key}: unknown option [{section}] {option}: ignored")
+        cfg.set(section, option, environ[key], Origin(f"environment {key}", cwd), check=False)
+    for section, option, value in overrides:
+        if (section, option) not in master_specs():
+            cfg.warnings.append(f"command line: unknown option [{section}] {option}")
+        cfg.set(section, option, value, Origin("command line", cwd), check=False)
+        cfg.overrides.append((section, option, value))
+    cfg.validate()
+    return cfg

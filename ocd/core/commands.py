@@ -1,0 +1,101 @@
+"""The rules of one-shot commands (``allow_hetdex``, ``abort``, ``config send``), shared by
+every process that answers them (``ocd run`` and ``ocd run_shot -e``) and by the CLI that
+sends them, so both ends agree.
+
+- A command carries an ``id``; a process acts on each ``id`` once, however often it arrives
+  (a repeated send must not abort two shots), and remembers a bounded number of them.
+- Every command is acknowledged on the answering process's ``*.ack`` topic with the same ``id``.
+- ``config send`` may change only options whose master-file marker is ``{conf modifiable}``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+#: How many request ids a process remembers (oldest forgotten first). A client that repeats a
+#: request does so within seconds, so a few thousand ids cover any honest sender.
+REQUEST_MEMORY = 4096
+
+
+class RequestLog:
+    """The request ids already acted on, bounded to ``capacity`` (least recent forgotten)."""
+
+    def __init__(self, capacity: int = REQUEST_MEMORY) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._seen
+
+    def first_time(self, request_id: str) -> bool:
+        """True the first time ``request_id`` is seen (and remember it); False for a repeat."""
+        if request_id in self._seen:
+            self._seen.move_to_end(request_id)
+            return False
+        self._seen[request_id] = None
+        if len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return True
+
+
+def request_id(payload: Mapping[str, Any]) -> str | None:
+    """The command's ``id`` if it is a non-empty string, else None (the command is ignored:
+    without an id nobody can match an acknowledgement to it)."""
+    value = payload.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def sender(payload: Mapping[str, Any]) -> str:
+    """Who sent the command, as its publisher claims (``__origin``)."""
+    value = payload.get("__origin")
+    return value if isinstance(value, str) and value else "unknown"
+
+
+def ack_payload(request: str, command: str, ok: bool, message: str) -> dict[str, Any]:
+    """The acknowledgement of command ``command`` with id ``request``."""
+    return {"id": request, "command": command, "ok": ok, "message": message}
+
+
+class OptionRule(Protocol):
+    """What the rules need to know of an option (``ocd.config.OptionSpec`` is one)."""
+
+    @property
+    def modifiable(self) -> bool: ...
+
+    @property
+    def modify(self) -> str: ...
+
+
+def parse_changes(value: Any) -> tuple[tuple[str, str, str], ...] | None:
+    """The ``changes`` of a ``config_send`` payload as (section, option, value) triples, or
+    None when it is not a list of three strings each."""
+    if not isinstance(value, list):
+        return None
+    changes = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 3
+                and all(isinstance(part, str) for part in item)):
+            return None
+        changes.append((item[0], item[1], item[2]))
+    return tuple(changes)
+
+
+def refused_changes(changes: Iterable[tuple[str, str, str]],
+                    rules: Mapping[tuple[str, str], OptionRule]) -> list[str]:
+    """Why each change that may not happen at run time is refused (empty: all may)."""
+    refused = []
+    for section, option, _ in changes:
+        rule = rules.get((section, option))
+        if rule is None:
+            refused.append(f"[{section}] {option}: unknown option")
+        elif not rule.modifiable:
+            refused.append(f"[{section}] {option} is {{{rule.modify}}}: it cannot change in a "
+                           "running ocd run (restart it with the new value)")
+    return refused

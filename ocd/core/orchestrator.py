@@ -1,0 +1,288 @@
+"""The main loop's decision core: events and clock readings in, actions out. No I/O.
+
+The shell (``ocd.app.main_loop``) feeds every bus event to :meth:`Orchestrator.handle`, calls
+:meth:`Orchestrator.tick` periodically, and carries out the returned actions: publish an event,
+run the scheduler, start a shot, abort, change the configuration. Results of slow work come back
+through :meth:`Orchestrator.scheduled` and :meth:`Orchestrator.start_failed`.
+
+The orchestrator learns that a shot started only from the ``ocd.run_shot.run`` event, whoever
+published it (its own shot runner or an RA's ``ocd run_shot -e``): one path, no side channel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocd.core import topics
+from ocd.core.commands import RequestLog, ack_payload, parse_changes, request_id, sender
+from ocd.core.payload import finite_number
+from ocd.core.states import (
+    HetdexAllowedState,
+    Machine,
+    MetaState,
+    MetrologyLimits,
+    MetrologyState,
+    RunShotState,
+    StateChange,
+    TcsState,
+)
+from ocd.core.topics import TcsTopics
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The orchestrator's knobs, from the configuration (times in OCD-clock seconds)."""
+
+    topics: TcsTopics = field(default_factory=TcsTopics)
+    heartbeat_timeout: float = 5.0
+    metrology: MetrologyLimits = field(default_factory=MetrologyLimits)
+    error_pause: float = 300.0
+    shot_silent_after: float = 900.0
+    reschedule_after: float = 120.0
+    start_timeout: float = 60.0
+
+
+# -- actions -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Publish:
+    """Publish ``data`` on ``topic`` on the main loop's publisher."""
+
+    topic: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RequestSchedule:
+    """Run the scheduler with these conditions; report with :meth:`Orchestrator.scheduled`."""
+
+    seeing: float | None
+    transparency: float | None
+
+
+@dataclass(frozen=True)
+class StartShot:
+    """Allocate an observation number and run this shot on this track (``E`` or ``W``)."""
+
+    shotid: str
+    track: str
+
+
+@dataclass(frozen=True)
+class Abort:
+    """Abort the shot this process runs, if any, and acknowledge request ``request_id``."""
+
+    request_id: str
+    by: str
+
+
+@dataclass(frozen=True)
+class ChangeConfig:
+    """Apply ``changes`` (section, option, value) and acknowledge request ``request_id``."""
+
+    request_id: str
+    changes: tuple[tuple[str, str, str], ...]
+    by: str
+
+
+Action = Publish | RequestSchedule | StartShot | Abort | ChangeConfig
+
+
+def ack(request_id: str, command: str, ok: bool, message: str) -> Publish:
+    """The acknowledgement of a one-shot command, matched by its ``id``."""
+    return Publish(topics.MAIN_ACK, ack_payload(request_id, command, ok, message))
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat()
+
+
+class Orchestrator:
+    """Vaults, state machines and the decision when to start a shot."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tcs = TcsState(settings.heartbeat_timeout)
+        self.metrology = MetrologyState(settings.metrology)
+        self.hetdex = HetdexAllowedState()
+        self.run_shot = RunShotState(settings.error_pause, settings.shot_silent_after)
+        self.meta = MetaState([self.run_shot, self.hetdex, self.tcs, self.metrology])
+        #: Vault of the latest pointing payload (``tcs.root.ra_dec``).
+        self.pointing: dict[str, Any] | None = None
+        #: ``None``, ``"scheduling"`` or ``"starting"``: work in progress toward a new shot.
+        self.pending: str | None = None
+        self.pending_since = 0.0
+        self.pending_shot: str | None = None
+        self.next_schedule_at = 0.0
+        self.last_no_shot: str | None = None
+        self.waiting: list[str] | None = None
+        self.seen_requests = RequestLog()
+
+    def configure(self, settings: Settings) -> None:
+        """New settings at run time (``ocd config send``); states and vaults are kept."""
+        self.settings = settings
+        self.tcs.timeout = settings.heartbeat_timeout
+        self.metrology.limits = settings.metrology
+        self.run_shot.error_pause = settings.error_pause
+        self.run_shot.silent_after = settings.shot_silent_after
+
+    @property
+    def machines(self) -> list[Machine]:
+        return [*self.meta.machines, self.meta]
+
+    # -- inputs --------------------------------------------------------------------------
+    def handle(self, topic: str, payload: dict[str, Any], now: float) -> list[Action]:
+        """React to one bus event received at OCD-clock time ``now``."""
+        s = self.settings
+        actions: list[Action] = []
+        if topic == s.topics.heartbeat:
+            self._changed(actions, self.tcs.heartbeat(now))
+            self._tick_machines(actions, now)
+            actions.extend(self._publish_states(now))
+        elif topic == s.topics.ra_dec:
+            self.pointing = {k: v for k, v in payload.items() if not k.startswith("__")}
+        elif topic in s.topics.metrology:
+            self._changed(actions, self.metrology.reading(
+                topic, finite_number(payload.get("seeing")),
+                finite_number(payload.get("transparency")), now))
+        elif topic.startswith(topics.RUN_SHOT_PREFIX):
+            key = topic.rsplit(".", 1)[-1]
+            was = self.run_shot.state
+            self._changed(actions, self.run_shot.event(key, payload, now))
+            if key == "run" and payload.get("exec_status") == 0 and self.pending == "starting":
+                self.pending = None  # our (or someone's) shot is now followed by RunShot
+            if was == "running" and self.run_shot.state == "error":
+                self.next_schedule_at = now + s.error_pause
+        elif topic.startswith(topics.COMMAND_PREFIX):
+            actions.extend(self._command(topic, payload))
+        return self._decide(actions, now)
+
+    def tick(self, now: float) -> list[Action]:
+        """Time passes: heartbeat and staleness timeouts, retries."""
+        actions: list[Action] = []
+        self._tick_machines(actions, now)
+        if self.pending == "starting" and now - self.pending_since > self.settings.start_timeout:
+            actions.append(Publish(topics.MAIN_ERROR, {
+                "stage": "start", "shotid": self.pending_shot,
+                "error": f"shot {self.pending_shot} did not start within "
+                         f"{self.settings.start_timeout:g} s"}))
+            self._clear_pending(now + self.settings.error_pause)
+        return self._decide(actions, now)
+
+    def scheduled(self, shotid: str | None, track: str | None, reason: str, scheduler: str,
+                  now: float) -> list[Action]:
+        """The scheduler answered: a shot and track, or no shot and why."""
+        actions: list[Action] = []
+        if self.pending != "scheduling":
+            return actions
+        self.meta.update()
+        if shotid is None or track is None:
+            self.last_no_shot = reason
+            retry = now + self.settings.reschedule_after
+            actions.append(Publish(topics.MAIN_NO_SHOT, {
+                "reason": reason, "scheduler": scheduler, "retry_at": _iso(retry)}))
+            self._clear_pending(retry)
+        elif self.meta.state != "satisfied":
+            actions.append(Publish(topics.MAIN_DECISION, {
+                "shotid": shotid, "track": track, "scheduler": scheduler, "started": False,
+                "reason": "conditions changed while scheduling: " + "; ".join(
+                    self.meta.reasons())}))
+            self._clear_pending(now)
+        else:
+            self.last_no_shot = None
+            self.pending, self.pending_since, self.pending_shot = "starting", now, shotid
+            actions.append(Publish(topics.MAIN_DECISION, {
+                "shotid": shotid, "track": track, "scheduler": scheduler, "started": True,
+                "reason": reason}))
+            actions.append(StartShot(shotid, track))
+        return self._decide(actions, now)
+
+    def start_failed(self, stage: str, error: str, now: float) -> list[Action]:
+        """Starting the chosen shot failed before it published anything (e.g. no obsnum)."""
+        actions: list[Action] = [Publish(topics.MAIN_ERROR, {
+            "stage": stage, "shotid": self.pending_shot, "error": error})]
+        self._clear_pending(now + self.settings.error_pause)
+        return self._decide(actions, now)
+
+    # -- internals -----------------------------------------------------------------------
+    def _clear_pending(self, next_schedule_at: float) -> None:
+        self.pending, self.pending_shot = None, None
+        self.next_schedule_at = next_schedule_at
+
+    def _tick_machines(self, actions: list[Action], now: float) -> None:
+        for machine in (self.tcs, self.metrology, self.run_shot):
+            self._changed(actions, machine.tick(now))
+
+    @staticmethod
+    def _changed(actions: list[Action], change: StateChange | None) -> None:
+        if change is not None:
+            actions.append(Publish(topics.STATES_CHANGE, change.as_payload()))
+
+    def _publish_states(self, now: float) -> list[Action]:
+        states = [Publish(topics.STATES_STATE, {"machine_name": m.name, "state": m.state})
+                  for m in self.machines]
+        states.append(Publish(topics.MAIN_STATUS, self.status(now)))
+        return states
+
+    def status(self, now: float) -> dict[str, Any]:
+        """What a monitor needs to say what OCD is doing and why."""
+        seeing, transparency = self.metrology.conditions(now)
+        running = self.run_shot.shot
+        return {
+            "states": {m.name: m.state for m in self.machines},
+            "waiting": self.waiting or [],
+            "pending": self.pending,
+            "running_shot": running.shotid if running else None,
+            "seeing": seeing, "transparency": transparency,
+            "pointing": self.pointing,
+        }
+
+    def _command(self, topic: str, payload: dict[str, Any]) -> list[Action]:
+        request = request_id(payload)
+        if request is None or not self.seen_requests.first_time(request):
+            return []
+        by = sender(payload)
+        if topic == topics.COMMAND_ALLOW:
+            allowed = payload.get("allowed")
+            if not isinstance(allowed, bool):
+                return [ack(request, "allow_hetdex", False, "'allowed' must be true/false")]
+            actions: list[Action] = []
+            self._changed(actions, self.hetdex.set(allowed, by))
+            if allowed:
+                self.next_schedule_at = 0.0  # an explicit start retries at once
+            actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": allowed, "by": by}))
+            actions.append(ack(request, "allow_hetdex", True,
+                               f"HETDEX shots {'allowed' if allowed else 'forbidden'}"))
+            return actions
+        if topic == topics.COMMAND_ABORT:
+            return [Abort(request, by)]
+        if topic == topics.COMMAND_CONFIG:
+            changes = parse_changes(payload.get("changes"))
+            if changes is None:
+                return [ack(request, "config_send", False,
+                            "'changes' must be a list of [section, option, value]")]
+            return [ChangeConfig(request, changes, by)]
+        return []
+
+    def _decide(self, actions: list[Action], now: float) -> list[Action]:
+        self._changed(actions, self.meta.update())
+        reasons = self.meta.reasons()
+        if not reasons and self.pending is None and now < self.next_schedule_at:
+            why = self.last_no_shot or "pausing after an error"
+            reasons = [f"{why}; next try at {_iso(self.next_schedule_at)}"]
+        if not reasons and self.pending == "scheduling":
+            reasons = ["running the scheduler"]
+        if not reasons and self.pending == "starting":
+            reasons = [f"starting shot {self.pending_shot}"]
+        if reasons != self.waiting:
+            self.waiting = reasons
+            if reasons:
+                actions.append(Publish(topics.MAIN_WAITING, {"reasons": reasons}))
+        if self.meta.state == "satisfied" and self.pending is None \
+                and now >= self.next_schedule_at:
+            self.pending, self.pending_since = "scheduling", now
+            self.waiting = ["running the scheduler"]
+            seeing, transparency = self.metrology.conditions(now)
+            actions.append(RequestSchedule(seeing, transparency))
+        return actions

@@ -1,0 +1,99 @@
+"""How a monitor shows events as text: one line per event, gaps and restarts as ``!!`` lines,
+or one strict JSON object per line. Pure functions, shared by ``ocd listen`` and anything else
+that prints events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import time
+from functools import cache
+from typing import Any
+
+from ocd.bus.envelope import Event
+from ocd.bus.schemas import topic_schemas
+from ocd.bus.sequence import SeqCheck, SeqKind
+from ocd.core.payload import finite_number, ocd_time
+
+#: Widest line printed for an event without key fields (a TCS event, say).
+MAX_LINE = 200
+#: Fields shown for events of topics without a schema.
+MAX_FIELDS = 8
+
+
+@cache
+def key_fields(topic: str) -> tuple[str, ...] | None:
+    """The fields worth a glance for an OCD topic (from its schema), None for other topics."""
+    schema = topic_schemas().get(topic)
+    return tuple(schema.get("x-ocd-key-fields", ())) if schema else None
+
+
+def event_time(event: Event, received: float | None = None) -> str:
+    """When the event happened, UTC to the millisecond: OCD's clock (mock time in a
+    rehearsal), else the TCS data time, else ``received`` (Unix seconds)."""
+    payload = event.payload
+    when = ocd_time(payload)
+    if when is None:
+        seconds = finite_number(payload.get("__data_time"))
+        if seconds is None:
+            seconds = time.time() if received is None else received
+        when = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    text = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return text + (" mock" if payload.get("__clock") == "mock" else "")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str) and value and not any(c.isspace() or c in "=\"" for c in value):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_line(event: Event, received: float | None = None) -> str:
+    """One human line: time, topic and the key fields (``name=value``)."""
+    data = event.data
+    names = key_fields(event.topic)
+    if names is None:
+        names = tuple(list(data)[:MAX_FIELDS])
+    fields = " ".join(f"{name}={_value(data[name])}" for name in names if name in data)
+    line = f"{event_time(event, received)}  {event.topic}  {fields}".rstrip()
+    if len(line) > MAX_LINE:
+        line = line[:MAX_LINE - 1] + "…"
+    return line
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def format_json(event: Event) -> str:
+    """One JSON object per line: ``{"topic": ..., "payload": {...}}``. Always strict JSON
+    (a NaN or infinity from a foreign publisher becomes null)."""
+    record = {"topic": event.topic, "payload": event.payload}
+    try:
+        return json.dumps(record, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except ValueError:
+        return json.dumps(_finite(record), separators=(",", ":"), ensure_ascii=False)
+
+
+def format_check(check: SeqCheck, as_json: bool) -> str | None:
+    """A line reporting a gap or a restart (None for an event in order)."""
+    if check.kind is SeqKind.GAP:
+        if as_json:
+            return json.dumps({"gap": {"origin": check.origin, "expected": check.expected,
+                                       "received": check.seq, "lost": check.missing}})
+        return (f"!! lost {check.missing} event(s) from {check.origin} "
+                f"(expected seq {check.expected}, got {check.seq})")
+    if check.kind is SeqKind.RESTART:
+        previous = (check.expected or 1) - 1
+        if as_json:
+            return json.dumps({"restart": {"origin": check.origin, "previous": previous,
+                                           "received": check.seq}})
+        return f"!! {check.origin} restarted its sequence (seq {check.seq} after {previous})"
+    return None

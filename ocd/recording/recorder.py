@@ -1,0 +1,290 @@
+"""``ocd record``: store every event received in an SQLite file, for replay and inspection.
+
+The receiving thread (the caller's) only copies messages off the SUB socket with the time of
+reception and hands batches to a writer thread, which decodes them (checks, times, sequence
+numbers) and inserts them with ``executemany``, one transaction per batch. SQLite releases the
+GIL while it writes, and a burst waits in memory rather than at the socket's high-water mark:
+the recorder keeps up with the bus (``bench/replay_throughput.py`` measures it).
+
+Stopping (:meth:`Recorder.stop`, called from a signal handler) is clean: the socket is drained
+of what already arrived, every batch is written, and only then is the file closed. The schema
+(:data:`ocd.recording.store.SCHEMA`) is documented in doc/recording.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from ocd.bus.options import BusOptions, apply_options
+from ocd.bus.sequence import SeqKind, SequenceTracker
+from ocd.core.payload import finite_number
+from ocd.errors import OcdError
+from ocd.recording.store import open_recording
+
+log = logging.getLogger(__name__)
+
+_INSERT = ("INSERT INTO events (topic, payload, __data_time, __wire_time, received) "
+           "VALUES (?, ?, ?, ?, ?)")
+
+Row = tuple[str, str, float | None, float | None, float]
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    """``[record]``: how often batches are written and how long a stop drains the socket."""
+
+    batch_size: int = 5000
+    flush_interval: float = 0.5
+    stop_drain: float = 0.2
+
+
+@dataclass
+class RecordStats:
+    """What a recording session stored and saw; final once :meth:`Recorder.run` returns."""
+
+    received: int = 0    # messages taken off the socket
+    stored: int = 0      # events committed
+    malformed: int = 0   # messages dropped because they were not [topic, JSON object]
+    topics: Counter[str] = field(default_factory=Counter)
+    sequences: SequenceTracker = field(default_factory=SequenceTracker)
+
+    def summary(self) -> str:
+        seq = self.sequences
+        unwritten = self.received - self.stored - self.malformed
+        return (f"{self.stored} events stored ({len(self.topics)} topics)"
+                + (f", {unwritten} received but NOT written" if unwritten else "")
+                + f"; {self.malformed} malformed dropped; {seq.gaps} sequence gap(s), "
+                f"{seq.lost} event(s) lost before reaching the recorder, {seq.restarts} "
+                "restart(s)")
+
+
+#: A message as taken off the socket: topic and payload frames, time received (for a message
+#: without exactly two frames: the topic frame, None and the number of frames).
+Raw = tuple[bytes, bytes | None, float]
+#: Batches waiting for the writer at most; beyond, the receiver waits and the socket's
+#: high-water mark takes over (and losses show as sequence gaps).
+_MAX_QUEUED = 40
+
+
+class _Writer(threading.Thread):
+    """Decodes batches of raw messages and writes them, each batch in one transaction.
+
+    Decoding here rather than in the receiving thread keeps the socket drained: the receiver
+    only copies messages into memory, so a burst waits in the queue, not at the high-water mark.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, stats: RecordStats,
+                 complete: Callable[[str], bool]) -> None:
+        super().__init__(name="record-writer", daemon=True)
+        self.conn = conn
+        self.stats = stats
+        self.complete = complete
+        self.batches: queue.Queue[list[Raw] | None] = queue.Queue(_MAX_QUEUED)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while True:
+            batch = self.batches.get()
+            if batch is None:
+                return
+            if self.error is not None:
+                continue  # keep draining so the receiver never blocks; the error is reported
+            try:
+                rows = self._rows(batch)
+                self.conn.execute("BEGIN")
+                self.conn.executemany(_INSERT, rows)
+                self.conn.execute("COMMIT")
+                self.stats.stored += len(rows)
+            except BaseException as exc:  # reported by the receiving thread
+                self.error = exc
+
+    def _rows(self, batch: list[Raw]) -> list[Row]:
+        stats, rows = self.stats, []
+        loads, observe = json.loads, stats.sequences.observe
+        for topic_frame, payload_frame, received in batch:
+            if payload_frame is None:  # the receiver saw the wrong number of frames
+                self._malformed(topic_frame, f"expected 2 frames [topic, JSON object], got "
+                                             f"{received:g}")
+                continue
+            try:
+                topic = topic_frame.decode("utf-8")
+                text = payload_frame.decode("utf-8")
+                payload = loads(text)
+                if type(payload) is not dict or not topic:
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                self._malformed(topic_frame, exc)
+                continue
+            rows.append((topic, text, finite_number(payload.get("__data_time")),
+                         finite_number(payload.get("__wire_time")), received))
+            stats.topics[topic] += 1
+            origin, seq = payload.get("__origin"), payload.get("__seq")
+            if type(seq) is int and isinstance(origin, str):
+                check = observe(origin, seq, self.complete(topic.split(".", 1)[0]))
+                if check.kind is SeqKind.GAP:
+                    log.warning("lost %d event(s) from %s before %s (they never reached the "
+                                "recorder)", check.missing, origin, topic)
+        return rows
+
+    def _malformed(self, topic: bytes, exc: object) -> None:
+        self.stats.malformed += 1
+        if self.stats.malformed == 1 or not self.stats.malformed % 1000:
+            log.warning("dropped a malformed message on topic %s (%d so far): %s",
+                        topic[:60].decode("utf-8", "replace") or "?", self.stats.malformed, exc)
+
+
+class Recorder:
+    """Subscribe to ``urls`` for ``topics`` (prefixes) and store every event in ``path``.
+
+    Call :meth:`run` (in the main thread, for signals); :meth:`stop` (safe from a signal
+    handler) ends it after draining the socket and writing everything received.
+    """
+
+    def __init__(self, path: Path, urls: Iterable[str], topics: Iterable[str] = ("",), *,
+                 ctx: zmq.Context[Any] | None = None, options: BusOptions | None = None,
+                 settings: RecordSettings | None = None) -> None:
+        self.path = Path(path)
+        self.urls = list(dict.fromkeys(urls))
+        self.topics = list(dict.fromkeys(topics))
+        if not self.urls:
+            raise OcdError("no address to record from")
+        self.options = options or BusOptions()
+        self.settings = settings or RecordSettings()
+        self.stats = RecordStats()
+        self._stop = False
+        self._complete: dict[str, bool] = {}
+        self.conn = open_recording(self.path)
+        # a context of the caller's (then it terminates it) or one of our own
+        self._own_ctx = ctx is None
+        self._ctx: zmq.Context[Any] = zmq.Context() if ctx is None else ctx
+        self._sock = self._ctx.socket(zmq.SUB, socket_class=zmq.Socket)
+        apply_options(self._sock, self.options)
+        for topic in self.topics:
+            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+        try:
+            for url in self.urls:
+                self._sock.connect(url)
+        except zmq.ZMQError as exc:
+            self._close_socket()
+            self.conn.close()
+            raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+        self.session = self.conn.execute(
+            "INSERT INTO recordings (started, urls, topics, first_id) VALUES (?, ?, ?, ?)",
+            (time.time(), json.dumps(self.urls), json.dumps(self.topics), first)).lastrowid
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish (drain, write, close). Safe from signal handlers."""
+        self._stop = True
+
+    def _receives_all_of(self, system: str) -> bool:
+        """Whether every topic of ``system`` is recorded: only then is a jump in a publisher's
+        sequence a loss rather than a filtered-out event."""
+        complete = self._complete.get(system)
+        if complete is None:
+            whole = f"{system}."
+            complete = self._complete[system] = any(whole.startswith(p) for p in self.topics)
+        return complete
+
+    def _receive_available(self, batch: list[Raw], limit: int) -> None:
+        """Copy what is queued (up to ``limit`` messages) into ``batch`` without waiting."""
+        sock, stats = self._sock, self.stats
+        # the compiled recv and getsockopt, without pyzmq's Python wrappers: this loop is the
+        # recorder's speed limit
+        recv = super(zmq.Socket, sock).recv
+        more = super(zmq.Socket, sock).get
+        for _ in range(limit):
+            try:
+                topic = recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            stats.received += 1
+            if not more(zmq.RCVMORE):
+                batch.append((topic, None, 1))  # one frame only: the writer counts it
+                continue
+            payload = recv(0)  # the rest of a message is there already
+            if more(zmq.RCVMORE):  # more than two frames: skip the rest
+                count = 2
+                while more(zmq.RCVMORE):
+                    recv(0)
+                    count += 1
+                batch.append((topic, None, count))
+                continue
+            batch.append((topic, payload, time.time()))
+
+    def run(self) -> RecordStats:
+        """Record until :meth:`stop`; returns the statistics once everything is written."""
+        writer = _Writer(self.conn, self.stats, self._receives_all_of)
+        writer.start()
+        settings = self.settings
+        batch: list[Raw] = []
+        last_flush = time.monotonic()
+        poll_ms = max(1, int(min(settings.flush_interval, 0.1) * 1000))
+        try:
+            while not self._stop:
+                if self._sock.poll(poll_ms, zmq.POLLIN):
+                    self._receive_available(batch, settings.batch_size - len(batch))
+                now = time.monotonic()
+                if batch and (len(batch) >= settings.batch_size
+                              or now - last_flush >= settings.flush_interval):
+                    writer.batches.put(batch)
+                    batch, last_flush = [], now
+                if writer.error is not None:
+                    break
+            # stopping: take what already arrived (and what is still arriving right now)
+            deadline = time.monotonic() + max(10 * settings.stop_drain, 2.0)
+            idle_ms = max(1, int(settings.stop_drain * 1000))
+            while writer.error is None and time.monotonic() < deadline \
+                    and self._sock.poll(idle_ms, zmq.POLLIN):
+                self._receive_available(batch, settings.batch_size)
+                if len(batch) >= settings.batch_size:
+                    writer.batches.put(batch)
+                    batch = []
+        finally:
+            self._close_socket()
+            if batch:
+                writer.batches.put(batch)
+            writer.batches.put(None)
+            writer.join()
+            self._finish(writer.error)
+        return self.stats
+
+    def _finish(self, error: BaseException | None) -> None:
+        stats = self.stats
+        try:
+            if error is None:
+                self.conn.execute(
+                    "UPDATE recordings SET stopped = ?, events = ?, malformed = ?, lost = ? "
+                    "WHERE id = ?", (time.time(), stats.stored, stats.malformed,
+                                     stats.sequences.lost, self.session))
+                # one self-contained file again (no -wal/-shm), readable from read-only places;
+                # refused (harmlessly) while another connection still reads it
+                self.conn.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            self.conn.close()
+        if error is not None:
+            raise OcdError(f"{self.path}: writing failed after {stats.stored} events: "
+                           f"{error}") from None
+
+    def _close_socket(self) -> None:
+        self._sock.close(linger=0)
+        if self._own_ctx:
+            self._ctx.term()
+
+
+def record_topics(cli_topics: Iterable[str] | None) -> list[str]:
+    """The topic prefixes to record: those given, else everything."""
+    topics = list(dict.fromkeys(cli_topics or []))
+    return topics or [""]

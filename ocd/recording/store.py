@@ -1,0 +1,209 @@
+"""A recording: the SQLite file ``ocd record`` writes and ``ocd db_replay`` reads.
+
+The schema (:data:`SCHEMA`, documented in doc/recording.md), opening a file for writing or for
+reading, selecting events in replay order, and what a recording says about the clock of the
+night it holds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ocd.core.payload import finite_number, utc_time
+from ocd.errors import OcdError, UsageError
+
+#: Version of the recording schema, stored in ``PRAGMA user_version``.
+SCHEMA_VERSION = 1
+
+#: The recording schema. Times are Unix seconds (floats). ``id`` is the order of reception.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id          INTEGER PRIMARY KEY,  -- order of reception, from 1
+    topic       TEXT NOT NULL,        -- system.source.key
+    payload     TEXT NOT NULL,        -- the JSON object exactly as received, metadata included
+    __data_time REAL,                 -- the payload's __data_time (NULL if absent)
+    __wire_time REAL,                 -- the payload's __wire_time (NULL if absent)
+    received    REAL NOT NULL         -- when the recorder received it (real clock)
+);
+CREATE INDEX IF NOT EXISTS events_topic ON events (topic, id);
+CREATE INDEX IF NOT EXISTS events_data_time ON events (__data_time);
+CREATE INDEX IF NOT EXISTS events_wire_time ON events (__wire_time);
+CREATE TABLE IF NOT EXISTS recordings (
+    id       INTEGER PRIMARY KEY,     -- one row per ocd record session writing to this file
+    started  REAL NOT NULL,           -- Unix seconds (real clock)
+    stopped  REAL,                    -- NULL while recording (or if the recorder was killed)
+    urls     TEXT NOT NULL,           -- JSON list of the addresses subscribed to
+    topics   TEXT NOT NULL,           -- JSON list of the topic prefixes
+    events   INTEGER,                 -- events stored by this session
+    first_id INTEGER,                 -- their ids: first_id .. first_id + events - 1
+    malformed INTEGER,                -- messages dropped because they were not events
+    lost     INTEGER                  -- events missing from sequence gaps while recording
+);
+"""
+
+#: The orders ``--sort-by`` accepts, each a column of the recording.
+SORT_KEYS = ("id", "__data_time", "__wire_time")
+#: Which recorded time paces the replay in each order (``id``: when the recorder got it).
+TIME_COLUMN = {"id": "received", "__data_time": "__data_time", "__wire_time": "__wire_time"}
+#: Columns a recording must have.
+COLUMNS = ("id", "topic", "payload", "__data_time", "__wire_time", "received")
+WIRE_KEY = '"__wire_time"'
+
+
+def open_recording(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) a recording for writing; refuse files that are something
+    else, with the reason."""
+    try:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise OcdError(f"{path}: cannot open as SQLite: {exc}") from None
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version not in (0, SCHEMA_VERSION) or (tables and "events" not in tables):
+            raise OcdError(f"{path}: not an OCD recording (schema version {version}, tables "
+                           f"{', '.join(sorted(tables)) or 'none'}): choose another file")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise OcdError(f"{path}: not an OCD recording ({exc})") from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_for_replay(path: Path) -> sqlite3.Connection:
+    """Open a recording read-only; an error names the file and what is wrong with it."""
+    if not path.is_file():
+        raise OcdError(f"{path}: no such recording (expected an SQLite file made by ocd record)")
+    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise OcdError(f"{path}: not an OCD recording ({exc})") from None
+    missing = [c for c in COLUMNS if c not in columns]
+    if missing:
+        conn.close()
+        what = "no events table" if not columns else f"events lacks {', '.join(missing)}"
+        raise OcdError(f"{path}: not an OCD recording ({what}; see doc/recording.md)")
+    return conn
+
+
+def topic_filter(topics: Iterable[str]) -> tuple[str, list[Any]]:
+    """SQL condition and parameters selecting topics that start with any of ``topics``."""
+    prefixes = list(dict.fromkeys(topics))
+    if not prefixes or "" in prefixes:
+        return "1", []
+    clause = " OR ".join("substr(topic, 1, ?) = ?" for _ in prefixes)
+    params: list[Any] = []
+    for prefix in prefixes:
+        params += [len(prefix), prefix]
+    return f"({clause})", params
+
+
+def select_sql(sort_by: str, topics: Iterable[str]) -> tuple[str, list[Any]]:
+    """The query yielding ``(topic, payload, time, wire_at)`` in replay order: ``time`` paces
+    the replay, ``wire_at`` is where the text ``"__wire_time"`` first occurs in the payload
+    (0-based; -1 if the payload has no numeric ``__wire_time``)."""
+    if sort_by not in SORT_KEYS:
+        raise UsageError(f"--sort-by {sort_by!r}: expected one of {', '.join(SORT_KEYS)}")
+    where, params = topic_filter(topics)
+    order = "id" if sort_by == "id" else f"{sort_by} IS NULL, {sort_by}, id"
+    return (f"SELECT topic, payload, {TIME_COLUMN[sort_by]}, CASE WHEN __wire_time IS NULL "
+            f"THEN -1 ELSE instr(payload, '{WIRE_KEY}') - 1 END "
+            f"FROM events WHERE {where} ORDER BY {order}", params)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a replay will send: how many events, of which topics, over how long."""
+
+    count: int
+    topics: dict[str, int]
+    first_time: float | None
+    last_time: float | None
+
+    @property
+    def span(self) -> float:
+        """Recorded seconds from the first to the last event."""
+        if self.first_time is None or self.last_time is None:
+            return 0.0
+        return max(0.0, self.last_time - self.first_time)
+
+
+def inspect(conn: sqlite3.Connection, sort_by: str, topics: Iterable[str]) -> Selection:
+    where, params = topic_filter(topics)
+    column = TIME_COLUMN[sort_by]
+    counts = dict(conn.execute(f"SELECT topic, count(*) FROM events WHERE {where} "
+                               "GROUP BY topic ORDER BY topic", params).fetchall())
+    first, last = conn.execute(f"SELECT min({column}), max({column}) FROM events WHERE {where}",
+                               params).fetchone()
+    return Selection(sum(counts.values()), counts, first, last)
+
+
+@dataclass(frozen=True)
+class RecordedClock:
+    """What a recording says about the clock its publishers ran on."""
+
+    #: OCD-clock seconds per recorded (real) second: the mock speed of the recording, 1 for a
+    #: night recorded on the real clock.
+    speed: float
+    #: The recorded night's first and last times, UTC (OCD clock when mocked).
+    start: dt.datetime | None
+    end: dt.datetime | None
+    mocked: bool
+
+
+def _clock_point(payload: str) -> tuple[str | None, float, dt.datetime | None, bool] | None:
+    """(origin, data time, OCD UTC, mocked) of one payload, None without a data time."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    data_time = finite_number(data.get("__data_time"))
+    if data_time is None:
+        return None
+    return (data.get("__origin"), data_time, utc_time(data.get("__ocd_utc")),
+            data.get("__clock") == "mock")
+
+
+def recorded_clock(conn: sqlite3.Connection, topics: Iterable[str] = ("",),
+                   scan: int = 1000) -> RecordedClock:
+    """The recording's clock, from its first and last events that carry ``__data_time`` (and
+    ``__ocd_utc`` when recorded on a mock clock): the speed is the ratio of OCD-clock time to
+    real time between them, for one publisher."""
+    where, params = topic_filter(topics)
+
+    def points(order: str) -> Iterator[tuple[str | None, float, dt.datetime | None, bool]]:
+        rows = conn.execute(f"SELECT payload FROM events WHERE {where} ORDER BY id {order} "
+                            f"LIMIT {scan}", params)
+        for (payload,) in rows:
+            point = _clock_point(payload)
+            if point is not None:
+                yield point
+
+    first = next(points("ASC"), None)
+    if first is None:
+        return RecordedClock(1.0, None, None, False)
+    origin, first_time, first_utc, mocked = first
+    last = next((p for p in points("DESC") if p[0] == origin), first)
+    _, last_time, last_utc, _ = last
+    if not mocked or first_utc is None or last_utc is None:
+        start = dt.datetime.fromtimestamp(first_time, dt.timezone.utc)
+        end = dt.datetime.fromtimestamp(last_time, dt.timezone.utc)
+        return RecordedClock(1.0, start, end, False)
+    real = last_time - first_time
+    speed = (last_utc - first_utc).total_seconds() / real if real > 1e-3 else 1.0
+    return RecordedClock(speed if speed > 0 else 1.0, first_utc, last_utc, True)

@@ -1,0 +1,217 @@
+"""Running one HETDEX shot: telescope set-up, then dithered exposures, every step an event.
+
+The same runner serves ``ocd run`` (automatic shots) and ``ocd run_shot -e`` (a shot by hand);
+in both the main loop follows the shot only through the ``ocd.run_shot.*`` events. Events carry
+exactly the fields of the original OCD plus every key of the shot:
+
+- ``ocd.run_shot.run``: ``exec_status`` 0 at start, 1 at the end with ``error``, ``exc_type``,
+  ``exc_value``, ``traceback`` (also ``observation`` and ``obs_track``, OCD's additions);
+- ``ocd.run_shot.setup_telescope``: ``exec_status`` 0/1;
+- ``ocd.run_shot.exp_hetdex``: ``exec_status`` 0/1 for each exposure, with ``exposure``,
+  ``seconds``, ``observation``, ``object``, ``shotid``, ``recipe``, ``x_binning``,
+  ``y_binning``, ``type``.
+
+A failed step publishes no ``exec_status`` 1 of its own: the ``run`` finish carries the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback as tb
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ocd.core.topics import RUN_SHOT_EXP_HETDEX, RUN_SHOT_RUN, RUN_SHOT_SETUP_TELESCOPE
+from ocd.shots.inputs import InputLocator
+from ocd.tcs.interface import Subsystems, TcsError
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+class ShotAborted(Exception):
+    """The shot was aborted on request (``ocd abort``, or a shutdown that aborts)."""
+
+
+@dataclass(frozen=True)
+class ExposurePlan:
+    """How a shot is exposed, from ``[run_shot]``."""
+
+    exposure_time: float = 360.0
+    dithers: tuple[tuple[float, float], ...] = ((0.0, 0.0), (1.27, -0.73), (1.27, 0.73))
+    recipe: str = "hetdex"
+    x_binning: int = 2
+    y_binning: int = 1
+    image_type: str = "sci"
+    abort_exposure: bool = True  # on abort: stop the exposure now (True) or let it finish
+
+    @property
+    def n_exposures(self) -> int:
+        return len(self.dithers)
+
+
+def parse_dithers(text: str) -> tuple[tuple[float, float], ...]:
+    """``"0 0, 1.27 -0.73, 1.27 0.73"`` -> offsets in arcsec; one pair per exposure."""
+    pairs = []
+    for item in text.split(","):
+        parts = item.split()
+        if len(parts) != 2:
+            raise ValueError(f"{item.strip()!r} is not a 'dx dy' pair")
+        pairs.append((float(parts[0]), float(parts[1])))
+    if not pairs:
+        raise ValueError("at least one dither position is needed")
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class ShotOutcome:
+    """How a shot ended."""
+
+    shotid: str
+    observation: int
+    ok: bool
+    aborted: bool = False
+    exc_type: str | None = None
+    exc_value: str | None = None
+
+
+class ShotRunner:
+    """Runs shots one at a time; :meth:`abort` stops the current one at the next safe point."""
+
+    def __init__(self, publish: Publish, subsystems: Subsystems, plan: ExposurePlan,
+                 inputs: InputLocator) -> None:
+        self.publish = publish
+        self.subsystems = subsystems
+        self.plan = plan
+        self.inputs = inputs
+        self.current: str | None = None
+        self._abort_reason: str | None = None
+        self._exposing = False
+
+    @property
+    def running(self) -> bool:
+        return self.current is not None
+
+    def abort(self, reason: str = "aborted") -> bool:
+        """Ask the running shot to stop; False when no shot runs."""
+        if self.current is None:
+            return False
+        self._abort_reason = reason
+        if self._exposing and self.plan.abort_exposure:
+            asyncio.ensure_future(self._abort_exposure())
+        return True
+
+    async def _abort_exposure(self) -> None:
+        try:
+            await self.subsystems.command("virus", "abort")
+        except TcsError as exc:
+            log.error("could not abort the exposure: %s", exc)
+
+    def _check_abort(self) -> None:
+        if self._abort_reason is not None:
+            raise ShotAborted(self._abort_reason)
+
+    async def run(self, shot: dict[str, Any], track: str, observation: int,
+                  on_success: Callable[[], None] | None = None) -> ShotOutcome:
+        """Run ``shot`` (its ``as_dict()``) on ``track`` ('E'/'W') as observation number
+        ``observation``. ``on_success`` runs after the last exposure, before the finish event
+        (it decrements ``n_obs`` and writes the shot file)."""
+        if self.current is not None:
+            raise RuntimeError(f"shot {self.current} is already running")
+        shotid = str(shot["shotid"])
+        self.current, self._abort_reason = shotid, None
+        base = {**shot, "observation": observation, "obs_track": track}
+        await self.publish(RUN_SHOT_RUN, {**base, "exec_status": 0})
+        outcome: ShotOutcome
+        details: dict[str, Any]
+        try:
+            await self._setup(shot, track)
+            for number, (dx, dy) in enumerate(self.plan.dithers, start=1):
+                await self._expose(shot, observation, number, dx, dy)
+            if on_success is not None:
+                try:
+                    on_success()
+                except Exception as exc:  # the data are taken: the shot still succeeded
+                    log.error("shot %s done, but updating the shot list failed: %s", shotid, exc)
+            outcome = ShotOutcome(shotid, observation, ok=True)
+            details = {"error": False, "exc_type": None, "exc_value": None, "traceback": None}
+        except Exception as exc:
+            aborted = isinstance(exc, ShotAborted) or (
+                self._abort_reason is not None and isinstance(exc, TcsError))
+            exc_type = "ShotAborted" if aborted else type(exc).__name__
+            exc_value = (self._abort_reason or "aborted") if aborted else str(exc)
+            if not aborted:
+                log.error("shot %s failed: %s: %s", shotid, exc_type, exc_value)
+            outcome = ShotOutcome(shotid, observation, ok=False, aborted=aborted,
+                                  exc_type=exc_type, exc_value=exc_value)
+            details = {"error": True, "exc_type": exc_type, "exc_value": exc_value,
+                       "traceback": "".join(tb.format_exception(exc))}
+        finally:
+            self.current = None
+            self._exposing = False
+        await self.publish(RUN_SHOT_RUN, {**base, "exec_status": 1, **details})
+        return outcome
+
+    async def _setup(self, shot: dict[str, Any], track: str) -> None:
+        self._check_abort()
+        await self.publish(RUN_SHOT_SETUP_TELESCOPE, {**shot, "exec_status": 0})
+        inputs = self.inputs.load(str(shot["shotid"]), str(shot.get("qifu", "")), track)
+        await self.subsystems.command("tcs", "goto", ra=shot["ra"], dec=shot["dec"],
+                                      track=track)
+        self._check_abort()
+        await self.subsystems.command("pas", "setup_guiders",
+                                      stars=[s.as_dict() for s in inputs.stars])
+        await self.subsystems.command("pfip", "acam_image", path=str(inputs.acam_image))
+        self._check_abort()
+        await self.publish(RUN_SHOT_SETUP_TELESCOPE, {**shot, "exec_status": 1})
+
+    async def _expose(self, shot: dict[str, Any], observation: int, number: int, dx: float,
+                      dy: float) -> None:
+        self._check_abort()
+        await self.subsystems.command("tcs", "dither", dx=dx, dy=dy)
+        self._check_abort()
+        plan = self.plan
+        fields = {"exposure": number, "seconds": plan.exposure_time,
+                  "observation": observation, "object": shot.get("qobject", ""),
+                  "shotid": shot["shotid"], "recipe": plan.recipe,
+                  "x_binning": plan.x_binning, "y_binning": plan.y_binning,
+                  "type": plan.image_type}
+        await self.publish(RUN_SHOT_EXP_HETDEX, {**shot, **fields, "exec_status": 0})
+        if self.plan.abort_exposure:
+            self._check_abort()  # aborted while announcing it: do not start the exposure
+        self._exposing = True  # from here an abort reaches the exposure in flight
+        try:
+            await self.subsystems.command(
+                "virus", "expose", seconds=plan.exposure_time, observation=observation,
+                exposure=number, object=fields["object"], recipe=plan.recipe,
+                x_binning=plan.x_binning, y_binning=plan.y_binning, type=plan.image_type)
+        finally:
+            self._exposing = False
+        await self.publish(RUN_SHOT_EXP_HETDEX, {**shot, **fields, "exec_status": 1})
+        self._check_abort()
+
+
+def plan_from_config(cfg: Any) -> ExposurePlan:
+    """The exposure plan from ``[run_shot]``; a bad ``dithers`` value names the option."""
+    text = cfg.get("run_shot", "dithers")
+    try:
+        dithers = parse_dithers(text)
+    except ValueError as exc:
+        raise cfg.error("run_shot", "dithers", text, str(exc)) from None
+    return ExposurePlan(
+        exposure_time=cfg.get("run_shot", "exposure_time"), dithers=dithers,
+        recipe=cfg.get("run_shot", "recipe"), x_binning=cfg.get("run_shot", "x_binning"),
+        y_binning=cfg.get("run_shot", "y_binning"), image_type=cfg.get("run_shot", "image_type"),
+        abort_exposure=cfg.get("run_shot", "abort_exposure"))
+
+
+def locator_from_config(cfg: Any) -> InputLocator:
+    """Where per-shot input files are, from ``[run_shot]``."""
+    return InputLocator(
+        shuffle_dir=cfg.get("run_shot", "shuffle_dir"),
+        shuffle_template=cfg.get("run_shot", "shuffle_conf_template"),
+        acam_dir=cfg.get("run_shot", "acam_dir"),
+        acam_template=cfg.get("run_shot", "acam_image_template"))

@@ -1,0 +1,83 @@
+"""The event side of ``ocd sim_tcs``: heartbeats, pointing and guider metrology.
+
+Publishing goes through a ``publish(topic, data)`` coroutine so this loop is independent of the
+socket layer. Times are OCD-clock times: at a fast mock speed the heartbeat (one per OCD-clock
+second by default) is capped at ``max_rate`` per real second, so the bus is not flooded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocd.clock import Clock, real_seconds
+from ocd.core.topics import TcsTopics
+from ocd.tcs.sim.subsystems import SimulatedSubsystems
+from ocd.tcs.sim.weather import Weather
+
+Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    topics: TcsTopics = field(default_factory=TcsTopics)
+    heartbeat_interval: float = 1.0
+    max_rate: float = 20.0
+    metrology_interval: float = 10.0
+
+
+class TcsSimulator:
+    """Publishes what a TCS would. ``heartbeats_on`` can be switched off to rehearse a dead
+    TCS (``ocd sim_tcs`` toggles it on SIGUSR1)."""
+
+    def __init__(self, clock: Clock, publish: Publish, subsystems: SimulatedSubsystems,
+                 weather: Weather, settings: SimulatorSettings) -> None:
+        self.clock = clock
+        self.publish = publish
+        self.subsystems = subsystems
+        self.weather = weather
+        self.settings = settings
+        self.heartbeats_on = True
+        self.published: dict[str, int] = {}
+        self._start = clock.timestamp()
+        self._next_metrology = self._start
+
+    def toggle_heartbeats(self) -> bool:
+        self.heartbeats_on = not self.heartbeats_on
+        return self.heartbeats_on
+
+    async def _send(self, topic: str, data: dict[str, Any]) -> None:
+        await self.publish(topic, data)
+        self.published[topic] = self.published.get(topic, 0) + 1
+
+    async def step(self) -> None:
+        """One heartbeat period: heartbeat and pointing, and metrology when it is due."""
+        s = self.settings
+        now = self.clock.timestamp()
+        if self.heartbeats_on:
+            await self._send(s.topics.heartbeat, {"status": "ok"})
+            p = self.subsystems.pointing
+            await self._send(s.topics.ra_dec, {"ra": p.ra, "dec": p.dec, "track": p.track,
+                                              "tracking": p.tracking, "dx": p.dx, "dy": p.dy})
+        if now >= self._next_metrology:
+            self._next_metrology = now + s.metrology_interval
+            for number, topic in enumerate(s.topics.metrology, start=1):
+                seeing, transparency = self.weather.sample(now - self._start, number)
+                await self._send(topic, {"seeing": seeing, "transparency": transparency,
+                                         "guider": number})
+
+    def period(self) -> float:
+        """Real seconds between two steps."""
+        s = self.settings
+        return max(real_seconds(self.clock, s.heartbeat_interval), 1.0 / s.max_rate)
+
+    async def run(self) -> None:
+        """Step forever at the heartbeat period, without drifting."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            await self.step()
+            next_at += self.period()
+            await asyncio.sleep(max(0.0, next_at - loop.time()))

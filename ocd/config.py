@@ -71,10 +71,15 @@ class OptionSpec:
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a value was set: a file and line, the environment, or the command line."""
+    """Where a value was set: a file and line, the environment, or the command line.
+
+    ``by_user`` is False only for the master file shipped in the package: its values are the
+    defaults, everything else (a user file, the environment, ``--set``) is the user's choice.
+    """
 
     label: str
     base_dir: Path
+    by_user: bool = True
 
     def __str__(self) -> str:
         return self.label
@@ -298,7 +303,13 @@ class Config:
         return self.parser.has_option(section, option)
 
     def origin(self, section: str, option: str) -> Origin:
-        return self.origins.get((section, option), Origin("master ocd.cfg", Path.cwd()))
+        return self.origins.get((section, option),
+                                Origin("master ocd.cfg", Path.cwd(), by_user=False))
+
+    def set_by_user(self, section: str, option: str) -> bool:
+        """Whether a user file, the environment or the command line set this option (rather
+        than the shipped master file, or nobody)."""
+        return self.has(section, option) and self.origin(section, option).by_user
 
     def raw(self, section: str, option: str) -> str:
         """The value with ``${...}`` references resolved, as text."""
@@ -407,8 +418,11 @@ class Config:
             self.origins[(section, option)] = previous_origin
 
     # -- display --------------------------------------------------------------------------
-    def render(self, mask: bool = True) -> str:
-        """The effective configuration as INI text, each option followed by where it came from."""
+    def render(self, mask: bool = True,
+               notes: Mapping[tuple[str, str], str] | None = None) -> str:
+        """The effective configuration as INI text, each option followed by where it came from
+        and by its entry of ``notes`` (e.g. what an ``auto`` value resolved to), if any."""
+        notes = notes or {}
         out: list[str] = []
         for section in self.sections():
             out.append(f"[{section}]")
@@ -421,6 +435,8 @@ class Config:
                     value = MASK
                 out.append(f"{option} = {value}".rstrip())
                 out.append(f"    ; from {self.origin(section, option)}")
+                if (section, option) in notes:
+                    out.append(f"    ; {notes[(section, option)]}")
             out.append("")
         return "\n".join(out)
 
@@ -471,8 +487,8 @@ def _read_file(cfg: Config, text: str, label: str, path: Path, user: bool) -> No
                 cfg.warnings.append(f"{where}: unknown {what} [{section}] {option}: ignored "
                                     f"by OCD (a typo?)")
             base = path.parent if user else Path.cwd()
-            cfg.set(section, option, layer.get(section, option), Origin(where, base),
-                    check=False)
+            cfg.set(section, option, layer.get(section, option),
+                    Origin(where, base, by_user=user), check=False)
 
 
 def parse_override(text: str) -> tuple[str, str, str]:

@@ -25,7 +25,7 @@ from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, connect_ur
 from ocd.clock import Clock
 from ocd.config import Config, Origin, master_specs
 from ocd.errors import OcdError, UsageError
-from ocd.obsnum import allocator_from_config
+from ocd.obsnum import allocator_from_config, choose_backend
 from ocd.orchestrator import (
     Abort,
     Action,
@@ -98,6 +98,7 @@ class MainLoop:
         self._resources = contextlib.ExitStack()  # closed in reverse order by close()
         self._resources.callback(self.ctx.term)
         try:
+            self.obsnum_choice = choose_backend(cfg)
             self.allocator = allocator_from_config(cfg, self.clock)
             # the allocator is not thread-safe (SQLite connections belong to their thread):
             # all its calls go to this one thread
@@ -130,7 +131,7 @@ class MainLoop:
             "input": self.inputs.source, "clock": self.clock.describe(),
             "clock_utc": self.clock.utc().isoformat(),
             "scheduler": self.cfg.get("schedule", "scheduler"),
-            "obsnum_backend": self.cfg.get("database", "backend"),
+            "obsnum_backend": self.obsnum_choice.backend,
             "tcs_backend": self.cfg.get("tcs", "backend"),
             "shot_file": str(self.shot_file), "shots": len(self.store.all()),
         }

@@ -25,7 +25,7 @@ from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, connect_ur
 from ocd.clock import Clock
 from ocd.config import Config, Origin, master_specs
 from ocd.errors import OcdError, UsageError
-from ocd.obsnum import allocator_from_config, choose_backend
+from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.orchestrator import (
     Abort,
     Action,
@@ -132,16 +132,24 @@ class MainLoop:
             "clock_utc": self.clock.utc().isoformat(),
             "scheduler": self.cfg.get("schedule", "scheduler"),
             "obsnum_backend": self.obsnum_choice.backend,
+            "obsnum_source": source_line(self.obsnum_choice, self.allocator.describe()),
             "tcs_backend": self.cfg.get("tcs", "backend"),
             "shot_file": str(self.shot_file), "shots": len(self.store.all()),
         }
 
     # -- the loop ------------------------------------------------------------------------
     async def run(self) -> int:
+        # where the numbers come from and why, before the database is tried, so that a refused
+        # connection is explained
+        log.info("%s", source_line(self.obsnum_choice, self.allocator.describe()))
+        warning = local_numbers_warning(self.obsnum_choice, self.clock.is_mock)
+        if warning:
+            log.warning("%s", warning)
         await self._in_db_thread(self.allocator.check)  # an unreachable database stops here
         summary = self.summary()
         for key, value in summary.items():
-            log.info("%-15s %s", key, value)
+            if key != "obsnum_source":  # said above, in a line of its own
+                log.info("%-15s %s", key, value)
         await self.main_pub.publish("ocd.main_loop.started", summary)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -29,7 +29,7 @@ from ocd.bus import (
 from ocd.clock import Clock
 from ocd.config import Config
 from ocd.errors import OcdError, UsageError
-from ocd.obsnum import allocator_from_config
+from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.run_shot import ShotOutcome, ShotRunner, locator_from_config, plan_from_config
 from ocd.schedule import ScheduleSettings, choose
 from ocd.shots import Shot, load_shots
@@ -80,6 +80,11 @@ async def run_manual_shot(cfg: Config, clock: Clock, shotid: str, track: str | N
         resources.callback(ctx.term)
         allocator = allocator_from_config(cfg, clock)
         resources.callback(allocator.close)
+        choice = choose_backend(cfg)
+        log.info("%s", source_line(choice, allocator.describe()))
+        warning = local_numbers_warning(choice, clock.is_mock)
+        if warning:
+            log.warning("%s", warning)
         allocator.check()
         publisher: Publisher | NoPublisher = NoPublisher()
         subscriber = None

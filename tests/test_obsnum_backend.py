@@ -5,9 +5,15 @@ a real MariaDB ``vl_obsnum``."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import shutil
+import time
 
 import pytest
+import zmq
+import zmq.asyncio
+from e2e_helpers import OcdProcess, night_config, short_tmpdir
 from obsnum_helpers import (
     MOCK_TIME,
     NOTE_DATABASE,
@@ -18,8 +24,10 @@ from obsnum_helpers import (
     stored_numbers,
 )
 
+from ocd.bus import decode, validation_errors
 from ocd.clock import clock_from_config
 from ocd.config import load_config
+from ocd.main_loop import MainLoop, resolve_inputs
 from ocd.obsnum import (
     MYSQL_CONNECTION_OPTIONS,
     allocator_from_config,
@@ -188,3 +196,120 @@ def test_the_notes_section_allocates_from_a_real_mariadb_vl_obsnum(tmp_path, mys
         with allocator_from_config(cfg, clock_from_config(cfg)) as allocator:
             assert allocator.allocate() == [42]
         assert stored_numbers(db)[-1] == (dt.date(2017, 11, 24), "virus", 42)
+
+
+# -- seen by the user: ocd config show and the start-up of ocd run_shot --------------------------
+
+def run_shot_by_hand(ocd, root, config):
+    """``ocd run_shot`` of the sample shot DEX00009 on simulated subsystems, to the end."""
+    return ocd("run_shot", "DEX00009", "--track", "W", "--config", str(config), "--yes",
+               "--set", "tcs.backend=simulated", cwd=root, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.mysql
+def test_run_shot_with_the_notes_section_takes_its_number_from_mariadb(ocd, mysql_database):
+    root = short_tmpdir()
+    try:
+        with fresh_database(mysql_database) as db:
+            query(db, "INSERT INTO vl_obsnum (obsdate, inst, obsnum) VALUES "
+                      "('2017-11-19', 'virus', 41), ('2017-11-19', 'lrs2', 99)")
+            config = night_config(root, database_section=note_database(db))
+            result = run_shot_by_hand(ocd, root, config)
+            assert result.returncode == 0, result.stderr
+            assert result.stdout == "shot DEX00009 done: observation 42\n"
+            host_line = line_of(config, "mysql_host=")
+            assert (f"observation numbers: vl_obsnum in MySQL database '{db['database']}' on "
+                    f"{db['host']}:{db['port']} (user '{db['user']}'), because [database] "
+                    f"mysql_host is set in {config}:{host_line} (backend = auto)"
+                    ) in result.stderr
+            assert "local SQLite file" not in result.stderr
+            # the note's mysql_update_obsnum = false: read from the table, nothing written
+            assert stored_numbers(db) == [(dt.date(2017, 11, 19), "virus", 41),
+                                          (dt.date(2017, 11, 19), "lrs2", 99)]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_run_shot_on_sqlite_says_so_and_warns_only_on_the_real_clock(ocd):
+    root = short_tmpdir()
+    try:
+        section = f"[database]\nbackend = sqlite\nsqlite_path = {root}/o.sqlite\nmysql_user = x\n"
+        config = night_config(root, database_section=section)
+        result = run_shot_by_hand(ocd, root, config)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "shot DEX00009 done: observation 1\n"
+        assert (f"observation numbers: vl_obsnum in SQLite file {root}/o.sqlite, because "
+                f"[database] backend = sqlite in {config}:{line_of(config, 'backend =')}; the "
+                f"mysql_* options set (mysql_user in {config}:{line_of(config, 'mysql_user')}) "
+                "are not used") in result.stderr
+        assert "local SQLite file" not in result.stderr  # a mock clock: a rehearsal
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def wait_for_text(process: OcdProcess, text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in process.stderr():
+            return process.stderr()
+        if process.popen.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"no {text!r} from {process.name}:\n{process.stderr()}")
+
+
+@pytest.mark.slow
+def test_ocd_run_on_the_real_clock_with_sqlite_warns_in_one_line():
+    root = short_tmpdir()
+    try:
+        section = f"[database]\nsqlite_path = {root}/o.sqlite\n"
+        config = night_config(root, database_section=section)
+        run = OcdProcess(("run", "--config", str(config), "--set", "dates.mock_time="), root,
+                         "run")
+        try:
+            err = wait_for_text(run, "shot_file")  # the start-up summary is out
+        finally:
+            assert run.stop() == 0, run.stderr()
+        assert (f"observation numbers: vl_obsnum in SQLite file {root}/o.sqlite, because none "
+                "of [database] mysql_host, mysql_port, mysql_database, mysql_user, "
+                "mysql_password is set (backend = auto)") in err
+        warnings = [line for line in err.splitlines() if "local SQLite file" in line]
+        assert len(warnings) == 1 and "WARNING" in warnings[0], err
+        assert "not HET's vl_obsnum sequence" in warnings[0]
+        assert "obsnum_backend  sqlite" in err
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.mysql
+async def test_the_started_event_of_ocd_run_carries_the_source(mysql_database):
+    root = short_tmpdir()
+    ctx = zmq.asyncio.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"ocd.main_loop.started")
+    try:
+        with fresh_database(mysql_database) as db:
+            config = night_config(root, database_section=note_database(db))
+            host_line = line_of(config, "mysql_host=")
+            cfg = load_config([config], environ={})
+            main = MainLoop(cfg, clock_from_config(cfg), resolve_inputs(cfg, [], True))
+            sub.connect(main.main_pub.url)
+            await asyncio.sleep(0.5)  # connected before anything is published
+            running = asyncio.ensure_future(main.run())
+            try:
+                event = decode(await asyncio.wait_for(sub.recv_multipart(), 20))
+            finally:
+                main.stopping.set()
+                assert await asyncio.wait_for(running, 30) == 0
+    finally:
+        sub.close(linger=0)
+        ctx.term()
+        shutil.rmtree(root, ignore_errors=True)
+    assert validation_errors("ocd.main_loop.started", event.payload) == []
+    assert event.payload["obsnum_backend"] == "mysql"
+    assert event.payload["obsnum_source"] == (
+        f"observation numbers: vl_obsnum in MySQL database '{db['database']}' on "
+        f"{db['host']}:{db['port']} (user '{db['user']}'), because [database] mysql_host is set "
+        f"in {config}:{host_line} (backend = auto)")

@@ -200,6 +200,25 @@ def test_the_notes_section_allocates_from_a_real_mariadb_vl_obsnum(tmp_path, mys
 
 # -- seen by the user: ocd config show and the start-up of ocd run_shot --------------------------
 
+def test_config_show_says_mysql_and_names_the_users_file_and_line(ocd, tmp_path):
+    path = note_file(tmp_path)
+    result = ocd("config", "show", "--config", "ocd.cfg", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    at = lines.index("backend = auto")
+    assert lines[at + 2] == (f"    ; observation numbers: MySQL, because [database] mysql_host "
+                             f"is set in ocd.cfg:{line_of(path, 'mysql_host=')} (backend = auto)")
+    assert "mysql_password = ********" in lines and "=test\n" not in result.stdout
+
+
+def test_config_show_says_sqlite_without_mysql_options(ocd, tmp_path):
+    result = ocd("config", "show", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert ("    ; observation numbers: SQLite, because none of [database] mysql_host, "
+            "mysql_port, mysql_database, mysql_user, mysql_password is set (backend = auto)"
+            ) in result.stdout.splitlines()
+
+
 def run_shot_by_hand(ocd, root, config):
     """``ocd run_shot`` of the sample shot DEX00009 on simulated subsystems, to the end."""
     return ocd("run_shot", "DEX00009", "--track", "W", "--config", str(config), "--yes",

@@ -18,13 +18,15 @@ from ocd.config import (
 )
 from ocd.control import check, send_command
 from ocd.errors import OcdError, UsageError
+from ocd.obsnum import choose_backend
 
 NAME = "config"
 HELP = "copy the shipped configuration, or show the effective one"
 DESCRIPTION = """\
 copy   write ocd.cfg and loggers.cfg into DIR as a starting point for your own files
 show   print the merged configuration (master file, --config files, OCD__SECTION__OPTION
-       environment variables, --set flags) with the origin of every value; passwords masked
+       environment variables, --set flags) with the origin of every value, and which
+       observation-number backend [database] backend gives and why; passwords masked
 send   change {conf modifiable} options of the running ocd run; all or nothing, acknowledged"""
 
 
@@ -55,7 +57,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         return copy_files(Path(args.dir), args.force)
     if args.action == "send":
         return send_changes(cfg, args.changes, args.timeout)
-    print(cfg.render(mask=True))
+    choice = choose_backend(cfg)
+    note = f"observation numbers: {choice.name}, {choice.reason}"
+    print(cfg.render(mask=True, notes={("database", "backend"): note}))
     return 0
 
 

@@ -249,8 +249,9 @@ def local_numbers_warning(choice: BackendChoice, mock_clock: bool) -> str | None
     if choice.backend != "sqlite" or mock_clock:
         return None
     return ("observation numbers come from a local SQLite file on the real clock: they are "
-            f"not HET's {TABLE} sequence and can collide with it (set the [database] mysql_* "
-            "options to use HET's table, or [dates] mock_time for a rehearsal)")
+            f"not HET's {TABLE} sequence and can collide with it (HET's table needs the "
+            "[database] mysql_* options with backend auto or mysql; a rehearsal sets [dates] "
+            "mock_time)")
 
 
 def allocator_from_config(cfg: Config, clock: Clock, update: bool | None = None

@@ -22,13 +22,16 @@ MOCK_TIME = "2017-11-19T03:00:00"  # dark at HET; DEX00009 West is the best shot
 
 
 def night_config(root: Path, *, database: dict[str, object] | None = None,
-                 speed: float = 120.0, exposure_time: float = 60.0, extra: str = "") -> Path:
-    """A configuration with every address an ipc socket under ``root``."""
+                 database_section: str | None = None, speed: float = 120.0,
+                 exposure_time: float = 60.0, extra: str = "") -> Path:
+    """A configuration with every address an ipc socket under ``root``; ``database_section``
+    replaces its whole ``[database]`` section (backend and all)."""
     ipc = f"ipc://{root}"
     db = (f"backend = mysql\nmysql_host = {database['host']}\nmysql_port = {database['port']}\n"
           f"mysql_user = {database['user']}\nmysql_password = {database['password']}\n"
           f"mysql_database = {database['database']}\n") if database else \
         f"backend = sqlite\nsqlite_path = {root}/obsnum.sqlite\n"
+    db = f"[database]\n{db}" if database_section is None else database_section
     text = f"""
 [urls]
 event_urls = {ipc}/tcs.ipc
@@ -44,7 +47,6 @@ pas = {ipc}/gateway.ipc
 mock_time = {MOCK_TIME}
 mock_speed = {speed:g}
 
-[database]
 {db}
 [shots]
 shot_file = {root}/shots.dat

@@ -21,6 +21,30 @@ MOCK_TIME = "2017-11-24T14:04:26"
 MOCK_DATE = dt.date(2017, 11, 24)
 #: A password no message should ever contain.
 SECRET = "Quokka-Umbrella-Zebra-4417"
+#: The ``[database]`` section of the original OCD's user note, verbatim (issue #16).
+NOTE_DATABASE = """\
+[database]
+mysql_host=127.0.0.1
+mysql_port=3306
+mysql_database=test_db
+mysql_user=test_user
+mysql_password=test
+mysql_update_obsnum = false
+"""
+
+
+def note_database(params: dict[str, object] | None = None) -> str:
+    """The note's ``[database]`` section; with ``params`` (a test server's), the same lines in
+    the same form with that server's values instead of the note's."""
+    if params is None:
+        return NOTE_DATABASE
+    lines = []
+    for line in NOTE_DATABASE.splitlines():
+        key = line.partition("=")[0]
+        if key.startswith("mysql_") and key.removeprefix("mysql_") in params:
+            line = f"{key}={params[key.removeprefix('mysql_')]}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def database_options(backend: str, mysql: dict[str, object] | None = None,

@@ -59,7 +59,7 @@ def test_bad_value_names_file_line_section_option_and_value(tmp_path):
 @pytest.mark.parametrize("option, value, reason", [
     ("urls.ocd_main_loop", "http://x:1", "is not a tcp://HOST:PORT or ipc://PATH address"),
     ("database.mysql_update_obsnum", "maybe", "expected true/false"),
-    ("database.backend", "oracle", "expected one of mysql, sqlite"),
+    ("database.backend", "oracle", "expected one of auto, mysql, sqlite"),
     ("dates.mock_speed", "fast", "expected a number"),
     ("dates.mock_time", "not a date", "not a date/time"),
     ("urls.ocd_main_loop", "", "a value is mandatory"),
@@ -108,6 +108,26 @@ def test_paths_are_relative_to_the_file_that_set_them(tmp_path):
     assert cfg.get("shots", "shot_file") == sub.resolve() / "../night/shots.dat"
     cfg = load_config(overrides=[("shots", "shot_file", "/abs/shots.dat")], environ={})
     assert cfg.get("shots", "shot_file") == Path("/abs/shots.dat")
+
+
+def test_set_by_user_tells_the_users_values_from_the_master_defaults(tmp_path):
+    user = write(tmp_path, "u.cfg", "[run]\nn_ocd_main_loop = 0\n")
+    environ = {"OCD__TCS__HEARTBEAT_TIMEOUT": "5"}
+    cfg = load_config([user], [("bus", "linger", "1")], environ=environ)
+    # the same values as the master file's, but the user wrote them
+    assert cfg.set_by_user("run", "n_ocd_main_loop")
+    assert cfg.set_by_user("tcs", "heartbeat_timeout")
+    assert cfg.set_by_user("bus", "linger")
+    assert not cfg.set_by_user("run", "n_ocd_run_shot")          # master default
+    assert not cfg.origin("run", "n_ocd_run_shot").by_user
+    assert not cfg.set_by_user("run", "no_such_option")           # set by nobody
+
+
+def test_render_adds_notes_after_the_origin():
+    cfg = load_config(environ={})
+    lines = cfg.render(notes={("run", "n_ocd_main_loop"): "a note"}).splitlines()
+    at = lines.index("n_ocd_main_loop = 0")
+    assert lines[at + 1].startswith("    ; from ") and lines[at + 2] == "    ; a note"
 
 
 def test_set_checks_type_and_rolls_back():

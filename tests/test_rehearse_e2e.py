@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ocd_env
 from e2e_helpers import short_tmpdir
+from obsnum_helpers import NOTE_DATABASE
 
 from ocd.config import sample_shot_file
 from ocd.monitor.tally import SUMMARY_KEYS
@@ -97,9 +98,11 @@ def gone(pid: int) -> bool:
 def test_a_short_night_runs_shots_and_summarises(tmp_path):
     sample_before = sample_shot_file().read_bytes()
     keep = short_tmpdir()
+    # the user's own file carries the original OCD's [database] section: still SQLite
+    (tmp_path / "ocd.cfg").write_text(NOTE_DATABASE)
     rehearse = Rehearse("--duration", "20m", "--speed", "120", "--set",
                         "run_shot.exposure_time=60", "--summary", str(tmp_path / "s.json"),
-                        "--keep", str(keep), cwd=tmp_path)
+                        "--keep", str(keep), "--config", "ocd.cfg", cwd=tmp_path)
     assert rehearse.finish(120) == 0, rehearse.stderr + rehearse.output
     summary = json.loads((tmp_path / "s.json").read_text())
     assert tuple(summary) == SUMMARY_KEYS
@@ -124,6 +127,9 @@ def test_a_short_night_runs_shots_and_summarises(tmp_path):
     assert after == sum(s.n_obs for s in load_shots(sample_shot_file()).all()) - completed
     assert sample_shot_file().read_bytes() == sample_before
     assert (keep / "rehearsal.db").stat().st_size > 0 and (keep / "run.err").exists()
+    assert (f"observation numbers: vl_obsnum in SQLite file {keep}/obsnum.sqlite, because "
+            "[database] backend = sqlite on the command line; the mysql_* options set "
+            "(mysql_host in ocd.cfg:2 and 4 more) are not used") in (keep / "run.err").read_text()
     shutil.rmtree(keep, ignore_errors=True)
 
 

@@ -8,11 +8,15 @@ from pathlib import Path
 
 from ocd.config import COMPANION_NAMES, MASTER_NAME, Config, static_file
 from ocd.errors import OcdError
+from ocd.obsnum import choose_backend
 
 
 def show_config(cfg: Config) -> int:
-    """The merged configuration with the origin of every value, passwords masked."""
-    print(cfg.render(mask=True))
+    """The merged configuration with the origin of every value, passwords masked, and which
+    observation-number backend ``[database] backend`` gives and why."""
+    choice = choose_backend(cfg)
+    note = f"observation numbers: {choice.name}, {choice.reason}"
+    print(cfg.render(mask=True, notes={("database", "backend"): note}))
     return 0
 
 

@@ -36,7 +36,7 @@ from ocd.core.orchestrator import (
     ack,
 )
 from ocd.errors import OcdError, UsageError
-from ocd.obsnum import allocator_from_config
+from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.shotfile import ShotStore, load_shots
 from ocd.sky.autoschedule import schedule_with_config
@@ -92,6 +92,7 @@ class MainLoop(Service):
 
     async def start(self) -> None:
         cfg, ctx = self.cfg, self.ctx
+        self.obsnum_choice = choose_backend(cfg)
         self.allocator = allocator_from_config(cfg, self.clock)
         # the allocator is not thread-safe (SQLite connections belong to their thread): all
         # its calls go to this one thread, which closes it last of all
@@ -120,17 +121,25 @@ class MainLoop(Service):
             "input": self.inputs.source, "clock": self.clock.describe(),
             "clock_utc": self.clock.utc().isoformat(),
             "scheduler": self.cfg.get_str("schedule", "scheduler"),
-            "obsnum_backend": self.cfg.get_str("database", "backend"),
+            "obsnum_backend": self.obsnum_choice.backend,
+            "obsnum_source": source_line(self.obsnum_choice, self.allocator.describe()),
             "tcs_backend": self.cfg.get_str("tcs", "backend"),
             "shot_file": str(self.shot_file), "shots": len(self.store.all()),
         }
 
     # -- the loop ------------------------------------------------------------------------
     async def main(self) -> int:
+        # where the numbers come from and why, before the database is tried, so that a refused
+        # connection is explained
+        log.info("%s", source_line(self.obsnum_choice, self.allocator.describe()))
+        warning = local_numbers_warning(self.obsnum_choice, self.clock.is_mock)
+        if warning:
+            log.warning("%s", warning)
         await self._in_db_thread(self.allocator.check)  # an unreachable database stops here
         summary = self.summary()
         for key, value in summary.items():
-            log.info("%-15s %s", key, value)
+            if key != "obsnum_source":  # said above, in a line of its own
+                log.info("%-15s %s", key, value)
         await self.main_pub.publish(topics.MAIN_STARTED, summary)
         loop = asyncio.get_running_loop()
         tick = self.cfg.get_float("run", "tick_interval")

@@ -28,7 +28,7 @@ from ocd.config import Config
 from ocd.core.commands import RequestLog, ack_payload, request_id
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
-from ocd.obsnum import allocator_from_config
+from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.shots.runner import ShotOutcome, ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.shotfile import Shot, load_shots
 from ocd.sky.scheduler import ScheduleSettings, choose
@@ -89,6 +89,11 @@ class ManualShot(Service):
     async def start(self) -> None:
         cfg, ctx, clock = self.cfg, self.ctx, self.clock
         self.allocator = self.closing(allocator_from_config(cfg, clock))
+        choice = choose_backend(cfg)
+        log.info("%s", source_line(choice, self.allocator.describe()))
+        warning = local_numbers_warning(choice, clock.is_mock)
+        if warning:
+            log.warning("%s", warning)
         self.allocator.check()
         self.publisher: Publisher | NoPublisher = NoPublisher()
         self.subscriber: Subscriber | None = None

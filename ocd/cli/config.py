@@ -14,7 +14,8 @@ HELP = "copy the shipped configuration, or show the effective one"
 DESCRIPTION = """\
 copy   write ocd.cfg and loggers.cfg into DIR as a starting point for your own files
 show   print the merged configuration (master file, --config files, OCD__SECTION__OPTION
-       environment variables, --set flags) with the origin of every value; passwords masked
+       environment variables, --set flags) with the origin of every value, and which
+       observation-number backend [database] backend gives and why; passwords masked
 send   change {conf modifiable} options of the running ocd run; all or nothing, acknowledged"""
 
 

@@ -55,8 +55,8 @@ def _read_file(cfg: Config, text: str, label: str, path: Path, user: bool) -> No
                 cfg.warnings.append(f"{where}: unknown {what} [{section}] {option}: ignored "
                                     f"by OCD (a typo?)")
             base = path.parent if user else Path.cwd()
-            cfg.set(section, option, layer.get(section, option), Origin(where, base),
-                    check=False)
+            cfg.set(section, option, layer.get(section, option),
+                    Origin(where, base, by_user=user), check=False)
 
 
 def parse_override(text: str) -> tuple[str, str, str]:
@@ -94,6 +94,7 @@ def load_config(
             raise ConfigError(f"{path}: cannot read: {exc}") from None
         _read_file(cfg, text, str(path), path.resolve(), user=True)
         cfg.files.append(path.resolve())
+        cfg.user_files.append(path)
     cwd = Path.cwd()
     for key in sorted(environ):
         if not key.startswith(ENV_PREFIX):

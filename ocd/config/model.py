@@ -5,7 +5,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,15 @@ from ocd.errors import ConfigError
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a value was set: a file and line, the environment, or the command line."""
+    """Where a value was set: a file and line, the environment, or the command line.
+
+    ``by_user`` is False only for the master file shipped in the package: its values are the
+    defaults, everything else (a user file, the environment, ``--set``) is the user's choice.
+    """
 
     label: str
     base_dir: Path
+    by_user: bool = True
 
     def __str__(self) -> str:
         return self.label
@@ -36,13 +41,10 @@ class Config:
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The user files that were read, as they were named (``files`` has them resolved).
+    user_files: list[Path] = field(default_factory=list)
     #: The command line's ``--set`` values, as (section, option, value), in order.
     overrides: list[tuple[str, str, str]] = field(default_factory=list)
-
-    @property
-    def user_files(self) -> list[Path]:
-        """The user files that were read (the master file is ``files[0]``)."""
-        return self.files[1:]
 
     # -- raw access -----------------------------------------------------------------------
     def sections(self) -> list[str]:
@@ -55,7 +57,13 @@ class Config:
         return self.parser.has_option(section, option)
 
     def origin(self, section: str, option: str) -> Origin:
-        return self.origins.get((section, option), Origin("master ocd.cfg", Path.cwd()))
+        return self.origins.get((section, option),
+                                Origin("master ocd.cfg", Path.cwd(), by_user=False))
+
+    def set_by_user(self, section: str, option: str) -> bool:
+        """Whether a user file, the environment or the command line set this option (rather
+        than the shipped master file, or nobody)."""
+        return self.has(section, option) and self.origin(section, option).by_user
 
     def raw(self, section: str, option: str) -> str:
         """The value with ``${...}`` references resolved, as text."""
@@ -214,8 +222,11 @@ class Config:
             self.origins[(section, option)] = previous_origin
 
     # -- display --------------------------------------------------------------------------
-    def render(self, mask: bool = True) -> str:
-        """The effective configuration as INI text, each option followed by where it came from."""
+    def render(self, mask: bool = True,
+               notes: Mapping[tuple[str, str], str] | None = None) -> str:
+        """The effective configuration as INI text, each option followed by where it came from
+        and by its entry of ``notes`` (e.g. what an ``auto`` value resolved to), if any."""
+        notes = notes or {}
         out: list[str] = []
         for section in self.sections():
             out.append(f"[{section}]")
@@ -228,6 +239,8 @@ class Config:
                     value = MASK
                 out.append(f"{option} = {value}".rstrip())
                 out.append(f"    ; from {self.origin(section, option)}")
+                if (section, option) in notes:
+                    out.append(f"    ; {notes[(section, option)]}")
             out.append("")
         return "\n".join(out)
 

@@ -11,8 +11,18 @@ from pathlib import Path
 
 from ocd.clock import Clock
 from ocd.config import Config
-from ocd.errors import ConfigError
+from ocd.obsnum.choice import (
+    MYSQL_CONNECTION_OPTIONS,
+    BackendChoice,
+    choose_backend,
+    local_numbers_warning,
+    source_line,
+)
 from ocd.obsnum.rules import MAX_INSTRUMENT_LENGTH, TABLE, ObsnumAllocator
+
+__all__ = ["MYSQL_CONNECTION_OPTIONS", "BackendChoice", "ObsnumAllocator",
+           "allocator_from_config", "check_instrument", "choose_backend", "default_sqlite_path",
+           "local_numbers_warning", "source_line"]
 
 
 def check_instrument(cfg: Config) -> str:
@@ -33,7 +43,7 @@ def default_sqlite_path() -> Path:
 
 def allocator_from_config(cfg: Config, clock: Clock, update: bool | None = None
                           ) -> ObsnumAllocator:
-    """The allocator ``[database] backend`` asks for; ``update`` overrides
+    """The allocator :func:`choose_backend` picks; ``update`` overrides
     ``mysql_update_obsnum`` (``False`` for a dry run). Nothing is opened until first use."""
     instrument = check_instrument(cfg)
     if update is None:
@@ -41,15 +51,12 @@ def allocator_from_config(cfg: Config, clock: Clock, update: bool | None = None
     lock_timeout = cfg.get("database", "lock_timeout")
     if lock_timeout < 0:
         raise cfg.error("database", "lock_timeout", str(lock_timeout), "must not be negative")
-    backend = cfg.get("database", "backend")
-    if backend == "sqlite":
+    if choose_backend(cfg).backend == "sqlite":
         from ocd.obsnum.sqlite import SqliteAllocator
 
         path = cfg.get("database", "sqlite_path") or default_sqlite_path()
         return SqliteAllocator(path, clock, instrument, update, lock_timeout=lock_timeout)
-    if backend == "mysql":
-        from ocd.obsnum.mysql import MysqlAllocator, MysqlSettings
+    from ocd.obsnum.mysql import MysqlAllocator, MysqlSettings
 
-        settings = MysqlSettings.from_config(cfg)
-        return MysqlAllocator(settings, clock, instrument, update)
-    raise ConfigError(f"[database] backend = {backend!r}: unknown backend")
+    settings = MysqlSettings.from_config(cfg)
+    return MysqlAllocator(settings, clock, instrument, update)

@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ocd.shots.shotfile import Shot, ShotTable  # noqa: E402
+from ocd.shots.model import Shot, ShotTable  # noqa: E402
 from ocd.sky import het  # noqa: E402
-from ocd.sky.scheduler import choose  # noqa: E402
+from ocd.sky.scheduler import choose, table_vectors  # noqa: E402
 
 WHEN = dt.datetime(2017, 11, 19, 6, 0, tzinfo=dt.timezone.utc)
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     shots = random_shots(args.shots, args.seed)
     cached = ShotTable.from_shots(shots)
-    cached.vectors  # noqa: B018  (computed once, as the store's cached table has it)
+    table_vectors(cached)  # computed once, as for the store's cached table
     site = EarthLocation(lon=het.LONGITUDE * u.deg, lat=het.LATITUDE * u.deg,
                          height=het.ELEVATION * u.m)
     coords = SkyCoord(cached.ra * 15 * u.deg, cached.dec * u.deg, frame="icrs")

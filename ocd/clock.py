@@ -6,7 +6,6 @@ advances with real elapsed time multiplied by ``[dates] mock_speed``. Log record
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -99,18 +98,13 @@ class MockClock:
 
 def clock_from_config(cfg: Config) -> Clock:
     """A mock clock when ``[dates] mock_time`` is set, else the real one."""
-    start = cfg.get("dates", "mock_time")
+    start = cfg.get_time("dates", "mock_time")
     if start is None:
         return RealClock()
-    speed = cfg.get("dates", "mock_speed")
+    speed = cfg.get_float("dates", "mock_speed")
     if speed <= 0:
         raise cfg.error("dates", "mock_speed", str(speed), "must be positive")
     return MockClock(start, speed)
-
-
-async def sleep_ocd(clock: Clock, seconds: float) -> None:
-    """Wait ``seconds`` of OCD-clock time (shorter in real time when the mock clock is fast)."""
-    await asyncio.sleep(real_seconds(clock, max(0.0, seconds)))
 
 
 def real_seconds(clock: Clock, seconds: float) -> float:

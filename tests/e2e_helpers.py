@@ -16,7 +16,7 @@ from shot_fixtures import make_inputs
 from ocd.app.children import OcdChild
 from ocd.bus import Event, decode
 from ocd.config import sample_shot_file
-from ocd.shots.shotfile import load_shots
+from ocd.shots.store import load_shots
 
 MOCK_TIME = "2017-11-19T03:00:00"  # dark at HET; DEX00009 West is the best shot then
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ocd.shots.shotfile import Shot
+from ocd.shots.model import Shot
 from ocd.sky import het
 
 UTC = dt.timezone.utc

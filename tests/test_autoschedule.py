@@ -13,7 +13,7 @@ import pytest
 from ocd.clock import MockClock, utc_to_jd
 from ocd.config import load_config, sample_shot_file
 from ocd.errors import ConfigError, OcdError
-from ocd.shots.shotfile import ShotStore
+from ocd.shots.store import ShotStore
 from ocd.sky.autoschedule import (
     ExternalChoice,
     autoschedule,

@@ -18,7 +18,7 @@ from conftest import run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
 
 from ocd.bus import validation_errors
-from ocd.shots.shotfile import load_shots
+from ocd.shots.store import load_shots
 
 pytestmark = pytest.mark.slow
 

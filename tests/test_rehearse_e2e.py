@@ -21,7 +21,7 @@ from obsnum_helpers import NOTE_DATABASE
 
 from ocd.config import sample_shot_file
 from ocd.monitor.tally import SUMMARY_KEYS
-from ocd.shots.shotfile import load_shots
+from ocd.shots.store import load_shots
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,10 @@ import zmq
 from ocd.config import sample_night
 from ocd.dev.samples import NIGHT_SPEED
 from ocd.errors import OcdError
-from ocd.recording.pacing import Pacer, clock_warnings, in_step_speedup
+from ocd.recording.pacing import Pacer, RecordedClock, clock_warnings, in_step_speedup
 from ocd.recording.replay import _wire_value, restamp, send_batch
 from ocd.recording.store import (
     SCHEMA_VERSION,
-    RecordedClock,
     inspect,
     open_for_replay,
     open_recording,

@@ -12,7 +12,7 @@ from ocd.config import load_config, rehearsal_config, sample_night, samples_dir
 from ocd.dev.samples import tiny_jpeg, write_inputs
 from ocd.recording.store import inspect, open_for_replay
 from ocd.shots.inputs import InputLocator
-from ocd.shots.shotfile import load_shots
+from ocd.shots.store import load_shots
 
 ROOT = Path(__file__).resolve().parent.parent
 

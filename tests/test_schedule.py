@@ -10,7 +10,8 @@ import pytest
 from ocd.clock import MockClock
 from ocd.config import load_config, sample_shot_file
 from ocd.errors import ConfigError
-from ocd.shots.shotfile import ShotStore, ShotTable, load_shots
+from ocd.shots.model import ShotTable
+from ocd.shots.store import ShotStore, load_shots
 from ocd.sky import het
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions, ScheduleSettings, choose, span

@@ -7,7 +7,7 @@ import json
 import sys
 
 from ocd.config import sample_shot_file
-from ocd.shots.shotfile import load_shots
+from ocd.shots.store import load_shots
 from ocd.sky.scheduler import choose
 
 SAMPLE = str(sample_shot_file())

@@ -14,14 +14,8 @@ import pytest
 
 from ocd.config import sample_shot_file
 from ocd.errors import OcdError
-from ocd.shots.shotfile import (
-    COLUMNS,
-    Shot,
-    ShotFileError,
-    ShotStore,
-    ShotTable,
-    load_shots,
-)
+from ocd.shots.model import COLUMNS, Shot, ShotFileError, ShotTable
+from ocd.shots.store import ShotStore, load_shots
 
 # the two example rows of the original documentation
 ROW1 = ("DEX00001 12.401733 56.146400 2 1 1 -1 89 HET18-2-100 HS0015_E 000 10:55:31.00 "
@@ -247,7 +241,7 @@ def test_write_failure_is_one_line_and_keeps_the_old_file(tmp_path):
 
 WRITER = """
 import sys
-from ocd.shots.shotfile import load_shots
+from ocd.shots.store import load_shots
 store = load_shots(sys.argv[1])
 print("ready", flush=True)
 while True:

@@ -38,7 +38,7 @@ from ocd.core.orchestrator import (
 from ocd.errors import OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
-from ocd.shots.shotfile import ShotStore, load_shots
+from ocd.shots.store import ShotStore, load_shots
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions
 from ocd.tcs.factory import subsystems_from_config

@@ -29,8 +29,9 @@ from ocd.core.commands import RequestLog, ack_payload, request_id
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
+from ocd.shots.model import Shot
 from ocd.shots.runner import ShotOutcome, ShotRunner, locator_from_config, plan_from_config
-from ocd.shots.shotfile import Shot, load_shots
+from ocd.shots.store import load_shots
 from ocd.sky.scheduler import ScheduleSettings, choose
 from ocd.tcs.factory import subsystems_from_config
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from ocd.clock import clock_from_config, utc_to_jd
 from ocd.config import Config, parse_time
 from ocd.errors import UsageError
-from ocd.shots.shotfile import load_shots
+from ocd.shots.store import load_shots
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Candidate, Conditions, ScheduleResult, span
 
@@ -30,6 +30,8 @@ def schedule_report(cfg: Config, *, at: str | None = None, shots: Path | None = 
             raise UsageError(f"--at {at!r}: {exc}") from None
         source = "--at"
     path = shots if shots is not None else cfg.get_path("shots", "shot_file")
+    if path is None:
+        raise cfg.error("shots", "shot_file", "", "a shot file is needed (or give --shots)")
     store = load_shots(path)
     conditions = Conditions(seeing=seeing, transparency=transparency)
     result = schedule_with_config(cfg, store, clock, conditions, when=when)

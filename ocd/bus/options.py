@@ -8,6 +8,7 @@ drops events nobody counts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import zmq
 
@@ -48,7 +49,7 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def apply_options(sock: zmq.Socket, options: BusOptions) -> None:
+def apply_options(sock: zmq.Socket[Any], options: BusOptions) -> None:
     """Set heartbeats, reconnect intervals, high-water marks and linger on ``sock`` (before
     it binds or connects, since libzmq applies them to new connections only)."""
     sock.setsockopt(zmq.HEARTBEAT_IVL, _ms(options.heartbeat_interval))

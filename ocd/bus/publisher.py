@@ -15,7 +15,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -156,7 +156,7 @@ class Publisher:
     def poll_subscriptions(self) -> int:
         """Read pending subscription notices without waiting; returns how many were read."""
         count = 0
-        while self._sync.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while cast(int, self._sync.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             notice = self._sync.recv(zmq.NOBLOCK)
             count += 1
             if not notice:
@@ -209,9 +209,9 @@ class Publisher:
                                        f"{self.url} within {timeout:g} s")
                 wait = int(min(remaining, _MAX_WAIT) * 1000)
                 if peers >= count:  # connected: their subscriptions are on the way
-                    await self._sock.poll(timeout=wait, flags=zmq.POLLIN)
+                    await self._sock.poll(wait)  # flags default to POLLIN
                     continue
-                if await monitor.poll(timeout=wait, flags=zmq.POLLIN):
+                if await monitor.poll(wait):
                     event = parse_monitor_message(await monitor.recv_multipart())
                     if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                         peers += 1
@@ -223,7 +223,7 @@ class Publisher:
 
     async def wait_readable(self, timeout: float) -> None:
         """Wait up to ``timeout`` s for a subscription notice to arrive (not consumed)."""
-        await self._sock.poll(timeout=max(0, int(timeout * 1000)), flags=zmq.POLLIN)
+        await self._sock.poll(max(0, int(timeout * 1000)))  # flags default to POLLIN
 
     # -- life cycle ---------------------------------------------------------------------------
     def close(self) -> None:

@@ -33,7 +33,7 @@ class RateLimitedLog:
             self._last.clear()
             self._suppressed.clear()
         suppressed = self._suppressed.pop(key, 0)
-        if suppressed:
+        if suppressed and last is not None:
             message += f" ({suppressed} more like it in the last {now - last:.0f} s not logged)"
         self._last[key] = now
         self.logger.warning("%s", message)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import zmq
 import zmq.asyncio
@@ -82,7 +83,10 @@ class Subscriber:
         self._limited = RateLimitedLog(log, self.options.log_interval)
         # A plain socket: this class waits on its file descriptor itself (cheaper than a
         # future per wait, and it keeps serving libzmq's commands while nobody reads).
-        sock = ctx.socket(zmq.SUB, socket_class=zmq.Socket)
+        # (made by the context, so that ctx.destroy() closes it too; pyzmq's stubs type an
+        # asyncio context's sockets as asyncio ones)
+        sock = cast("zmq.Socket[bytes]",
+                    ctx.socket(zmq.SUB, socket_class=zmq.Socket))  # type: ignore[arg-type]
         apply_options(sock, self.options)
         self._sock = sock
         self._readable = asyncio.Event()
@@ -144,7 +148,7 @@ class Subscriber:
             self._readable.clear()
             # Reading EVENTS lets libzmq process pending commands and re-arms the descriptor,
             # so a message arriving after this check wakes the reader callback.
-            if not self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not cast(int, self._sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 if deadline is None:
                     wait = _MAX_WAIT
                 else:
@@ -170,7 +174,7 @@ class Subscriber:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        loop.add_reader(self._sock.getsockopt(zmq.FD), self._on_readable)
+        loop.add_reader(self._sock.fileno(), self._on_readable)
         self._loop = loop
 
     def _on_readable(self) -> None:
@@ -212,7 +216,7 @@ class Subscriber:
         if self._sock.closed:
             return
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._sock.getsockopt(zmq.FD))
+            self._loop.remove_reader(self._sock.fileno())
         self._loop = None
         self._sock.close(linger=0)
 

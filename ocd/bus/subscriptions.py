@@ -23,4 +23,4 @@ def subscription_topics(needed: Iterable[str], extras: Iterable[str],
 
 def extra_topics(cfg: Config, cli_topics: Iterable[str] | None) -> list[str]:
     """``[topics] extra`` followed by the command line's ``-t`` values."""
-    return [*(cfg.get("topics", "extra") or []), *(cli_topics or [])]
+    return [*(cfg.get_list("topics", "extra") or []), *(cli_topics or [])]

@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides.extend(extra(args))
         files = getattr(args.module, "config_files", None)
         cfg = load_config(files(args) if files is not None else (args.config or []), overrides)
-        level = "DEBUG" if debug else (args.log_level or cfg.get("general", "log_level"))
+        level = "DEBUG" if debug else (args.log_level or cfg.get_str("general", "log_level"))
         setup_logging(level, cfg)
         for warning in cfg.warnings:
             log.warning("%s", warning)

@@ -45,8 +45,8 @@ def setup_logging(level: str = "INFO", cfg: Config | None = None) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    logging_config = cfg.get("general", "logging_config") if cfg is not None else None
-    if logging_config is not None:
+    logging_config = cfg.get_path("general", "logging_config") if cfg is not None else None
+    if cfg is not None and logging_config is not None:
         if not logging_config.is_file():
             raise ConfigError(f"{cfg.origin('general', 'logging_config')}: [general] "
                               f"logging_config = {str(logging_config)!r}: file not found")

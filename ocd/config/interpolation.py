@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import configparser
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from ocd.errors import ConfigError
 
@@ -20,7 +20,9 @@ class EnvInterpolation(configparser.Interpolation):
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
 
-    def before_get(self, parser, section, option, value, defaults):  # type: ignore[override]
+    def before_get(self, parser: MutableMapping[str, Mapping[str, str]], section: str,
+                   option: str, value: str, defaults: Mapping[str, str]) -> str:
+        assert isinstance(parser, configparser.ConfigParser)
         return self._expand(parser, section, option, value, 0)
 
     def _expand(self, parser: configparser.ConfigParser, section: str, option: str, value: str,

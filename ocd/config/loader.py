@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ocd.config.interpolation import EnvInterpolation
 from ocd.config.model import Config, Origin
-from ocd.config.spec import MASTER_NAME, master_specs, master_text, option_lines, static_file
+from ocd.config.spec import MASTER_NAME, master_specs, master_text, option_lines
+from ocd.config.static import static_file
 from ocd.errors import ConfigError
 
 log = logging.getLogger(__name__)

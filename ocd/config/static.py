@@ -9,7 +9,7 @@ from pathlib import Path
 
 def static_file(name: str) -> Path:
     """Path of a file shipped in ``ocd/static``."""
-    return Path(str(resources.files("ocd").joinpath("static", name)))
+    return Path(str(resources.files("ocd").joinpath("static").joinpath(name)))
 
 
 def samples_dir() -> Path:

@@ -67,4 +67,5 @@ def parse_time(text: str) -> dt.datetime:
     except (ValueError, TypeError) as exc:
         first = str(exc).splitlines()[0].rstrip(":")
         raise ValueError(f"not a date/time astropy.time.Time can parse ({first})") from None
-    return value.to_datetime(timezone=dt.timezone.utc)
+    when: dt.datetime = value.to_datetime(timezone=dt.timezone.utc)
+    return when

@@ -220,8 +220,9 @@ class Orchestrator:
             actions.append(Publish(topics.STATES_CHANGE, change.as_payload()))
 
     def _publish_states(self, now: float) -> list[Action]:
-        states = [Publish(topics.STATES_STATE, {"machine_name": m.name, "state": m.state})
-                  for m in self.machines]
+        states: list[Action] = [
+            Publish(topics.STATES_STATE, {"machine_name": m.name, "state": m.state})
+            for m in self.machines]
         states.append(Publish(topics.MAIN_STATUS, self.status(now)))
         return states
 

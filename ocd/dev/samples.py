@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ocd.app.children import OcdChild, describe_exit
 from ocd.config import sample_night, samples_dir
-from ocd.shots.shotfile import load_shots
+from ocd.shots.store import load_shots
 
 #: Start of the sample night (OCD clock, UTC): dark at HET, the sample shots observable; the
 #: rehearsal's mock time (03:00) is a few minutes in.

@@ -60,12 +60,12 @@ class Tally:
         origin = str(payload.get("__origin") or "?")
         if topic == topics.RUN_SHOT_RUN:
             if data.get("exec_status") == 0:
-                shot = Shot(str(data.get("shotid")), str(data.get("obs_track") or "?"),
-                            data.get("observation") if isinstance(data.get("observation"), int)
-                            else None, origin)
-                self.shots.append(shot)
-                return [f"shot {shot.shotid} ({shot.track}) started: observation "
-                        f"{shot.observation}"]
+                started = Shot(str(data.get("shotid")), str(data.get("obs_track") or "?"),
+                               data.get("observation") if isinstance(data.get("observation"),
+                                                                     int) else None, origin)
+                self.shots.append(started)
+                return [f"shot {started.shotid} ({started.track}) started: observation "
+                        f"{started.observation}"]
             shot = self._shot(origin, data)
             if shot is None or shot.state != "running":
                 return []
@@ -81,9 +81,9 @@ class Tally:
         if topic == topics.RUN_SHOT_SETUP_TELESCOPE and data.get("exec_status") == 1:
             return ["  telescope set up"]
         if topic == topics.RUN_SHOT_EXP_HETDEX and data.get("exec_status") == 1:
-            shot = self._shot(origin, data)
-            if shot is not None:
-                shot.exposures += 1
+            exposed = self._shot(origin, data)
+            if exposed is not None:
+                exposed.exposures += 1
             return [f"  exposure {data.get('exposure')}/{self.exposures_per_shot} done "
                     f"(observation {data.get('observation')})"]
         if topic == topics.STATES_CHANGE and data.get("machine_name") in ("tcs", "metrology",

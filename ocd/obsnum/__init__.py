@@ -26,7 +26,7 @@ __all__ = ["MYSQL_CONNECTION_OPTIONS", "BackendChoice", "ObsnumAllocator",
 
 
 def check_instrument(cfg: Config) -> str:
-    instrument = cfg.get("database", "instrument")
+    instrument = cfg.get_str("database", "instrument")
     if not 1 <= len(instrument) <= MAX_INSTRUMENT_LENGTH:
         raise cfg.error("database", "instrument", instrument,
                          f"must be 1 to {MAX_INSTRUMENT_LENGTH} characters "
@@ -47,14 +47,14 @@ def allocator_from_config(cfg: Config, clock: Clock, update: bool | None = None
     ``mysql_update_obsnum`` (``False`` for a dry run). Nothing is opened until first use."""
     instrument = check_instrument(cfg)
     if update is None:
-        update = cfg.get("database", "mysql_update_obsnum")
-    lock_timeout = cfg.get("database", "lock_timeout")
+        update = cfg.get_bool("database", "mysql_update_obsnum")
+    lock_timeout = cfg.get_float("database", "lock_timeout")
     if lock_timeout < 0:
         raise cfg.error("database", "lock_timeout", str(lock_timeout), "must not be negative")
     if choose_backend(cfg).backend == "sqlite":
         from ocd.obsnum.sqlite import SqliteAllocator
 
-        path = cfg.get("database", "sqlite_path") or default_sqlite_path()
+        path = cfg.get_path("database", "sqlite_path") or default_sqlite_path()
         return SqliteAllocator(path, clock, instrument, update, lock_timeout=lock_timeout)
     from ocd.obsnum.mysql import MysqlAllocator, MysqlSettings
 

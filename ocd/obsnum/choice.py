@@ -52,7 +52,7 @@ def choose_backend(cfg: Config) -> BackendChoice:
     :data:`MYSQL_CONNECTION_OPTIONS` (a ``[database]`` section of the original OCD, copied
     verbatim, does), the embedded SQLite file otherwise.
     """
-    setting = cfg.get("database", "backend")
+    setting = cfg.get_str("database", "backend")
     where = cfg.origin("database", "backend")
     user_mysql = [o for o in MYSQL_CONNECTION_OPTIONS if cfg.set_by_user("database", o)]
     unused_sqlite = ""

@@ -238,7 +238,8 @@ class MysqlAllocator(ObsnumAllocator):
         if not self.update:
             def read(cursor: pymysql.cursors.Cursor) -> int | None:
                 cursor.execute(_READ_MAX, (obsdate, self.instrument))
-                return cursor.fetchone()[0]
+                row = cursor.fetchone()
+                return None if row is None or row[0] is None else int(row[0])
 
             first = first_number(self._with_connection(read), issued_max)
             numbers = list(range(first, first + count))

@@ -13,7 +13,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ocd.recording.store import RecordedClock
+
+@dataclass(frozen=True)
+class RecordedClock:
+    """What a recording says about the clock its publishers ran on."""
+
+    #: OCD-clock seconds per recorded (real) second: the mock speed of the recording, 1 for a
+    #: night recorded on the real clock.
+    speed: float
+    #: The recorded night's first and last times, UTC (OCD clock when mocked).
+    start: dt.datetime | None
+    end: dt.datetime | None
+    mocked: bool
 
 
 @dataclass

@@ -169,7 +169,8 @@ class Recorder:
         # a context of the caller's (then it terminates it) or one of our own
         self._own_ctx = ctx is None
         self._ctx: zmq.Context[Any] = zmq.Context() if ctx is None else ctx
-        self._sock = self._ctx.socket(zmq.SUB, socket_class=zmq.Socket)
+        # a plain (blocking) socket even from an asyncio context: it is read in a thread
+        self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.SUB, socket_class=zmq.Socket)
         apply_options(self._sock, self.options)
         for topic in self.topics:
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))

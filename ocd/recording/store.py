@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from ocd.core.payload import finite_number, utc_time
 from ocd.errors import OcdError, UsageError
+from ocd.recording.pacing import RecordedClock
 
 #: Version of the recording schema, stored in ``PRAGMA user_version``.
 SCHEMA_VERSION = 1
@@ -151,19 +152,6 @@ def inspect(conn: sqlite3.Connection, sort_by: str, topics: Iterable[str]) -> Se
     first, last = conn.execute(f"SELECT min({column}), max({column}) FROM events WHERE {where}",
                                params).fetchone()
     return Selection(sum(counts.values()), counts, first, last)
-
-
-@dataclass(frozen=True)
-class RecordedClock:
-    """What a recording says about the clock its publishers ran on."""
-
-    #: OCD-clock seconds per recorded (real) second: the mock speed of the recording, 1 for a
-    #: night recorded on the real clock.
-    speed: float
-    #: The recorded night's first and last times, UTC (OCD clock when mocked).
-    start: dt.datetime | None
-    end: dt.datetime | None
-    mocked: bool
 
 
 def _clock_point(payload: str) -> tuple[str | None, float, dt.datetime | None, bool] | None:

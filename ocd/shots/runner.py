@@ -196,22 +196,24 @@ class ShotRunner:
 
 def plan_from_config(cfg: Any) -> ExposurePlan:
     """The exposure plan from ``[run_shot]``; a bad ``dithers`` value names the option."""
-    text = cfg.get("run_shot", "dithers")
+    text = cfg.get_str("run_shot", "dithers")
     try:
         dithers = parse_dithers(text)
     except ValueError as exc:
         raise cfg.error("run_shot", "dithers", text, str(exc)) from None
     return ExposurePlan(
-        exposure_time=cfg.get("run_shot", "exposure_time"), dithers=dithers,
-        recipe=cfg.get("run_shot", "recipe"), x_binning=cfg.get("run_shot", "x_binning"),
-        y_binning=cfg.get("run_shot", "y_binning"), image_type=cfg.get("run_shot", "image_type"),
-        abort_exposure=cfg.get("run_shot", "abort_exposure"))
+        exposure_time=cfg.get_float("run_shot", "exposure_time"), dithers=dithers,
+        recipe=cfg.get_str("run_shot", "recipe"),
+        x_binning=cfg.get_int("run_shot", "x_binning"),
+        y_binning=cfg.get_int("run_shot", "y_binning"),
+        image_type=cfg.get_str("run_shot", "image_type"),
+        abort_exposure=cfg.get_bool("run_shot", "abort_exposure"))
 
 
 def locator_from_config(cfg: Any) -> InputLocator:
     """Where per-shot input files are, from ``[run_shot]``."""
     return InputLocator(
-        shuffle_dir=cfg.get("run_shot", "shuffle_dir"),
-        shuffle_template=cfg.get("run_shot", "shuffle_conf_template"),
-        acam_dir=cfg.get("run_shot", "acam_dir"),
-        acam_template=cfg.get("run_shot", "acam_image_template"))
+        shuffle_dir=cfg.get_path("run_shot", "shuffle_dir"),
+        shuffle_template=cfg.get_str("run_shot", "shuffle_conf_template"),
+        acam_dir=cfg.get_path("run_shot", "acam_dir"),
+        acam_template=cfg.get_str("run_shot", "acam_image_template"))

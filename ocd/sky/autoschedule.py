@@ -33,7 +33,7 @@ from pathlib import Path
 from ocd.clock import Clock, utc_to_jd
 from ocd.config import Config
 from ocd.errors import ConfigError, OcdError
-from ocd.shots.shotfile import ShotStore
+from ocd.shots.store import ShotStore
 from ocd.sky import het
 from ocd.sky.scheduler import Candidate, Conditions, ScheduleResult, ScheduleSettings, choose
 
@@ -70,10 +70,10 @@ def parse_output(text: str) -> ExternalChoice:
 
 def build_command(cfg: Config, shot_file: Path, when: dt.datetime) -> list[str]:
     """The command line: the executable and the filled-in argument template."""
-    executable = cfg.get("autoschedule", "executable")
+    executable = cfg.get_str("autoschedule", "executable")
     if not executable:
         raise ConfigError("[autoschedule] executable is empty")
-    template = cfg.get("autoschedule", "arguments")
+    template = cfg.get_str("autoschedule", "arguments")
     fields = {"shot_file": str(shot_file), "jd": utc_to_jd(when),
               "utc": when.astimezone(dt.timezone.utc).isoformat(timespec="seconds")}
     try:
@@ -144,7 +144,7 @@ def autoschedule(cfg: Config, store: ShotStore, when: dt.datetime,
     is the external program's.
     """
     settings = settings or ScheduleSettings.from_config(cfg)
-    timeout = cfg.get("autoschedule", "timeout")
+    timeout = cfg.get_float("autoschedule", "timeout")
     with tempfile.TemporaryDirectory(prefix="ocd-autoschedule-") as directory:
         shot_file = store.write(Path(directory) / "shots.dat")
         command = build_command(cfg, shot_file, when)
@@ -189,11 +189,11 @@ def schedule_with_config(cfg: Config, store: ShotStore, clock: Clock,
     """
     settings = ScheduleSettings.from_config(cfg)
     when = clock.utc() if when is None else het.to_datetime(het.unix_seconds(when))
-    if cfg.get("schedule", "scheduler") == "autoschedule":
+    if cfg.get_str("schedule", "scheduler") == "autoschedule":
         try:
             return autoschedule(cfg, store, when, conditions, settings)
         except OcdError as exc:
-            if not cfg.get("schedule", "fallback_builtin"):
+            if not cfg.get_bool("schedule", "fallback_builtin"):
                 raise
             log.warning("%s; using the built-in scheduler ([schedule] fallback_builtin)", exc)
             result = choose(store.table(remaining=False), when, conditions, settings)

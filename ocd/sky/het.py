@@ -308,7 +308,8 @@ class Sky:
         place = self.place
         ha, sin_dec, cos_dec = place.ha, place.sin_dec, place.cos_dec
         if index is not None:
-            ha, sin_dec, cos_dec = ha[index], sin_dec[index], cos_dec[index]
+            chosen = np.asarray(index)
+            ha, sin_dec, cos_dec = ha[chosen], sin_dec[chosen], cos_dec[chosen]
         h0, dec0 = park_point(park_az)
         with np.errstate(invalid="ignore"):
             half = _half_width(sin_dec, cos_dec, np.sin(dec0), np.cos(dec0))

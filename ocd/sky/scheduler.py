@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ocd.errors import ConfigError
-from ocd.shots.shotfile import TRACK_EAST, TRACK_EITHER, TRACK_WEST, Shot, ShotTable
+from ocd.shots.model import TRACK_EAST, TRACK_EITHER, TRACK_WEST, Shot, ShotTable
 from ocd.sky import het
 
 if TYPE_CHECKING:
@@ -62,16 +63,16 @@ class ScheduleSettings:
 
     @classmethod
     def from_config(cls, cfg: Config) -> ScheduleSettings:
-        duration = cfg.get("schedule", "shot_duration")
+        duration = cfg.get_float("schedule", "shot_duration")
         if duration <= 0:
             raise ConfigError(f"{cfg.origin('schedule', 'shot_duration')}: [schedule] "
                               f"shot_duration = {duration:g}: must be positive")
-        seeing = cfg.get("schedule", "max_seeing")
-        transparency = cfg.get("schedule", "min_transparency")
-        return cls(shot_duration=duration, sun_altitude=cfg.get("schedule", "sun_altitude"),
+        seeing = cfg.get_float("schedule", "max_seeing")
+        transparency = cfg.get_float("schedule", "min_transparency")
+        return cls(shot_duration=duration, sun_altitude=cfg.get_float("schedule", "sun_altitude"),
                    max_seeing=seeing if seeing > 0 else None,
                    min_transparency=transparency if transparency > 0 else None,
-                   priority_order=cfg.get("schedule", "priority_order"))
+                   priority_order=cfg.get_str("schedule", "priority_order"))
 
     def as_dict(self) -> dict[str, Any]:
         return {"shot_duration": self.shot_duration, "sun_altitude": self.sun_altitude,
@@ -266,12 +267,25 @@ class _Rows:
     opportunity: np.ndarray  # per row: its shot's opportunity
 
 
+#: The shots' unit vectors, computed once per table (the store keeps its table between
+#: decisions, and the vectors cost as much as the rest of a decision).
+_VECTORS: weakref.WeakKeyDictionary[ShotTable, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def table_vectors(table: ShotTable) -> np.ndarray:
+    """ICRS unit vectors of the table's shots (:func:`ocd.sky.het.unit_vectors`), cached."""
+    vectors = _VECTORS.get(table)
+    if vectors is None:
+        vectors = _VECTORS[table] = het.unit_vectors(table.ra, table.dec)
+    return vectors
+
+
 def _rows(table: ShotTable, night: _Night) -> _Rows:
     n = len(table)
     now = night.now
     # when it is not dark yet, show the windows of the coming dark time
     reference = now if night.sun < night.settings.sun_altitude else max(now, night.dark_start)
-    sky = het.sky(None, None, reference, vectors=table.vectors)
+    sky = het.sky(None, None, reference, vectors=table_vectors(table))
     found = sky.tracks()
     start = np.concatenate([found.start_e, found.start_w])
     end = np.concatenate([found.end_e, found.end_w])
@@ -455,12 +469,12 @@ def choose(shots: Iterable[Shot] | ShotTable, when: dt.datetime,
     table = shots if isinstance(shots, ShotTable) else ShotTable.from_shots(shots)
     now = het.unix_seconds(when)
     night = _night(now, settings, conditions)
-    common = {"sun_altitude": night.sun, "dark_start": het.to_datetime(night.dark_start),
-              "dark_end": het.to_datetime(night.dark_end), "settings": settings,
-              "conditions": conditions}
     when = het.to_datetime(now)
+    dark_start, dark_end = het.to_datetime(night.dark_start), het.to_datetime(night.dark_end)
     if len(table) == 0:
-        return ScheduleResult(None, "no shots", when, candidates=[], **common)
+        return ScheduleResult(None, "no shots", when, candidates=[], sun_altitude=night.sun,
+                              dark_start=dark_start, dark_end=dark_end, settings=settings,
+                              conditions=conditions)
     rows = _rows(table, night)
     ranked = _rank(rows)
     choice = _candidate(rows, int(ranked[0]), 1) if ranked.size else None
@@ -468,4 +482,5 @@ def choose(shots: Iterable[Shot] | ShotTable, when: dt.datetime,
     return ScheduleResult(choice, reason, when,
                           candidates=lambda: _all_candidates(rows, ranked),
                           lookup=lambda shotid, track: _lookup(rows, ranked, shotid, track),
-                          **common)
+                          sun_altitude=night.sun, dark_start=dark_start, dark_end=dark_end,
+                          settings=settings, conditions=conditions)

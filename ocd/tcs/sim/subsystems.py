@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ocd.clock import Clock, sleep_ocd
+from ocd.clock import Clock, real_seconds
 from ocd.tcs.interface import TcsError, check_command
 
 #: Simulated durations (OCD-clock seconds).
@@ -43,6 +44,11 @@ def separation(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
 
 
+async def sleep_ocd(clock: Clock, seconds: float) -> None:
+    """Wait ``seconds`` of OCD-clock time (shorter in real time when the mock clock is fast)."""
+    await asyncio.sleep(real_seconds(clock, max(0.0, seconds)))
+
+
 class SimulatedSubsystems:
     """The four subsystems in one object. ``fail`` names commands (``subsystem.command``) that
     always fail, to rehearse the error paths."""
@@ -60,7 +66,8 @@ class SimulatedSubsystems:
         self.log.append((subsystem, command, params))
         if f"{subsystem}.{command}" in self.fail:
             raise TcsError(f"{subsystem}.{command} failed (simulated failure)")
-        handler = getattr(self, f"_{subsystem}_{command}")
+        handler: Callable[..., Awaitable[dict[str, Any]]] = getattr(
+            self, f"_{subsystem}_{command}")
         return await handler(**params)
 
     async def close(self) -> None:

@@ -1,211 +1,23 @@
-"""The shot list: its 17-column file, and the store OCD keeps it in while running.
+"""The shot list OCD keeps while running, and its file written back.
 
-The file is the contract with the HETDEX planners, so it is read strictly (every error names
-file, line and column) and written back byte for byte except for the ``n_obs`` values that
-changed: comments, blank lines, spacing and number formats stay as the planner wrote them. The
-store is an in-memory SQLite database so that "decrement exactly once" is one guarded UPDATE
-under a lock, whichever thread asks.
+The file is written back byte for byte except for the ``n_obs`` values that changed: comments,
+blank lines, spacing and number formats stay as the planner wrote them. The store is an
+in-memory SQLite database so that "decrement exactly once" is one guarded UPDATE under a lock,
+whichever thread asks.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ocd.errors import OcdError
-
-#: The columns of a shot file, in order.
-COLUMNS = ("shotid", "ra", "dec", "track", "priority", "n_obs", "forced_az", "qidx", "qprog",
-           "qobject", "qifu", "qra", "qdec", "qequinox", "qpmra", "qpmdec", "qepoch")
-#: Track codes of the ``track`` column.
-TRACK_EAST, TRACK_WEST, TRACK_EITHER = 0, 1, 2
-
-_TOKEN = re.compile(r"\S+")
-_SEXAGESIMAL = re.compile(r"^[+-]?\d{1,3}:\d{1,2}:\d{1,2}(\.\d*)?$")
-
-
-@dataclass(frozen=True, slots=True)
-class Shot:
-    """One row of the shot list. ``ra`` in decimal hours, ``dec`` and ``forced_az`` in degrees
-    (``forced_az`` None when the file says -1); the Q columns are passed to the telescope."""
-
-    shotid: str
-    ra: float
-    dec: float
-    track: int
-    priority: int
-    n_obs: int
-    forced_az: float | None
-    qidx: int
-    qprog: str
-    qobject: str
-    qifu: str
-    qra: str
-    qdec: str
-    qequinox: float
-    qpmra: float
-    qpmdec: float
-    qepoch: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """The shot as JSON-friendly values, for event payloads."""
-        return asdict(self)
-
-
-class ShotFileError(OcdError):
-    """A shot file that cannot be used; the message names file, line and column."""
-
-    def __init__(self, source: str, line: int, column: int, message: str) -> None:
-        super().__init__(f"{source}:{line}:{column}: {message}")
-        self.source = source
-        self.line = line
-        self.column = column
-
-
-# -- parsing -----------------------------------------------------------------------------------
-
-def _number(text: str, kind: type) -> float | int:
-    """``text`` as an int or a finite float; ValueError with the expectation otherwise."""
-    if kind is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError("expected an integer") from None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError("expected a number") from None
-    if not math.isfinite(value):
-        raise ValueError("expected a finite number")
-    return value
-
-
-def _check_shotid(text: str) -> str:
-    if "/" in text or "\\" in text:
-        raise ValueError("must not contain a slash: it names the shot's files")
-    return text
-
-
-def _check_range(low: float, high: float, high_open: bool = False) -> Callable[[float], float]:
-    def check(value: float) -> float:
-        if value < low or value > high or (high_open and value == high):
-            bracket = ")" if high_open else "]"
-            raise ValueError(f"out of range [{low:g}, {high:g}{bracket}")
-        return value
-    return check
-
-
-def _check_track(value: int) -> int:
-    if value not in (TRACK_EAST, TRACK_WEST, TRACK_EITHER):
-        raise ValueError("must be 0 (East), 1 (West) or 2 (either)")
-    return value
-
-
-def _check_n_obs(value: int) -> int:
-    if value < 0:
-        raise ValueError("must be 0 or more")
-    return value
-
-
-def _forced_az(value: float) -> float | None:
-    if value == -1:
-        return None
-    if not 0.0 <= value < 360.0:
-        raise ValueError("must be -1 (none) or an azimuth in [0, 360)")
-    return value
-
-
-def _check_qifu(text: str) -> str:
-    if not text.isdigit():
-        raise ValueError("expected the IFU slot digits, e.g. 000")
-    return text
-
-
-def _check_sexagesimal(text: str) -> str:
-    if not _SEXAGESIMAL.match(text):
-        raise ValueError("expected sexagesimal D:M:S, e.g. +51:07:40.44")
-    return text
-
-
-def _identity(text: str) -> str:
-    return text
-
-
-#: How each column is read: (numeric kind or None for text, check applied to the value).
-_READERS: dict[str, tuple[type | None, Callable[[Any], Any]]] = {
-    "shotid": (None, _check_shotid),
-    "ra": (float, _check_range(0.0, 24.0, high_open=True)),
-    "dec": (float, _check_range(-90.0, 90.0)),
-    "track": (int, _check_track),
-    "priority": (int, lambda v: v),
-    "n_obs": (int, _check_n_obs),
-    "forced_az": (float, _forced_az),
-    "qidx": (int, lambda v: v),
-    "qprog": (None, _identity),
-    "qobject": (None, _identity),
-    "qifu": (None, _check_qifu),
-    "qra": (None, _check_sexagesimal),
-    "qdec": (None, _check_sexagesimal),
-    "qequinox": (float, lambda v: v),
-    "qpmra": (float, lambda v: v),
-    "qpmdec": (float, lambda v: v),
-    "qepoch": (float, lambda v: v),
-}
-
-
-@dataclass(frozen=True)
-class _Row:
-    shot: Shot
-    n_obs_span: tuple[int, int]
-
-
-def _lines(text: str) -> list[str]:
-    """Lines with their endings, split at newlines only (``str.splitlines`` also splits at form
-    feeds and other separators, which would shift line numbers and alter write-back)."""
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
-
-
-def _parse_line(source: str, lineno: int, line: str) -> _Row | None:
-    """The shot on ``line``, or None for a blank or comment line."""
-    content = line.split("#", 1)[0]
-    tokens = list(_TOKEN.finditer(content))
-    if not tokens:
-        return None
-    if len(tokens) != len(COLUMNS):
-        column = (tokens[len(COLUMNS)].start() + 1 if len(tokens) > len(COLUMNS)
-                  else len(content.rstrip()) + 1)
-        raise ShotFileError(source, lineno, column,
-                            f"expected {len(COLUMNS)} columns ({' '.join(COLUMNS)}), "
-                            f"found {len(tokens)}")
-    values: dict[str, Any] = {}
-    for index, (name, match) in enumerate(zip(COLUMNS, tokens, strict=True), start=1):
-        kind, check = _READERS[name]
-        text = match.group()
-        try:
-            values[name] = check(text if kind is None else _number(text, kind))
-        except ValueError as exc:
-            raise ShotFileError(source, lineno, match.start() + 1,
-                                f"column {index} ({name}) {text!r}: {exc}") from None
-    n_obs = tokens[COLUMNS.index("n_obs")]
-    return _Row(Shot(**values), (n_obs.start(), n_obs.end()))
-
-
-# -- the store ---------------------------------------------------------------------------------
+from ocd.shots.model import COLUMNS, Shot, ShotFileError, ShotTable, lines_of, parse_line
 
 _SCHEMA = f"""
 CREATE TABLE lines (lineno INTEGER PRIMARY KEY, text TEXT NOT NULL, shotid TEXT,
@@ -216,46 +28,6 @@ CREATE TABLE shots (position INTEGER PRIMARY KEY, {', '.join(
     for name in COLUMNS)});
 """
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM shots"
-
-
-@dataclass(frozen=True, eq=False)
-class ShotTable:
-    """Shots as numpy columns, the form the scheduler computes with.
-
-    Building the columns from many :class:`Shot` objects costs more than scheduling them, so
-    the store keeps one ready (:meth:`ShotStore.table`) and the scheduler accepts either.
-    """
-
-    shots: tuple[Shot, ...]
-    ra: np.ndarray
-    dec: np.ndarray
-    track: np.ndarray
-    priority: np.ndarray
-    n_obs: np.ndarray
-    forced_az: np.ndarray  # NaN for none
-
-    @classmethod
-    def from_shots(cls, shots: Iterable[Shot]) -> ShotTable:
-        items = tuple(shots)
-        return cls(
-            items,
-            np.array([s.ra for s in items], dtype=float),
-            np.array([s.dec for s in items], dtype=float),
-            np.array([s.track for s in items], dtype=np.int8),
-            np.array([s.priority for s in items], dtype=np.int64),
-            np.array([s.n_obs for s in items], dtype=np.int64),
-            np.array([s.forced_az for s in items], dtype=float),  # None becomes NaN
-        )
-
-    def __len__(self) -> int:
-        return len(self.shots)
-
-    @cached_property
-    def vectors(self) -> np.ndarray:
-        """ICRS unit vectors of the shots, computed once (see :func:`ocd.sky.het.unit_vectors`)."""
-        from ocd.sky.het import unit_vectors
-
-        return unit_vectors(self.ra, self.dec)
 
 
 class ShotStore:
@@ -280,9 +52,10 @@ class ShotStore:
         """Parse a whole shot file's text; :class:`ShotFileError` on the first bad line."""
         store = cls(source, path)
         first_line: dict[str, int] = {}
-        lines, shots = [], []
-        for lineno, line in enumerate(_lines(text), start=1):
-            row = _parse_line(source, lineno, line)
+        lines: list[tuple[int, str, str | None, int | None, int | None]] = []
+        shots = []
+        for lineno, line in enumerate(lines_of(text), start=1):
+            row = parse_line(source, lineno, line)
             if row is None:
                 lines.append((lineno, line, None, None, None))
                 continue
@@ -330,7 +103,8 @@ class ShotStore:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._db.execute("SELECT count(*) FROM shots").fetchone()[0]
+            count: int = self._db.execute("SELECT count(*) FROM shots").fetchone()[0]
+            return count
 
     def __contains__(self, shotid: object) -> bool:
         return isinstance(shotid, str) and self.get(shotid) is not None

@@ -1,1 +1,2 @@
-"""TODO"""
+"""Developers' tools: generated documentation, the shipped samples, the Docker helper.
+"""

@@ -86,7 +86,7 @@ _EVENTS_INTRO = """\
 
 Everything a monitor or GUI needs to follow OCD: where to connect, what a message looks like,
 how to notice lost events, and every topic OCD publishes with its payload. `ocd listen` is the
-reference monitor: read `ocd/listen.py` (about 200 lines) for a working example.
+reference monitor: read `ocd/app/listener.py` (about 100 lines) for a working example.
 
 ## Connecting
 

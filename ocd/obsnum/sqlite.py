@@ -82,23 +82,22 @@ class SqliteAllocator(ObsnumAllocator):
     def _allocate(self, obsdate: dt.date, issued_max: int, count: int) -> list[int]:
         conn = self.connection
         key = (obsdate.isoformat(), self.instrument)
+
+        def next_numbers() -> list[int]:
+            (stored,) = conn.execute(
+                "SELECT MAX(obsnum) FROM vl_obsnum WHERE obsdate = ? AND inst = ?",
+                key).fetchone()
+            first = first_number(stored, issued_max)
+            numbers = list(range(first, first + count))
+            check_numbers(numbers)
+            return numbers
+
         try:
             if not self.update:
-                (stored,) = conn.execute(
-                    "SELECT MAX(obsnum) FROM vl_obsnum WHERE obsdate = ? AND inst = ?",
-                    key).fetchone()
-                first = first_number(stored, issued_max)
-                numbers = list(range(first, first + count))
-                check_numbers(numbers)
-                return numbers
+                return next_numbers()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                (stored,) = conn.execute(
-                    "SELECT MAX(obsnum) FROM vl_obsnum WHERE obsdate = ? AND inst = ?",
-                    key).fetchone()
-                first = first_number(stored, issued_max)
-                numbers = list(range(first, first + count))
-                check_numbers(numbers)
+                numbers = next_numbers()
                 conn.executemany(
                     "INSERT INTO vl_obsnum (obsdate, inst, obsnum) VALUES (?, ?, ?)",
                     [(*key, n) for n in numbers])

@@ -90,6 +90,8 @@ class ShotRunner:
         self.current: str | None = None
         self._abort_reason: str | None = None
         self._exposing = False
+        #: The abort of an exposure in flight, kept until it is done.
+        self._aborting: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
@@ -100,8 +102,9 @@ class ShotRunner:
         if self.current is None:
             return False
         self._abort_reason = reason
-        if self._exposing and self.plan.abort_exposure:
-            asyncio.ensure_future(self._abort_exposure())
+        if self._exposing and self.plan.abort_exposure and (
+                self._aborting is None or self._aborting.done()):
+            self._aborting = asyncio.ensure_future(self._abort_exposure())
         return True
 
     async def _abort_exposure(self) -> None:

@@ -13,11 +13,9 @@ from ocd.shots.store import load_shots
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Candidate, Conditions, ScheduleResult, span
 
-DEFAULT_TOP = 10
-
 
 def schedule_report(cfg: Config, *, at: str | None = None, shots: Path | None = None,
-                    limit: int | None = DEFAULT_TOP, as_json: bool = False,
+                    limit: int | None = 10, as_json: bool = False,
                     seeing: float | None = None, transparency: float | None = None) -> int:
     """``ocd schedule``: the choice and the candidates, as text or JSON."""
     clock = clock_from_config(cfg)

@@ -105,13 +105,15 @@ async def enquire(publisher: Publisher, subscriber: Subscriber, *, timeout: floa
         now = loop.time()
         if now >= deadline:
             return list(replies.values())
-        if publisher.has_subscriber(ENQUIRY_TOPIC) and (
-                now >= next_send or publisher.stats.subscribe_notices != notices):
+        can_send = publisher.has_subscriber(ENQUIRY_TOPIC)
+        if can_send and (now >= next_send or publisher.stats.subscribe_notices != notices):
             notices = publisher.stats.subscribe_notices
             publisher.publish_nowait(ENQUIRY_TOPIC, {"id": enquiry_id})
             first_sent = now if first_sent is None else first_sent
             next_send = now + interval
-        event = await _next_event(publisher, subscriber, min(deadline, next_send) - now)
+        # nobody to send to yet: sleep until a subscription notice (or a reply) wakes us
+        wake = min(deadline, next_send) if can_send else deadline
+        event = await _next_event(publisher, subscriber, wake - now)
         if event is None or not is_reply_to(event, enquiry_id):
             continue
         if accept is not None and not accept(event):

@@ -16,6 +16,7 @@ from typing import cast
 import zmq
 import zmq.asyncio
 
+from ocd.bus.addresses import service_urls
 from ocd.bus.envelope import Event, MalformedMessage, decode
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.ratelimit import RateLimitedLog
@@ -67,12 +68,14 @@ class Subscriber:
     """Connect to ``urls`` and receive the topics starting with any of ``topics``.
 
     ``topics`` are prefixes; ``""`` means everything. ``log_gaps`` logs each gap and restart
-    (a monitor that prints them itself turns it off).
+    (a monitor that prints them itself turns it off). The ``steady`` URLs (the addresses of
+    short-lived publishers: one-shot commands) are retried every ``reconnect_interval``
+    without back-off, so that a command bound a moment ago is heard within about that long.
     """
 
     def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str],
                  topics: Iterable[str] = ("",), *, options: BusOptions | None = None,
-                 log_gaps: bool = True) -> None:
+                 log_gaps: bool = True, steady: Iterable[str] = ()) -> None:
         self.options = options or BusOptions()
         self.urls = list(dict.fromkeys(urls))
         self.topics: list[str] = []
@@ -93,7 +96,12 @@ class Subscriber:
         self._loop: asyncio.AbstractEventLoop | None = None
         for topic in topics:
             self.subscribe(topic)
+        steady = set(steady)
         for url in self.urls:
+            # libzmq copies the options into each connection as it is made: the back-off
+            # limit set just before this connect applies to this address only (0: none)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0 if url in steady
+                            else round(self.options.reconnect_interval_max * 1000))
             try:
                 sock.connect(url)
             except zmq.ZMQError as exc:
@@ -104,7 +112,10 @@ class Subscriber:
     @classmethod
     def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, urls: Iterable[str],
                     topics: Iterable[str], *, log_gaps: bool = True) -> Subscriber:
-        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps)
+        """With the ``[bus]`` options; the one-shot commands' addresses
+        (``[urls] ocd_allow_hetdex``) are retried without back-off."""
+        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps,
+                   steady=service_urls(cfg, "ocd_allow_hetdex"))
 
     # -- filters ------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:

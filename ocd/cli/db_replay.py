@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ocd.app.replay import run_db_replay
-from ocd.config import Config
 from ocd.recording.store import SORT_KEYS
+
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "db_replay"
 HELP = "replay a recorded night (an ocd record file) on [urls] ocd_db_replay"
@@ -54,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.replay import run_db_replay
+
     return run_db_replay(cfg, args.db, speedup=args.speedup, sort_by=args.sort_by,
                          topics=args.topic, loop=args.loop, subscribers=args.subscribers,
                          wait=args.wait)

@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from ocd import __version__
-from ocd.cli.logs import setup_logging
-from ocd.config import load_config, parse_override
 from ocd.errors import EXIT_RUNTIME, OcdError
 
 log = logging.getLogger("ocd")
@@ -99,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = args.debug
     try:
+        # imported here, not at the top: ``ocd --help`` and a mistyped option need neither
+        from ocd.cli.logs import setup_logging
+        from ocd.config import load_config, parse_override
+
         overrides = [parse_override(item) for item in args.set]
         extra = getattr(args.module, "overrides", None)
         if extra is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ocd.app.listener import run_listen
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "listen"
 HELP = "print the events on the bus, one line each (the reference monitor)"
@@ -40,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.listener import run_listen
+
     return run_listen(cfg, urls=args.urls, tcs=args.tcs, replay=args.replay, topics=args.topic,
                       all_topics=args.all_topics == "yes", as_json=args.json, count=args.count,
                       duration=args.duration)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ocd.app.main_loop import run_main_loop
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "run"
 HELP = "the main loop: follow the TCS and OCD events, decide and run HETDEX shots"
@@ -46,5 +47,7 @@ def overrides(args: argparse.Namespace) -> list[tuple[str, str, str]]:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.main_loop import run_main_loop
+
     return run_main_loop(cfg, extra_topics=args.extra_topics,
                          all_topics=args.all_topics == "yes", assume_yes=args.yes)

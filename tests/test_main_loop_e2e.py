@@ -240,12 +240,54 @@ def test_sigterm_during_a_shot_aborts_it_and_exits_cleanly(night):
     assert finish.payload["exc_value"] == "shutdown"
 
 
-def test_second_main_loop_names_the_address_in_use(night):
-    result = night.ocd("run", "--yes", timeout=60)
-    assert result.returncode == 1
+@pytest.mark.parametrize("where", [
+    (),  # the same addresses
+    ("--set", "urls.ocd_main_loop=ipc://{root}/other-main.ipc"),  # another main address...
+    ("--set", "urls.ocd_main_loop=ipc://{root}/other-main.ipc",   # ...and shot index
+     "--n-ocd-run-shot", "1"),
+], ids=["same addresses", "other main address", "other main and shot addresses"])
+def test_a_second_main_loop_on_the_bus_refuses_naming_the_first(night, where):
+    args = [arg.format(root=night.root) for arg in where]
+    result = night.ocd("run", "--yes", *args, timeout=60)
+    assert result.returncode == 1, result.stderr
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("ocd: error:") and "main.ipc" in line
-    assert "[run] n_ocd_main_loop" in line
+    assert line.startswith("ocd: error: another ocd run is already running on this bus: "
+                           f"process {night.run.popen.pid} on "), line
+    assert "main.ipc" in line and "shot0.ipc" in line
+
+
+def test_a_second_main_loop_on_the_same_shot_file_refuses_whatever_its_addresses(night):
+    private = {name: f"ipc://{night.root}/second/{name}.ipc"
+               for name in ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex", "event_urls")}
+    args = [a for name, url in private.items() for a in ("--set", f"urls.{name}={url}")]
+    result = night.ocd("run", "--yes", *args, timeout=60)
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("ocd: error: another ocd run already uses the shot file "), line
+    assert "ocd_main_loop@" in line and f":{night.run.popen.pid} publishing on" in line
+
+
+def test_run_shot_of_a_shot_with_no_visit_left_is_refused_before_an_obsnum(night):
+    shots = night.root / "shots.dat"
+    text = shots.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("DEX00001 "))
+    columns = row.split()
+    columns[3], columns[5] = "0", "0"  # forced East track, n_obs 0
+    shots.write_text(text.replace(row, " ".join(columns)))
+    result = night.ocd("run_shot", "DEX00001", "--yes")
+    assert result.returncode == 2, result.stderr
+    assert "shot DEX00001 has n_obs 0" in result.stderr
+    assert not (night.root / "obsnum.sqlite").exists() or not _obsnum_rows(night.root)
+
+
+def _obsnum_rows(root):
+    import sqlite3
+
+    with sqlite3.connect(root / "obsnum.sqlite") as conn:
+        try:
+            return conn.execute("SELECT * FROM vl_obsnum").fetchall()
+        except sqlite3.OperationalError:
+            return []
 
 
 def test_allow_hetdex_without_main_loop_fails_clearly(tmp_path):

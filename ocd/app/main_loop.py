@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from ocd.app.mock_guard import confirm_mock_time
 from ocd.app.service import Service, run_service
 from ocd.app.settings import orchestrator_settings, tcs_topics
-from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, connect_urls
+from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, bus_options, connect_urls
+from ocd.bus.presence import find
 from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config, Origin, master_specs
@@ -37,8 +38,9 @@ from ocd.core.orchestrator import (
 )
 from ocd.errors import OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
+from ocd.shots.locks import OwnerLock
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
-from ocd.shots.store import ShotStore, load_shots
+from ocd.shots.store import ShotStore, decrement_file, load_shots
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions
 from ocd.tcs.factory import subsystems_from_config
@@ -92,6 +94,9 @@ class MainLoop(Service):
 
     async def start(self) -> None:
         cfg, ctx = self.cfg, self.ctx
+        await self._refuse_a_second_main_loop()
+        # one main loop per shot file, whatever the addresses
+        self.owner = self.closing(OwnerLock(self.shot_file))
         self.obsnum_choice = choose_backend(cfg)
         self.allocator = allocator_from_config(cfg, self.clock)
         # the allocator is not thread-safe (SQLite connections belong to their thread): all
@@ -103,7 +108,15 @@ class MainLoop(Service):
                                                           clock=self.clock))
         self.shot_pub = self.closing(Publisher.for_service(ctx, cfg, "ocd_run_shot", "run",
                                                           clock=self.clock))
-        self.responder = HeartbeatResponder(self.main_pub, "ocd_main_loop")
+        addresses = {"ocd_main_loop": self.main_pub.url, "ocd_run_shot": self.shot_pub.url}
+        self.responder = HeartbeatResponder(self.main_pub, "ocd_main_loop", addresses)
+        # greet new subscribers on both publishers: whoever connects to either address
+        # learns that a main loop runs, where, and on which clock
+        self.spawn(self.responder.greet(), name="greetings", daemon=True)
+        self.spawn(HeartbeatResponder(self.shot_pub, "ocd_main_loop", addresses).greet(),
+                   name="greetings on the shot address", daemon=True)
+        self.owner.describe(f"{self.main_pub.origin} publishing on {self.main_pub.url} and "
+                            f"{self.shot_pub.url}")
         self.subscriber = self.closing(Subscriber.from_config(ctx, cfg, self.inputs.urls,
                                                               self.inputs.topics))
         self.subsystems = subsystems_from_config(cfg, ctx, self.clock)
@@ -112,6 +125,15 @@ class MainLoop(Service):
                                  plan_from_config(cfg), locator_from_config(cfg))
 
     # -- start-up ------------------------------------------------------------------------
+    async def _refuse_a_second_main_loop(self) -> None:
+        """Stop with one line naming the main loop already on this bus: it greets whoever
+        connects to its main or its shot address (any of the configured lists)."""
+        urls = connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"])
+        found = await find(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg))
+        if found is not None:
+            raise OcdError(f"another ocd run is already running on this bus: "
+                           f"{found.describe()}; stop it first (one main loop at a time)")
+
     def summary(self) -> dict[str, Any]:
         """What the RA checks first: files, addresses, clock, scheduler, obsnum backend."""
         return {
@@ -219,8 +241,9 @@ class MainLoop(Service):
             return
 
         def on_success() -> None:
-            self.store.decrement(start.shotid)
-            self.store.write(self.shot_file)
+            # under the file's lock, from the file as it is now: a shot run by hand
+            # meanwhile keeps its decrement
+            self.store = decrement_file(self.shot_file, start.shotid)
             self.shot_file_stamp = _stamp(self.shot_file)
 
         await self.runner.run(shot.as_dict(), start.track, observation, on_success)
@@ -291,9 +314,11 @@ class MainLoop(Service):
 def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
                   assume_yes: bool) -> int:
     """``ocd run``: resolve the inputs, confirm a mock clock, run until stopped."""
-    clock = clock_from_config(cfg)
     inputs = resolve_inputs(cfg, extra_topics, all_topics)
-    confirm_mock_time(clock, assume_yes)
+    confirm_mock_time(clock_from_config(cfg), assume_yes)
+    # the clock starts once the question is answered (unless [dates] mock_anchor pins it):
+    # the mock night does not run while the RA reads the question
+    clock = clock_from_config(cfg)
     return run_service(MainLoop(cfg, clock, inputs))
 
 

@@ -6,7 +6,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from ocd.clock import clock_from_config, utc_to_jd
+from ocd.app.clock_source import choose_clock_now
+from ocd.clock import utc_to_jd
 from ocd.config import Config, parse_time
 from ocd.errors import UsageError
 from ocd.shots.store import load_shots
@@ -18,7 +19,7 @@ def schedule_report(cfg: Config, *, at: str | None = None, shots: Path | None = 
                     limit: int | None = 10, as_json: bool = False,
                     seeing: float | None = None, transparency: float | None = None) -> int:
     """``ocd schedule``: the choice and the candidates, as text or JSON."""
-    clock = clock_from_config(cfg)
+    clock = choose_clock_now(cfg).clock  # a running main loop's mock clock, if any
     when = None
     source = "mock clock" if clock.is_mock else "real clock"
     if at is not None:

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ocd.bus.envelope import Event
+from ocd.bus.envelope import Event, adopted_clock
 from ocd.bus.heartbeat import enquire
 from ocd.bus.publisher import Publisher
 from ocd.bus.subscriber import Subscriber
@@ -53,6 +53,9 @@ async def send_acknowledged(publisher: Publisher, subscriber: Subscriber, topic:
                             first=True, accept=accept)
     if not replies:
         raise no_answer("no reply to the heartbeat enquiry")
+    target_clock = adopted_clock(replies[0])
+    if publisher.clock.is_mock and target_clock is not None:
+        publisher.clock = target_clock  # the command is stamped on its target's mock clock
     try:
         await publisher.wait_for_subscriber(topic, max(0.0, deadline - loop.time()))
     except TimeoutError:

@@ -69,6 +69,8 @@ class Publisher:
         self.stats = PublisherStats()
         #: Current subscriptions: topic prefix (bytes) -> number of subscribers.
         self.subscriptions: Counter[bytes] = Counter()
+        #: Topics whose new subscribers someone waits for (:meth:`arrivals`).
+        self._watched: dict[bytes, asyncio.Event] = {}
         self._limited = RateLimitedLog(log, self.options.log_interval)
         sock = ctx.socket(zmq.XPUB)
         apply_options(sock, self.options)
@@ -165,11 +167,19 @@ class Publisher:
             if notice[0] == 1:
                 self.subscriptions[prefix] += 1
                 self.stats.subscribe_notices += 1
+                for topic, arrived in self._watched.items():
+                    if topic.startswith(prefix):
+                        arrived.set()
             elif notice[0] == 0 and self.subscriptions[prefix] > 0:
                 self.subscriptions[prefix] -= 1
                 if not self.subscriptions[prefix]:
                     del self.subscriptions[prefix]
         return count
+
+    def arrivals(self, topic: str) -> asyncio.Event:
+        """An event set whenever a new subscription that receives ``topic`` is read (by
+        :meth:`poll_subscriptions`, whoever calls it); the caller clears it once it acted."""
+        return self._watched.setdefault(topic.encode("utf-8"), asyncio.Event())
 
     def has_subscriber(self, topic: str) -> bool:
         """Whether some subscriber currently receives ``topic`` (its filter is a prefix)."""

@@ -66,13 +66,13 @@ def parse_time(text: str) -> dt.datetime:
     for a mock time in its configuration. A time without an offset is UTC, as for astropy.
     """
     try:
-        when = dt.datetime.fromisoformat(text.strip())
+        iso = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         pass
     else:
-        if when.tzinfo is None:
-            return when.replace(tzinfo=dt.timezone.utc)
-        return when.astimezone(dt.timezone.utc)
+        if iso.tzinfo is None:
+            return iso.replace(tzinfo=dt.timezone.utc)
+        return iso.astimezone(dt.timezone.utc)
     from astropy.time import Time  # imported here: astropy is slow to import
 
     try:

@@ -18,7 +18,7 @@ def test_master_defaults_are_typed():
     cfg = load_config(environ={})
     assert cfg.get("run", "n_ocd_main_loop") == 0
     assert cfg.get("urls", "ocd_main_loop") == ["tcp://127.0.0.1:6600"]
-    assert cfg.get("urls", "ocd_db_replay") == []
+    assert cfg.get("urls", "ocd_db_replay") == ["tcp://127.0.0.1:6603"]
     assert cfg.get("database", "mysql_update_obsnum") is True
     assert cfg.get("dates", "mock_time") is None
     assert cfg.get("dates", "mock_speed") == 1.0

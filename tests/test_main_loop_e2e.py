@@ -17,7 +17,10 @@ import pytest
 from conftest import run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
 
+from ocd.app.main_loop import resolve_inputs
 from ocd.bus import validation_errors
+from ocd.config import load_config
+from ocd.errors import ConfigError
 from ocd.shots.store import load_shots
 
 pytestmark = pytest.mark.slow
@@ -238,6 +241,11 @@ def test_sigterm_during_a_shot_aborts_it_and_exits_cleanly(night):
     assert night.run.popen.wait(30) == 0, night.run.stderr()
     _, finish = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1), 30, start)
     assert finish.payload["exc_value"] == "shutdown"
+    shotid = finish.payload["shotid"]
+    window = night.run.stderr()  # it says what it stopped
+    assert f"SIGTERM: stopping; aborting shot {shotid} at its next safe point" in window
+    assert f"ocd run stopped: shot {shotid} aborted, its end published" in window
+    assert f"shot {shotid} " in window and "exposure 1/3 of" in window  # the narration
 
 
 @pytest.mark.parametrize("where", [
@@ -299,11 +307,22 @@ def test_allow_hetdex_without_main_loop_fails_clearly(tmp_path):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_both_inputs_set_is_a_usage_error(tmp_path):
-    root = short_tmpdir()
-    config = night_config(root)
-    result = run_ocd("run", "--yes", "--config", str(config), "--set",
-                     f"urls.ocd_db_replay=ipc://{root}/replay.ipc")
-    assert result.returncode == 2
-    assert "both [urls] event_urls (live TCS) and [urls] ocd_db_replay" in result.stderr
-    shutil.rmtree(root, ignore_errors=True)
+@pytest.mark.parametrize("input_, tcs, replay, follows", [
+    ("auto", "ipc:///x/tcs.ipc", "ipc:///x/replay.ipc", "tcs"),  # the shipped plan: live TCS
+    ("auto", "", "ipc:///x/replay.ipc", "replay"),
+    ("replay", "ipc:///x/tcs.ipc", "ipc:///x/replay.ipc", "replay"),  # ocd run --replay
+    ("live", "ipc:///x/tcs.ipc", "", "tcs"),
+])
+def test_run_follows_one_input_never_both(input_, tcs, replay, follows):
+    cfg = load_config(overrides=[("run", "input", input_), ("urls", "event_urls", tcs),
+                                 ("urls", "ocd_db_replay", replay)], environ={})
+    inputs = resolve_inputs(cfg, [], True)
+    assert inputs.source == follows
+    assert (tcs in inputs.urls, replay in inputs.urls) == (follows == "tcs", follows == "replay")
+
+
+@pytest.mark.parametrize("input_, empty", [("live", "event_urls"), ("replay", "ocd_db_replay")])
+def test_run_refuses_an_input_without_address(input_, empty):
+    cfg = load_config(overrides=[("run", "input", input_), ("urls", empty, "")], environ={})
+    with pytest.raises(ConfigError, match=rf"\[urls\] {empty} is empty"):
+        resolve_inputs(cfg, [], True)

@@ -36,7 +36,8 @@ from ocd.core.orchestrator import (
     StartShot,
     ack,
 )
-from ocd.errors import OcdError, UsageError
+from ocd.errors import OcdError
+from ocd.monitor.narrator import ERROR, INFO, WARNING, Narrator
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.shots.locks import OwnerLock
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
@@ -46,6 +47,11 @@ from ocd.sky.scheduler import Conditions
 from ocd.tcs.factory import subsystems_from_config
 
 log = logging.getLogger(__name__)
+#: The narration of the night in the window of ``ocd run`` (``--quiet``: warnings only).
+night = logging.getLogger("ocd.run")
+_LEVELS = {INFO: logging.INFO, WARNING: logging.WARNING, ERROR: logging.ERROR}
+#: What a stop signal is, for the RA.
+_SIGNALS = {"SIGINT": "Ctrl+C (SIGINT)", "SIGTERM": "SIGTERM"}
 
 T = TypeVar("T")
 
@@ -60,18 +66,24 @@ class Inputs:
 
 
 def resolve_inputs(cfg: Config, cli_topics: list[str], all_topics: bool) -> Inputs:
-    """The URLs and topic prefixes to subscribe to; ``event_urls`` and ``ocd_db_replay`` are
-    exclusive inputs (a replayed night must never mix with a live TCS)."""
+    """The URLs and topic prefixes to subscribe to. The TCS events come from ``event_urls``
+    or ``ocd_db_replay`` as ``[run] input`` says, never both (a replayed night must never mix
+    with a live TCS)."""
     tcs = cfg.get_urls("urls", "event_urls")
     replay = cfg.get_urls("urls", "ocd_db_replay")
-    if tcs and replay:
-        raise UsageError("both [urls] event_urls (live TCS) and [urls] ocd_db_replay (replayed "
-                         "night) are set: empty one of them (e.g. --set urls.event_urls=)")
-    source = "replay" if replay else "tcs"
+    chosen = cfg.get_str("run", "input")
+    if chosen == "auto":
+        chosen = "live" if tcs or not replay else "replay"
+    if chosen == "live" and not tcs:
+        raise cfg.error("run", "input", "live", "[urls] event_urls is empty: no TCS to follow")
+    if chosen == "replay" and not replay:
+        raise cfg.error("run", "input", "replay", "[urls] ocd_db_replay is empty: no replay "
+                        "to follow")
+    source = "replay" if chosen == "replay" else "tcs"
     services = ["ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex"]
-    if replay:
+    if source == "replay":
         services.append("ocd_db_replay")
-    urls = connect_urls(cfg, services, tcs=bool(tcs))
+    urls = connect_urls(cfg, services, tcs=source == "tcs")
     needed = [*tcs_topics(cfg).all(), *topics.MAIN_LOOP_INPUTS]
     return Inputs(urls, subscription_topics(needed, extra_topics(cfg, cli_topics), all_topics),
                   source)
@@ -123,6 +135,7 @@ class MainLoop(Service):
         self.on_close(self.subsystems.close)
         self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
                                  plan_from_config(cfg), locator_from_config(cfg))
+        self.narrator = Narrator(main_origin=self.shot_pub.origin)
 
     # -- start-up ------------------------------------------------------------------------
     async def _refuse_a_second_main_loop(self) -> None:
@@ -184,6 +197,8 @@ class MainLoop(Service):
     def _on_event(self, event: Event, now: float) -> list[Action]:
         if self.log_events:
             log.info("event %s %s", event.topic, event.data)
+        if event.topic.startswith((topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX)):
+            self._narrate(event.topic, event.payload)  # shots (ours or by hand), commands
         if self.responder.handle_nowait(event):
             return []
         return self.orchestrator.handle(event.topic, event.payload, now)
@@ -191,7 +206,7 @@ class MainLoop(Service):
     async def _execute(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Publish):
-                await self.main_pub.publish(action.topic, action.data)
+                await self._publish(action.topic, action.data)
             elif isinstance(action, RequestSchedule):
                 self.spawn(self._schedule(action), name="scheduler", critical=False)
             elif isinstance(action, StartShot):
@@ -250,36 +265,36 @@ class MainLoop(Service):
 
     async def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):
-            await self._ack(action.request_id, "abort", True,
+            await self._ack(action, "abort", True,
                             f"aborting shot {self.runner.current}")
         elif self.orchestrator.run_shot.state != "running":
-            await self._ack(action.request_id, "abort", False, "no shot is running")
+            await self._ack(action, "abort", False, "no shot is running")
         # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
 
     async def _change_config(self, action: ChangeConfig) -> None:
         """Apply all changes or none; only ``{conf modifiable}`` options."""
         refused = refused_changes(action.changes, master_specs())
         if refused:
-            await self._ack(action.request_id, "config_send", False, "; ".join(refused))
+            await self._ack(action, "config_send", False, "; ".join(refused))
             return
         origin = Origin(f"config send by {action.by}", Path.cwd())
         try:
             undo = self.cfg.apply(action.changes, origin)
         except OcdError as exc:
-            await self._ack(action.request_id, "config_send", False, str(exc))
+            await self._ack(action, "config_send", False, str(exc))
             return
         try:
             self._apply_config()
         except OcdError as exc:  # a value fine alone but not in use (bad dithers, say)
             undo()
             self._apply_config()
-            await self._ack(action.request_id, "config_send", False, str(exc))
+            await self._ack(action, "config_send", False, str(exc))
             return
         message = ", ".join(f"[{s}] {o} = {v}" for s, o, v in action.changes)
         log.info("configuration changed by %s: %s", action.by, message)
-        await self.main_pub.publish(topics.MAIN_CONFIG_CHANGED, {
+        await self._publish(topics.MAIN_CONFIG_CHANGED, {
             "changes": [list(change) for change in action.changes], "by": action.by})
-        await self._ack(action.request_id, "config_send", True, message)
+        await self._ack(action, "config_send", True, message)
 
     def _apply_config(self) -> None:
         """Push modifiable options into the live objects."""
@@ -294,18 +309,40 @@ class MainLoop(Service):
             self.store = load_shots(shot_file)
             self.shot_file, self.shot_file_stamp = shot_file, _stamp(shot_file)
 
-    async def _ack(self, request_id: str, command: str, ok: bool, message: str) -> None:
-        action = ack(request_id, command, ok, message)
-        await self.main_pub.publish(action.topic, action.data)
+    async def _ack(self, request: Abort | ChangeConfig, command: str, ok: bool,
+                   message: str) -> None:
+        action = ack(request.request_id, command, ok, message, request.by)
+        await self._publish(action.topic, action.data)
+
+    async def _publish(self, topic: str, data: dict[str, Any]) -> None:
+        """Publish on the main loop's address, and tell the window what it means."""
+        self._narrate(topic, await self.main_pub.publish(topic, data))
+
+    def _narrate(self, topic: str, payload: dict[str, Any]) -> None:
+        for line in self.narrator.feed(topic, payload):
+            night.log(_LEVELS[line.level], "%s", line.text)
 
     # -- stopping ------------------------------------------------------------------------
     async def before_close(self) -> None:
-        """Stop a running shot as configured, let it publish its end, then stop."""
-        await self.main_pub.publish(topics.MAIN_STOPPING, {
-            "reason": "signal", "running_shot": self.runner.current})
-        if self.runner.abort("shutdown"):
-            log.info("stopping: aborting shot %s", self.runner.current)
+        """Stop a running shot as configured, let it publish its end, then stop; on a signal
+        (Ctrl+C, SIGTERM) say what was stopped."""
+        if not hasattr(self, "runner"):  # start() failed: nothing was running
+            return
+        signalled = self.stop_reason in _SIGNALS
+        shot = self.runner.current
+        await self._publish(topics.MAIN_STOPPING, {"reason": "signal", "running_shot": shot})
+        aborting = self.runner.abort("shutdown")
+        if signalled:
+            log.warning("%s: stopping%s", _SIGNALS[self.stop_reason or ""],
+                        f"; aborting shot {shot} at its next safe point" if aborting else "")
         await self.wait_tasks()
+        if signalled:
+            elsewhere = self.orchestrator.run_shot.shot
+            log.warning("ocd run stopped: %s; no new shot was started",
+                        f"shot {shot} aborted, its end published" if aborting
+                        else f"the shot {elsewhere.shotid} run by hand ({elsewhere.origin}) "
+                             "goes on" if elsewhere is not None
+                        else "no shot was running")
 
     async def _in_db_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, function, *args)

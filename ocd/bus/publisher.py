@@ -21,7 +21,14 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from ocd.bus.addresses import SERVICES, BindHint, bind, chosen_url
+from ocd.bus.addresses import (
+    SERVICES,
+    AddressInUse,
+    BindHint,
+    bind,
+    chosen_and_next_urls,
+    chosen_url,
+)
 from ocd.bus.envelope import encode, stamp
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.ratelimit import RateLimitedLog
@@ -96,6 +103,23 @@ class Publisher:
         url, hint = chosen_url(cfg, service, section)
         return cls(ctx, url, name or service, clock or clock_from_config(cfg),
                    options=bus_options(cfg), hint=hint)
+
+    @classmethod
+    def first_free(cls, ctx: zmq.asyncio.Context, cfg: Config, service: str, section: str,
+                   *, name: str | None = None, clock: Clock | None = None) -> Publisher:
+        """Like :meth:`for_service`, for a commander: when another process holds the address
+        at its index (another command at the same moment, a GUI), bind the next free one of
+        the list. Several commanders thus act at once with one configuration; every
+        subscriber connects to the whole list anyway."""
+        candidates = chosen_and_next_urls(cfg, service, section)
+        for url, hint in candidates:
+            try:
+                return cls(ctx, url, name or service, clock or clock_from_config(cfg),
+                           options=bus_options(cfg), hint=hint)
+            except AddressInUse:
+                log.debug("%s is taken: trying the next address of [urls] %s", url, service)
+        url, hint = candidates[0]
+        raise AddressInUse(url, hint, advice="", every=len(candidates))
 
     # -- publishing ---------------------------------------------------------------------------
     def publish_nowait(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -112,10 +112,13 @@ class Subscriber:
     @classmethod
     def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, urls: Iterable[str],
                     topics: Iterable[str], *, log_gaps: bool = True) -> Subscriber:
-        """With the ``[bus]`` options; the one-shot commands' addresses
-        (``[urls] ocd_allow_hetdex``) are retried without back-off."""
+        """With the ``[bus]`` options; the addresses of the publishers that come and go, the
+        one-shot commands' (``[urls] ocd_allow_hetdex``) and the shots'
+        (``[urls] ocd_run_shot``, where ``ocd run_shot -e`` binds), are retried without
+        back-off."""
         return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps,
-                   steady=service_urls(cfg, "ocd_allow_hetdex"))
+                   steady=[*service_urls(cfg, "ocd_allow_hetdex"),
+                           *service_urls(cfg, "ocd_run_shot")])
 
     # -- filters ------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:

@@ -58,9 +58,11 @@ def sender(payload: Mapping[str, Any]) -> str:
     return value if isinstance(value, str) and value else "unknown"
 
 
-def ack_payload(request: str, command: str, ok: bool, message: str) -> dict[str, Any]:
-    """The acknowledgement of command ``command`` with id ``request``."""
-    return {"id": request, "command": command, "ok": ok, "message": message}
+def ack_payload(request: str, command: str, ok: bool, message: str,
+                by: str = "unknown") -> dict[str, Any]:
+    """The acknowledgement of command ``command`` with id ``request``, sent by ``by`` (its
+    ``__origin``: whoever reads the acknowledgement alone knows whose command it answers)."""
+    return {"id": request, "command": command, "ok": ok, "message": message, "by": by}
 
 
 class OptionRule(Protocol):

@@ -89,9 +89,9 @@ class ChangeConfig:
 Action = Publish | RequestSchedule | StartShot | Abort | ChangeConfig
 
 
-def ack(request_id: str, command: str, ok: bool, message: str) -> Publish:
-    """The acknowledgement of a one-shot command, matched by its ``id``."""
-    return Publish(topics.MAIN_ACK, ack_payload(request_id, command, ok, message))
+def ack(request_id: str, command: str, ok: bool, message: str, by: str) -> Publish:
+    """The acknowledgement of a one-shot command sent by ``by``, matched by its ``id``."""
+    return Publish(topics.MAIN_ACK, ack_payload(request_id, command, ok, message, by))
 
 
 def _iso(timestamp: float) -> str:
@@ -247,14 +247,14 @@ class Orchestrator:
         if topic == topics.COMMAND_ALLOW:
             allowed = payload.get("allowed")
             if not isinstance(allowed, bool):
-                return [ack(request, "allow_hetdex", False, "'allowed' must be true/false")]
+                return [ack(request, "allow_hetdex", False, "'allowed' must be true/false", by)]
             actions: list[Action] = []
             self._changed(actions, self.hetdex.set(allowed, by))
             if allowed:
                 self.next_schedule_at = 0.0  # an explicit start retries at once
             actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": allowed, "by": by}))
             actions.append(ack(request, "allow_hetdex", True,
-                               f"HETDEX shots {'allowed' if allowed else 'forbidden'}"))
+                               f"HETDEX shots {'allowed' if allowed else 'forbidden'}", by))
             return actions
         if topic == topics.COMMAND_ABORT:
             return [Abort(request, by)]
@@ -262,7 +262,7 @@ class Orchestrator:
             changes = parse_changes(payload.get("changes"))
             if changes is None:
                 return [ack(request, "config_send", False,
-                            "'changes' must be a list of [section, option, value]")]
+                            "'changes' must be a list of [section, option, value]", by)]
             return [ChangeConfig(request, changes, by)]
         return []
 

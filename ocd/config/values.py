@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ocd.errors import quoted
+
 _URL = re.compile(r"^(tcp://[^\s:/]+:(\d+|\*)|ipc://\S+|inproc://\S+)$")
 
 
@@ -34,7 +36,7 @@ def convert(type_name: str, raw: str, base_dir: Path) -> Any:
         urls = [u.strip() for u in raw.split(",") if u.strip()]
         for url in urls:
             if not _URL.match(url):
-                raise ValueError(f"{url!r} is not a tcp://HOST:PORT or ipc://PATH address")
+                raise ValueError(f"{quoted(url)} is not a tcp://HOST:PORT or ipc://PATH address")
         if type_name == "url":
             if len(urls) > 1:
                 raise ValueError("expected a single address")

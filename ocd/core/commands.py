@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from ocd.errors import unknown_option
+
 #: How many request ids a process remembers (oldest forgotten first). A client that repeats a
 #: request does so within seconds, so a few thousand ids cover any honest sender.
 REQUEST_MEMORY = 4096
@@ -89,6 +91,16 @@ def parse_changes(value: Any) -> tuple[tuple[str, str, str], ...] | None:
     return tuple(changes)
 
 
+#: Why an option that is not ``{conf modifiable}`` cannot change at run time, in words (the
+#: marker itself is the configuration file's business).
+_WHY_NOT = {
+    "conf static": "is read only when ocd run starts: it cannot change in a running ocd run "
+                   "(restart it with the new value)",
+    "conf do not modify": "is part of the contract with the TCS or the database: it cannot "
+                          "change in a running ocd run, and should not change at all",
+}
+
+
 def refused_changes(changes: Iterable[tuple[str, str, str]],
                     rules: Mapping[tuple[str, str], OptionRule]) -> list[str]:
     """Why each change that may not happen at run time is refused (empty: all may)."""
@@ -96,8 +108,8 @@ def refused_changes(changes: Iterable[tuple[str, str, str]],
     for section, option, _ in changes:
         rule = rules.get((section, option))
         if rule is None:
-            refused.append(f"[{section}] {option}: unknown option")
+            refused.append(unknown_option(section, option, rules))
         elif not rule.modifiable:
-            refused.append(f"[{section}] {option} is {{{rule.modify}}}: it cannot change in a "
-                           "running ocd run (restart it with the new value)")
+            why = _WHY_NOT.get(rule.modify, "cannot change in a running ocd run")
+            refused.append(f"[{section}] {option} {why}")
     return refused

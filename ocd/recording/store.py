@@ -154,6 +154,16 @@ def inspect(conn: sqlite3.Connection, sort_by: str, topics: Iterable[str]) -> Se
     return Selection(sum(counts.values()), counts, first, last)
 
 
+def stored_counts(path: Path) -> dict[str, int]:
+    """How many events of each topic the recording at ``path`` holds (OcdError if it is not
+    one): what ``ocd rehearse``'s summary reports."""
+    conn = open_for_replay(path)
+    try:
+        return inspect(conn, "id", ("",)).topics
+    finally:
+        conn.close()
+
+
 def _clock_point(payload: str) -> tuple[str | None, float, dt.datetime | None, bool] | None:
     """(origin, data time, OCD UTC, mocked) of one payload, None without a data time."""
     try:

@@ -18,10 +18,10 @@ Publishes the events of DB (a file written by ocd record) on [urls] ocd_db_repla
 [db_replay] n_ocd_db_replay, in the order of --sort-by, with the recorded intervals divided by
 SPEEDUP (0: as fast as possible). Each event goes out as recorded except __wire_time, stamped
 when it is sent (to the millisecond). Nothing is sent before the subscribers are connected
-(--subscribers, --wait). An ocd run started with the same [urls] ocd_db_replay and an empty
-[urls] event_urls takes the replay as its TCS; to look live to it, one recorded second must
-last one OCD-clock second: -s = [dates] mock_speed / the recording's mock speed (a warning
-says when it is not so). Shows a progress bar on a terminal and a summary at the end; Ctrl+C
+(--subscribers, --wait). ocd run --replay takes the replay as its TCS (as does an ocd run
+whose [urls] event_urls is empty); to look live to it, one recorded second must last one
+OCD-clock second: -s = [dates] mock_speed / the recording's mock speed (a warning says when it
+is not so). Shows a progress bar on a terminal and a summary at the end; Ctrl+C
 or SIGTERM stops it."""
 
 

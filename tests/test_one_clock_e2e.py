@@ -170,3 +170,18 @@ def test_the_clock_starts_once_the_question_is_answered(root):
         process.terminate()
         assert process.wait(30) == 0
         os.close(master)
+
+
+def test_quiet_keeps_the_warnings_only(root):
+    config = night_config(root, speed=SPEED)
+    tap = taps(root)
+    run = OcdProcess(("run", "--config", str(config), "--yes", "--quiet"), root, "run")
+    try:
+        tap.wait_for(lambda e: e.topic == "ocd.main_loop.waiting", 60,
+                     what="the main loop waiting (a line without --quiet)")
+    finally:
+        tap.close()
+        assert run.stop() == 0
+    window = run.stderr()
+    assert " INFO " not in window and "waiting:" not in window
+    assert "SIGTERM: stopping" in window  # what Ctrl+C or SIGTERM stopped is still said

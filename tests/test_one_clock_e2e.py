@@ -176,12 +176,14 @@ def test_quiet_keeps_the_warnings_only(root):
     config = night_config(root, speed=SPEED)
     tap = taps(root)
     run = OcdProcess(("run", "--config", str(config), "--yes", "--quiet"), root, "run")
-    try:
-        tap.wait_for(lambda e: e.topic == "ocd.main_loop.waiting", 60,
-                     what="the main loop waiting (a line without --quiet)")
+    sim = OcdProcess(("sim_tcs", "--config", str(config)), root, "sim_tcs")
+    try:  # its start-up summary and first decisions are behind it once it reports status
+        tap.wait_for(from_main_loop, 60, what="the main loop's greeting")
+        tap.wait_for(topic_is("ocd.main_loop.status"), 60, what="a status of the main loop")
     finally:
         tap.close()
         assert run.stop() == 0
+        sim.stop()
     window = run.stderr()
     assert " INFO " not in window and "waiting:" not in window
     assert "SIGTERM: stopping" in window  # what Ctrl+C or SIGTERM stopped is still said

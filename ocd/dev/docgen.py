@@ -56,15 +56,25 @@ def configuration_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: How the range keywords of a schema read in the tables.
+_BOUNDS = (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
+           ("exclusiveMaximum", "<"))
+
+
 def _type(spec: dict[str, Any]) -> str:
     if "const" in spec:
         return f"`{json.dumps(spec['const'])}`"
     if "enum" in spec:
         return " or ".join(f"`{json.dumps(v)}`" for v in spec["enum"])
+    if "anyOf" in spec:
+        return " or ".join(_type(part) for part in spec["anyOf"])
     kinds = spec.get("type", "any")
     text = " or ".join(kinds) if isinstance(kinds, list) else kinds
-    if "minimum" in spec:
-        text += f" ≥ {spec['minimum']}"
+    bounds = [f"{sign} {spec[key]:g}" for key, sign in _BOUNDS if key in spec]
+    if bounds:
+        text += " " + ", ".join(bounds)
+    if "maxLength" in spec:
+        text += f" (at most {spec['maxLength']} characters)"
     return text
 
 

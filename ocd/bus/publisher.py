@@ -2,8 +2,13 @@
 
 XPUB rather than PUB because it tells us who subscribed: a one-shot command waits for the
 subscription of its target instead of sleeping and hoping (the PUB/SUB "slow joiner"). Sends
-never block the caller: a subscriber whose queue is full (``[bus] send_hwm``) loses events, the
-overflow is counted and logged here, and the subscriber sees the loss as a sequence gap.
+never block the caller: a subscriber whose queue is full (``[bus] send_hwm``) loses events.
+
+What a publisher can know of those losses is little, and it says no more: libzmq refuses a
+send (``XPUB_NODROP``) when some subscriber's queue is full, which OCD counts as one overflow;
+the send is then made lossy, the full queue is set aside by libzmq and silently skipped until
+its reader catches up, so one overflow stands for one or many lost events. How many, only the
+subscriber knows: it sees the gap in the sequence numbers and reports it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ log = logging.getLogger("ocd.bus")
 _MAX_WAIT = 0.25
 #: Subscription notices are read when asked for, and at least every this many events.
 _DRAIN_EVERY = 256
+#: Distinct subscription prefixes tracked at most (subscribers choose them: bounded). Further
+#: prefixes still work in libzmq; only ``has_subscriber`` does not see them.
+MAX_PREFIXES = 4096
 
 
 def make_origin(name: str) -> str:
@@ -46,7 +54,8 @@ def make_origin(name: str) -> str:
 @dataclass
 class PublisherStats:
     sent: int = 0
-    #: Times a subscriber's queue was found full; each costs that subscriber one event or more.
+    #: Times a subscriber's queue was found full: each starts a loss of one event or more for
+    #: that subscriber (how many, only its sequence gaps tell).
     overflows: int = 0
     #: Subscription notices received (one per subscriber and topic prefix).
     subscribe_notices: int = 0
@@ -143,8 +152,8 @@ class Publisher:
         self.stats.overflows += 1
         self._limited.warning(
             "overflow", f"{self.url}: a subscriber's queue is full ([bus] send_hwm = "
-            f"{self.options.send_hwm}): it is losing events ({self.stats.overflows} "
-            "overflows so far)")
+            f"{self.options.send_hwm}): it is losing events until it catches up (queue full "
+            f"{self.stats.overflows} time(s) so far; the subscriber counts the events lost)")
         self._sync.setsockopt(zmq.XPUB_NODROP, 0)
         try:
             self._sync.send_multipart(frames, zmq.NOBLOCK)
@@ -163,6 +172,9 @@ class Publisher:
                 continue
             prefix = notice[1:]
             if notice[0] == 1:
+                if prefix not in self.subscriptions \
+                        and len(self.subscriptions) >= MAX_PREFIXES:
+                    continue
                 self.subscriptions[prefix] += 1
                 self.stats.subscribe_notices += 1
             elif notice[0] == 0 and self.subscriptions[prefix] > 0:

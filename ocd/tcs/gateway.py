@@ -28,6 +28,8 @@ import zmq
 import zmq.asyncio
 
 from ocd.bus.addresses import BindHint, bind
+from ocd.bus.envelope import loads
+from ocd.bus.ratelimit import RateLimitedLog
 from ocd.clock import Clock, real_seconds
 from ocd.errors import OcdError
 from ocd.tcs.interface import Subsystems, TcsError, check_command
@@ -54,6 +56,7 @@ class GatewayClient:
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid()}-{id(self):x}"
+        self._limited = RateLimitedLog(log, 10.0)
 
     def _socket(self, url: str) -> zmq.asyncio.Socket:
         if url not in self._sockets:
@@ -72,11 +75,11 @@ class GatewayClient:
         while True:
             frames = await sock.recv_multipart()
             try:
-                reply = json.loads(frames[-1])
+                reply = loads(frames[-1])
                 future = self._waiting.pop(str(reply["id"]))
             except (ValueError, KeyError, TypeError):
-                log.warning("gateway %s: ignoring malformed or unexpected reply %r", url,
-                            frames[-1][:200])
+                self._limited.warning("reply", f"gateway {url}: ignoring a malformed or "
+                                      f"unexpected reply {frames[-1][:200]!r}")
                 continue
             if not future.done():
                 future.set_result(reply)
@@ -149,7 +152,7 @@ class GatewayServer:
         envelope, body = frames[:-1], frames[-1]
         request_id: Any = None
         try:
-            request = json.loads(body)
+            request = loads(body)
             if not isinstance(request, dict):
                 raise ValueError("not a JSON object")
             request_id = request.get("id")

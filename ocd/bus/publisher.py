@@ -183,17 +183,20 @@ class Publisher:
                     del self.subscriptions[prefix]
         return count
 
-    def has_subscriber(self, topic: str) -> bool:
-        """Whether some subscriber currently receives ``topic`` (its filter is a prefix)."""
+    def has_subscriber(self, topic: str, count: int = 1) -> bool:
+        """Whether ``count`` subscriptions (one per subscriber and prefix) currently receive
+        ``topic`` (a filter is a prefix)."""
         self.poll_subscriptions()
         raw = topic.encode("utf-8")
-        return any(raw.startswith(prefix) for prefix in self.subscriptions)
+        return sum(n for prefix, n in self.subscriptions.items()
+                   if raw.startswith(prefix)) >= count
 
-    async def wait_for_subscriber(self, topic: str, timeout: float) -> None:
-        """Return once a subscriber receives ``topic``; TimeoutError after ``timeout`` s."""
+    async def wait_for_subscriber(self, topic: str, timeout: float, count: int = 1) -> None:
+        """Return once ``count`` subscriptions receive ``topic``; TimeoutError after
+        ``timeout`` s."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not self.has_subscriber(topic):
+        while not self.has_subscriber(topic, count):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"no subscriber for {topic} on {self.url} within {timeout:g} s")

@@ -43,7 +43,7 @@ def compiled(name: str) -> Validator:
     """The compiled validator of schema ``name`` (a file of ``ocd/schemas`` without
     ``.json``); raises ``fastjsonschema.JsonSchemaValueException`` for an invalid payload."""
     by_id = {schema["$id"]: schema for schema in all_schemas().values()}
-    return fastjsonschema.compile(  # type: ignore[no-any-return]
+    return fastjsonschema.compile(
         _draft7(all_schemas()[name]),
         handlers={"urn": lambda uri: _draft7(by_id[uri])})
 

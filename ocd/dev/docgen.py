@@ -210,9 +210,15 @@ def events_reference() -> str:
     for name, schema in topics.items():
         required = set(schema.get("required", ()))
         with_shot = any(part.get("$ref", "").endswith(":shot") for part in schema["allOf"])
-        lines += ["", f"### {name}", "", schema["description"], "",
-                  f"Published on `[urls] {schema['x-ocd-publisher']}`. `ocd listen` shows: "
-                  + ", ".join(f"`{f}`" for f in schema["x-ocd-key-fields"]) + ".", "",
+        if "x-ocd-key-fields" in schema:
+            where = (f"Published on `[urls] {schema['x-ocd-publisher']}`. `ocd listen` shows: "
+                     + ", ".join(f"`{f}`" for f in schema["x-ocd-key-fields"]) + ".")
+        else:  # a TCS topic
+            where = (f"Published by the TCS on `[urls] {schema['x-ocd-publisher']}`, under the "
+                     f"name set by `[topics] {schema['x-ocd-topic-option']}`. OCD drops a "
+                     "payload that does not match (see [Validated inputs](#validated-inputs)); "
+                     "`ocd listen` shows every field.")
+        lines += ["", f"### {name}", "", schema["description"], "", where, "",
                   "| field | type | required | meaning |", "|---|---|---|---|"]
         lines += _field_rows(schema, required)
         if with_shot:

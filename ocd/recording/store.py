@@ -8,7 +8,6 @@ night it holds.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass

@@ -139,6 +139,7 @@ class GatewayServer:
             raise
         self.tasks: set[asyncio.Task[None]] = set()
         self.served = 0
+        self._limited = RateLimitedLog(log, 10.0)
 
     async def serve(self) -> None:
         """Answer requests until cancelled; each runs in its own task."""
@@ -168,6 +169,12 @@ class GatewayServer:
                 reply = {"id": request_id, "ok": True, "result": result}
             except TcsError as exc:
                 reply = {"id": request_id, "ok": False, "error": str(exc)}
+            except Exception as exc:  # a bad parameter value, say: one request, not the server
+                self._limited.log(logging.ERROR, "failed", f"gateway {self.url}: "
+                                  f"{subsystem[:40]}.{command[:40]} failed: "
+                                  f"{type(exc).__name__}: {str(exc)[:200]}")
+                reply = {"id": request_id, "ok": False,
+                         "error": f"{subsystem}.{command} failed: {type(exc).__name__}"}
         self.served += 1
         await self.sock.send_multipart([*envelope, json.dumps(reply).encode()])
 

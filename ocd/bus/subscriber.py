@@ -22,6 +22,7 @@ import zmq.asyncio
 from ocd.bus.envelope import Event, MalformedMessage
 from ocd.bus.options import BusOptions, apply_options, bus_options, limit_message_size
 from ocd.bus.ratelimit import RateLimitedLog
+from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
 from ocd.bus.validation import PayloadRules, accept
 from ocd.config import Config
@@ -34,6 +35,8 @@ _MAX_WAIT = 1.0
 #: Messages read in one go before yielding to the event loop (a flood of garbage must not
 #: starve the other tasks).
 _BATCH = 1000
+#: Lost connections are looked for before each wait, and at least every this many messages.
+_CHECK_EVERY = 1024
 
 
 @dataclass
@@ -42,6 +45,7 @@ class SubscriberStats:
 
     received: int = 0     # valid events returned
     unsequenced: int = 0  # events without __seq/__origin (TCS, foreign publishers)
+    reconnects: int = 0   # connections libzmq closed for good, connected again
     #: Messages dropped, by kind (:data:`ocd.bus.envelope.DROP_KINDS`).
     dropped: Counter[str] = field(default_factory=Counter)
     sequences: SequenceTracker = field(default_factory=SequenceTracker)
@@ -77,7 +81,8 @@ class SubscriberStats:
     def as_payload(self) -> dict[str, object]:
         """The counters as plain JSON (``ocd.main_loop.status``)."""
         return {"received": self.received, "dropped": dict(self.dropped),
-                "gaps": self.gaps, "lost": self.lost, "restarts": self.restarts}
+                "gaps": self.gaps, "lost": self.lost, "restarts": self.restarts,
+                "reconnects": self.reconnects}
 
 
 class Subscriber:
@@ -119,6 +124,8 @@ class Subscriber:
             except zmq.ZMQError as exc:
                 sock.close(linger=0)
                 raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        self._reconnector = Reconnector(ctx, sock, self.urls, self.options.reconnect_interval)
+        self._until_check = _CHECK_EVERY
         self._watch()
 
     @classmethod
@@ -148,6 +155,9 @@ class Subscriber:
     def recv_nowait(self) -> Event | None:
         """The next well-formed event if one is waiting, else None."""
         for _ in range(_BATCH):
+            self._until_check -= 1
+            if not self._until_check:
+                self.reconnect_lost()
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -166,6 +176,7 @@ class Subscriber:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
+            self.reconnect_lost()
             self._readable.clear()
             # Reading EVENTS lets libzmq process pending commands and re-arms the descriptor,
             # so a message arriving after this check wakes the reader callback.
@@ -185,6 +196,12 @@ class Subscriber:
             event = self.recv_nowait()
             if event is not None:
                 return event
+
+    def reconnect_lost(self) -> None:
+        """Connect again to the publishers libzmq dropped for good (see
+        :mod:`ocd.bus.reconnect`)."""
+        self._until_check = _CHECK_EVERY
+        self.stats.reconnects += self._reconnector.check()
 
     def _watch(self) -> None:
         """Watch the socket's descriptor from the running event loop (from the first call
@@ -240,6 +257,7 @@ class Subscriber:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._sock.fileno())
         self._loop = None
+        self._reconnector.close()
         self._sock.close(linger=0)
 
     @property

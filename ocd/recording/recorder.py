@@ -30,6 +30,7 @@ import zmq
 from ocd.bus.envelope import loads
 from ocd.bus.options import BusOptions, apply_options, limit_message_size
 from ocd.bus.ratelimit import RateLimitedLog
+from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import SeqKind, SequenceTracker
 from ocd.core.payload import finite_number
 from ocd.errors import OcdError
@@ -193,6 +194,8 @@ class Recorder:
             self._close_socket()
             self.conn.close()
             raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        self._reconnector = Reconnector(self._ctx, self._sock, self.urls,
+                                        self.options.reconnect_interval)
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
         self.session = self.conn.execute(
             "INSERT INTO recordings (started, urls, topics, first_id) VALUES (?, ?, ?, ?)",
@@ -249,6 +252,7 @@ class Recorder:
         poll_ms = max(1, int(min(settings.flush_interval, 0.1) * 1000))
         try:
             while not self._stop:
+                self._reconnector.check()
                 if self._sock.poll(poll_ms, zmq.POLLIN):
                     self._receive_available(batch, settings.batch_size - len(batch))
                 now = time.monotonic()
@@ -294,6 +298,9 @@ class Recorder:
                            f"{error}") from None
 
     def _close_socket(self) -> None:
+        reconnector = getattr(self, "_reconnector", None)
+        if reconnector is not None:
+            reconnector.close()
         self._sock.close(linger=0)
         if self._own_ctx:
             self._ctx.term()

@@ -145,7 +145,7 @@ def test_hostile_frames_never_stop_or_mislead_the_main_loop(hostile_night):
         attacker.json(topic, deep)
     attacker.raw(b"tcs.root.ra_dec", b'{"ra": "\xff"}')
     attacker.raw(b"tcs.root.ra_dec", b'{"ra": "\\ud800", "dec": 1}')
-    attacker.raw(b"\xff\xfe.x.y", b"{}")
+    attacker.raw(b"ocd.command.\xff\xfe", b"{}")  # a subscribed prefix, then not UTF-8
     attacker.raw(b"tcs.receiver.heartbeat")
     attacker.raw(b"tcs.receiver.heartbeat", b"{}", b"{}")
     attacker.raw(b"tcs.receiver.heartbeat", b"[1, 2]")

@@ -71,7 +71,6 @@ def _frames(topic, payload):
     (G1, {"transparency": [0.5]}),
     ("tcs.root.ra_dec", {"ra": 24.0}), ("tcs.root.ra_dec", {"ra": -0.5}),
     ("tcs.root.ra_dec", {"dec": 91}), ("tcs.root.ra_dec", {"dec": "56"}),
-    ("tcs.root.ra_dec", {"__seq": 0}),
     ("ocd.heartbeat.enquiry", {"id": [1]}), ("ocd.heartbeat.enquiry", {"id": "x" * 300}),
     ("ocd.command.abort", {"id": ""}), ("ocd.command.allow_hetdex", {"allowed": "yes"}),
     ("ocd.run_shot.run", {"exec_status": 2}), ("ocd.run_shot.run", {"ra": 30.0}),

@@ -146,19 +146,22 @@ def loads(raw: bytes | memoryview | str) -> Any:
     lone surrogates; nesting is bounded by :data:`MAX_DEPTH`. ValueError says what is wrong.
     """
     value = orjson.loads(raw)
-    if isinstance(value, (dict, list)) and _brackets(raw) > MAX_DEPTH \
+    if (type(value) is dict or type(value) is list) and _may_be_deep(raw) \
             and _depth(value) > MAX_DEPTH:
         raise ValueError(f"nesting depth above {MAX_DEPTH} levels")
     return value
 
 
-def _brackets(raw: bytes | memoryview | str) -> int:
-    """Opening brackets in the text (inside strings too): a cheap upper bound of the depth,
-    so the exact walk runs only for payloads that might be too deep."""
+def _may_be_deep(raw: bytes | memoryview | str) -> bool:
+    """Whether the text has more than :data:`MAX_DEPTH` opening brackets (inside strings
+    too): a cheap upper bound of the depth, so the exact walk runs only for payloads that might
+    be too deep. A flat object (one brace, no bracket, the common case) costs two scans."""
     if isinstance(raw, str):
-        return raw.count("[") + raw.count("{")
+        return raw.count("[") + raw.count("{") > MAX_DEPTH
     data = bytes(raw) if isinstance(raw, memoryview) else raw
-    return data.count(b"[") + data.count(b"{")
+    if data.find(b"[") < 0 and data.find(b"{", data.find(b"{") + 1) < 0:
+        return False
+    return data.count(b"[") + data.count(b"{") > MAX_DEPTH
 
 
 def _depth(value: Any) -> int:

@@ -1,7 +1,7 @@
 """The JSON Schemas of OCD's topics, shipped in ``ocd/schemas``: the contract with GUIs.
 
-One file per topic (``<topic>.json``) plus the shared ``envelope.json``, ``tcs_envelope.json``
-and ``shot.json`` they refer to: OCD's topics, and the TCS topics OCD acts on (with the physical
+One file per topic (``<topic>.json``) plus the shared ``envelope.json`` and ``shot.json`` they
+refer to: OCD's topics, and the TCS topics OCD acts on (the fields it reads, with the physical
 ranges it accepts). ``doc/events.md`` is generated from them, and tests validate what OCD sends;
 :mod:`ocd.bus.validation` compiles them for what OCD receives.
 """
@@ -17,7 +17,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 #: Schemas that are parts of topic schemas, not topics.
-SHARED = ("envelope", "tcs_envelope", "shot")
+SHARED = ("envelope", "shot")
 
 
 @cache

@@ -141,13 +141,18 @@ def run_ocd(count: int, options: BusOptions) -> dict:
         received, first, last, size = 0, 0.0, 0.0, 0
         try:
             while received < count:
+                # as ocd run reads: wait for an event, then take what is queued without waiting
                 event = await subscriber.recv(timeout=IDLE)
-                received += 1
-                last = time.perf_counter()
-                if received == 1:
-                    first = last
+                if received == 0:
+                    first = time.perf_counter()
                     size = len(json.dumps(event.payload))
-                if event.payload["i"] == count - 1:
+                while event is not None:
+                    received += 1
+                    if event.payload["i"] == count - 1:
+                        break
+                    event = subscriber.recv_nowait()
+                last = time.perf_counter()
+                if event is not None:
                     break
         except TimeoutError:
             pass

@@ -13,9 +13,12 @@ from ocd.bus.envelope import MalformedMessage
 from ocd.bus.schemas import all_schemas, topic_schemas, validation_errors
 from ocd.bus.validation import (
     PayloadRules,
+    _compiled_checker,
     accept,
+    checker,
     command_rules,
     main_loop_rules,
+    simple_checker,
     tcs_schemas,
 )
 from ocd.core.topics import TcsTopics
@@ -163,3 +166,20 @@ def test_compiled_and_reference_validators_agree_on_changed_examples(topic, data
     except MalformedMessage:
         compiled = False
     assert compiled == reference, (topic, key, payload[key])
+
+
+def test_the_tcs_topics_get_the_simple_checker_and_the_ocd_topics_the_compiled_one():
+    for topic in TcsTopics().all():
+        assert simple_checker(all_schemas()[topic]) is not None
+    for topic in ("ocd.run_shot.run", "ocd.command.config_send", "ocd.heartbeat.enquiry"):
+        assert simple_checker(all_schemas()[topic]) is None  # $ref, enum, anyOf...
+
+
+@settings(max_examples=300, deadline=None)
+@given(topic=st.sampled_from([G1, G2, "tcs.root.ra_dec", "tcs.receiver.heartbeat"]),
+       values=st.dictionaries(st.sampled_from(["seeing", "transparency", "guider", "ra", "dec",
+                                               "dx", "dy", "track", "tracking", "status"]),
+                              NUMBERS, max_size=7))
+def test_the_simple_checker_agrees_with_the_compiled_one(topic, values):
+    assert (checker(topic)(values) is None) == (_compiled_checker(topic)(values) is None), \
+        (topic, values)

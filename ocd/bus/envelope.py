@@ -187,9 +187,11 @@ def dumps(value: Any) -> bytes:
     """Strict compact JSON (UTF-8): ValueError for NaN or infinity, which orjson would write as
     null and other JSON readers reject; TypeError for what JSON cannot hold (an integer beyond
     64 bits, an object that is not a str-keyed dict, list, number, text, boolean or null)."""
-    if not _finite(value):
+    text = orjson.dumps(value, option=_NUMPY)
+    # orjson writes NaN and infinities as null: only a text with a null can hide one
+    if b"null" in text and not _finite(value):
         raise ValueError("NaN and infinity are not JSON: refusing to send them")
-    return orjson.dumps(value, option=_NUMPY)
+    return text
 
 
 def _finite(value: Any) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 #: Publishers tracked at once. An origin is chosen by its sender, so the table is bounded: the
 #: least recently heard origin is forgotten first (if it speaks again, its next event counts as
@@ -26,9 +27,8 @@ class SeqKind(str, Enum):
     RESTART = "restart"    # the number went back: the publisher restarted its count
 
 
-@dataclass(frozen=True)
-class SeqCheck:
-    """What one event's sequence number says."""
+class SeqCheck(NamedTuple):
+    """What one event's sequence number says (a named tuple: one is made per event)."""
 
     kind: SeqKind
     origin: str

@@ -101,6 +101,7 @@ class Subscriber:
         self.options = options or BusOptions()
         self.urls = list(dict.fromkeys(urls))
         self.topics: list[str] = []
+        self._complete: dict[str, bool] = {}
         self.stats = SubscriberStats()
         #: The sequence check of the event last returned (None for unsequenced events).
         self.last_check: SeqCheck | None = None
@@ -144,14 +145,21 @@ class Subscriber:
     def subscribe(self, topic: str) -> None:
         """Add a topic prefix (no effect if already there)."""
         if topic not in self.topics:
+            self._complete.clear()
             self.topics.append(topic)
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
 
     def _receives_all_of(self, system: str) -> bool:
         """Whether the filters pass every topic of ``system`` (e.g. ``""`` or ``"ocd."``): only
-        then is a jump in a publisher's sequence a loss rather than a filtered-out event."""
-        whole = f"{system}."
-        return any(whole.startswith(prefix) for prefix in self.topics)
+        then is a jump in a publisher's sequence a loss rather than a filtered-out event.
+        Remembered per system (a few dozen at most; beyond, computed each time)."""
+        known = self._complete.get(system)
+        if known is None:
+            whole = f"{system}."
+            known = any(whole.startswith(prefix) for prefix in self.topics)
+            if len(self._complete) < 64:
+                self._complete[system] = known
+        return known
 
     def covers(self, topic: str) -> bool:
         """Whether ``topic`` passes the current filters."""
@@ -244,13 +252,15 @@ class Subscriber:
                                   f"{exc.topic or '?'} ({self.stats.dropped[exc.kind]} "
                                   f"{exc.kind} drops so far): {exc.reason[:300]}")
             return None
-        self.stats.received += 1
-        origin, seq = event.origin, event.seq
-        if origin is None or seq is None:
-            self.stats.unsequenced += 1
+        stats = self.stats
+        stats.received += 1
+        payload = event.payload
+        origin, seq = payload.get("__origin"), payload.get("__seq")
+        if type(seq) is not int or not isinstance(origin, str):
+            stats.unsequenced += 1
             self.last_check = None
             return event
-        check = self.stats.sequences.observe(origin, seq, self._receives_all_of(event.system))
+        check = stats.sequences.observe(origin, seq, self._receives_all_of(event.system))
         self.last_check = check
         if self.log_gaps and check.kind is SeqKind.GAP:
             self._limited.warning("gap", f"lost {check.missing} event(s) from {origin[:100]} "

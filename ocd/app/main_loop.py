@@ -396,6 +396,11 @@ class MainLoop(Service):
                         "cancelled", ", ".join(sorted(t.get_name() for t in self.tasks)),
                         self.stop_timeout)
             await self.cancel_tasks()
+        log.info("bus: %s; %d published, a subscriber's queue full %d time(s); %d event(s) "
+                 "whose handling failed", self.subscriber.stats.summary(),
+                 self.main_pub.stats.sent + self.shot_pub.stats.sent,
+                 self.main_pub.stats.overflows + self.shot_pub.stats.overflows,
+                 sum(self.handler_errors.values()))
 
     async def _in_db_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, function, *args)

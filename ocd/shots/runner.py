@@ -124,8 +124,8 @@ class ShotRunner:
     async def _abort_exposure(self) -> None:
         try:
             await self.subsystems.command("virus", "abort")
-        except TcsError as exc:
-            log.error("could not abort the exposure: %s", exc)
+        except Exception as exc:  # a task of its own: its failure must be said, not lost
+            log.error("could not abort the exposure: %s: %s", type(exc).__name__, exc)
 
     def _check_abort(self) -> None:
         if self._abort_reason is not None:

@@ -73,7 +73,11 @@ class GatewayClient:
 
     async def _read(self, url: str, sock: zmq.asyncio.Socket) -> None:
         while True:
-            frames = await sock.recv_multipart()
+            try:
+                frames = await sock.recv_multipart()
+            except zmq.ZMQError as exc:  # the socket is gone: the waiting commands time out
+                log.error("gateway %s: receiving failed: %s", url, exc)
+                return
             try:
                 reply = loads(frames[-1])
                 future = self._waiting.pop(str(reply["id"]))

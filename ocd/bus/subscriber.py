@@ -78,7 +78,8 @@ class SubscriberStats:
         return (f"{self.received} events ({self.unsequenced} without sequence numbers) from "
                 f"{len(self.origins)} OCD origin(s); {self.malformed} dropped"
                 + (f" ({kinds})" if kinds else "")
-                + f", {self.gaps} gap(s), {self.lost} lost, {self.restarts} restart(s)")
+                + f", {self.gaps} gap(s), {self.lost} lost, {self.restarts} restart(s)"
+                + (f", {self.reconnects} reconnection(s)" if self.reconnects else ""))
 
     def as_payload(self) -> dict[str, object]:
         """The counters as plain JSON (``ocd.main_loop.status``)."""

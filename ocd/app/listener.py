@@ -97,7 +97,8 @@ class Listener(Service):
                     break
                 if event is None:  # stopped
                     break
-                self._show(event)
+                with self.guard("event", event.topic):
+                    self._show(event)
         finally:
             if self.footer:
                 self.out.write(_CLEAR_LINE)

@@ -17,6 +17,7 @@ from ocd.bus.schemas import topic_schemas
 from ocd.bus.sequence import SeqCheck, SeqKind
 from ocd.core import topics as names
 from ocd.core.payload import finite_number, ocd_time
+from ocd.core.topics import OCD_PREFIX
 
 #: Widest line printed for an event without key fields (a TCS event, say).
 MAX_LINE = 200
@@ -26,17 +27,19 @@ MAX_FIELDS = 8
 
 @cache
 def key_fields(topic: str) -> tuple[str, ...] | None:
-    """The fields worth a glance for an OCD topic (from its schema), None for other topics."""
-    schema = topic_schemas().get(topic)
+    """The fields worth a glance for an OCD topic (from its schema), None for other topics
+    (TCS events are shown whole: a TCS may send more than OCD reads)."""
+    schema = topic_schemas().get(topic) if topic.startswith(OCD_PREFIX) else None
     return tuple(schema.get("x-ocd-key-fields", ())) if schema else None
 
 
 def routine_topics(tcs: names.TcsTopics, asked: Sequence[str] = ()) -> tuple[str, ...]:
     """The periodic topics a person does not want to read (state re-publications, the status,
-    TCS heartbeats, pointing, guider metrology, heartbeat enquiries and replies), except those
-    an ``asked`` prefix (``-t``) selects."""
-    periodic = (*tcs.all(), names.STATES_STATE, names.MAIN_STATUS, names.HEARTBEAT_ENQUIRY,
-                names.HEARTBEAT_REPLY)
+    TCS heartbeats, pointing, guider metrology, a shot's progress while it waits on a
+    subsystem, heartbeat enquiries and replies), except those an ``asked`` prefix (``-t``)
+    selects."""
+    periodic = (*tcs.all(), names.STATES_STATE, names.MAIN_STATUS, names.RUN_SHOT_PROGRESS,
+                names.HEARTBEAT_ENQUIRY, names.HEARTBEAT_REPLY)
     return tuple(t for t in periodic if not any(t.startswith(prefix) for prefix in asked))
 
 

@@ -169,6 +169,8 @@ class MainLoop(Service):
     async def _execute(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Publish):
+                if action.topic == topics.MAIN_ACK:
+                    _log_ack(action.data)
                 await self.main_pub.publish(action.topic, action.data)
             elif isinstance(action, RequestSchedule):
                 self.spawn(self._schedule(action), name="scheduler", critical=False)
@@ -228,7 +230,7 @@ class MainLoop(Service):
     async def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):
             await self._ack(action.request_id, "abort", True,
-                            f"aborting shot {self.runner.current}")
+                            f"aborting shot {self.runner.current}{action.user}")
         elif self.orchestrator.run_shot.state != "running":
             await self._ack(action.request_id, "abort", False, "no shot is running")
         # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
@@ -272,8 +274,7 @@ class MainLoop(Service):
             self.shot_file, self.shot_file_stamp = shot_file, _stamp(shot_file)
 
     async def _ack(self, request_id: str, command: str, ok: bool, message: str) -> None:
-        action = ack(request_id, command, ok, message)
-        await self.main_pub.publish(action.topic, action.data)
+        await self._execute([ack(request_id, command, ok, message)])
 
     # -- stopping ------------------------------------------------------------------------
     async def before_close(self) -> None:
@@ -295,6 +296,13 @@ def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
     inputs = resolve_inputs(cfg, extra_topics, all_topics)
     confirm_mock_time(clock, assume_yes)
     return run_service(MainLoop(cfg, clock, inputs))
+
+
+def _log_ack(data: dict[str, Any]) -> None:
+    """Every acknowledged command in the log, with the user who sent it when it names one."""
+    level = logging.INFO if data.get("ok") else logging.WARNING
+    log.log(level, "%s %s: %s", data.get("command"),
+            "done" if data.get("ok") else "refused", data.get("message"))
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -25,7 +25,7 @@ from ocd.bus import (
 )
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
-from ocd.core.commands import RequestLog, ack_payload, request_id
+from ocd.core.commands import RequestLog, ack_payload, by_user, request_id
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
@@ -193,7 +193,8 @@ async def _serve_commands(subscriber: Subscriber, publisher: Publisher,
         shotid = runner.current
         ok = runner.abort("aborted")
         await publisher.publish(RUN_SHOT_ACK, ack_payload(
-            request, "abort", ok, f"aborting shot {shotid}" if ok else "no shot is running"))
+            request, "abort", ok,
+            f"aborting shot {shotid}{by_user(event.payload)}" if ok else "no shot is running"))
 
 
 def outcome_error(outcome: ShotOutcome) -> OcdError | None:

@@ -201,7 +201,7 @@ class NightView:
         """One event, received at real time ``received``, with its sequence check (None for
         events without sequence numbers)."""
         topic, payload = event.topic[:MAX_TOPIC], event.payload
-        self._count(topic, received, check, event.origin)
+        self._count(topic, received, check)
         if event.system == "ocd" and self.clock.observe(
                 payload, received, str(event.origin or "").startswith("ocd_main_loop@")):
             self._mark("clock")
@@ -252,18 +252,17 @@ class NightView:
                 self._window.clear()
                 self._second = second
 
-    def _count(self, topic: str, received: float, check: SeqCheck | None,
-               origin: str | None) -> None:
+    def _count(self, topic: str, received: float, check: SeqCheck | None) -> None:
         self.received += 1
         self._roll(received)
         if topic in self._counts or len(self._counts) < MAX_TOPICS:
             self._counts[topic] += 1
         else:
             self.other_topics += 1
-        if check is None or origin is None:
+        if check is None:
             self.unsequenced += 1
             return
-        name = origin[:MAX_TOPIC]
+        name = check.origin[:MAX_TOPIC]
         publisher = self.publishers.get(name)
         if publisher is None:
             publisher = self.publishers[name] = Publisher()

@@ -53,6 +53,11 @@ class Page:
         self.sent = 0
         self.coalesced = 0
 
+    @property
+    def queued(self) -> int:
+        """Updates waiting in the mailbox (bounded: a few per panel)."""
+        return sum(len(queued) for queued in self._mail.values()) + len(self._resync)
+
     def put(self, panel: str, text: str, delta: bool) -> None:
         queued = self._mail.get(panel)
         if delta and queued is not None and panel not in self._resync:

@@ -98,6 +98,8 @@ class Board(Service):
         self._limited = RateLimitedLog(log, 10.0)
         self._command_lock = asyncio.Lock()
         self._pumps: dict[Page, asyncio.Task[None]] = {}
+        #: Set once the page is served (``url`` is then the address really bound).
+        self.serving = asyncio.Event()
 
     # -- start -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -123,6 +125,7 @@ class Board(Service):
         port = sock.getsockname()[1]
         self.url = self.options.url(port)
         self.origins = self.options.allowed_origins(port)
+        self.serving.set()
 
     def _bind(self) -> socket.socket:
         """The listening socket, bound here so that "address in use" says what to change."""

@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import TextIO
 
-from ocd.app.board.auth import hash_password, parse_users
+from ocd.app.board.auth import BadUsers, hash_password, parse_users
 from ocd.app.board.options import board_options
 from ocd.app.board.server import Board
 from ocd.app.listener import make_plan
@@ -18,6 +18,9 @@ from ocd.config import Config
 from ocd.errors import UsageError
 
 __all__ = ["Board", "hash_password_entry", "run_board"]
+
+#: A well-formed hash, to check a user name alone.
+DECOY_ENTRY = "scrypt:16384:8:1:AAAAAAAAAAAAAAAAAAAAAA:" + "A" * 43
 
 
 def run_board(cfg: Config) -> int:
@@ -34,6 +37,10 @@ def hash_password_entry(user: str, stdin: TextIO | None = None) -> int:
     """``ocd board --hash-password USER``: ask for a password (twice at a terminal; one line
     of standard input otherwise) and print the ``[board] users`` entry."""
     stdin = sys.stdin if stdin is None else stdin
+    try:  # the name first, checked the way the board will read it
+        parse_users([f"{user}:{DECOY_ENTRY}"])
+    except BadUsers as exc:
+        raise UsageError(f"--hash-password {user!r}: {exc}") from None
     if stdin.isatty():
         password = getpass.getpass(f"password for {user}: ")
         if getpass.getpass("again: ") != password:
@@ -42,9 +49,7 @@ def hash_password_entry(user: str, stdin: TextIO | None = None) -> int:
         password = stdin.readline().rstrip("\r\n")
     if len(password) < 8:
         raise UsageError("a password needs at least 8 characters")
-    entry = f"{user}:{hash_password(password)}"
-    parse_users([entry])  # the name is checked the way the board will read it
-    print(entry)
+    print(f"{user}:{hash_password(password)}")
     print("add it to [board] users (comma-separated for several users), then restart "
           "ocd board", file=sys.stderr)
     return 0

@@ -41,10 +41,7 @@ sys.path.insert(0, str(ROOT))
 from ocd.app.children import child_env  # noqa: E402
 from ocd.bus import Publisher  # noqa: E402
 from ocd.core import topics  # noqa: E402
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from ocd.dev.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 RELAY = r"""
 import asyncio, json, sys, zmq, zmq.asyncio
@@ -257,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--pages", type=int, default=10)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args(argv)
     rate = sum(r for _, r in LOAD) + MARKERS_PER_SECOND
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.pages} pages, "

@@ -31,10 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ocd.app.children import child_env  # noqa: E402
+from ocd.dev.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 BARE = ("import time, aiohttp.web, zmq.asyncio, numpy, ocd.app.board.server, ocd.sky.chart; "
         "print('ready', flush=True); time.sleep(3600)")
 
@@ -108,7 +106,8 @@ async def follow(args: argparse.Namespace) -> int:
           f"({growth:+.1f} %), peak {peak:.1f} MiB; x{end / bare_rss:.2f} the bare process "
           f"({bare_rss:.1f} MiB); ocd run {warm[0][2]:.1f} -> {warm[-1][2]:.1f} MiB; "
           f"{len(samples)} samples over {samples[-1][0]:.0f} s; rehearsal exit {code}")
-    print(f"target: end within 10 % of after the warm-up: {'met' if abs(growth) <= 10 else 'NOT met'}")
+    verdict = "met" if abs(growth) <= 10 else "NOT met"
+    print(f"target: end within 10 % of after the warm-up: {verdict}")
     return 0 if code == 0 else 1
 
 
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", default="9h")
     parser.add_argument("--pages", type=int, default=3)
     parser.add_argument("--every", type=float, default=5.0)
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args(argv)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     return asyncio.run(follow(args))

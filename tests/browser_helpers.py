@@ -14,11 +14,7 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-#: Headless, no sandbox (CI runs as root), nothing that reaches for the network by itself.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from ocd.dev.browser import CHROMIUM, CHROMIUM_ARGS
 
 
 def chromium_path() -> str:

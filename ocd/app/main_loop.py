@@ -39,6 +39,7 @@ from ocd.errors import OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore, load_shots
+from ocd.shots.store import file_stamp as _stamp
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions
 from ocd.tcs.factory import subsystems_from_config
@@ -303,12 +304,3 @@ def _log_ack(data: dict[str, Any]) -> None:
     level = logging.INFO if data.get("ok") else logging.WARNING
     log.log(level, "%s %s: %s", data.get("command"),
             "done" if data.get("ok") else "refused", data.get("message"))
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """Modification time and size, to notice that a file was rewritten."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size

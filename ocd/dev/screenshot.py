@@ -16,13 +16,10 @@ import tempfile
 from pathlib import Path
 
 from ocd.app.children import child_env
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from ocd.dev.browser import CHROMIUM, CHROMIUM_ARGS
 
 
-def take(path: Path, chromium: str = "/usr/bin/chromium") -> None:
+def take(path: Path, chromium: str = CHROMIUM) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     rehearse = subprocess.Popen(

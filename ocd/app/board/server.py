@@ -33,7 +33,6 @@ from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
 from ocd.app.service import Service
 from ocd.bus.oneshot import NoAnswer
-from ocd.bus.options import bus_options
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.subscriber import Subscriber
 from ocd.clock import Clock
@@ -41,7 +40,7 @@ from ocd.config import Config, static_file
 from ocd.core.topics import COMMAND_ABORT, COMMAND_ALLOW
 from ocd.errors import OcdError
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
-from ocd.shots.store import load_shots
+from ocd.shots.store import file_stamp, load_shots
 from ocd.sky.chart import pointing_chart, shot_chart
 from ocd.sky.scheduler import Conditions, ScheduleSettings
 
@@ -103,9 +102,9 @@ class Board(Service):
 
     # -- start -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self.subscriber = self.closing(Subscriber(self.ctx, self.plan.urls, self.plan.topics,
-                                                  options=bus_options(self.cfg),
-                                                  log_gaps=False))
+        # made the way every OCD process makes its own, so bus security applies to it too
+        self.subscriber = self.closing(Subscriber.from_config(
+            self.ctx, self.cfg, self.plan.urls, self.plan.topics, log_gaps=False))
         app = web.Application(client_max_size=16 * 1024, middlewares=[_security_headers])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._asset)
@@ -198,7 +197,7 @@ class Board(Service):
         last: tuple[float, int] | None = None
         while True:
             now = self.ocd_now()
-            new_stamp = _stamp(self.shot_file) if self.shot_file is not None else None
+            new_stamp = file_stamp(self.shot_file) if self.shot_file is not None else None
             done = len(self.view.tally.of_state("completed"))
             if new_stamp != stamp or table is None:
                 stamp = new_stamp
@@ -382,11 +381,3 @@ async def _security_headers(request: web.Request, handler: Any) -> web.StreamRes
     if not response.prepared:  # a WebSocket's headers are gone already
         response.headers.update(SECURITY_HEADERS)
     return response
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size

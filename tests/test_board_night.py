@@ -240,3 +240,16 @@ def test_the_clock_follows_the_main_loop_and_measures_its_speed():
     # another process's clock does not override the main loop's
     feed(view, ocd_event(topics.RUN_SHOT_RUN, {}, at=T0, wall=1004.0, origin=SHOT), 1004.0)
     assert view.clock.anchor_ocd == T0 + 180
+
+
+def test_once_the_main_loop_is_heard_its_clock_times_every_event():
+    """Each process of a rehearsal runs a mock clock of its own: the plots and the progress
+    bar follow the main loop's, the one the page shows."""
+    settings = NightSettings(mock=True, speed=60.0)
+    view = NightView(settings)
+    guider = settings.topics.metrology[0]
+    feed(view, ocd_event(guider, {"seeing": 1.0}, at=T0 - 500, origin="tcs@h:3"), 1000.0)
+    assert view.series[-1]["t"] == T0 - 500  # no main loop yet: the event's own time
+    feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0, wall=1000.0), 1000.0)
+    feed(view, ocd_event(guider, {"seeing": 1.1}, at=T0 - 120, origin="tcs@h:3"), 1001.0)
+    assert view.series[-1]["t"] == T0 + 60  # the main loop's clock at 60x, 1 s later

@@ -236,6 +236,11 @@ class NightView:
         return self.clock.now(wall)
 
     def _ocd_time(self, payload: dict[str, Any], received: float) -> float | None:
+        """When an event happened on OCD's clock: the main loop's clock when it arrived, once
+        the main loop is heard (every process of a rehearsal has a mock clock of its own, so
+        the main loop's is the one the page runs), else the event's own OCD time."""
+        if self.clock.source == "ocd run":
+            return self.clock.now(received)
         when = ocd_time(payload)
         return when.timestamp() if when is not None else self.clock.now(received)
 

@@ -261,3 +261,21 @@ async def test_a_cross_site_websocket_is_refused(served: Served):
             await http.ws_connect(served.url.replace("http", "ws") + "/ws",
                                   headers={"Origin": "http://evil.example"})
     assert refused.value.status == 403
+
+
+async def test_stopping_the_board_closes_its_pages_cleanly(tmp_path: Path):
+    cfg = load_config(overrides=[
+        ("urls", "event_urls", f"ipc://{tmp_path}/tcs.ipc"),
+        ("urls", "ocd_main_loop", f"ipc://{tmp_path}/main.ipc"),
+        ("board", "url", "http://127.0.0.1:0"), ("bus", "linger", "0")])
+    board = Board(cfg, board_options(cfg), make_plan(cfg, tcs=True), RealClock())
+    running = asyncio.ensure_future(board.run())
+    await asyncio.wait_for(board.serving.wait(), 20)
+    async with aiohttp.ClientSession() as http, \
+            http.ws_connect(board.url.replace("http", "ws") + "/ws") as ws:
+        await ws.receive(timeout=5)  # the snapshot
+        board.request_stop("test")
+        message = await ws.receive(timeout=5)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert await asyncio.wait_for(running, 10) == 0
+    assert ws.close_code == 1001

@@ -127,7 +127,8 @@ def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
         row = watcher.locator("#completed tbody tr", has_text=shotid).first
         expect(row).to_contain_text("completed", timeout=60_000)
         observation = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1,
-                                                  shotid=shotid), 30, what="shot finish")[1]
+                                                  shotid=shotid, error=False), 30,
+                                         what="the shot's successful finish")[1]
         expect(row).to_contain_text(str(observation.payload["observation"]))
         expect(watcher.locator("#log")).to_contain_text("ocd.run_shot.run")
         expect(watcher.locator("#metrology-plot polyline")).not_to_have_count(0)

@@ -185,6 +185,10 @@ class Rehearsal(Service):
 
     # -- the night -----------------------------------------------------------------------------
     def _handle(self, subscriber: Subscriber, event: Event) -> None:
+        with self.guard("event", event.topic):
+            self._follow_event(subscriber, event)
+
+    def _follow_event(self, subscriber: Subscriber, event: Event) -> None:
         check = subscriber.last_check
         if check is not None and check.kind is SeqKind.GAP:
             self.say(self.tally.gap(check.origin, check.expected, check.seq, check.missing))

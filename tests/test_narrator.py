@@ -84,6 +84,14 @@ def test_a_command_is_told_with_its_sender_and_answer():
                       "read at start-up")]
 
 
+def test_a_command_names_the_user_behind_it():
+    n = Narrator()
+    n.feed("ocd.command.abort", event("03:00:00", id="b1", by="board:alice", __origin=CLI))
+    assert texts(n.feed("ocd.main_loop.ack", event("03:00:00", id="b1", command="abort",
+                                                   ok=True, message="aborting shot D1"))) == [
+        (INFO, f"03:00:00  abort from board:alice via {CLI}: aborting shot D1")]
+
+
 def test_an_answer_that_overtakes_its_command_still_names_the_sender():
     n = Narrator()
     answer = event("03:00:00", id="x1", command="abort", ok=True, message="aborting shot D1",

@@ -246,6 +246,25 @@ def test_configure_changes_thresholds_and_keeps_states():
     assert orc.tcs.state == "alive"  # the new 100 s heartbeat timeout applies
 
 
+def test_a_command_naming_its_user_is_attributed_to_them():
+    """``by`` (e.g. from ``ocd board``) reaches the acknowledgement and the new state."""
+    orc = Orchestrator(SETTINGS)
+    actions = orc.handle("ocd.command.allow_hetdex", {
+        "id": "b1", "allowed": True, "by": "board:alice", "__origin": "ocd_allow_hetdex@h:9"}, 0)
+    assert published(actions, "ocd.main_loop.ack")[0]["message"] == \
+        "HETDEX shots allowed by board:alice"
+    assert published(actions, "ocd.states.hetdex_allowed")[0]["by"] == \
+        "board:alice via ocd_allow_hetdex@h:9"
+    abort = kinds(orc.handle("ocd.command.abort", {"id": "b2", "by": "board:alice",
+                                                   "__origin": "x@h:1"}, 1), Abort)
+    assert abort == [Abort("b2", "board:alice via x@h:1", " by board:alice")]
+    # a name that is not a short printable text is not taken
+    for bad in ("", "x" * 65, "evil\nnewline", 42):
+        actions = orc.handle("ocd.command.allow_hetdex", {
+            "id": f"bad{bad!r}", "allowed": False, "by": bad, "__origin": "o@h:1"}, 2)
+        assert published(actions, "ocd.main_loop.ack")[0]["message"] == "HETDEX shots forbidden"
+
+
 def test_a_scheduler_that_never_answers_times_out_and_a_late_answer_is_ignored():
     orc, actions = ready()
     request = kinds(actions, RequestSchedule)[0].request

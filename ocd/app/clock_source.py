@@ -73,8 +73,10 @@ def choose_clock_now(cfg: Config) -> ClockChoice:
 
 
 def log_choice(choice: ClockChoice) -> None:
-    """The one line a long-running process logs about its clock (a warning when it runs a
-    mock clock of its own: the other processes may not share it)."""
+    """The one line a long-running process logs about a mock clock (a warning when it runs a
+    mock clock of its own: the other processes may not share it); nothing for the real one."""
+    if not choice.clock.is_mock:
+        return
     if choice.alone:
         log.warning("%s", choice.how)
     else:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from ocd.app.mock_guard import confirm_mock_time
 from ocd.app.service import Service, run_service
-from ocd.app.settings import orchestrator_settings, tcs_topics
+from ocd.app.settings import orchestrator_settings, tcs_source, tcs_topics
 from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, bus_options, connect_urls
 from ocd.bus.presence import find
 from ocd.bus.subscriptions import extra_topics, subscription_topics
@@ -51,6 +51,7 @@ from ocd.shots.journal import JournalEntry, ShotJournal, interrupted_finish
 from ocd.shots.locks import OwnerLock
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore, decrement_file, load_shots
+from ocd.shots.store import file_stamp as _stamp
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions
 from ocd.tcs.factory import subsystems_from_config
@@ -86,17 +87,7 @@ def resolve_inputs(cfg: Config, cli_topics: list[str], all_topics: bool) -> Inpu
     """The URLs and topic prefixes to subscribe to. The TCS events come from ``event_urls``
     or ``ocd_db_replay`` as ``[run] input`` says, never both (a replayed night must never mix
     with a live TCS)."""
-    tcs = cfg.get_urls("urls", "event_urls")
-    replay = cfg.get_urls("urls", "ocd_db_replay")
-    chosen = cfg.get_str("run", "input")
-    if chosen == "auto":
-        chosen = "live" if tcs or not replay else "replay"
-    if chosen == "live" and not tcs:
-        raise cfg.error("run", "input", "live", "[urls] event_urls is empty: no TCS to follow")
-    if chosen == "replay" and not replay:
-        raise cfg.error("run", "input", "replay", "[urls] ocd_db_replay is empty: no replay "
-                        "to follow")
-    source = "replay" if chosen == "replay" else "tcs"
+    source = tcs_source(cfg)
     services = ["ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex"]
     if source == "replay":
         services.append("ocd_db_replay")
@@ -371,7 +362,7 @@ class MainLoop(Service):
     async def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):
             await self._ack(action, "abort", True,
-                            f"aborting shot {self.runner.current}")
+                            f"aborting shot {self.runner.current}{action.user}")
         elif self.orchestrator.run_shot.state != "running":
             await self._ack(action, "abort", False, "no shot is running")
         # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
@@ -480,12 +471,3 @@ def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
     # the mock night does not run while the RA reads the question
     clock = clock_from_config(cfg)
     return run_service(MainLoop(cfg, clock, inputs))
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """Modification time and size, to notice that a file was rewritten."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size

@@ -31,7 +31,7 @@ from ocd.bus.presence import find
 from ocd.bus.validation import command_rules
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
-from ocd.core.commands import RequestLog, ack_payload, request_id, sender
+from ocd.core.commands import RequestLog, ack_payload, by_user, request_id, sender
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
@@ -174,8 +174,8 @@ class ManualShot(Service):
                 ok = self.runner.abort("aborted")
                 await publisher.publish(RUN_SHOT_ACK, ack_payload(
                     request, "abort", ok,
-                    f"aborting shot {shotid}" if ok else "no shot is running",
-                    sender(event.payload)))
+                    f"aborting shot {shotid}{by_user(event.payload)}" if ok
+                    else "no shot is running", sender(event.payload)))
 
 
 def run_manual_shot(cfg: Config, clock: Clock, shotid: str, track: str | None,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocd.recording.store import SORT_KEYS
+from ocd.recording.pacing import SORT_KEYS  # pure, light: ocd --help imports it
 
 if TYPE_CHECKING:
     from ocd.config import Config

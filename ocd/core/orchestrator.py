@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocd.core import topics
-from ocd.core.commands import RequestLog, ack_payload, parse_changes, request_id, sender
+from ocd.core.commands import (
+    RequestLog,
+    ack_payload,
+    by_user,
+    parse_changes,
+    request_id,
+    sender,
+)
 from ocd.core.payload import finite_number
 from ocd.core.states import (
     HetdexAllowedState,
@@ -85,10 +92,12 @@ class StartShot:
 
 @dataclass(frozen=True)
 class Abort:
-    """Abort the shot this process runs, if any, and acknowledge request ``request_id``."""
+    """Abort the shot this process runs, if any, and acknowledge request ``request_id``
+    (``user``: `` by USER`` for the acknowledgement when the command names one)."""
 
     request_id: str
     by: str
+    user: str = ""
 
 
 @dataclass(frozen=True)
@@ -307,10 +316,11 @@ class Orchestrator:
                 self.next_schedule_at = 0.0  # an explicit start retries at once
             actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": allowed, "by": by}))
             actions.append(ack(request, "allow_hetdex", True,
-                               f"HETDEX shots {'allowed' if allowed else 'forbidden'}", by))
+                               f"HETDEX shots {'allowed' if allowed else 'forbidden'}"
+                               f"{by_user(payload)}", by))
             return actions
         if topic == topics.COMMAND_ABORT:
-            return [Abort(request, by)]
+            return [Abort(request, by, by_user(payload))]
         if topic == topics.COMMAND_CONFIG:
             changes = parse_changes(payload.get("changes"))
             if changes is None:

@@ -113,9 +113,9 @@ configuration (see [configuration.md](configuration.md), and the address plan in
 `ocd run`: state machines (`ocd.states.*`), decisions, heartbeat replies | \
 `tcp://127.0.0.1:6600` |
 | `[urls] ocd_run_shot` | shots: `ocd run` (index 0), `ocd run_shot -e` (index 1) | \
-`tcp://127.0.0.1:6601`, `6604` |
-| `[urls] ocd_allow_hetdex` | commanders: the CLI (index 0), a GUI (index 1), more at once | \
-`tcp://127.0.0.1:6602`, `6605`, `6606`, `6607` |
+`tcp://127.0.0.1:6601`, `6605` |
+| `[urls] ocd_allow_hetdex` | commanders: the CLI (index 0), `ocd board` (1), more at once | \
+`tcp://127.0.0.1:6602`, `6604`, `6606`, `6607` |
 | `[urls] ocd_db_replay` | `ocd db_replay`: a recorded TCS night | `tcp://127.0.0.1:6603` |
 | `[urls] event_urls` | the telescope control system (TCS) itself | `tcp://127.0.0.1:5585` |
 
@@ -133,7 +133,7 @@ A minimal monitor in Python with nothing but pyzmq:
 import json, zmq
 
 sub = zmq.Context().socket(zmq.SUB)
-for port in (6600, 6601, 6604, 6602, 6605, 6606, 6607):   # main loop, shots, commanders
+for port in (6600, 6601, 6605, 6602, 6604, 6606, 6607):   # main loop, shots, commanders
     sub.connect(f"tcp://127.0.0.1:{port}")
 sub.subscribe(b"ocd.")
 last = {}                                   # __origin -> last __seq
@@ -234,8 +234,9 @@ exactly as the CLI's `ocd allow_hetdex`, `ocd abort` and `ocd config send` do, f
 of its own in the plan, so that it never clashes with the CLI:
 
 1. bind a PUB (better XPUB: it tells you who subscribed) socket on `[urls] ocd_allow_hetdex` at
-   the GUI's own index (1 by convention; when another process holds it, try the next address
-   of the list, as the CLI does);
+   the GUI's own index (`ocd board` has 1, `[board] n_ocd_allow_hetdex`; give another GUI an
+   index option of its own, and when another process holds its address, try the next one of
+   the list, as the CLI does);
 2. connect a SUB socket to every address of `[urls] ocd_main_loop` and `ocd_run_shot`,
    subscribed to `ocd.heartbeat.reply`, `ocd.main_loop.ack` and `ocd.run_shot.ack`;
 3. publish `ocd.heartbeat.enquiry` `{"id": <token>}` until the main loop's
@@ -268,15 +269,16 @@ shot, 2 `ocd.run_shot.exp_hetdex` per exposure, and an `ocd.run_shot.progress` e
 
 | topic | 1x, `ocd sim_tcs` | 60x rehearsal, `ocd sim_tcs` | 60x rehearsal, replayed sample night |
 |---|---|---|---|
-| `ocd.states.state` | 5.0 | 98.9 | 29.9 |
-| `ocd.main_loop.status` | 1.0 | 19.8 | 6.0 |
-| `tcs.receiver.heartbeat` | 1.0 | 19.9 | 6.0 |
-| `tcs.root.ra_dec` | 1.0 | 19.9 | 6.0 |
+| `ocd.states.state` | 5.0 | 99.8 | 29.8 |
+| `ocd.main_loop.status` | 1.0 | 20.0 | 6.0 |
+| `tcs.receiver.heartbeat` | 1.0 | 20.0 | 6.0 |
+| `tcs.root.ra_dec` | 1.0 | 20.0 | 6.0 |
 | `pas.Guider1.metrology_data`, `pas.Guider2.metrology_data` | 0.09 each | 5.0 each | 1.7 each |
-| every other topic together | under 0.1 | under 1.5 | under 1.5 |
-| all | 8.3 | 170 | 53 |
+| `ocd.run_shot.progress` (while a shot waits) | 0.02 | 1.9 | 1.9 |
+| every other topic together | under 0.1 | under 1 | under 1.5 |
+| all | 8.4 | 173 | 54 |
 
-`ocd listen` hides the periodic topics (the first six rows) unless asked (`--all`, or `-t`
+`ocd listen` hides the periodic topics (the first seven rows) unless asked (`--all`, or `-t`
 naming them): what is left is a few lines a minute at 1x.
 
 ## What OCD reads from the TCS

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocd.core import topics
+from ocd.core.commands import sender
 from ocd.core.payload import ocd_time
 
 #: Commands remembered while their acknowledgement is awaited (a bounded table: ids come from
@@ -155,7 +156,7 @@ class Narrator:
     def _command_received(self, topic: str, p: dict[str, Any]) -> list[Line]:
         request = p.get("id")
         if isinstance(request, str) and request:
-            self._commands[request] = f"{_command(topic, p)} from {_who(p.get('__origin'))}"
+            self._commands[request] = f"{_command(topic, p)} from {sender(p)}"
             while len(self._commands) > _PENDING_COMMANDS:
                 self._commands.popitem(last=False)
         return []  # told with its answer

@@ -240,3 +240,13 @@ def load_shots(path: str | os.PathLike[str]) -> ShotStore:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ShotFileError(str(path), line, column, "not UTF-8 text") from None
     return ShotStore.from_text(text, str(path), path)
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """Modification time and size of ``path`` (None when it cannot be read), to notice that
+    a shot file was rewritten."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size

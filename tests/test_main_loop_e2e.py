@@ -20,7 +20,7 @@ from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_
 from ocd.app.main_loop import resolve_inputs
 from ocd.bus import validation_errors
 from ocd.config import load_config
-from ocd.errors import ConfigError
+from ocd.errors import ConfigError, OcdError
 from ocd.shots.store import load_shots
 
 pytestmark = pytest.mark.slow
@@ -327,3 +327,15 @@ def test_run_refuses_an_input_without_address(input_, empty):
     cfg = load_config(overrides=[("run", "input", input_), ("urls", empty, "")], environ={})
     with pytest.raises(ConfigError, match=rf"\[urls\] {empty} is empty"):
         resolve_inputs(cfg, [], True)
+
+
+def test_config_send_of_another_shot_file_moves_the_lock_with_it(night):
+    from ocd.shots.locks import OwnerLock
+
+    other = night.root / "other.dat"
+    shutil.copyfile(night.root / "shots.dat", other)
+    result = night.ocd("config", "send", f"shots.shot_file={other}")
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(OcdError, match=rf"already uses the shot file {other}: ocd_main_loop@"):
+        OwnerLock(other)  # now the main loop's
+    OwnerLock(night.root / "shots.dat").close()  # and the first list is free again

@@ -30,7 +30,7 @@ from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, bus_option
 from ocd.bus.presence import find
 from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.bus.validation import main_loop_rules
-from ocd.clock import Clock, clock_from_config
+from ocd.clock import Clock, MockClock, clock_from_config
 from ocd.config import Config, Origin, master_specs
 from ocd.core import topics
 from ocd.core.commands import refused_changes
@@ -139,8 +139,7 @@ class MainLoop(Service):
         self.spawn(self.responder.greet(), name="greetings", daemon=True)
         self.spawn(HeartbeatResponder(self.shot_pub, "ocd_main_loop", addresses).greet(),
                    name="greetings on the shot address", daemon=True)
-        self.owner.describe(f"{self.main_pub.origin} publishing on {self.main_pub.url} and "
-                            f"{self.shot_pub.url}")
+        self.owner.describe(self._owner_line())
         self.subscriber = self.closing(Subscriber.from_config(
             ctx, cfg, self.inputs.urls, self.inputs.topics,
             rules=main_loop_rules(tcs_topics(cfg))))
@@ -402,8 +401,18 @@ class MainLoop(Service):
         logging.getLogger().setLevel(cfg.get_str("general", "log_level"))
         shot_file = cfg.get_path("shots", "shot_file")
         if shot_file is not None and shot_file != self.shot_file:
-            self.store = load_shots(shot_file)
+            store = load_shots(shot_file)
+            owner = OwnerLock(shot_file)  # another ocd run's list: refused, nothing changed
+            owner.describe(self._owner_line())
+            self.owner.close()
+            self.owner = self.closing(owner)
+            self.store = store
             self.shot_file, self.shot_file_stamp = shot_file, _stamp(shot_file)
+
+    def _owner_line(self) -> str:
+        """Who holds the shot file's lock, for an ``ocd run`` it refuses."""
+        return (f"{self.main_pub.origin} publishing on {self.main_pub.url} and "
+                f"{self.shot_pub.url}")
 
     async def _ack(self, request: Abort | ChangeConfig, command: str, ok: bool,
                    message: str) -> None:
@@ -470,4 +479,6 @@ def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
     # the clock starts once the question is answered (unless [dates] mock_anchor pins it):
     # the mock night does not run while the RA reads the question
     clock = clock_from_config(cfg)
+    if isinstance(clock, MockClock) and cfg.get_time("dates", "mock_anchor") is None:
+        clock.source = "the bus's clock: the processes started while ocd run runs adopt it"
     return run_service(MainLoop(cfg, clock, inputs))

@@ -152,3 +152,20 @@ def test_the_situation_line():
     s.feed("ocd.run_shot.run", {"exec_status": 1})
     assert "shot none" in s.line()
     assert len(s.line(width=20)) == 20
+
+
+def test_what_the_shot_lines_tell_is_not_told_twice():
+    n = Narrator()
+    started = event("03:00:00", machine_name="run_shot", old_state="idle", new_state="running",
+                    transition="shot_started", msg="shot D1 started")
+    assert n.feed("ocd.states.change", started) == []
+    assert n.feed("ocd.main_loop.waiting", event("03:00:00", reasons=[
+        "run_shot is running (needs idle)"])) == []
+    assert n.feed("ocd.main_loop.waiting", event("03:00:01", reasons=["starting shot D2"])) == []
+    # a shot that fell silent is news: no shot line says it
+    silent = event("03:20:00", machine_name="run_shot", old_state="running", new_state="error",
+                   transition="shot_silent", msg="no event from shot D1 for 901 s")
+    assert n.feed("ocd.states.change", silent)[0].level == WARNING
+    both = n.feed("ocd.main_loop.waiting", event("03:20:00", reasons=[
+        "run_shot is running (needs idle)", "hetdex_allowed is not_allowed (needs allowed)"]))
+    assert len(both) == 1  # another reason besides the shot: told

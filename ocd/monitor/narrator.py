@@ -26,6 +26,10 @@ _PENDING_COMMANDS = 256
 _REASON = 160
 
 INFO, WARNING, ERROR = "info", "warning", "error"
+#: run_shot transitions the shot's own lines already tell (started, completed, failed).
+_TOLD_BY_SHOT = ("shot_started", "shot_finished", "shot_failed")
+#: Reasons to wait that only say a shot is under way.
+_BUSY = ("run_shot is running", "starting shot ")
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,8 @@ class Narrator:
 
     def _lines(self, topic: str, p: dict[str, Any]) -> list[Line]:
         if topic == topics.STATES_CHANGE:
-            if p.get("machine_name") == "meta":  # the decision and waiting lines say it
-                return []
+            if p.get("machine_name") == "meta" or p.get("transition") in _TOLD_BY_SHOT:
+                return []  # the decision, waiting and shot lines say it
             line = (f"{p.get('machine_name')}: {p.get('old_state')} -> {p.get('new_state')}"
                     + (f" ({_clip(p.get('msg'))})" if p.get("msg") else ""))
             level = WARNING if p.get("new_state") in ("dead", "error", "bad") else INFO
@@ -104,8 +108,13 @@ class Narrator:
         if topic == topics.MAIN_WAITING:
             reasons = p.get("reasons")
             text = "; ".join(map(str, reasons)) if isinstance(reasons, list) else "?"
-            return [Line(INFO, f"waiting: {_clip(text, 300)}")] \
-                if self._once("decision", f"waiting: {text}") else []
+            if not self._once("decision", f"waiting: {text}"):
+                return []
+            # a shot under way is why OCD waits: the shot's own lines say so
+            if isinstance(reasons, list) and reasons and all(
+                    str(r).startswith(_BUSY) for r in reasons):
+                return []
+            return [Line(INFO, f"waiting: {_clip(text, 300)}")]
         if topic == topics.MAIN_DECISION:
             self._last["decision"] = ""
             if p.get("started"):

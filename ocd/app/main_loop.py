@@ -20,9 +20,9 @@ import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
+from ocd.app.engine import Engine
 from ocd.app.mock_guard import confirm_mock_time
 from ocd.app.service import Service, run_service
 from ocd.app.settings import orchestrator_settings, tcs_source, tcs_topics
@@ -31,29 +31,19 @@ from ocd.bus.presence import find
 from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.bus.validation import main_loop_rules
 from ocd.clock import Clock, MockClock, clock_from_config
-from ocd.config import Config, Origin, master_specs
+from ocd.config import Config
 from ocd.core import topics
-from ocd.core.commands import refused_changes
-from ocd.core.orchestrator import (
-    Abort,
-    Action,
-    ChangeConfig,
-    Orchestrator,
-    Publish,
-    RequestSchedule,
-    StartShot,
-    ack,
-)
+from ocd.core.orchestrator import Orchestrator
 from ocd.errors import OcdError
 from ocd.monitor.narrator import ERROR, INFO, WARNING, Narrator
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
-from ocd.shots.journal import JournalEntry, ShotJournal, interrupted_finish
+from ocd.shots.book import ShotFile
+from ocd.shots.journal import JournalEntry, interrupted_finish
 from ocd.shots.locks import OwnerLock
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
-from ocd.shots.store import ShotStore, decrement_file, load_shots
-from ocd.shots.store import file_stamp as _stamp
+from ocd.shots.store import ShotStore, load_shots
 from ocd.sky.autoschedule import schedule_with_config
-from ocd.sky.scheduler import Conditions
+from ocd.sky.scheduler import Conditions, ScheduleResult
 from ocd.tcs.factory import subsystems_from_config
 
 log = logging.getLogger(__name__)
@@ -98,7 +88,9 @@ def resolve_inputs(cfg: Config, cli_topics: list[str], all_topics: bool) -> Inpu
 
 
 class MainLoop(Service):
-    """One ``ocd run`` process."""
+    """One ``ocd run`` process: the sockets, the database's thread and the shot file around
+    the :class:`~ocd.app.engine.Engine`, whose edges it provides (the shared execution of
+    the orchestrator's actions)."""
 
     def __init__(self, cfg: Config, clock: Clock, inputs: Inputs) -> None:
         super().__init__("ocd run")
@@ -110,17 +102,15 @@ class MainLoop(Service):
         shot_file = cfg.get_path("shots", "shot_file")
         if shot_file is None:
             raise cfg.error("shots", "shot_file", "", "a shot file is needed")
-        self.shot_file: Path = shot_file
-        self.store: ShotStore = load_shots(self.shot_file)
-        self.shot_file_stamp = _stamp(self.shot_file)
-        self.journal = ShotJournal(self.shot_file)
+        self.shots = ShotFile(shot_file)
+        self.journal = self.shots.journal
         self.log_events = cfg.get_bool("general", "log_events")
 
     async def start(self) -> None:
         cfg, ctx = self.cfg, self.ctx
         await self._refuse_a_second_main_loop()
         # one main loop per shot file, whatever the addresses
-        self.owner = self.closing(OwnerLock(self.shot_file))
+        self.owner = self.closing(OwnerLock(self.shots.path))
         self.obsnum_choice = choose_backend(cfg)
         self.allocator = allocator_from_config(cfg, self.clock)
         # the allocator is not thread-safe (SQLite connections belong to their thread): all
@@ -148,6 +138,8 @@ class MainLoop(Service):
         self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
                                  plan_from_config(cfg), locator_from_config(cfg), self.clock)
         self.narrator = Narrator(main_origin=self.shot_pub.origin)
+        self.engine = Engine(cfg, self.clock, self.orchestrator, self.runner, self.shots, self,
+                             self.shot_pub.origin)
 
     # -- start-up ------------------------------------------------------------------------
     async def _refuse_a_second_main_loop(self) -> None:
@@ -171,7 +163,7 @@ class MainLoop(Service):
             "obsnum_backend": self.obsnum_choice.backend,
             "obsnum_source": source_line(self.obsnum_choice, self.allocator.describe()),
             "tcs_backend": self.cfg.get_str("tcs", "backend"),
-            "shot_file": str(self.shot_file), "shots": len(self.store.all()),
+            "shot_file": str(self.shots.path), "shots": len(self.shots.store.all()),
         }
 
     # -- the loop ------------------------------------------------------------------------
@@ -204,63 +196,36 @@ class MainLoop(Service):
                 event = None
             handled = 0
             while event is not None:  # what is queued already comes before the tick
-                await self._execute(self._handle(event), "event", event.topic)
+                self._handle(event)
                 handled += 1
                 if handled >= _DRAIN or self.stopping.is_set():
                     break
                 event = self.subscriber.recv_nowait()
             if loop.time() >= next_tick:
-                actions: list[Action] = []
-                with self.guard("tick"):
-                    actions = self.orchestrator.tick(self.clock.timestamp())
-                await self._execute(actions, "tick")
+                self.engine.tick()
                 next_tick = loop.time() + tick
         return 0
 
-    def _handle(self, event: Event) -> list[Action]:
-        """The actions one event calls for; nothing when its handling fails (reported)."""
-        actions: list[Action] = []
+    def _handle(self, event: Event) -> None:
+        """Tell the window, answer an enquiry, or hand the event to the engine (the
+        orchestrator); a handling that fails is reported."""
+        for_orchestrator = False
         with self.guard("event", event.topic):
-            actions = self._on_event(event, self.clock.timestamp())
-        return actions
+            for_orchestrator = self._preview(event)
+        if for_orchestrator:
+            self.engine.handle(event.topic, event.payload)
 
-    def _on_event(self, event: Event, now: float) -> list[Action]:
+    def _preview(self, event: Event) -> bool:
+        """What this process does with an event before the orchestrator: False when it is
+        not the orchestrator's (a heartbeat enquiry, answered here)."""
         if self.log_events:
             log.info("event %s %s", event.topic, event.data)
         if event.topic.startswith((topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX)):
             self._narrate(event.topic, event.payload)  # shots (ours or by hand), commands
-        if self.responder.handle_nowait(event):
-            return []
-        return self.orchestrator.handle(event.topic, event.payload, now)
+        return not self.responder.handle_nowait(event)
 
     def on_guarded_error(self, stage: str, subject: str, exc: Exception) -> None:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        report = self.orchestrator.event_failed(subject or stage, error,
-                                                self.clock.timestamp())
-        for action in report:
-            if isinstance(action, Publish):
-                self._narrate(action.topic,
-                              self.main_pub.publish_nowait(action.topic, action.data))
-
-    async def _execute(self, actions: list[Action], stage: str, subject: str = "") -> None:
-        for action in actions:
-            with self.guard(stage, subject):
-                await self._act(action)
-
-    async def _act(self, action: Action) -> None:
-        if isinstance(action, Publish):
-            data = action.data
-            if action.topic == topics.MAIN_STATUS:
-                data = {**data, "bus": self.bus_counters()}
-            await self._publish(action.topic, data)
-        elif isinstance(action, RequestSchedule):
-            self._step(self._schedule(action), "scheduling", action.request)
-        elif isinstance(action, StartShot):
-            self._step(self._start_shot(action), "starting")
-        elif isinstance(action, Abort):
-            await self._abort(action)
-        elif isinstance(action, ChangeConfig):
-            await self._change_config(action)
+        self.engine.report_failure(stage, subject, exc)
 
     def bus_counters(self) -> dict[str, Any]:
         """What the main loop's sockets and guards counted (``ocd.main_loop.status``)."""
@@ -270,77 +235,38 @@ class MainLoop(Service):
         counters["handler_errors"] = sum(self.handler_errors.values())
         return counters
 
-    def _step(self, work: Coroutine[Any, Any, None], step: str, request: int | None = None
-              ) -> None:
-        """Run a step toward a shot in the background; if it raises, the orchestrator hears
-        it (and says so on the bus) instead of waiting for an answer that never comes."""
-        task = self.spawn(work, name=step, critical=False)
+    # -- the engine's edges ----------------------------------------------------------------
+    def publish(self, topic: str, data: dict[str, Any]) -> None:
+        """Publish on the main loop's address (a status with the bus counters), and tell the
+        window what it means."""
+        if topic == topics.MAIN_STATUS:
+            data = {**data, "bus": self.bus_counters()}
+        self._narrate(topic, self.main_pub.publish_nowait(topic, data))
 
-        def done(task: asyncio.Task[None]) -> None:
-            if task.cancelled() or task.exception() is None:
-                return
-            exc = task.exception()
-            actions = self.orchestrator.step_failed(
-                step, f"{type(exc).__name__}: {exc}"[:2000], self.clock.timestamp(), request)
-            self.spawn(self._execute(actions, "step", step), name=f"{step} failed",
-                       critical=False)
+    async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
+        return await asyncio.to_thread(schedule_with_config, self.cfg, store, self.clock,
+                                       conditions)
 
-        task.add_done_callback(done)
+    async def allocate(self) -> int:
+        return (await self._in_db_thread(self.allocator.allocate, 1))[0]
 
-    # -- actions -------------------------------------------------------------------------
-    def _reload_shots_if_changed(self) -> None:
-        """A shot run by hand (``ocd run_shot -e``) or an edit rewrites the shot file: pick
-        it up before scheduling."""
-        stamp = _stamp(self.shot_file)
-        if stamp != self.shot_file_stamp:
-            self.store = load_shots(self.shot_file)
-            self.shot_file_stamp = stamp
-            log.info("shot file %s changed on disk: reloaded", self.shot_file)
+    def spawn_step(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        return self.spawn(work, name=name, critical=False)
 
-    async def _schedule(self, request: RequestSchedule) -> None:
-        conditions = Conditions(seeing=request.seeing, transparency=request.transparency)
-        try:
-            self._reload_shots_if_changed()
-            result = await asyncio.to_thread(schedule_with_config, self.cfg, self.store,
-                                             self.clock, conditions)
-        except OcdError as exc:
-            actions = self.orchestrator.scheduled(None, None, f"scheduler failed: {exc}",
-                                                  "error", self.clock.timestamp(),
-                                                  request.request)
-            await self._execute(actions, "step", "scheduling")
-            return
-        choice = result.choice
-        actions = self.orchestrator.scheduled(
-            choice.shot.shotid if choice else None, choice.track if choice else None,
-            result.reason, result.scheduler, self.clock.timestamp(), request.request)
-        await self._execute(actions, "step", "scheduling")
-
-    async def _start_shot(self, start: StartShot) -> None:
-        shot = self.store.get(start.shotid)
-        try:
-            if shot is None:
-                raise OcdError(f"shot {start.shotid} is no longer in {self.shot_file}")
-            observation = (await self._in_db_thread(self.allocator.allocate, 1))[0]
-        except OcdError as exc:
-            await self._execute(self.orchestrator.start_failed("obsnum", str(exc),
-                                                               self.clock.timestamp()),
-                                "step", "starting")
-            return
-        entry = JournalEntry(shot.as_dict(), start.track, observation, self.shot_pub.origin,
-                             self.clock.utc().isoformat())
-        self.journal.begin(entry)  # before the start event: a kill -9 from now on is noticed
-
-        def on_success() -> None:
-            # under the file's lock, from the file as it is now: a shot run by hand
-            # meanwhile keeps its decrement
-            self.store = decrement_file(self.shot_file, start.shotid)
-            self.shot_file_stamp = _stamp(self.shot_file)
-            self.journal.complete(entry)
-
-        try:
-            await self.runner.run(shot.as_dict(), start.track, observation, on_success)
-        finally:  # the finish is published (the runner does so even when cancelled)
-            self.journal.end()
+    def config_applied(self) -> None:
+        """This process's part of a configuration change: logging, and the shot file (and
+        its lock) when ``[shots] shot_file`` changed."""
+        cfg = self.cfg
+        self.log_events = cfg.get_bool("general", "log_events")
+        logging.getLogger().setLevel(cfg.get_str("general", "log_level"))
+        shot_file = cfg.get_path("shots", "shot_file")
+        if shot_file is not None and shot_file != self.shots.path:
+            store = load_shots(shot_file)
+            owner = OwnerLock(shot_file)  # another ocd run's list: refused, nothing changed
+            owner.describe(self._owner_line())
+            self.owner.close()
+            self.owner = self.closing(owner)
+            self.shots.switch(shot_file, store)
 
     async def _publish_interrupted(self, entry: JournalEntry) -> None:
         """The finish of the shot a killed predecessor ran (found in the journal), once a
@@ -358,70 +284,10 @@ class MainLoop(Service):
         if self.journal.read() == entry:  # not a shot this process started meanwhile
             self.journal.end()
 
-    async def _abort(self, action: Abort) -> None:
-        if self.runner.abort("aborted"):
-            await self._ack(action, "abort", True,
-                            f"aborting shot {self.runner.current}{action.user}")
-        elif self.orchestrator.run_shot.state != "running":
-            await self._ack(action, "abort", False, "no shot is running")
-        # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
-
-    async def _change_config(self, action: ChangeConfig) -> None:
-        """Apply all changes or none; only ``{conf modifiable}`` options."""
-        refused = refused_changes(action.changes, master_specs())
-        if refused:
-            await self._ack(action, "config_send", False, "; ".join(refused))
-            return
-        origin = Origin(f"config send by {action.by}", Path.cwd())
-        try:
-            undo = self.cfg.apply(action.changes, origin)
-        except OcdError as exc:
-            await self._ack(action, "config_send", False, str(exc))
-            return
-        try:
-            self._apply_config()
-        except OcdError as exc:  # a value fine alone but not in use (bad dithers, say)
-            undo()
-            self._apply_config()
-            await self._ack(action, "config_send", False, str(exc))
-            return
-        message = ", ".join(f"[{s}] {o} = {v}" for s, o, v in action.changes)
-        log.info("configuration changed by %s: %s", action.by, message)
-        await self._publish(topics.MAIN_CONFIG_CHANGED, {
-            "changes": [list(change) for change in action.changes], "by": action.by})
-        await self._ack(action, "config_send", True, message)
-
-    def _apply_config(self) -> None:
-        """Push modifiable options into the live objects."""
-        cfg = self.cfg
-        self.orchestrator.configure(orchestrator_settings(cfg, self.clock))
-        self.runner.plan = plan_from_config(cfg)
-        self.runner.inputs = locator_from_config(cfg)
-        self.log_events = cfg.get_bool("general", "log_events")
-        logging.getLogger().setLevel(cfg.get_str("general", "log_level"))
-        shot_file = cfg.get_path("shots", "shot_file")
-        if shot_file is not None and shot_file != self.shot_file:
-            store = load_shots(shot_file)
-            owner = OwnerLock(shot_file)  # another ocd run's list: refused, nothing changed
-            owner.describe(self._owner_line())
-            self.owner.close()
-            self.owner = self.closing(owner)
-            self.store = store
-            self.shot_file, self.shot_file_stamp = shot_file, _stamp(shot_file)
-
     def _owner_line(self) -> str:
         """Who holds the shot file's lock, for an ``ocd run`` it refuses."""
         return (f"{self.main_pub.origin} publishing on {self.main_pub.url} and "
                 f"{self.shot_pub.url}")
-
-    async def _ack(self, request: Abort | ChangeConfig, command: str, ok: bool,
-                   message: str) -> None:
-        action = ack(request.request_id, command, ok, message, request.by)
-        await self._publish(action.topic, action.data)
-
-    async def _publish(self, topic: str, data: dict[str, Any]) -> None:
-        """Publish on the main loop's address, and tell the window what it means."""
-        self._narrate(topic, await self.main_pub.publish(topic, data))
 
     def _narrate(self, topic: str, payload: dict[str, Any]) -> None:
         for line in self.narrator.feed(topic, payload):
@@ -437,9 +303,9 @@ class MainLoop(Service):
         deadline = loop.time() + self.stop_timeout - _CLOSING_MARGIN
         signalled = self.stop_reason in _SIGNALS
         running = self.runner.current
-        await self._publish(topics.MAIN_STOPPING, {
+        self.publish(topics.MAIN_STOPPING, {
             "reason": self.stop_reason or "signal", "running_shot": running})
-        aborting = self.runner.abort("shutdown")
+        aborting = self.engine.stop_shot()
         if signalled:
             log.warning("%s: stopping%s", _SIGNALS[self.stop_reason or ""],
                         f"; aborting shot {running} at its next safe point" if aborting

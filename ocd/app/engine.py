@@ -1,0 +1,227 @@
+"""Carrying out the orchestrator's actions: the one copy ``ocd run`` and ``ocd simulate`` share.
+
+The pure :class:`~ocd.core.orchestrator.Orchestrator` decides; the :class:`Engine` does what it
+decides (publish an event, run the scheduler, start a shot with a new observation number,
+abort, change the configuration) and reports every result back to it: the scheduler's answer,
+a start that failed, a background step that raised, a handler that failed. A night simulated
+in virtual time and a night at the telescope differ only in their :class:`Edges` (where the
+main loop's events go, how the scheduler and the database are called, how background work is
+started and a failure guarded) and in their :class:`~ocd.shots.book.ShotBook` (the shot file
+itself, or a copy): no decision and no step of a shot's life cycle is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+from ocd.app.settings import orchestrator_settings
+from ocd.clock import Clock
+from ocd.config import Config, Origin, master_specs
+from ocd.core import topics
+from ocd.core.commands import refused_changes
+from ocd.core.orchestrator import (
+    Abort,
+    Action,
+    ChangeConfig,
+    Orchestrator,
+    Publish,
+    RequestSchedule,
+    StartShot,
+    ack,
+)
+from ocd.errors import OcdError
+from ocd.shots.book import ShotBook
+from ocd.shots.journal import JournalEntry
+from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
+from ocd.shots.store import ShotStore
+from ocd.sky.scheduler import Conditions, ScheduleResult
+
+log = logging.getLogger(__name__)
+
+
+class Edges(Protocol):
+    """What differs between a real main loop and a simulated one."""
+
+    def publish(self, topic: str, data: dict[str, Any]) -> None:
+        """Publish ``data`` on the main loop's address (``ocd run``: its publisher; the window
+        tells what it means)."""
+
+    async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
+        """Run the configured scheduler now (``ocd run``: in a thread, so events keep
+        flowing)."""
+
+    async def allocate(self) -> int:
+        """One new observation number (``ocd run``: in the database's own thread)."""
+
+    def spawn_step(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Run ``work`` in the background; its failure is the engine's to report."""
+
+    def guard(self, stage: str, subject: str = "") -> AbstractContextManager[None]:
+        """Run the handling of one input inside this: an exception is counted and passed to
+        :meth:`Engine.report_failure`, and the loop goes on."""
+
+    def config_applied(self) -> None:
+        """The process's own part of a configuration change (logging, the shot file's lock)."""
+
+
+class Engine:
+    """Feeds events and ticks to the orchestrator and carries out the actions it returns."""
+
+    def __init__(self, cfg: Config, clock: Clock, orchestrator: Orchestrator,
+                 runner: ShotRunner, shots: ShotBook, edges: Edges, shot_origin: str) -> None:
+        self.cfg, self.clock, self.orchestrator = cfg, clock, orchestrator
+        self.runner, self.shots, self.edges = runner, shots, edges
+        #: ``__origin`` of the publisher of this main loop's shots (journaled with each shot).
+        self.shot_origin = shot_origin
+
+    # -- inputs ---------------------------------------------------------------------------
+    def handle(self, topic: str, payload: dict[str, Any]) -> None:
+        """One event from the bus: what the orchestrator makes of it, carried out."""
+        actions: list[Action] = []
+        with self.edges.guard("event", topic):
+            actions = self.orchestrator.handle(topic, payload, self.clock.timestamp())
+        self.execute(actions, "event", topic)
+
+    def tick(self) -> None:
+        """Time passes: the orchestrator's timeouts and retries, carried out."""
+        actions: list[Action] = []
+        with self.edges.guard("tick"):
+            actions = self.orchestrator.tick(self.clock.timestamp())
+        self.execute(actions, "tick")
+
+    def report_failure(self, stage: str, subject: str, exc: Exception) -> None:
+        """A guarded handling failed: the orchestrator says so on the bus."""
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        for action in self.orchestrator.event_failed(subject or stage, error,
+                                                     self.clock.timestamp()):
+            if isinstance(action, Publish):
+                self.edges.publish(action.topic, action.data)
+
+    # -- actions --------------------------------------------------------------------------
+    def execute(self, actions: list[Action], stage: str, subject: str = "") -> None:
+        for action in actions:
+            with self.edges.guard(stage, subject):
+                self._act(action)
+
+    def _act(self, action: Action) -> None:
+        if isinstance(action, Publish):
+            self.edges.publish(action.topic, action.data)
+        elif isinstance(action, RequestSchedule):
+            self._step(self._schedule(action), "scheduling", action.request)
+        elif isinstance(action, StartShot):
+            self._step(self._start_shot(action), "starting")
+        elif isinstance(action, Abort):
+            self._abort(action)
+        elif isinstance(action, ChangeConfig):
+            self._change_config(action)
+
+    def _step(self, work: Coroutine[Any, Any, None], step: str, request: int | None = None
+              ) -> None:
+        """Run a step toward a shot in the background; if it raises, the orchestrator hears
+        it (and says so on the bus) instead of waiting for an answer that never comes."""
+        task = self.edges.spawn_step(work, step)
+
+        def done(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or task.exception() is None:
+                return
+            exc = task.exception()
+            actions = self.orchestrator.step_failed(
+                step, f"{type(exc).__name__}: {exc}"[:2000], self.clock.timestamp(), request)
+            self.execute(actions, "step", step)
+
+        task.add_done_callback(done)
+
+    async def _schedule(self, request: RequestSchedule) -> None:
+        conditions = Conditions(seeing=request.seeing, transparency=request.transparency)
+        try:
+            self.shots.reload_if_changed()
+            result = await self.edges.schedule(self.shots.store, conditions)
+        except OcdError as exc:
+            actions = self.orchestrator.scheduled(None, None, f"scheduler failed: {exc}",
+                                                  "error", self.clock.timestamp(),
+                                                  request.request)
+            self.execute(actions, "step", "scheduling")
+            return
+        choice = result.choice
+        actions = self.orchestrator.scheduled(
+            choice.shot.shotid if choice else None, choice.track if choice else None,
+            result.reason, result.scheduler, self.clock.timestamp(), request.request)
+        self.execute(actions, "step", "scheduling")
+
+    async def _start_shot(self, start: StartShot) -> None:
+        shot = self.shots.store.get(start.shotid)
+        try:
+            if shot is None:
+                raise OcdError(f"shot {start.shotid} is no longer in {self.shots.name}")
+            observation = await self.edges.allocate()
+        except OcdError as exc:
+            self.execute(self.orchestrator.start_failed("obsnum", str(exc),
+                                                        self.clock.timestamp()),
+                         "step", "starting")
+            return
+        entry = JournalEntry(shot.as_dict(), start.track, observation, self.shot_origin,
+                             self.clock.utc().isoformat())
+        self.shots.began(entry)  # before the start event: a kill -9 from now on is noticed
+
+        def on_success() -> None:
+            self.shots.completed(entry)
+
+        try:
+            await self.runner.run(shot.as_dict(), start.track, observation, on_success)
+        finally:  # the finish is published (the runner does so even when cancelled)
+            self.shots.ended()
+
+    def _abort(self, action: Abort) -> None:
+        if self.runner.abort("aborted"):
+            self._ack(action, "abort", True, f"aborting shot {self.runner.current}{action.user}")
+        elif self.orchestrator.run_shot.state != "running":
+            self._ack(action, "abort", False, "no shot is running")
+        # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
+
+    def _change_config(self, action: ChangeConfig) -> None:
+        """Apply all changes or none; only ``{conf modifiable}`` options."""
+        refused = refused_changes(action.changes, master_specs())
+        if refused:
+            self._ack(action, "config_send", False, "; ".join(refused))
+            return
+        origin = Origin(f"config send by {action.by}", Path.cwd())
+        try:
+            undo = self.cfg.apply(action.changes, origin)
+        except OcdError as exc:
+            self._ack(action, "config_send", False, str(exc))
+            return
+        try:
+            self.apply_config()
+        except OcdError as exc:  # a value fine alone but not in use (bad dithers, say)
+            undo()
+            self.apply_config()
+            self._ack(action, "config_send", False, str(exc))
+            return
+        message = ", ".join(f"[{s}] {o} = {v}" for s, o, v in action.changes)
+        log.info("configuration changed by %s: %s", action.by, message)
+        self.edges.publish(topics.MAIN_CONFIG_CHANGED, {
+            "changes": [list(change) for change in action.changes], "by": action.by})
+        self._ack(action, "config_send", True, message)
+
+    def apply_config(self) -> None:
+        """Push modifiable options into the live objects."""
+        cfg = self.cfg
+        self.orchestrator.configure(orchestrator_settings(cfg, self.clock))
+        self.runner.plan = plan_from_config(cfg)
+        self.runner.inputs = locator_from_config(cfg)
+        self.edges.config_applied()
+
+    def _ack(self, request: Abort | ChangeConfig, command: str, ok: bool,
+             message: str) -> None:
+        action = ack(request.request_id, command, ok, message, request.by)
+        self.edges.publish(action.topic, action.data)
+
+    def stop_shot(self) -> bool:
+        """Stopping: abort this main loop's shot at its next safe point; False when none
+        runs. Its finish is published as for any abort."""
+        return self.runner.abort("shutdown")

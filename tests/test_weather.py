@@ -29,3 +29,16 @@ def test_cloudy_spell():
 def test_unknown_kind():
     with pytest.raises(ValueError, match="unknown weather 'rainy'"):
         Weather("rainy")
+
+
+def test_random_weather_is_drawn_from_its_seed():
+    def night(seed):
+        return [Weather("random", seed=seed).sample(t, 1) for t in range(0, 43200, 300)]
+
+    assert night(7) == night(7)
+    assert night(7) != night(8)
+    seeings = [s for seed in range(20) for s, _ in night(seed)]
+    transparencies = [t for seed in range(20) for _, t in night(seed)]
+    # over twenty nights the sky is sometimes poor and sometimes cloudy, mostly fine
+    assert min(seeings) < 1.0 and max(seeings) > 3.0
+    assert min(transparencies) < 0.5 and sorted(transparencies)[len(transparencies) // 2] > 0.9

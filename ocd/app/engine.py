@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,9 +60,10 @@ class Edges(Protocol):
     def spawn_step(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run ``work`` in the background; its failure is the engine's to report."""
 
-    def guard(self, stage: str, subject: str = "") -> AbstractContextManager[None]:
-        """Run the handling of one input inside this: an exception is counted and passed to
-        :meth:`Engine.report_failure`, and the loop goes on."""
+    def failed(self, stage: str, subject: str, exc: Exception) -> None:
+        """The handling of one input (``stage``: event, tick, step; ``subject``: its topic or
+        step) raised ``exc``: count it, and pass it to :meth:`Engine.report_failure`; the loop
+        goes on."""
 
     def config_applied(self) -> None:
         """The process's own part of a configuration change (logging, the shot file's lock)."""
@@ -82,16 +82,20 @@ class Engine:
     # -- inputs ---------------------------------------------------------------------------
     def handle(self, topic: str, payload: dict[str, Any]) -> None:
         """One event from the bus: what the orchestrator makes of it, carried out."""
-        actions: list[Action] = []
-        with self.edges.guard("event", topic):
+        try:
             actions = self.orchestrator.handle(topic, payload, self.clock.timestamp())
+        except Exception as exc:
+            self.edges.failed("event", topic, exc)
+            return
         self.execute(actions, "event", topic)
 
     def tick(self) -> None:
         """Time passes: the orchestrator's timeouts and retries, carried out."""
-        actions: list[Action] = []
-        with self.edges.guard("tick"):
+        try:
             actions = self.orchestrator.tick(self.clock.timestamp())
+        except Exception as exc:
+            self.edges.failed("tick", "", exc)
+            return
         self.execute(actions, "tick")
 
     def report_failure(self, stage: str, subject: str, exc: Exception) -> None:
@@ -104,9 +108,12 @@ class Engine:
 
     # -- actions --------------------------------------------------------------------------
     def execute(self, actions: list[Action], stage: str, subject: str = "") -> None:
+        """Carry out ``actions`` in order; one that fails is reported, the next one runs."""
         for action in actions:
-            with self.edges.guard(stage, subject):
+            try:
                 self._act(action)
+            except Exception as exc:
+                self.edges.failed(stage, subject, exc)
 
     def _act(self, action: Action) -> None:
         if isinstance(action, Publish):

@@ -166,17 +166,22 @@ class Service:
         try:
             yield
         except Exception as exc:
-            kind = f"{stage}:{type(exc).__name__}"
-            self.handler_errors[kind] += 1
-            if self._error_log.log(logging.ERROR, kind, f"{self.name}: handling {stage} "
-                                   f"{subject[:100]} failed ({self.handler_errors[kind]} "
-                                   f"time(s)): {type(exc).__name__}: {str(exc)[:300]}") \
-                    and log.isEnabledFor(logging.DEBUG):
-                log.debug("traceback", exc_info=exc)
-            try:
-                self.on_guarded_error(stage, subject, exc)
-            except Exception as again:  # the report itself must not stop the process
-                log.error("%s: reporting an error failed too: %s", self.name, again)
+            self.failed(stage, subject, exc)
+
+    def failed(self, stage: str, subject: str, exc: Exception) -> None:
+        """What :meth:`guard` does with an exception it caught, for code that catches its own
+        (a ``try`` costs nothing until it raises, a ``with`` a little every time)."""
+        kind = f"{stage}:{type(exc).__name__}"
+        self.handler_errors[kind] += 1
+        if self._error_log.log(logging.ERROR, kind, f"{self.name}: handling {stage} "
+                               f"{subject[:100]} failed ({self.handler_errors[kind]} "
+                               f"time(s)): {type(exc).__name__}: {str(exc)[:300]}") \
+                and log.isEnabledFor(logging.DEBUG):
+            log.debug("traceback", exc_info=exc)
+        try:
+            self.on_guarded_error(stage, subject, exc)
+        except Exception as again:  # the report itself must not stop the process
+            log.error("%s: reporting an error failed too: %s", self.name, again)
 
     def on_guarded_error(self, stage: str, subject: str, exc: Exception) -> None:
         """Called for each exception :meth:`guard` caught (``ocd run`` publishes it)."""

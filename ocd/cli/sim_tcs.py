@@ -20,7 +20,7 @@ or SIGTERM."""
 
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weather", choices=["steady", "drifting", "cloudy"],
+    parser.add_argument("--weather", choices=["steady", "drifting", "cloudy", "random"],
                         help="simulated weather (default: [sim_tcs] weather)")
 
 

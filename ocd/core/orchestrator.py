@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ocd.core import topics
@@ -127,7 +128,9 @@ def error_event(stage: str, error: str, shotid: str | None = None,
     return Publish(topics.MAIN_ERROR, data)
 
 
+@lru_cache(maxsize=16)
 def _iso(timestamp: float) -> str:
+    # cached: the time of the next try is quoted at every event while OCD waits for it
     return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat()
 
 
@@ -331,7 +334,7 @@ class Orchestrator:
 
     def _decide(self, actions: list[Action], now: float) -> list[Action]:
         self._changed(actions, self.meta.update())
-        reasons = self.meta.reasons()
+        reasons = list(self.meta.last_reasons)
         if not reasons and self.pending is None and now < self.next_schedule_at:
             why = self.last_no_shot or "pausing after an error"
             reasons = [f"{why}; next try at {_iso(self.next_schedule_at)}"]

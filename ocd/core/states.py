@@ -8,7 +8,6 @@ tests drive them with plain numbers.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +98,18 @@ class MetrologyLimits:
     stale_after: float = 300.0
 
 
+def _median(values: list[float]) -> float:
+    """The median, as :func:`statistics.median` computes it, without its generality: it is
+    taken at every heartbeat and tick, of two readings or so."""
+    if len(values) == 2:  # two guiders, the usual case
+        return (values[0] + values[1]) / 2
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
 class MetrologyState(Machine):
     """``good`` or ``bad`` conditions from the guiders' fresh readings, or ``stale`` without any.
 
@@ -122,11 +133,17 @@ class MetrologyState(Machine):
 
     def conditions(self, now: float) -> tuple[float | None, float | None]:
         """Median seeing and transparency of the fresh readings (None when unknown)."""
-        fresh = [r for r in self.readings.values() if now - r.time <= self.limits.stale_after]
-        seeing = [r.seeing for r in fresh if r.seeing is not None]
-        transparency = [r.transparency for r in fresh if r.transparency is not None]
-        return (statistics.median(seeing) if seeing else None,
-                statistics.median(transparency) if transparency else None)
+        stale_after = self.limits.stale_after
+        seeing: list[float] = []
+        transparency: list[float] = []
+        for reading in self.readings.values():
+            if now - reading.time <= stale_after:
+                if reading.seeing is not None:
+                    seeing.append(reading.seeing)
+                if reading.transparency is not None:
+                    transparency.append(reading.transparency)
+        return (_median(seeing) if seeing else None,
+                _median(transparency) if transparency else None)
 
     def reading(self, guider: str, seeing: float | None, transparency: float | None,
                 now: float) -> StateChange | None:
@@ -134,17 +151,28 @@ class MetrologyState(Machine):
         return self.tick(now)
 
     def tick(self, now: float) -> StateChange | None:
+        # the message is only written for a move (this runs at every heartbeat and tick)
         seeing, transparency = self.conditions(now)
         if seeing is None and transparency is None:
+            if self.state == "stale":
+                return None
             return self.move("stale", "stale",
                              f"no guider metrology for {self.limits.stale_after:g} s")
-        problems = []
-        if seeing is not None and seeing > self.limits.max_seeing:
-            problems.append(f"seeing {seeing:.2f}\" > {self.limits.max_seeing:g}\"")
-        if transparency is not None and transparency < self.limits.min_transparency:
-            problems.append(f"transparency {transparency:.2f} < {self.limits.min_transparency:g}")
-        if problems:
+        bad_seeing = seeing is not None and seeing > self.limits.max_seeing
+        bad_transparency = transparency is not None \
+            and transparency < self.limits.min_transparency
+        if bad_seeing or bad_transparency:
+            if self.state == "bad":
+                return None
+            problems = []
+            if bad_seeing:
+                problems.append(f"seeing {seeing:.2f}\" > {self.limits.max_seeing:g}\"")
+            if bad_transparency:
+                problems.append(f"transparency {transparency:.2f} < "
+                                f"{self.limits.min_transparency:g}")
             return self.move("bad", "conditions", ", ".join(problems))
+        if self.state == "good":
+            return None
         described = ", ".join(filter(None, [
             f"seeing {seeing:.2f}\"" if seeing is not None else "",
             f"transparency {transparency:.2f}" if transparency is not None else ""]))
@@ -271,6 +299,8 @@ class MetaState(Machine):
     def __init__(self, machines: list[Machine]) -> None:
         super().__init__("unsatisfied")
         self.machines = machines
+        #: The reasons found by the last :meth:`update`.
+        self.last_reasons: list[str] = self.reasons()
 
     def reasons(self) -> list[str]:
         """Why a shot cannot start now, one phrase per unsatisfied machine."""
@@ -278,7 +308,7 @@ class MetaState(Machine):
                 for m in self.machines if m.state not in self.WANTED.get(m.name, (m.state,))]
 
     def update(self) -> StateChange | None:
-        reasons = self.reasons()
+        reasons = self.last_reasons = self.reasons()
         if reasons:
             return self.move("unsatisfied", "unsatisfied", "; ".join(reasons))
         return self.move("satisfied", "satisfied", "all conditions met")

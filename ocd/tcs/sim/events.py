@@ -52,21 +52,29 @@ class TcsSimulator:
         await self.publish(topic, data)
         self.published[topic] = self.published.get(topic, 0) + 1
 
-    async def step(self) -> None:
-        """One heartbeat period: heartbeat and pointing, and metrology when it is due."""
+    def events(self) -> list[tuple[str, dict[str, Any]]]:
+        """What one heartbeat period publishes, in order: heartbeat and pointing, and
+        metrology when it is due (``ocd simulate`` sends them on its own bus)."""
         s = self.settings
         now = self.clock.timestamp()
+        events: list[tuple[str, dict[str, Any]]] = []
         if self.heartbeats_on:
-            await self._send(s.topics.heartbeat, {"status": "ok"})
             p = self.subsystems.pointing
-            await self._send(s.topics.ra_dec, {"ra": p.ra, "dec": p.dec, "track": p.track,
-                                              "tracking": p.tracking, "dx": p.dx, "dy": p.dy})
+            events.append((s.topics.heartbeat, {"status": "ok"}))
+            events.append((s.topics.ra_dec, {"ra": p.ra, "dec": p.dec, "track": p.track,
+                                             "tracking": p.tracking, "dx": p.dx, "dy": p.dy}))
         if now >= self._next_metrology:
             self._next_metrology = now + s.metrology_interval
             for number, topic in enumerate(s.topics.metrology, start=1):
                 seeing, transparency = self.weather.sample(now - self._start, number)
-                await self._send(topic, {"seeing": seeing, "transparency": transparency,
-                                         "guider": number})
+                events.append((topic, {"seeing": seeing, "transparency": transparency,
+                                       "guider": number}))
+        return events
+
+    async def step(self) -> None:
+        """One heartbeat period: heartbeat and pointing, and metrology when it is due."""
+        for topic, data in self.events():
+            await self._send(topic, data)
 
     def period(self) -> float:
         """Real seconds between two steps."""

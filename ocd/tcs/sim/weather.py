@@ -1,6 +1,8 @@
-"""Simulated sky conditions for ``ocd sim_tcs``: what the guide probes would measure.
+"""Simulated sky conditions for ``ocd sim_tcs`` and ``ocd simulate``: what the guide probes
+would measure.
 
-Deterministic for a given seed and time, so a rehearsal can be repeated exactly.
+Deterministic for a given seed and time, so a rehearsal or a simulated night can be repeated
+exactly.
 """
 
 from __future__ import annotations
@@ -8,8 +10,30 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
-KINDS = ("steady", "drifting", "cloudy")
+KINDS = ("steady", "drifting", "cloudy", "random")
+#: Length (seconds) of the night a ``random`` sky is drawn for; it repeats after that.
+_RANDOM_SPAN = 86400.0
+
+
+@dataclass(frozen=True)
+class _Sky:
+    """A ``random`` sky: seeing waves (amplitude, period, phase) and cloudy spells (start,
+    length, transparency inside)."""
+
+    waves: tuple[tuple[float, float, float], ...]
+    clouds: tuple[tuple[float, float, float], ...]
+
+
+@lru_cache(maxsize=64)
+def _random_sky(seed: int) -> _Sky:
+    draw = random.Random(f"ocd-weather-{seed}")
+    waves = tuple((draw.uniform(0.1, 0.9), draw.uniform(1800.0, 6 * 3600.0),
+                   draw.uniform(0.0, 2 * math.pi)) for _ in range(3))
+    clouds = tuple(sorted((draw.uniform(0.0, _RANDOM_SPAN / 2), draw.expovariate(1 / 2400.0),
+                           draw.uniform(0.05, 0.6)) for _ in range(draw.randint(0, 3))))
+    return _Sky(waves, clouds)
 
 
 @dataclass(frozen=True)
@@ -17,7 +41,9 @@ class Weather:
     """``steady``: good seeing and transparency with small noise. ``drifting``: seeing swings
     slowly between about 1.0" and 3.4" (period ``period`` s). ``cloudy``: steady except that
     transparency drops to 0.2 from ``cloud_start`` for ``cloud_duration`` seconds after the
-    start of the simulation."""
+    start of the simulation. ``random``: drawn from ``seed``: seeing wanders around
+    ``seeing`` in three slow waves (up to about 2" either way), and up to three cloudy spells
+    (mean length 40 min, transparency 0.05 to 0.6) come in the first twelve hours."""
 
     kind: str = "steady"
     seeing: float = 1.3
@@ -42,4 +68,11 @@ class Weather:
         if self.kind == "cloudy" and \
                 self.cloud_start <= elapsed < self.cloud_start + self.cloud_duration:
             transparency = 0.2 + noise.gauss(0.0, 0.02)
+        if self.kind == "random":
+            sky = _random_sky(self.seed)
+            seeing += sum(amplitude * math.sin(2.0 * math.pi * elapsed / period + phase)
+                          for amplitude, period, phase in sky.waves)
+            for start, length, inside in sky.clouds:
+                if start <= elapsed % _RANDOM_SPAN < start + length:
+                    transparency = inside + noise.gauss(0.0, 0.02)
         return round(max(0.3, seeing), 3), round(min(1.0, max(0.0, transparency)), 3)

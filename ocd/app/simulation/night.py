@@ -1,0 +1,531 @@
+"""One night in virtual time: ``ocd run``'s engine with simulated edges.
+
+The main loop here is the :class:`~ocd.app.engine.Engine` of ``ocd run`` around the same
+:class:`~ocd.core.orchestrator.Orchestrator`, scheduler, observation-number rules
+(:class:`~ocd.obsnum.sqlite.SqliteAllocator` on an in-memory database) and shot runner; only
+its edges differ:
+
+- the bus is :class:`SimulatedBus`: an event published (by the TCS, a shot, a command) reaches
+  the main loop after the publisher's current step, as a subscriber would receive it, through
+  the same validation as ``ocd run``'s subscriber, and every observer (the timeline of the
+  report, the invariant checker) sees it at its OCD-clock time;
+- the TCS is :class:`~ocd.tcs.sim.events.TcsSimulator` under a :class:`Weather`, or a recorded
+  night replayed in step with the clock (``--replay``), and the shots run on
+  :class:`~ocd.tcs.sim.subsystems.SimulatedSubsystems`;
+- the scheduler and the database are called directly (no thread: the loop is virtual), the
+  shot list is a copy (:class:`~ocd.shots.book.ShotCopy`);
+- the RA's commands, shots by hand and outages come from a
+  :class:`~ocd.app.simulation.scenario.Scenario`.
+
+At the end of the night the main loop stops as ``ocd run`` does on SIGTERM: it says so, stops
+reading events, aborts its shot and gives it ``[run] stop_timeout`` seconds to publish its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ocd.app.engine import Engine
+from ocd.app.manual_shot import choose_track
+from ocd.app.settings import orchestrator_settings, tcs_topics
+from ocd.app.sim_tcs import simulator_settings
+from ocd.app.simulation.scenario import Scenario, Span
+from ocd.app.simulation.virtual_time import VirtualClock
+from ocd.bus.envelope import MalformedMessage, stamp
+from ocd.bus.validation import PayloadRules, accept, main_loop_rules
+from ocd.config import Config
+from ocd.core import topics
+from ocd.core.orchestrator import Orchestrator
+from ocd.errors import OcdError
+from ocd.monitor.invariants import InvariantChecker, Limits, bookkeeping_violations
+from ocd.monitor.timeline import NightReport, Timeline
+from ocd.obsnum import ObsnumAllocator
+from ocd.recording.pacing import Pacer, in_step_speedup
+from ocd.recording.store import open_for_replay, recorded_clock, select_sql
+from ocd.shots.book import ShotCopy
+from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
+from ocd.shots.store import ShotStore
+from ocd.sky import het
+from ocd.sky.autoschedule import schedule_with_config
+from ocd.sky.scheduler import Conditions, ScheduleResult
+from ocd.tcs.sim.events import TcsSimulator
+from ocd.tcs.sim.subsystems import SimulatedSubsystems
+from ocd.tcs.sim.weather import Weather
+
+log = logging.getLogger(__name__)
+
+#: The publishers of a simulated night (``__origin``).
+MAIN_SHOTS = "ocd_run_shot@simulation:1"
+BY_HAND = "ocd_run_shot@simulation:2"
+COMMANDER = "ocd_allow_hetdex@simulation:1"
+TCS = "tcs@simulation:1"
+
+Feed = Callable[[float, str, dict[str, Any]], None]
+
+
+class Observers:
+    """Who follows which topics of the night (the report's timeline, the checker): each event
+    goes to the feeds of its topic only, so the states and status the main loop republishes
+    at every heartbeat cost a dictionary lookup."""
+
+    def __init__(self) -> None:
+        self._feeds: dict[str, list[Feed]] = {}
+
+    def add(self, feed: Feed, names: tuple[str, ...]) -> None:
+        for name in names:
+            self._feeds.setdefault(name, []).append(feed)
+
+    def feeds(self, topic: str) -> list[Feed]:
+        return self._feeds.get(topic, [])
+
+    def __call__(self, now: float, topic: str, payload: dict[str, Any]) -> None:
+        for feed in self._feeds.get(topic, ()):
+            feed(now, topic, payload)
+
+
+@dataclass(frozen=True)
+class NightSetup:
+    """One night to simulate."""
+
+    start: dt.datetime
+    end: dt.datetime
+    weather: Weather
+    scenario: Scenario = field(default_factory=Scenario)
+    #: A recorded night (``ocd record``) replayed as the TCS instead of the simulated one.
+    replay: Path | None = None
+    #: OCD-clock seconds between two ticks of the main loop.
+    tick: float = 1.0
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+@dataclass
+class NightResult:
+    """What a simulated night came to."""
+
+    setup: NightSetup
+    report: NightReport
+    violations: list[str]
+    #: Handlings that raised (bugs: the main loop reported them as ``ocd.main_loop.error``).
+    failures: list[str]
+    #: Events the main loop's validation dropped (a simulator or recording out of schema).
+    dropped: Counter[str]
+    #: What the main loop and the shots logged at warning level or above.
+    log: list[str]
+    #: n_obs of every shot before and after the night.
+    n_obs_before: dict[str, int]
+    n_obs_after: dict[str, int]
+    #: Observation numbers stored, by date.
+    obsnums: dict[str, list[int]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations and not self.failures and not sum(self.dropped.values())
+
+
+class SimulatedBus:
+    """The bus of a simulated night: each event reaches every observer, then (validated as by
+    ``ocd run``'s subscriber) the main loop, after the publisher's current step."""
+
+    def __init__(self, clock: VirtualClock, rules: PayloadRules, observers: Observers,
+                 silent: Callable[[str, float], bool]) -> None:
+        self.clock = clock
+        self.rules = rules
+        self.observers = observers
+        self.main_loop: Callable[[str, dict[str, Any]], None] | None = None
+        self.dropped: Counter[str] = Counter()
+        self.pending = 0
+        self._silent = silent
+        self._seq: Counter[str] = Counter()
+        self._loop = asyncio.get_running_loop()
+
+    def publisher(self, origin: str) -> Callable[[str, dict[str, Any]], Coroutine[Any, Any,
+                                                                                   dict[str, Any]]]:
+        """A ``publish(topic, data)`` coroutine for an OCD publisher: the envelope of
+        :func:`ocd.bus.envelope.stamp` (real keys, OCD-clock times)."""
+        clock = self.clock
+
+        async def publish(topic: str, data: dict[str, Any]) -> dict[str, Any]:
+            self._seq[origin] += 1
+            payload = stamp(topic, data, origin=origin, seq=self._seq[origin], clock=clock,
+                            wall_time=clock.timestamp)
+            self.send(topic, payload)
+            return payload
+
+        return publish
+
+    def tcs(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Events of one step of the simulated TCS (payloads as a TCS sends them, valid by
+        construction: its tests validate them), delivered as the step ends; none of its
+        heartbeats and pointings get through while it is silent."""
+        now = self.clock.timestamp()
+        for topic, data in events:
+            if not self._silent(topic, now):
+                self.pending += 1
+                self._deliver(topic, data, True)
+
+    async def recorded(self, topic: str, data: dict[str, Any]) -> None:
+        """An event of a recorded TCS: validated like any input, and silenced as the
+        simulated one."""
+        if not self._silent(topic, self.clock.timestamp()):
+            self.send(topic, data)
+
+    def send(self, topic: str, payload: dict[str, Any], valid: bool = False) -> None:
+        self.pending += 1
+        self._loop.call_soon(self._deliver, topic, payload, valid)
+
+    def _deliver(self, topic: str, payload: dict[str, Any], valid: bool) -> None:
+        self.pending -= 1
+        now = self.clock.timestamp()
+        if not valid:
+            try:
+                self.rules.check(topic, payload)
+            except MalformedMessage as exc:
+                self.dropped[f"{topic}: {exc}"[:200]] += 1
+                return
+        self.observers(now, topic, payload)
+        if self.main_loop is not None:
+            self.main_loop(topic, payload)
+
+
+class SimulatedEdges:
+    """The engine's edges in a simulation (see the module's docstring)."""
+
+    def __init__(self, cfg: Config, clock: VirtualClock, allocator: ObsnumAllocator,
+                 scenario: Scenario, observers: Observers) -> None:
+        self.cfg, self.clock, self.allocator = cfg, clock, allocator
+        self.scenario = scenario
+        self.observers = observers
+        self.engine: Engine | None = None
+        self.failures: list[str] = []
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self._latency = random.Random(f"ocd-latency-{scenario.seed}")
+        self._start = clock.timestamp()
+
+    def publish(self, topic: str, data: dict[str, Any]) -> None:
+        feeds = self.observers.feeds(topic)
+        if feeds:
+            now = self.clock.timestamp()
+            for feed in feeds:
+                feed(now, topic, data)
+
+    async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
+        return schedule_with_config(self.cfg, store, self.clock, conditions)
+
+    async def allocate(self) -> int:
+        if self.scenario.db_latency > 0:
+            await asyncio.sleep(self._latency.uniform(0.0, self.scenario.db_latency))
+        elapsed = self.clock.timestamp() - self._start
+        if any(outage.covers(elapsed) for outage in self.scenario.db_outages):
+            raise OcdError("cannot reach the observation-number database (simulated outage)")
+        return self.allocator.allocate(1)[0]
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        task.set_name(name)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+        return task
+
+    def spawn_step(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        return self.spawn(work, name)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            self.failures.append(f"{task.get_name()} failed: {type(exc).__name__}: {exc}")
+
+    def failed(self, stage: str, subject: str, exc: Exception) -> None:
+        self.failures.append(f"handling {stage} {subject} failed: {type(exc).__name__}: {exc}")
+        if self.engine is not None:
+            self.engine.report_failure(stage, subject, exc)
+
+    def config_applied(self) -> None:
+        pass  # no logging or shot-file lock of its own
+
+
+class _Collect(logging.Handler):
+    """Keeps what the simulated processes log (warnings and errors) for the report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.lines) < 1000:
+            self.lines.append(f"{record.levelname.lower()}: {record.getMessage()}"[:300])
+
+
+@contextlib.contextmanager
+def collected_logs() -> Iterator[_Collect]:
+    """While simulating, what OCD logs goes to the report, not to the terminal."""
+    handler = _Collect()
+    logger = logging.getLogger("ocd")
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def idle_limit(cfg: Config, tick: float) -> float:
+    """Longest the main loop may stay silent with its conditions met (the invariant)."""
+    settings = orchestrator_settings(cfg)
+    return (max(settings.reschedule_after, settings.error_pause, settings.start_timeout,
+                settings.schedule_timeout) + 2 * tick + 1.0)
+
+
+class SimulatedNight:
+    """One night: build it with :class:`NightSetup`, run it with :meth:`run` on a
+    :class:`~ocd.app.simulation.virtual_time.VirtualTimeLoop`."""
+
+    def __init__(self, cfg: Config, setup: NightSetup, shots: ShotCopy,
+                 allocator: ObsnumAllocator) -> None:
+        self.cfg, self.setup, self.shots, self.allocator = cfg, setup, shots, allocator
+
+    async def run(self) -> NightResult:
+        cfg, setup, scenario = self.cfg, self.setup, self.setup.scenario
+        loop = asyncio.get_running_loop()
+        clock = self.clock = VirtualClock(setup.start, loop)
+        self.allocator.clock = clock
+        start = clock.timestamp()
+        tcs = tcs_topics(cfg)
+        settings = orchestrator_settings(cfg, clock)
+        self.timeline = Timeline(MAIN_SHOTS, start, metrology_topics=tcs.metrology)
+        self.checker = InvariantChecker(Limits(
+            heartbeat_timeout=settings.heartbeat_timeout,
+            max_seeing=settings.metrology.max_seeing,
+            min_transparency=settings.metrology.min_transparency,
+            stale_after=settings.metrology.stale_after,
+            idle_limit=idle_limit(cfg, setup.tick), tcs=tcs), MAIN_SHOTS)
+        observers = Observers()
+        observers.add(self.timeline.feed, self.timeline.topics())
+        observers.add(self.checker.feed, self.checker.topics())
+        silenced = (tcs.heartbeat, tcs.ra_dec)
+
+        def silent(topic: str, now: float) -> bool:
+            return topic in silenced and any(o.covers(now - start)
+                                             for o in scenario.tcs_outages)
+
+        self.bus = SimulatedBus(clock, main_loop_rules(tcs), observers, silent)
+        self.edges = SimulatedEdges(cfg, clock, self.allocator, scenario, observers)
+        self.subsystems = SimulatedSubsystems(clock, fail=tuple(cfg.get_list("tcs", "sim_fail")))
+        self.runner = ShotRunner(self.bus.publisher(MAIN_SHOTS), self.subsystems,
+                                 plan_from_config(cfg), locator_from_config(cfg), clock)
+        self.engine = Engine(cfg, clock, Orchestrator(settings), self.runner, self.shots,
+                             self.edges, MAIN_SHOTS)
+        self.edges.engine = self.engine
+        self.bus.main_loop = self.engine.handle
+        self.by_hand: list[ShotRunner] = []
+        self._failing_counts: Counter[str] = Counter()
+        before = {s.shotid: s.n_obs for s in self.shots.store.all()}
+
+        spawn = self.edges.spawn
+        background = [spawn(self._tcs(), "TCS"), spawn(self._script(), "the RA")]
+        self._ticking = loop.call_at(setup.tick, self._tick, setup.tick)
+        await asyncio.sleep(setup.seconds)
+        self._ticking.cancel()
+        await self._stop()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        while self.bus.pending:  # the last events on their way
+            await asyncio.sleep(0)
+        end = clock.timestamp()
+        self.checker.finish(end)
+        after = {s.shotid: s.n_obs for s in self.shots.store.all()}
+        violations = list(self.checker.violations)
+        violations += bookkeeping_violations(before, after, self.checker.completed)
+        dates = sorted({dt.datetime.fromtimestamp(t, dt.timezone.utc).date()
+                        for t in (start, end)})
+        obsnums = {day.isoformat(): [r.obsnum for r in self.allocator.rows(day)
+                                     if r.inst == self.allocator.instrument]
+                   for day in dates}
+        for day, numbers in obsnums.items():
+            if numbers != sorted(set(numbers)):
+                violations.append(f"observation numbers of {day} not unique and increasing "
+                                  f"in the database: {numbers}")
+        dark = het.dark_interval(setup.start, float(cfg.get_float("schedule", "sun_altitude")))
+        report = self.timeline.report(setup.end.timestamp(), dark)
+        return NightResult(setup, report, violations, self.edges.failures, self.bus.dropped,
+                           [], before, after, obsnums)
+
+    # -- the world around the main loop ------------------------------------------------------
+    async def _tcs(self) -> None:
+        if self.setup.replay is not None:
+            await self._replay(self.setup.replay)
+            return
+        simulator = TcsSimulator(self.clock, self.bus.recorded, self.subsystems,
+                                 self.setup.weather, simulator_settings(self.cfg))
+        period = simulator.period()
+        loop = asyncio.get_running_loop()
+
+        def step(when: float) -> None:  # a timer, not a task: it runs every second or so
+            self.bus.tcs(simulator.events())
+            self._stepping = loop.call_at(when + period, step, when + period)
+
+        self._stepping = loop.call_at(loop.time(), step, loop.time())
+        try:
+            await asyncio.Future()  # until cancelled at the end of the night
+        finally:
+            self._stepping.cancel()
+
+    async def _replay(self, path: Path) -> None:
+        """The recorded TCS events of ``path`` (not OCD's), in step with the clock, looped,
+        each through the strict decoding of a subscriber."""
+        conn = open_for_replay(path)
+        try:
+            recorded = recorded_clock(conn)
+            names = [t for (t,) in conn.execute("SELECT DISTINCT topic FROM events")
+                     if not t.startswith(topics.OCD_PREFIX)]
+            sql, params = select_sql("id", names)
+            rows = conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+        if not rows:
+            raise OcdError(f"{path}: no TCS event to replay (only ocd.* topics)")
+        first, last = rows[0][2], rows[-1][2]
+        gap = (last - first) / (len(rows) - 1) if len(rows) > 1 and first is not None \
+            and last is not None else 0.0
+        pacer = Pacer(in_step_speedup(1.0, recorded.speed))
+        loop = asyncio.get_running_loop()
+        while True:
+            for topic, text, recorded_at, _ in rows:
+                delay = pacer.due(recorded_at, loop.time()) - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                try:
+                    event = accept([topic.encode(), text.encode()])  # strict decoding
+                except MalformedMessage as exc:
+                    self.bus.dropped[f"{topic}: {exc}"[:200]] += 1
+                    continue
+                await self.bus.recorded(event.topic, event.payload)
+            pacer.next_pass(gap)
+
+    def _tick(self, when: float) -> None:
+        """The main loop's tick, every ``tick`` seconds (a timer rather than a task that
+        sleeps: it runs tens of thousands of times a night)."""
+        self.engine.tick()
+        when += self.setup.tick
+        self._ticking = asyncio.get_running_loop().call_at(when, self._tick, when)
+
+    async def _script(self) -> None:
+        """The scenario's happenings, each at its time."""
+        scenario = self.setup.scenario
+        happenings: list[tuple[float, int, Callable[[], None]]] = []
+        for n, command in enumerate(scenario.commands):
+            happenings.append((command.at, n, self._command_action(n, command.kind)))
+        for n, manual in enumerate(scenario.manual):
+            happenings.append((manual.at, 1000 + n, self._manual_action(manual.pick)))
+        for n, failure in enumerate(scenario.failures):
+            name = failure.command
+            happenings.append((failure.span.start, 2000 + n,
+                               lambda name=name: self._failing(name, +1)))  # type: ignore[misc]
+            happenings.append((failure.span.end, 3000 + n,
+                               lambda name=name: self._failing(name, -1)))  # type: ignore[misc]
+        elapsed = 0.0
+        for at, _, action in sorted(happenings, key=lambda h: (h[0], h[1])):
+            if at >= self.setup.seconds:
+                break
+            if at > elapsed:
+                await asyncio.sleep(at - elapsed)
+                elapsed = at
+            action()
+
+    def _failing(self, command: str, change: int) -> None:
+        self._failing_counts[command] += change
+        if self._failing_counts[command] > 0:
+            self.subsystems.fail.add(command)
+        else:
+            self.subsystems.fail.discard(command)
+
+    def _command_action(self, n: int, kind: str) -> Callable[[], None]:
+        publish = self.bus.publisher(COMMANDER)
+
+        def act() -> None:
+            data: dict[str, Any] = {"id": f"simulation-{n}", "by": "RA"}
+            if kind == "abort":
+                asyncio.ensure_future(publish(topics.COMMAND_ABORT, data))
+                for runner in self.by_hand:  # ocd run_shot -e answers aborts too
+                    runner.abort("aborted")
+            else:
+                data["allowed"] = kind == "allow"
+                asyncio.ensure_future(publish(topics.COMMAND_ALLOW, data))
+
+        return act
+
+    def _manual_action(self, pick: int) -> Callable[[], None]:
+        def act() -> None:
+            self.edges.spawn(self._by_hand(pick), "shot by hand")
+
+        return act
+
+    async def _by_hand(self, pick: int) -> None:
+        """``ocd run_shot -e``: a shot with visits left (not one running), its track as the
+        command chooses it, a number from the same database, the same telescope."""
+        running = {r.current for r in [self.runner, *self.by_hand]} - {None}
+        candidates = [s for s in self.shots.store.remaining() if s.shotid not in running]
+        if not candidates or any(r.running for r in self.by_hand):
+            return
+        shot = candidates[pick % len(candidates)]
+        try:
+            track = choose_track(shot, None, self.clock, self.cfg)
+            observation = await self.edges.allocate()
+        except OcdError as exc:
+            log.warning("ocd run_shot %s: %s", shot.shotid, exc)
+            return
+        runner = ShotRunner(self.bus.publisher(BY_HAND), self.subsystems,
+                            plan_from_config(self.cfg), locator_from_config(self.cfg),
+                            self.clock)
+        self.by_hand.append(runner)
+
+        def on_success() -> None:
+            self.shots.store.decrement(shot.shotid)
+
+        try:
+            await runner.run(shot.as_dict(), track, observation, on_success)
+        finally:
+            self.by_hand.remove(runner)
+
+    async def _stop(self) -> None:
+        """The end of the night, as ``ocd run`` stops on SIGTERM: say so, read no more
+        events, abort the shots and wait for their ends (``[run] stop_timeout``); a shot
+        still waiting for the telescope then is cancelled, its finish published."""
+        self.bus.main_loop = None
+        self.edges.publish(topics.MAIN_STOPPING, {"reason": "end of the simulated night",
+                                                  "running_shot": self.runner.current})
+        self.engine.stop_shot()
+        for runner in self.by_hand:
+            runner.abort("shutdown")
+        work = [t for t in self.edges.tasks if not t.done() and t.get_name()
+                not in ("TCS", "the RA")]
+        if work:
+            await asyncio.wait(work, timeout=self.cfg.get_float("run", "stop_timeout"))
+        for task in work:
+            task.cancel()
+        await asyncio.gather(*work, return_exceptions=True)
+
+
+def quiet_night(start: dt.datetime, end: dt.datetime, weather: Weather,
+                tick: float = 1.0) -> NightSetup:
+    """A night where the RA allows HETDEX shots at the start and nothing else happens."""
+    return NightSetup(start, end, weather, Scenario(), tick=tick)
+
+
+__all__ = ["NightResult", "NightSetup", "SimulatedNight", "Span", "collected_logs",
+           "quiet_night"]

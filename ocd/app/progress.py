@@ -1,4 +1,4 @@
-"""A one-line progress bar for long work on a terminal (``ocd db_replay``)."""
+"""A one-line progress bar for long work on a terminal (``ocd db_replay``, ``ocd simulate``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ class Progress:
     WIDTH = 30
 
     def __init__(self, total: int, stream: TextIO | None = None,
-                 enabled: bool | None = None) -> None:
+                 enabled: bool | None = None, label: str = "replay",
+                 unit: str = "events") -> None:
+        self.label, self.unit = label, unit
         self.stream = sys.stderr if stream is None else stream
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.total = total
@@ -32,8 +34,8 @@ class Progress:
         filled = int(round(fraction * self.WIDTH))
         elapsed = now - self._start
         loop = f"  pass {passes}" if passes > 1 else ""
-        self.stream.write(f"\rreplay [{'#' * filled}{'-' * (self.WIDTH - filled)}] "
-                          f"{fraction * 100:3.0f}%  {done}/{self.total} events  "
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'-' * (self.WIDTH - filled)}] "
+                          f"{fraction * 100:3.0f}%  {done}/{self.total} {self.unit}  "
                           f"{elapsed:6.1f} s{loop}\x1b[K")
         self.stream.flush()
         self._drawn = True

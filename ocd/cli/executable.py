@@ -31,6 +31,8 @@ log = logging.getLogger("ocd")
 COMMANDS = (
     "ocd.cli.run",
     "ocd.cli.rehearse",
+    "ocd.cli.simulate",
+    "ocd.cli.plan",
     "ocd.cli.run_shot",
     "ocd.cli.allow_hetdex",
     "ocd.cli.abort",

@@ -19,7 +19,6 @@ way a monitor of a real night would tell it:
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,10 +125,10 @@ class NightReport:
 
     def idle_by_reason(self) -> dict[str, float]:
         """Idle seconds per reason, in :data:`IDLE_REASONS` order (only those that occur)."""
-        totals: Counter[str] = Counter()
+        totals: dict[str, float] = {}
         for period in self.idle:
-            totals[period.reason] += period.seconds
-        return {reason: totals[reason] for reason in IDLE_REASONS if totals[reason] > 0}
+            totals[period.reason] = totals.get(period.reason, 0.0) + period.seconds
+        return {reason: totals[reason] for reason in IDLE_REASONS if totals.get(reason, 0) > 0}
 
     def totals(self) -> dict[str, Any]:
         return {"shots_completed": self.count("completed"),
@@ -239,9 +238,9 @@ class Timeline:
             self.shots.append(shot)
             self._running[origin] = shot
         elif status == 1:
-            shot = self._running.pop(origin, None)
-            if shot is None:
+            if origin not in self._running:
                 return
+            shot = self._running.pop(origin)
             shot.end = now
             if not payload.get("error"):
                 shot.outcome = "completed"

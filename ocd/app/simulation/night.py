@@ -128,6 +128,8 @@ class NightResult:
     n_obs_after: dict[str, int]
     #: Observation numbers stored, by date.
     obsnums: dict[str, list[int]]
+    #: Where each shot of the list is (right ascension in hours, declination in degrees).
+    positions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -267,6 +269,11 @@ class _Collect(logging.Handler):
         if len(self.lines) < 1000:
             self.lines.append(f"{record.levelname.lower()}: {record.getMessage()}"[:300])
 
+    def take(self) -> list[str]:
+        """What was logged since the last call."""
+        lines, self.lines = self.lines, []
+        return lines
+
 
 @contextlib.contextmanager
 def collected_logs() -> Iterator[_Collect]:
@@ -362,8 +369,9 @@ class SimulatedNight:
                                   f"in the database: {numbers}")
         dark = het.dark_interval(setup.start, float(cfg.get_float("schedule", "sun_altitude")))
         report = self.timeline.report(setup.end.timestamp(), dark)
+        positions = {s.shotid: (s.ra, s.dec) for s in self.shots.store.all()}
         return NightResult(setup, report, violations, self.edges.failures, self.bus.dropped,
-                           [], before, after, obsnums)
+                           [], before, after, obsnums, positions)
 
     # -- the world around the main loop ------------------------------------------------------
     async def _tcs(self) -> None:

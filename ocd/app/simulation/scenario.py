@@ -9,7 +9,7 @@ the same night, so a night that broke a rule can be replayed exactly.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,13 @@ class Scenario:
     db_latency: float = 0.0
     failures: tuple[Failure, ...] = ()
     seed: int = 1
-    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing happens but the RA allowing HETDEX shots at the start."""
+        return (self.commands == (Command(0.0, "allow"),) and not self.manual
+                and not self.tcs_outages and not self.db_outages and not self.failures
+                and not self.db_latency)
 
     def describe(self) -> list[str]:
         """One line per happening, in time order, for the report."""

@@ -25,6 +25,8 @@ import datetime as dt
 import selectors
 from typing import Any
 
+from ocd.clock import utc_to_jd
+
 
 class SimulationStalled(RuntimeError):
     """Nothing is ready and no timer is set, yet the simulation awaits something: a bug."""
@@ -46,7 +48,7 @@ class _Jump(selectors.SelectSelector):
         return []
 
 
-class VirtualTimeLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An event loop on virtual time: :meth:`time` starts at 0 and only moves when every task
     waits, straight to the next timer."""
 
@@ -85,8 +87,6 @@ class VirtualClock:
         return dt.datetime.fromtimestamp(self.timestamp(), dt.timezone.utc)
 
     def jd(self) -> float:
-        from ocd.clock import utc_to_jd
-
         return utc_to_jd(self.utc())
 
     def describe(self) -> str:

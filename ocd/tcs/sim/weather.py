@@ -29,7 +29,7 @@ class _Sky:
 @lru_cache(maxsize=64)
 def _random_sky(seed: int) -> _Sky:
     draw = random.Random(f"ocd-weather-{seed}")
-    waves = tuple((draw.uniform(0.1, 0.9), draw.uniform(1800.0, 6 * 3600.0),
+    waves = tuple((draw.uniform(0.05, 0.4), draw.uniform(1800.0, 6 * 3600.0),
                    draw.uniform(0.0, 2 * math.pi)) for _ in range(3))
     clouds = tuple(sorted((draw.uniform(0.0, _RANDOM_SPAN / 2), draw.expovariate(1 / 2400.0),
                            draw.uniform(0.05, 0.6)) for _ in range(draw.randint(0, 3))))
@@ -42,7 +42,7 @@ class Weather:
     slowly between about 1.0" and 3.4" (period ``period`` s). ``cloudy``: steady except that
     transparency drops to 0.2 from ``cloud_start`` for ``cloud_duration`` seconds after the
     start of the simulation. ``random``: drawn from ``seed``: seeing wanders around
-    ``seeing`` in three slow waves (up to about 2" either way), and up to three cloudy spells
+    ``seeing`` in three slow waves (up to a factor 3 either way), and up to three cloudy spells
     (mean length 40 min, transparency 0.05 to 0.6) come in the first twelve hours."""
 
     kind: str = "steady"
@@ -70,8 +70,8 @@ class Weather:
             transparency = 0.2 + noise.gauss(0.0, 0.02)
         if self.kind == "random":
             sky = _random_sky(self.seed)
-            seeing += sum(amplitude * math.sin(2.0 * math.pi * elapsed / period + phase)
-                          for amplitude, period, phase in sky.waves)
+            seeing *= math.exp(sum(amplitude * math.sin(2.0 * math.pi * elapsed / period + phase)
+                                   for amplitude, period, phase in sky.waves))
             for start, length, inside in sky.clouds:
                 if start <= elapsed % _RANDOM_SPAN < start + length:
                     transparency = inside + noise.gauss(0.0, 0.02)

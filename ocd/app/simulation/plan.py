@@ -1,0 +1,151 @@
+"""``ocd plan``: tonight's expected sequence, from now (or ``--at``) to morning twilight.
+
+The same simulation as ``ocd simulate`` (:class:`~ocd.app.simulation.night.SimulatedNight`:
+``ocd run``'s engine and core in virtual time), of one stretch: from now to the end of the dark
+time, HETDEX shots allowed from the start, the TCS up, under steady conditions:
+
+1. ``--seeing`` and ``--transparency`` when given;
+2. else what a running ``ocd run`` last measured (the seeing and transparency of its
+   ``ocd.main_loop.status``, awaited a few seconds), when one runs on the bus and its guiders
+   have a fresh reading;
+3. else ``[sim_tcs] seeing`` and ``transparency``.
+
+The shot list is the current one ([shots] shot_file), read, never changed. Observation numbers
+are not shown: the database gives them when the shots run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import zmq.asyncio
+
+from ocd.app.clock_source import choose_clock_now
+from ocd.app.simulation.calendar import morning_twilight
+from ocd.app.simulation.report import render_night, results_document
+from ocd.app.simulation.simulate import (
+    Request,
+    check_png,
+    parse_when,
+    read_shots,
+    run_limits,
+    simulate_nights,
+    tick_interval,
+)
+from ocd.bus.addresses import service_urls
+from ocd.bus.options import bus_options
+from ocd.bus.presence import find
+from ocd.bus.subscriber import Subscriber
+from ocd.config import Config
+from ocd.core import topics
+from ocd.core.payload import finite_number
+from ocd.errors import UsageError
+from ocd.tcs.sim.weather import Weather
+
+#: Real seconds ``ocd plan`` waits for a running main loop's status (it comes with every TCS
+#: heartbeat, or every ``[run] status_interval`` without one).
+STATUS_WAIT = 3.0
+
+
+async def _bus_conditions(cfg: Config) -> tuple[float | None, float | None, str] | None:
+    """The seeing and transparency a running ``ocd run`` last published, and where they come
+    from; None when no main loop answers or says nothing in time."""
+    ctx = zmq.asyncio.Context()
+    try:
+        urls = service_urls(cfg, "ocd_main_loop")
+        found = await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg))
+        if found is None:
+            return None
+        subscriber = Subscriber(ctx, urls, [topics.MAIN_STATUS], options=bus_options(cfg))
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + STATUS_WAIT
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    event = await subscriber.recv(timeout=left)
+                except TimeoutError:
+                    return None
+                if event.topic == topics.MAIN_STATUS:
+                    return (finite_number(event.payload.get("seeing")),
+                            finite_number(event.payload.get("transparency")),
+                            f"the status of the ocd run of {found.describe()}")
+            return None
+        finally:
+            subscriber.close()
+    finally:
+        ctx.destroy(linger=0)
+
+
+def conditions(cfg: Config, seeing: float | None, transparency: float | None
+               ) -> tuple[float, float, str]:
+    """The seeing and transparency the plan assumes all night, and why those."""
+    if seeing is not None and not 0 < seeing <= 20:
+        raise UsageError(f"--seeing {seeing:g}: give arcseconds, above 0 and at most 20")
+    if transparency is not None and not 0 <= transparency <= 1.5:
+        raise UsageError(f"--transparency {transparency:g}: give a fraction from 0 to 1.5")
+    said: list[str] = []
+    if seeing is None or transparency is None:
+        found = asyncio.run(_bus_conditions(cfg))
+        if found is not None:
+            bus_seeing, bus_transparency, source = found
+            if seeing is None and bus_seeing is not None:
+                seeing = bus_seeing
+                said.append(f"seeing from {source}")
+            if transparency is None and bus_transparency is not None:
+                transparency = bus_transparency
+                said.append(f"transparency from {source}")
+    if seeing is None:
+        seeing = cfg.get_float("sim_tcs", "seeing")
+        said.append("seeing from [sim_tcs] seeing")
+    if transparency is None:
+        transparency = cfg.get_float("sim_tcs", "transparency")
+        said.append("transparency from [sim_tcs] transparency")
+    return seeing, transparency, "; ".join(said) or "as given"
+
+
+def plan(cfg: Config, *, at: str | None = None, seeing: float | None = None,
+         transparency: float | None = None, shots: Path | None = None,
+         as_json: bool = False, plot: Path | None = None, out: TextIO | None = None) -> int:
+    """``ocd plan``: simulate from now (or ``at``) to morning twilight and print the
+    sequence."""
+    out = sys.stdout if out is None else out
+    if at is not None:
+        start = parse_when("--at", at)
+        source = "--at"
+    else:
+        clock = choose_clock_now(cfg).clock  # a running main loop's mock clock, if any
+        start = clock.utc().replace(microsecond=0)
+        source = "OCD's mock clock" if clock.is_mock else "now"
+    end = morning_twilight(start, cfg.get_float("schedule", "sun_altitude"))
+    if end <= start + dt.timedelta(minutes=1):
+        raise UsageError(f"{start:%Y-%m-%d %H:%M} UTC is at the very end of the night: "
+                         "nothing to plan")
+    tick_interval(cfg)
+    if plot is not None:
+        check_png(plot)
+    seeing_now, transparency_now, why = conditions(cfg, seeing, transparency)
+    store = read_shots(cfg, shots)
+    weather = Weather("steady", seeing=seeing_now, transparency=transparency_now)
+    request = Request([(start, end)], "steady", 1)
+    results = simulate_nights(cfg, request, store, weather=weather)
+    result = results[0]
+    how = (f"tonight's plan from {start:%H:%M} ({source}) to morning twilight at {end:%H:%M} "
+           f"UTC, seeing {seeing_now:.2f}\" and transparency {transparency_now:.2f} all night "
+           f"({why}), HETDEX shots allowed, the TCS up")
+    if as_json:
+        document = results_document(results, how, 0.0)
+        print(json.dumps(document, indent=2), file=out)
+    else:
+        print(render_night(result, how, numbers=False), file=out)
+    if plot is not None:
+        from ocd.app.simulation.plot import plot_nights
+
+        for path in plot_nights(results, plot, run_limits(cfg)):
+            print(f"ocd plan: drew {path}", file=sys.stderr)
+    return 0
+

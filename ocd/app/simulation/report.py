@@ -1,0 +1,198 @@
+"""What a simulated night tells, for a person (a table) and for a tool (JSON).
+
+One chronological table per night: every shot (its time, shot, track, observation number,
+outcome and why it was chosen) and every idle stretch (its reason and the scheduler's or the
+main loop's words), then the totals and whether OCD's rules held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from ocd.app.simulation.night import NightResult
+from ocd.monitor.timeline import IdlePeriod, ShotRecord
+
+#: Lines of the simulated processes' log shown per night (all are in the JSON).
+_LOG_LINES = 5
+
+
+def _utc(seconds: float | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+def _hm(seconds: float | None) -> str:
+    when = _utc(seconds)
+    return "--:--" if when is None else when.strftime("%H:%M")
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h"
+
+
+def _span(seconds: float) -> str:
+    minutes = int(round(seconds / 60))
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
+
+
+def _clip(text: str, width: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def rows(result: NightResult, numbers: bool = True) -> list[tuple[str, ...]]:
+    """The night's table: (UTC, what, track, obs, outcome, why), shots and idle stretches in
+    time order."""
+    report = result.report
+    items: list[tuple[float, int, ShotRecord | IdlePeriod]] = [
+        (s.start, 1, s) for s in report.shots]
+    items += [(p.start, 0, p) for p in report.idle]
+    table: list[tuple[str, ...]] = [("UTC", "what", "track", "obs" if numbers else "",
+                                     "outcome", "why")]
+    for _, _, item in sorted(items, key=lambda i: (i[0], i[1])):
+        if isinstance(item, ShotRecord):
+            when = f"{_hm(item.start)}-{_hm(item.end)}"
+            outcome = item.outcome + (f": {item.error}" if item.outcome == "failed" else "")
+            table.append((when, item.shotid + (" (by hand)" if item.by_hand else ""),
+                          item.track, str(item.observation) if numbers else "",
+                          _clip(outcome, 40), _clip(item.reason)))
+        else:
+            table.append((f"{_hm(item.start)}-{_hm(item.end)}",
+                          f"idle {_span(item.seconds)}", "", "", item.reason,
+                          _clip(item.detail)))
+    return table
+
+
+def _table(table: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    return ["  " + "  ".join([cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+                             + [row[-1]]).rstrip() for row in table]
+
+
+def header(result: NightResult, how: str) -> list[str]:
+    report, setup = result.report, result.setup
+    dark = ""
+    if report.dark_start is not None and report.dark_end is not None:
+        dark = (f"; dark time {_hm(report.dark_start)} to {_hm(report.dark_end)} UTC "
+                f"({_hours(report.dark_seconds)} of it in this stretch)")
+    visits = sum(result.n_obs_before.values())
+    return [f"night from {setup.start:%Y-%m-%d %H:%M} to {setup.end:%Y-%m-%d %H:%M} UTC{dark}",
+            f"{how}; {len(result.n_obs_before)} shots in the list, {visits} visits left"]
+
+
+def summary(result: NightResult) -> list[str]:
+    """The totals of one night and whether the rules held."""
+    report = result.report
+    dark = report.dark_seconds
+    share = f" ({100 * report.exposure_seconds / dark:.0f}%)" if dark > 0 else ""
+    lines = [f"shots: {report.count('completed')} completed, {report.count('failed')} "
+             f"failed, {report.count('aborted')} aborted, {report.count('interrupted')} cut "
+             f"by the end of the stretch; exposure {_hours(report.exposure_seconds)} of "
+             f"{_hours(dark)} dark time{share}"]
+    idle = report.idle_by_reason()
+    if idle:
+        lines.append("idle: " + ", ".join(f"{reason} {_hours(seconds)}"
+                                          for reason, seconds in idle.items()))
+    if not result.setup.scenario.quiet:
+        lines.append("happenings: " + "; ".join(result.setup.scenario.describe()))
+    for time, error in report.errors[:_LOG_LINES]:
+        lines.append(f"main loop error at {_hm(time)}: {_clip(error, 120)}")
+    if len(report.errors) > _LOG_LINES:
+        lines.append(f"({len(report.errors) - _LOG_LINES} more main loop errors)")
+    lines.extend(rules(result))
+    return lines
+
+
+def rules(result: NightResult) -> list[str]:
+    """Whether OCD's rules held: each broken one, or one line saying what was checked."""
+    if result.ok:
+        numbers = "; ".join(f"{day}: {_numbers(found)}" for day, found in
+                            result.obsnums.items() if found) or "none taken"
+        down = sum(result.n_obs_before.values()) - sum(result.n_obs_after.values())
+        return [f"rules: all held (observation numbers {numbers}; n_obs down by {down}, once "
+                "per completed shot; no shot started while forbidden, TCS dead, metrology "
+                "bad or another shot running; every shot ended)"]
+    lines = [f"RULE BROKEN: {v}" for v in result.violations]
+    lines += [f"HANDLING FAILED: {f}" for f in result.failures]
+    lines += [f"EVENT DROPPED ({count}x): {what}" for what, count in result.dropped.items()]
+    return lines
+
+
+def _numbers(found: list[int]) -> str:
+    if len(found) > 1 and found == list(range(found[0], found[-1] + 1)):
+        return f"{found[0]} to {found[-1]}"
+    return ", ".join(map(str, found))
+
+
+def render_night(result: NightResult, how: str, numbers: bool = True) -> str:
+    lines = header(result, how)
+    lines.append("")
+    lines.extend(_table(rows(result, numbers)))
+    lines.append("")
+    lines.extend("  " + line for line in summary(result))
+    shown = result.log[:_LOG_LINES]
+    if shown:
+        lines.append(f"  logged by the simulated processes ({len(result.log)} line(s)), "
+                     "first:")
+        lines.extend(f"    {_clip(line, 120)}" for line in shown)
+    return "\n".join(lines) + "\n"
+
+
+def render_totals(results: list[NightResult], wall: float, saved: Path | None) -> str:
+    """The last lines: how much was simulated, how fast, and what the shot list became."""
+    simulated = sum(r.setup.seconds for r in results)
+    completed = sum(r.report.count("completed") for r in results)
+    exposure = sum(r.report.exposure_seconds for r in results)
+    dark = sum(r.report.dark_seconds for r in results)
+    left = sum(results[-1].n_obs_after.values()) if results else 0
+    before = sum(results[0].n_obs_before.values()) if results else 0
+    held = sum(1 for r in results if r.ok)
+    lines = [f"{len(results)} night(s), {_hours(simulated)} of OCD time simulated in "
+             f"{wall:.2f} s of wall time ({simulated / wall:,.0f}x real time)" if wall > 0
+             else f"{len(results)} night(s)",
+             f"{completed} shots completed, exposure {_hours(exposure)} of {_hours(dark)} "
+             f"dark time; visits left {left} of {before}; rules held in {held} of "
+             f"{len(results)} night(s)"]
+    if saved is not None:
+        lines.append(f"the shot list after the last night: {saved} (the original is "
+                     "unchanged)")
+    return "\n".join(lines)
+
+
+def night_document(result: NightResult) -> dict[str, Any]:
+    document = result.report.as_dict()
+    setup = result.setup
+    document.update({
+        "weather": {"kind": setup.weather.kind, "seed": setup.weather.seed},
+        "happenings": setup.scenario.describe(),
+        "rules_held": result.ok, "violations": result.violations,
+        "failures": result.failures, "dropped": dict(result.dropped),
+        "obsnums": result.obsnums, "log": result.log,
+        "n_obs_before": result.n_obs_before, "n_obs_after": result.n_obs_after,
+        "metrology": _sampled(result),
+    })
+    return document
+
+
+#: Seconds between two metrology readings kept in the JSON (the guiders report every few
+#: seconds: a night would be megabytes).
+_METROLOGY_STEP = 300.0
+
+
+def _sampled(result: NightResult) -> list[dict[str, Any]]:
+    kept: list[dict[str, Any]] = []
+    next_time = 0.0
+    for time, seeing, transparency in result.report.metrology:
+        if time >= next_time:
+            kept.append({"time": _utc(time).isoformat(timespec="seconds"),  # type: ignore[union-attr]
+                         "seeing": seeing, "transparency": transparency})
+            next_time = time + _METROLOGY_STEP
+    return kept
+
+
+def results_document(results: list[NightResult], how: str, wall: float) -> dict[str, Any]:
+    """The ``--json`` document: every night, and the wall time it took."""
+    return {"how": how, "wall_seconds": round(wall, 3),
+            "simulated_hours": round(sum(r.setup.seconds for r in results) / 3600.0, 3),
+            "nights": [night_document(r) for r in results]}

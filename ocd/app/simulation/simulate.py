@@ -1,0 +1,252 @@
+"""``ocd simulate``: whole nights through ``ocd run``'s decision core in virtual time.
+
+Each night runs on a fresh :class:`~ocd.app.simulation.virtual_time.VirtualTimeLoop`
+(:class:`~ocd.app.simulation.night.SimulatedNight`); the nights share the shot list (a copy:
+``n_obs`` goes down night after night) and the observation-number table (an in-memory SQLite
+``vl_obsnum``, numbers per date as at HET). The report is printed as a table per night
+(:mod:`.report`), as JSON, and drawn (:mod:`.plot`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from ocd.app.progress import Progress
+from ocd.app.simulation.calendar import night_date, night_of
+from ocd.app.simulation.night import NightResult, NightSetup, SimulatedNight, collected_logs
+from ocd.app.simulation.report import render_night, render_totals, results_document
+from ocd.app.simulation.scenario import Scenario, random_scenario
+from ocd.app.simulation.virtual_time import VirtualTimeLoop
+from ocd.clock import Clock, RealClock
+from ocd.config import Config, parse_time
+from ocd.errors import OcdError, UsageError
+from ocd.obsnum import check_instrument
+from ocd.obsnum.rules import ObsnumAllocator
+from ocd.obsnum.sqlite import SqliteAllocator
+from ocd.shots.book import ShotCopy
+from ocd.shots.store import ShotStore, load_shots
+from ocd.tcs.sim.weather import KINDS, Weather
+
+#: Most nights one command simulates (a year and a half).
+MAX_NIGHTS = 550
+#: Longest stretch one night may cover (``--from``/``--to``), seconds.
+MAX_SPAN = 36 * 3600.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """What ``ocd simulate`` was asked for (the command line, read)."""
+
+    windows: list[tuple[dt.datetime, dt.datetime]]
+    weather: str
+    seed: int
+    faults: bool = False
+    replay: Path | None = None
+    #: The command that simulates the same nights again.
+    command: str = ""
+
+
+def parse_when(option: str, text: str) -> dt.datetime:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise UsageError(f"{option} {text!r}: {exc}") from None
+
+
+def windows(clock: Clock, *, night: str | None, start: str | None, end: str | None,
+            nights: int) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The stretches to simulate: ``--from``/``--to``; else ``nights`` nights (sunset to
+    sunrise) from the night of ``--night`` (a local date at HET) or tonight's by ``clock``."""
+    if not 1 <= nights <= MAX_NIGHTS:
+        raise UsageError(f"--nights {nights}: give 1 to {MAX_NIGHTS}")
+    if start is not None or end is not None:
+        if night is not None:
+            raise UsageError("--night and --from/--to: give one or the other")
+        if start is None or end is None:
+            raise UsageError("--from and --to go together")
+        if nights != 1:
+            raise UsageError("--nights counts whole nights: not with --from/--to")
+        first, last = parse_when("--from", start), parse_when("--to", end)
+        span = (last - first).total_seconds()
+        if not 0 < span <= MAX_SPAN:
+            raise UsageError(f"--from {start} --to {end}: the end must come after the start, "
+                             f"at most {MAX_SPAN / 3600:g} hours later")
+        return [(first, last)]
+    if night is not None:
+        try:
+            date = dt.date.fromisoformat(night.strip())
+        except ValueError:
+            raise UsageError(f"--night {night!r}: expected a date like 2017-11-18 (the local "
+                             "date of the night's evening at HET)") from None
+    else:
+        date = night_date(clock.utc())
+    return [night_of(date + dt.timedelta(days=n)) for n in range(nights)]
+
+
+def weather_for(cfg: Config, kind: str | None, seed: int) -> Weather:
+    """``--weather`` (else ``[sim_tcs] weather``) with ``[sim_tcs]``'s seeing,
+    transparency and cloudy spell, drawn from ``seed``."""
+    kind = kind or cfg.get_str("sim_tcs", "weather")
+    if kind not in KINDS:
+        raise UsageError(f"--weather {kind!r}: expected one of {', '.join(KINDS)}")
+    return Weather(kind=kind, seeing=cfg.get_float("sim_tcs", "seeing"),
+                   transparency=cfg.get_float("sim_tcs", "transparency"),
+                   cloud_start=cfg.get_float("sim_tcs", "cloud_start"),
+                   cloud_duration=cfg.get_float("sim_tcs", "cloud_duration"), seed=seed)
+
+
+def tick_interval(cfg: Config) -> float:
+    tick = cfg.get_float("simulate", "tick_interval")
+    if not 0 < tick <= 60:
+        raise cfg.error("simulate", "tick_interval", str(tick), "must be above 0 and at most "
+                        "60 seconds")
+    return tick
+
+
+def memory_allocator(cfg: Config) -> SqliteAllocator:
+    """``vl_obsnum`` in an in-memory SQLite database: the same rules and SQL as the file
+    ``ocd rehearse`` uses, nothing written to disk."""
+    # each night gives it its own virtual clock (the table's dates come from it)
+    return SqliteAllocator(Path(":memory:"), RealClock(), check_instrument(cfg), update=True)
+
+
+def run_night(cfg: Config, setup: NightSetup, shots: ShotCopy,
+              allocator: ObsnumAllocator) -> NightResult:
+    """One night on a virtual-time loop of its own."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(SimulatedNight(cfg, setup, shots, allocator).run())
+    finally:
+        loop.close()
+
+
+def read_shots(cfg: Config, shots: Path | None) -> ShotStore:
+    path = shots if shots is not None else cfg.get_path("shots", "shot_file")
+    if path is None:
+        raise cfg.error("shots", "shot_file", "", "a shot file is needed (or give --shots)")
+    return load_shots(path)
+
+
+def simulate_nights(cfg: Config, request: Request, store: ShotStore,
+                    save: Path | None = None, progress: Progress | None = None,
+                    weather: Weather | None = None) -> list[NightResult]:
+    """Every night of ``request`` in turn, on one copy of the shot list and one table of
+    observation numbers (``weather``: the same sky every night, instead of the request's)."""
+    copy = ShotCopy(store, save)
+    allocator = memory_allocator(cfg)
+    tick = tick_interval(cfg)
+    results = []
+    try:
+        with collected_logs() as logs:
+            for n, (start, end) in enumerate(request.windows):
+                seed = request.seed + n
+                duration = (end - start).total_seconds()
+                scenario = random_scenario(seed, duration) if request.faults \
+                    else Scenario(seed=seed)
+                sky = weather if weather is not None else weather_for(cfg, request.weather,
+                                                                       seed)
+                setup = NightSetup(start, end, sky, scenario, request.replay, tick)
+                result = run_night(cfg, setup, copy, allocator)
+                result.log = logs.take()
+                results.append(result)
+                copy.write()
+                if progress is not None:
+                    progress.update(n + 1, 1)
+    finally:
+        allocator.close()
+        if progress is not None:
+            progress.close()
+    return results
+
+
+def simulate(cfg: Config, clock: Clock, *, night: str | None = None,
+             start: str | None = None, end: str | None = None, nights: int = 1,
+             weather: str | None = None, seed: int = 1, faults: bool = False,
+             shots: Path | None = None, save_shots: Path | None = None,
+             replay: Path | None = None, as_json: bool = False, plot: Path | None = None,
+             out: TextIO | None = None) -> int:
+    """``ocd simulate``: run, print, draw; the exit status is 1 when a night broke one of
+    OCD's rules (the report says which, and how to replay it)."""
+    out = sys.stdout if out is None else out
+    stretches = windows(clock, night=night, start=start, end=end, nights=nights)
+    kind = weather or cfg.get_str("sim_tcs", "weather")
+    request = Request(stretches, kind, seed, faults, replay,
+                      again(stretches, kind, seed, faults, replay, shots))
+    weather_for(cfg, request.weather, seed)  # a bad --weather stops before anything runs
+    if plot is not None:
+        check_png(plot)
+    store = read_shots(cfg, shots)
+    began = time.perf_counter()
+    progress = Progress(len(request.windows), label="simulate", unit="nights") \
+        if len(request.windows) > 1 else None
+    results = simulate_nights(cfg, request, store, save_shots, progress)
+    wall = time.perf_counter() - began
+    if as_json:
+        document = results_document(results, request_line(request), wall)
+        print(json.dumps(document, indent=2), file=out)
+    else:
+        for result in results:
+            print(render_night(result, request_line(request)), file=out)
+        print(render_totals(results, wall, save_shots), file=out)
+    if plot is not None:
+        from ocd.app.simulation.plot import plot_nights
+
+        for path in plot_nights(results, plot, run_limits(cfg)):
+            print(f"ocd simulate: drew {path}", file=sys.stderr)
+    broken = [r for r in results if not r.ok]
+    if broken:
+        first = broken[0]
+        raise OcdError(f"{len(broken)} night(s) broke OCD's rules (listed above), the first "
+                       f"from {first.setup.start:%Y-%m-%d %H:%M} UTC; simulate them again with: "
+                       f"{request.command}")
+    return 0
+
+
+def run_limits(cfg: Config) -> tuple[float, float]:
+    """``[run] max_seeing`` and ``min_transparency``, for the plot."""
+    return cfg.get_float("run", "max_seeing"), cfg.get_float("run", "min_transparency")
+
+
+def check_png(path: Path) -> None:
+    """``--plot``: a PNG name in a directory that exists (checked before anything runs)."""
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--plot {path}: the file name must end in .png")
+    if not path.parent.is_dir():
+        raise UsageError(f"--plot {path}: no directory {path.parent}")
+
+
+def request_line(request: Request) -> str:
+    """How the nights were made, in one line."""
+    parts = [f"weather {request.weather}", f"seed {request.seed}"]
+    if request.faults:
+        parts.append("random faults")
+    if request.replay is not None:
+        parts.append(f"TCS replayed from {request.replay}")
+    return ", ".join(parts)
+
+
+def again(stretches: list[tuple[dt.datetime, dt.datetime]], weather: str, seed: int,
+          faults: bool, replay: Path | None, shots: Path | None) -> str:
+    """The command line that simulates the same nights again (night by night the same
+    seeds, from the same shot list)."""
+    first, last = stretches[0]
+    if len(stretches) == 1:
+        words = ["ocd simulate", "--from", f"{first:%Y-%m-%dT%H:%M:%S}", "--to",
+                 f"{last:%Y-%m-%dT%H:%M:%S}"]
+    else:
+        words = ["ocd simulate", "--night", night_date(first).isoformat(), "--nights",
+                 str(len(stretches))]
+    words += ["--weather", weather, "--seed", str(seed)]
+    if faults:
+        words.append("--faults")
+    if replay is not None:
+        words += ["--replay", str(replay)]
+    if shots is not None:
+        words += ["--shots", str(shots)]
+    return " ".join(words)

@@ -181,6 +181,47 @@ def test_shot_by_hand_blocks_automatic_shots():
     assert kinds(actions, RequestSchedule)
 
 
+def test_a_shot_by_hand_ending_does_not_end_the_main_loops_own_shot():
+    """Found by the randomized nights of ocd simulate: an RA's shot by hand started while the
+    main loop's own shot ran, and its end made the machine idle: the main loop started another
+    shot while its own still ran. Shots are followed per publisher now."""
+    orc, _ = ready()
+    orc.scheduled("DEX1", "E", "", "builtin", 1.0)
+    orc.handle("ocd.run_shot.run", run_event(0, origin="ocd_run_shot@h:1"), 2.0)
+    orc.handle("ocd.run_shot.run", run_event(0, "DEX2", origin="ocd_run_shot@ra:7"), 3.0)
+    actions = orc.handle("ocd.run_shot.run", run_event(1, "DEX2", origin="ocd_run_shot@ra:7"),
+                         10.0)
+    assert orc.run_shot.state == "running" and kinds(actions, RequestSchedule) == []
+    assert orc.status(10.0)["running_shot"] == "DEX1"
+    actions = orc.handle("ocd.run_shot.run", run_event(1, origin="ocd_run_shot@h:1"), 20.0)
+    assert orc.run_shot.state == "idle" and kinds(actions, RequestSchedule)
+
+
+def test_a_shot_that_failed_while_another_ran_pauses_after_the_last_one():
+    orc, _ = ready()
+    orc.handle("ocd.run_shot.run", run_event(0, origin="ocd_run_shot@h:1"), 2.0)
+    orc.handle("ocd.run_shot.run", run_event(0, "DEX2", origin="ocd_run_shot@ra:7"), 3.0)
+    orc.handle("ocd.run_shot.run", run_event(1, "DEX2", origin="ocd_run_shot@ra:7",
+                                             error=True, exc_value="virus down"), 10.0)
+    assert orc.run_shot.state == "running"
+    actions = orc.handle("ocd.run_shot.run", run_event(1, origin="ocd_run_shot@h:1"), 20.0)
+    change = published(actions, "ocd.states.change")[0]
+    assert (change["new_state"], change["msg"]) == ("error", "shot DEX2 failed: virus down")
+    orc.tick(109.0)  # error_pause (100 s) is counted from the failure at 10 s
+    assert orc.run_shot.state == "error"
+    orc.tick(110.5)
+    assert orc.run_shot.state == "idle"
+
+
+def test_a_silent_shot_by_hand_leaves_the_main_loops_shot_running():
+    orc, _ = ready()
+    orc.handle("ocd.run_shot.run", run_event(0, origin="ocd_run_shot@h:1"), 2.0)
+    orc.handle("ocd.run_shot.run", run_event(0, "DEX2", origin="ocd_run_shot@ra:7"), 3.0)
+    orc.handle("ocd.run_shot.progress", {"__origin": "ocd_run_shot@h:1"}, 40.0)
+    orc.tick(60.0)  # the shot by hand said nothing for 57 s (> 50): given up
+    assert orc.run_shot.state == "running" and orc.status(60.0)["running_shot"] == "DEX1"
+
+
 def test_shot_that_never_starts_times_out():
     orc, _ = ready()
     orc.scheduled("DEX1", "E", "", "builtin", 1.0)

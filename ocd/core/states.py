@@ -216,6 +216,12 @@ class RunShotState(Machine):
     ``error`` lasts ``error_pause`` seconds so a failing shot does not loop at full speed; a
     running shot whose publisher falls silent for ``silent_after`` seconds is declared failed,
     so a crashed ``ocd run_shot`` cannot block the night.
+
+    Shots are followed per publisher (``__origin``): an RA may run a shot by hand
+    (``ocd run_shot -e``) while the main loop's own runs, and the end of one must not count
+    as the end of the other. The machine is ``running`` while any of them runs; when the last
+    one ends it goes ``idle``, or ``error`` if that one failed or another failed less than
+    ``error_pause`` seconds before.
     """
 
     name = "run_shot"
@@ -232,37 +238,63 @@ class RunShotState(Machine):
         super().__init__("idle")
         self.error_pause = error_pause
         self.silent_after = silent_after
-        self.shot: RunningShot | None = None
+        #: The running shots, by publisher, in the order they started.
+        self.shots: dict[str, RunningShot] = {}
         self.error_since: float | None = None
+        #: A shot that failed while another ran: (when, message, traceback).
+        self._failure: tuple[float, str, str | None] | None = None
+
+    @property
+    def shot(self) -> RunningShot | None:
+        """The running shot started last (None when none runs)."""
+        return next(reversed(self.shots.values()), None)
 
     def event(self, key: str, payload: dict[str, Any], now: float) -> StateChange | None:
         """Feed an ``ocd.run_shot.<key>`` event."""
         origin = str(payload.get("__origin") or "")
         shotid = str(payload.get("shotid") or "")
-        if self.shot is not None and origin == self.shot.origin:
-            self.shot.last_event = now
+        running = self.shots.get(origin)
+        if running is not None:
+            running.last_event = now
         if key != "run":
             return None
         status = payload.get("exec_status")
         if status == 0:
-            self.shot = RunningShot(shotid, origin, now, now)
+            self.shots.pop(origin, None)  # (a lost finish: its next shot replaces it)
+            self.shots[origin] = RunningShot(shotid, origin, now, now)
             self.error_since = None
+            self._failure = None
             return self.move("running", "shot_started", f"shot {shotid} started ({origin})")
-        if status == 1:
-            if self.shot is not None and self.shot.origin != origin \
-                    and payload.get("shot_origin") != self.shot.origin:
-                # the end of another publisher's shot: not the one we follow (a restarted
-                # ``ocd run`` closing the shot its killed predecessor ran names that one in
-                # ``shot_origin``)
+        if status != 1:
+            return None
+        failed = bool(payload.get("error"))
+        reason = payload.get("exc_value") or payload.get("exc_type") or "error"
+        message = f"shot {shotid} failed: {reason}" if failed else f"shot {shotid} finished"
+        traceback = payload.get("traceback") if failed else None
+        if self.shots:
+            # a restarted ``ocd run`` closing the shot its killed predecessor ran names that
+            # publisher in ``shot_origin``
+            named = payload.get("shot_origin")
+            ended = origin if origin in self.shots else named if named in self.shots else None
+            if ended is None:
+                return None  # the end of a shot we do not follow
+            del self.shots[ended]
+            if self.shots:  # another shot still runs
+                if failed:
+                    self._failure = (now, message, traceback)
                 return None
-            self.shot = None
-            if payload.get("error"):
-                self.error_since = now
-                reason = payload.get("exc_value") or payload.get("exc_type") or "error"
-                return self.move("error", "shot_failed", f"shot {shotid} failed: {reason}",
-                                 payload.get("traceback"))
-            return self.move("idle", "shot_finished", f"shot {shotid} finished")
-        return None
+        return self._last_ended(now, failed, message, traceback)
+
+    def _last_ended(self, now: float, failed: bool, message: str,
+                    traceback: str | None) -> StateChange | None:
+        failure, self._failure = self._failure, None
+        if failed:
+            self.error_since = now
+            return self.move("error", "shot_failed", message, traceback)
+        if failure is not None and now - failure[0] < self.error_pause:
+            self.error_since = failure[0]
+            return self.move("error", "shot_failed", failure[1], failure[2])
+        return self.move("idle", "shot_finished", message)
 
     def tick(self, now: float) -> StateChange | None:
         if self.state == "error" and self.error_since is not None \
@@ -270,14 +302,22 @@ class RunShotState(Machine):
             self.error_since = None
             return self.move("idle", "error_pause_over",
                              f"{self.error_pause:g} s after the failed shot")
-        if self.state == "running" and self.shot is not None \
-                and now - self.shot.last_event > self.silent_after:
-            shot, self.shot = self.shot, None
-            self.error_since = now
-            return self.move("error", "shot_silent",
-                             f"no event from shot {shot.shotid} ({shot.origin}) for "
-                             f"{now - shot.last_event:.0f} s: considered failed")
-        return None
+        if self.state != "running":
+            return None
+        silent = [s for s in self.shots.values() if now - s.last_event > self.silent_after]
+        for shot in silent:
+            del self.shots[shot.origin]
+        if not silent:
+            return None
+        shot = silent[0]
+        message = (f"no event from shot {shot.shotid} ({shot.origin}) for "
+                   f"{now - shot.last_event:.0f} s: considered failed")
+        if self.shots:
+            self._failure = (now, message, None)
+            return None
+        self._failure = None
+        self.error_since = now
+        return self.move("error", "shot_silent", message)
 
 
 class MetaState(Machine):

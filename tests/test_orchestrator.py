@@ -222,6 +222,56 @@ def test_a_silent_shot_by_hand_leaves_the_main_loops_shot_running():
     assert orc.run_shot.state == "running" and orc.status(60.0)["running_shot"] == "DEX1"
 
 
+def test_a_start_is_confirmed_after_the_observation_number_comes():
+    """Found by the randomized nights of ocd simulate: the observation number took 38 s (a
+    slow database), HETDEX shots were forbidden meanwhile, and the shot started all the
+    same. The conditions are checked again once the number is there."""
+    orc, _ = ready()
+    (start,) = kinds(orc.scheduled("DEX1", "E", "why", "builtin", 1.0), StartShot)
+    orc.handle(HB, {}, 4.0)
+    allow(orc, 5.0, allowed=False, rid="r2")  # forbidden while the number is on its way
+    go, actions = orc.confirm_start(start, 7, 6.0)
+    assert go is False
+    decision = published(actions, "ocd.main_loop.decision")[0]
+    assert decision["started"] is False and decision["track"] == "E"
+    assert decision["reason"].startswith("conditions changed before the start: "
+                                         "hetdex_allowed is not_allowed")
+    assert decision["reason"].count("(needs") == 1  # the TCS is still alive
+    assert "(observation 7 not used)" in decision["reason"] and orc.pending is None
+    assert kinds(allow(orc, 8.0, rid="r3"), RequestSchedule)  # allowed again: decides again
+
+
+def test_a_start_checks_the_tcs_heartbeat_at_the_last_moment():
+    orc, _ = ready()
+    (start,) = kinds(orc.scheduled("DEX1", "E", "why", "builtin", 1.0), StartShot)
+    # no heartbeat since 0 s, timeout 5 s: no tick has said so yet, the start does
+    go, actions = orc.confirm_start(start, 1, 5.5)
+    assert go is False and orc.tcs.state == "dead"
+    assert [c["machine_name"] for c in published(actions, "ocd.states.change")][0] == "tcs"
+
+
+def test_a_start_given_up_does_not_start_when_its_number_comes_late():
+    orc, _ = ready()
+    (start,) = kinds(orc.scheduled("DEX1", "E", "why", "builtin", 1.0), StartShot)
+    orc.handle(HB, {}, 4.0)
+    orc.handle(HB, {}, 8.0)
+    orc.handle(HB, {}, 12.0)
+    orc.handle(HB, {}, 16.0)
+    orc.handle(HB, {}, 20.0)
+    assert published(orc.tick(22.0), "ocd.main_loop.error")  # start_timeout 20 s
+    go, actions = orc.confirm_start(start, 3, 23.0)
+    assert go is False
+    assert "given up" in published(actions, "ocd.main_loop.decision")[0]["reason"]
+
+
+def test_a_start_still_allowed_goes_ahead():
+    orc, _ = ready()
+    (start,) = kinds(orc.scheduled("DEX1", "E", "why", "builtin", 1.0), StartShot)
+    go, actions = orc.confirm_start(start, 1, 2.0)
+    assert go is True and published(actions, "ocd.main_loop.decision") == []
+    assert orc.pending == "starting"
+
+
 def test_shot_that_never_starts_times_out():
     orc, _ = ready()
     orc.scheduled("DEX1", "E", "", "builtin", 1.0)

@@ -171,6 +171,12 @@ class Engine:
                                                         self.clock.timestamp()),
                          "step", "starting")
             return
+        # the number may have taken a while: the conditions are checked again, last thing
+        go, actions = self.orchestrator.confirm_start(start, observation,
+                                                      self.clock.timestamp())
+        self.execute(actions, "step", "starting")
+        if not go:
+            return
         entry = JournalEntry(shot.as_dict(), start.track, observation, self.shot_origin,
                              self.clock.utc().isoformat())
         self.shots.began(entry)  # before the start event: a kill -9 from now on is noticed

@@ -85,10 +85,12 @@ class RequestSchedule:
 
 @dataclass(frozen=True)
 class StartShot:
-    """Allocate an observation number and run this shot on this track (``E`` or ``W``)."""
+    """Allocate an observation number and run this shot on this track (``E`` or ``W``), once
+    :meth:`Orchestrator.confirm_start` agrees; ``scheduler`` chose it."""
 
     shotid: str
     track: str
+    scheduler: str = "builtin"
 
 
 @dataclass(frozen=True)
@@ -242,8 +244,35 @@ class Orchestrator:
             actions.append(Publish(topics.MAIN_DECISION, {
                 "shotid": shotid, "track": track, "scheduler": scheduler, "started": True,
                 "reason": reason}))
-            actions.append(StartShot(shotid, track))
+            actions.append(StartShot(shotid, track, scheduler))
         return self._decide(actions, now)
+
+    def confirm_start(self, start: StartShot, observation: int, now: float
+                      ) -> tuple[bool, list[Action]]:
+        """The shot chosen (:class:`StartShot`) has its observation number and is about to
+        publish its start: whether it still may, and what to publish. Time has passed since
+        the decision (the database may be slow): the timeouts are applied first, then the
+        conditions checked again, so no shot starts while HETDEX shots are forbidden, the TCS
+        is dead, metrology is bad or another shot runs. A refused start publishes
+        ``ocd.main_loop.decision`` with ``started: false`` (the observation number stays
+        unused) and the main loop decides again as soon as the conditions allow."""
+        actions: list[Action] = []
+        self._tick_machines(actions, now)
+        refused = {"shotid": start.shotid, "track": start.track, "scheduler": start.scheduler,
+                   "started": False}
+        if self.pending != "starting" or self.pending_shot != start.shotid:
+            actions.append(Publish(topics.MAIN_DECISION, {
+                **refused, "reason": f"the start was given up (start timeout) before "
+                                     f"observation {observation} came: not started"}))
+            return False, self._decide(actions, now)
+        self._changed(actions, self.meta.update())
+        if self.meta.state != "satisfied":
+            actions.append(Publish(topics.MAIN_DECISION, {
+                **refused, "reason": "conditions changed before the start: " + "; ".join(
+                    self.meta.last_reasons) + f" (observation {observation} not used)"}))
+            self._clear_pending(now)
+            return False, self._decide(actions, now)
+        return True, self._decide(actions, now)
 
     def start_failed(self, stage: str, error: str, now: float) -> list[Action]:
         """Starting the chosen shot failed before it published anything (e.g. no obsnum)."""

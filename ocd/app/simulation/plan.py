@@ -141,7 +141,7 @@ def plan(cfg: Config, *, at: str | None = None, seeing: float | None = None,
         document = results_document(results, how, 0.0)
         print(json.dumps(document, indent=2), file=out)
     else:
-        print(render_night(result, how, numbers=False), file=out)
+        print(render_night(result, how, plan=True), file=out)
     if plot is not None:
         from ocd.app.simulation.plot import plot_nights
 

@@ -41,9 +41,11 @@ def _clip(text: str, width: int = 90) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def rows(result: NightResult, numbers: bool = True) -> list[tuple[str, ...]]:
+def rows(result: NightResult, plan: bool = False) -> list[tuple[str, ...]]:
     """The night's table: (UTC, what, track, obs, outcome, why), shots and idle stretches in
-    time order."""
+    time order; a plan shows no observation numbers (the database gives them when the shots
+    run) and its shots as planned."""
+    numbers = not plan
     report = result.report
     items: list[tuple[float, int, ShotRecord | IdlePeriod]] = [
         (s.start, 1, s) for s in report.shots]
@@ -54,6 +56,8 @@ def rows(result: NightResult, numbers: bool = True) -> list[tuple[str, ...]]:
         if isinstance(item, ShotRecord):
             when = f"{_hm(item.start)}-{_hm(item.end)}"
             outcome = item.outcome + (f": {item.error}" if item.outcome == "failed" else "")
+            if plan and item.outcome == "completed":
+                outcome = "planned"
             table.append((when, item.shotid + (" (by hand)" if item.by_hand else ""),
                           item.track, str(item.observation) if numbers else "",
                           _clip(outcome, 40), _clip(item.reason)))
@@ -70,18 +74,21 @@ def _table(table: list[tuple[str, ...]]) -> list[str]:
                              + [row[-1]]).rstrip() for row in table]
 
 
-def header(result: NightResult, how: str) -> list[str]:
+def header(result: NightResult, how: str, plan: bool = False) -> list[str]:
     report, setup = result.report, result.setup
     dark = ""
     if report.dark_start is not None and report.dark_end is not None:
-        dark = (f"; dark time {_hm(report.dark_start)} to {_hm(report.dark_end)} UTC "
+        dark = (f"dark time {_hm(report.dark_start)} to {_hm(report.dark_end)} UTC "
                 f"({_hours(report.dark_seconds)} of it in this stretch)")
     visits = sum(result.n_obs_before.values())
-    return [f"night from {setup.start:%Y-%m-%d %H:%M} to {setup.end:%Y-%m-%d %H:%M} UTC{dark}",
-            f"{how}; {len(result.n_obs_before)} shots in the list, {visits} visits left"]
+    shots = f"{len(result.n_obs_before)} shots in the list, {visits} visits left"
+    if plan:
+        return [how, f"{dark}; {shots}"]
+    return [f"night from {setup.start:%Y-%m-%d %H:%M} to {setup.end:%Y-%m-%d %H:%M} UTC; "
+            f"{dark}", f"{how}; {shots}"]
 
 
-def summary(result: NightResult) -> list[str]:
+def summary(result: NightResult, plan: bool = False) -> list[str]:
     """The totals of one night and whether the rules held."""
     report = result.report
     dark = report.dark_seconds
@@ -100,12 +107,14 @@ def summary(result: NightResult) -> list[str]:
         lines.append(f"main loop error at {_hm(time)}: {_clip(error, 120)}")
     if len(report.errors) > _LOG_LINES:
         lines.append(f"({len(report.errors) - _LOG_LINES} more main loop errors)")
-    lines.extend(rules(result))
+    lines.extend(rules(result, plan))
     return lines
 
 
-def rules(result: NightResult) -> list[str]:
+def rules(result: NightResult, plan: bool = False) -> list[str]:
     """Whether OCD's rules held: each broken one, or one line saying what was checked."""
+    if result.ok and plan:
+        return ["rules: all held"]
     if result.ok:
         numbers = "; ".join(f"{day}: {_numbers(found)}" for day, found in
                             result.obsnums.items() if found) or "none taken"
@@ -125,12 +134,12 @@ def _numbers(found: list[int]) -> str:
     return ", ".join(map(str, found))
 
 
-def render_night(result: NightResult, how: str, numbers: bool = True) -> str:
-    lines = header(result, how)
+def render_night(result: NightResult, how: str, plan: bool = False) -> str:
+    lines = header(result, how, plan)
     lines.append("")
-    lines.extend(_table(rows(result, numbers)))
+    lines.extend(_table(rows(result, plan)))
     lines.append("")
-    lines.extend("  " + line for line in summary(result))
+    lines.extend("  " + line for line in summary(result, plan))
     shown = result.log[:_LOG_LINES]
     if shown:
         lines.append(f"  logged by the simulated processes ({len(result.log)} line(s)), "

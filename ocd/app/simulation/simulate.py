@@ -223,11 +223,12 @@ def check_png(path: Path) -> None:
 
 def request_line(request: Request) -> str:
     """How the nights were made, in one line."""
-    parts = [f"weather {request.weather}", f"seed {request.seed}"]
+    if request.replay is not None:
+        parts = [f"TCS and weather replayed from {request.replay}", f"seed {request.seed}"]
+    else:
+        parts = [f"weather {request.weather}", f"seed {request.seed}"]
     if request.faults:
         parts.append("random faults")
-    if request.replay is not None:
-        parts.append(f"TCS replayed from {request.replay}")
     return ", ".join(parts)
 
 

@@ -56,7 +56,7 @@ from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore
 from ocd.sky import het
 from ocd.sky.autoschedule import schedule_with_config
-from ocd.sky.scheduler import Conditions, ScheduleResult
+from ocd.sky.scheduler import Conditions, ScheduleResult, ScheduleSettings, choose
 from ocd.tcs.sim.events import TcsSimulator
 from ocd.tcs.sim.subsystems import SimulatedSubsystems
 from ocd.tcs.sim.weather import Weather
@@ -484,13 +484,21 @@ class SimulatedNight:
         return act
 
     async def _by_hand(self, pick: int) -> None:
-        """``ocd run_shot -e``: a shot with visits left (not one running), its track as the
-        command chooses it, a number from the same database, the same telescope."""
+        """``ocd run_shot -e``: a shot the RA picks among those observable now (not one
+        running), its track as the command chooses it, a number from the same database, the
+        same telescope."""
+        if any(r.running for r in self.by_hand):
+            return  # one shot by hand at a time
         running = {r.current for r in [self.runner, *self.by_hand]} - {None}
-        candidates = [s for s in self.shots.store.remaining() if s.shotid not in running]
-        if not candidates or any(r.running for r in self.by_hand):
+        observable = choose(self.shots.store.table(), self.clock.utc(),
+                            settings=ScheduleSettings.from_config(self.cfg)).candidates
+        names = list(dict.fromkeys(c.shotid for c in observable
+                                   if c.observable and c.shotid not in running))
+        if not names:
+            log.warning("ocd run_shot: no shot to run by hand (none observable now)")
             return
-        shot = candidates[pick % len(candidates)]
+        shot = self.shots.store.get(names[pick % len(names)])
+        assert shot is not None
         try:
             track = choose_track(shot, None, self.clock, self.cfg)
             observation = await self.edges.allocate()

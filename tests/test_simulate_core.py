@@ -1,0 +1,288 @@
+"""``ocd simulate``'s parts: virtual time, a simulated night through ocd run's engine, the
+timeline of the report, and the checker of OCD's rules (each rule shown to fail)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from ocd.app.simulation.night import NightSetup, SimulatedNight
+from ocd.app.simulation.report import render_night, results_document
+from ocd.app.simulation.scenario import Command, Failure, ManualShot, Scenario, Span
+from ocd.app.simulation.simulate import memory_allocator, run_night
+from ocd.app.simulation.virtual_time import SimulationStalled, VirtualClock, VirtualTimeLoop
+from ocd.config import load_config, rehearsal_config
+from ocd.core.orchestrator import Orchestrator
+from ocd.monitor.invariants import InvariantChecker, Limits, bookkeeping_violations
+from ocd.monitor.timeline import CONDITIONS, NO_SHOT, TWILIGHT, no_shot_kind
+from ocd.shots.book import ShotCopy
+from ocd.shots.store import load_shots
+from ocd.sky.scheduler import Conditions, ScheduleSettings, choose
+from ocd.tcs.sim.weather import Weather
+
+UTC = dt.timezone.utc
+START = dt.datetime(2017, 11, 19, 3, 0, tzinfo=UTC)
+
+
+def rehearsal_cfg(*overrides: tuple[str, str, str]):
+    return load_config([str(rehearsal_config())], list(overrides))
+
+
+def night(cfg, hours: float = 1.0, scenario: Scenario | None = None, start=START,
+          weather: Weather | None = None):
+    """One simulated night on the rehearsal's shot list; its result."""
+    shots = ShotCopy(load_shots(cfg.get_path("shots", "shot_file")))
+    setup = NightSetup(start, start + dt.timedelta(hours=hours), weather or Weather("steady"),
+                       scenario or Scenario(), tick=1.0)
+    allocator = memory_allocator(cfg)
+    try:
+        return run_night(cfg, setup, shots, allocator)
+    finally:
+        allocator.close()
+
+
+# -- virtual time -------------------------------------------------------------------------------
+
+def test_virtual_time_jumps_to_the_next_timer_and_keeps_order():
+    loop = VirtualTimeLoop()
+    seen: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, delays: list[float]) -> None:
+        for delay in delays:
+            await asyncio.sleep(delay)
+            seen.append((name, loop.time()))
+
+    async def main() -> None:
+        await asyncio.gather(sleeper("a", [3600.0, 1.5]), sleeper("b", [0.5, 7200.0]))
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert seen == [("b", 0.5), ("a", 3600.0), ("a", 3601.5), ("b", 7200.5)]
+
+
+def test_virtual_clock_reads_the_loop_time():
+    loop = VirtualTimeLoop()
+    clock = VirtualClock(START, loop)
+
+    async def main() -> dt.datetime:
+        await asyncio.sleep(90.0)
+        return clock.utc()
+
+    try:
+        assert loop.run_until_complete(main()) == START + dt.timedelta(seconds=90)
+    finally:
+        loop.close()
+    assert clock.is_mock and clock.speed == 1.0 and clock.anchor() is None
+    assert "virtual clock" in clock.describe()
+
+
+def test_a_simulation_waiting_for_what_cannot_come_says_so():
+    loop = VirtualTimeLoop()
+    try:
+        with pytest.raises(SimulationStalled, match="can never happen"):
+            loop.run_until_complete(loop.create_future())  # nothing will ever set it
+    finally:
+        loop.close()
+
+
+# -- a night through ocd run's engine ------------------------------------------------------------
+
+def test_a_quiet_hour_observes_shots_with_fresh_numbers_and_keeps_the_rules():
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "60"))
+    result = night(cfg, 1.0)
+    report = result.report
+    assert result.ok, (result.violations, result.failures, result.dropped)
+    completed = [s for s in report.shots if s.outcome == "completed"]
+    assert len(completed) >= 5
+    assert [s.shotid for s in completed[:3]] == ["DEX00009", "DEX00009", "DEX00010"]
+    assert [s.observation for s in report.shots] == list(range(1, len(report.shots) + 1))
+    assert result.obsnums == {"2017-11-19": [s.observation for s in report.shots]}
+    assert all(s.reason.startswith("chosen: ") for s in completed)
+    assert all(s.exposures == 3 and s.exposure_seconds == 180.0 for s in completed)
+    # n_obs went down once per completed shot, in the copy only
+    assert sum(result.n_obs_before.values()) - sum(result.n_obs_after.values()) == \
+        len(completed)
+    original = load_shots(cfg.get_path("shots", "shot_file"))
+    assert {s.shotid: s.n_obs for s in original.all()} == result.n_obs_before
+
+
+def test_the_same_night_twice_is_the_same_night():
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "120"))
+    scenario = Scenario(commands=(Command(60.0, "allow"), Command(2000.0, "forbid"),
+                                  Command(2600.0, "allow"), Command(4000.0, "abort")),
+                        tcs_outages=(Span(5000.0, 5400.0),), db_latency=30.0, seed=5)
+    first = results_document([night(cfg, 2.0, scenario, weather=Weather("random", seed=5))],
+                             "", 0.0)
+    second = results_document([night(cfg, 2.0, scenario, weather=Weather("random", seed=5))],
+                              "", 0.0)
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    assert first["nights"][0]["shots"]
+
+
+def test_idle_time_says_why():
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "120"))
+    evening = dt.datetime(2017, 11, 19, 0, 30, tzinfo=UTC)  # before dark time (01:20)
+    scenario = Scenario(commands=(Command(0.0, "allow"), Command(4 * 3600.0, "forbid"),
+                                  Command(4.5 * 3600.0, "allow")),
+                        tcs_outages=(Span(3 * 3600.0, 3.3 * 3600.0),))
+    result = night(cfg, 5.0, scenario, start=evening)
+    assert result.ok, (result.violations, result.failures)
+    idle = result.report.idle_by_reason()
+    assert idle["twilight"] == pytest.approx(50 * 60, abs=120)
+    assert idle["TCS down"] > 15 * 60 and idle["forbidden"] > 25 * 60
+    text = render_night(result, "test")
+    assert "twilight            not dark: sun at" in text
+    assert "rules: all held" in text
+
+
+def test_a_shot_by_hand_that_fails_during_the_main_loops_shot():
+    """The first bug the random nights found: an RA's shot by hand failed while the main
+    loop's own shot ran; the machine paused, then went idle and the main loop started another
+    shot while its own still ran (a handling failure, a second shot on one telescope)."""
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "240"))
+    scenario = Scenario(manual=(ManualShot(200.0, 0),),
+                        failures=(Failure("pas.setup_guiders", Span(150.0, 700.0)),))
+    result = night(cfg, 1.0, scenario)
+    assert result.ok, (result.violations, result.failures)
+    shots = result.report.shots
+    by_hand = [s for s in shots if s.by_hand]
+    assert by_hand and by_hand[0].outcome == "failed"
+    first = shots[0]
+    assert not first.by_hand and first.start < by_hand[0].start < by_hand[0].end < first.end
+
+
+def test_a_slow_observation_number_and_a_forbid_keep_the_rules():
+    """The second bug: the number took 24 s, HETDEX shots were forbidden after 10 s, the
+    shot started all the same. Now it does not, and starts once allowed again."""
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "120"))
+    scenario = Scenario(commands=(Command(0.0, "allow"), Command(10.0, "forbid"),
+                                  Command(600.0, "allow")), db_latency=60.0, seed=1)
+    result = night(cfg, 0.5, scenario)
+    assert result.ok, (result.violations, result.failures)
+    assert result.report.shots and result.report.shots[0].start >= START.timestamp() + 600
+
+
+def test_a_main_loop_that_ignores_the_rules_is_caught(monkeypatch):
+    """The checker can fail: with the last check before a start switched off, a slow number
+    lets a shot start after HETDEX shots were forbidden, and the night says so."""
+    monkeypatch.setattr(Orchestrator, "confirm_start",
+                        lambda self, start, observation, now: (True, []))
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "120"))
+    scenario = Scenario(commands=(Command(0.0, "allow"), Command(10.0, "forbid")),
+                        db_latency=60.0, seed=1)
+    result = night(cfg, 0.5, scenario)
+    assert not result.ok
+    assert any("started while HETDEX shots are forbidden" in v for v in result.violations)
+    assert "RULE BROKEN" in render_night(result, "test")
+
+
+# -- the timeline's reasons and the checker's rules ---------------------------------------------
+
+def test_the_schedulers_reasons_are_sorted_into_idle_reasons():
+    shots = load_shots(rehearsal_cfg().get_path("shots", "shot_file"))
+    noon = choose(shots.table(remaining=False), dt.datetime(2017, 11, 19, 18, tzinfo=UTC))
+    dawn = choose(shots.table(remaining=False), dt.datetime(2017, 11, 19, 11, 50, tzinfo=UTC))
+    poor = choose(shots.table(remaining=False), START, Conditions(seeing=4.0),
+                  ScheduleSettings(max_seeing=2.0))
+    cloudy = choose(shots.table(remaining=False), START, Conditions(transparency=0.1),
+                    ScheduleSettings(min_transparency=0.5))
+    late = choose(shots.table(remaining=False), dt.datetime(2017, 11, 19, 11, 0, tzinfo=UTC))
+    assert [no_shot_kind(r.reason) for r in (noon, dawn, poor, cloudy, late)] == \
+        [TWILIGHT, TWILIGHT, CONDITIONS, CONDITIONS, NO_SHOT], \
+        [r.reason for r in (noon, dawn, poor, cloudy, late)]
+
+
+LIMITS = Limits(heartbeat_timeout=30, max_seeing=3.0, min_transparency=0.5, stale_after=300,
+                idle_limit=400)
+MAIN = "ocd_run_shot@sim:1"
+T0 = START.timestamp()
+
+
+def start_event(shotid="DEX1", origin=MAIN, observation=1):
+    return {"exec_status": 0, "shotid": shotid, "observation": observation,
+            "__origin": origin}
+
+
+def checker_with(*events):
+    checker = InvariantChecker(LIMITS, MAIN)
+    for when, topic, payload in events:
+        checker.feed(T0 + when, topic, payload)
+    return checker
+
+
+ALLOWED = (0.0, "ocd.command.allow_hetdex", {"allowed": True})
+BEAT = (1.0, "tcs.receiver.heartbeat", {})
+
+
+def test_a_start_in_good_conditions_breaks_no_rule():
+    checker = checker_with(ALLOWED, BEAT, (2.0, "ocd.run_shot.run", start_event()))
+    checker.finish(T0 + 3.0)
+    assert checker.violations == ["2017-11-19 03:00:03: shot DEX1 by ocd_run_shot@sim:1 "
+                                  "started and never ended"]
+
+
+@pytest.mark.parametrize("events, words", [
+    ((BEAT,), "HETDEX shots are forbidden"),
+    ((ALLOWED,), "the TCS is dead (no heartbeat yet)"),
+    ((ALLOWED, (-100.0, "tcs.receiver.heartbeat", {})), "last heartbeat 102.0 s ago"),
+    ((ALLOWED, BEAT, (1.5, "pas.Guider1.metrology_data", {"seeing": 4.2,
+                                                         "transparency": 0.9})),
+     "metrology is bad (seeing 4.20)"),
+    ((ALLOWED, BEAT, (1.5, "ocd.run_shot.run", start_event("DEX2", "ocd_run_shot@ra:7", 1))),
+     "another shot runs (DEX2 by ocd_run_shot@ra:7)"),
+])
+def test_each_start_rule_can_fail(events, words):
+    checker = checker_with(*events, (2.0, "ocd.run_shot.run", start_event(observation=2)))
+    assert any(words in v for v in checker.violations), checker.violations
+
+
+def test_observation_numbers_must_increase_per_date():
+    checker = checker_with(
+        ALLOWED, BEAT, (2.0, "ocd.run_shot.run", start_event(observation=4)),
+        (3.0, "ocd.run_shot.run", {"exec_status": 1, "shotid": "DEX1", "__origin": MAIN}),
+        (4.0, "tcs.receiver.heartbeat", {}),
+        (5.0, "ocd.run_shot.run", start_event(observation=4)))
+    assert any("not above the previous one (4)" in v for v in checker.violations)
+
+
+def test_a_main_loop_silent_with_its_conditions_met_breaks_the_rule():
+    checker = checker_with(ALLOWED, BEAT, (1.0, "ocd.states.change",
+                                           {"machine_name": "meta", "new_state": "satisfied"}),
+                           (300.0, "tcs.receiver.heartbeat", {}),
+                           (402.0, "tcs.receiver.heartbeat", {}))
+    assert any("did nothing for 401 s" in v for v in checker.violations), checker.violations
+    fine = checker_with(ALLOWED, BEAT, (1.0, "ocd.states.change",
+                                        {"machine_name": "meta", "new_state": "satisfied"}),
+                        (300.0, "ocd.main_loop.no_shot", {"reason": "not dark"}),
+                        (402.0, "tcs.receiver.heartbeat", {}))
+    assert fine.violations == []
+
+
+def test_n_obs_goes_down_once_per_completed_shot_and_never_below_zero():
+    assert bookkeeping_violations({"A": 2, "B": 1}, {"A": 1, "B": 0}, {"A": 1, "B": 2}) == []
+    assert bookkeeping_violations({"A": 2}, {"A": 0}, {"A": 1}) == [
+        "shot A: n_obs 2 before, 1 completed, 0 after (expected 1)"]
+    assert bookkeeping_violations({"A": 2}, {"A": 2}, {"A": 1}) == [
+        "shot A: n_obs 2 before, 1 completed, 2 after (expected 1)"]
+    assert bookkeeping_violations({"A": 0}, {"A": -1}, {}) == ["shot A has n_obs -1, below 0"]
+    assert bookkeeping_violations({}, {}, {"Z": 1}) == [
+        "shot Z completed but is not in the shot list"]
+
+
+def test_the_report_is_json_and_a_table(tmp_path: Path):
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "60"))
+    result = night(cfg, 0.5)
+    document = results_document([result], "how", 0.5)
+    json.dumps(document)  # strict JSON: nothing Python-only inside
+    first = document["nights"][0]
+    assert first["rules_held"] is True and first["totals"]["shots_completed"] >= 2
+    assert first["shots"][0]["reason"].startswith("chosen: ")
+    assert set(first["totals"]) >= {"exposure_hours", "dark_hours", "idle_hours"}
+    text = render_night(result, "how")
+    assert "DEX00009" in text and "UTC" in text.splitlines()[0]

@@ -65,7 +65,8 @@ log = logging.getLogger(__name__)
 
 #: The publishers of a simulated night (``__origin``).
 MAIN_SHOTS = "ocd_run_shot@simulation:1"
-BY_HAND = "ocd_run_shot@simulation:2"
+#: Shots by hand: each ``ocd run_shot -e`` a process of its own (``...:2``, ``...:3``, ...).
+BY_HAND = "ocd_run_shot@simulation:"
 COMMANDER = "ocd_allow_hetdex@simulation:1"
 TCS = "tcs@simulation:1"
 
@@ -339,8 +340,12 @@ class SimulatedNight:
         self.edges.engine = self.engine
         self.bus.main_loop = self.engine.handle
         self.by_hand: list[ShotRunner] = []
+        self._by_hand_busy = False
+        self._by_hand_count = 0
         self._failing_counts: Counter[str] = Counter()
         before = {s.shotid: s.n_obs for s in self.shots.store.all()}
+        taken_before = {day: len(numbers)
+                        for day, numbers in self._numbers(start, start + setup.seconds).items()}
 
         spawn = self.edges.spawn
         background = [spawn(self._tcs(), "TCS"), spawn(self._script(), "the RA")]
@@ -358,11 +363,8 @@ class SimulatedNight:
         after = {s.shotid: s.n_obs for s in self.shots.store.all()}
         violations = list(self.checker.violations)
         violations += bookkeeping_violations(before, after, self.checker.completed)
-        dates = sorted({dt.datetime.fromtimestamp(t, dt.timezone.utc).date()
-                        for t in (start, end)})
-        obsnums = {day.isoformat(): [r.obsnum for r in self.allocator.rows(day)
-                                     if r.inst == self.allocator.instrument]
-                   for day in dates}
+        obsnums = {day.isoformat(): numbers[taken_before.get(day, 0):]
+                   for day, numbers in self._numbers(start, end).items()}
         for day, numbers in obsnums.items():
             if numbers != sorted(set(numbers)):
                 violations.append(f"observation numbers of {day} not unique and increasing "
@@ -372,6 +374,13 @@ class SimulatedNight:
         positions = {s.shotid: (s.ra, s.dec) for s in self.shots.store.all()}
         return NightResult(setup, report, violations, self.edges.failures, self.bus.dropped,
                            [], before, after, obsnums, positions)
+
+    def _numbers(self, start: float, end: float) -> dict[dt.date, list[int]]:
+        """The observation numbers stored for the dates from ``start`` to ``end``."""
+        dates = sorted({dt.datetime.fromtimestamp(t, dt.timezone.utc).date()
+                        for t in (start, end)})
+        return {day: [r.obsnum for r in self.allocator.rows(day)
+                      if r.inst == self.allocator.instrument] for day in dates}
 
     # -- the world around the main loop ------------------------------------------------------
     async def _tcs(self) -> None:
@@ -487,8 +496,15 @@ class SimulatedNight:
         """``ocd run_shot -e``: a shot the RA picks among those observable now (not one
         running), its track as the command chooses it, a number from the same database, the
         same telescope."""
-        if any(r.running for r in self.by_hand):
-            return  # one shot by hand at a time
+        if self._by_hand_busy:
+            return  # the RA runs one shot by hand at a time
+        self._by_hand_busy = True
+        try:
+            await self._run_by_hand(pick)
+        finally:
+            self._by_hand_busy = False
+
+    async def _run_by_hand(self, pick: int) -> None:
         running = {r.current for r in [self.runner, *self.by_hand]} - {None}
         observable = choose(self.shots.store.table(), self.clock.utc(),
                             settings=ScheduleSettings.from_config(self.cfg)).candidates
@@ -505,7 +521,9 @@ class SimulatedNight:
         except OcdError as exc:
             log.warning("ocd run_shot %s: %s", shot.shotid, exc)
             return
-        runner = ShotRunner(self.bus.publisher(BY_HAND), self.subsystems,
+        self._by_hand_count += 1  # each ocd run_shot is a process of its own
+        origin = f"{BY_HAND}{1 + self._by_hand_count}"
+        runner = ShotRunner(self.bus.publisher(origin), self.subsystems,
                             plan_from_config(self.cfg), locator_from_config(self.cfg),
                             self.clock)
         self.by_hand.append(runner)

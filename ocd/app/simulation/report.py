@@ -49,12 +49,12 @@ def rows(result: NightResult, plan: bool = False) -> list[tuple[str, ...]]:
     report = result.report
     items: list[tuple[float, int, ShotRecord | IdlePeriod]] = [
         (s.start, 1, s) for s in report.shots]
-    items += [(p.start, 0, p) for p in report.idle]
+    items += [(p.start, 0, p) for p in report.idle if p.seconds >= 60]  # not the blinks
     table: list[tuple[str, ...]] = [("UTC", "what", "track", "obs" if numbers else "",
                                      "outcome", "why")]
     for _, _, item in sorted(items, key=lambda i: (i[0], i[1])):
         if isinstance(item, ShotRecord):
-            when = f"{_hm(item.start)}-{_hm(item.end)}"
+            when = f"{_hm(item.start)}-{_hm(item.end) if item.end is not None else 'end'}"
             outcome = item.outcome + (f": {item.error}" if item.outcome == "failed" else "")
             if plan and item.outcome == "completed":
                 outcome = "planned"

@@ -29,6 +29,7 @@ from ocd.errors import OcdError, UsageError
 from ocd.obsnum import check_instrument
 from ocd.obsnum.rules import ObsnumAllocator
 from ocd.obsnum.sqlite import SqliteAllocator
+from ocd.recording.store import open_for_replay
 from ocd.shots.book import ShotCopy
 from ocd.shots.store import ShotStore, load_shots
 from ocd.tcs.sim.weather import KINDS, Weather
@@ -181,6 +182,8 @@ def simulate(cfg: Config, clock: Clock, *, night: str | None = None,
     weather_for(cfg, request.weather, seed)  # a bad --weather stops before anything runs
     if plot is not None:
         check_png(plot)
+    if replay is not None:
+        check_recording(replay)
     store = read_shots(cfg, shots)
     began = time.perf_counter()
     progress = Progress(len(request.windows), label="simulate", unit="nights") \
@@ -206,6 +209,17 @@ def simulate(cfg: Config, clock: Clock, *, night: str | None = None,
                        f"from {first.setup.start:%Y-%m-%d %H:%M} UTC; simulate them again with: "
                        f"{request.command}")
     return 0
+
+
+def check_recording(path: Path) -> None:
+    """``--replay``: a recording with TCS events (checked before anything runs)."""
+    conn = open_for_replay(path)
+    try:
+        found = conn.execute("SELECT 1 FROM events WHERE topic NOT LIKE 'ocd.%' LIMIT 1")
+        if found.fetchone() is None:
+            raise OcdError(f"{path}: no TCS event to replay (only ocd.* topics)")
+    finally:
+        conn.close()
 
 
 def run_limits(cfg: Config) -> tuple[float, float]:

@@ -1,0 +1,143 @@
+"""``ocd simulate`` and ``ocd plan`` as a user runs them: real subprocesses, their output, the
+files they write, their errors; ``ocd plan`` reading the conditions of a running ``ocd run``."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import run_ocd
+from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
+
+from ocd.config import rehearsal_config, sample_shot_file
+from ocd.shots.store import load_shots
+
+CONFIG = ("--config", str(rehearsal_config()))
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def many_visits(path: Path, n_obs: int) -> Path:
+    """The sample shot list with ``n_obs`` visits left for every shot."""
+    lines = []
+    for line in sample_shot_file().read_text().splitlines():
+        words = line.split()
+        if words and not line.startswith("#"):
+            words[5] = str(n_obs)
+            line = " ".join(words)
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_two_nights_with_plots_and_the_shot_list_carried_over(tmp_path: Path):
+    shots = many_visits(tmp_path / "shots.dat", 2)
+    before = shots.read_bytes()
+    done = run_ocd("simulate", *CONFIG, "--night", "2017-11-18", "--nights", "2",
+                   "--shots", str(shots), "--plot", str(tmp_path / "night.png"),
+                   "--save-shots", str(tmp_path / "after.dat"), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.count("night from 2017-11-1") == 2
+    assert "night from 2017-11-18 23:53 to 2017-11-19 13:30 UTC" in out
+    assert "twilight" in out and out.count("rules: all held") == 2
+    assert "2 night(s), 27.3 h of OCD time simulated" in out
+    for day in ("2017-11-18", "2017-11-19"):
+        picture = tmp_path / f"night-{day}.png"
+        assert picture.read_bytes().startswith(PNG) and picture.stat().st_size > 30_000
+        assert f"ocd simulate: drew {picture}" in done.stderr
+    # the second night starts from what the first left: its shots are fewer
+    completed = [int(line.split()[1]) for line in out.splitlines()
+                 if line.strip().startswith("shots:")]
+    assert completed[0] > completed[1] >= 1
+    after = sum(s.n_obs for s in load_shots(tmp_path / "after.dat").all())
+    assert after == sum(s.n_obs for s in load_shots(shots).all()) - sum(completed)
+    assert shots.read_bytes() == before  # never the list it started from
+    # each night's numbers start again at 1 on its own date
+    assert "observation numbers 2017-11-19: 1 to " in out
+    assert "observation numbers 2017-11-20: 1 to " in out
+
+
+def test_json_for_tools(tmp_path: Path):
+    done = run_ocd("simulate", *CONFIG, "--from", "2017-11-19T03:00", "--to",
+                   "2017-11-19T05:00", "--weather", "random", "--seed", "4", "--faults",
+                   "--json", cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    night = document["nights"][0]
+    assert night["weather"] == {"kind": "random", "seed": 4} and night["happenings"]
+    assert night["rules_held"] is True and night["violations"] == []
+    for shot in night["shots"]:
+        assert set(shot) >= {"start", "end", "shotid", "track", "observation", "reason",
+                             "outcome"}
+    assert {p["reason"] for p in night["idle"]} <= {
+        "twilight", "no observable shot", "conditions", "TCS down", "forbidden",
+        "error pause", "shot by hand", "starting"}
+    assert night["metrology"] and document["simulated_hours"] == 2.0
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--night", "tomorrow"), "--night 'tomorrow': expected a date like 2017-11-18"),
+    (("--from", "2017-11-19T03:00"), "--from and --to go together"),
+    (("--from", "2017-11-19T05:00", "--to", "2017-11-19T03:00"),
+     "the end must come after the start"),
+    (("--night", "2017-11-18", "--from", "2017-11-19T03:00", "--to", "2017-11-19T04:00"),
+     "--night and --from/--to: give one or the other"),
+    (("--nights", "0"), "--nights 0: give 1 to 550"),
+    (("--plot", "night.jpg"), "--plot night.jpg: the file name must end in .png"),
+    (("--replay", "nowhere.db", "--night", "2017-11-18"), "nowhere.db: no such recording"),
+    (("--weather", "rainy"), "invalid choice: 'rainy'"),
+    (("--set", "simulate.tick_interval=0"), "[simulate] tick_interval = '0.0': must be "),
+])
+def test_bad_requests_get_one_line(tmp_path: Path, args, message):
+    done = run_ocd("simulate", *CONFIG, *args, cwd=tmp_path)
+    assert done.returncode in (1, 2), done.stdout
+    assert message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_a_plan_under_poor_seeing_waits_for_conditions(tmp_path: Path):
+    done = run_ocd("plan", *CONFIG, "--at", "2017-11-19T03:00", "--seeing", "3.5",
+                   cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("tonight's plan from 03:00 (--at) to morning twilight at "
+                               "12:02 UTC, seeing 3.50\" and transparency 0.95 all night")
+    assert "conditions" in done.stdout and "planned" not in done.stdout
+
+
+def test_a_plan_to_morning_twilight(tmp_path: Path):
+    done = run_ocd("plan", *CONFIG, "--at", "2017-11-19T03:00", "--plot",
+                   str(tmp_path / "plan.png"), cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "planned" in line]
+    assert rows[0].split()[:3] == ["03:00-03:20", "DEX00009", "W"]
+    assert len(rows) >= 10 and "11:42-12:02" in done.stdout  # the last stretch: twilight
+    assert (tmp_path / "plan.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.slow
+def test_a_plan_takes_the_conditions_of_the_running_main_loop():
+    root = short_tmpdir()
+    config = night_config(root)
+    sim = OcdProcess(("sim_tcs", "--config", str(config), "--set", "sim_tcs.seeing=2.2",
+                      "--set", "sim_tcs.transparency=0.7"), root, "sim_tcs")
+    run = OcdProcess(("run", "--config", str(config), "--yes"), root, "run")
+    tap = EventTap([f"ipc://{root}/main.ipc"])
+    try:
+        tap.wait_for(lambda e: topic_is("ocd.main_loop.status")(e)
+                     and e.payload.get("seeing") is not None, 60, what="a status with seeing")
+        done = run_ocd("plan", "--config", str(config), cwd=root, timeout=60)
+        assert done.returncode == 0, done.stderr
+        first = done.stdout.splitlines()[0]
+        assert "(OCD's mock clock)" in first
+        assert "seeing from the status of the ocd run of process" in first
+        seeing = float(first.split("seeing ")[1].split('"')[0])
+        assert 2.0 < seeing < 2.4
+    finally:
+        tap.close()
+        for process in (run, sim):
+            process.signal(signal.SIGTERM)
+            process.stop()

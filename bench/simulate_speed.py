@@ -1,0 +1,129 @@
+"""How fast ``ocd simulate`` runs a night, against the bare decision core in the same run.
+
+Measured: a 10-hour night (2017-11-19 01:00 to 11:00 UTC, the sample shot list, the default
+configuration: a TCS heartbeat and pointing every second, guider metrology every 10 s, a main
+loop tick every second) through ``ocd run``'s engine in virtual time: the whole simulation
+(asyncio on the virtual loop, the simulated bus and TCS, shots on simulated subsystems, the
+scheduler, observation numbers, the report's timeline and the rule checker). Also the same
+night with random faults, and one night of the randomized test suite (a coarse TCS, 0.5 to
+2.5 hours).
+
+Baseline: the same stream of inputs (heartbeat and pointing every second, a tick every
+second, metrology every 10 s) fed straight to the pure ``Orchestrator``, no shell at all:
+what the decisions alone cost. The ratio says what the shell adds.
+
+Target: a 10-hour night in 1 s or less of wall time (36 000x real time or more).
+
+    python bench/simulate_speed.py [--repeat 5] [--plan]
+
+Prints medians and best times; ``--plan`` also times ``ocd plan`` end to end (a new
+process: interpreter, imports, the simulation to morning twilight). Results go in
+doc/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ocd.app.settings import orchestrator_settings  # noqa: E402
+from ocd.app.simulation.simulate import Request, simulate_nights  # noqa: E402
+from ocd.config import load_config, rehearsal_config, sample_shot_file  # noqa: E402
+from ocd.core.orchestrator import Orchestrator  # noqa: E402
+from ocd.core.topics import GUIDER_METROLOGY, TCS_HEARTBEAT, TCS_RA_DEC  # noqa: E402
+from ocd.shots.store import load_shots  # noqa: E402
+
+UTC = dt.timezone.utc
+START = dt.datetime(2017, 11, 19, 1, 0, tzinfo=UTC)
+HOURS = 10.0
+COARSE = [("sim_tcs", "heartbeat_interval", "20"), ("sim_tcs", "metrology_interval", "60"),
+          ("tcs", "heartbeat_timeout", "60"), ("simulate", "tick_interval", "10"),
+          ("run_shot", "exposure_time", "120")]
+
+
+def timed(action: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median and best wall time of ``action`` in seconds, after one warm-up call."""
+    action()
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times), min(times)
+
+
+def the_night(cfg, faults: bool = False, hours: float = HOURS, kind: str = "steady") -> None:
+    end = START + dt.timedelta(hours=hours)
+    request = Request([(START, end)], kind, 3, faults)
+    result = simulate_nights(cfg, request, load_shots(sample_shot_file()))[0]
+    assert result.ok and result.report.count("completed") > 0, result.violations
+
+
+def bare_core(cfg) -> None:
+    """The same inputs, straight to the orchestrator; every action dropped."""
+    orchestrator = Orchestrator(orchestrator_settings(cfg))
+    t0 = START.timestamp()
+    orchestrator.handle("ocd.command.allow_hetdex", {"id": "bench", "allowed": True}, t0)
+    pointing = {"ra": 3.0, "dec": 0.0, "track": "W", "tracking": True, "dx": 0.0, "dy": 0.0}
+    for second in range(int(HOURS * 3600)):
+        now = t0 + second
+        orchestrator.handle(TCS_HEARTBEAT, {"status": "ok"}, now)
+        orchestrator.handle(TCS_RA_DEC, pointing, now)
+        if second % 10 == 0:
+            for guider, topic in enumerate(GUIDER_METROLOGY, start=1):
+                orchestrator.handle(topic, {"seeing": 1.3, "transparency": 0.95,
+                                            "guider": guider}, now)
+        orchestrator.tick(now)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--plan", action="store_true", help="also time ocd plan end to end")
+    args = parser.parse_args(argv)
+    cfg = load_config([], [("shots", "shot_file", str(sample_shot_file())),
+                           ("run_shot", "shuffle_dir", str(sample_shot_file().parent
+                                                           / "HETcommands")),
+                           ("run_shot", "acam_dir", str(sample_shot_file().parent
+                                                        / "ACAMimages"))])
+    coarse = load_config([str(rehearsal_config())], COARSE)
+    print(f"python {platform.python_version()} on {platform.machine()}, {args.repeat} runs "
+          "each (medians; best in brackets)")
+    base, base_best = timed(lambda: bare_core(cfg), args.repeat)
+    night, night_best = timed(lambda: the_night(cfg), args.repeat)
+    faults, faults_best = timed(lambda: the_night(cfg, True, kind="random"), args.repeat)
+    short, short_best = timed(lambda: the_night(coarse, True, 1.5, "random"), args.repeat)
+    seconds = HOURS * 3600
+    print(f"baseline: the bare core fed the same 10 h of inputs  {base:6.3f} s  "
+          f"[{base_best:.3f}]")
+    print(f"a 10-hour night, ocd simulate                         {night:6.3f} s  "
+          f"[{night_best:.3f}]  {1 / night:5.2f} nights/s  {seconds / night:8,.0f}x real "
+          f"time  {night / base:4.2f}x the bare core")
+    print(f"a 10-hour night with random faults                    {faults:6.3f} s  "
+          f"[{faults_best:.3f}]  {1 / faults:5.2f} nights/s  {seconds / faults:8,.0f}x real "
+          "time")
+    print(f"a random test night (1.5 h, coarse TCS, faults)       {short * 1000:6.1f} ms "
+          f"[{short_best * 1000:.1f}]")
+    verdict = "met" if night <= 1.0 else "NOT met"
+    print(f"target: a 10-hour night in <= 1 s (>= 36,000x real time): {verdict}")
+    if args.plan:
+        command = [sys.executable, "-m", "ocd", "plan", "--config", str(rehearsal_config()),
+                   "--at", "2017-11-19T01:30"]
+        plan, plan_best = timed(lambda: subprocess.run(command, check=True,
+                                                       capture_output=True), 3)
+        print(f"ocd plan from 01:30 to morning twilight, a new process  {plan:6.2f} s  "
+              f"[{plan_best:.2f}]")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -204,8 +204,8 @@ class Timeline:
             if isinstance(machine, str) and isinstance(state, str):
                 self.states[machine] = state
         elif topic == topics.MAIN_DECISION:
-            self._paused = ""
-            if payload.get("started"):
+            if payload.get("started"):  # (a start refused leaves a pause as it was)
+                self._paused = ""
                 self._decision = str(payload.get("reason") or "")
                 self._no_shot = ""
         elif topic == topics.MAIN_NO_SHOT:

@@ -32,8 +32,8 @@ from ocd.sky import het
 
 OUTCOME_COLOURS = {"completed": "#2e7d32", "failed": "#c62828", "aborted": "#ef6c00",
                    "interrupted": "#757575", "running": "#757575"}
-IDLE_COLOURS = dict(zip(IDLE_REASONS, ("#9fa8da", "#ffcc80", "#80deea", "#ef9a9a",
-                                       "#ce93d8", "#ffab91", "#a5d6a7", "#e0e0e0"),
+IDLE_COLOURS = dict(zip(IDLE_REASONS, ("#9fa8da", "#ffe082", "#80deea", "#616161",
+                                       "#ce93d8", "#f48fb1", "#a5d6a7", "#bdbdbd"),
                         strict=True))
 TWILIGHT = "#e8eaf6"
 _HHMM = DateFormatter("%H:%M")  # type: ignore[no-untyped-call]
@@ -113,9 +113,11 @@ def _sky(ax: Any, result: NightResult) -> None:
     """Right ascension and declination of every shot of the list: those observed filled (by
     track), the others hollow; the band of declinations HET reaches shaded."""
     observed: dict[str, str] = {}
+    visits: dict[str, int] = {}
     for shot in result.report.shots:
         if shot.outcome == "completed":
             observed.setdefault(shot.shotid, shot.track)
+            visits[shot.shotid] = visits.get(shot.shotid, 0) + 1
     ax.axhspan(het.DEC_MIN, het.DEC_MAX, color="#f5f5f5", zorder=0)
     rest = [(ra, dec) for shotid, (ra, dec) in result.positions.items()
             if shotid not in observed]
@@ -127,19 +129,17 @@ def _sky(ax: Any, result: NightResult) -> None:
         points = [(result.positions[s], s) for s, t in observed.items()
                   if t == track and s in result.positions]
         if points:
-            ax.scatter([p[0][0] for p in points], [p[0][1] for p in points], s=22,
-                       color=colour, label=name)
-            for (ra, dec), shotid in points:
-                ax.annotate(shotid, (ra, dec), fontsize=6, xytext=(3, 2),
-                            textcoords="offset points")
+            ax.scatter([p[0][0] for p in points], [p[0][1] for p in points],
+                       s=[24 * visits[p[1]] for p in points], color=colour, alpha=0.8,
+                       label=name)
     ax.set_xlim(24, 0)  # right ascension grows eastward, to the left
     ax.set_ylim(het.DEC_MIN - 10, het.DEC_MAX + 10)
     ax.set_xticks(range(0, 25, 3))
     ax.set_xlabel("right ascension (hours)")
     ax.set_ylabel("declination (deg)")
     ax.legend(fontsize=7, loc="lower left")
-    ax.set_title("the shot list on the sky (shaded: the declinations HET reaches)",
-                 fontsize=10)
+    ax.set_title("the shot list on the sky (larger: more visits that night; shaded: the "
+                 "declinations HET reaches)", fontsize=9)
 
 
 def _hours(ax: Any, result: NightResult) -> None:
@@ -156,7 +156,8 @@ def _hours(ax: Any, result: NightResult) -> None:
     ax.set_yticks(range(len(parts)), names, fontsize=8)
     ax.invert_yaxis()
     for i, value in enumerate(hours):
-        ax.text(value, i, f" {value:.1f} h", va="center", fontsize=7)
+        said = f" {value:.1f} h" if value >= 0.1 else f" {value * 60:.0f} min"
+        ax.text(value, i, said, va="center", fontsize=7)
     ax.set_xlabel("hours")
     dark = report.dark_seconds / 3600.0
     ax.set_title(f"the night's time: {report.count('completed')} shots completed, "

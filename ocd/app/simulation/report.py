@@ -55,12 +55,11 @@ def rows(result: NightResult, plan: bool = False) -> list[tuple[str, ...]]:
     for _, _, item in sorted(items, key=lambda i: (i[0], i[1])):
         if isinstance(item, ShotRecord):
             when = f"{_hm(item.start)}-{_hm(item.end) if item.end is not None else 'end'}"
-            outcome = item.outcome + (f": {item.error}" if item.outcome == "failed" else "")
-            if plan and item.outcome == "completed":
-                outcome = "planned"
+            outcome = "planned" if plan and item.outcome == "completed" else item.outcome
+            why = item.reason + (f"; {item.error}" if item.outcome == "failed" else "")
             table.append((when, item.shotid + (" (by hand)" if item.by_hand else ""),
-                          item.track, str(item.observation) if numbers else "",
-                          _clip(outcome, 40), _clip(item.reason)))
+                          item.track, str(item.observation) if numbers else "", outcome,
+                          _clip(why, 130)))
         else:
             table.append((f"{_hm(item.start)}-{_hm(item.end)}",
                           f"idle {_span(item.seconds)}", "", "", item.reason,
@@ -102,7 +101,9 @@ def summary(result: NightResult, plan: bool = False) -> list[str]:
         lines.append("idle: " + ", ".join(f"{reason} {_hours(seconds)}"
                                           for reason, seconds in idle.items()))
     if not result.setup.scenario.quiet:
-        lines.append("happenings: " + "; ".join(result.setup.scenario.describe()))
+        lines.append("happenings:")
+        lines.extend(f"  {line}" for line in result.setup.scenario.describe(
+            result.setup.start))
     for time, error in report.errors[:_LOG_LINES]:
         lines.append(f"main loop error at {_hm(time)}: {_clip(error, 120)}")
     if len(report.errors) > _LOG_LINES:
@@ -174,7 +175,7 @@ def night_document(result: NightResult) -> dict[str, Any]:
     setup = result.setup
     document.update({
         "weather": {"kind": setup.weather.kind, "seed": setup.weather.seed},
-        "happenings": setup.scenario.describe(),
+        "happenings": setup.scenario.describe(setup.start),
         "rules_held": result.ok, "violations": result.violations,
         "failures": result.failures, "dropped": dict(result.dropped),
         "obsnums": result.obsnums, "log": result.log,

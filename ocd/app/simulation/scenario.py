@@ -8,6 +8,7 @@ the same night, so a night that broke a rule can be replayed exactly.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from dataclasses import dataclass
 
@@ -69,8 +70,9 @@ class Scenario:
                 and not self.tcs_outages and not self.db_outages and not self.failures
                 and not self.db_latency)
 
-    def describe(self) -> list[str]:
-        """One line per happening, in time order, for the report."""
+    def describe(self, start: dt.datetime | None = None) -> list[str]:
+        """One line per happening, in time order, for the report: at its UTC time when the
+        night's ``start`` is given, else hours after the start."""
         lines: list[tuple[float, str]] = []
         for command in self.commands:
             lines.append((command.at, {"allow": "ocd allow_hetdex start",
@@ -85,7 +87,12 @@ class Scenario:
         for failure in self.failures:
             lines.append((failure.span.start,
                           f"{failure.command} fails for {_minutes(failure.span)}"))
-        text = [f"+{at / 3600:5.2f} h  {what}" for at, what in sorted(lines)]
+        def when(at: float) -> str:
+            if start is None:
+                return f"+{at / 3600:5.2f} h"
+            return f"{start + dt.timedelta(seconds=at):%H:%M} UTC"
+
+        text = [f"{when(at)}  {what}" for at, what in sorted(lines)]
         if self.db_latency:
             text.append(f"observation numbers take up to {self.db_latency:g} s")
         return text

@@ -286,3 +286,37 @@ def test_the_report_is_json_and_a_table(tmp_path: Path):
     assert set(first["totals"]) >= {"exposure_hours", "dark_hours", "idle_hours"}
     text = render_night(result, "how")
     assert "DEX00009" in text and "UTC" in text.splitlines()[0]
+
+
+@pytest.mark.parametrize("kind", ["steady", "drifting", "cloudy", "random"])
+def test_the_simulated_tcs_publishes_only_valid_events(kind):
+    """A simulated night does not validate its TCS's events again (they come at every
+    second): this is where they are, every kind of them, all night, in every weather."""
+    from ocd.bus.validation import main_loop_rules
+    from ocd.core.topics import TcsTopics
+    from ocd.tcs.sim.events import SimulatorSettings, TcsSimulator
+    from ocd.tcs.sim.subsystems import Pointing, SimulatedSubsystems
+
+    loop = VirtualTimeLoop()
+    rules = main_loop_rules(TcsTopics())
+    seen: set[str] = set()
+
+    async def main() -> None:
+        clock = VirtualClock(START, loop)
+        subsystems = SimulatedSubsystems(clock)
+        simulator = TcsSimulator(clock, None, subsystems, Weather(kind, seed=4),
+                                 SimulatorSettings())
+        for second in range(0, 12 * 3600, 7):
+            subsystems.pointing = Pointing(ra=(second / 3600) % 24, dec=-10 + second % 70,
+                                           track="EW"[second % 2], tracking=bool(second % 3),
+                                           dx=1.27, dy=-0.73)
+            for topic, payload in simulator.events():
+                rules.check(topic, payload)  # raises for an invalid event
+                seen.add(topic)
+            await asyncio.sleep(7)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert seen == set(TcsTopics().all())

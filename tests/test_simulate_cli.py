@@ -141,3 +141,34 @@ def test_a_plan_takes_the_conditions_of_the_running_main_loop():
         for process in (run, sim):
             process.signal(signal.SIGTERM)
             process.stop()
+
+
+def test_a_hostile_recording_is_refused_event_by_event(tmp_path: Path):
+    """A recording is input like any other: its bad events are refused as a subscriber
+    refuses them (counted, said), the good ones drive the night, nothing breaks."""
+    import shutil
+    import sqlite3
+
+    from ocd.config import sample_night
+
+    night = tmp_path / "hostile.db"
+    shutil.copyfile(sample_night(), night)
+    with sqlite3.connect(night) as conn:
+        received = conn.execute("SELECT max(received) FROM events").fetchone()[0]
+        bad = [("pas.Guider1.metrology_data", '{"seeing": -5, "transparency": 0.9}'),
+               ("pas.Guider2.metrology_data", '{"seeing": NaN, "transparency": 0.9}'),
+               ("tcs.root.ra_dec", '{"ra": 99, "dec": 1e400}'),
+               ("tcs.receiver.heartbeat", "not json at all"),
+               ("tcs.receiver.heartbeat", "[1, 2, 3]")]
+        conn.executemany("INSERT INTO events (topic, payload, received) VALUES (?, ?, ?)",
+                         [(topic, payload, received + 0.01 * n)
+                          for n, (topic, payload) in enumerate(bad, start=1)])
+    done = run_ocd("simulate", *CONFIG, "--set", "run_shot.exposure_time=60", "--from",
+                   "2017-11-19T03:00", "--to", "2017-11-19T04:30", "--replay", str(night),
+                   cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "rules: all held" in done.stdout
+    # the bad events come at the end of the 70-minute recording: played once in 90 minutes
+    assert "the recording: 5 event(s) refused as a subscriber refuses them" in done.stdout
+    assert "1x pas.Guider1.metrology_data: invalid payload:" in done.stdout
+    assert "Traceback" not in done.stderr

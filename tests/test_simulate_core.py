@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ocd.app.simulation.night import NightSetup, SimulatedNight
+from ocd.app.simulation.night import NightSetup
 from ocd.app.simulation.report import render_night, results_document
 from ocd.app.simulation.scenario import Command, Failure, ManualShot, Scenario, Span
 from ocd.app.simulation.simulate import memory_allocator, run_night
@@ -320,3 +320,28 @@ def test_the_simulated_tcs_publishes_only_valid_events(kind):
     finally:
         loop.close()
     assert seen == set(TcsTopics().all())
+
+
+def test_a_night_with_the_external_scheduler(tmp_path: Path):
+    """With ``[schedule] scheduler = autoschedule`` the simulation runs the configured program
+    as ``ocd run`` does, on the snapshot of the simulated list and at the virtual time."""
+    from test_autoschedule import calls, fake_program
+
+    from ocd.clock import utc_to_jd
+
+    program = fake_program(tmp_path, """
+left = [line.split() for line in shot_text.splitlines() if line.startswith("DEX00009")]
+print("DEX00009 W" if left and int(left[0][5]) > 0 else "NONE nothing left of DEX00009")
+""")
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "60"),
+                        ("schedule", "scheduler", "autoschedule"),
+                        ("autoschedule", "executable", str(program)),
+                        ("schedule", "fallback_builtin", "false"))
+    result = night(cfg, 0.5)
+    assert result.ok, (result.violations, result.failures)
+    shots = [(s.shotid, s.track, s.reason) for s in result.report.shots]
+    assert shots == [("DEX00009", "W", "chosen by autoschedule_main")] * 2  # n_obs was 2
+    assert result.report.idle[-1].detail == \
+        "autoschedule_main: nothing to observe: nothing left of DEX00009"
+    first = calls(tmp_path)[0]["args"]
+    assert float(first[2]) == pytest.approx(utc_to_jd(START), abs=1e-5)

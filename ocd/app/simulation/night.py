@@ -50,7 +50,7 @@ from ocd.monitor.invariants import InvariantChecker, Limits, bookkeeping_violati
 from ocd.monitor.timeline import NightReport, Timeline
 from ocd.obsnum import ObsnumAllocator
 from ocd.recording.pacing import Pacer, in_step_speedup
-from ocd.recording.store import open_for_replay, recorded_clock, select_sql
+from ocd.recording.store import inspect, open_for_replay, recorded_clock, select_sql
 from ocd.shots.book import ShotCopy
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore
@@ -120,7 +120,7 @@ class NightResult:
     violations: list[str]
     #: Handlings that raised (bugs: the main loop reported them as ``ocd.main_loop.error``).
     failures: list[str]
-    #: Events the main loop's validation dropped (a simulator or recording out of schema).
+    #: OCD's own events the main loop's validation dropped (a bug: they are made here).
     dropped: Counter[str]
     #: What the main loop and the shots logged at warning level or above.
     log: list[str]
@@ -129,6 +129,9 @@ class NightResult:
     n_obs_after: dict[str, int]
     #: Observation numbers stored, by date.
     obsnums: dict[str, list[int]]
+    #: Events of a replayed recording refused as any subscriber refuses them (bad input, not
+    #: a broken rule), by what was wrong.
+    rejected: Counter[str] = field(default_factory=Counter)
     #: Where each shot of the list is (right ascension in hours, declination in degrees).
     positions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
@@ -148,6 +151,7 @@ class SimulatedBus:
         self.observers = observers
         self.main_loop: Callable[[str, dict[str, Any]], None] | None = None
         self.dropped: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
         self.pending = 0
         self._silent = silent
         self._seq: Counter[str] = Counter()
@@ -179,23 +183,26 @@ class SimulatedBus:
                 self._deliver(topic, data, True)
 
     async def recorded(self, topic: str, data: dict[str, Any]) -> None:
-        """An event of a recorded TCS: validated like any input, and silenced as the
-        simulated one."""
+        """An event of a recorded TCS: validated like any input (a refused one is counted in
+        :attr:`rejected`), and silenced as the simulated one."""
         if not self._silent(topic, self.clock.timestamp()):
-            self.send(topic, data)
+            self.send(topic, data, recorded=True)
 
-    def send(self, topic: str, payload: dict[str, Any], valid: bool = False) -> None:
+    def send(self, topic: str, payload: dict[str, Any], valid: bool = False,
+             recorded: bool = False) -> None:
         self.pending += 1
-        self._loop.call_soon(self._deliver, topic, payload, valid)
+        self._loop.call_soon(self._deliver, topic, payload, valid, recorded)
 
-    def _deliver(self, topic: str, payload: dict[str, Any], valid: bool) -> None:
+    def _deliver(self, topic: str, payload: dict[str, Any], valid: bool,
+                 recorded: bool = False) -> None:
         self.pending -= 1
         now = self.clock.timestamp()
         if not valid:
             try:
                 self.rules.check(topic, payload)
             except MalformedMessage as exc:
-                self.dropped[f"{topic}: {exc}"[:200]] += 1
+                refused = self.rejected if recorded else self.dropped
+                refused[f"{topic}: {exc}"[:200]] += 1
                 return
         self.observers(now, topic, payload)
         if self.main_loop is not None:
@@ -373,7 +380,7 @@ class SimulatedNight:
         report = self.timeline.report(setup.end.timestamp(), dark)
         positions = {s.shotid: (s.ra, s.dec) for s in self.shots.store.all()}
         return NightResult(setup, report, violations, self.edges.failures, self.bus.dropped,
-                           [], before, after, obsnums, positions)
+                           [], before, after, obsnums, self.bus.rejected, positions)
 
     def _numbers(self, start: float, end: float) -> dict[dt.date, list[int]]:
         """The observation numbers stored for the dates from ``start`` to ``end``."""
@@ -404,35 +411,34 @@ class SimulatedNight:
 
     async def _replay(self, path: Path) -> None:
         """The recorded TCS events of ``path`` (not OCD's), in step with the clock, looped,
-        each through the strict decoding of a subscriber."""
+        each through the strict decoding of a subscriber; read as they are due, so a long
+        recording is never held in memory."""
         conn = open_for_replay(path)
         try:
             recorded = recorded_clock(conn)
             names = [t for (t,) in conn.execute("SELECT DISTINCT topic FROM events")
                      if not t.startswith(topics.OCD_PREFIX)]
+            if not names:
+                raise OcdError(f"{path}: no TCS event to replay (only ocd.* topics)")
+            selection = inspect(conn, "id", names)
+            gap = selection.span / (selection.count - 1) if selection.count > 1 else 0.0
             sql, params = select_sql("id", names)
-            rows = conn.execute(sql, params).fetchall()
+            pacer = Pacer(in_step_speedup(1.0, recorded.speed))
+            loop = asyncio.get_running_loop()
+            while True:
+                for topic, text, recorded_at, _ in conn.execute(sql, params):
+                    delay = pacer.due(recorded_at, loop.time()) - loop.time()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    try:
+                        event = accept([topic.encode(), text.encode()])  # strict decoding
+                    except MalformedMessage as exc:
+                        self.bus.rejected[f"{topic}: {exc}"[:200]] += 1
+                        continue
+                    await self.bus.recorded(event.topic, event.payload)
+                pacer.next_pass(gap)
         finally:
             conn.close()
-        if not rows:
-            raise OcdError(f"{path}: no TCS event to replay (only ocd.* topics)")
-        first, last = rows[0][2], rows[-1][2]
-        gap = (last - first) / (len(rows) - 1) if len(rows) > 1 and first is not None \
-            and last is not None else 0.0
-        pacer = Pacer(in_step_speedup(1.0, recorded.speed))
-        loop = asyncio.get_running_loop()
-        while True:
-            for topic, text, recorded_at, _ in rows:
-                delay = pacer.due(recorded_at, loop.time()) - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                try:
-                    event = accept([topic.encode(), text.encode()])  # strict decoding
-                except MalformedMessage as exc:
-                    self.bus.dropped[f"{topic}: {exc}"[:200]] += 1
-                    continue
-                await self.bus.recorded(event.topic, event.payload)
-            pacer.next_pass(gap)
 
     def _tick(self, when: float) -> None:
         """The main loop's tick, every ``tick`` seconds (a timer rather than a task that

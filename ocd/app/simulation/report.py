@@ -104,6 +104,12 @@ def summary(result: NightResult, plan: bool = False) -> list[str]:
         lines.append("happenings:")
         lines.extend(f"  {line}" for line in result.setup.scenario.describe(
             result.setup.start))
+    rejected = sum(result.rejected.values())
+    if rejected:
+        lines.append(f"the recording: {rejected} event(s) refused as a subscriber refuses "
+                     "them (each kind once):")
+        lines.extend(f"  {count}x {_clip(what, 120)}" for what, count
+                     in list(result.rejected.items())[:_LOG_LINES])
     for time, error in report.errors[:_LOG_LINES]:
         lines.append(f"main loop error at {_hm(time)}: {_clip(error, 120)}")
     if len(report.errors) > _LOG_LINES:
@@ -178,6 +184,7 @@ def night_document(result: NightResult) -> dict[str, Any]:
         "happenings": setup.scenario.describe(setup.start),
         "rules_held": result.ok, "violations": result.violations,
         "failures": result.failures, "dropped": dict(result.dropped),
+        "rejected": dict(result.rejected),
         "obsnums": result.obsnums, "log": result.log,
         "n_obs_before": result.n_obs_before, "n_obs_after": result.n_obs_after,
         "metrology": _sampled(result),

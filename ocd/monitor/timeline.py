@@ -162,8 +162,11 @@ class Timeline:
 
     main_origin: str
     start: float
-    #: The guiders' metrology topics (``[topics] metrology``): their readings are kept.
+    #: The guiders' metrology topics (``[topics] metrology``): their readings are kept, one
+    #: every ``metrology_step`` seconds at most (enough for a curve; a month of nights stays
+    #: small).
     metrology_topics: tuple[str, ...] = topics.GUIDER_METROLOGY
+    metrology_step: float = 60.0
     states: dict[str, str] = field(default_factory=lambda: {
         "tcs": "dead", "hetdex_allowed": "not_allowed", "metrology": "stale",
         "run_shot": "idle", "meta": "unsatisfied"})
@@ -217,8 +220,9 @@ class Timeline:
             if payload.get("stage") in ("obsnum", "start", "schedule"):
                 self._paused = error
         elif topic in self.metrology_topics:
-            self.metrology.append((now, finite_number(payload.get("seeing")),
-                                   finite_number(payload.get("transparency"))))
+            if not self.metrology or now - self.metrology[-1][0] >= self.metrology_step:
+                self.metrology.append((now, finite_number(payload.get("seeing")),
+                                       finite_number(payload.get("transparency"))))
         self._update(now)
 
     def _run(self, now: float, payload: dict[str, Any]) -> None:

@@ -85,9 +85,14 @@ def mysql_database(mysql_server: dict[str, object]) -> Iterator[dict[str, object
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
-    """In CI a skipped ``mysql`` test is a failure: the database path must really run."""
+    """In CI a skipped ``mysql`` or ``browser`` test is a failure: the database path and the
+    page in a real browser must really run."""
     outcome = yield
     report = outcome.get_result()
-    if IN_CI and report.skipped and item.get_closest_marker("mysql") is not None:
-        report.outcome = "failed"
-        report.longrepr = f"mysql test skipped in CI (CI=true): {report.longrepr}"
+    if not (IN_CI and report.skipped):
+        return
+    for marker in ("mysql", "browser"):
+        if item.get_closest_marker(marker) is not None:
+            report.outcome = "failed"
+            report.longrepr = f"{marker} test skipped in CI (CI=true): {report.longrepr}"
+            return

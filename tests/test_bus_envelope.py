@@ -110,7 +110,7 @@ def test_topic_parts_fall_back_to_the_topic_itself():
     ([b"\xff\xfe", b"{}"], "topic is not UTF-8", None),
     ([b"", b"{}"], "empty topic", None),
     ([b"ocd.x.y", b"{not json"], "payload is not JSON", "ocd.x.y"),
-    ([b"ocd.x.y", b"\xff{}"], "payload is not UTF-8", "ocd.x.y"),
+    ([b"ocd.x.y", b"\xff{}"], "payload is not JSON", "ocd.x.y"),
     ([b"ocd.x.y", b"[1, 2]"], "JSON array, not an object", "ocd.x.y"),
     ([b"ocd.x.y", b"\"text\""], "JSON string, not an object", "ocd.x.y"),
     ([b"ocd.x.y", b"3.5"], "JSON number, not an object", "ocd.x.y"),
@@ -122,3 +122,65 @@ def test_decode_rejects_malformed_messages_with_a_reason(frames, reason, topic):
     assert reason in info.value.reason
     assert info.value.topic == topic
     assert isinstance(info.value, ValueError)
+
+
+DEEP = b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}"
+
+
+@pytest.mark.parametrize("payload, kind", [
+    (b'{"id": NaN}', "json"),
+    (b'{"ra": Infinity}', "json"),
+    (b'{"ra": -Infinity}', "json"),
+    (b'{"seeing": 1e400}', "json"),
+    (b'{"seeing": ' + b"9" * 400 + b"}", "json"),
+    (b'{"seeing": -' + b"9" * 400 + b"}", "json"),
+    (DEEP, "depth"),
+    (b'{"a":' + b"[" * 65 + b"]" * 65 + b"}", "depth"),
+    (b'{"a": "\\ud800"}', "json"),          # a lone surrogate, escaped
+    (b'{"a": "\xed\xa0\x80"}', "json"),      # a lone surrogate, raw (invalid UTF-8)
+    (b'{"a": "\xff"}', "json"),
+    (b'\xef\xbb\xbf{"a": 1}', "json"),       # a byte-order mark
+    (b'{"a": 1} {"b": 2}', "json"),
+    (b"[]", "not_object"),
+])
+def test_decode_refuses_what_the_encoder_cannot_write(payload, kind):
+    """The frames that stopped ocd run before: each is a counted drop with its kind."""
+    with pytest.raises(MalformedMessage) as info:
+        decode([b"tcs.root.ra_dec", payload])
+    assert info.value.kind == kind
+    assert info.value.topic == "tcs.root.ra_dec"
+
+
+def test_decode_accepts_the_deepest_allowed_and_big_but_finite_numbers():
+    nested = b'{"a":' + b"[" * 63 + b"]" * 63 + b"}"  # 64 levels with the object
+    value = decode([b"a.b.c", nested]).payload["a"]
+    for _ in range(62):
+        value = value[0]
+    assert value == []
+    event = decode([b"a.b.c", b'{"x": 1.7e308, "n": 18446744073709551615, "s": "\\u00e9"}'])
+    assert event.payload == {"x": 1.7e308, "n": 18446744073709551615, "s": "\u00e9"}
+    text = b'{"t": "' + b"[" * 500 + b'"}'  # brackets inside a text are no nesting
+    assert decode([b"a.b.c", text]).payload["t"] == "[" * 500
+
+
+def test_decode_bounds_the_size():
+    payload = b'{"a": "' + b"x" * 2000 + b'"}'
+    with pytest.raises(MalformedMessage) as info:
+        decode([b"a.b.c", payload], max_bytes=1000)
+    assert info.value.kind == "size" and "[bus] max_message_bytes" in info.value.reason
+    assert decode([b"a.b.c", payload], max_bytes=4000).payload["a"] == "x" * 2000
+    with pytest.raises(MalformedMessage) as info:
+        decode([b"a" * 2000, b"{}"])
+    assert info.value.kind == "size"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf"),
+                                   [1.0, {"deep": [float("nan")]}]])
+def test_encode_refuses_nan_and_infinity_anywhere(value):
+    with pytest.raises(ValueError, match="NaN and infinity"):
+        encode("ocd.x.y", {"v": value})
+
+
+def test_encode_refuses_integers_beyond_64_bits():
+    with pytest.raises(TypeError):
+        encode("ocd.x.y", {"v": 2 ** 70})

@@ -9,6 +9,7 @@ from ocd.bus.addresses import SERVICES
 from ocd.bus.envelope import META_KEYS, Event, stamp
 from ocd.bus.schemas import shared_schema, topic_schemas, validation_errors
 from ocd.clock import MockClock, RealClock
+from ocd.core.topics import TcsTopics
 
 REQUIRED_TOPICS = {
     "ocd.run_shot.run", "ocd.run_shot.setup_telescope", "ocd.run_shot.exp_hetdex",
@@ -18,6 +19,15 @@ REQUIRED_TOPICS = {
 
 def test_every_ocd_topic_has_a_schema():
     assert set(topic_schemas()) >= REQUIRED_TOPICS
+
+
+def test_every_tcs_topic_ocd_acts_on_has_a_schema():
+    assert set(topic_schemas()) >= set(TcsTopics().all())
+
+
+def test_the_guiders_share_one_contract():
+    one, two = (topic_schemas()[topic] for topic in TcsTopics().metrology)
+    assert one["properties"] == two["properties"] and one["required"] == two["required"]
 
 
 def test_the_envelope_schema_lists_every_metadata_key():
@@ -31,11 +41,17 @@ def test_schema_is_documented_and_its_example_valid(topic):
     schema = topic_schemas()[topic]
     assert schema["title"] == topic and schema["description"]
     assert schema["$id"] == f"urn:ocd:schema:{topic}"
-    assert schema["x-ocd-publisher"] in SERVICES
-    assert {"$ref": "urn:ocd:schema:envelope"} in schema["allOf"]
+    if topic.startswith("ocd."):
+        assert schema["x-ocd-key-fields"]
+        assert schema["x-ocd-publisher"] in SERVICES
+        assert {"$ref": "urn:ocd:schema:envelope"} in schema["allOf"]
+    else:  # a TCS topic OCD acts on
+        assert schema["x-ocd-publisher"] == "event_urls"
+        assert "allOf" not in schema  # only the fields OCD reads: no envelope required
+        assert schema["x-ocd-topic-option"] in ("tcs_heartbeat", "tcs_ra_dec", "metrology")
     for name, spec in schema["properties"].items():
         assert name.startswith("__") or spec.get("description"), (topic, name)
-    for field in schema["x-ocd-key-fields"]:
+    for field in schema.get("x-ocd-key-fields", ()):
         assert field in schema["properties"] or field in shared_schema("shot")["properties"]
     assert schema["examples"]
     for example in schema["examples"]:

@@ -123,3 +123,42 @@ def test_time_command(ocd, speed, marker):
     assert re.search(r"^JD:\s+24\d{5}\.\d{6}$", result.stdout, flags=re.M)
     if speed:
         assert "UTC:   2017-11-18T18:00" in result.stdout
+
+
+def test_board_hash_password_prints_an_entry_the_board_accepts(ocd):
+    from ocd.app.board.auth import check_password, parse_users
+
+    result = ocd("board", "--hash-password", "alice", input="correct horse\n")
+    assert result.returncode == 0, result.stderr
+    entry = result.stdout.strip()
+    assert entry.startswith("alice:scrypt:") and "[board] users" in result.stderr
+    assert check_password(parse_users([entry]), "alice", "correct horse")
+    short = ocd("board", "--hash-password", "alice", input="short\n")
+    assert short.returncode == 2 and short.stderr.startswith("ocd: error: ")
+    bad_name = ocd("board", "--hash-password", "al ice", input="correct horse\n")
+    assert bad_name.returncode == 2 and "al ice" in bad_name.stderr
+
+
+def test_board_bad_settings_are_one_line(ocd, tmp_path):
+    bad_url = ocd("board", "--url", "https://127.0.0.1:8600", cwd=tmp_path)
+    assert bad_url.returncode == 2
+    assert bad_url.stderr.count("\n") == 1 and "[board] url" in bad_url.stderr
+    bad_users = ocd("board", "--set", "board.users=alice:plain", cwd=tmp_path)
+    assert bad_users.returncode == 2 and "[board] users" in bad_users.stderr
+    assert "Traceback" not in bad_users.stderr + bad_url.stderr
+
+
+def test_board_address_in_use_says_what_to_change(ocd, tmp_path):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        result = ocd("board", "--url", f"http://127.0.0.1:{port}", cwd=tmp_path)
+    finally:
+        taken.close()
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr and "[board] url" in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr

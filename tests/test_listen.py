@@ -99,8 +99,8 @@ def test_listen_reports_gaps_and_survives_garbage(raw_publisher):
         "!! lost 2 event(s) from fake@host:7 (expected seq 3, got 5)",
         "2017-11-18 18:00:00.000  ocd.states.state  machine_name=RunShotState state=running",
     ]
-    assert "dropped a malformed message on topic ocd.states.state" in err
-    assert "2 malformed, 1 gap(s), 2 lost" in err
+    assert "dropped a message on topic ocd.states.state" in err
+    assert "2 dropped (frames 1, json 1), 1 gap(s), 2 lost" in err
 
 
 def test_listen_json_reports_gaps_as_objects(raw_publisher):

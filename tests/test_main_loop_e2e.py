@@ -45,7 +45,8 @@ class Night:
 
     def shot_events(self, start: int, origin: str | None = None) -> list:
         return [e for e in self.tap.events[start:] if e.topic.startswith("ocd.run_shot.")
-                and e.topic != "ocd.run_shot.ack" and (origin is None or e.origin == origin)]
+                and e.topic not in ("ocd.run_shot.ack", "ocd.run_shot.progress")
+                and (origin is None or e.origin == origin)]
 
 
 def start_night(root: Path, config: Path) -> Night:

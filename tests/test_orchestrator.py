@@ -71,7 +71,7 @@ def test_allow_is_acknowledged_and_triggers_scheduling():
     assert published(actions, "ocd.main_loop.ack") == [
         {"id": "r1", "command": "allow_hetdex", "ok": True, "message": "HETDEX shots allowed"}]
     assert published(actions, "ocd.states.hetdex_allowed")[0]["allowed"] is True
-    assert kinds(actions, RequestSchedule) == [RequestSchedule(None, None)]
+    assert kinds(actions, RequestSchedule) == [RequestSchedule(None, None, 1)]
     assert allow(orc, 1.0) == []  # the same request id twice: ignored, not acknowledged twice
 
 
@@ -243,3 +243,91 @@ def test_configure_changes_thresholds_and_keeps_states():
     assert orc.metrology.state == "bad"
     orc.tick(50.0)
     assert orc.tcs.state == "alive"  # the new 100 s heartbeat timeout applies
+
+
+def test_a_command_naming_its_user_is_attributed_to_them():
+    """``by`` (e.g. from ``ocd board``) reaches the acknowledgement and the new state."""
+    orc = Orchestrator(SETTINGS)
+    actions = orc.handle("ocd.command.allow_hetdex", {
+        "id": "b1", "allowed": True, "by": "board:alice", "__origin": "ocd_allow_hetdex@h:9"}, 0)
+    assert published(actions, "ocd.main_loop.ack")[0]["message"] == \
+        "HETDEX shots allowed by board:alice"
+    assert published(actions, "ocd.states.hetdex_allowed")[0]["by"] == \
+        "board:alice via ocd_allow_hetdex@h:9"
+    abort = kinds(orc.handle("ocd.command.abort", {"id": "b2", "by": "board:alice",
+                                                   "__origin": "x@h:1"}, 1), Abort)
+    assert abort == [Abort("b2", "board:alice via x@h:1", " by board:alice")]
+    # a name that is not a short printable text is not taken
+    for bad in ("", "x" * 65, "evil\nnewline", 42):
+        actions = orc.handle("ocd.command.allow_hetdex", {
+            "id": f"bad{bad!r}", "allowed": False, "by": bad, "__origin": "o@h:1"}, 2)
+        assert published(actions, "ocd.main_loop.ack")[0]["message"] == "HETDEX shots forbidden"
+
+
+def test_a_scheduler_that_never_answers_times_out_and_a_late_answer_is_ignored():
+    orc, actions = ready()
+    request = kinds(actions, RequestSchedule)[0].request
+    orc.handle(HB, {}, 100.0)
+    actions = orc.tick(121.0)  # schedule_timeout 120 s
+    error = published(actions, "ocd.main_loop.error")[0]
+    assert error["stage"] == "schedule" and "did not answer within 120 s" in error["error"]
+    assert orc.pending is None and orc.next_schedule_at == 221.0
+    assert orc.scheduled("DEX1", "E", "late", "builtin", 122.0, request) == []
+    again = kinds(orc.handle(HB, {}, 221.0), RequestSchedule)
+    assert again and again[0].request == request + 1
+    assert orc.scheduled("DEX1", "E", "stale", "builtin", 222.0, request) == []  # old request
+    assert kinds(orc.scheduled("DEX1", "E", "", "builtin", 222.0, again[0].request), StartShot)
+
+
+def test_a_background_step_that_raised_is_reported_and_paused():
+    orc, actions = ready()
+    request = kinds(actions, RequestSchedule)[0].request
+    actions = orc.step_failed("scheduling", "ZeroDivisionError: boom", 2.0, request)
+    assert published(actions, "ocd.main_loop.error") == [
+        {"stage": "schedule", "shotid": None, "error": "ZeroDivisionError: boom"}]
+    assert orc.pending is None and orc.next_schedule_at == 102.0
+    assert orc.step_failed("scheduling", "again", 3.0, request) == []  # not pending: nothing
+    request = kinds(orc.handle(HB, {}, 102.0), RequestSchedule)[0].request
+    orc.scheduled("DEX1", "E", "", "builtin", 103.0, request)
+    actions = orc.step_failed("starting", "KeyError: 'ra'", 104.0)
+    assert published(actions, "ocd.main_loop.error")[0]["stage"] == "start"
+    assert published(actions, "ocd.main_loop.error")[0]["shotid"] == "DEX1"
+    assert orc.pending is None
+
+
+def test_event_failures_are_published_with_their_topic():
+    orc = Orchestrator(SETTINGS)
+    assert published(orc.event_failed(G1, "TypeError: x", 1.0), "ocd.main_loop.error") == [
+        {"stage": "event", "shotid": None, "error": "TypeError: x", "topic": G1}]
+
+
+def test_states_are_published_on_a_timer_without_heartbeats():
+    orc = Orchestrator(SETTINGS)  # status_interval 10 s by default
+    first = orc.tick(0.0)
+    assert published(first, "ocd.main_loop.status") and published(first, "ocd.states.state")
+    assert published(orc.tick(5.0), "ocd.main_loop.status") == []
+    assert published(orc.tick(10.0), "ocd.main_loop.status")
+    orc.handle(HB, {}, 15.0)  # a heartbeat publishes them too and restarts the interval
+    assert published(orc.tick(24.0), "ocd.main_loop.status") == []
+    assert published(orc.tick(25.0), "ocd.main_loop.status")
+
+
+def test_the_pointing_vault_keeps_only_the_schema_fields():
+    orc = Orchestrator(SETTINGS)
+    orc.handle("tcs.root.ra_dec", {"ra": 1.5, "dec": 20.0, "tracking": True, "junk": [1] * 100,
+                                   "__seq": 3}, 0.0)
+    assert orc.status(0.0)["pointing"] == {"ra": 1.5, "dec": 20.0, "tracking": True}
+
+
+def test_a_restarted_main_loop_ends_the_shot_of_its_killed_predecessor():
+    orc = Orchestrator(SETTINGS)
+    orc.handle("ocd.run_shot.run", run_event(0, origin="ocd_run_shot@h:1"), 1.0)
+    assert orc.run_shot.state == "running"
+    orc.handle("ocd.run_shot.run", run_event(1, origin="ocd_run_shot@h:2", error=True,
+                                             exc_type="Interrupted"), 2.0)
+    assert orc.run_shot.state == "running"  # another publisher, naming nobody
+    actions = orc.handle("ocd.run_shot.run", run_event(
+        1, origin="ocd_run_shot@h:2", error=True, exc_type="Interrupted",
+        exc_value="ocd run was killed", shot_origin="ocd_run_shot@h:1"), 3.0)
+    assert orc.run_shot.state == "error"
+    assert "ocd run was killed" in published(actions, "ocd.states.change")[0]["msg"]

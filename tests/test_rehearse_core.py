@@ -67,6 +67,19 @@ def test_forced_settings_isolate_the_rehearsal(tmp_path):
     assert cfg.get("dates", "mock_speed") == 60
 
 
+def test_with_a_board_its_commands_have_an_address_of_their_own(tmp_path):
+    layout = Layout(tmp_path / "files", tmp_path / "s")
+    plan = plan_from_config(load_config([rehearsal_config()]), board=True)
+    cfg = load_config([rehearsal_config()], list(forced_settings(layout, plan)))
+    allow = cfg.get_urls("urls", "ocd_allow_hetdex")
+    assert allow == [layout.url("allow"), layout.url("board")]
+    assert (cfg.get_int("allow_hetdex", "n_ocd_allow_hetdex"),
+            cfg.get_int("board", "n_ocd_allow_hetdex")) == (0, 1)
+    without = load_config([rehearsal_config()], list(forced_settings(
+        layout, plan_from_config(load_config([rehearsal_config()])))))
+    assert without.get_urls("urls", "ocd_allow_hetdex") == [layout.url("allow")]
+
+
 def run_event(status: int, observation: int, origin: str = "ocd_run_shot@h:1", **more):
     return ("ocd.run_shot.run", {"__origin": origin, "exec_status": status,
                                  "shotid": f"DEX{observation:05d}", "obs_track": "W",

@@ -176,3 +176,30 @@ def test_bad_options_stop_before_anything_starts(tmp_path):
         code = rehearse.finish(60)
         assert code in (1, 2) and message in rehearse.stderr, rehearse.stderr
         assert "started" not in rehearse.output
+
+
+@pytest.mark.browser
+def test_a_rehearsal_with_its_board(tmp_path):
+    """``--board``: the board follows the rehearsal; its address is printed, its page shows
+    the rehearsed night (read here through the snapshot the page gets first)."""
+    import urllib.request
+
+    from browser_helpers import chromium
+
+    rehearse = Rehearse("--board", "--duration", "20m", "--set", "board.url=http://127.0.0.1:0",
+                        cwd=tmp_path)
+    url = rehearse.wait_line(r"the board of this night: (http://\S+)/", 60).group(1)
+    shot = rehearse.wait_line(r"shot (DEX\d+) \(\w\) started", 60).group(1)
+    with urllib.request.urlopen(url + "/api/snapshot", timeout=10) as response:
+        snapshot = json.load(response)
+    assert snapshot["clock"]["mock"] is True
+    assert snapshot["states"]["machines"].get("hetdex_allowed") == "allowed"
+    with chromium() as browser:
+        from playwright.sync_api import expect
+
+        page = browser.new_page()
+        page.goto(url + "/")
+        expect(page.locator("#shot-id")).to_have_text(shot, timeout=20_000)
+        expect(page.locator("#clock-kind")).to_contain_text("mock clock")
+    assert rehearse.finish(120) == 0, rehearse.stderr
+    assert "board" in rehearse.pids() and all(gone(pid) for pid in rehearse.pids().values())

@@ -148,3 +148,44 @@ def test_sigterm_asks_for_a_clean_stop_and_the_handlers_are_removed():
     assert signal.getsignal(signal.SIGTERM) == before == signal.SIG_DFL
     # a second run of another service installs its own handlers again
     assert run_service(Recorded(work)) == 0
+
+
+class Guarded(Service):
+    """Handles a list of inputs, one of which raises, inside the guard."""
+
+    def __init__(self, inputs) -> None:
+        super().__init__("guarded")
+        self.inputs, self.handled, self.reported = inputs, [], []
+
+    def on_guarded_error(self, stage, subject, exc) -> None:
+        self.reported.append((stage, subject, type(exc).__name__))
+
+    async def main(self) -> int:
+        for item in self.inputs:
+            with self.guard("event", f"topic{item}"):
+                await asyncio.sleep(0)  # the body may await
+                if item % 3 == 0:
+                    raise ZeroDivisionError("boom")
+                self.handled.append(item)
+        return 0
+
+
+def test_the_guard_counts_reports_and_goes_on(caplog):
+    service = Guarded(list(range(1, 10)))
+    assert run_service(service) == 0
+    assert service.handled == [1, 2, 4, 5, 7, 8]
+    assert service.handler_errors == {"event:ZeroDivisionError": 3}
+    assert service.reported == [("event", f"topic{n}", "ZeroDivisionError") for n in (3, 6, 9)]
+    lines = [r for r in caplog.records if "handling event" in r.getMessage()]
+    assert len(lines) == 1  # three failures of one kind: one line
+
+
+def test_the_guard_lets_cancellation_through():
+    class Cancelled(Service):
+        async def main(self) -> int:
+            with self.guard("event"):
+                raise asyncio.CancelledError
+            return 0
+
+    with pytest.raises(asyncio.CancelledError):
+        run_service(Cancelled("cancelled"))

@@ -37,8 +37,11 @@ class Acknowledgement:
 
 
 async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, timeout: float,
-                       target_service: str | None = "ocd_main_loop") -> Acknowledgement:
-    """Publish ``topic`` with ``data`` plus a fresh ``id``; return the acknowledgement."""
+                       target_service: str | None = "ocd_main_loop",
+                       section: str = "allow_hetdex") -> Acknowledgement:
+    """Publish ``topic`` with ``data`` plus a fresh ``id`` on ``[urls] ocd_allow_hetdex`` at
+    index ``[section] n_ocd_allow_hetdex`` (the board has its own); return the
+    acknowledgement."""
     request_id = uuid.uuid4().hex
     targets = connect_urls(cfg, ["ocd_main_loop", "ocd_run_shot"])
 
@@ -47,7 +50,7 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, timeout
 
     ctx = zmq.asyncio.Context()
     try:
-        with Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
+        with Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", section,
                                    clock=clock_from_config(cfg)) as publisher, \
                 Subscriber.from_config(ctx, cfg, targets,
                                        [HEARTBEAT_REPLY, *ACK_TOPICS]) as subscriber:

@@ -84,13 +84,14 @@ class Listener(Service):
                 break
             if event is None:  # stopped
                 break
-            check = self.subscriber.last_check
-            note = format_check(check, self.as_json) if check is not None else None
-            if note is not None:
-                print(note, file=self.out)
-            print(format_json(event) if self.as_json else format_line(event), file=self.out,
-                  flush=True)
-            self.printed += 1
+            with self.guard("event", event.topic):
+                check = self.subscriber.last_check
+                note = format_check(check, self.as_json) if check is not None else None
+                if note is not None:
+                    print(note, file=self.out)
+                print(format_json(event) if self.as_json else format_line(event), file=self.out,
+                      flush=True)
+                self.printed += 1
         return 0
 
 

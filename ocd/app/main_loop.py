@@ -4,13 +4,20 @@ It owns the sockets, the observation-number allocator, the shot list, the schedu
 runner, feeds every event and clock tick to the pure :class:`~ocd.core.orchestrator.Orchestrator`,
 and carries out the actions it returns. Slow work (the scheduler, the database, a shot) runs in
 background tasks so the loop keeps reading events and answering heartbeats meanwhile.
+
+No input can stop it: the subscriber drops (and counts) what is not a valid event of a topic
+the loop acts on; the handling of each event, tick and action runs inside a guard that reports
+a failure as ``ocd.main_loop.error`` and goes on; a background step that raises is reported to
+the orchestrator. The shot it runs is journaled beside the shot file, so that after a
+``kill -9`` the next ``ocd run`` publishes that shot's finish.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +28,7 @@ from ocd.app.service import Service, run_service
 from ocd.app.settings import orchestrator_settings, tcs_topics
 from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, connect_urls
 from ocd.bus.subscriptions import extra_topics, subscription_topics
+from ocd.bus.validation import main_loop_rules
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config, Origin, master_specs
 from ocd.core import topics
@@ -37,8 +45,10 @@ from ocd.core.orchestrator import (
 )
 from ocd.errors import OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
+from ocd.shots.journal import JournalEntry, ShotJournal, interrupted_finish
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore, load_shots
+from ocd.shots.store import file_stamp as _stamp
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions
 from ocd.tcs.factory import subsystems_from_config
@@ -46,6 +56,14 @@ from ocd.tcs.factory import subsystems_from_config
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Events handled at most in one go before the clock tick is checked (a flood must not delay
+#: the timeouts; a queue of ordinary size is read whole first, so a tick never judges a shot
+#: silent while its progress event waits in the queue).
+_DRAIN = 1000
+#: Real seconds of ``[run] stop_timeout`` kept for closing the sockets (their linger) and the
+#: database after the running shot was given up.
+_CLOSING_MARGIN = 1.5
 
 
 @dataclass
@@ -81,13 +99,17 @@ class MainLoop(Service):
     def __init__(self, cfg: Config, clock: Clock, inputs: Inputs) -> None:
         super().__init__("ocd run")
         self.cfg, self.clock, self.inputs = cfg, clock, inputs
-        self.orchestrator = Orchestrator(orchestrator_settings(cfg))
+        self.orchestrator = Orchestrator(orchestrator_settings(cfg, clock))
+        self.stop_timeout = cfg.get_float("run", "stop_timeout")
+        if self.stop_timeout <= 0:
+            raise cfg.error("run", "stop_timeout", str(self.stop_timeout), "must be positive")
         shot_file = cfg.get_path("shots", "shot_file")
         if shot_file is None:
             raise cfg.error("shots", "shot_file", "", "a shot file is needed")
         self.shot_file: Path = shot_file
         self.store: ShotStore = load_shots(self.shot_file)
         self.shot_file_stamp = _stamp(self.shot_file)
+        self.journal = ShotJournal(self.shot_file)
         self.log_events = cfg.get_bool("general", "log_events")
 
     async def start(self) -> None:
@@ -104,12 +126,13 @@ class MainLoop(Service):
         self.shot_pub = self.closing(Publisher.for_service(ctx, cfg, "ocd_run_shot", "run",
                                                           clock=self.clock))
         self.responder = HeartbeatResponder(self.main_pub, "ocd_main_loop")
-        self.subscriber = self.closing(Subscriber.from_config(ctx, cfg, self.inputs.urls,
-                                                              self.inputs.topics))
+        self.subscriber = self.closing(Subscriber.from_config(
+            ctx, cfg, self.inputs.urls, self.inputs.topics,
+            rules=main_loop_rules(tcs_topics(cfg))))
         self.subsystems = subsystems_from_config(cfg, ctx, self.clock)
         self.on_close(self.subsystems.close)
         self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
-                                 plan_from_config(cfg), locator_from_config(cfg))
+                                 plan_from_config(cfg), locator_from_config(cfg), self.clock)
 
     # -- start-up ------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -141,6 +164,10 @@ class MainLoop(Service):
             if key != "obsnum_source":  # said above, in a line of its own
                 log.info("%-15s %s", key, value)
         await self.main_pub.publish(topics.MAIN_STARTED, summary)
+        interrupted = self.journal.read()
+        if interrupted is not None:
+            self.spawn(self._publish_interrupted(interrupted), name="interrupted shot",
+                       critical=False)
         loop = asyncio.get_running_loop()
         tick = self.cfg.get_float("run", "tick_interval")
         next_tick = loop.time() + tick
@@ -151,13 +178,27 @@ class MainLoop(Service):
                 event = await self.subscriber.recv(timeout=max(0.0, next_tick - loop.time()))
             except TimeoutError:
                 event = None
-            now = self.clock.timestamp()
-            actions = [] if event is None else self._on_event(event, now)
+            handled = 0
+            while event is not None:  # what is queued already comes before the tick
+                await self._execute(self._handle(event), "event", event.topic)
+                handled += 1
+                if handled >= _DRAIN or self.stopping.is_set():
+                    break
+                event = self.subscriber.recv_nowait()
             if loop.time() >= next_tick:
-                actions.extend(self.orchestrator.tick(now))
+                actions: list[Action] = []
+                with self.guard("tick"):
+                    actions = self.orchestrator.tick(self.clock.timestamp())
+                await self._execute(actions, "tick")
                 next_tick = loop.time() + tick
-            await self._execute(actions)
         return 0
+
+    def _handle(self, event: Event) -> list[Action]:
+        """The actions one event calls for; nothing when its handling fails (reported)."""
+        actions: list[Action] = []
+        with self.guard("event", event.topic):
+            actions = self._on_event(event, self.clock.timestamp())
+        return actions
 
     def _on_event(self, event: Event, now: float) -> list[Action]:
         if self.log_events:
@@ -166,19 +207,60 @@ class MainLoop(Service):
             return []
         return self.orchestrator.handle(event.topic, event.payload, now)
 
-    async def _execute(self, actions: list[Action]) -> None:
-        for action in actions:
+    def on_guarded_error(self, stage: str, subject: str, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        report = self.orchestrator.event_failed(subject or stage, error,
+                                                self.clock.timestamp())
+        for action in report:
             if isinstance(action, Publish):
-                await self.main_pub.publish(action.topic, action.data)
-            elif isinstance(action, RequestSchedule):
-                self.spawn(self._schedule(action), name="scheduler", critical=False)
-            elif isinstance(action, StartShot):
-                self.spawn(self._start_shot(action), name=f"shot {action.shotid}",
-                           critical=False)
-            elif isinstance(action, Abort):
-                await self._abort(action)
-            elif isinstance(action, ChangeConfig):
-                await self._change_config(action)
+                self.main_pub.publish_nowait(action.topic, action.data)
+
+    async def _execute(self, actions: list[Action], stage: str, subject: str = "") -> None:
+        for action in actions:
+            with self.guard(stage, subject):
+                await self._act(action)
+
+    async def _act(self, action: Action) -> None:
+        if isinstance(action, Publish):
+            data = action.data
+            if action.topic == topics.MAIN_STATUS:
+                data = {**data, "bus": self.bus_counters()}
+            elif action.topic == topics.MAIN_ACK:
+                _log_ack(data)
+            await self.main_pub.publish(action.topic, data)
+        elif isinstance(action, RequestSchedule):
+            self._step(self._schedule(action), "scheduling", action.request)
+        elif isinstance(action, StartShot):
+            self._step(self._start_shot(action), "starting")
+        elif isinstance(action, Abort):
+            await self._abort(action)
+        elif isinstance(action, ChangeConfig):
+            await self._change_config(action)
+
+    def bus_counters(self) -> dict[str, Any]:
+        """What the main loop's sockets and guards counted (``ocd.main_loop.status``)."""
+        counters = self.subscriber.stats.as_payload()
+        counters["published"] = self.main_pub.stats.sent + self.shot_pub.stats.sent
+        counters["overflows"] = self.main_pub.stats.overflows + self.shot_pub.stats.overflows
+        counters["handler_errors"] = sum(self.handler_errors.values())
+        return counters
+
+    def _step(self, work: Coroutine[Any, Any, None], step: str, request: int | None = None
+              ) -> None:
+        """Run a step toward a shot in the background; if it raises, the orchestrator hears
+        it (and says so on the bus) instead of waiting for an answer that never comes."""
+        task = self.spawn(work, name=step, critical=False)
+
+        def done(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or task.exception() is None:
+                return
+            exc = task.exception()
+            actions = self.orchestrator.step_failed(
+                step, f"{type(exc).__name__}: {exc}"[:2000], self.clock.timestamp(), request)
+            self.spawn(self._execute(actions, "step", step), name=f"{step} failed",
+                       critical=False)
+
+        task.add_done_callback(done)
 
     # -- actions -------------------------------------------------------------------------
     def _reload_shots_if_changed(self) -> None:
@@ -198,14 +280,15 @@ class MainLoop(Service):
                                              self.clock, conditions)
         except OcdError as exc:
             actions = self.orchestrator.scheduled(None, None, f"scheduler failed: {exc}",
-                                                  "error", self.clock.timestamp())
-            await self._execute(actions)
+                                                  "error", self.clock.timestamp(),
+                                                  request.request)
+            await self._execute(actions, "step", "scheduling")
             return
         choice = result.choice
         actions = self.orchestrator.scheduled(
             choice.shot.shotid if choice else None, choice.track if choice else None,
-            result.reason, result.scheduler, self.clock.timestamp())
-        await self._execute(actions)
+            result.reason, result.scheduler, self.clock.timestamp(), request.request)
+        await self._execute(actions, "step", "scheduling")
 
     async def _start_shot(self, start: StartShot) -> None:
         shot = self.store.get(start.shotid)
@@ -215,20 +298,44 @@ class MainLoop(Service):
             observation = (await self._in_db_thread(self.allocator.allocate, 1))[0]
         except OcdError as exc:
             await self._execute(self.orchestrator.start_failed("obsnum", str(exc),
-                                                               self.clock.timestamp()))
+                                                               self.clock.timestamp()),
+                                "step", "starting")
             return
+        entry = JournalEntry(shot.as_dict(), start.track, observation, self.shot_pub.origin,
+                             self.clock.utc().isoformat())
+        self.journal.begin(entry)  # before the start event: a kill -9 from now on is noticed
 
         def on_success() -> None:
             self.store.decrement(start.shotid)
             self.store.write(self.shot_file)
             self.shot_file_stamp = _stamp(self.shot_file)
+            self.journal.complete(entry)
 
-        await self.runner.run(shot.as_dict(), start.track, observation, on_success)
+        try:
+            await self.runner.run(shot.as_dict(), start.track, observation, on_success)
+        finally:  # the finish is published (the runner does so even when cancelled)
+            self.journal.end()
+
+    async def _publish_interrupted(self, entry: JournalEntry) -> None:
+        """The finish of the shot a killed predecessor ran (found in the journal), once a
+        subscriber besides this process's own one listens (a monitor reconnecting after the
+        restart), or after ``[bus] heartbeat_timeout`` seconds anyway."""
+        shotid = entry.shot.get("shotid")
+        log.warning("shot %s (observation %d) was running when the previous ocd run stopped "
+                    "without finishing it: publishing its finish (%s)", shotid,
+                    entry.observation, "completed, n_obs written" if entry.completed
+                    else "Interrupted; n_obs unchanged, observation number stays used")
+        with contextlib.suppress(TimeoutError):
+            await self.shot_pub.wait_for_subscriber(
+                topics.RUN_SHOT_RUN, self.cfg.get_float("bus", "heartbeat_timeout"), count=2)
+        await self.shot_pub.publish(topics.RUN_SHOT_RUN, interrupted_finish(entry))
+        if self.journal.read() == entry:  # not a shot this process started meanwhile
+            self.journal.end()
 
     async def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):
             await self._ack(action.request_id, "abort", True,
-                            f"aborting shot {self.runner.current}")
+                            f"aborting shot {self.runner.current}{action.user}")
         elif self.orchestrator.run_shot.state != "running":
             await self._ack(action.request_id, "abort", False, "no shot is running")
         # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
@@ -272,17 +379,31 @@ class MainLoop(Service):
             self.shot_file, self.shot_file_stamp = shot_file, _stamp(shot_file)
 
     async def _ack(self, request_id: str, command: str, ok: bool, message: str) -> None:
-        action = ack(request_id, command, ok, message)
-        await self.main_pub.publish(action.topic, action.data)
+        await self._act(ack(request_id, command, ok, message))
 
     # -- stopping ------------------------------------------------------------------------
     async def before_close(self) -> None:
-        """Stop a running shot as configured, let it publish its end, then stop."""
+        """Stop a running shot as configured and let it publish its end, within
+        ``[run] stop_timeout`` real seconds whatever the TCS does: a shot still waiting for
+        the telescope then is cancelled (its finish is published all the same)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.stop_timeout - _CLOSING_MARGIN
         await self.main_pub.publish(topics.MAIN_STOPPING, {
-            "reason": "signal", "running_shot": self.runner.current})
+            "reason": self.stop_reason or "signal", "running_shot": self.runner.current})
+        running = self.runner.current
         if self.runner.abort("shutdown"):
-            log.info("stopping: aborting shot %s", self.runner.current)
-        await self.wait_tasks()
+            log.info("stopping: aborting shot %s", running)
+        await self.wait_tasks(timeout=max(0.0, deadline - loop.time()))
+        if any(not task.done() for task in self.tasks):
+            log.warning("stopping: %s did not end within [run] stop_timeout = %g s: "
+                        "cancelled", ", ".join(sorted(t.get_name() for t in self.tasks)),
+                        self.stop_timeout)
+            await self.cancel_tasks()
+        log.info("bus: %s; %d published, a subscriber's queue full %d time(s); %d event(s) "
+                 "whose handling failed", self.subscriber.stats.summary(),
+                 self.main_pub.stats.sent + self.shot_pub.stats.sent,
+                 self.main_pub.stats.overflows + self.shot_pub.stats.overflows,
+                 sum(self.handler_errors.values()))
 
     async def _in_db_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, function, *args)
@@ -297,10 +418,8 @@ def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
     return run_service(MainLoop(cfg, clock, inputs))
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    """Modification time and size, to notice that a file was rewritten."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return stat.st_mtime_ns, stat.st_size
+def _log_ack(data: dict[str, Any]) -> None:
+    """Every acknowledged command in the log, with the user who sent it when it names one."""
+    level = logging.INFO if data.get("ok") else logging.WARNING
+    log.log(level, "%s %s: %s", data.get("command"),
+            "done" if data.get("ok") else "refused", data.get("message"))

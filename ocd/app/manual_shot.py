@@ -23,9 +23,10 @@ from ocd.bus import (
     connect_urls,
     enquire,
 )
+from ocd.bus.validation import command_rules
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
-from ocd.core.commands import RequestLog, ack_payload, request_id
+from ocd.core.commands import RequestLog, ack_payload, by_user, request_id
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
@@ -104,14 +105,14 @@ class ManualShot(Service):
             self.publisher = publisher
             self.subscriber = self.closing(Subscriber.from_config(
                 ctx, cfg, connect_urls(cfg, ["ocd_allow_hetdex", "ocd_main_loop"]),
-                [COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY]))
+                [COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY], rules=command_rules()))
             await _wait_for_main_loop(publisher, self.subscriber, cfg)
         else:
             log.warning("running without -e: ocd run will not know about this shot")
         self.subsystems = subsystems_from_config(cfg, ctx, clock)
         self.on_close(self.subsystems.close)
         self.runner = ShotRunner(self.publisher.publish, self.subsystems,
-                                 plan_from_config(cfg), locator_from_config(cfg))
+                                 plan_from_config(cfg), locator_from_config(cfg), clock)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         """A signal aborts a running shot (it then ends with its finish event, as any abort);
@@ -136,11 +137,31 @@ class ManualShot(Service):
             self.store.write(self.shot_file)
 
         if self.subscriber is not None and isinstance(self.publisher, Publisher):
-            self.spawn(_serve_commands(self.subscriber, self.publisher, self.runner),
+            self.spawn(self._serve_commands(self.subscriber, self.publisher),
                        name="command listener")
         self.outcome = await self.runner.run(self.shot.as_dict(), self.track, observation,
                                              on_success)
         return 0 if self.outcome.ok else 1
+
+    async def _serve_commands(self, subscriber: Subscriber, publisher: Publisher) -> None:
+        """Answer heartbeats and ``ocd abort`` while the shot runs; one event's handling
+        failing is reported and the next one read."""
+        responder = HeartbeatResponder(publisher, "ocd_run_shot")
+        seen = RequestLog()
+        while True:
+            event: Event = await subscriber.recv()
+            with self.guard("event", event.topic):
+                if responder.handle_nowait(event) or event.topic != COMMAND_ABORT:
+                    continue
+                request = request_id(event.payload)
+                if request is None or not seen.first_time(request):
+                    continue
+                shotid = self.runner.current
+                ok = self.runner.abort("aborted")
+                await publisher.publish(RUN_SHOT_ACK, ack_payload(
+                    request, "abort", ok,
+                    f"aborting shot {shotid}{by_user(event.payload)}" if ok
+                    else "no shot is running"))
 
 
 def run_manual_shot(cfg: Config, clock: Clock, shotid: str, track: str | None,
@@ -176,24 +197,6 @@ async def _wait_for_main_loop(publisher: Publisher, subscriber: Subscriber,
     if not replies:
         log.warning("no ocd run answered within %g s: running the shot anyway (nothing "
                     "follows it but monitors)", MAIN_LOOP_WAIT)
-
-
-async def _serve_commands(subscriber: Subscriber, publisher: Publisher,
-                          runner: ShotRunner) -> None:
-    """Answer heartbeats and ``ocd abort`` while the shot runs."""
-    responder = HeartbeatResponder(publisher, "ocd_run_shot")
-    seen = RequestLog()
-    while True:
-        event: Event = await subscriber.recv()
-        if responder.handle_nowait(event) or event.topic != COMMAND_ABORT:
-            continue
-        request = request_id(event.payload)
-        if request is None or not seen.first_time(request):
-            continue
-        shotid = runner.current
-        ok = runner.abort("aborted")
-        await publisher.publish(RUN_SHOT_ACK, ack_payload(
-            request, "abort", ok, f"aborting shot {shotid}" if ok else "no shot is running"))
 
 
 def outcome_error(outcome: ShotOutcome) -> OcdError | None:

@@ -4,8 +4,10 @@
 and ``ocd rehearse`` all need the same things: SIGINT and SIGTERM asking for a clean stop, one
 ZeroMQ context, resources closed in the reverse order they were opened (sockets before the
 context, the database after the sockets that feed it), background tasks kept (an asyncio task
-nobody references can vanish) and their exceptions surfaced rather than lost. A process is a
-:class:`Service` subclass that implements :meth:`Service.main`; everything else is here.
+nobody references can vanish) and their exceptions surfaced rather than lost, and a guard
+around the handling of each received event (:meth:`Service.guard`) so that no single input can
+stop the process. A process is a :class:`Service` subclass that implements
+:meth:`Service.main`; everything else is here.
 
 The model is Rubin's ``ts_salobj`` ``BaseCsc`` (one base class for start, close and
 simulation mode) reduced to what a command-line process needs.
@@ -17,12 +19,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, Protocol, TypeVar
 
 import zmq.asyncio
 
 from ocd.bus.envelope import Event
+from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.subscriber import Subscriber
 from ocd.errors import OcdError
 
@@ -67,6 +71,9 @@ class Service:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._failure: BaseException | None = None
         self._ctx: zmq.asyncio.Context | None = None
+        #: Exceptions caught by :meth:`guard`, by ``stage:ExceptionType``.
+        self.handler_errors: Counter[str] = Counter()
+        self._error_log = RateLimitedLog(log, 10.0)
 
     # -- resources -----------------------------------------------------------------------
     @property
@@ -131,12 +138,41 @@ class Service:
         if pending:
             await asyncio.wait(pending, timeout=timeout)
 
+    async def cancel_tasks(self) -> None:
+        """Cancel the background tasks still running and wait until they have ended."""
+        await self._cancel_tasks()
+
     async def _cancel_tasks(self) -> None:
         pending = [t for t in self._tasks if not t.done()]
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- guarded handling ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def guard(self, stage: str, subject: str = "") -> Iterator[None]:
+        """Run the handling of one input (an event, a request, a tick) inside this: an
+        exception is counted, logged once per kind and ten seconds (with its traceback under
+        ``--debug``), passed to :meth:`on_guarded_error`, and the process goes on. The body
+        may ``await``; cancellation passes through."""
+        try:
+            yield
+        except Exception as exc:
+            kind = f"{stage}:{type(exc).__name__}"
+            self.handler_errors[kind] += 1
+            if self._error_log.log(logging.ERROR, kind, f"{self.name}: handling {stage} "
+                                   f"{subject[:100]} failed ({self.handler_errors[kind]} "
+                                   f"time(s)): {type(exc).__name__}: {str(exc)[:300]}") \
+                    and log.isEnabledFor(logging.DEBUG):
+                log.debug("traceback", exc_info=exc)
+            try:
+                self.on_guarded_error(stage, subject, exc)
+            except Exception as again:  # the report itself must not stop the process
+                log.error("%s: reporting an error failed too: %s", self.name, again)
+
+    def on_guarded_error(self, stage: str, subject: str, exc: Exception) -> None:
+        """Called for each exception :meth:`guard` caught (``ocd run`` publishes it)."""
 
     # -- stopping ------------------------------------------------------------------------
     def request_stop(self, reason: str = "requested") -> None:

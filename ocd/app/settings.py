@@ -7,6 +7,7 @@ every value the core uses is read through a typed accessor, once.
 
 from __future__ import annotations
 
+from ocd.clock import Clock
 from ocd.config import Config
 from ocd.core.orchestrator import Settings
 from ocd.core.states import MetrologyLimits
@@ -20,8 +21,14 @@ def tcs_topics(cfg: Config) -> TcsTopics:
                      metrology=tuple(cfg.get_list("topics", "metrology")))
 
 
-def orchestrator_settings(cfg: Config) -> Settings:
-    """The orchestrator's settings from ``[topics]``, ``[run]`` and ``[tcs]``."""
+def orchestrator_settings(cfg: Config, clock: Clock | None = None) -> Settings:
+    """The orchestrator's settings from ``[topics]``, ``[run]`` and ``[tcs]``; times in
+    OCD-clock seconds (real-time options are converted with ``clock``'s speed)."""
+    speed = getattr(clock, "speed", 1.0) if clock is not None and clock.is_mock else 1.0
+    for option in ("schedule_timeout", "status_interval"):
+        if cfg.get_float("run", option) <= 0:
+            raise cfg.error("run", option, str(cfg.get_float("run", option)),
+                            "must be positive")
     return Settings(
         topics=tcs_topics(cfg),
         heartbeat_timeout=cfg.get_float("tcs", "heartbeat_timeout"),
@@ -32,4 +39,6 @@ def orchestrator_settings(cfg: Config) -> Settings:
         shot_silent_after=cfg.get_float("run", "shot_silent_after"),
         reschedule_after=cfg.get_float("run", "reschedule_after"),
         start_timeout=cfg.get_float("run", "start_timeout"),
+        schedule_timeout=cfg.get_float("run", "schedule_timeout") * speed,
+        status_interval=cfg.get_float("run", "status_interval"),
     )

@@ -7,12 +7,13 @@ subscriber detect lost events (``__seq`` per ``__origin``) and tell mocked time 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from ocd.clock import Clock
 
@@ -26,16 +27,6 @@ TCS_KEYS = ("__system", "__source", "__key", "__data_time", "__wire_time", "__da
 OCD_KEYS = ("__seq", "__origin", "__clock", "__ocd_utc")
 META_KEYS = TCS_KEYS + OCD_KEYS
 _META_SET = frozenset(META_KEYS)
-
-
-class MalformedMessage(ValueError):
-    """A message that does not follow the wire format; ``reason`` says why, ``topic`` is the
-    topic when it could be read (for the log line), else None."""
-
-    def __init__(self, reason: str, topic: str | None = None) -> None:
-        super().__init__(reason if topic is None else f"{topic}: {reason}")
-        self.reason = reason
-        self.topic = topic
 
 
 @lru_cache(maxsize=1024)
@@ -124,38 +115,136 @@ def stamp(topic: str, data: Mapping[str, Any], *, origin: str, seq: int, clock: 
     return payload
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
+#: Nesting of objects and arrays a payload may have. OCD's own payloads are 3 deep; libraries
+#: disagree beyond a few hundred (orjson refuses to encode past 255 and to decode past 1024).
+MAX_DEPTH = 64
+#: Size of a frame and of a message when nobody says otherwise (``[bus] max_message_bytes``).
+MAX_MESSAGE_BYTES = 1 << 20
+
+#: Why a message was dropped: the keys of the drop counters (a fixed set, so a sender cannot
+#: grow the table).
+DROP_KINDS = ("frames", "size", "topic", "json", "depth", "not_object", "schema", "unknown")
+
+
+class MalformedMessage(ValueError):
+    """A message that does not follow the wire format. ``kind`` is one of
+    :data:`DROP_KINDS` (what to count), ``reason`` says exactly why, ``topic`` is the topic
+    when it could be read (for the log line), else None."""
+
+    def __init__(self, reason: str, topic: str | None = None, kind: str = "json") -> None:
+        super().__init__(reason if topic is None else f"{topic}: {reason}")
+        self.reason = reason
+        self.topic = topic
+        self.kind = kind
+
+
+def loads(raw: bytes | memoryview | str) -> Any:
+    """Strict JSON: the one decoder of every OCD process (bus, recorder, replay, gateway).
+
+    orjson refuses what OCD's encoder cannot write and other JSON readers choke on: NaN and
+    Infinity, numbers beyond the float range (``1e400``, a 400-digit integer), invalid UTF-8 and
+    lone surrogates; nesting is bounded by :data:`MAX_DEPTH`. ValueError says what is wrong.
+    """
+    value = orjson.loads(raw)
+    if (type(value) is dict or type(value) is list) and _may_be_deep(raw) \
+            and _depth(value) > MAX_DEPTH:
+        raise ValueError(f"nesting depth above {MAX_DEPTH} levels")
+    return value
+
+
+def _may_be_deep(raw: bytes | memoryview | str) -> bool:
+    """Whether the text has more than :data:`MAX_DEPTH` opening brackets (inside strings
+    too): a cheap upper bound of the depth, so the exact walk runs only for payloads that might
+    be too deep. A flat object (one brace, no bracket, the common case) costs two scans."""
+    if isinstance(raw, str):
+        return raw.count("[") + raw.count("{") > MAX_DEPTH
+    data = bytes(raw) if isinstance(raw, memoryview) else raw
+    if data.find(b"[") < 0 and data.find(b"{", data.find(b"{") + 1) < 0:
+        return False
+    return data.count(b"[") + data.count(b"{") > MAX_DEPTH
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a decoded value (an object or array is 1), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if level > deepest:
+            deepest = level
+            if deepest > MAX_DEPTH:
+                return deepest
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children
+                     if isinstance(child, (dict, list)))
+    return deepest
+
+
+#: numpy numbers (the scheduler's) are written as the numbers they are.
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def dumps(value: Any) -> bytes:
+    """Strict compact JSON (UTF-8): ValueError for NaN or infinity, which orjson would write as
+    null and other JSON readers reject; TypeError for what JSON cannot hold (an integer beyond
+    64 bits, an object that is not a str-keyed dict, list, number, text, boolean or null)."""
+    text = orjson.dumps(value, option=_NUMPY)
+    # orjson writes NaN and infinities as null: only a text with a null can hide one
+    if b"null" in text and not _finite(value):
+        raise ValueError("NaN and infinity are not JSON: refusing to send them")
+    return text
+
+
+def _finite(value: Any) -> bool:
+    """Whether no float inside ``value`` is NaN or infinite (a loop, not recursion: depth is
+    bounded by the encoder anyway)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if item - item != 0.0:  # NaN and infinities only
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return True
 
 
 def encode(topic: str, payload: Mapping[str, Any]) -> list[bytes]:
     """The two frames of an event. Strict JSON: NaN or infinity raise ValueError, since JSON
     readers in other languages reject them."""
-    return [topic.encode("utf-8"), _dumps(payload).encode("utf-8")]
+    return [topic.encode("utf-8"), dumps(payload)]
 
 
-def decode(frames: Sequence[bytes | memoryview]) -> Event:
-    """Parse the frames of one message; :class:`MalformedMessage` says what is wrong."""
+def decode(frames: Sequence[bytes | memoryview],
+           max_bytes: int = MAX_MESSAGE_BYTES) -> Event:
+    """Parse the frames of one message; :class:`MalformedMessage` says what is wrong. Never
+    raises anything else, whatever the bytes."""
     if len(frames) != 2:
         topic = _topic_or_none(frames[0]) if frames else None
         raise MalformedMessage(f"expected 2 frames [topic, JSON object], got {len(frames)}",
-                               topic)
+                               topic, "frames")
     raw_topic, raw_payload = frames
+    if len(raw_topic) > 1024:
+        raise MalformedMessage(f"topic of {len(raw_topic)} bytes (at most 1024)", None, "size")
     try:
         topic = bytes(raw_topic).decode("utf-8")
     except UnicodeDecodeError:
-        raise MalformedMessage(f"topic is not UTF-8: {bytes(raw_topic)[:60]!r}") from None
+        raise MalformedMessage(f"topic is not UTF-8: {bytes(raw_topic)[:60]!r}",
+                               kind="topic") from None
     if not topic:
-        raise MalformedMessage("empty topic")
+        raise MalformedMessage("empty topic", kind="topic")
+    if len(raw_payload) > max_bytes:
+        raise MalformedMessage(f"payload of {len(raw_payload)} bytes (at most {max_bytes}, "
+                               "[bus] max_message_bytes)", topic, "size")
     try:
-        text = bytes(raw_payload).decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedMessage("payload is not UTF-8", topic) from None
-    try:
-        payload = json.loads(text)
-    except ValueError as exc:
-        raise MalformedMessage(f"payload is not JSON ({exc})", topic) from None
+        payload = loads(raw_payload)
+    except ValueError as exc:  # orjson.JSONDecodeError is one
+        kind = "depth" if "depth" in str(exc) else "json"
+        raise MalformedMessage(f"payload is not JSON ({exc})", topic, kind) from None
     if type(payload) is not dict:
-        raise MalformedMessage(f"payload is a JSON {_json_type(payload)}, not an object", topic)
+        raise MalformedMessage(f"payload is a JSON {_json_type(payload)}, not an object", topic,
+                               "not_object")
     return Event(topic, payload)
 
 

@@ -29,6 +29,7 @@ class BusOptions:
     linger: float = 1.0
     enquiry_interval: float = 0.5
     log_interval: float = 10.0
+    max_message_bytes: int = 1 << 20
 
 
 def bus_options(cfg: Config) -> BusOptions:
@@ -39,6 +40,9 @@ def bus_options(cfg: Config) -> BusOptions:
         if value < 0:
             raise cfg.error("bus", name, str(value), "must not be negative")
         values[name] = value
+    if values["max_message_bytes"] < 1024:
+        raise cfg.error("bus", "max_message_bytes", str(values["max_message_bytes"]),
+                         "must be at least 1024")
     if values["enquiry_interval"] <= 0:
         raise cfg.error("bus", "enquiry_interval", str(values["enquiry_interval"]),
                          "must be positive")
@@ -60,3 +64,10 @@ def apply_options(sock: zmq.Socket[Any], options: BusOptions) -> None:
     sock.setsockopt(zmq.SNDHWM, options.send_hwm)
     sock.setsockopt(zmq.RCVHWM, options.receive_hwm)
     sock.setsockopt(zmq.LINGER, _ms(options.linger))
+
+
+def limit_message_size(sock: zmq.Socket[Any], options: BusOptions) -> None:
+    """Have libzmq refuse frames larger than ``[bus] max_message_bytes`` on a receiving socket
+    before Python sees them (it drops the connection of the peer that sent one; the
+    subscriber reconnects, and the events lost meanwhile show as a sequence gap)."""
+    sock.setsockopt(zmq.MAXMSGSIZE, options.max_message_bytes)

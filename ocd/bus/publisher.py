@@ -2,8 +2,13 @@
 
 XPUB rather than PUB because it tells us who subscribed: a one-shot command waits for the
 subscription of its target instead of sleeping and hoping (the PUB/SUB "slow joiner"). Sends
-never block the caller: a subscriber whose queue is full (``[bus] send_hwm``) loses events, the
-overflow is counted and logged here, and the subscriber sees the loss as a sequence gap.
+never block the caller: a subscriber whose queue is full (``[bus] send_hwm``) loses events.
+
+What a publisher can know of those losses is little, and it says no more: libzmq refuses a
+send (``XPUB_NODROP``) when some subscriber's queue is full, which OCD counts as one overflow;
+the send is then made lossy, the full queue is set aside by libzmq and silently skipped until
+its reader catches up, so one overflow stands for one or many lost events. How many, only the
+subscriber knows: it sees the gap in the sequence numbers and reports it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ log = logging.getLogger("ocd.bus")
 _MAX_WAIT = 0.25
 #: Subscription notices are read when asked for, and at least every this many events.
 _DRAIN_EVERY = 256
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
+#: Distinct subscription prefixes tracked at most (subscribers choose them: bounded). Further
+#: prefixes still work in libzmq; only ``has_subscriber`` does not see them.
+MAX_PREFIXES = 4096
 
 
 def make_origin(name: str) -> str:
@@ -46,7 +56,8 @@ def make_origin(name: str) -> str:
 @dataclass
 class PublisherStats:
     sent: int = 0
-    #: Times a subscriber's queue was found full; each costs that subscriber one event or more.
+    #: Times a subscriber's queue was found full: each starts a loss of one event or more for
+    #: that subscriber (how many, only its sequence gaps tell).
     overflows: int = 0
     #: Subscription notices received (one per subscriber and topic prefix).
     subscribe_notices: int = 0
@@ -82,6 +93,7 @@ class Publisher:
             raise
         self._sock = sock
         self._sync = zmq.Socket.shadow(sock.underlying)
+        self._send_frame = super(zmq.Socket, self._sync).send
         log.debug("%s publishing on %s", self.origin, self.url)
 
     @classmethod
@@ -129,11 +141,13 @@ class Publisher:
         return super(zmq.Socket, self._sync).send, self._send_lossy
 
     def _send(self, frames: list[bytes]) -> bool:
-        try:
-            self._sync.send_multipart(frames, zmq.NOBLOCK)
+        topic, payload = frames
+        try:  # the compiled send: pyzmq's send_multipart costs more than the rest of publish
+            self._send_frame(topic, _SNDMORE_NOBLOCK)
         except zmq.Again:
             self._send_lossy(frames)
             return False
+        self._send_frame(payload, _NOBLOCK)  # the rest of a started message is never refused
         self.stats.sent += 1
         return True
 
@@ -143,8 +157,8 @@ class Publisher:
         self.stats.overflows += 1
         self._limited.warning(
             "overflow", f"{self.url}: a subscriber's queue is full ([bus] send_hwm = "
-            f"{self.options.send_hwm}): it is losing events ({self.stats.overflows} "
-            "overflows so far)")
+            f"{self.options.send_hwm}): it is losing events until it catches up (queue full "
+            f"{self.stats.overflows} time(s) so far; the subscriber counts the events lost)")
         self._sync.setsockopt(zmq.XPUB_NODROP, 0)
         try:
             self._sync.send_multipart(frames, zmq.NOBLOCK)
@@ -163,6 +177,9 @@ class Publisher:
                 continue
             prefix = notice[1:]
             if notice[0] == 1:
+                if prefix not in self.subscriptions \
+                        and len(self.subscriptions) >= MAX_PREFIXES:
+                    continue
                 self.subscriptions[prefix] += 1
                 self.stats.subscribe_notices += 1
             elif notice[0] == 0 and self.subscriptions[prefix] > 0:
@@ -171,17 +188,20 @@ class Publisher:
                     del self.subscriptions[prefix]
         return count
 
-    def has_subscriber(self, topic: str) -> bool:
-        """Whether some subscriber currently receives ``topic`` (its filter is a prefix)."""
+    def has_subscriber(self, topic: str, count: int = 1) -> bool:
+        """Whether ``count`` subscriptions (one per subscriber and prefix) currently receive
+        ``topic`` (a filter is a prefix)."""
         self.poll_subscriptions()
         raw = topic.encode("utf-8")
-        return any(raw.startswith(prefix) for prefix in self.subscriptions)
+        return sum(n for prefix, n in self.subscriptions.items()
+                   if raw.startswith(prefix)) >= count
 
-    async def wait_for_subscriber(self, topic: str, timeout: float) -> None:
-        """Return once a subscriber receives ``topic``; TimeoutError after ``timeout`` s."""
+    async def wait_for_subscriber(self, topic: str, timeout: float, count: int = 1) -> None:
+        """Return once ``count`` subscriptions receive ``topic``; TimeoutError after
+        ``timeout`` s."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not self.has_subscriber(topic):
+        while not self.has_subscriber(topic, count):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"no subscriber for {topic} on {self.url} within {timeout:g} s")

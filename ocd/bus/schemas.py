@@ -1,7 +1,9 @@
 """The JSON Schemas of OCD's topics, shipped in ``ocd/schemas``: the contract with GUIs.
 
 One file per topic (``<topic>.json``) plus the shared ``envelope.json`` and ``shot.json`` they
-refer to. ``doc/events.md`` is generated from them, and tests validate what OCD sends.
+refer to: OCD's topics, and the TCS topics OCD acts on (the fields it reads, with the physical
+ranges it accepts). ``doc/events.md`` is generated from them, and tests validate what OCD sends;
+:mod:`ocd.bus.validation` compiles them for what OCD receives.
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ def _all() -> dict[str, dict[str, Any]]:
         if entry.name.endswith(".json"):
             found[entry.name[:-len(".json")]] = json.loads(entry.read_text(encoding="utf-8"))
     return found
+
+
+def all_schemas() -> dict[str, dict[str, Any]]:
+    """Every schema file, topics and shared parts, by name (do not modify them)."""
+    return _all()
 
 
 def shared_schema(name: str) -> dict[str, Any]:

@@ -9,8 +9,15 @@ Pure code, no sockets.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
+
+#: Publishers tracked at once. An origin is chosen by its sender, so the table is bounded: the
+#: least recently heard origin is forgotten first (if it speaks again, its next event counts as
+#: a first one). A night has a few dozen honest origins.
+MAX_ORIGINS = 1024
 
 
 class SeqKind(str, Enum):
@@ -20,9 +27,8 @@ class SeqKind(str, Enum):
     RESTART = "restart"    # the number went back: the publisher restarted its count
 
 
-@dataclass(frozen=True)
-class SeqCheck:
-    """What one event's sequence number says."""
+class SeqCheck(NamedTuple):
+    """What one event's sequence number says (a named tuple: one is made per event)."""
 
     kind: SeqKind
     origin: str
@@ -45,21 +51,31 @@ class OriginStats:
 
 @dataclass
 class SequenceTracker:
-    """Counts gaps, lost events and restarts per origin.
+    """Counts gaps, lost events and restarts per origin, and in total.
 
     A publisher numbers all its events, whatever their topic, so only a subscriber that
     receives every topic of that publisher can tell a gap from an event it filtered out: the
     caller says so with ``complete``. Otherwise forward jumps are expected and only restarts
-    are detected.
+    are detected. At most ``capacity`` origins are kept (least recently heard forgotten
+    first); the totals keep counting what forgotten origins lost.
     """
 
-    origins: dict[str, OriginStats] = field(default_factory=dict)
+    origins: OrderedDict[str, OriginStats] = field(default_factory=OrderedDict)
+    capacity: int = MAX_ORIGINS
+    gaps: int = 0
+    lost: int = 0
+    restarts: int = 0
+    forgotten: int = 0  # origins dropped from the table to keep it bounded
 
     def observe(self, origin: str, seq: int, complete: bool = True) -> SeqCheck:
         stats = self.origins.get(origin)
         if stats is None:
             self.origins[origin] = OriginStats(received=1, first_seq=seq, last_seq=seq)
+            if len(self.origins) > self.capacity:
+                self.origins.popitem(last=False)
+                self.forgotten += 1
             return SeqCheck(SeqKind.FIRST, origin, seq)
+        self.origins.move_to_end(origin)
         stats.received += 1
         expected = stats.last_seq + 1
         stats.last_seq = seq
@@ -71,19 +87,10 @@ class SequenceTracker:
             missing = seq - expected
             stats.gaps += 1
             stats.lost += missing
+            self.gaps += 1
+            self.lost += missing
             return SeqCheck(SeqKind.GAP, origin, seq, expected, missing)
         stats.restarts += 1
         stats.first_seq = seq
+        self.restarts += 1
         return SeqCheck(SeqKind.RESTART, origin, seq, expected)
-
-    @property
-    def gaps(self) -> int:
-        return sum(s.gaps for s in self.origins.values())
-
-    @property
-    def lost(self) -> int:
-        return sum(s.lost for s in self.origins.values())
-
-    @property
-    def restarts(self) -> int:
-        return sum(s.restarts for s in self.origins.values())

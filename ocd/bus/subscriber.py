@@ -1,14 +1,17 @@
 """The receiving end of the bus: one SUB socket connected to many URLs.
 
-Bad input never stops the owner's loop: a malformed message is counted, logged once per
-topic and interval, and skipped. Sequence numbers are tracked per origin so the owner can read
-how many events were lost (``stats``) and learn about each gap as it happens (``last_check``).
+Bad input never stops the owner's loop: every message goes through
+:func:`ocd.bus.validation.accept` (strict decoding, then the schema of a topic the owner acts
+on); what fails is counted by kind, logged once per kind and interval, and skipped. Sequence
+numbers are tracked per origin so the owner can read how many events were lost (``stats``) and
+learn about each gap as it happens (``last_check``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import cast
@@ -16,10 +19,12 @@ from typing import cast
 import zmq
 import zmq.asyncio
 
-from ocd.bus.envelope import Event, MalformedMessage, decode
-from ocd.bus.options import BusOptions, apply_options, bus_options
+from ocd.bus.envelope import Event, MalformedMessage
+from ocd.bus.options import BusOptions, apply_options, bus_options, limit_message_size
 from ocd.bus.ratelimit import RateLimitedLog
+from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
+from ocd.bus.validation import PayloadRules, accept
 from ocd.config import Config
 from ocd.errors import OcdError
 
@@ -30,16 +35,27 @@ _MAX_WAIT = 1.0
 #: Messages read in one go before yielding to the event loop (a flood of garbage must not
 #: starve the other tasks).
 _BATCH = 1000
+#: Lost connections are looked for before each wait, and at least every this many messages.
+_CHECK_EVERY = 1024
+_NOBLOCK = int(zmq.NOBLOCK)
+_RCVMORE = int(zmq.RCVMORE)
 
 
 @dataclass
 class SubscriberStats:
     """Counters the owner of a subscriber can read at any time."""
 
-    received: int = 0     # well-formed events returned
-    malformed: int = 0    # messages dropped as malformed
+    received: int = 0     # valid events returned
     unsequenced: int = 0  # events without __seq/__origin (TCS, foreign publishers)
+    reconnects: int = 0   # connections libzmq closed for good, connected again
+    #: Messages dropped, by kind (:data:`ocd.bus.envelope.DROP_KINDS`).
+    dropped: Counter[str] = field(default_factory=Counter)
     sequences: SequenceTracker = field(default_factory=SequenceTracker)
+
+    @property
+    def malformed(self) -> int:
+        """Messages dropped, all kinds together."""
+        return sum(self.dropped.values())
 
     @property
     def gaps(self) -> int:
@@ -58,28 +74,40 @@ class SubscriberStats:
         return self.sequences.origins
 
     def summary(self) -> str:
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(self.dropped.items()))
         return (f"{self.received} events ({self.unsequenced} without sequence numbers) from "
-                f"{len(self.origins)} OCD origin(s); {self.malformed} malformed, {self.gaps} "
-                f"gap(s), {self.lost} lost, {self.restarts} restart(s)")
+                f"{len(self.origins)} OCD origin(s); {self.malformed} dropped"
+                + (f" ({kinds})" if kinds else "")
+                + f", {self.gaps} gap(s), {self.lost} lost, {self.restarts} restart(s)"
+                + (f", {self.reconnects} reconnection(s)" if self.reconnects else ""))
+
+    def as_payload(self) -> dict[str, object]:
+        """The counters as plain JSON (``ocd.main_loop.status``)."""
+        return {"received": self.received, "dropped": dict(self.dropped),
+                "gaps": self.gaps, "lost": self.lost, "restarts": self.restarts,
+                "reconnects": self.reconnects}
 
 
 class Subscriber:
     """Connect to ``urls`` and receive the topics starting with any of ``topics``.
 
-    ``topics`` are prefixes; ``""`` means everything. ``log_gaps`` logs each gap and restart
-    (a monitor that prints them itself turns it off).
+    ``topics`` are prefixes; ``""`` means everything. ``rules`` are the schemas of the topics
+    the owner acts on (None: strict decoding only, as for a monitor). ``log_gaps`` logs gaps
+    and restarts (a monitor that prints them itself turns it off).
     """
 
     def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str],
                  topics: Iterable[str] = ("",), *, options: BusOptions | None = None,
-                 log_gaps: bool = True) -> None:
+                 log_gaps: bool = True, rules: PayloadRules | None = None) -> None:
         self.options = options or BusOptions()
         self.urls = list(dict.fromkeys(urls))
         self.topics: list[str] = []
+        self._complete: dict[str, bool] = {}
         self.stats = SubscriberStats()
         #: The sequence check of the event last returned (None for unsequenced events).
         self.last_check: SeqCheck | None = None
         self.log_gaps = log_gaps
+        self.rules = rules
         self._limited = RateLimitedLog(log, self.options.log_interval)
         # A plain socket: this class waits on its file descriptor itself (cheaper than a
         # future per wait, and it keeps serving libzmq's commands while nobody reads).
@@ -88,7 +116,12 @@ class Subscriber:
         sock = cast("zmq.Socket[bytes]",
                     ctx.socket(zmq.SUB, socket_class=zmq.Socket))  # type: ignore[arg-type]
         apply_options(sock, self.options)
+        limit_message_size(sock, self.options)
         self._sock = sock
+        # the compiled recv and getsockopt, without pyzmq's Python wrappers: this loop is
+        # the subscriber's speed limit (bench/bus_throughput.py)
+        self._recv = super(zmq.Socket, sock).recv
+        self._get = super(zmq.Socket, sock).get
         self._readable = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         for topic in topics:
@@ -99,25 +132,35 @@ class Subscriber:
             except zmq.ZMQError as exc:
                 sock.close(linger=0)
                 raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        self._reconnector = Reconnector(ctx, sock, self.urls, self.options.reconnect_interval)
+        self._until_check = _CHECK_EVERY
         self._watch()
 
     @classmethod
     def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, urls: Iterable[str],
-                    topics: Iterable[str], *, log_gaps: bool = True) -> Subscriber:
-        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps)
+                    topics: Iterable[str], *, log_gaps: bool = True,
+                    rules: PayloadRules | None = None) -> Subscriber:
+        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps, rules=rules)
 
     # -- filters ------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:
         """Add a topic prefix (no effect if already there)."""
         if topic not in self.topics:
+            self._complete.clear()
             self.topics.append(topic)
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
 
     def _receives_all_of(self, system: str) -> bool:
         """Whether the filters pass every topic of ``system`` (e.g. ``""`` or ``"ocd."``): only
-        then is a jump in a publisher's sequence a loss rather than a filtered-out event."""
-        whole = f"{system}."
-        return any(whole.startswith(prefix) for prefix in self.topics)
+        then is a jump in a publisher's sequence a loss rather than a filtered-out event.
+        Remembered per system (a few dozen at most; beyond, computed each time)."""
+        known = self._complete.get(system)
+        if known is None:
+            whole = f"{system}."
+            known = any(whole.startswith(prefix) for prefix in self.topics)
+            if len(self._complete) < 64:
+                self._complete[system] = known
+        return known
 
     def covers(self, topic: str) -> bool:
         """Whether ``topic`` passes the current filters."""
@@ -126,11 +169,20 @@ class Subscriber:
     # -- receiving ----------------------------------------------------------------------------
     def recv_nowait(self) -> Event | None:
         """The next well-formed event if one is waiting, else None."""
+        recv, get = self._recv, self._get
         for _ in range(_BATCH):
+            self._until_check -= 1
+            if not self._until_check:
+                self.reconnect_lost()
             try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK)
+                topic = recv(_NOBLOCK)
             except zmq.Again:
                 return None
+            frames: list[bytes] = [topic]
+            while get(_RCVMORE):  # the rest of a message is there already
+                part = recv(0)
+                if len(frames) < 3:  # a third frame is wrong already: keep no more
+                    frames.append(part)
             event = self._accept(frames)
             if event is not None:
                 return event
@@ -145,6 +197,7 @@ class Subscriber:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
+            self.reconnect_lost()
             self._readable.clear()
             # Reading EVENTS lets libzmq process pending commands and re-arms the descriptor,
             # so a message arriving after this check wakes the reader callback.
@@ -164,6 +217,12 @@ class Subscriber:
             event = self.recv_nowait()
             if event is not None:
                 return event
+
+    def reconnect_lost(self) -> None:
+        """Connect again to the publishers libzmq dropped for good (see
+        :mod:`ocd.bus.reconnect`)."""
+        self._until_check = _CHECK_EVERY
+        self.stats.reconnects += self._reconnector.check()
 
     def _watch(self) -> None:
         """Watch the socket's descriptor from the running event loop (from the first call
@@ -187,28 +246,31 @@ class Subscriber:
 
     def _accept(self, frames: list[bytes]) -> Event | None:
         try:
-            event = decode(frames)
+            event = accept(frames, self.rules, self.options.max_message_bytes)
         except MalformedMessage as exc:
-            self.stats.malformed += 1
-            topic = exc.topic or "?"
-            self._limited.warning(f"malformed:{topic}", f"dropped a malformed message on "
-                                  f"topic {topic} ({self.stats.malformed} so far): {exc.reason}")
+            self.stats.dropped[exc.kind] += 1
+            self._limited.warning(f"drop:{exc.kind}", f"dropped a message on topic "
+                                  f"{exc.topic or '?'} ({self.stats.dropped[exc.kind]} "
+                                  f"{exc.kind} drops so far): {exc.reason[:300]}")
             return None
-        self.stats.received += 1
-        origin, seq = event.origin, event.seq
-        if origin is None or seq is None:
-            self.stats.unsequenced += 1
+        stats = self.stats
+        stats.received += 1
+        payload = event.payload
+        origin, seq = payload.get("__origin"), payload.get("__seq")
+        if type(seq) is not int or not isinstance(origin, str):
+            stats.unsequenced += 1
             self.last_check = None
             return event
-        check = self.stats.sequences.observe(origin, seq, self._receives_all_of(event.system))
+        check = stats.sequences.observe(origin, seq, self._receives_all_of(event.system))
         self.last_check = check
         if self.log_gaps and check.kind is SeqKind.GAP:
-            self._limited.warning(f"gap:{origin}", f"lost {check.missing} event(s) from "
-                                  f"{origin} before {event.topic} (expected seq "
-                                  f"{check.expected}, got {seq}; {self.stats.lost} lost so far)")
+            self._limited.warning("gap", f"lost {check.missing} event(s) from {origin[:100]} "
+                                  f"before {event.topic[:100]} (expected seq {check.expected}, "
+                                  f"got {seq}; {self.stats.lost} lost so far)")
         elif self.log_gaps and check.kind is SeqKind.RESTART:
-            log.info("%s restarted its sequence (got %d after %d)", origin, seq,
-                     check.expected - 1 if check.expected else 0)
+            self._limited.log(logging.INFO, "restart", f"{origin[:100]} restarted its sequence "
+                              f"(got {seq} after {(check.expected or 1) - 1}; "
+                              f"{self.stats.restarts} restart(s) so far)")
         return event
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -218,6 +280,7 @@ class Subscriber:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._sock.fileno())
         self._loop = None
+        self._reconnector.close()
         self._sock.close(linger=0)
 
     @property

@@ -36,6 +36,7 @@ COMMANDS = (
     "ocd.cli.abort",
     "ocd.cli.sim_tcs",
     "ocd.cli.listen",
+    "ocd.cli.board",
     "ocd.cli.record",
     "ocd.cli.db_replay",
     "ocd.cli.ping",

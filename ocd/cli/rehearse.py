@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     parser.add_argument("--tcs", choices=["replay", "sim"],
                         help="replay the recorded night (ocd db_replay) or simulate the TCS "
                              "(ocd sim_tcs) (default: [rehearse] tcs, replay)")
+    parser.add_argument("--board", action="store_true",
+                        help="also run ocd board on the rehearsal and print its address "
+                             "([board] url; sign-in with your [board] users)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="work in DIR and keep it: logs of every process, the shot list, "
                              "observation numbers and the recording of the rehearsal")
@@ -53,4 +56,4 @@ def config_files(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace, cfg: Config) -> int:
     duration = parse_duration(args.duration) if args.duration is not None else None
     return rehearse(cfg, speed=args.speed, duration=duration, tcs=args.tcs, keep=args.keep,
-                    summary=args.summary)
+                    summary=args.summary, board=args.board)

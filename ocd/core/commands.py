@@ -4,7 +4,8 @@ sends them, so both ends agree.
 
 - A command carries an ``id``; a process acts on each ``id`` once, however often it arrives
   (a repeated send must not abort two shots), and remembers a bounded number of them.
-- Every command is acknowledged on the answering process's ``*.ack`` topic with the same ``id``.
+- Every command is acknowledged on the answering process's ``*.ack`` topic with the same ``id``;
+  a command may name the user behind it (``by``), and the acknowledgement then says so.
 - ``config send`` may change only options whose master-file marker is ``{conf modifiable}``,
   and never an option naming a program OCD runs or its arguments: no message can make OCD
   execute anything.
@@ -54,10 +55,34 @@ def request_id(payload: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+#: Longest user name a command may carry in ``by``.
+MAX_USER = 64
+
+
+def requested_by(payload: Mapping[str, Any]) -> str | None:
+    """The user a command names (``by``, e.g. ``board:alice``), or None when it names none
+    (or not as a short printable text). A claim of the sending process, kept for the record:
+    who may send at all is the bus's business."""
+    value = payload.get("by")
+    if isinstance(value, str) and 0 < len(value) <= MAX_USER and value.isprintable():
+        return value
+    return None
+
+
 def sender(payload: Mapping[str, Any]) -> str:
-    """Who sent the command, as its publisher claims (``__origin``)."""
+    """Who sent the command: its publisher (``__origin``), after the user it names if any
+    (``board:alice via ocd_allow_hetdex@host:42``)."""
     value = payload.get("__origin")
-    return value if isinstance(value, str) and value else "unknown"
+    origin = value if isinstance(value, str) and value else "unknown"
+    user = requested_by(payload)
+    return f"{user} via {origin}" if user else origin
+
+
+def by_user(payload: Mapping[str, Any]) -> str:
+    """`` by USER`` for an acknowledgement's message when the command names a user, else
+    nothing."""
+    user = requested_by(payload)
+    return f" by {user}" if user else ""
 
 
 def ack_payload(request: str, command: str, ok: bool, message: str) -> dict[str, Any]:

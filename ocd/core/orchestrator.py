@@ -3,7 +3,9 @@
 The shell (``ocd.app.main_loop``) feeds every bus event to :meth:`Orchestrator.handle`, calls
 :meth:`Orchestrator.tick` periodically, and carries out the returned actions: publish an event,
 run the scheduler, start a shot, abort, change the configuration. Results of slow work come back
-through :meth:`Orchestrator.scheduled` and :meth:`Orchestrator.start_failed`.
+through :meth:`Orchestrator.scheduled`, :meth:`Orchestrator.start_failed` and
+:meth:`Orchestrator.step_failed` (a background step that ended with an exception); every
+pending step has a timeout, so none can hang the loop.
 
 The orchestrator learns that a shot started only from the ``ocd.run_shot.run`` event, whoever
 published it (its own shot runner or an RA's ``ocd run_shot -e``): one path, no side channel.
@@ -16,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocd.core import topics
-from ocd.core.commands import RequestLog, ack_payload, parse_changes, request_id, sender
+from ocd.core.commands import (
+    RequestLog,
+    ack_payload,
+    by_user,
+    parse_changes,
+    request_id,
+    sender,
+)
 from ocd.core.payload import finite_number
 from ocd.core.states import (
     HetdexAllowedState,
@@ -42,6 +51,16 @@ class Settings:
     shot_silent_after: float = 900.0
     reschedule_after: float = 120.0
     start_timeout: float = 60.0
+    #: How long the scheduler may take (OCD-clock seconds; the shell converts the real seconds
+    #: of ``[run] schedule_timeout``, since the scheduler runs in real time).
+    schedule_timeout: float = 120.0
+    #: States and status are published at least this often, TCS heartbeats or not.
+    status_interval: float = 10.0
+
+
+#: The pointing fields kept from ``tcs.root.ra_dec`` (those of its schema), nothing else: the
+#: vault is published in every status, so a sender cannot make it grow.
+POINTING_KEYS = ("ra", "dec", "track", "tracking", "dx", "dy")
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -55,10 +74,12 @@ class Publish:
 
 @dataclass(frozen=True)
 class RequestSchedule:
-    """Run the scheduler with these conditions; report with :meth:`Orchestrator.scheduled`."""
+    """Run the scheduler with these conditions; report with :meth:`Orchestrator.scheduled`
+    (or :meth:`Orchestrator.step_failed`), passing ``request`` back."""
 
     seeing: float | None
     transparency: float | None
+    request: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,10 +92,12 @@ class StartShot:
 
 @dataclass(frozen=True)
 class Abort:
-    """Abort the shot this process runs, if any, and acknowledge request ``request_id``."""
+    """Abort the shot this process runs, if any, and acknowledge request ``request_id``
+    (``user``: `` by USER`` for the acknowledgement when the command names one)."""
 
     request_id: str
     by: str
+    user: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,16 @@ Action = Publish | RequestSchedule | StartShot | Abort | ChangeConfig
 def ack(request_id: str, command: str, ok: bool, message: str) -> Publish:
     """The acknowledgement of a one-shot command, matched by its ``id``."""
     return Publish(topics.MAIN_ACK, ack_payload(request_id, command, ok, message))
+
+
+def error_event(stage: str, error: str, shotid: str | None = None,
+                topic: str | None = None) -> Publish:
+    """``ocd.main_loop.error``: a step of the main loop failed (``stage``: ``obsnum``,
+    ``start``, ``schedule``, ``event``); ``topic`` is the event being handled, if any."""
+    data: dict[str, Any] = {"stage": stage, "shotid": shotid, "error": error}
+    if topic is not None:
+        data["topic"] = topic
+    return Publish(topics.MAIN_ERROR, data)
 
 
 def _iso(timestamp: float) -> str:
@@ -114,6 +147,9 @@ class Orchestrator:
         self.pending: str | None = None
         self.pending_since = 0.0
         self.pending_shot: str | None = None
+        #: Number of the last schedule requested: a late answer to an older one is ignored.
+        self.schedule_request = 0
+        self.last_status: float | None = None
         self.next_schedule_at = 0.0
         self.last_no_shot: str | None = None
         self.waiting: list[str] | None = None
@@ -141,7 +177,7 @@ class Orchestrator:
             self._tick_machines(actions, now)
             actions.extend(self._publish_states(now))
         elif topic == s.topics.ra_dec:
-            self.pointing = {k: v for k, v in payload.items() if not k.startswith("__")}
+            self.pointing = {k: payload[k] for k in POINTING_KEYS if k in payload}
         elif topic in s.topics.metrology:
             self._changed(actions, self.metrology.reading(
                 topic, finite_number(payload.get("seeing")),
@@ -160,21 +196,29 @@ class Orchestrator:
 
     def tick(self, now: float) -> list[Action]:
         """Time passes: heartbeat and staleness timeouts, retries."""
+        s = self.settings
         actions: list[Action] = []
         self._tick_machines(actions, now)
-        if self.pending == "starting" and now - self.pending_since > self.settings.start_timeout:
-            actions.append(Publish(topics.MAIN_ERROR, {
-                "stage": "start", "shotid": self.pending_shot,
-                "error": f"shot {self.pending_shot} did not start within "
-                         f"{self.settings.start_timeout:g} s"}))
-            self._clear_pending(now + self.settings.error_pause)
+        if self.pending == "starting" and now - self.pending_since > s.start_timeout:
+            actions.append(error_event(
+                "start", f"shot {self.pending_shot} did not start within "
+                         f"{s.start_timeout:g} s", self.pending_shot))
+            self._clear_pending(now + s.error_pause)
+        elif self.pending == "scheduling" and now - self.pending_since > s.schedule_timeout:
+            actions.append(error_event(
+                "schedule", f"the scheduler did not answer within {s.schedule_timeout:g} s"))
+            self._clear_pending(now + s.error_pause)
+        if self.last_status is None or now - self.last_status >= s.status_interval:
+            actions.extend(self._publish_states(now))  # for monitors that joined late
         return self._decide(actions, now)
 
     def scheduled(self, shotid: str | None, track: str | None, reason: str, scheduler: str,
-                  now: float) -> list[Action]:
-        """The scheduler answered: a shot and track, or no shot and why."""
+                  now: float, request: int | None = None) -> list[Action]:
+        """The scheduler answered request ``request`` (None: the last one): a shot and track,
+        or no shot and why. An answer that comes too late (timed out, or superseded) is
+        ignored."""
         actions: list[Action] = []
-        if self.pending != "scheduling":
+        if self.pending != "scheduling" or request not in (None, self.schedule_request):
             return actions
         self.meta.update()
         if shotid is None or track is None:
@@ -200,10 +244,27 @@ class Orchestrator:
 
     def start_failed(self, stage: str, error: str, now: float) -> list[Action]:
         """Starting the chosen shot failed before it published anything (e.g. no obsnum)."""
-        actions: list[Action] = [Publish(topics.MAIN_ERROR, {
-            "stage": stage, "shotid": self.pending_shot, "error": error})]
+        actions: list[Action] = [error_event(stage, error, self.pending_shot)]
+        if self.pending == "starting":
+            self._clear_pending(now + self.settings.error_pause)
+        return self._decide(actions, now)
+
+    def step_failed(self, step: str, error: str, now: float,
+                    request: int | None = None) -> list[Action]:
+        """A background step (``scheduling`` or ``starting``) ended with an exception: say so
+        and pause, unless that step is no longer the pending one (it timed out already)."""
+        if self.pending != step or (step == "scheduling"
+                                    and request not in (None, self.schedule_request)):
+            return self._decide([], now)
+        stage = "schedule" if step == "scheduling" else "start"
+        actions: list[Action] = [error_event(stage, error, self.pending_shot)]
         self._clear_pending(now + self.settings.error_pause)
         return self._decide(actions, now)
+
+    def event_failed(self, topic: str, error: str, now: float) -> list[Action]:
+        """Handling an event failed (a bug, since the payload was valid): say so; states and
+        vaults are as the failed handling left them."""
+        return [error_event("event", error, topic=topic)]
 
     # -- internals -----------------------------------------------------------------------
     def _clear_pending(self, next_schedule_at: float) -> None:
@@ -220,6 +281,7 @@ class Orchestrator:
             actions.append(Publish(topics.STATES_CHANGE, change.as_payload()))
 
     def _publish_states(self, now: float) -> list[Action]:
+        self.last_status = now
         states: list[Action] = [
             Publish(topics.STATES_STATE, {"machine_name": m.name, "state": m.state})
             for m in self.machines]
@@ -254,10 +316,11 @@ class Orchestrator:
                 self.next_schedule_at = 0.0  # an explicit start retries at once
             actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": allowed, "by": by}))
             actions.append(ack(request, "allow_hetdex", True,
-                               f"HETDEX shots {'allowed' if allowed else 'forbidden'}"))
+                               f"HETDEX shots {'allowed' if allowed else 'forbidden'}"
+                               f"{by_user(payload)}"))
             return actions
         if topic == topics.COMMAND_ABORT:
-            return [Abort(request, by)]
+            return [Abort(request, by, by_user(payload))]
         if topic == topics.COMMAND_CONFIG:
             changes = parse_changes(payload.get("changes"))
             if changes is None:
@@ -283,7 +346,8 @@ class Orchestrator:
         if self.meta.state == "satisfied" and self.pending is None \
                 and now >= self.next_schedule_at:
             self.pending, self.pending_since = "scheduling", now
+            self.schedule_request += 1
             self.waiting = ["running the scheduler"]
             seeing, transparency = self.metrology.conditions(now)
-            actions.append(RequestSchedule(seeing, transparency))
+            actions.append(RequestSchedule(seeing, transparency, self.schedule_request))
         return actions

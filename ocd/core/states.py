@@ -196,8 +196,12 @@ class RunShotState(Machine):
             self.error_since = None
             return self.move("running", "shot_started", f"shot {shotid} started ({origin})")
         if status == 1:
-            if self.shot is not None and self.shot.origin != origin:
-                return None  # the end of another publisher's shot: not the one we follow
+            if self.shot is not None and self.shot.origin != origin \
+                    and payload.get("shot_origin") != self.shot.origin:
+                # the end of another publisher's shot: not the one we follow (a restarted
+                # ``ocd run`` closing the shot its killed predecessor ran names that one in
+                # ``shot_origin``)
+                return None
             self.shot = None
             if payload.get("error"):
                 self.error_since = now

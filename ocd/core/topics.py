@@ -36,6 +36,7 @@ RUN_SHOT_PREFIX = "ocd.run_shot."
 RUN_SHOT_RUN = "ocd.run_shot.run"
 RUN_SHOT_SETUP_TELESCOPE = "ocd.run_shot.setup_telescope"
 RUN_SHOT_EXP_HETDEX = "ocd.run_shot.exp_hetdex"
+RUN_SHOT_PROGRESS = "ocd.run_shot.progress"
 RUN_SHOT_ACK = "ocd.run_shot.ack"
 
 # -- one-shot commands (``ocd allow_hetdex``, ``ocd abort``, ``ocd config send``) ---------------

@@ -56,15 +56,25 @@ def configuration_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: How the range keywords of a schema read in the tables.
+_BOUNDS = (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"),
+           ("exclusiveMaximum", "<"))
+
+
 def _type(spec: dict[str, Any]) -> str:
     if "const" in spec:
         return f"`{json.dumps(spec['const'])}`"
     if "enum" in spec:
         return " or ".join(f"`{json.dumps(v)}`" for v in spec["enum"])
+    if "anyOf" in spec:
+        return " or ".join(_type(part) for part in spec["anyOf"])
     kinds = spec.get("type", "any")
     text = " or ".join(kinds) if isinstance(kinds, list) else kinds
-    if "minimum" in spec:
-        text += f" ≥ {spec['minimum']}"
+    bounds = [f"{sign} {spec[key]:g}" for key, sign in _BOUNDS if key in spec]
+    if bounds:
+        text += " " + ", ".join(bounds)
+    if "maxLength" in spec:
+        text += f" (at most {spec['maxLength']} characters)"
     return text
 
 
@@ -171,8 +181,24 @@ numbered.
 Publish `ocd.heartbeat.enquiry` with a token `id` from a publisher that OCD listens to (the
 `ocd_allow_hetdex` address) and every OCD process running a responder answers with
 `ocd.heartbeat.reply` echoing that `id`: the reply proves the connection works both ways.
-`ocd ping` does exactly this. `ocd.states.state` is re-published on every TCS heartbeat, so a
-monitor learns the current states within seconds of starting.
+`ocd ping` does exactly this. `ocd.states.state` and `ocd.main_loop.status` are re-published on
+every TCS heartbeat and at least every `[run] status_interval` OCD-clock seconds, so a monitor
+learns the current states within one interval of starting, even while the TCS is silent.
+
+## Validated inputs
+
+Every OCD process reads each message with one strict decoder: exactly two frames, a UTF-8
+topic, a payload of at most `[bus] max_message_bytes` that is a JSON object with no NaN or
+Infinity, no number beyond the double range (`1e400`, a 400-digit integer), no invalid UTF-8 or
+lone surrogate, nested at most 64 levels. A process that acts on events (`ocd run`, `ocd
+run_shot -e`) also checks each payload of a topic it acts on against that topic's schema below,
+physical ranges included: the TCS topics (under the names `[topics]` gives them) and the
+`ocd.run_shot.*`, `ocd.command.*` and `ocd.heartbeat.enquiry` topics. A topic under
+`ocd.run_shot.` or `ocd.command.` that has no schema is dropped too. What fails is dropped,
+counted by kind (`frames`, `size`, `topic`, `json`, `depth`, `not_object`, `schema`,
+`unknown`: the `bus` field of `ocd.main_loop.status`), logged at most once per kind and
+`[bus] log_interval`, and never reaches a state machine. A GUI that publishes commands should
+validate against the same schemas first: `ocd.bus.validate_event(topic, payload)`.
 
 ## Topics
 
@@ -199,10 +225,16 @@ def events_reference() -> str:
                      f"`[urls] {schema['x-ocd-publisher']}` | {first} |")
     for name, schema in topics.items():
         required = set(schema.get("required", ()))
-        with_shot = any(part.get("$ref", "").endswith(":shot") for part in schema["allOf"])
-        lines += ["", f"### {name}", "", schema["description"], "",
-                  f"Published on `[urls] {schema['x-ocd-publisher']}`. `ocd listen` shows: "
-                  + ", ".join(f"`{f}`" for f in schema["x-ocd-key-fields"]) + ".", "",
+        with_shot = any(part.get("$ref", "").endswith(":shot") for part in schema.get("allOf", ()))
+        if "x-ocd-key-fields" in schema:
+            where = (f"Published on `[urls] {schema['x-ocd-publisher']}`. `ocd listen` shows: "
+                     + ", ".join(f"`{f}`" for f in schema["x-ocd-key-fields"]) + ".")
+        else:  # a TCS topic
+            where = (f"Published by the TCS on `[urls] {schema['x-ocd-publisher']}`, under the "
+                     f"name set by `[topics] {schema['x-ocd-topic-option']}`. OCD drops a "
+                     "payload that does not match (see [Validated inputs](#validated-inputs)); "
+                     "`ocd listen` shows every field.")
+        lines += ["", f"### {name}", "", schema["description"], "", where, "",
                   "| field | type | required | meaning |", "|---|---|---|---|"]
         lines += _field_rows(schema, required)
         if with_shot:

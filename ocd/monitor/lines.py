@@ -15,6 +15,7 @@ from ocd.bus.envelope import Event
 from ocd.bus.schemas import topic_schemas
 from ocd.bus.sequence import SeqCheck, SeqKind
 from ocd.core.payload import finite_number, ocd_time
+from ocd.core.topics import OCD_PREFIX
 
 #: Widest line printed for an event without key fields (a TCS event, say).
 MAX_LINE = 200
@@ -24,8 +25,9 @@ MAX_FIELDS = 8
 
 @cache
 def key_fields(topic: str) -> tuple[str, ...] | None:
-    """The fields worth a glance for an OCD topic (from its schema), None for other topics."""
-    schema = topic_schemas().get(topic)
+    """The fields worth a glance for an OCD topic (from its schema), None for other topics
+    (TCS events are shown whole: a TCS may send more than OCD reads)."""
+    schema = topic_schemas().get(topic) if topic.startswith(OCD_PREFIX) else None
     return tuple(schema.get("x-ocd-key-fields", ())) if schema else None
 
 

@@ -27,7 +27,10 @@ from typing import Any
 
 import zmq
 
-from ocd.bus.options import BusOptions, apply_options
+from ocd.bus.envelope import loads
+from ocd.bus.options import BusOptions, apply_options, limit_message_size
+from ocd.bus.ratelimit import RateLimitedLog
+from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import SeqKind, SequenceTracker
 from ocd.core.payload import finite_number
 from ocd.errors import OcdError
@@ -73,6 +76,10 @@ class RecordStats:
 #: A message as taken off the socket: topic and payload frames, time received (for a message
 #: without exactly two frames: the topic frame, None and the number of frames).
 Raw = tuple[bytes, bytes | None, float]
+#: Distinct topics counted one by one at most (a sender chooses topics: the table is bounded);
+#: events of further topics are counted under :data:`OTHER_TOPICS`. They are all stored.
+MAX_TOPICS = 10_000
+OTHER_TOPICS = "(other topics)"
 #: Batches waiting for the writer at most; beyond, the receiver waits and the socket's
 #: high-water mark takes over (and losses show as sequence gaps).
 _MAX_QUEUED = 40
@@ -93,6 +100,7 @@ class _Writer(threading.Thread):
         self.complete = complete
         self.batches: queue.Queue[list[Raw] | None] = queue.Queue(_MAX_QUEUED)
         self.error: BaseException | None = None
+        self.limited = RateLimitedLog(log, 10.0)
 
     def run(self) -> None:
         while True:
@@ -112,7 +120,7 @@ class _Writer(threading.Thread):
 
     def _rows(self, batch: list[Raw]) -> list[Row]:
         stats, rows = self.stats, []
-        loads, observe = json.loads, stats.sequences.observe
+        observe, topics = stats.sequences.observe, stats.topics
         for topic_frame, payload_frame, received in batch:
             if payload_frame is None:  # the receiver saw the wrong number of frames
                 self._malformed(topic_frame, f"expected 2 frames [topic, JSON object], got "
@@ -120,22 +128,26 @@ class _Writer(threading.Thread):
                 continue
             try:
                 topic = topic_frame.decode("utf-8")
-                text = payload_frame.decode("utf-8")
-                payload = loads(text)
+                payload = loads(payload_frame)  # the decoder every OCD process uses
                 if type(payload) is not dict or not topic:
                     raise ValueError("not a JSON object")
+                text = payload_frame.decode("utf-8")
             except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
                 self._malformed(topic_frame, exc)
                 continue
             rows.append((topic, text, finite_number(payload.get("__data_time")),
                          finite_number(payload.get("__wire_time")), received))
-            stats.topics[topic] += 1
+            if topic in topics or len(topics) < MAX_TOPICS:
+                topics[topic] += 1
+            else:
+                topics[OTHER_TOPICS] += 1
             origin, seq = payload.get("__origin"), payload.get("__seq")
             if type(seq) is int and isinstance(origin, str):
                 check = observe(origin, seq, self.complete(topic.split(".", 1)[0]))
                 if check.kind is SeqKind.GAP:
-                    log.warning("lost %d event(s) from %s before %s (they never reached the "
-                                "recorder)", check.missing, origin, topic)
+                    self.limited.warning("gap", f"lost {check.missing} event(s) from "
+                                         f"{origin[:100]} before {topic[:100]} (they never "
+                                         f"reached the recorder; {stats.sequences.lost} so far)")
         return rows
 
     def _malformed(self, topic: bytes, exc: object) -> None:
@@ -172,6 +184,7 @@ class Recorder:
         # a plain (blocking) socket even from an asyncio context: it is read in a thread
         self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.SUB, socket_class=zmq.Socket)
         apply_options(self._sock, self.options)
+        limit_message_size(self._sock, self.options)
         for topic in self.topics:
             self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
         try:
@@ -181,6 +194,8 @@ class Recorder:
             self._close_socket()
             self.conn.close()
             raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        self._reconnector = Reconnector(self._ctx, self._sock, self.urls,
+                                        self.options.reconnect_interval)
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
         self.session = self.conn.execute(
             "INSERT INTO recordings (started, urls, topics, first_id) VALUES (?, ?, ?, ?)",
@@ -196,7 +211,9 @@ class Recorder:
         complete = self._complete.get(system)
         if complete is None:
             whole = f"{system}."
-            complete = self._complete[system] = any(whole.startswith(p) for p in self.topics)
+            complete = any(whole.startswith(p) for p in self.topics)
+            if len(self._complete) < MAX_TOPICS:  # systems are chosen by senders: bounded
+                self._complete[system] = complete
         return complete
 
     def _receive_available(self, batch: list[Raw], limit: int) -> None:
@@ -235,6 +252,7 @@ class Recorder:
         poll_ms = max(1, int(min(settings.flush_interval, 0.1) * 1000))
         try:
             while not self._stop:
+                self._reconnector.check()
                 if self._sock.poll(poll_ms, zmq.POLLIN):
                     self._receive_available(batch, settings.batch_size - len(batch))
                 now = time.monotonic()
@@ -280,6 +298,9 @@ class Recorder:
                            f"{error}") from None
 
     def _close_socket(self) -> None:
+        reconnector = getattr(self, "_reconnector", None)
+        if reconnector is not None:
+            reconnector.close()
         self._sock.close(linger=0)
         if self._own_ctx:
             self._ctx.term()

@@ -5,7 +5,6 @@ and the rest are kept), paced by :mod:`ocd.recording.pacing`."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import operator
 import sqlite3
@@ -18,7 +17,9 @@ from typing import Any, Protocol
 
 import zmq
 
+from ocd.bus.envelope import dumps, loads
 from ocd.bus.publisher import Publisher
+from ocd.bus.ratelimit import RateLimitedLog
 from ocd.recording.pacing import Pacer
 from ocd.recording.store import WIRE_KEY, inspect, select_sql
 
@@ -31,9 +32,6 @@ _first = operator.itemgetter(0)
 
 
 # -- re-stamping (pure) ----------------------------------------------------------------------------
-
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
-
 
 def _wire_value(payload: str) -> tuple[int, int] | None:
     """Where the number of the single ``"__wire_time":`` of ``payload`` is (start, end)."""
@@ -52,24 +50,29 @@ def restamp(payload: str, wire_time: float, has_wire_time: bool = True) -> str:
 
     Fast path: when the recording says the object has a numeric ``__wire_time`` and the key
     occurs once in the text (so that occurrence is the top-level key), only the number is
-    replaced and everything else stays byte for byte. Otherwise the object is parsed and
-    written again.
+    replaced and everything else stays byte for byte. Otherwise the object is parsed (strictly,
+    as every OCD process reads) and written again; ValueError if it is not a JSON object.
     """
     if has_wire_time:
         span = _wire_value(payload)
         if span is not None:
             return f"{payload[:span[0]]}{wire_time!r}{payload[span[1]:]}"
-    data = json.loads(payload)
+    data = loads(payload)
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
     data["__wire_time"] = wire_time
-    return _dumps(data)
+    return dumps(data).decode("utf-8")
 
 
 def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int], object],
                on_full: Callable[[list[bytes]], None], topic_bytes: dict[str, bytes],
-               ns: Callable[[], int] = time.time_ns) -> int:
+               ns: Callable[[], int] = time.time_ns,
+               on_unreadable: Callable[[str, str], None] | None = None) -> int:
     """Send ``rows`` (topic, payload, time, ``wire_at`` of :func:`select_sql`) at once, each
     with ``__wire_time`` re-stamped as by :func:`restamp`, to the millisecond, through
     ``send``/``on_full`` (:meth:`Publisher.raw_send`); returns how many some subscriber lost.
+    A row that cannot be re-stamped (not a strict JSON object) is skipped and passed to
+    ``on_unreadable(topic, reason)`` (without it, the ValueError propagates).
 
     The hot loop of ``-s 0``, hence written for speed: SQLite has found the key
     (``wire_at``), the fast path of :func:`restamp` and the send are inlined, and the stamp's
@@ -98,7 +101,13 @@ def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int
             if end > start:
                 text = f"{payload[:start]}{stamp}{payload[end:]}"
         if text is None:
-            text = restamp(payload, float(stamp), at >= 0)
+            try:
+                text = restamp(payload, float(stamp), at >= 0)
+            except ValueError as exc:
+                if on_unreadable is None:
+                    raise
+                on_unreadable(topic, str(exc))
+                continue
         data = text.encode()
         try:
             send(raw, more)
@@ -127,6 +136,7 @@ class ReplayResult:
     sent: int = 0
     passes: int = 0
     lost: int = 0  # events some subscriber lost to a full queue
+    unreadable: int = 0  # recorded payloads skipped: not a strict JSON object
     seconds: float = 0.0
     topics: dict[str, int] = field(default_factory=dict)
     interrupted: bool = False
@@ -136,7 +146,9 @@ class ReplayResult:
         how = "interrupted after" if self.interrupted else "replayed"
         return (f"{how} {self.sent} events ({len(self.topics)} topics) from {source} in "
                 f"{self.seconds:.1f} s ({rate:.0f} events/s), {self.passes} pass(es); "
-                f"{self.lost} lost to full subscriber queues")
+                f"{self.lost} lost to full subscriber queues"
+                + (f", {self.unreadable} unreadable recorded payload(s) skipped"
+                   if self.unreadable else ""))
 
 
 class ProgressSink(Protocol):
@@ -159,6 +171,13 @@ async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPla
     counts: Counter[str] = Counter()
     topic_bytes: dict[str, bytes] = {}
     send, on_full = publisher.raw_send(plan.send_wait)
+    limited = RateLimitedLog(log, 10.0)
+
+    def unreadable(topic: str, reason: str) -> None:
+        result.unreadable += 1
+        limited.warning("unreadable", f"skipped a recorded {topic[:100]} event that is not a "
+                        f"strict JSON object ({reason[:200]}; {result.unreadable} so far)")
+
     clock = time.monotonic
     paced = pacer.speedup > 0
     start = clock()
@@ -176,7 +195,8 @@ async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPla
                 if not rows:
                     break
                 if not paced:
-                    result.lost += send_batch(rows, send, on_full, topic_bytes)
+                    result.lost += send_batch(rows, send, on_full, topic_bytes,
+                                              on_unreadable=unreadable)
                     counts.update(map(_first, rows))
                     done_in_pass += len(rows)
                     await asyncio.sleep(0)  # let signal handlers run, even at full speed
@@ -190,7 +210,8 @@ async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPla
                         await asyncio.sleep(delay)
                         if stop.is_set():
                             break
-                    result.lost += send_batch([row], send, on_full, topic_bytes)
+                    result.lost += send_batch([row], send, on_full, topic_bytes,
+                                              on_unreadable=unreadable)
                     counts[row[0]] += 1
                     done_in_pass += 1
                     if progress is not None:

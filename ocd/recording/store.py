@@ -8,7 +8,6 @@ night it holds.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ocd.bus.envelope import loads
 from ocd.core.payload import finite_number, utc_time
 from ocd.errors import OcdError, UsageError
 from ocd.recording.pacing import RecordedClock
@@ -157,8 +157,10 @@ def inspect(conn: sqlite3.Connection, sort_by: str, topics: Iterable[str]) -> Se
 def _clock_point(payload: str) -> tuple[str | None, float, dt.datetime | None, bool] | None:
     """(origin, data time, OCD UTC, mocked) of one payload, None without a data time."""
     try:
-        data = json.loads(payload)
+        data = loads(payload)
     except ValueError:
+        return None
+    if not isinstance(data, dict):
         return None
     data_time = finite_number(data.get("__data_time"))
     if data_time is None:

@@ -9,9 +9,13 @@ exactly the fields of the original OCD plus every key of the shot:
 - ``ocd.run_shot.setup_telescope``: ``exec_status`` 0/1;
 - ``ocd.run_shot.exp_hetdex``: ``exec_status`` 0/1 for each exposure, with ``exposure``,
   ``seconds``, ``observation``, ``object``, ``shotid``, ``recipe``, ``x_binning``,
-  ``y_binning``, ``type``.
+  ``y_binning``, ``type``;
+- ``ocd.run_shot.progress`` (OCD's addition): every ``progress_interval`` OCD-clock seconds
+  while a subsystem command is pending, which one and for how long, so that the main loop's
+  silence rule can tell a shot waiting on the telescope from a shot whose process died.
 
-A failed step publishes no ``exec_status`` 1 of its own: the ``run`` finish carries the error.
+A failed step publishes no ``exec_status`` 1 of its own: the ``run`` finish carries the error,
+also when the shot is cancelled (a process stopping within its stop timeout).
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ocd.core.topics import RUN_SHOT_EXP_HETDEX, RUN_SHOT_RUN, RUN_SHOT_SETUP_TELESCOPE
+from ocd.clock import Clock, RealClock, real_seconds
+from ocd.core.topics import (
+    RUN_SHOT_EXP_HETDEX,
+    RUN_SHOT_PROGRESS,
+    RUN_SHOT_RUN,
+    RUN_SHOT_SETUP_TELESCOPE,
+)
 from ocd.shots.inputs import InputLocator
 from ocd.tcs.interface import Subsystems, TcsError
 
@@ -47,6 +57,8 @@ class ExposurePlan:
     y_binning: int = 1
     image_type: str = "sci"
     abort_exposure: bool = True  # on abort: stop the exposure now (True) or let it finish
+    #: OCD-clock seconds between ``ocd.run_shot.progress`` events while a command is pending.
+    progress_interval: float = 30.0
 
     @property
     def n_exposures(self) -> int:
@@ -82,12 +94,14 @@ class ShotRunner:
     """Runs shots one at a time; :meth:`abort` stops the current one at the next safe point."""
 
     def __init__(self, publish: Publish, subsystems: Subsystems, plan: ExposurePlan,
-                 inputs: InputLocator) -> None:
+                 inputs: InputLocator, clock: Clock | None = None) -> None:
         self.publish = publish
         self.subsystems = subsystems
         self.plan = plan
         self.inputs = inputs
+        self.clock: Clock = clock or RealClock()
         self.current: str | None = None
+        self._progress: dict[str, Any] = {}
         self._abort_reason: str | None = None
         self._exposing = False
         #: The abort of an exposure in flight, kept until it is done.
@@ -110,8 +124,8 @@ class ShotRunner:
     async def _abort_exposure(self) -> None:
         try:
             await self.subsystems.command("virus", "abort")
-        except TcsError as exc:
-            log.error("could not abort the exposure: %s", exc)
+        except Exception as exc:  # a task of its own: its failure must be said, not lost
+            log.error("could not abort the exposure: %s: %s", type(exc).__name__, exc)
 
     def _check_abort(self) -> None:
         if self._abort_reason is not None:
@@ -126,6 +140,7 @@ class ShotRunner:
             raise RuntimeError(f"shot {self.current} is already running")
         shotid = str(shot["shotid"])
         self.current, self._abort_reason = shotid, None
+        self._progress = {"shotid": shotid, "observation": observation}
         base = {**shot, "observation": observation, "obs_track": track}
         await self.publish(RUN_SHOT_RUN, {**base, "exec_status": 0})
         outcome: ShotOutcome
@@ -141,6 +156,15 @@ class ShotRunner:
                     log.error("shot %s done, but updating the shot list failed: %s", shotid, exc)
             outcome = ShotOutcome(shotid, observation, ok=True)
             details = {"error": False, "exc_type": None, "exc_value": None, "traceback": None}
+        except asyncio.CancelledError:
+            # stopped from outside (a stop timeout): the finish is still published, then the
+            # cancellation goes on
+            self.current, self._exposing = None, False
+            reason = self._abort_reason or "cancelled"
+            await self.publish(RUN_SHOT_RUN, {
+                **base, "exec_status": 1, "error": True, "exc_type": "ShotAborted",
+                "exc_value": reason, "traceback": None})
+            raise
         except Exception as exc:
             aborted = isinstance(exc, ShotAborted) or (
                 self._abort_reason is not None and isinstance(exc, TcsError))
@@ -162,19 +186,19 @@ class ShotRunner:
         self._check_abort()
         await self.publish(RUN_SHOT_SETUP_TELESCOPE, {**shot, "exec_status": 0})
         inputs = self.inputs.load(str(shot["shotid"]), str(shot.get("qifu", "")), track)
-        await self.subsystems.command("tcs", "goto", ra=shot["ra"], dec=shot["dec"],
-                                      track=track)
+        self._progress.update(step="setup_telescope", exposure=None)
+        await self._command("tcs", "goto", ra=shot["ra"], dec=shot["dec"], track=track)
         self._check_abort()
-        await self.subsystems.command("pas", "setup_guiders",
-                                      stars=[s.as_dict() for s in inputs.stars])
-        await self.subsystems.command("pfip", "acam_image", path=str(inputs.acam_image))
+        await self._command("pas", "setup_guiders", stars=[s.as_dict() for s in inputs.stars])
+        await self._command("pfip", "acam_image", path=str(inputs.acam_image))
         self._check_abort()
         await self.publish(RUN_SHOT_SETUP_TELESCOPE, {**shot, "exec_status": 1})
 
     async def _expose(self, shot: dict[str, Any], observation: int, number: int, dx: float,
                       dy: float) -> None:
         self._check_abort()
-        await self.subsystems.command("tcs", "dither", dx=dx, dy=dy)
+        self._progress.update(step="exposure", exposure=number)
+        await self._command("tcs", "dither", dx=dx, dy=dy)
         self._check_abort()
         plan = self.plan
         fields = {"exposure": number, "seconds": plan.exposure_time,
@@ -187,7 +211,7 @@ class ShotRunner:
             self._check_abort()  # aborted while announcing it: do not start the exposure
         self._exposing = True  # from here an abort reaches the exposure in flight
         try:
-            await self.subsystems.command(
+            await self._command(
                 "virus", "expose", seconds=plan.exposure_time, observation=observation,
                 exposure=number, object=fields["object"], recipe=plan.recipe,
                 x_binning=plan.x_binning, y_binning=plan.y_binning, type=plan.image_type)
@@ -195,6 +219,26 @@ class ShotRunner:
             self._exposing = False
         await self.publish(RUN_SHOT_EXP_HETDEX, {**shot, **fields, "exec_status": 1})
         self._check_abort()
+
+
+    async def _command(self, subsystem: str, command: str, **params: Any) -> dict[str, Any]:
+        """One subsystem command; while it is pending, ``ocd.run_shot.progress`` every
+        ``progress_interval`` OCD-clock seconds says so."""
+        call = asyncio.ensure_future(self.subsystems.command(subsystem, command, **params))
+        interval = real_seconds(self.clock, self.plan.progress_interval)
+        began = self.clock.timestamp()
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=interval)
+                if done:
+                    return call.result()
+                await self.publish(RUN_SHOT_PROGRESS, {
+                    **self._progress, "pending": f"{subsystem}.{command}",
+                    "waited": round(self.clock.timestamp() - began, 3)})
+        finally:
+            if not call.done():
+                call.cancel()
+                await asyncio.gather(call, return_exceptions=True)
 
 
 def plan_from_config(cfg: Any) -> ExposurePlan:
@@ -210,7 +254,15 @@ def plan_from_config(cfg: Any) -> ExposurePlan:
         x_binning=cfg.get_int("run_shot", "x_binning"),
         y_binning=cfg.get_int("run_shot", "y_binning"),
         image_type=cfg.get_str("run_shot", "image_type"),
-        abort_exposure=cfg.get_bool("run_shot", "abort_exposure"))
+        abort_exposure=cfg.get_bool("run_shot", "abort_exposure"),
+        progress_interval=_positive(cfg, "progress_interval"))
+
+
+def _positive(cfg: Any, option: str) -> float:
+    value: float = cfg.get_float("run_shot", option)
+    if value <= 0:
+        raise cfg.error("run_shot", option, str(value), "must be positive")
+    return value
 
 
 def locator_from_config(cfg: Any) -> InputLocator:

@@ -152,32 +152,46 @@ class ShotStore:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise OcdError(f"{self.source}: no file to write the shot list to")
-        text = self.text()
-        directory = target.parent if str(target.parent) else Path(".")
-        try:
-            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                                 dir=directory)
-        except OSError as exc:
-            raise OcdError(f"{target}: cannot write the shot list: {exc.strerror}") from None
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            try:
-                os.chmod(temporary, target.stat().st_mode & 0o7777)
-            except FileNotFoundError:
-                os.chmod(temporary, 0o644)
-            os.replace(temporary, target)
-        except OSError as exc:
-            Path(temporary).unlink(missing_ok=True)
-            raise OcdError(f"{target}: cannot write the shot list: {exc.strerror}") from None
-        _fsync_directory(directory)
+        atomic_write(target, self.text().encode("utf-8"), "the shot list")
         return target
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def atomic_write(target: Path, data: bytes, what: str) -> None:
+    """Write ``data`` to ``target`` durably and atomically: a temporary file in the same
+    directory, flushed to disk, renamed over the target, and the rename itself flushed, so a
+    crash (even ``kill -9`` or a power cut) leaves the old file or the new one, never half of
+    one. An :class:`OcdError` names ``what`` could not be written."""
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                             dir=directory)
+    except OSError as exc:
+        raise OcdError(f"{target}: cannot write {what}: {exc.strerror}") from None
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        try:
+            os.chmod(temporary, target.stat().st_mode & 0o7777)
+        except FileNotFoundError:
+            os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise OcdError(f"{target}: cannot write {what}: {exc.strerror}") from None
+    _fsync_directory(directory)
+
+
+def remove_durably(target: Path) -> None:
+    """Delete ``target`` (if there) and flush the directory, so the removal survives a
+    crash."""
+    target.unlink(missing_ok=True)
+    _fsync_directory(target.parent if str(target.parent) else Path("."))
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -208,3 +222,13 @@ def load_shots(path: str | os.PathLike[str]) -> ShotStore:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ShotFileError(str(path), line, column, "not UTF-8 text") from None
     return ShotStore.from_text(text, str(path), path)
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """Modification time and size of ``path`` (None when it cannot be read), to notice that
+    a shot file was rewritten."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size

@@ -28,6 +28,8 @@ import zmq
 import zmq.asyncio
 
 from ocd.bus.addresses import BindHint, bind
+from ocd.bus.envelope import loads
+from ocd.bus.ratelimit import RateLimitedLog
 from ocd.clock import Clock, real_seconds
 from ocd.errors import OcdError
 from ocd.tcs.interface import Subsystems, TcsError, check_command
@@ -54,6 +56,7 @@ class GatewayClient:
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid()}-{id(self):x}"
+        self._limited = RateLimitedLog(log, 10.0)
 
     def _socket(self, url: str) -> zmq.asyncio.Socket:
         if url not in self._sockets:
@@ -70,13 +73,17 @@ class GatewayClient:
 
     async def _read(self, url: str, sock: zmq.asyncio.Socket) -> None:
         while True:
-            frames = await sock.recv_multipart()
             try:
-                reply = json.loads(frames[-1])
+                frames = await sock.recv_multipart()
+            except zmq.ZMQError as exc:  # the socket is gone: the waiting commands time out
+                log.error("gateway %s: receiving failed: %s", url, exc)
+                return
+            try:
+                reply = loads(frames[-1])
                 future = self._waiting.pop(str(reply["id"]))
             except (ValueError, KeyError, TypeError):
-                log.warning("gateway %s: ignoring malformed or unexpected reply %r", url,
-                            frames[-1][:200])
+                self._limited.warning("reply", f"gateway {url}: ignoring a malformed or "
+                                      f"unexpected reply {frames[-1][:200]!r}")
                 continue
             if not future.done():
                 future.set_result(reply)
@@ -136,6 +143,7 @@ class GatewayServer:
             raise
         self.tasks: set[asyncio.Task[None]] = set()
         self.served = 0
+        self._limited = RateLimitedLog(log, 10.0)
 
     async def serve(self) -> None:
         """Answer requests until cancelled; each runs in its own task."""
@@ -149,7 +157,7 @@ class GatewayServer:
         envelope, body = frames[:-1], frames[-1]
         request_id: Any = None
         try:
-            request = json.loads(body)
+            request = loads(body)
             if not isinstance(request, dict):
                 raise ValueError("not a JSON object")
             request_id = request.get("id")
@@ -165,6 +173,12 @@ class GatewayServer:
                 reply = {"id": request_id, "ok": True, "result": result}
             except TcsError as exc:
                 reply = {"id": request_id, "ok": False, "error": str(exc)}
+            except Exception as exc:  # a bad parameter value, say: one request, not the server
+                self._limited.log(logging.ERROR, "failed", f"gateway {self.url}: "
+                                  f"{subsystem[:40]}.{command[:40]} failed: "
+                                  f"{type(exc).__name__}: {str(exc)[:200]}")
+                reply = {"id": request_id, "ok": False,
+                         "error": f"{subsystem}.{command} failed: {type(exc).__name__}"}
         self.served += 1
         await self.sock.send_multipart([*envelope, json.dumps(reply).encode()])
 

@@ -44,12 +44,13 @@ def copy_shot_file(cfg: Config, layout: Layout) -> None:
 
 def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None = None,
              tcs: str | None = None, keep: Path | None = None, summary: Path | None = None,
-             out: TextIO | None = None) -> int:
+             board: bool = False, out: TextIO | None = None) -> int:
     """Run one rehearsal with the configuration ``cfg`` (loaded with the shipped rehearsal.cfg
-    first); print progress and the summary on ``out``. Returns the exit status (0, or 130 when
-    interrupted); a failed child raises :class:`RehearsalFailed` after the summary."""
+    first); print progress and the summary on ``out``; with ``board``, ``ocd board`` follows
+    it. Returns the exit status (0, or 130 when interrupted); a failed child raises
+    :class:`RehearsalFailed` after the summary."""
     out = sys.stdout if out is None else out
-    plan = plan_from_config(cfg, speed=speed, duration=duration, tcs=tcs)
+    plan = plan_from_config(cfg, speed=speed, duration=duration, tcs=tcs, board=board)
     layout = make_layout(keep)
     try:
         copy_shot_file(cfg, layout)

@@ -33,7 +33,7 @@ class Layout:
         return self.url("replay")
 
     def service_urls(self) -> list[str]:
-        return [self.url("main"), self.url("shot"), self.url("allow")]
+        return [self.url("main"), self.url("shot"), self.url("allow"), self.url("board")]
 
 
 def make_layout(keep: Path | None = None) -> Layout:

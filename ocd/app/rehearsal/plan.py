@@ -50,6 +50,7 @@ class Plan:
     exposures: int            # exposures per shot, for the progress lines
     replay_speedup: float = 1.0
     replay_topics: tuple[str, ...] = ()
+    board: bool = False       # also run ocd board on the rehearsal
 
     @property
     def end(self) -> dt.datetime:
@@ -80,7 +81,7 @@ def make_plan(*, mock_start: dt.datetime | None, speed: float, duration: float, 
 
 
 def plan_from_config(cfg: Config, *, speed: float | None = None, duration: float | None = None,
-                     tcs: str | None = None) -> Plan:
+                     tcs: str | None = None, board: bool = False) -> Plan:
     """The rehearsal described by ``[rehearse]``, ``[dates]`` and the command line; for a
     replay, the recorded night is read for its topics and clock."""
     tcs = tcs or cfg.get_str("rehearse", "tcs")
@@ -94,7 +95,7 @@ def plan_from_config(cfg: Config, *, speed: float | None = None, duration: float
                     stop_timeout=cfg.get_float("rehearse", "stop_timeout"),
                     exposures=exposure_plan(cfg).n_exposures)
     if tcs != "replay":
-        return make_plan(**settings)  # type: ignore[arg-type]
+        return replace(make_plan(**settings), board=board)  # type: ignore[arg-type]
     night = cfg.get_path("rehearse", "night") or sample_night()
     conn = open_for_replay(night)
     try:
@@ -103,8 +104,8 @@ def plan_from_config(cfg: Config, *, speed: float | None = None, duration: float
         recorded = recorded_clock(conn)
     finally:
         conn.close()
-    return make_plan(**settings, night=night, night_topics=topics,  # type: ignore[arg-type]
-                     night_speed=recorded.speed)
+    return replace(make_plan(**settings, night=night, night_topics=topics,  # type: ignore[arg-type]
+                             night_speed=recorded.speed), board=board)
 
 
 def forced_settings(layout: Layout, plan: Plan) -> list[tuple[str, str, str]]:
@@ -117,10 +118,13 @@ def forced_settings(layout: Layout, plan: Plan) -> list[tuple[str, str, str]]:
         ("urls", "ocd_db_replay", layout.replay_url if replay else ""),
         ("urls", "ocd_main_loop", layout.url("main")),
         ("urls", "ocd_run_shot", layout.url("shot")),
-        ("urls", "ocd_allow_hetdex", layout.url("allow")),
+        # with a board, its commands go out on an address of its own, the second one
+        ("urls", "ocd_allow_hetdex", ", ".join(
+            [layout.url("allow"), *([layout.url("board")] if plan.board else [])])),
         *(("urls", name, gateway) for name in ("tcs", "virus", "pfip", "pas")),
         ("run", "n_ocd_main_loop", "0"), ("run", "n_ocd_run_shot", "0"),
         ("run_shot", "n_ocd_run_shot", "0"), ("allow_hetdex", "n_ocd_allow_hetdex", "0"),
+        *([("board", "n_ocd_allow_hetdex", "1")] if plan.board else []),
         ("db_replay", "n_ocd_db_replay", "0"), ("sim_tcs", "n_event_urls", "0"),
         ("dates", "mock_time", plan.mock_start.strftime("%Y-%m-%dT%H:%M:%S.%f")),
         ("dates", "mock_speed", f"{plan.speed:g}"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import signal
 import sys
 import time
@@ -117,6 +118,23 @@ class Rehearsal(Service):
             await asyncio.sleep(0.05)
         return None
 
+    async def _start_board(self) -> str | None:
+        """``ocd board`` on the rehearsal; its address printed once it serves. Why not, or
+        None."""
+        board = self.start_child("board", ["board"])
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not self.stopping.is_set():
+            match = re.search(r"ocd board: the night on (\S+) ", board.stdout())
+            if match:
+                self.say(f"the board of this night: {match.group(1)}")
+                return None
+            if board.poll() is not None:
+                return self.check_children()
+            if time.monotonic() > deadline:
+                return f"{board.label} did not serve its page within {STARTUP_TIMEOUT:g} s"
+            await asyncio.sleep(0.05)
+        return None
+
     def start_rest(self) -> None:
         """After the main loop: the recorder, the TCS and the allow command."""
         plan, layout = self.plan, self.layout
@@ -124,10 +142,12 @@ class Rehearsal(Service):
         if plan.tcs == "replay":
             assert plan.night is not None
             topics = [arg for t in plan.replay_topics for arg in ("-t", t)]
-            # its first event waits for the main loop, the recorder and this monitor
+            # its first event waits for the main loop, the recorder and this monitor (and the
+            # board, which subscribes too)
+            subscribers = 4 if plan.board else 3
             self.start_child("db_replay", ["db_replay", "--loop", "-s", f"{plan.replay_speedup:g}",
-                                     "--subscribers", "3", "--wait", f"{STARTUP_TIMEOUT:g}",
-                                     *topics, str(plan.night)])
+                                     "--subscribers", str(subscribers), "--wait",
+                                     f"{STARTUP_TIMEOUT:g}", *topics, str(plan.night)])
         else:
             self.start_child("sim_tcs", ["sim_tcs"])
         self.start_child("allow_hetdex", ["allow_hetdex", "start", "--timeout",
@@ -145,7 +165,7 @@ class Rehearsal(Service):
     def stop_order(self) -> list[str]:
         """The main loop first (it aborts a running shot and says so), then the TCS, then the
         one-shot commands, the recorder last so it keeps every end."""
-        names = ["run", "db_replay", "sim_tcs", "allow_hetdex", "record"]
+        names = ["run", "db_replay", "sim_tcs", "allow_hetdex", "board", "record"]
         return [n for n in names if n in self.children]
 
     # -- clock ---------------------------------------------------------------------------------
@@ -165,6 +185,10 @@ class Rehearsal(Service):
 
     # -- the night -----------------------------------------------------------------------------
     def _handle(self, subscriber: Subscriber, event: Event) -> None:
+        with self.guard("event", event.topic):
+            self._follow_event(subscriber, event)
+
+    def _follow_event(self, subscriber: Subscriber, event: Event) -> None:
         check = subscriber.last_check
         if check is not None and check.kind is SeqKind.GAP:
             self.say(self.tally.gap(check.origin, check.expected, check.seq, check.missing))
@@ -241,8 +265,11 @@ class Rehearsal(Service):
             self.subscriber = self.closing(Subscriber(
                 self.ctx, [*self.layout.service_urls(), tcs], [""], options=self.options,
                 log_gaps=False))
-            self.start_rest()
-            failure, self.reached = await self._follow(self.subscriber)
+            if self.plan.board:
+                failure = await self._start_board()
+            if failure is None:
+                self.start_rest()
+                failure, self.reached = await self._follow(self.subscriber)
         if failure is not None:
             self.failure = failure
             self._show_failure(failure)

@@ -1,0 +1,228 @@
+"""Who may command from the board: users with scrypt-hashed passwords, sign-in sessions with a
+per-session token against cross-site requests, a brake on password guessing, and the origins a
+command may come from.
+
+Why these choices: scrypt is in the standard library (:func:`hashlib.scrypt`), salted and
+memory-hard, so a copied configuration file does not give the passwords away; a session is a
+random cookie (``HttpOnly``, ``SameSite=Strict``) plus a random token the page sends in a header
+with every command, which a page of another site can neither read nor guess; and the ``Origin``
+header of every state-changing request must be the board's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+#: scrypt cost: 2**15 x 8 x 1 takes 32 MiB and tens of milliseconds, the usual interactive
+#: setting; stored with each hash so it can grow without breaking old entries.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
+#: Largest costs accepted from a configuration entry (a huge one would stall every sign-in).
+_MAX_N, _MAX_R, _MAX_P = 2 ** 20, 16, 4
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+class BadUsers(ValueError):
+    """A ``[board] users`` entry that cannot be used; the message says why."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p,
+                          maxmem=256 * n * r * p, dklen=32)
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """``scrypt:N:R:P:SALT:HASH`` (base64url) of ``password`` with a fresh random salt."""
+    salt = secrets.token_bytes(16) if salt is None else salt
+    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return f"scrypt:{SCRYPT_N}:{SCRYPT_R}:{SCRYPT_P}:{_b64(salt)}:{_b64(digest)}"
+
+
+@dataclass(frozen=True)
+class PasswordHash:
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    digest: bytes
+
+    @classmethod
+    def parse(cls, encoded: str) -> PasswordHash:
+        parts = encoded.split(":")
+        if len(parts) != 6 or parts[0] != "scrypt":
+            raise BadUsers("expected scrypt:N:R:P:SALT:HASH (made by ocd board --hash-password)")
+        try:
+            n, r, p = (int(x) for x in parts[1:4])
+            salt, digest = _unb64(parts[4]), _unb64(parts[5])
+        except ValueError:
+            raise BadUsers("the numbers or the base64 of the hash are malformed") from None
+        if not (2 <= n <= _MAX_N and n & (n - 1) == 0 and 1 <= r <= _MAX_R and 1 <= p <= _MAX_P):
+            raise BadUsers(f"scrypt costs N={n} R={r} P={p} out of range")
+        if len(salt) < 8 or len(digest) != 32:
+            raise BadUsers("salt or hash of the wrong length")
+        return cls(n, r, p, salt, digest)
+
+    def matches(self, password: str) -> bool:
+        return hmac.compare_digest(_scrypt(password, self.salt, self.n, self.r, self.p),
+                                   self.digest)
+
+
+def parse_users(entries: Iterable[str]) -> dict[str, PasswordHash]:
+    """``NAME:scrypt:...`` entries of ``[board] users`` by name; BadUsers names the entry."""
+    users: dict[str, PasswordHash] = {}
+    for entry in entries:
+        name, sep, encoded = entry.partition(":")
+        if not sep or not _NAME.match(name):
+            raise BadUsers(f"{entry[:40]!r}: expected NAME:HASH with a NAME of letters, digits, "
+                           "'_', '.', '-' (at most 32)")
+        if name in users:
+            raise BadUsers(f"user {name!r} is listed twice")
+        try:
+            users[name] = PasswordHash.parse(encoded)
+        except BadUsers as exc:
+            raise BadUsers(f"user {name!r}: {exc}") from None
+    return users
+
+
+#: Checked when the user is unknown, so that a wrong name costs as long as a wrong password.
+_DECOY = PasswordHash(SCRYPT_N, SCRYPT_R, SCRYPT_P, b"\0" * 16, b"\0" * 32)
+
+
+def check_password(users: dict[str, PasswordHash], name: str, password: str) -> bool:
+    """Whether ``name`` is a user and ``password`` is theirs (same cost either way)."""
+    known = users.get(name)
+    matched = (known or _DECOY).matches(password)
+    return known is not None and matched
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+@dataclass
+class Session:
+    user: str
+    csrf: str
+    expires: float
+
+
+class Sessions:
+    """Signed-in sessions by cookie value, bounded (the oldest are signed out first)."""
+
+    def __init__(self, lifetime: float, capacity: int = 256,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.lifetime = lifetime
+        self.capacity = capacity
+        self._clock = clock
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+
+    def create(self, user: str) -> tuple[str, Session]:
+        key = secrets.token_urlsafe(32)
+        session = Session(user, secrets.token_urlsafe(32), self._clock() + self.lifetime)
+        self._sessions[key] = session
+        while len(self._sessions) > self.capacity:
+            self._sessions.popitem(last=False)
+        return key, session
+
+    def get(self, key: str | None) -> Session | None:
+        if not key:
+            return None
+        session = self._sessions.get(key)
+        if session is not None and session.expires <= self._clock():
+            del self._sessions[key]
+            return None
+        return session
+
+    def drop(self, key: str | None) -> None:
+        if key:
+            self._sessions.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+
+def csrf_ok(session: Session | None, token: str | None) -> bool:
+    """Whether a command's token is its session's (constant time)."""
+    return session is not None and token is not None and hmac.compare_digest(
+        session.csrf.encode(), token.encode("utf-8", "replace"))
+
+
+class LoginBrake:
+    """At most ``attempts`` failed sign-ins per client address in ``window`` seconds; a
+    bounded table (the least recently failing addresses are forgotten first)."""
+
+    def __init__(self, attempts: int = 5, window: float = 60.0, capacity: int = 1024,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.attempts, self.window, self.capacity = attempts, window, capacity
+        self._clock = clock
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+
+    def _recent(self, address: str) -> list[float]:
+        now = self._clock()
+        times = [t for t in self._failures.get(address, []) if now - t < self.window]
+        if times:
+            self._failures[address] = times
+        else:
+            self._failures.pop(address, None)
+        return times
+
+    def blocked(self, address: str) -> float:
+        """Seconds until ``address`` may try again (0: now)."""
+        times = self._recent(address)
+        if len(times) < self.attempts:
+            return 0.0
+        return max(0.0, times[0] + self.window - self._clock())
+
+    def failed(self, address: str) -> None:
+        times = self._recent(address)
+        times.append(self._clock())
+        self._failures[address] = times
+        self._failures.move_to_end(address)
+        while len(self._failures) > self.capacity:
+            self._failures.popitem(last=False)
+
+
+# -- origins -------------------------------------------------------------------------------
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of a URL (the form of an ``Origin`` header)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http://HOST:PORT address")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{host}:{port}"
+
+
+def allowed_origins(served: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The origins that may send commands: the board's own address, its other loopback names
+    when it serves on loopback, and ``extra`` (``[board] origins``, e.g. a reverse proxy)."""
+    own = origin_of(served)
+    scheme, _, rest = own.partition("://")
+    host, _, port = rest.rpartition(":")
+    found = {own}
+    if host in _LOOPBACK:
+        found.update(f"{scheme}://{name}:{port}" for name in _LOOPBACK)
+    found.update(origin_of(item) for item in extra)
+    # browsers leave out the default port in Origin: accept both spellings
+    for origin in list(found):
+        if origin.endswith((":80", ":443")) and origin.startswith(("http://", "https://")):
+            default = ":443" if origin.startswith("https://") else ":80"
+            if origin.endswith(default):
+                found.add(origin[:-len(default)])
+    return frozenset(found)

@@ -1,0 +1,92 @@
+"""The board's settings from ``[board]`` (and what it shows from ``[run]``, ``[run_shot]``,
+``[topics]``, ``[dates]``), checked once at start so that a bad value stops ``ocd board`` with
+one line naming the option."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ocd.app.board.auth import BadUsers, PasswordHash, allowed_origins, parse_users
+from ocd.app.settings import tcs_topics
+from ocd.config import Config
+from ocd.monitor.night import NightSettings
+from ocd.shots.runner import plan_from_config
+
+_LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class BoardOptions:
+    """Everything ``ocd board`` needs from the configuration."""
+
+    host: str
+    port: int
+    users: dict[str, PasswordHash]
+    session_hours: float
+    origins: tuple[str, ...]
+    max_panel_rate: float
+    command_timeout: float
+    night: NightSettings
+
+    def url(self, port: int | None = None) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port if port is None else port}"
+
+    def allowed_origins(self, port: int) -> frozenset[str]:
+        return allowed_origins(self.url(port), self.origins)
+
+
+def parse_board_url(text: str) -> tuple[str, int]:
+    """Host and port of ``http://HOST:PORT`` (ValueError says what is wrong)."""
+    parts = urlsplit(text.strip())
+    if parts.scheme != "http":
+        raise ValueError("expected http://HOST:PORT (for https, put a reverse proxy in front)")
+    if not parts.hostname:
+        raise ValueError("no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError("only http://HOST:PORT, without a path")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the port must be a number from 0 to 65535") from None
+    host = parts.hostname
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not all(_LABEL.match(label) for label in host.split(".")):
+            raise ValueError(f"{host!r} is not a host name") from None
+    return host, 80 if port is None else port
+
+
+def board_options(cfg: Config) -> BoardOptions:
+    """``[board]`` and the rest, checked; ConfigError naming the option otherwise."""
+    url = cfg.get_str("board", "url")
+    try:
+        host, port = parse_board_url(url)
+    except ValueError as exc:
+        raise cfg.error("board", "url", url, str(exc)) from None
+    try:
+        users = parse_users(cfg.get_list("board", "users"))
+    except BadUsers as exc:
+        raise cfg.error("board", "users", "...", str(exc)) from None
+    origins = tuple(cfg.get_list("board", "origins"))
+    try:
+        allowed_origins(f"http://{host}:{port}", origins)
+    except ValueError as exc:
+        raise cfg.error("board", "origins", ", ".join(origins), str(exc)) from None
+    positive = {}
+    for option in ("session_hours", "max_panel_rate", "command_timeout"):
+        value = cfg.get_float("board", option)
+        if not value > 0:
+            raise cfg.error("board", option, f"{value:g}", "must be positive")
+        positive[option] = value
+    mock = cfg.get_time("dates", "mock_time") is not None
+    night = NightSettings(topics=tcs_topics(cfg), max_seeing=cfg.get_float("run", "max_seeing"),
+                          min_transparency=cfg.get_float("run", "min_transparency"),
+                          n_exposures=plan_from_config(cfg).n_exposures, mock=mock,
+                          speed=cfg.get_float("dates", "mock_speed") if mock else 1.0)
+    return BoardOptions(host, port, users, positive["session_hours"], origins,
+                        positive["max_panel_rate"], positive["command_timeout"], night)

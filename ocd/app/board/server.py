@@ -1,0 +1,383 @@
+"""``ocd board``: the web page of the night, served on the same asyncio loop as its bus
+subscriber.
+
+The bus side feeds every event to the pure :class:`~ocd.monitor.night.NightView` and tells the
+:class:`~ocd.app.board.hub.Hub` which panels changed; the hub paces the updates to every open
+page over a WebSocket. The HTTP side serves the page and its assets (all shipped in the
+package), a JSON snapshot, sign-in, and the commands of signed-in users, which go out through
+the acknowledged one-shot path (:func:`ocd.app.commander.send_command`) on the board's own
+``[urls] ocd_allow_hetdex`` address.
+
+Why aiohttp: one well-kept asyncio package with both an HTTP server and WebSockets, which runs
+on the loop that already carries pyzmq's sockets (Starlette would need uvicorn, a server with
+a loop and signal handling of its own, beside it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ocd.app.board.auth import LoginBrake, Sessions, check_password, csrf_ok
+from ocd.app.board.hub import Hub, Page
+from ocd.app.board.options import BoardOptions
+from ocd.app.commander import send_command
+from ocd.app.listener import ListenPlan
+from ocd.app.service import Service
+from ocd.bus.oneshot import NoAnswer
+from ocd.bus.ratelimit import RateLimitedLog
+from ocd.bus.subscriber import Subscriber
+from ocd.clock import Clock
+from ocd.config import Config, static_file
+from ocd.core.topics import COMMAND_ABORT, COMMAND_ALLOW
+from ocd.errors import OcdError
+from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
+from ocd.shots.store import file_stamp, load_shots
+from ocd.sky.chart import pointing_chart, shot_chart
+from ocd.sky.scheduler import Conditions, ScheduleSettings
+
+log = logging.getLogger("ocd.board")
+
+COOKIE = "ocd_board_session"
+CSRF_HEADER = "X-OCD-CSRF"
+#: The page's files (``ocd/static/board``); nothing else is served.
+ASSETS = {"board.js": "text/javascript", "board.css": "text/css",
+          "favicon.svg": "image/svg+xml"}
+#: Commands a signed-in user may send: (topic, data, target service).
+COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
+    "allow": (COMMAND_ALLOW, {"allowed": True}, "ocd_main_loop"),
+    "stop": (COMMAND_ALLOW, {"allowed": False}, "ocd_main_loop"),
+    "abort": (COMMAND_ABORT, {}, None),  # whoever runs the shot answers
+}
+#: Seconds (real) between two recomputations of the sky chart at most, and OCD-clock seconds
+#: the sky may turn before it is recomputed.
+SKY_EVERY, SKY_TURN = 1.0, 60.0
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def assets_dir() -> Path:
+    return static_file("board")
+
+
+class Board(Service):
+    """One ``ocd board`` process."""
+
+    def __init__(self, cfg: Config, options: BoardOptions, plan: ListenPlan,
+                 clock: Clock) -> None:
+        super().__init__("ocd board")
+        self.cfg, self.options, self.plan, self.clock = cfg, options, plan, clock
+        self.view = NightView(options.night)
+        interval = 1.0 / options.max_panel_rate
+        intervals = dict.fromkeys(PANELS, interval)
+        intervals["bus"] = max(interval, 1.0)
+        self.hub = Hub(PANELS, APPEND_PANELS, intervals, self._build)
+        self.sessions = Sessions(options.session_hours * 3600.0)
+        self.brake = LoginBrake()
+        self.schedule = ScheduleSettings.from_config(cfg)
+        self.shot_file = cfg.get_path("shots", "shot_file")
+        self.sky: dict[str, Any] = {"shots": [], "error": None}
+        self.url = options.url()
+        self.origins: frozenset[str] = frozenset()
+        self.feed_errors = 0
+        self._limited = RateLimitedLog(log, 10.0)
+        self._command_lock = asyncio.Lock()
+        self._pumps: dict[Page, asyncio.Task[None]] = {}
+        #: Set once the page is served (``url`` is then the address really bound).
+        self.serving = asyncio.Event()
+
+    # -- start -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        # made the way every OCD process makes its own, so bus security applies to it too
+        self.subscriber = self.closing(Subscriber.from_config(
+            self.ctx, self.cfg, self.plan.urls, self.plan.topics, log_gaps=False))
+        app = web.Application(client_max_size=16 * 1024, middlewares=[_security_headers])
+        app.router.add_get("/", self._index)
+        app.router.add_get("/static/{name}", self._asset)
+        app.router.add_get("/ws", self._websocket)
+        app.router.add_get("/api/snapshot", self._snapshot)
+        app.router.add_get("/api/session", self._session)
+        app.router.add_post("/api/login", self._login)
+        app.router.add_post("/api/logout", self._logout)
+        app.router.add_post("/api/command", self._command)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self.on_close(runner.cleanup)
+        sock = self._bind()
+        self.on_close(self._close_pages)  # before the runner's cleanup
+        self.on_close(self.hub.stop)
+        await web.SockSite(runner, sock).start()
+        port = sock.getsockname()[1]
+        self.url = self.options.url(port)
+        self.origins = self.options.allowed_origins(port)
+        self.serving.set()
+
+    def _bind(self) -> socket.socket:
+        """The listening socket, bound here so that "address in use" says what to change."""
+        host, port = self.options.host, self.options.port
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise OcdError(f"cannot serve on {self.options.url()}: {exc.strerror}; change "
+                           "[board] url or --url") from None
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            why = ("address already in use by another process" if exc.errno == errno.EADDRINUSE
+                   else exc.strerror)
+            raise OcdError(f"cannot serve on {self.options.url()}: {why}; change [board] url "
+                           "or --url, or stop the other process") from None
+        sock.setblocking(False)
+        return sock
+
+    async def _close_pages(self) -> None:
+        for page, pump in list(self._pumps.items()):
+            pump.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(page.socket.close(code=1001, message=b"board stopping"),
+                                       1.0)
+
+    # -- the bus side ----------------------------------------------------------------------
+    async def main(self) -> int:
+        users = len(self.options.users)
+        print(f"ocd board: the night on {self.url}/ ("
+              + (f"{users} user{'s' if users != 1 else ''} may sign in to command"
+                 if users else "read-only: no [board] users") + ")", flush=True)
+        log.info("following %s for topics %s", ", ".join(self.plan.urls),
+                 ", ".join(repr(t) for t in self.plan.topics))
+        self.spawn(self._every_second(), name="ticker")
+        self.spawn(self._sky_loop(), name="sky chart", critical=False)
+        while True:
+            event = await self.receive(self.subscriber)
+            if event is None:
+                return 0
+            try:
+                self.view.feed(event, time.time(), self.subscriber.last_check)
+            except Exception as exc:  # a bug must not stop the board: count it, go on
+                self.feed_errors += 1
+                self._limited.warning("feed", f"could not show an event of {event.topic[:80]} "
+                                      f"({self.feed_errors} so far): {type(exc).__name__}: {exc}")
+            self.hub.changed(self.view.take_dirty())
+
+    async def _every_second(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.view.tick(time.time())
+            self.view.set_malformed(self.subscriber.stats.malformed)
+            self.hub.changed(self.view.take_dirty())
+
+    def ocd_now(self) -> float:
+        """OCD's clock as the events show it (the board's own before any event)."""
+        now = self.view.ocd_now(time.time())
+        return self.clock.timestamp() if now is None else now
+
+    async def _sky_loop(self) -> None:
+        """Recompute the sky chart when the shot list changes, a shot ends, or the sky turned."""
+        table = None
+        stamp: tuple[int, int] | None = None
+        last: tuple[float, int] | None = None
+        while True:
+            now = self.ocd_now()
+            new_stamp = file_stamp(self.shot_file) if self.shot_file is not None else None
+            done = len(self.view.tally.of_state("completed"))
+            if new_stamp != stamp or table is None:
+                stamp = new_stamp
+                table, error = await asyncio.to_thread(self._load_table)
+                last = None
+                if error:
+                    self.sky = {"shots": [], "error": error}
+                    self.hub.changed({"sky"})
+            if table is not None and (last is None or last[1] != done
+                                      or abs(now - last[0]) >= SKY_TURN):
+                last = (now, done)
+                conditions = Conditions(**self.view.conditions)
+                self.sky = {**await asyncio.to_thread(shot_chart, table, now, self.schedule,
+                                                      conditions), "error": None}
+                self.hub.changed({"sky"})
+            await asyncio.sleep(SKY_EVERY)
+
+    def _load_table(self) -> tuple[Any, str | None]:
+        if self.shot_file is None:
+            return None, "no shot list ([shots] shot_file is empty)"
+        try:
+            store = load_shots(self.shot_file)
+        except OcdError as exc:
+            return None, str(exc)
+        try:
+            return store.table(remaining=False), None
+        finally:
+            store.close()
+
+    def _build(self, panel: str, delta: bool) -> dict[str, Any] | None:
+        if delta:
+            return self.view.delta(panel)
+        data = self.view.panel(panel)
+        if panel == "sky":
+            data.update(self.sky)
+        elif panel == "pointing" and data["pointing"] is not None:
+            pointing = data["pointing"]
+            data["altaz"] = pointing_chart(pointing["ra"], pointing["dec"], self.ocd_now())
+        return data
+
+    # -- pages -----------------------------------------------------------------------------
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(assets_dir() / "index.html",
+                                headers={"Content-Type": "text/html; charset=utf-8"})
+
+    async def _asset(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in ASSETS:
+            raise web.HTTPNotFound()
+        return web.FileResponse(assets_dir() / name, headers={"Content-Type": ASSETS[name]})
+
+    async def _snapshot(self, request: web.Request) -> web.Response:
+        """Every panel as JSON: what a page gets first, for scripts and GUI authors."""
+        return web.json_response({p: self._build(p, False) for p in PANELS})
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in self.origins:
+            raise web.HTTPForbidden(text="cross-site WebSocket refused")
+        ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False)
+        await ws.prepare(request)
+        page = self.hub.open(ws, {"users": bool(self.options.users), "url": self.url,
+                                  "max_panel_rate": self.options.max_panel_rate})
+        if page is None:
+            await ws.close(code=1013, message=b"too many pages open")
+            return ws
+        pump = asyncio.ensure_future(page.pump(self.hub.send_timeout))
+        self._pumps[page] = pump
+        try:
+            async for message in ws:  # the page has nothing to say: read to notice the close
+                if message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self.hub.close(page)
+            self._pumps.pop(page, None)
+            pump.cancel()
+            await asyncio.gather(pump, return_exceptions=True)
+        return ws
+
+    # -- sign-in and commands --------------------------------------------------------------
+    def _session_key(self, request: web.Request) -> str | None:
+        return request.cookies.get(COOKIE)
+
+    def _cross_site(self, request: web.Request) -> web.Response | None:
+        """The refusal of a state-changing request that is not from the board's own page."""
+        origin = request.headers.get("Origin")
+        if origin is None or origin not in self.origins:
+            log.warning("refused a %s %s from origin %r (allowed: %s)", request.method,
+                        request.path, (origin or "none")[:100], ", ".join(sorted(self.origins)))
+            return web.json_response({"error": "cross-site request refused"}, status=403)
+        if request.content_type != "application/json":
+            return web.json_response({"error": "expected a JSON body"}, status=415)
+        return None
+
+    async def _body(self, request: web.Request) -> dict[str, Any] | None:
+        try:
+            body = await request.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def _session(self, request: web.Request) -> web.Response:
+        session = self.sessions.get(self._session_key(request))
+        return web.json_response({"user": session.user if session else None,
+                                  "csrf": session.csrf if session else None,
+                                  "users": bool(self.options.users)})
+
+    async def _login(self, request: web.Request) -> web.Response:
+        refused = self._cross_site(request)
+        if refused is not None:
+            return refused
+        address = request.remote or "?"
+        wait = self.brake.blocked(address)
+        if wait > 0:
+            return web.json_response({"error": f"too many failed sign-ins: try again in "
+                                               f"{wait:.0f} s"}, status=429)
+        body = await self._body(request)
+        user, password = (body or {}).get("user"), (body or {}).get("password")
+        if not (isinstance(user, str) and isinstance(password, str)
+                and 0 < len(user) <= 32 and len(password) <= 1024):
+            return web.json_response({"error": "expected {\"user\": ..., \"password\": ...}"},
+                                     status=400)
+        if not await asyncio.to_thread(check_password, self.options.users, user, password):
+            self.brake.failed(address)
+            log.warning("failed sign-in as %r from %s", user, address)
+            return web.json_response({"error": "unknown user or wrong password"}, status=401)
+        key, session = self.sessions.create(user)
+        log.info("%s signed in from %s", user, address)
+        response = web.json_response({"user": user, "csrf": session.csrf})
+        response.set_cookie(COOKIE, key, max_age=int(self.sessions.lifetime), httponly=True,
+                            samesite="Strict", path="/", secure=request.secure)
+        return response
+
+    async def _logout(self, request: web.Request) -> web.Response:
+        refused = self._cross_site(request)
+        if refused is not None:
+            return refused
+        session = self.sessions.get(self._session_key(request))
+        self.sessions.drop(self._session_key(request))
+        if session is not None:
+            log.info("%s signed out", session.user)
+        response = web.json_response({"user": None})
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    async def _command(self, request: web.Request) -> web.Response:
+        refused = self._cross_site(request)
+        if refused is not None:
+            return refused
+        session = self.sessions.get(self._session_key(request))
+        if session is None:
+            return web.json_response({"error": "sign in to command"}, status=401)
+        if not csrf_ok(session, request.headers.get(CSRF_HEADER)):
+            log.warning("refused a command of %s without its session token", session.user)
+            return web.json_response({"error": "missing or wrong session token"}, status=403)
+        body = await self._body(request)
+        name = (body or {}).get("command")
+        if not isinstance(name, str) or name not in COMMANDS:
+            return web.json_response({"error": f"command must be one of {', '.join(COMMANDS)}"},
+                                     status=400)
+        topic, data, target = COMMANDS[name]
+        by = f"board:{session.user}"
+        log.info("%s sends %s", by, name)
+        try:
+            async with self._command_lock:  # one board address: one command at a time
+                ack = await send_command(self.cfg, topic, {**data, "by": by},
+                                         timeout=self.options.command_timeout,
+                                         target_service=target, section="board")
+        except OcdError as exc:
+            log.warning("%s: %s failed: %s", by, name, exc)
+            return web.json_response({"ok": False, "message": str(exc), "by": None},
+                                     status=504 if isinstance(exc, NoAnswer) else 502)
+        log.info("%s: %s %s: %s (acknowledged by %s)", by, name,
+                 "done" if ack.ok else "refused", ack.message, ack.by)
+        return web.json_response({"ok": ack.ok, "message": ack.message, "by": ack.by})
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Any) -> web.StreamResponse:
+    response: web.StreamResponse = await handler(request)
+    if not response.prepared:  # a WebSocket's headers are gone already
+        response.headers.update(SECURITY_HEADERS)
+    return response

@@ -1,0 +1,189 @@
+"""Which received payloads are valid: the topic schemas of ``ocd/schemas``, compiled.
+
+A process that acts on events (``ocd run``, ``ocd run_shot -e``) gives its subscriber the
+:class:`PayloadRules` of the topics it reads; :func:`accept` is the one path from frames to an
+event: strict decoding (:func:`ocd.bus.envelope.decode`), then the topic's schema with its
+physical ranges. What fails is a :class:`~ocd.bus.envelope.MalformedMessage` with a kind to
+count, and never reaches a state machine.
+
+The schemas are written for draft 2020-12 (the documentation and the tests read them with
+``jsonschema``), using only keywords that mean the same in draft 7, so that ``fastjsonschema``
+can compile them to Python functions: ``jsonschema`` takes 50 to 170 us per payload here, the
+compiled function 1 to 10 us. The TCS topics, which come at the TCS's rate and are only flat
+objects of typed, bounded fields, are checked by :func:`simple_checker` instead, an interpreter
+of that small subset built from the same schema: 0.4 us against fastjsonschema's 1.1 us for a
+pointing event, which is what lets the main loop keep up with a publisher sending as fast as it
+can (doc/performance.md). Tests check that all three agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cache
+from typing import Any, Protocol
+
+import fastjsonschema
+
+from ocd.bus.envelope import MAX_MESSAGE_BYTES, Event, MalformedMessage, decode
+from ocd.bus.schemas import all_schemas, topic_schemas
+from ocd.core import topics
+from ocd.core.topics import TcsTopics
+
+#: The meta-schema fastjsonschema compiles with (see the module's docstring).
+_DRAFT7 = "http://json-schema.org/draft-07/schema#"
+
+
+class Validator(Protocol):
+    def __call__(self, payload: Any) -> Any: ...
+
+
+def _draft7(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {**schema, "$schema": _DRAFT7}
+
+
+@cache
+def compiled(name: str) -> Validator:
+    """The compiled validator of schema ``name`` (a file of ``ocd/schemas`` without
+    ``.json``); raises ``fastjsonschema.JsonSchemaValueException`` for an invalid payload."""
+    by_id = {schema["$id"]: schema for schema in all_schemas().values()}
+    return fastjsonschema.compile(
+        _draft7(all_schemas()[name]),
+        handlers={"urn": lambda uri: _draft7(by_id[uri])})
+
+
+#: What :func:`simple_checker` understands of a property; anything else: fastjsonschema.
+_SIMPLE_KEYWORDS = frozenset({"type", "description", "minimum", "maximum", "exclusiveMinimum",
+                              "exclusiveMaximum", "maxLength"})
+_TYPES: dict[str, tuple[type, ...]] = {
+    "number": (int, float), "integer": (int,), "string": (str,), "boolean": (bool,),
+    "null": (type(None),)}
+
+#: A check: None when valid, else what is wrong.
+Checker = Callable[[dict[str, Any]], "str | None"]
+
+
+def simple_checker(schema: Mapping[str, Any]) -> Checker | None:
+    """A fast check of a flat object schema (typed properties with bounds and lengths, required
+    names, nothing else), or None when ``schema`` uses more than that."""
+    if set(schema) - {"$schema", "$id", "title", "description", "examples", "type",
+                      "properties", "required"} - {k for k in schema if k.startswith("x-")} \
+            or schema.get("type") != "object":
+        return None
+    rules = []
+    for name, spec in schema.get("properties", {}).items():
+        if set(spec) - _SIMPLE_KEYWORDS:
+            return None
+        if "type" not in spec:
+            continue  # anything goes
+        kinds = [spec["type"]] if isinstance(spec["type"], str) else list(spec["type"])
+        rules.append((name, frozenset(t for kind in kinds for t in _TYPES[kind]),
+                      "integer" in kinds, spec.get("minimum"), spec.get("exclusiveMinimum"),
+                      spec.get("maximum"), spec.get("exclusiveMaximum"), spec.get("maxLength")))
+    required = tuple(schema.get("required", ()))
+    checks = tuple(rules)
+
+    def check(payload: dict[str, Any]) -> str | None:
+        for name in required:
+            if name not in payload:
+                return f"{name} is required"
+        for name, types, integer, low, above, high, below, longest in checks:
+            if name not in payload:
+                continue
+            value = payload[name]
+            kind = type(value)
+            if kind not in types and not (integer and kind is float and value.is_integer()):
+                return f"{name} has the wrong type ({kind.__name__})"
+            if kind is float or kind is int:
+                if (low is not None and value < low) or (above is not None and value <= above) \
+                        or (high is not None and value > high) \
+                        or (below is not None and value >= below):
+                    return f"{name} = {value!r} is out of range"
+            elif kind is str and longest is not None and len(value) > longest:
+                return f"{name} is longer than {longest} characters"
+        return None
+
+    return check
+
+
+def _compiled_checker(name: str) -> Checker:
+    validator = compiled(name)
+
+    def check(payload: dict[str, Any]) -> str | None:
+        try:
+            validator(payload)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            return str(exc.message)
+        return None
+
+    return check
+
+
+@cache
+def checker(name: str) -> Checker:
+    """The fastest faithful check of schema ``name``."""
+    return simple_checker(all_schemas()[name]) or _compiled_checker(name)
+
+
+class PayloadRules:
+    """Topic -> schema name, for the topics a process acts on; ``guarded`` prefixes are those
+    under which a topic without a schema is dropped too (``ocd.command.foo`` means nothing to
+    the main loop: it must not count as a sign of life of a shot, say)."""
+
+    def __init__(self, schema_of: Mapping[str, str], guarded: Sequence[str] = ()) -> None:
+        self.schema_of = dict(schema_of)
+        self.guarded = tuple(guarded)
+        self._checks = {topic: checker(name) for topic, name in self.schema_of.items()}
+
+    def check(self, topic: str, payload: dict[str, Any]) -> None:
+        """Raise :class:`MalformedMessage` (kind ``schema`` or ``unknown``) unless ``payload``
+        is a valid event of ``topic``; topics outside the rules pass."""
+        check = self._checks.get(topic)
+        if check is None:
+            if self.guarded and topic.startswith(self.guarded):
+                raise MalformedMessage("no such topic", topic, "unknown")
+            return
+        problem = check(payload)
+        if problem is not None:
+            raise MalformedMessage(f"invalid payload: {problem}", topic, "schema")
+
+    def __contains__(self, topic: object) -> bool:
+        return topic in self._checks
+
+
+def tcs_schemas(tcs: TcsTopics) -> dict[str, str]:
+    """The configured TCS topic names -> the schema of their role (the schema files carry the
+    default names; extra guiders use the first guider's schema)."""
+    guiders = topics.GUIDER_METROLOGY
+    schema_of = {tcs.heartbeat: topics.TCS_HEARTBEAT, tcs.ra_dec: topics.TCS_RA_DEC}
+    for index, topic in enumerate(tcs.metrology):
+        schema_of[topic] = guiders[index] if index < len(guiders) else guiders[0]
+    return schema_of
+
+
+def ocd_schemas(prefixes: Iterable[str]) -> dict[str, str]:
+    """OCD's own topics under ``prefixes`` (each topic its own schema)."""
+    wanted = tuple(prefixes)
+    return {name: name for name in topic_schemas() if name.startswith(wanted)}
+
+
+def main_loop_rules(tcs: TcsTopics) -> PayloadRules:
+    """What ``ocd run`` acts on: the TCS topics, shots, commands and heartbeat enquiries."""
+    acted_on = (topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX, topics.HEARTBEAT_ENQUIRY)
+    return PayloadRules({**tcs_schemas(tcs), **ocd_schemas(acted_on)},
+                        guarded=(topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX))
+
+
+def command_rules() -> PayloadRules:
+    """What a process answering commands and heartbeats acts on (``ocd run_shot -e``)."""
+    return PayloadRules(ocd_schemas((topics.COMMAND_PREFIX, topics.HEARTBEAT_ENQUIRY,
+                                     topics.HEARTBEAT_REPLY)), guarded=(topics.COMMAND_PREFIX,))
+
+
+def accept(frames: Sequence[bytes | memoryview], rules: PayloadRules | None = None,
+           max_bytes: int = MAX_MESSAGE_BYTES) -> Event:
+    """Frames -> a valid event, or :class:`MalformedMessage` saying what kind of drop it is.
+    The one function every subscriber calls; it raises nothing else, whatever the frames."""
+    event = decode(frames, max_bytes)
+    if rules is not None:
+        rules.check(event.topic, event.payload)
+    return event

@@ -1,0 +1,587 @@
+"""What the board shows of a night, as a pure model: events in, panels out.
+
+:class:`NightView` is fed every event the board receives (with the real time it arrived and
+its sequence check) and keeps, per panel, what a page shows: OCD's clock, the state machines,
+metrology now and over the night, the current shot, the last decision and why OCD waits, the
+shots of the night (:class:`~ocd.monitor.tally.Tally`), a log of the notable events and the
+health of the bus. It says which panels changed (:meth:`NightView.take_dirty`); the board
+decides when to send them. Panels are plain JSON-ready dicts.
+
+Every table keyed by what a sender chooses (origins, topics, machines) is bounded, every text
+is cut to a bounded length, every number is read with :func:`~ocd.core.payload.finite_number`:
+a hostile publisher can make the board show nonsense, never grow without bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocd.bus.envelope import Event
+from ocd.bus.sequence import SeqCheck, SeqKind
+from ocd.core import topics
+from ocd.core.payload import finite_number, ocd_time
+from ocd.core.topics import TcsTopics
+from ocd.monitor.lines import format_line
+from ocd.monitor.tally import Tally
+
+#: Every panel of the page, in the order the page lays them out.
+PANELS = ("clock", "states", "metrology", "shot", "decision", "sky", "pointing", "completed", "log",
+          "bus")
+#: Panels whose ``items`` grow: updates carry only the new items (``delta``), each with ``n``.
+APPEND_PANELS = ("metrology", "log")
+
+#: Topics that repeat all night (heartbeats, pointing, state re-publication): shown in their
+#: panels and counted in the bus panel, kept out of the log so it shows what happened.
+_PERIODIC = (topics.MAIN_STATUS, topics.STATES_STATE, topics.HEARTBEAT_ENQUIRY,
+             topics.HEARTBEAT_REPLY)
+
+MAX_TEXT = 300       # longest text kept from a payload
+MAX_TOPIC = 120      # longest topic kept
+MAX_ORIGINS = 64     # publishers listed in the bus panel
+MAX_TOPICS = 128     # topics whose rates are kept
+MAX_MACHINES = 16    # state machines shown
+MAX_REASONS = 10     # waiting reasons shown
+MAX_SHOTS = 200      # shots of the night kept
+RATE_WINDOW = 10     # seconds over which event rates are counted
+CLOCK_REANCHOR = 5.0  # real seconds between two clock updates sent when nothing else changed
+
+
+def text(value: Any, limit: int = MAX_TEXT) -> str | None:
+    """``value`` as a bounded text (a string, or a number shown as text), else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = finite_number(value)
+        return None if number is None else f"{value}"[:limit]
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit - 1] + "…"
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if type(value) is int and abs(value) < 2 ** 53 else None
+
+
+@dataclass(frozen=True)
+class NightSettings:
+    """What the board knows from its configuration."""
+
+    topics: TcsTopics = field(default_factory=TcsTopics)
+    max_seeing: float = 3.0
+    min_transparency: float = 0.5
+    n_exposures: int = 3
+    #: The clock the configuration describes, until OCD's events say better.
+    mock: bool = False
+    speed: float = 1.0
+    log_size: int = 500
+    series_size: int = 4000
+
+
+@dataclass
+class ClockView:
+    """OCD's clock as the events show it: an anchor (OCD time at a real time) and a speed, so
+    that a page can run the clock forward by itself between updates."""
+
+    mock: bool
+    speed: float
+    source: str = "configuration"
+    anchor_ocd: float | None = None
+    anchor_wall: float | None = None
+    #: The first anchor of the current speed estimate (sender's real time, OCD time).
+    _base: tuple[float, float] | None = None
+    _sent_wall: float = -math.inf
+
+    def now(self, wall: float) -> float | None:
+        """OCD time (Unix seconds) at real time ``wall``; None before any OCD event."""
+        if self.anchor_ocd is None or self.anchor_wall is None:
+            return None
+        return self.anchor_ocd + (wall - self.anchor_wall) * self.speed
+
+    def observe(self, payload: dict[str, Any], received: float, authority: bool) -> bool:
+        """Learn from one OCD event (``authority``: it comes from the main loop); True when
+        the page should hear about it."""
+        when = ocd_time(payload)
+        if when is None or (not authority and self.source == "ocd run"):
+            return False
+        ocd = when.timestamp()
+        mock = payload.get("__clock") == "mock"
+        sent = finite_number(payload.get("__wire_time")) or received
+        changed = mock != self.mock or self.anchor_ocd is None
+        if mock != self.mock or self._base is None:
+            self._base = (sent, ocd)
+        if not mock:
+            self.speed = 1.0
+        elif sent - self._base[0] >= 2.0:  # enough real time to measure the speed
+            speed = (ocd - self._base[1]) / (sent - self._base[0])
+            if speed > 0 and abs(speed - self.speed) > 0.01 * self.speed:
+                self.speed, changed = round(speed, 3), True
+            self._base = (sent, ocd)
+        self.mock = mock
+        source = "ocd run" if authority else "ocd events"
+        changed = changed or source != self.source
+        self.source = source
+        self.anchor_ocd, self.anchor_wall = ocd, received
+        if changed or received - self._sent_wall >= CLOCK_REANCHOR:
+            self._sent_wall = received
+            return True
+        return False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mock": self.mock, "speed": self.speed, "source": self.source,
+                "ocd": self.anchor_ocd, "wall": self.anchor_wall}
+
+
+@dataclass
+class Publisher:
+    """One publisher seen on the bus."""
+
+    events: int = 0
+    last_seq: int | None = None
+    gaps: int = 0
+    lost: int = 0
+    restarts: int = 0
+    last_seen: float = 0.0
+
+
+class NightView:
+    """Everything the board shows, fed with events; see the module's docstring."""
+
+    def __init__(self, settings: NightSettings) -> None:
+        self.settings = settings
+        self.clock = ClockView(settings.mock, settings.speed)
+        self._dirty: set[str] = set(PANELS)
+        # states
+        self.machines: dict[str, str] = {}
+        self.allowed_by: str | None = None
+        self.tcs_heartbeat: float | None = None  # real time of the last TCS heartbeat
+        self._heartbeat_shown = 0.0
+        self.main_loop: dict[str, Any] = {"origin": None, "seen": None, "started": None,
+                                          "stopping": False}
+        # metrology
+        self.guiders: dict[str, dict[str, Any]] = {}
+        self.conditions: dict[str, float | None] = {"seeing": None, "transparency": None}
+        self.limits = {"max_seeing": settings.max_seeing,
+                       "min_transparency": settings.min_transparency}
+        self.series: deque[dict[str, Any]] = deque()
+        self._series_sent = 0  # ``n`` of the last series item sent
+        self._series_reset = False
+        # the shot, the decisions, the night
+        self.shot: dict[str, Any] | None = None
+        self.decision: dict[str, Any] = {"waiting": [], "pending": None, "decision": None,
+                                         "no_shot": None, "error": None, "ack": None}
+        self.tally = Tally(settings.n_exposures)
+        self.pointing: dict[str, Any] | None = None
+        # log and bus
+        self.log: deque[dict[str, Any]] = deque(maxlen=settings.log_size)
+        self._log_sent = 0
+        self._n = 0  # numbers the appended items of both append panels
+        self.received = 0
+        self.unsequenced = 0
+        self.malformed = 0
+        self.publishers: OrderedDict[str, Publisher] = OrderedDict()
+        self.forgotten_publishers = 0
+        self._second: int | None = None
+        self._counts: Counter[str] = Counter()
+        self._window: deque[Counter[str]] = deque(maxlen=RATE_WINDOW)
+        self.other_topics = 0
+
+    # -- feeding ---------------------------------------------------------------------------
+    def take_dirty(self) -> set[str]:
+        """The panels changed since the last call."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def _mark(self, *panels: str) -> None:
+        self._dirty.update(panels)
+
+    def feed(self, event: Event, received: float, check: SeqCheck | None = None) -> None:
+        """One event, received at real time ``received``, with its sequence check (None for
+        events without sequence numbers)."""
+        topic, payload = event.topic[:MAX_TOPIC], event.payload
+        self._count(topic, received, check)
+        if event.system == "ocd" and self.clock.observe(
+                payload, received, str(event.origin or "").startswith("ocd_main_loop@")):
+            self._mark("clock")
+        when = self._ocd_time(payload, received)
+        tcs = self.settings.topics
+        if topic == tcs.heartbeat:
+            if self.tcs_heartbeat is None or received - self._heartbeat_shown >= 1.0:
+                self._heartbeat_shown = received  # pages age it by themselves in between
+                self._mark("states")
+            self.tcs_heartbeat = received
+        elif topic == tcs.ra_dec:
+            self._pointing(payload, when)
+        elif topic in tcs.metrology:
+            self._metrology(topic, payload, when, received)
+        elif topic.startswith(topics.OCD_PREFIX):
+            self._ocd(topic, payload, when, received, event.origin)
+        if topic not in _PERIODIC and topic not in tcs.all():
+            self._log(event, topic, received)
+
+    def set_malformed(self, count: int) -> None:
+        """The subscriber's count of malformed messages (they never reach :meth:`feed`)."""
+        if count != self.malformed:
+            self.malformed = count
+            self._mark("bus")
+
+    def tick(self, wall: float) -> None:
+        """Time passes (call about once a second): event rates move on."""
+        self._roll(wall)
+        self._mark("bus")
+
+    def ocd_now(self, wall: float) -> float | None:
+        return self.clock.now(wall)
+
+    def _ocd_time(self, payload: dict[str, Any], received: float) -> float | None:
+        """When an event happened on OCD's clock: the main loop's clock when it arrived, once
+        the main loop is heard (every process of a rehearsal has a mock clock of its own, so
+        the main loop's is the one the page runs), else the event's own OCD time."""
+        if self.clock.source == "ocd run":
+            return self.clock.now(received)
+        when = ocd_time(payload)
+        return when.timestamp() if when is not None else self.clock.now(received)
+
+    # -- the bus ---------------------------------------------------------------------------
+    def _roll(self, wall: float) -> None:
+        second = int(wall)
+        if self._second is None:
+            self._second = second
+        while self._second < second:
+            self._window.append(self._counts)
+            self._counts = Counter()
+            self._second += 1
+            if second - self._second > RATE_WINDOW:  # a long silence: skip ahead
+                self._window.clear()
+                self._second = second
+
+    def _count(self, topic: str, received: float, check: SeqCheck | None) -> None:
+        self.received += 1
+        self._roll(received)
+        if topic in self._counts or len(self._counts) < MAX_TOPICS:
+            self._counts[topic] += 1
+        else:
+            self.other_topics += 1
+        if check is None:
+            self.unsequenced += 1
+            return
+        name = check.origin[:MAX_TOPIC]
+        publisher = self.publishers.get(name)
+        if publisher is None:
+            publisher = self.publishers[name] = Publisher()
+            if len(self.publishers) > MAX_ORIGINS:
+                self.publishers.popitem(last=False)
+                self.forgotten_publishers += 1
+        else:
+            self.publishers.move_to_end(name)
+        publisher.events += 1
+        publisher.last_seq = check.seq
+        publisher.last_seen = received
+        if check.kind is SeqKind.GAP:
+            publisher.gaps += 1
+            publisher.lost += check.missing
+            self._mark("bus")
+        elif check.kind is SeqKind.RESTART:
+            publisher.restarts += 1
+            self._mark("bus")
+
+    def rates(self) -> dict[str, float]:
+        """Events per second of each topic over the last seconds."""
+        total: Counter[str] = Counter()
+        for counts in self._window:
+            total.update(counts)
+        seconds = max(1, len(self._window))
+        return {topic: round(count / seconds, 2) for topic, count in sorted(total.items())}
+
+    # -- TCS -------------------------------------------------------------------------------
+    def _pointing(self, payload: dict[str, Any], when: float | None) -> None:
+        ra, dec = finite_number(payload.get("ra")), finite_number(payload.get("dec"))
+        if ra is None or dec is None or not (0 <= ra < 24 and -90 <= dec <= 90):
+            return
+        self.pointing = {"ra": ra, "dec": dec, "t": when,
+                         "tracking": payload.get("tracking") is True}
+        self._mark("pointing")
+
+    def _metrology(self, topic: str, payload: dict[str, Any], when: float | None,
+                   received: float) -> None:
+        seeing = finite_number(payload.get("seeing"))
+        transparency = finite_number(payload.get("transparency"))
+        if seeing is not None and not 0 <= seeing <= 100:
+            seeing = None
+        if transparency is not None and not 0 <= transparency <= 10:
+            transparency = None
+        guider = self.settings.topics.metrology.index(topic) + 1
+        self.guiders[topic] = {"guider": guider, "seeing": seeing,
+                               "transparency": transparency, "t": when}
+        if when is not None and (seeing is not None or transparency is not None):
+            self._n += 1
+            self.series.append({"n": self._n, "t": round(when, 1), "g": guider,
+                                "s": seeing, "tr": transparency})
+            if len(self.series) > self.settings.series_size:
+                self._thin_series()
+        self._mark("metrology")
+
+    def _thin_series(self) -> None:
+        """Keep every other point of the older half: the night stays whole, coarser."""
+        items = list(self.series)
+        half = len(items) // 2
+        self.series = deque(items[:half:2] + items[half:])
+        self._series_reset = True
+
+    # -- OCD -------------------------------------------------------------------------------
+    def _ocd(self, topic: str, payload: dict[str, Any], when: float | None, received: float,
+             origin: str | None) -> None:
+        if str(origin or "").startswith("ocd_main_loop@"):
+            self.main_loop["origin"] = origin[:MAX_TOPIC] if origin else None
+            self.main_loop["seen"] = received
+            self.main_loop["stopping"] = False
+        if topic == topics.MAIN_STATUS:
+            self._status(payload)
+        elif topic == topics.STATES_STATE:
+            self._machine(payload.get("machine_name"), payload.get("state"))
+        elif topic == topics.STATES_CHANGE:
+            self._machine(payload.get("machine_name"), payload.get("new_state"))
+        elif topic == topics.STATES_HETDEX_ALLOWED:
+            self.allowed_by = text(payload.get("by"))
+            self._mark("states")
+        elif topic == topics.MAIN_STARTED:
+            self.main_loop["started"] = {
+                "clock": text(payload.get("clock")), "input": text(payload.get("input")),
+                "scheduler": text(payload.get("scheduler")),
+                "obsnum": text(payload.get("obsnum_source")), "t": when}
+            self._mark("states")
+        elif topic == topics.MAIN_STOPPING:
+            self.main_loop["stopping"] = True
+            self._mark("states")
+        elif topic == topics.MAIN_WAITING:
+            self._waiting(payload.get("reasons"))
+        elif topic == topics.MAIN_DECISION:
+            self.decision["decision"] = {
+                "shotid": text(payload.get("shotid")), "track": text(payload.get("track")),
+                "started": payload.get("started") is True, "reason": text(payload.get("reason")),
+                "scheduler": text(payload.get("scheduler")), "t": when}
+            self._mark("decision", "sky")
+        elif topic == topics.MAIN_NO_SHOT:
+            self.decision["no_shot"] = {"reason": text(payload.get("reason")),
+                                        "retry_at": text(payload.get("retry_at")), "t": when}
+            self._mark("decision")
+        elif topic == topics.MAIN_ERROR:
+            self.decision["error"] = {"stage": text(payload.get("stage")),
+                                      "shotid": text(payload.get("shotid")),
+                                      "error": text(payload.get("error")), "t": when}
+            self._mark("decision")
+        elif topic in topics.ACK_TOPICS:
+            self.decision["ack"] = {"command": text(payload.get("command")),
+                                    "ok": payload.get("ok") is True,
+                                    "message": text(payload.get("message")),
+                                    "by": text(origin), "t": when}
+            self._mark("decision")
+        elif topic == topics.MAIN_CONFIG_CHANGED:
+            self._config_changed(payload.get("changes"))
+        elif topic.startswith(topics.RUN_SHOT_PREFIX):
+            self._shot_event(topic, payload, when, origin)
+
+    def _machine(self, name: Any, state: Any) -> None:
+        name, state = text(name, 40), text(state, 40)
+        if name is None or state is None:
+            return
+        known = name in self.machines or len(self.machines) < MAX_MACHINES
+        if known and self.machines.get(name) != state:
+            self.machines[name] = state
+            self._mark("states")
+
+    def _status(self, payload: dict[str, Any]) -> None:
+        states = payload.get("states")
+        if isinstance(states, dict):
+            for name, state in list(states.items())[:MAX_MACHINES]:
+                self._machine(name, state)
+        self._waiting(payload.get("waiting"))
+        pending = text(payload.get("pending"), 40)
+        if pending != self.decision["pending"]:
+            self.decision["pending"] = pending
+            self._mark("decision")
+        conditions = {"seeing": finite_number(payload.get("seeing")),
+                      "transparency": finite_number(payload.get("transparency"))}
+        if conditions != self.conditions:
+            self.conditions = conditions
+            self._mark("metrology")
+
+    def _waiting(self, reasons: Any) -> None:
+        if not isinstance(reasons, list):
+            return
+        cleaned = [r for r in (text(item) for item in reasons[:MAX_REASONS]) if r]
+        if cleaned != self.decision["waiting"]:
+            self.decision["waiting"] = cleaned
+            self._mark("decision")
+
+    def _config_changed(self, changes: Any) -> None:
+        if not isinstance(changes, list):
+            return
+        for change in changes[:50]:
+            if not (isinstance(change, list) and len(change) == 3):
+                continue
+            section, option, value = change
+            if section == "run" and option in self.limits and isinstance(value, str):
+                try:
+                    number = float(value)
+                except ValueError:
+                    continue
+                if math.isfinite(number):
+                    self.limits[option] = number
+                    self._mark("metrology")
+
+    def _shot_event(self, topic: str, payload: dict[str, Any], when: float | None,
+                    origin: str | None) -> None:
+        if topic in (topics.RUN_SHOT_RUN, topics.RUN_SHOT_EXP_HETDEX):
+            self.tally.feed(topic, payload)
+            if len(self.tally.shots) > MAX_SHOTS:
+                del self.tally.shots[:-MAX_SHOTS]
+            self._mark("completed")
+        status = payload.get("exec_status")
+        observation = _int(payload.get("observation"))
+        if topic == topics.RUN_SHOT_RUN and status == 0:
+            self.shot = {"state": "running", "shotid": text(payload.get("shotid"), 40),
+                         "track": text(payload.get("obs_track"), 2), "observation": observation,
+                         "origin": text(origin), "phase": "starting", "started": when,
+                         "exposure": 0, "n_exposures": self.settings.n_exposures,
+                         "exposure_start": None, "seconds": None, "finished": None,
+                         "outcome": None}
+            self._mark("shot", "sky")
+            return
+        shot = self.shot
+        if shot is None or shot["origin"] != text(origin) or shot["state"] != "running":
+            return
+        if topic == topics.RUN_SHOT_SETUP_TELESCOPE:
+            shot["phase"] = "setting up the telescope" if status == 0 else "telescope set up"
+        elif topic == topics.RUN_SHOT_EXP_HETDEX:
+            number = _int(payload.get("exposure"))
+            seconds = finite_number(payload.get("seconds"))
+            if number is None or number < 1:
+                return
+            shot["exposure"] = number
+            shot["n_exposures"] = max(shot["n_exposures"], number)
+            if status == 0:
+                shot.update(phase="exposing", exposure_start=when, seconds=seconds)
+            else:
+                shot.update(phase=f"exposure {number} done", exposure_start=None)
+        elif topic == topics.RUN_SHOT_RUN and status == 1:
+            if payload.get("error") is True:
+                reason = text(payload.get("exc_value")) or text(payload.get("exc_type"))
+                shot["state"] = ("aborted" if payload.get("exc_type") == "ShotAborted"
+                                 else "failed")
+                shot["outcome"] = reason
+            else:
+                shot["state"], shot["outcome"] = "completed", None
+            shot.update(phase="finished", finished=when, exposure_start=None)
+            self._mark("sky")
+        else:
+            return
+        self._mark("shot")
+
+    # -- the log ---------------------------------------------------------------------------
+    def _log(self, event: Event, topic: str, received: float) -> None:
+        payload = event.payload
+        level = "info"
+        if topic == topics.MAIN_ERROR or (topic == topics.RUN_SHOT_RUN
+                                          and payload.get("error") is True):
+            level = "error"
+        elif topic in topics.ACK_TOPICS and payload.get("ok") is not True:
+            level = "warning"
+        elif topic == topics.STATES_CHANGE or topic in topics.ACK_TOPICS:
+            level = "notice"
+        self._n += 1
+        self.log.append({"n": self._n, "topic": topic, "level": level,
+                         "line": format_line(Event(topic, payload), received)})
+        self._mark("log")
+
+    # -- panels ----------------------------------------------------------------------------
+    def panel(self, name: str) -> dict[str, Any]:
+        """The whole of one panel, as a page needs it after a (re)load."""
+        if name == "clock":
+            return self.clock.as_dict()
+        if name == "states":
+            return {"machines": dict(self.machines), "allowed_by": self.allowed_by,
+                    "tcs_heartbeat": self.tcs_heartbeat, "main_loop": dict(self.main_loop)}
+        if name == "metrology":
+            return {**self._metrology_now(), "items": list(self.series)}
+        if name == "shot":
+            return {"shot": None if self.shot is None else dict(self.shot)}
+        if name == "decision":
+            return dict(self.decision)
+        if name == "sky":
+            running = self.shot["shotid"] if self.shot and self.shot["state"] == "running" \
+                else None
+            chosen = self.decision["decision"]
+            return {"running": running,
+                    "chosen": chosen["shotid"] if chosen and chosen["started"] else None,
+                    "completed": sorted({s.shotid for s in self.tally.of_state("completed")})}
+        if name == "pointing":
+            return {"pointing": self.pointing}
+        if name == "completed":
+            return {"shots": [self._shot_row(s) for s in self.tally.shots]}
+        if name == "log":
+            return {"items": list(self.log)}
+        if name == "bus":
+            return self._bus()
+        raise KeyError(name)
+
+    def delta(self, name: str) -> dict[str, Any] | None:
+        """For an append panel, what every page needs since the last call: the panel's state
+        and only the new items (``delta: true``); None when every page must get the whole
+        panel instead (the series was thinned). Pages drop items they already have (by
+        ``n``), so a page that opened in between loses nothing and repeats nothing."""
+        if name == "metrology":
+            new = _after(self.series, self._series_sent)
+            if new:
+                self._series_sent = new[-1]["n"]
+            if self._series_reset:
+                self._series_reset = False
+                return None
+            return {**self._metrology_now(), "items": new, "delta": True}
+        if name == "log":
+            new = _after(self.log, self._log_sent)
+            if new:
+                self._log_sent = new[-1]["n"]
+            return {"items": new, "delta": True}
+        raise KeyError(name)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every panel (what a page gets when it opens)."""
+        return {name: self.panel(name) for name in PANELS}
+
+    def _metrology_now(self) -> dict[str, Any]:
+        return {"conditions": dict(self.conditions), "limits": dict(self.limits),
+                "guiders": [self.guiders[t] for t in self.settings.topics.metrology
+                            if t in self.guiders]}
+
+    @staticmethod
+    def _shot_row(shot: Any) -> dict[str, Any]:
+        return {"shotid": text(shot.shotid, 40), "track": text(shot.track, 2),
+                "observation": shot.observation, "state": shot.state,
+                "exposures": shot.exposures, "error": text(shot.error)}
+
+    def _bus(self) -> dict[str, Any]:
+        publishers = [{"origin": origin, "events": p.events, "last_seq": p.last_seq,
+                       "gaps": p.gaps, "lost": p.lost, "restarts": p.restarts,
+                       "last_seen": p.last_seen}
+                      for origin, p in sorted(self.publishers.items())]
+        return {"received": self.received, "unsequenced": self.unsequenced,
+                "malformed": self.malformed, "publishers": publishers,
+                "forgotten_publishers": self.forgotten_publishers,
+                "gaps": sum(p.gaps for p in self.publishers.values()),
+                "lost": sum(p.lost for p in self.publishers.values()),
+                "restarts": sum(p.restarts for p in self.publishers.values()),
+                "rates": self.rates(), "other_topics": self.other_topics}
+
+
+def _after(items: deque[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The items numbered above ``n`` (numbers increase: read from the end)."""
+    found = []
+    for item in reversed(items):
+        if item["n"] <= n:
+            break
+        found.append(item)
+    found.reverse()
+    return found

@@ -1,0 +1,124 @@
+"""The journal of the shot a main loop runs: what survives a ``kill -9``.
+
+Before a shot's start event goes out, ``ocd run`` writes the shot, its track, its observation
+number and the publisher that announces it to ``<shot file>.running``; it marks the entry
+completed once ``n_obs`` is written back, and removes it after the finish event. Every write
+is durable and atomic (:func:`ocd.shots.store.atomic_write`). A main loop that starts and finds
+an entry knows that its predecessor died with that shot running: it publishes the shot's
+finish (``error: true``, ``exc_type: "Interrupted"``; or ``error: false`` when ``n_obs`` was
+already written), so monitors stop waiting. The observation number stays used; ``n_obs`` is
+not touched again.
+
+Why beside the shot file rather than in the observation-number database: the journal is part
+of the shot list's bookkeeping (it says whether a decrement of ``n_obs`` happened), it must be
+written wherever the shot file is, with either database backend, and ``vl_obsnum`` is a table
+whose schema OCD shares with HET and does not change.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocd.bus.envelope import dumps, loads
+from ocd.errors import OcdError
+from ocd.shots.store import atomic_write, remove_durably
+
+log = logging.getLogger(__name__)
+
+#: What the journal's name adds to the shot file's.
+SUFFIX = ".running"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A shot as it was started."""
+
+    shot: dict[str, Any]   # the shot's keys (``Shot.as_dict()``)
+    track: str             # E or W
+    observation: int
+    origin: str            # ``__origin`` of the publisher of its events
+    started: str           # OCD-clock ISO time of the start
+    completed: bool = False  # the exposures are done and n_obs was written back
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shot": self.shot, "track": self.track, "observation": self.observation,
+                "origin": self.origin, "started": self.started, "completed": self.completed}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> JournalEntry:
+        """ValueError unless ``data`` is what :meth:`as_dict` writes."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        try:
+            entry = cls(shot=data["shot"], track=data["track"],
+                        observation=data["observation"], origin=data["origin"],
+                        started=data["started"], completed=data["completed"])
+        except KeyError as exc:
+            raise ValueError(f"no {exc.args[0]!r}") from None
+        if not (isinstance(entry.shot, dict) and isinstance(entry.shot.get("shotid"), str)
+                and entry.track in ("E", "W") and type(entry.observation) is int
+                and isinstance(entry.origin, str) and isinstance(entry.started, str)
+                and isinstance(entry.completed, bool)):
+            raise ValueError("a field has the wrong type")
+        return entry
+
+
+class ShotJournal:
+    """The journal file of one shot file."""
+
+    def __init__(self, shot_file: Path) -> None:
+        self.path = shot_file.with_name(shot_file.name + SUFFIX)
+
+    def begin(self, entry: JournalEntry) -> None:
+        """Record a shot about to start (before its start event is published)."""
+        atomic_write(self.path, dumps(entry.as_dict()), "the journal of the running shot")
+
+    def complete(self, entry: JournalEntry) -> None:
+        """Record that the shot's data are taken and ``n_obs`` written back."""
+        completed = JournalEntry(**{**entry.as_dict(), "completed": True})
+        atomic_write(self.path, dumps(completed.as_dict()), "the journal of the running shot")
+
+    def end(self) -> None:
+        """The shot's finish event is published: nothing to recover any more."""
+        try:
+            remove_durably(self.path)
+        except OSError as exc:
+            raise OcdError(f"{self.path}: cannot remove the journal of the finished shot: "
+                           f"{exc.strerror}") from None
+
+    def read(self) -> JournalEntry | None:
+        """The entry of a shot that never finished, or None. A journal that cannot be read
+        (a damaged disk; never a crash, writes are atomic) is reported and set aside."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise OcdError(f"{self.path}: cannot read the journal of the running shot: "
+                           f"{exc.strerror}") from None
+        try:
+            return JournalEntry.from_dict(loads(raw))
+        except ValueError as exc:
+            aside = self.path.with_name(self.path.name + ".unreadable")
+            log.error("%s is not a journal OCD wrote (%s): moved to %s; if a shot was running "
+                      "when ocd run stopped, its finish was never published", self.path, exc,
+                      aside)
+            self.path.replace(aside)
+            return None
+
+
+def interrupted_finish(entry: JournalEntry) -> dict[str, Any]:
+    """The ``ocd.run_shot.run`` finish that a restarted main loop publishes for ``entry``."""
+    base = {**entry.shot, "observation": entry.observation, "obs_track": entry.track,
+            "exec_status": 1, "shot_origin": entry.origin}
+    if entry.completed:  # n_obs was written: the shot is done, only its finish was lost
+        return {**base, "error": False, "exc_type": None, "exc_value": None,
+                "traceback": None}
+    return {**base, "error": True, "exc_type": "Interrupted",
+            "exc_value": f"ocd run stopped without finishing the shot (started {entry.started}, "
+                         "found at the next start): its data are incomplete, the "
+                         "observation number stays used, n_obs is unchanged",
+            "traceback": None}

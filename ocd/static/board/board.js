@@ -1,0 +1,435 @@
+// OCD board: the page. It opens a WebSocket to ocd board, gets every panel at once, then the
+// updates. Everything shown comes from events of the bus, which are untrusted: text is only
+// ever set with textContent, never parsed as HTML. Plots are plain SVG drawn here.
+"use strict";
+
+const SVG = "http://www.w3.org/2000/svg";
+const state = { panels: {}, offset: 0, user: null, csrf: null, users: false, logFilter: "" };
+const $ = (id) => document.getElementById(id);
+
+function setText(id, text) {
+  const node = $(id);
+  const value = text === null || text === undefined ? "" : String(text);
+  if (node.textContent !== value) node.textContent = value;
+}
+
+function setClass(id, cls) {
+  const node = $(id);
+  node.classList.remove("ok", "no", "warn", "neutral");
+  if (cls) node.classList.add(cls);
+}
+
+function el(tag, attrs, text) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4))
+    : document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+// -- time --------------------------------------------------------------------------------------
+function serverNow() { return Date.now() / 1000 + state.offset; }
+
+function ocdNow() {
+  const c = state.panels.clock;
+  if (!c || c.ocd === null || c.wall === null) return null;
+  return c.ocd + (serverNow() - c.wall) * c.speed;
+}
+
+function pad(n) { return String(n).padStart(2, "0"); }
+
+function hms(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const d = new Date(seconds * 1000);
+  return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+}
+
+function duration(seconds) {
+  if (seconds === null || !isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  return s >= 60 ? `${Math.floor(s / 60)}:${pad(s % 60)}` : `${s} s`;
+}
+
+function age(wall) {
+  if (wall === null || wall === undefined) return null;
+  return Math.max(0, serverNow() - wall);
+}
+
+// -- panels ------------------------------------------------------------------------------------
+const GOOD = { tcs: "alive", hetdex_allowed: "allowed", run_shot: "idle", metrology: "good",
+  meta: "satisfied" };
+const NAMES = { tcs: "tcs-state", hetdex_allowed: "hetdex-state", run_shot: "runshot-state",
+  metrology: "metrology-state", meta: "meta-state" };
+
+function renderStates() {
+  const p = state.panels.states;
+  if (!p) return;
+  for (const [machine, id] of Object.entries(NAMES)) {
+    const value = p.machines[machine];
+    setText(id, value === undefined ? "?" : value.replace("_", " "));
+    let cls = value === undefined ? null : value === GOOD[machine] ? "ok" : "no";
+    if (machine === "run_shot" && value === "running") cls = "neutral";
+    if (machine === "metrology" && value === "stale") cls = "warn";
+    if (machine === "meta" && value !== "satisfied" && p.machines.run_shot === "running") cls = "neutral";
+    setClass(id, cls);
+  }
+  setText("hetdex-by", p.allowed_by ? `by ${p.allowed_by}` : "");
+  const ml = p.main_loop;
+  const silent = age(ml.seen);
+  if (ml.seen === null) { setText("mainloop-state", "not seen"); setClass("mainloop-state", "warn"); }
+  else if (ml.stopping) { setText("mainloop-state", "stopping"); setClass("mainloop-state", "warn"); }
+  else if (silent > 10) { setText("mainloop-state", "silent"); setClass("mainloop-state", "no"); }
+  else { setText("mainloop-state", "running"); setClass("mainloop-state", "ok"); }
+  const started = ml.started;
+  setText("mainloop-info", silent === null ? "" : `last event ${duration(silent)} ago`
+    + (started && started.scheduler ? ` · scheduler ${started.scheduler}` : ""));
+}
+
+function renderAges() {
+  const p = state.panels.states;
+  if (!p) return;
+  const beat = age(p.tcs_heartbeat);
+  setText("tcs-age", beat === null ? "no heartbeat seen" : `heartbeat ${duration(beat)} ago`);
+  renderStates();
+}
+
+function renderClock() {
+  const c = state.panels.clock;
+  const now = ocdNow();
+  if (now === null) { setText("clock-utc", "--:--:--"); return; }
+  const d = new Date(now * 1000);
+  setText("clock-utc", `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} `
+    + `${hms(now)} UTC`);
+  setText("clock-kind", c.mock ? `mock clock ${c.speed}×` : "real clock");
+}
+
+function renderShot() {
+  const shot = state.panels.shot && state.panels.shot.shot;
+  $("shot-none").hidden = !!shot;
+  $("shot-body").hidden = !shot;
+  if (!shot) return;
+  setText("shot-id", shot.shotid);
+  setText("shot-track", shot.track ? `track ${shot.track}` : "");
+  setText("shot-obs", shot.observation !== null ? `observation ${shot.observation}` : "");
+  setText("shot-state", shot.state);
+  setText("shot-phase", shot.phase);
+  setText("shot-outcome", shot.outcome ? `${shot.state}: ${shot.outcome}` : "");
+  renderProgress();
+}
+
+function renderProgress() {
+  const shot = state.panels.shot && state.panels.shot.shot;
+  if (!shot) return;
+  const n = shot.n_exposures;
+  setText("shot-exposure", shot.exposure ? `exposure ${shot.exposure} of ${n}` : `0 of ${n} exposures`);
+  const bar = $("shot-progress");
+  const now = ocdNow();
+  if (shot.state === "running" && shot.exposure_start !== null && shot.seconds && now !== null) {
+    const done = Math.min(1, Math.max(0, (now - shot.exposure_start) / shot.seconds));
+    bar.value = ((shot.exposure - 1) + done) / n;
+    setText("shot-left", `${duration(shot.exposure_start + shot.seconds - now)} left`);
+  } else {
+    const finished = shot.state === "completed" ? n : shot.exposure;
+    bar.value = Math.min(1, finished / n);
+    setText("shot-left", shot.state === "running" ? "" : shot.state);
+  }
+}
+
+function describeDecision(d) {
+  if (!d) return "–";
+  return `${hms(d.t)} ${d.shotid} ${d.track}: ${d.started ? "" : "not started: "}${d.reason}`;
+}
+
+function renderDecision() {
+  const p = state.panels.decision;
+  if (!p) return;
+  const shot = state.panels.shot && state.panels.shot.shot;
+  let now = "watching";
+  if (shot && shot.state === "running") now = `running ${shot.shotid}`;
+  else if (p.pending) now = p.pending;
+  else if (p.waiting.length) now = "waiting";
+  setText("decision-now", now);
+  const list = $("decision-waiting");
+  list.replaceChildren(...p.waiting.map((reason) => el("li", {}, reason)));
+  setText("decision-last", describeDecision(p.decision));
+  setText("decision-noshot", p.no_shot ? `${hms(p.no_shot.t)} ${p.no_shot.reason}` : "–");
+  setText("decision-error", p.error ? `${hms(p.error.t)} ${p.error.stage}: ${p.error.error}` : "–");
+  setText("decision-ack", p.ack ? `${hms(p.ack.t)} ${p.ack.command} ${p.ack.ok ? "done" : "refused"}: ${p.ack.message}` : "–");
+}
+
+function renderCompleted() {
+  const p = state.panels.completed;
+  if (!p) return;
+  const rows = p.shots.slice().reverse().map((s) => {
+    const tr = el("tr", { class: s.state });
+    for (const cell of [s.shotid, s.track, s.observation, s.exposures,
+      s.state === "failed" ? `failed: ${s.error}` : s.state]) tr.appendChild(el("td", {}, cell));
+    return tr;
+  });
+  $("completed").tBodies[0].replaceChildren(...rows);
+}
+
+// -- the log -----------------------------------------------------------------------------------
+const LOG_MAX = 500;
+let logItems = [];
+
+function renderLog() {
+  const filter = state.logFilter.toLowerCase();
+  const shown = logItems.filter((i) => !filter || i.topic.toLowerCase().includes(filter));
+  const rows = shown.slice(-200).reverse().map((i) => el("div", { class: i.level }, i.line));
+  $("log").replaceChildren(...rows);
+  const topics = [...new Set(logItems.map((i) => i.topic))].sort();
+  const list = $("log-topics");
+  if (list.children.length !== topics.length) {
+    list.replaceChildren(...topics.map((t) => el("option", { value: t })));
+  }
+}
+
+// -- bus health ----------------------------------------------------------------------------------
+function renderBus() {
+  const p = state.panels.bus;
+  if (!p) return;
+  setText("bus-summary", `${p.received} events · ${p.malformed} malformed · ${p.gaps} gaps `
+    + `(${p.lost} lost) · ${p.restarts} restarts · ${p.unsequenced} without sequence numbers`);
+  const rows = p.publishers.map((x) => {
+    const tr = el("tr");
+    for (const cell of [x.origin, x.events, x.last_seq, x.gaps, x.lost, x.restarts,
+      `${duration(age(x.last_seen))} ago`]) tr.appendChild(el("td", {}, cell));
+    if (x.gaps) tr.classList.add("warn");
+    return tr;
+  });
+  $("bus-publishers").tBodies[0].replaceChildren(...rows);
+  const rates = Object.entries(p.rates).sort((a, b) => b[1] - a[1]).map(([topic, rate]) => {
+    const tr = el("tr");
+    tr.appendChild(el("td", {}, topic));
+    tr.appendChild(el("td", {}, rate.toFixed(1)));
+    return tr;
+  });
+  $("bus-rates").tBodies[0].replaceChildren(...rates);
+}
+
+// -- metrology plot ------------------------------------------------------------------------------
+let series = [];
+
+function renderMetrology() {
+  const p = state.panels.metrology;
+  if (!p) return;
+  const c = p.conditions;
+  setText("metrology-now", `now: seeing ${c.seeing === null ? "–" : c.seeing.toFixed(2) + '"'}`
+    + ` (limit ${p.limits.max_seeing}"), transparency `
+    + `${c.transparency === null ? "–" : c.transparency.toFixed(2)} (limit ${p.limits.min_transparency})`);
+  const svg = $("metrology-plot");
+  const W = Math.max(360, Math.round(svg.clientWidth || 720)), left = 50, right = 10;
+  const plotW = W - left - right;
+  svg.setAttribute("viewBox", `0 0 ${W} 240`);
+  const parts = [];
+  const times = series.map((i) => i.t);
+  const now = ocdNow();
+  const t1 = Math.max(now || 0, times.length ? times[times.length - 1] : 0);
+  const t0 = times.length ? Math.min(times[0], t1 - 600) : t1 - 3600;
+  const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * plotW;
+  const panes = [
+    { key: "s", label: 'seeing (")', top: 10, height: 95, limit: p.limits.max_seeing,
+      max: Math.max(2, p.limits.max_seeing * 1.3, ...series.map((i) => i.s || 0)) },
+    { key: "tr", label: "transparency", top: 130, height: 95, limit: p.limits.min_transparency,
+      max: Math.max(1.05, ...series.map((i) => i.tr || 0)) },
+  ];
+  for (const pane of panes) {
+    const y = (v) => pane.top + pane.height - (v / pane.max) * pane.height;
+    parts.push(el("svg:rect", { x: left, y: pane.top, width: plotW, height: pane.height,
+      class: "ring" }));
+    parts.push(el("svg:text", { x: left + 6, y: pane.top + 14 }, pane.label));
+    for (const v of [0, pane.max / 2, pane.max]) {
+      parts.push(el("svg:text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, v.toFixed(1)));
+    }
+    parts.push(el("svg:line", { x1: left, x2: W - right, y1: y(pane.limit), y2: y(pane.limit),
+      class: "limit" }));
+    for (const g of [1, 2]) {
+      const points = series.filter((i) => i.g === g && i[pane.key] !== null)
+        .map((i) => `${x(i.t).toFixed(1)},${y(i[pane.key]).toFixed(1)}`);
+      if (points.length) parts.push(el("svg:polyline", { points: points.join(" "), class: `g${g}` }));
+    }
+  }
+  for (let k = 0; k <= 4; k++) {
+    const t = t0 + ((t1 - t0) * k) / 4;
+    parts.push(el("svg:text", { x: x(t), y: 238, "text-anchor": "middle" }, hms(t).slice(0, 5)));
+  }
+  parts.push(el("svg:text", { x: W - right - 4, y: 22, "text-anchor": "end" },
+    "guider 1 blue, guider 2 violet; dashed: the limit OCD applies"));
+  svg.replaceChildren(...parts);
+}
+
+// -- sky chart -----------------------------------------------------------------------------------
+const R = 150; // the horizon; the centre is the zenith
+
+function skyXY(az, alt) {
+  const r = ((90 - alt) / 90) * R;
+  const a = (az * Math.PI) / 180;
+  return [-Math.sin(a) * r, -Math.cos(a) * r]; // north up, east left: the sky seen from below
+}
+
+function renderSky() {
+  const sky = state.panels.sky;
+  if (!sky) return;
+  const svg = $("sky-chart");
+  const parts = [];
+  const inner = ((90 - sky.altitude - sky.reach) / 90) * R;
+  const outer = ((90 - sky.altitude + sky.reach) / 90) * R;
+  if (sky.altitude !== undefined) {
+    parts.push(el("svg:path", { d: `M ${outer} 0 A ${outer} ${outer} 0 1 0 ${-outer} 0 A ${outer} ${outer} 0 1 0 ${outer} 0 `
+      + `M ${inner} 0 A ${inner} ${inner} 0 1 1 ${-inner} 0 A ${inner} ${inner} 0 1 1 ${inner} 0 Z`,
+      class: "annulus", "fill-rule": "evenodd" }));
+  }
+  parts.push(el("svg:circle", { r: R, class: "ring" }));
+  parts.push(el("svg:circle", { r: (60 / 90) * R, class: "ring" }));
+  for (const [label, az] of [["N", 0], ["E", 90], ["S", 180], ["W", 270]]) {
+    const [x, y] = skyXY(az, -7);
+    parts.push(el("svg:text", { x, y: y + 4, "text-anchor": "middle" }, label));
+  }
+  const completed = new Set(sky.completed || []);
+  let below = 0;
+  for (const s of sky.shots || []) {
+    if (s.alt === null || s.alt < 0) { below += 1; continue; }
+    let cls = s.n_obs === 0 || completed.has(s.id) ? "done" : s.observable ? "observable" : "remaining";
+    if (s.id === sky.running) cls = "running";
+    if (s.id === sky.chosen) cls += " chosen";
+    const [x, y] = skyXY(s.az, s.alt);
+    const dot = el("svg:circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 4, class: `shot ${cls}`,
+      "data-shot": s.id });
+    dot.appendChild(el("svg:title", {}, `${s.id}: alt ${s.alt}°, az ${s.az}°, n_obs ${s.n_obs}`
+      + (s.observable ? ", observable now" : "")));
+    parts.push(dot);
+  }
+  const pointing = state.panels.pointing;
+  if (pointing && pointing.altaz && pointing.altaz.alt !== null && pointing.altaz.alt >= 0) {
+    const [x, y] = skyXY(pointing.altaz.az, pointing.altaz.alt);
+    const mark = el("svg:path", { d: `M ${x - 7} ${y} H ${x + 7} M ${x} ${y - 7} V ${y + 7}`,
+      class: "pointing", id: "sky-pointing" });
+    mark.appendChild(el("svg:title", {}, `pointing: alt ${pointing.altaz.alt}°, az ${pointing.altaz.az}°`));
+    parts.push(mark);
+  }
+  svg.replaceChildren(...parts);
+  setText("sky-note", sky.error ? sky.error : `${(sky.shots || []).length} shots`
+    + (below ? `, ${below} below the horizon` : "") + (sky.t ? ` at ${hms(sky.t)}` : ""));
+  setText("sky-reason", sky.reason ? `scheduler: ${sky.reason}` : "");
+}
+
+// -- updates from the board ---------------------------------------------------------------------
+const RENDER = { clock: renderClock, states: renderStates, shot: () => { renderShot(); renderDecision(); },
+  decision: renderDecision, completed: renderCompleted, log: renderLog, bus: renderBus,
+  metrology: renderMetrology, sky: renderSky, pointing: renderSky };
+
+function mergeItems(old, update, limit) {
+  const last = old.length ? old[old.length - 1].n : 0;
+  const merged = update.delta ? old.concat(update.items.filter((i) => i.n > last)) : update.items;
+  return merged.length > limit ? merged.slice(merged.length - limit) : merged;
+}
+
+function apply(panel, data) {
+  if (panel === "hello") { state.users = data.users; renderUser(); return; }
+  if (panel === "log") logItems = mergeItems(logItems, data, LOG_MAX);
+  if (panel === "metrology") series = mergeItems(series, data, 20000);
+  state.panels[panel] = data;
+  if (RENDER[panel]) RENDER[panel]();
+}
+
+let socket = null;
+let retry = 500;
+
+function connect() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+  socket = new WebSocket(url);
+  socket.onopen = () => { retry = 500; setText("link", "live"); $("link").className = "badge on"; };
+  socket.onmessage = (message) => {
+    const batch = JSON.parse(message.data);
+    state.offset = batch.w - Date.now() / 1000;
+    for (const update of batch.u) apply(update.p, update.d);
+  };
+  socket.onclose = () => {
+    setText("link", "reconnecting…");
+    $("link").className = "badge off";
+    setTimeout(connect, retry);
+    retry = Math.min(5000, retry * 2);
+  };
+}
+
+// -- sign-in and commands -------------------------------------------------------------------------
+function renderUser() {
+  const signedIn = !!state.user;
+  setText("user", signedIn ? `signed in as ${state.user}` : "read-only");
+  $("signin-button").hidden = signedIn || !state.users;
+  $("signout-button").hidden = !signedIn;
+  for (const id of ["cmd-allow", "cmd-stop", "cmd-abort"]) $(id).disabled = !signedIn;
+  setText("commands-note", signedIn ? "Each command asks for confirmation and shows its acknowledgement."
+    : state.users ? "Sign in to command. Anyone can watch." : "Read-only: this board has no users ([board] users).");
+}
+
+async function post(path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (state.csrf) headers["X-OCD-CSRF"] = state.csrf;
+  const response = await fetch(path, { method: "POST", headers, body: JSON.stringify(body),
+    credentials: "same-origin" });
+  let data = {};
+  try { data = await response.json(); } catch (e) { data = { error: response.statusText }; }
+  return { status: response.status, data };
+}
+
+async function loadSession() {
+  const response = await fetch("/api/session", { credentials: "same-origin" });
+  const data = await response.json();
+  state.user = data.user; state.csrf = data.csrf; state.users = data.users;
+  renderUser();
+}
+
+const COMMANDS = {
+  allow: ["Allow HETDEX shots?", "OCD will choose and start shots by itself whenever conditions allow."],
+  stop: ["Stop after this shot?", "HETDEX shots become forbidden: a shot in progress finishes, no new one starts."],
+  abort: ["Abort the running shot?", "The exposure in progress stops now and its data are lost (per [run_shot] abort_exposure); shots go on afterwards unless you also stop."],
+};
+let pending = null;
+
+function ask(command) {
+  pending = command;
+  setText("confirm-title", COMMANDS[command][0]);
+  setText("confirm-text", COMMANDS[command][1]);
+  $("confirm").hidden = false;
+  $("confirm-no").focus();
+}
+
+async function send(command) {
+  setText("cmd-result", `sending ${command}…`);
+  const { status, data } = await post("/api/command", { command });
+  const when = hms(ocdNow());
+  if (status === 200 && data.ok) setText("cmd-result", `✓ ${when} ${data.message} (acknowledged by ${data.by})`);
+  else if (status === 200) setText("cmd-result", `✗ ${when} refused by ${data.by}: ${data.message}`);
+  else setText("cmd-result", `✗ ${when} ${data.message || data.error || "failed"}`);
+  if (status === 401) { state.user = null; state.csrf = null; renderUser(); }
+}
+
+function setup() {
+  $("signin-button").onclick = () => { $("login").hidden = false; setText("login-error", ""); $("login-user").focus(); };
+  $("login-cancel").onclick = () => { $("login").hidden = true; };
+  $("login-form").onsubmit = async (e) => {
+    e.preventDefault();
+    const { status, data } = await post("/api/login", { user: $("login-user").value,
+      password: $("login-password").value });
+    $("login-password").value = "";
+    if (status !== 200) { setText("login-error", data.error || "sign-in failed"); return; }
+    state.user = data.user; state.csrf = data.csrf;
+    $("login").hidden = true;
+    renderUser();
+  };
+  $("signout-button").onclick = async () => {
+    await post("/api/logout", {});
+    state.user = null; state.csrf = null; renderUser();
+  };
+  for (const command of Object.keys(COMMANDS)) $(`cmd-${command}`).onclick = () => ask(command);
+  $("confirm-no").onclick = () => { $("confirm").hidden = true; pending = null; };
+  $("confirm-yes").onclick = () => { $("confirm").hidden = true; const c = pending; pending = null; if (c) send(c); };
+  $("log-filter").oninput = (e) => { state.logFilter = e.target.value; renderLog(); };
+  loadSession().catch(() => {});
+  connect();
+  setInterval(() => { renderClock(); renderProgress(); renderAges(); }, 250);
+}
+
+document.addEventListener("DOMContentLoaded", setup);

@@ -1,0 +1,182 @@
+"""``ocd board`` in a real browser, on a real night: ``ocd sim_tcs`` + ``ocd run`` + ``ocd board``
+as subprocesses on a fast mock clock, the page driven by Debian's Chromium through Playwright.
+
+What a user sees: a shot start, its exposures' progress and its completion; a signed-in allow
+and abort acknowledged (and named in ``ocd run``'s log); a read-only page that cannot command;
+a reload that shows the current state at once. Screenshots are saved in the test's temporary
+directory.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from browser_helpers import board_url, chromium
+from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
+
+from ocd.app.board.auth import hash_password
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class BoardNight:
+    root: Path
+    url: str
+    run: OcdProcess
+    tap: EventTap
+
+
+@pytest.fixture
+def board_night() -> Iterator[BoardNight]:
+    root = short_tmpdir()
+    users = f"alice:{hash_password(PASSWORD)}"
+    # 60x with 300 s exposures: each exposure lasts 5 s of real time, the whole shot ~17 s
+    config = night_config(root, speed=60, exposure_time=300,
+                          extra=f"\n[board]\nurl = http://127.0.0.1:0\nusers = {users}\n")
+    sim = OcdProcess(("sim_tcs", "--config", str(config)), root, "sim_tcs")
+    run = OcdProcess(("run", "--config", str(config), "--yes"), root, "run")
+    board = OcdProcess(("board", "--config", str(config)), root, "board")
+    tap = EventTap([f"ipc://{root}/{name}.ipc" for name in ("main", "shot0")])
+    try:
+        tap.wait_for(topic_is("ocd.main_loop.status"), 60, what="first main loop status")
+        yield BoardNight(root, board_url(root / "board.out"), run, tap)
+    finally:
+        tap.close()
+        codes = {name: proc.stop() for name, proc in
+                 (("board", board), ("run", run), ("sim_tcs", sim))}
+        errors = {name: proc.stderr()[-2000:] for name, proc in
+                  (("board", board), ("run", run), ("sim_tcs", sim))}
+        shutil.rmtree(root, ignore_errors=True)
+        assert codes == {"board": 0, "run": 0, "sim_tcs": 0}, (codes, errors)
+
+
+def sign_in(page, user: str = "alice", password: str = PASSWORD) -> None:
+    from playwright.sync_api import expect
+
+    page.click("#signin-button")
+    page.fill("#login-user", user)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    expect(page.locator("#user")).to_have_text(f"signed in as {user}")
+
+
+def command(page, name: str) -> str:
+    """Click a command, confirm it, return the acknowledgement line shown."""
+    from playwright.sync_api import expect
+
+    page.click(f"#cmd-{name}")
+    expect(page.locator("#confirm")).to_be_visible()
+    page.click("#confirm-yes")
+    result = page.locator("#cmd-result")
+    expect(result).to_contain_text("acknowledged by", timeout=30_000)
+    return result.inner_text()
+
+
+def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    night = board_night
+    with chromium() as browser:
+        watcher = browser.new_page()  # read-only: nobody signed in here
+        watcher.goto(night.url + "/")
+        expect(watcher.locator("#link")).to_have_text("live")
+        expect(watcher.locator("#tcs-state")).to_have_text("alive", timeout=20_000)
+        expect(watcher.locator("#hetdex-state")).to_have_text("not allowed")
+        expect(watcher.locator("#cmd-allow")).to_be_disabled()
+        expect(watcher.locator("#sky-chart circle.shot")).not_to_have_count(0, timeout=20_000)
+
+        # a read-only page cannot command, even by calling the API itself
+        forged = watcher.evaluate("""async () => {
+            const r = await fetch('/api/command', {method: 'POST',
+                headers: {'Content-Type': 'application/json'}, body: '{"command": "allow"}'});
+            return r.status; }""")
+        assert forged == 401
+
+        operator = browser.new_page()
+        operator.goto(night.url + "/")
+        sign_in(operator)
+        expect(operator.locator("#cmd-allow")).to_be_enabled()
+        ack = command(operator, "allow")
+        assert "HETDEX shots allowed by board:alice" in ack and "✓" in ack
+        # everyone sees it: the state, and who allowed
+        expect(watcher.locator("#hetdex-state")).to_have_text("allowed", timeout=10_000)
+        expect(watcher.locator("#hetdex-by")).to_contain_text("board:alice")
+
+        # a shot starts, its exposures progress, it completes
+        expect(watcher.locator("#shot-state")).to_have_text("running", timeout=60_000)
+        shotid = watcher.locator("#shot-id").inner_text()
+        assert shotid.startswith("DEX")
+        expect(watcher.locator("#shot-exposure")).to_contain_text("exposure 1 of 3",
+                                                                  timeout=30_000)
+        progress = watcher.locator("#shot-progress")
+        expect(watcher.locator("#shot-left")).to_contain_text("left", timeout=30_000)
+        first = progress.evaluate("p => p.value")
+        expect(watcher.locator("#shot-exposure")).to_contain_text("exposure 2 of 3",
+                                                                  timeout=30_000)
+        later = progress.evaluate("p => p.value")
+        assert later > first
+        watcher.screenshot(path=str(tmp_path / "board-exposing.png"), full_page=True)
+        row = watcher.locator("#completed tbody tr", has_text=shotid).first
+        expect(row).to_contain_text("completed", timeout=60_000)
+        observation = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1,
+                                                  shotid=shotid, error=False), 30,
+                                         what="the shot's successful finish")[1]
+        expect(row).to_contain_text(str(observation.payload["observation"]))
+        expect(watcher.locator("#log")).to_contain_text("ocd.run_shot.run")
+        expect(watcher.locator("#metrology-plot polyline")).not_to_have_count(0)
+
+        # the next shot: abort it from the board
+        expect(watcher.locator("#shot-state")).to_have_text("running", timeout=60_000)
+        ack = command(operator, "abort")
+        assert "aborting shot" in ack and "by board:alice" in ack
+        expect(watcher.locator("#shot-state")).to_have_text("aborted", timeout=30_000)
+
+        # stop after this shot: forbidden for everyone
+        ack = command(operator, "stop")
+        assert "HETDEX shots forbidden by board:alice" in ack
+        expect(watcher.locator("#hetdex-state")).to_have_text("not allowed", timeout=10_000)
+
+        # a reload shows the current state at once (a snapshot, then the stream)
+        watcher.reload()
+        expect(watcher.locator("#hetdex-state")).to_have_text("not allowed", timeout=5_000)
+        expect(watcher.locator("#shot-state")).to_have_text("aborted", timeout=5_000)
+        expect(watcher.locator("#completed tbody tr", has_text=shotid).first).to_contain_text(
+            "completed")
+        expect(watcher.locator("#log")).to_contain_text("board:alice")
+        operator.screenshot(path=str(tmp_path / "board-operator.png"), full_page=True)
+
+    assert (tmp_path / "board-exposing.png").stat().st_size > 10_000
+    log = night.run.stderr()
+    assert "allow_hetdex done: HETDEX shots allowed by board:alice" in log
+    assert "abort done: aborting shot" in log and "by board:alice" in log
+    # the acknowledgements on the bus name the user too
+    acks = [e.payload for e in night.tap.events if e.topic == "ocd.main_loop.ack"]
+    assert any("by board:alice" in a["message"] for a in acks), json.dumps(acks)
+
+
+def test_the_page_works_without_any_other_site(board_night: BoardNight) -> None:
+    """Every request the page makes goes to the board itself: no CDN, no font service."""
+    from playwright.sync_api import expect
+
+    with chromium() as browser:
+        page = browser.new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        failed: list[str] = []
+        page.on("requestfailed", lambda request: failed.append(request.url))
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(board_night.url + "/")
+        expect(page.locator("#link")).to_have_text("live")
+        expect(page.locator("#tcs-state")).to_have_text("alive", timeout=20_000)
+    assert requested and all(url.startswith(board_night.url) or url.startswith(
+        board_night.url.replace("http", "ws")) for url in requested), requested
+    assert failed == [] and errors == []

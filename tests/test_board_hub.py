@@ -1,0 +1,113 @@
+"""The pacing of the board's updates, with pages whose sockets are in the test's hands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from ocd.app.board.hub import MAX_QUEUED_DELTAS, Hub
+
+
+class Socket:
+    """A page's socket: records what it is sent; ``stuck`` sends never finish."""
+
+    def __init__(self, stuck: bool = False) -> None:
+        self.stuck = stuck
+        self.batches: list[list[dict]] = []
+        self.closed: int | None = None
+        self.sent = asyncio.Event()
+
+    async def send_str(self, data: str) -> None:
+        if self.stuck:
+            await asyncio.Event().wait()
+        self.batches.append(json.loads(data)["u"])
+        self.sent.set()
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        self.closed = code
+        return True
+
+    def updates(self, panel: str) -> list[dict]:
+        return [u["d"] for batch in self.batches for u in batch if u["p"] == panel]
+
+
+def make_hub(interval: float = 0.2) -> tuple[Hub, dict[str, int]]:
+    counter = {"state": 0, "items": 0}
+
+    def build(panel: str, delta: bool) -> dict | None:
+        if panel == "log":
+            items = [{"n": counter["items"]}]
+            return {"items": items, "delta": True} if delta else {"items": items}
+        return {"value": counter["state"]}
+
+    return Hub(("state", "log"), ("log",), {"state": interval, "log": interval}, build), counter
+
+
+async def test_the_first_change_goes_at_once_then_changes_are_coalesced():
+    hub, counter = make_hub(interval=0.2)
+    socket = Socket()
+    page = hub.open(socket, {"hi": 1})
+    pump = asyncio.ensure_future(page.pump(5.0))
+    try:
+        await asyncio.wait_for(socket.sent.wait(), 2)  # the snapshot
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        socket.sent.clear()
+        counter["state"] = 1
+        hub.changed({"state"})
+        await asyncio.wait_for(socket.sent.wait(), 2)
+        assert loop.time() - start < 0.1  # leading edge: no wait for the interval
+        for value in range(2, 102):  # 100 changes within one interval...
+            counter["state"] = value
+            hub.changed({"state"})
+            await asyncio.sleep(0.001)
+        deadline = loop.time() + 2
+        while socket.updates("state")[-1]["value"] != 101 and loop.time() < deadline:
+            socket.sent.clear()
+            await asyncio.wait_for(socket.sent.wait(), 2)
+        values = [u["value"] for u in socket.updates("state")]
+        assert values[-1] == 101  # ...the last one arrives...
+        assert len(values) <= 5  # ...in a few updates, not a hundred
+    finally:
+        pump.cancel()
+
+
+async def test_a_stuck_page_is_dropped_and_never_holds_the_others():
+    hub, counter = make_hub(interval=0.0)
+    stuck, fine = Socket(stuck=True), Socket()
+    stuck_page, fine_page = hub.open(stuck, {}), hub.open(fine, {})
+    pumps = [asyncio.ensure_future(stuck_page.pump(0.3)), asyncio.ensure_future(fine_page.pump(5))]
+    try:
+        for n in range(1, 2001):
+            counter["items"] = n
+            counter["state"] = n
+            hub.changed({"state", "log"})  # never waits, whatever the pages do
+            if n % 100 == 0:
+                await asyncio.sleep(0)
+                assert stuck_page.queued <= 2 * MAX_QUEUED_DELTAS
+        await asyncio.wait_for(pumps[0], 2)  # the stuck page gave up...
+        assert stuck.closed == 1013
+        deadline = asyncio.get_running_loop().time() + 2
+        while (not fine.updates("state") or fine.updates("state")[-1]["value"] != 2000) \
+                and asyncio.get_running_loop().time() < deadline:
+            fine.sent.clear()
+            await asyncio.wait_for(fine.sent.wait(), 2)
+        assert fine.updates("state")[-1]["value"] == 2000  # ...the other page is up to date
+    finally:
+        for pump in pumps:
+            pump.cancel()
+
+
+async def test_a_page_far_behind_gets_the_whole_panel_instead_of_every_item():
+    hub, counter = make_hub(interval=0.0)
+    socket = Socket()
+    page = hub.open(socket, {})
+    page.take()  # the snapshot, sent
+    for n in range(1, MAX_QUEUED_DELTAS + 5):
+        counter["items"] = n
+        hub.send("log")
+    texts = page.take()
+    assert len(texts) == 1 and '"delta"' not in texts[0]  # one whole panel, fresh
+    counter["items"] = 99
+    hub.send("log")
+    assert '"delta":true' in page.take()[0]

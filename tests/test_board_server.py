@@ -1,0 +1,281 @@
+"""``ocd board``'s server on real sockets: the board runs in the test's event loop, events come
+from a real publisher over ipc, pages are real HTTP and WebSocket clients on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+import zmq.asyncio
+
+from ocd.app.board import Board
+from ocd.app.board.auth import hash_password
+from ocd.app.board.hub import MAX_QUEUED_DELTAS
+from ocd.app.board.options import board_options
+from ocd.app.listener import make_plan
+from ocd.bus import Publisher
+from ocd.clock import RealClock
+from ocd.config import load_config
+from ocd.core import topics
+from ocd.monitor.night import PANELS
+
+PASSWORD = "correct horse battery"
+ENTRY = f"alice:{hash_password(PASSWORD)}"
+
+
+@dataclass
+class Served:
+    board: Board
+    url: str
+    main: Publisher  # publishes as the main loop would
+    tcs: Publisher   # publishes as the TCS would
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    ipc = f"ipc://{tmp_path}"
+    cfg = load_config(overrides=[
+        ("urls", "event_urls", f"{ipc}/tcs.ipc"), ("urls", "ocd_main_loop", f"{ipc}/main.ipc"),
+        ("urls", "ocd_run_shot", f"{ipc}/shot.ipc"),
+        ("urls", "ocd_allow_hetdex", f"{ipc}/allow0.ipc, {ipc}/allow1.ipc"),
+        ("board", "url", "http://127.0.0.1:0"), ("board", "users", ENTRY),
+        ("board", "command_timeout", "1"), ("board", "max_panel_rate", "4"),
+        ("shots", "shot_file", str(tmp_path / "none.dat")), ("bus", "linger", "0")])
+    board = Board(cfg, board_options(cfg), make_plan(cfg, tcs=True), RealClock())
+    running = asyncio.ensure_future(board.run())
+    await asyncio.wait([running, asyncio.ensure_future(board.serving.wait())],
+                       return_when=asyncio.FIRST_COMPLETED, timeout=20)
+    assert board.serving.is_set(), running.result() if running.done() else "not serving"
+    ctx = zmq.asyncio.Context()
+    main = Publisher(ctx, f"{ipc}/main.ipc", "ocd_main_loop")
+    tcs = Publisher(ctx, f"{ipc}/tcs.ipc", "tcs")
+    for publisher in (main, tcs):  # the board is subscribed: nothing is lost to the slow joiner
+        await publisher.wait_for_subscriber("ocd.", 10) if publisher is main else \
+            await publisher.wait_for_subscriber(topics.TCS_HEARTBEAT, 10)
+    try:
+        yield Served(board, board.url, main, tcs)
+    finally:
+        main.close()
+        tcs.close()
+        ctx.term()
+        board.request_stop("test over")
+        assert await asyncio.wait_for(running, 20) == 0
+
+
+async def next_update(ws: aiohttp.ClientWebSocketResponse, panel: str,
+                      timeout: float = 5.0) -> dict:
+    """The data of the next update of ``panel``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        message = await ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        assert message.type == aiohttp.WSMsgType.TEXT, message
+        batch = json.loads(message.data)
+        for update in batch["u"]:
+            if update["p"] == panel:
+                return update["d"]
+
+
+async def test_the_page_and_its_assets_are_served_with_safe_headers(served: Served):
+    async with aiohttp.ClientSession() as http:
+        async with http.get(served.url + "/") as response:
+            assert response.status == 200
+            page = await response.text()
+            assert "OCD board" in page and "/static/board.js" in page
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+            assert response.headers["X-Frame-Options"] == "DENY"
+        for name in ("board.js", "board.css", "favicon.svg"):
+            async with http.get(f"{served.url}/static/{name}") as response:
+                assert response.status == 200, name
+        for name in ("../ocd.cfg", "index.html.bak", "%2e%2e%2focd.cfg"):
+            async with http.get(f"{served.url}/static/{name}") as response:
+                assert response.status == 404, name
+        async with http.get(served.url + "/api/snapshot") as response:
+            assert list(await response.json()) == list(PANELS)
+
+
+async def test_a_page_gets_a_snapshot_then_the_stream(served: Served):
+    await served.main.publish(topics.MAIN_DECISION, {
+        "shotid": "DEX00009", "track": "W", "scheduler": "builtin", "started": True,
+        "reason": "before the page opened"})
+    async with aiohttp.ClientSession() as http, \
+            http.ws_connect(served.url.replace("http", "ws") + "/ws") as ws:
+        # the first batch is the whole state: hello and every panel (an append panel may
+        # be followed by the items added since, which the page takes by their numbers)
+        first = json.loads((await ws.receive(timeout=5)).data)
+        assert list(dict.fromkeys(u["p"] for u in first["u"])) == ["hello", *PANELS]
+        decision = next(u["d"] for u in first["u"] if u["p"] == "decision")["decision"]
+        if decision is None:  # the event reached the board after the page opened
+            decision = (await next_update(ws, "decision"))["decision"]
+        assert decision["reason"] == "before the page opened"
+        await served.main.publish(topics.MAIN_DECISION, {
+            "shotid": "DEX00010", "track": "E", "scheduler": "builtin", "started": True,
+            "reason": "after"})
+        data = await next_update(ws, "decision")
+        assert data["decision"]["shotid"] == "DEX00010"
+
+
+async def test_busy_topics_reach_a_page_at_a_few_updates_a_second(served: Served):
+    guider = "pas.Guider1.metrology_data"
+    async with aiohttp.ClientSession() as http, \
+            http.ws_connect(served.url.replace("http", "ws") + "/ws") as ws:
+        await ws.receive(timeout=5)  # the snapshot
+        start = time.monotonic()
+        sent = 0
+        while time.monotonic() - start < 2.0:  # 200 metrology events a second
+            for _ in range(20):
+                sent += 1
+                await served.tcs.publish(guider, {"seeing": 1.0 + sent / 10_000,
+                                                  "transparency": 0.9})
+            await asyncio.sleep(0.1)
+        updates, last = 0, None
+        quiet_until = time.monotonic() + 1.5
+        while time.monotonic() < quiet_until:
+            try:
+                message = await ws.receive(timeout=quiet_until - time.monotonic())
+            except asyncio.TimeoutError:
+                break
+            for update in json.loads(message.data)["u"]:
+                if update["p"] == "metrology":
+                    updates += 1
+                    last = update["d"]
+        elapsed = time.monotonic() - start
+    assert sent >= 300
+    assert updates <= 4 * elapsed + 2, (updates, elapsed)
+    # coalesced, not lost: the last update has the last reading
+    assert last["guiders"][0]["seeing"] == pytest.approx(1.0 + sent / 10_000)
+
+
+async def test_a_page_that_never_reads_does_not_hold_up_the_board(served: Served):
+    """A stalled browser: a raw socket that opens the WebSocket, then never reads."""
+    served.board.hub.send_timeout = 1.0
+    host, port = served.url[len("http://"):].rsplit(":", 1)
+    stalled = socket.create_connection((host, int(port)))
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    b"Sec-WebSocket-Version: 13\r\n\r\n")
+    try:
+        async with aiohttp.ClientSession() as http, \
+                http.ws_connect(served.url.replace("http", "ws") + "/ws") as ws:
+            await ws.receive(timeout=5)
+            reason = "x" * 250
+            published = 0
+            start = time.monotonic()
+            while time.monotonic() - start < 3.0:  # a flood of notable events
+                for _ in range(100):
+                    published += 1
+                    await served.main.publish(topics.MAIN_NO_SHOT,
+                                              {"reason": f"{published} {reason}"})
+                await asyncio.sleep(0.02)
+            # the bus side kept up with every event...
+            deadline = time.monotonic() + 5
+            while served.board.view.received < published and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert served.board.view.received >= published
+            # ...and the reading page still gets the newest state at once
+            await served.main.publish(topics.MAIN_NO_SHOT, {"reason": "the last one"})
+            while True:
+                data = await next_update(ws, "decision", timeout=3)
+                if data["no_shot"]["reason"] == "the last one":
+                    break
+        # the stalled page's mailbox stays small (the kernel's buffers took what was sent)
+        assert len(served.board.hub.pages) == 1
+        stuck = next(iter(served.board.hub.pages))
+        assert stuck.queued <= len(PANELS) * MAX_QUEUED_DELTAS
+    finally:
+        stalled.close()
+
+
+async def test_sign_in_and_commands_are_guarded(served: Served):
+    origin = {"Origin": served.url}
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies for an IP address
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        login = served.url + "/api/login"
+        credentials = {"user": "alice", "password": PASSWORD}
+        # cross-site, or without an Origin, or not JSON: refused before any password check
+        for headers in ({"Origin": "http://evil.example:8600"}, {}):
+            async with http.post(login, json=credentials, headers=headers) as response:
+                assert response.status == 403
+        async with http.post(login, data="user=alice", headers={
+                **origin, "Content-Type": "application/x-www-form-urlencoded"}) as response:
+            assert response.status == 415
+        async with http.post(login, json={"user": "alice", "password": "wrong"},
+                             headers=origin) as response:
+            assert response.status == 401
+        # commands need a session...
+        command = served.url + "/api/command"
+        async with http.post(command, json={"command": "allow"}, headers=origin) as response:
+            assert response.status == 401
+        async with http.post(login, json=credentials, headers=origin) as response:
+            assert response.status == 200
+            body = await response.json()
+            cookie = response.headers["Set-Cookie"]
+        assert body["user"] == "alice" and len(body["csrf"]) > 30
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        async with http.get(served.url + "/api/session") as response:
+            assert (await response.json())["user"] == "alice"
+        # ...and its token, from the board's own origin
+        async with http.post(command, json={"command": "allow"}, headers=origin) as response:
+            assert response.status == 403
+        token = {**origin, "X-OCD-CSRF": body["csrf"]}
+        async with http.post(command, json={"command": "allow"}, headers={
+                "Origin": "http://evil.example:8600", "X-OCD-CSRF": body["csrf"]}) as response:
+            assert response.status == 403
+        async with http.post(command, json={"command": "shutdown"}, headers=token) as response:
+            assert response.status == 400
+        # a good command with no ocd run to answer: the acknowledged path says so
+        async with http.post(command, json={"command": "allow"}, headers=token) as response:
+            assert response.status == 504
+            answer = await response.json()
+        assert answer["ok"] is False and "no ocd run answered" in answer["message"]
+        async with http.post(served.url + "/api/logout", json={}, headers=origin) as response:
+            assert response.status == 200
+        async with http.post(command, json={"command": "allow"}, headers=token) as response:
+            assert response.status == 401
+
+
+async def test_guessing_passwords_is_slowed_down(served: Served):
+    origin = {"Origin": served.url}
+    async with aiohttp.ClientSession() as http:
+        statuses = []
+        for _ in range(6):
+            async with http.post(served.url + "/api/login", headers=origin,
+                                 json={"user": "alice", "password": "guess"}) as response:
+                statuses.append(response.status)
+        async with http.post(served.url + "/api/login", headers=origin,
+                             json={"user": "alice", "password": PASSWORD}) as response:
+            statuses.append(response.status)
+    assert statuses == [401] * 5 + [429, 429]
+
+
+async def test_a_cross_site_websocket_is_refused(served: Served):
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(served.url.replace("http", "ws") + "/ws",
+                                  headers={"Origin": "http://evil.example"})
+    assert refused.value.status == 403
+
+
+async def test_stopping_the_board_closes_its_pages_cleanly(tmp_path: Path):
+    cfg = load_config(overrides=[
+        ("urls", "event_urls", f"ipc://{tmp_path}/tcs.ipc"),
+        ("urls", "ocd_main_loop", f"ipc://{tmp_path}/main.ipc"),
+        ("board", "url", "http://127.0.0.1:0"), ("bus", "linger", "0")])
+    board = Board(cfg, board_options(cfg), make_plan(cfg, tcs=True), RealClock())
+    running = asyncio.ensure_future(board.run())
+    await asyncio.wait_for(board.serving.wait(), 20)
+    async with aiohttp.ClientSession() as http, \
+            http.ws_connect(board.url.replace("http", "ws") + "/ws") as ws:
+        await ws.receive(timeout=5)  # the snapshot
+        board.request_stop("test")
+        message = await ws.receive(timeout=5)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert await asyncio.wait_for(running, 10) == 0
+    assert ws.close_code == 1001

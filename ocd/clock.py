@@ -1,12 +1,17 @@
 """OCD's one clock: every time OCD reasons with comes from a :class:`Clock`.
 
-The mock clock lets a whole night be rehearsed in daytime: it starts at ``[dates] mock_time`` and
-advances with real elapsed time multiplied by ``[dates] mock_speed``. Log records keep real time.
+The mock clock lets a whole night be rehearsed in daytime: it reads ``[dates] mock_time`` at one
+real instant, its *anchor*, and advances with real elapsed time multiplied by ``[dates]
+mock_speed``. The three numbers (mock time, speed, anchor) are the whole clock: they travel in
+the envelope of every event, so that a process started later adopts the main loop's clock
+(:meth:`MockClock.adopted`) and a GUI can compute OCD's time. ``[dates] mock_anchor`` pins the
+anchor in the configuration, for processes started in any order. Log records keep real time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -18,16 +23,26 @@ _JD_UNIX_EPOCH = 2440587.5
 
 
 def utc_to_jd(when: dt.datetime) -> float:
-    """Julian Date (UTC scale) of an aware datetime, computed by astropy."""
-    from astropy.time import Time  # imported here: astropy is slow to import
+    """Julian Date (UTC scale) of an aware datetime.
 
-    return float(Time(when.astimezone(dt.timezone.utc), scale="utc").jd)
+    Plain arithmetic rather than astropy: a POSIX timestamp counts every UTC day as 86400 s,
+    exactly as a UTC-scale Julian Date does, so the two agree to the microsecond except inside
+    a leap second (tests check against astropy); and importing astropy would cost every
+    command that shows the time a fifth of a second.
+    """
+    return when.timestamp() / 86400.0 + _JD_UNIX_EPOCH
 
 
 class Clock(Protocol):
     """What OCD asks of a clock."""
 
     is_mock: bool
+    #: OCD-clock seconds per real second (1 for the real clock).
+    speed: float
+
+    def anchor(self) -> tuple[dt.datetime, float] | None:
+        """A mock clock's (mock time, real Unix seconds when it read that time); None for the
+        real clock."""
 
     def utc(self) -> dt.datetime:
         """Now, as a timezone-aware UTC datetime."""
@@ -46,6 +61,10 @@ class RealClock:
     """The computer's clock."""
 
     is_mock = False
+    speed = 1.0
+
+    def anchor(self) -> None:
+        return None
 
     def utc(self) -> dt.datetime:
         return dt.datetime.now(dt.timezone.utc)
@@ -61,25 +80,44 @@ class RealClock:
 
 
 class MockClock:
-    """A clock that starts at ``start`` and runs ``speed`` times faster than real time.
+    """A clock that reads ``start`` at the real instant ``real_start`` (Unix seconds; default:
+    now) and runs ``speed`` times faster than real time.
 
-    Elapsed real time comes from ``monotonic`` (so wall-clock jumps do not move it); freezegun
-    can drive it in tests because it patches :func:`time.monotonic`.
+    Elapsed real time comes from ``monotonic`` (so wall-clock jumps do not move it; the wall
+    clock is read once, to place ``real_start``); freezegun can drive it in tests because it
+    patches :func:`time.monotonic` and :func:`time.time`. ``source`` says where the clock came
+    from, for :meth:`describe`.
     """
 
     is_mock = True
 
     def __init__(self, start: dt.datetime, speed: float = 1.0,
-                 monotonic: Callable[[], float] | None = None) -> None:
+                 monotonic: Callable[[], float] | None = None, *,
+                 real_start: float | None = None, wall: Callable[[], float] | None = None,
+                 source: str = "") -> None:
         if start.tzinfo is None:
             start = start.replace(tzinfo=dt.timezone.utc)
-        if speed <= 0:
+        if not speed > 0 or not math.isfinite(speed):
             raise ValueError("mock_speed must be positive")
         self.start = start
         self.speed = speed
+        self.source = source
         # looked up at each call, not bound at import, so that freezegun's patch applies
         self._monotonic = monotonic or (lambda: time.monotonic())
-        self._origin = self._monotonic()
+        now_wall = (wall or (lambda: time.time()))()
+        #: The real Unix time at which this clock read ``start``.
+        self.real_start = now_wall if real_start is None else float(real_start)
+        self._origin = self._monotonic() - (now_wall - self.real_start)
+
+    @classmethod
+    def adopted(cls, start: dt.datetime, speed: float, real_start: float,
+                source: str) -> MockClock:
+        """Another process's clock (its mock time, speed and anchor), e.g. the main loop's as
+        its events carry them: from now on both read the same time."""
+        return cls(start, speed, real_start=real_start, source=source)
+
+    def anchor(self) -> tuple[dt.datetime, float]:
+        return self.start, self.real_start
 
     def utc(self) -> dt.datetime:
         elapsed = (self._monotonic() - self._origin) * self.speed
@@ -92,21 +130,28 @@ class MockClock:
         return self.utc().timestamp()
 
     def describe(self) -> str:
-        return (f"mock clock started at {self.start.isoformat()} "
-                f"running at {self.speed:g}x real time")
+        real = dt.datetime.fromtimestamp(self.real_start, dt.timezone.utc)
+        text = (f"mock clock started at {self.start.isoformat()} (real time "
+                f"{real.isoformat(timespec='seconds')}) running at {self.speed:g}x real time")
+        return f"{text}, {self.source}" if self.source else text
 
 
 def clock_from_config(cfg: Config) -> Clock:
-    """A mock clock when ``[dates] mock_time`` is set, else the real one."""
+    """A mock clock when ``[dates] mock_time`` is set (pinned by ``[dates] mock_anchor`` when
+    that is set too, else starting now), else the real one."""
     start = cfg.get_time("dates", "mock_time")
     if start is None:
         return RealClock()
     speed = cfg.get_float("dates", "mock_speed")
-    if speed <= 0:
+    if not speed > 0 or not math.isfinite(speed):
         raise cfg.error("dates", "mock_speed", str(speed), "must be positive")
-    return MockClock(start, speed)
+    anchor = cfg.get_time("dates", "mock_anchor")
+    if anchor is not None:
+        return MockClock(start, speed, real_start=anchor.timestamp(),
+                         source="pinned by [dates] mock_anchor")
+    return MockClock(start, speed, source="this process's own")
 
 
 def real_seconds(clock: Clock, seconds: float) -> float:
     """How many real seconds ``seconds`` of OCD-clock time last."""
-    return seconds / (getattr(clock, "speed", 1.0) if clock.is_mock else 1.0)
+    return seconds / clock.speed

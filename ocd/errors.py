@@ -5,6 +5,9 @@ Anything else is a bug and shows a traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 #: Exit code for usage and configuration errors (the same as argparse's).
 EXIT_USAGE = 2
 #: Exit code for failures at run time (database down, no main loop answering, ...).
@@ -35,3 +38,37 @@ class Interrupted(OcdError):
     """The user interrupted the command (Ctrl+C or SIGTERM) before it could finish."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+# -- wording shared by every message ----------------------------------------------------------
+
+def quoted(text: str) -> str:
+    """``'text'`` for a one-line message: what the user wrote, as written, never a Python
+    repr with escapes; a line break shows as ``⏎`` and other control characters as ``?``."""
+    shown = "⏎".join(text.splitlines())
+    return "'" + "".join(c if c.isprintable() or c in "⏎\t" else "?" for c in shown) + "'"
+
+
+def suggestion(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean X?)`` naming the closest of ``choices`` to a mistyped ``word``, or
+    nothing when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def unknown_option(section: str, option: str, known: Iterable[tuple[str, str]]) -> str:
+    """``unknown option [run] max_seing (did you mean [run] max_seeing?)``: the closest option
+    of the same section, else of any section (``[run] exposure_time`` is in ``[run_shot]``);
+    ``unknown section [...]`` when no known option has that section."""
+    known = list(known)
+    sections = {s for s, _ in known}
+    if section in sections:
+        same = suggestion(option, [o for s, o in known if s == section])
+        hint = same.replace("mean ", f"mean [{section}] ") if same else suggestion(
+            f"[{section}] {option}", [f"[{s}] {o}" for s, o in known])
+        return f"unknown option [{section}] {option}{hint}"
+    if (moved := [s for s, o in known if o == option]):
+        return f"unknown section [{section}] with option {option} (did you mean [{moved[0]}] " \
+               f"{option}?)"
+    return (f"unknown section [{section}] with option {option}"
+            + suggestion(f"[{section}] {option}", [f"[{s}] {o}" for s, o in known]))

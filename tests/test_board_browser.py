@@ -155,8 +155,11 @@ def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
 
     assert (tmp_path / "board-exposing.png").stat().st_size > 10_000
     log = night.run.stderr()
-    assert "allow_hetdex done: HETDEX shots allowed by board:alice" in log
-    assert "abort done: aborting shot" in log and "by board:alice" in log
+    # the window of ocd run narrates each command with its sender and the answer
+    assert "allow_hetdex start from board:alice via ocd_allow_hetdex@" in log
+    assert "HETDEX shots allowed by board:alice" in log
+    assert "abort from board:alice via ocd_allow_hetdex@" in log
+    assert ": aborting shot " in log
     # the acknowledgements on the bus name the user too
     acks = [e.payload for e in night.tap.events if e.topic == "ocd.main_loop.ack"]
     assert any("by board:alice" in a["message"] for a in acks), json.dumps(acks)

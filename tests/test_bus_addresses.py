@@ -46,18 +46,19 @@ def test_the_user_note_example(tmp_path):
 
 def test_an_index_out_of_range_names_both_options(tmp_path):
     user = tmp_path / "u.cfg"
-    user.write_text("[run_shot]\nn_ocd_run_shot = 1\n")
+    user.write_text("[run_shot]\nn_ocd_run_shot = 2\n")
     with pytest.raises(ConfigError) as info:
         bind_url(load_config([user]), "ocd_run_shot", "run_shot")
     message = str(info.value)
-    assert message.startswith(f"{user}:2: [run_shot] n_ocd_run_shot = 1: no such index")
-    assert "[urls] ocd_run_shot has 1 address (indices 0 to 0)" in message
+    assert message.startswith(f"{user}:2: [run_shot] n_ocd_run_shot = 2: no such index")
+    assert "[urls] ocd_run_shot has 2 addresses (indices 0 to 1)" in message
     assert "\n" not in message
 
 
 def test_an_empty_list_cannot_be_bound():
     with pytest.raises(ConfigError, match=r"\[urls\] ocd_db_replay is empty"):
-        bind_url(load_config(), "ocd_db_replay", "db_replay")
+        bind_url(load_config(overrides=[("urls", "ocd_db_replay", "")]), "ocd_db_replay",
+                 "db_replay")
 
 
 def test_relative_ipc_paths_follow_their_origin(tmp_path):

@@ -30,3 +30,19 @@ def test_docgen_knows_the_events_page(capsys):
 
 def test_index_links_the_events_page():
     assert "(events.md)" in (ROOT / "doc" / "index.md").read_text()
+
+
+def test_events_reference_has_what_a_gui_author_needs():
+    from ocd.core.orchestrator import Orchestrator, Settings
+
+    page = events_reference()
+    for section in ("## OCD's clock", "## Sending a command from a GUI",
+                    "## How many messages to expect", "## What OCD reads from the TCS",
+                    "## The state machines"):
+        assert f"\n{section}\n" in page, section
+    for machine in Orchestrator(Settings()).machines:  # every state of every machine, meant
+        for state in machine.states:
+            assert f"| `{machine.name}` | `{state}` | {machine.meanings[state]} |" in page
+    for key in ("__mock_time", "__mock_speed", "__mock_anchor"):
+        assert f"| `{key}` |" in page
+    assert "| `exposures` | integer ≥ 1 | yes |" in page

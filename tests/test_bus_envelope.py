@@ -2,15 +2,18 @@
 
 import datetime as dt
 import json
+import time
 
 import pytest
 
 from ocd.bus.envelope import (
     META_KEYS,
+    MOCK_KEYS,
     OCD_KEYS,
     TCS_KEYS,
     Event,
     MalformedMessage,
+    adopted_clock,
     decode,
     encode,
     split_topic,
@@ -24,7 +27,7 @@ MOCK_START = dt.datetime(2017, 11, 18, 18, 0, tzinfo=dt.timezone.utc)
 def test_stamp_adds_every_metadata_key_and_keeps_the_data():
     payload = stamp("ocd.run_shot.run", {"exec_status": 0, "shotid": "DEX00001"},
                     origin="ocd_run_shot@h:1", seq=7, clock=RealClock(), wall_time=lambda: 123.5)
-    assert set(META_KEYS) <= set(payload)
+    assert set(META_KEYS) - set(MOCK_KEYS) <= set(payload)
     assert payload["__system"] == "ocd" and payload["__source"] == "run_shot"
     assert payload["__key"] == "run"
     assert payload["__data_time"] == payload["__wire_time"] == 123.5
@@ -42,6 +45,37 @@ def test_stamp_with_a_mock_clock_says_so_and_carries_the_mock_time():
     assert payload["__clock"] == "mock"
     assert payload["__ocd_utc"] == "2017-11-18T18:00:00+00:00"
     assert payload["__wire_time"] == 1e9  # wire times stay real
+    # the whole clock travels: mock time, speed and the real instant they correspond to
+    assert payload["__mock_time"] == "2017-11-18T18:00:00+00:00"
+    assert payload["__mock_speed"] == 1.0
+    assert payload["__mock_anchor"] == clock.real_start
+
+
+def test_the_real_clock_adds_no_mock_keys():
+    payload = stamp("ocd.states.state", {}, origin="o@h:1", seq=1, clock=RealClock())
+    assert not set(MOCK_KEYS) & set(payload)
+
+
+def test_a_clock_adopted_from_an_event_reads_the_same_time():
+    start = MOCK_START
+    clock = MockClock(start, speed=60.0, real_start=time.time() - 10.0, source="main")
+    payload = stamp("ocd.heartbeat.reply", {}, origin="ocd_main_loop@h:1", seq=1, clock=clock)
+    adopted = adopted_clock(Event("ocd.heartbeat.reply", payload))
+    assert adopted is not None and adopted.is_mock and adopted.speed == 60.0
+    assert "ocd_main_loop@h:1" in adopted.describe()
+    difference = (adopted.utc() - clock.utc()).total_seconds()
+    assert abs(difference) < 0.5  # both ~600 s past the start: 60x of 10 real s
+    assert (clock.utc() - start).total_seconds() == pytest.approx(600, abs=30)
+
+
+@pytest.mark.parametrize("keys", [
+    {}, {"__mock_time": "soon", "__mock_speed": 1, "__mock_anchor": 0},
+    {"__mock_time": "2017-11-18T18:00:00", "__mock_speed": 0, "__mock_anchor": 0},
+    {"__mock_time": "2017-11-18T18:00:00", "__mock_speed": True, "__mock_anchor": 0},
+    {"__mock_time": "2017-11-18T18:00:00", "__mock_speed": 1, "__mock_anchor": "0"},
+    {"__mock_time": "2017-11-18T18:00:00", "__mock_speed": 1e300, "__mock_anchor": 0}])
+def test_no_clock_is_adopted_from_missing_or_bad_keys(keys):
+    assert adopted_clock(Event("ocd.heartbeat.reply", {"__clock": "mock", **keys})) is None
 
 
 def test_stamp_keeps_a_given_data_time():

@@ -125,6 +125,40 @@ def test_time_command(ocd, speed, marker):
         assert "UTC:   2017-11-18T18:00" in result.stdout
 
 
+@pytest.mark.parametrize("args, usage, said", [
+    (["run", "--confg"], "usage: ocd run ", "unrecognized arguments: --confg (did you mean "
+                                            "--config?)"),
+    (["listen", "--jsno"], "usage: ocd listen ", "--jsno (did you mean --json?)"),
+    (["config", "send", "run.x=1", "--timout", "3"], "usage: ocd config send ",
+     "--timout (did you mean --timeout?)"),
+    (["rehersae"], "usage: ocd [-h]", "(did you mean rehearse?)"),
+    (["allow_hetdex", "strat"], "usage: ocd allow_hetdex ", "(did you mean start?)"),
+])
+def test_a_mistyped_word_gets_the_subcommand_usage_and_the_closest_name(ocd, args, usage, said):
+    result = ocd(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(usage), result.stderr
+    assert said in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, line", [
+    (["time", "--set", "run.max_seing=3"],
+     "command line: unknown option [run] max_seing (did you mean [run] max_seeing?): ignored"),
+    (["time", "--set", "dates.mock_speed"],
+     "ocd: error: 'dates.mock_speed': expected SECTION.OPTION=VALUE, e.g. run.max_seeing=2.5"),
+    (["config", "send", "run.n_ocd_main_loop=1"],
+     "ocd: error: [run] n_ocd_main_loop is read only when ocd run starts: it cannot change in a "
+     "running ocd run (restart it with the new value)"),
+    (["config", "send", "run.exposure_time=30"],
+     "ocd: error: unknown option [run] exposure_time (did you mean [run_shot] exposure_time?)"),
+])
+def test_messages_name_things_in_words_with_the_closest_name(ocd, args, line):
+    result = ocd(*args)
+    assert line in result.stderr
+    assert "{conf" not in result.stderr and "\\n" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_board_hash_password_prints_an_entry_the_board_accepts(ocd):
     from ocd.app.board.auth import check_password, parse_users
 
@@ -162,3 +196,22 @@ def test_board_address_in_use_says_what_to_change(ocd, tmp_path):
     assert result.returncode == 1
     assert "address already in use" in result.stderr and "[board] url" in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_help_imports_no_command_code():
+    """``ocd --help`` (and parsing any command line) stays fast: argument parsing imports no
+    command's code, so none of the heavy libraries (the speed itself: bench/cli_latency.py)."""
+    import subprocess
+    import sys
+
+    from conftest import ocd_env
+
+    probe = ("import sys\nfrom ocd.cli import build_parser\nbuild_parser().parse_args(['time'])\n"
+             "heavy = ('astropy', 'numpy', 'jsonschema', 'aiohttp', 'zmq', 'asyncio', "
+             "'ocd.app', 'ocd.bus', 'pymysql')\n"
+             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy "
+             "or m.startswith(heavy))))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env=ocd_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

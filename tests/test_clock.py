@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from freezegun import freeze_time
 
-from ocd.clock import MockClock, RealClock, clock_from_config
+from ocd.clock import MockClock, RealClock, clock_from_config, utc_to_jd
 from ocd.config import load_config
 
 START = "2017-11-18T18:00:00"
@@ -55,3 +55,36 @@ def test_mock_time_accepts_astropy_formats(text):
 def test_mock_clock_rejects_non_positive_speed():
     with pytest.raises(ValueError):
         MockClock(dt.datetime(2017, 1, 1, tzinfo=dt.timezone.utc), speed=0)
+
+
+@pytest.mark.parametrize("when", ["2017-11-18T18:00:00", "2000-01-01T12:00:00",
+                                  "2026-03-01T00:00:00.123456", "1999-12-31T23:59:59.999"])
+def test_julian_date_agrees_with_astropy(when):
+    from astropy.time import Time
+
+    moment = dt.datetime.fromisoformat(when).replace(tzinfo=dt.timezone.utc)
+    assert utc_to_jd(moment) == pytest.approx(Time(when, scale="utc").jd, abs=1e-9)
+
+
+def test_a_pinned_clock_reads_the_same_whenever_it_is_made():
+    cfg = load_config(overrides=[("dates", "mock_time", START), ("dates", "mock_speed", "60"),
+                                 ("dates", "mock_anchor", "2026-06-01T12:00:00")], environ={})
+    with freeze_time("2026-06-01 12:01:00") as frozen:
+        first = clock_from_config(cfg)
+        frozen.tick(dt.timedelta(seconds=30))
+        second = clock_from_config(cfg)
+        # one real minute and a half after the anchor, at 60x: 90 minutes after mock_time
+        expected = dt.datetime(2017, 11, 18, 19, 30, tzinfo=dt.timezone.utc)
+        assert first.utc() == second.utc() == expected
+        assert "pinned by [dates] mock_anchor" in second.describe()
+
+
+def test_an_own_clock_starts_when_it_is_made():
+    with freeze_time("2026-06-01 12:00:00") as frozen:
+        first = clock_from_config(mock_config("60"))
+        frozen.tick(dt.timedelta(seconds=10))
+        second = clock_from_config(mock_config("60"))
+        assert (first.utc() - second.utc()).total_seconds() == pytest.approx(600)
+        assert second.anchor() == (dt.datetime(2017, 11, 18, 18, tzinfo=dt.timezone.utc),
+                                   dt.datetime(2026, 6, 1, 12, 0, 10,
+                                               tzinfo=dt.timezone.utc).timestamp())

@@ -2,7 +2,12 @@
 publishers that are not OCD code."""
 
 import json
+import os
+import pty
+import select
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -49,7 +54,7 @@ def finish(process, timeout=20):
 
 def test_listen_prints_events_of_a_foreign_publisher(raw_publisher):
     sock, url = raw_publisher
-    listen = start_ocd("listen", "--urls", url, "--count", "2", env=ocd_env())
+    listen = start_ocd("listen", "--urls", url, "--count", "2", "--all", env=ocd_env())
     wait_subscribed(sock, b"tcs.root.ra_dec")
     pointing = tcs_payload("tcs.root.ra_dec", ra=12.401733, dec=56.1464)
     pointing["__data_time"] = 1511028000.5  # 2017-11-18 18:00:00.5 UTC
@@ -63,6 +68,69 @@ def test_listen_prints_events_of_a_foreign_publisher(raw_publisher):
     assert lines[1].endswith("  tcs.receiver.heartbeat  alive=yes")
     assert len(lines) == 2
     assert "ocd listen: 2 events (2 without sequence numbers)" in err
+
+
+def test_listen_hides_periodic_events_unless_asked(raw_publisher):
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "--count", "2", "-t", "tcs.root",
+                       env=ocd_env())
+    wait_subscribed(sock, b"ocd.")
+    periodic = {"tcs.receiver.heartbeat": {}, "ocd.states.state": {"state": "idle"},
+                "ocd.main_loop.status": {"states": {"tcs": "alive"}},
+                "pas.Guider1.metrology_data": {"seeing": 1.2},
+                "ocd.heartbeat.reply": {"service": "ocd_main_loop"}}
+    for topic, data in periodic.items():
+        sock.send_multipart(raw_frames(topic, tcs_payload(topic, **data)))
+    change = {"machine_name": "tcs", "old_state": "dead", "new_state": "alive"}
+    sock.send_multipart(raw_frames("ocd.states.change", tcs_payload("ocd.states.change",
+                                                                    **change)))
+    sock.send_multipart(raw_frames("tcs.root.ra_dec", tcs_payload("tcs.root.ra_dec", ra=1.5)))
+    code, out, err = finish(listen)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    assert "  ocd.states.change  machine_name=tcs old_state=dead new_state=alive" in lines[0]
+    assert lines[1].endswith("  tcs.root.ra_dec  ra=1.5")  # asked for with -t
+    assert "ocd listen: 7 events" in err  # received all, printed the two
+
+
+def test_listen_on_a_terminal_keeps_a_footer_of_the_situation(raw_publisher):
+    sock, url = raw_publisher
+    master, slave = pty.openpty()
+    listen = subprocess.Popen([sys.executable, "-m", "ocd", "listen", "--urls", url,
+                               "--count", "2"], stdout=slave, stderr=subprocess.PIPE,
+                              env=ocd_env(), text=True)
+    os.close(slave)
+    try:
+        wait_subscribed(sock, b"ocd.")
+        events = [
+            ("ocd.main_loop.status", {"states": {"tcs": "alive",
+                                                 "hetdex_allowed": "not_allowed"}}),
+            ("ocd.states.change", {"machine_name": "hetdex_allowed", "old_state": "not_allowed",
+                                   "new_state": "allowed"}),
+            ("ocd.main_loop.decision", {"shotid": "DEX00009", "track": "W", "started": True,
+                                        "scheduler": "builtin", "reason": "best"}),
+        ]
+        for topic, data in events:
+            sock.send_multipart(raw_frames(topic, tcs_payload(topic, **data)))
+        assert listen.wait(20) == 0, listen.stderr.read()
+        screen = b""
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        listen.kill()
+        os.close(master)
+    text = screen.decode()
+    footers = [part.split("\r")[0] for part in text.split("\x1b[2K")[1:]]
+    assert "TCS alive | HETDEX allowed | shot none | chose DEX00009 W" in footers
+    assert "ocd.main_loop.status" not in text  # hidden, yet it fed the footer
+    assert text.endswith("\r\x1b[2K")  # the footer is erased on the way out
 
 
 def test_listen_json_gives_topic_and_full_payload(raw_publisher):
@@ -80,7 +148,7 @@ def test_listen_json_gives_topic_and_full_payload(raw_publisher):
 
 def test_listen_reports_gaps_and_survives_garbage(raw_publisher):
     sock, url = raw_publisher
-    listen = start_ocd("listen", "--urls", url, "--count", "3", env=ocd_env())
+    listen = start_ocd("listen", "--urls", url, "--count", "3", "--all", env=ocd_env())
     wait_subscribed(sock, b"ocd.")
     event = {"__seq": 1, "__origin": "fake@host:7", "__ocd_utc": "2017-11-18T18:00:00+00:00",
              "machine_name": "RunShotState", "state": "idle"}
@@ -197,8 +265,7 @@ def test_two_processes_publish_for_one_service_at_once(tmp_path):
 @pytest.mark.parametrize("transport", ["tcp", "ipc"])
 def test_an_address_in_use_stops_the_second_process_with_one_line(tmp_path, transport):
     url = free_tcp_url() if transport == "tcp" else "ipc://sockets/allow_hetdex.ipc"
-    cfg = write_config(tmp_path, "[allow_hetdex]\nn_ocd_allow_hetdex = 1\n",
-                       ocd_allow_hetdex=f"tcp://127.0.0.1:1, {url}")
+    cfg = write_config(tmp_path, ocd_allow_hetdex=url)  # one address: nowhere else to go
     first = start_ocd("ping", "--config", str(cfg), "--timeout", "30", env=ocd_env())
     try:
         wait_for_line(first.stderr, "enquiring from")
@@ -210,8 +277,30 @@ def test_an_address_in_use_stops_the_second_process_with_one_line(tmp_path, tran
     bound = url if transport == "tcp" else f"ipc://{tmp_path / 'sockets' / 'allow_hetdex.ipc'}"
     assert code == 1
     assert err == (f"ocd: error: cannot bind {bound}: address already in use by another "
-                   "process; change [urls] ocd_allow_hetdex or its index 1 ([allow_hetdex] "
+                   "process; change [urls] ocd_allow_hetdex or its index 0 ([allow_hetdex] "
                    "n_ocd_allow_hetdex), or stop the other process\n")
+
+
+def test_commanders_at_once_each_bind_a_free_address_of_the_list(tmp_path):
+    urls = [free_tcp_url(), "ipc://sockets/allow1.ipc", "ipc://sockets/allow2.ipc"]
+    cfg = write_config(tmp_path, ocd_allow_hetdex=", ".join(urls))
+    pings, lines = [], []
+    try:
+        for _ in range(3):  # each holds an address while the next one starts
+            pings.append(start_ocd("ping", "--config", str(cfg), "--timeout", "30",
+                                   env=ocd_env()))
+            lines.append(wait_for_line(pings[-1].stderr, "enquiring from"))
+        full = start_ocd("ping", "--config", str(cfg), "--timeout", "1", env=ocd_env())
+        code, out, err = finish(full)
+    finally:
+        for ping in pings:
+            stop(ping)
+    bound = [line.split("enquiring from ")[1].split(";")[0].rsplit("/", 1)[-1]
+             for line in lines]  # (the end of the path: a log line masks secrets in it)
+    assert sorted(bound) == sorted([urls[0].rsplit("/", 1)[-1], "allow1.ipc", "allow2.ipc"])
+    assert code == 1
+    assert err.startswith(f"ocd: error: cannot bind {urls[0]} nor any other of the 3 "
+                          "addresses of [urls] ocd_allow_hetdex: all in use")
 
 
 def test_ping_without_anybody_fails_with_one_line(ocd, tmp_path):

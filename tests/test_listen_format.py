@@ -18,8 +18,9 @@ OCD_TOPICS = ["ocd.", "tcs.receiver.heartbeat", "tcs.root.ra_dec", "pas.Guider1.
 def test_default_plan_follows_the_ocd_services_and_topics():
     plan = make_plan(load_config())
     # the second ocd_allow_hetdex address is the board's
-    assert plan.urls == ["tcp://127.0.0.1:6600", "tcp://127.0.0.1:6601", "tcp://127.0.0.1:6602",
-                         "tcp://127.0.0.1:6604"]
+    assert plan.urls == ["tcp://127.0.0.1:6600", "tcp://127.0.0.1:6601", "tcp://127.0.0.1:6605",
+                         "tcp://127.0.0.1:6602", "tcp://127.0.0.1:6604", "tcp://127.0.0.1:6606",
+                         "tcp://127.0.0.1:6607"]
     assert plan.topics == OCD_TOPICS
 
 
@@ -35,7 +36,7 @@ def test_plan_with_tcs_replay_extras_and_exact_urls():
 
 def test_replay_without_addresses_is_a_usage_error():
     with pytest.raises(UsageError, match=r"--replay: \[urls\] ocd_db_replay is empty"):
-        make_plan(load_config(), replay=True)
+        make_plan(load_config(overrides=[("urls", "ocd_db_replay", "")]), replay=True)
 
 
 def test_time_prefers_ocd_clock_then_tcs_data_time_then_reception():

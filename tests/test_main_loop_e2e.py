@@ -17,7 +17,10 @@ import pytest
 from conftest import run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
 
+from ocd.app.main_loop import resolve_inputs
 from ocd.bus import validation_errors
+from ocd.config import load_config
+from ocd.errors import ConfigError, OcdError
 from ocd.shots.store import load_shots
 
 pytestmark = pytest.mark.slow
@@ -239,14 +242,61 @@ def test_sigterm_during_a_shot_aborts_it_and_exits_cleanly(night):
     assert night.run.popen.wait(30) == 0, night.run.stderr()
     _, finish = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1), 30, start)
     assert finish.payload["exc_value"] == "shutdown"
+    shotid = finish.payload["shotid"]
+    window = night.run.stderr()  # it says what it stopped
+    assert f"SIGTERM: stopping; aborting shot {shotid} at its next safe point" in window
+    assert f"ocd run stopped: shot {shotid} aborted, its end published" in window
+    assert f"shot {shotid} " in window and "exposure 1/3 of" in window  # the narration
 
 
-def test_second_main_loop_names_the_address_in_use(night):
-    result = night.ocd("run", "--yes", timeout=60)
-    assert result.returncode == 1
+@pytest.mark.parametrize("where", [
+    (),  # the same addresses
+    ("--set", "urls.ocd_main_loop=ipc://{root}/other-main.ipc"),  # another main address...
+    ("--set", "urls.ocd_main_loop=ipc://{root}/other-main.ipc",   # ...and shot index
+     "--n-ocd-run-shot", "1"),
+], ids=["same addresses", "other main address", "other main and shot addresses"])
+def test_a_second_main_loop_on_the_bus_refuses_naming_the_first(night, where):
+    args = [arg.format(root=night.root) for arg in where]
+    result = night.ocd("run", "--yes", *args, timeout=60)
+    assert result.returncode == 1, result.stderr
     line = result.stderr.strip().splitlines()[-1]
-    assert line.startswith("ocd: error:") and "main.ipc" in line
-    assert "[run] n_ocd_main_loop" in line
+    assert line.startswith("ocd: error: another ocd run is already running on this bus: "
+                           f"process {night.run.popen.pid} on "), line
+    assert "main.ipc" in line and "shot0.ipc" in line
+
+
+def test_a_second_main_loop_on_the_same_shot_file_refuses_whatever_its_addresses(night):
+    private = {name: f"ipc://{night.root}/second/{name}.ipc"
+               for name in ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex", "event_urls")}
+    args = [a for name, url in private.items() for a in ("--set", f"urls.{name}={url}")]
+    result = night.ocd("run", "--yes", *args, timeout=60)
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("ocd: error: another ocd run already uses the shot file "), line
+    assert "ocd_main_loop@" in line and f":{night.run.popen.pid} publishing on" in line
+
+
+def test_run_shot_of_a_shot_with_no_visit_left_is_refused_before_an_obsnum(night):
+    shots = night.root / "shots.dat"
+    text = shots.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("DEX00001 "))
+    columns = row.split()
+    columns[3], columns[5] = "0", "0"  # forced East track, n_obs 0
+    shots.write_text(text.replace(row, " ".join(columns)))
+    result = night.ocd("run_shot", "DEX00001", "--yes")
+    assert result.returncode == 2, result.stderr
+    assert "shot DEX00001 has n_obs 0" in result.stderr
+    assert not (night.root / "obsnum.sqlite").exists() or not _obsnum_rows(night.root)
+
+
+def _obsnum_rows(root):
+    import sqlite3
+
+    with sqlite3.connect(root / "obsnum.sqlite") as conn:
+        try:
+            return conn.execute("SELECT * FROM vl_obsnum").fetchall()
+        except sqlite3.OperationalError:
+            return []
 
 
 def test_allow_hetdex_without_main_loop_fails_clearly(tmp_path):
@@ -258,11 +308,34 @@ def test_allow_hetdex_without_main_loop_fails_clearly(tmp_path):
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_both_inputs_set_is_a_usage_error(tmp_path):
-    root = short_tmpdir()
-    config = night_config(root)
-    result = run_ocd("run", "--yes", "--config", str(config), "--set",
-                     f"urls.ocd_db_replay=ipc://{root}/replay.ipc")
-    assert result.returncode == 2
-    assert "both [urls] event_urls (live TCS) and [urls] ocd_db_replay" in result.stderr
-    shutil.rmtree(root, ignore_errors=True)
+@pytest.mark.parametrize("input_, tcs, replay, follows", [
+    ("auto", "ipc:///x/tcs.ipc", "ipc:///x/replay.ipc", "tcs"),  # the shipped plan: live TCS
+    ("auto", "", "ipc:///x/replay.ipc", "replay"),
+    ("replay", "ipc:///x/tcs.ipc", "ipc:///x/replay.ipc", "replay"),  # ocd run --replay
+    ("live", "ipc:///x/tcs.ipc", "", "tcs"),
+])
+def test_run_follows_one_input_never_both(input_, tcs, replay, follows):
+    cfg = load_config(overrides=[("run", "input", input_), ("urls", "event_urls", tcs),
+                                 ("urls", "ocd_db_replay", replay)], environ={})
+    inputs = resolve_inputs(cfg, [], True)
+    assert inputs.source == follows
+    assert (tcs in inputs.urls, replay in inputs.urls) == (follows == "tcs", follows == "replay")
+
+
+@pytest.mark.parametrize("input_, empty", [("live", "event_urls"), ("replay", "ocd_db_replay")])
+def test_run_refuses_an_input_without_address(input_, empty):
+    cfg = load_config(overrides=[("run", "input", input_), ("urls", empty, "")], environ={})
+    with pytest.raises(ConfigError, match=rf"\[urls\] {empty} is empty"):
+        resolve_inputs(cfg, [], True)
+
+
+def test_config_send_of_another_shot_file_moves_the_lock_with_it(night):
+    from ocd.shots.locks import OwnerLock
+
+    other = night.root / "other.dat"
+    shutil.copyfile(night.root / "shots.dat", other)
+    result = night.ocd("config", "send", f"shots.shot_file={other}")
+    assert result.returncode == 0, result.stderr
+    with pytest.raises(OcdError, match=rf"already uses the shot file {other}: ocd_main_loop@"):
+        OwnerLock(other)  # now the main loop's
+    OwnerLock(night.root / "shots.dat").close()  # and the first list is free again

@@ -3,10 +3,13 @@ dropped connections, errors (never showing the password), and ``ocd obsnum``."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
 import socket
+import struct
+import threading
 import time
 
 import pymysql
@@ -273,6 +276,34 @@ def test_unreachable_server(mysql_database):
     assert message.startswith(f"cannot reach the MySQL server at {mysql_database['host']}:{port}"
                               " ([database] mysql_host, mysql_port): ")
     assert SECRET not in message and "\n" not in message
+
+
+def test_a_host_that_resets_the_connection_is_unreachable_too(mysql_database):
+    """What a firewalled or unroutable host often does: accept, then reset before the server's
+    hello. doc/obsnum.md promises "cannot reach" for it, not "lost the connection"."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def reset() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()  # RST, not FIN
+
+    thread = threading.Thread(target=reset, daemon=True)
+    thread.start()
+    try:
+        with allocator_for({**mysql_database, "host": "127.0.0.1", "port": port},
+                           mysql_connect_timeout="2") as allocator, \
+                pytest.raises(OcdError) as info:
+            allocator.allocate()
+    finally:
+        listener.close()
+    assert str(info.value) == (f"cannot reach the MySQL server at 127.0.0.1:{port} ([database] "
+                               "mysql_host, mysql_port): connection reset by peer")
 
 
 def test_access_denied_never_shows_the_password(mysql_database):

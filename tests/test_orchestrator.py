@@ -69,7 +69,8 @@ def test_heartbeat_publishes_every_machine_state_and_status():
 def test_allow_is_acknowledged_and_triggers_scheduling():
     orc, actions = ready()
     assert published(actions, "ocd.main_loop.ack") == [
-        {"id": "r1", "command": "allow_hetdex", "ok": True, "message": "HETDEX shots allowed"}]
+        {"id": "r1", "command": "allow_hetdex", "ok": True, "message": "HETDEX shots allowed",
+         "by": "ocd_allow_hetdex@h:9"}]  # whose command it answers
     assert published(actions, "ocd.states.hetdex_allowed")[0]["allowed"] is True
     assert kinds(actions, RequestSchedule) == [RequestSchedule(None, None, 1)]
     assert allow(orc, 1.0) == []  # the same request id twice: ignored, not acknowledged twice

@@ -260,7 +260,7 @@ def test_speedup_divides_the_recorded_intervals(root):
 def test_db_replay_without_an_address_or_a_subscriber_says_so(root):
     db = root / "timed.db"
     timed_recording(db, 2, 1.0)
-    result = run_ocd("db_replay", str(db), cwd=root)
+    result = run_ocd("db_replay", "--set", "urls.ocd_db_replay=", str(db), cwd=root)
     assert result.returncode == 2
     assert "[urls] ocd_db_replay is empty" in result.stderr
     assert "--set urls.ocd_db_replay=" in result.stderr

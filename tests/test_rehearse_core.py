@@ -128,6 +128,15 @@ def test_tally_report_lists_shots_topics_and_gaps():
     assert "observation numbers: 7" in text
     assert "ocd.run_shot.run" in text and "sequence gaps:       1 (3 event(s) lost)" in text
     assert "03:00:00 to 04:00:00" in text and "61.5 s of wall time at 60x" in text
+    # what the recorder stored is what the summary counts, and a difference is explained
+    stored = {"ocd.run_shot.run": 2, "tcs.receiver.heartbeat": 5}
+    text = tally.report(plan.mock_start, plan.duration, plan.speed, 61.5, plan.end, stored)
+    assert "events recorded, by topic (7 in all):" in text
+    assert "(the rehearsal's own monitor received 2: it connects before" in text
+    assert tally.summary(stored)["events_by_topic"] == stored
+    same = tally.report(plan.mock_start, plan.duration, plan.speed, 61.5, plan.end,
+                        {"ocd.run_shot.run": 2})
+    assert "own monitor" not in same
 
 
 def test_layout_urls_are_short():

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -127,6 +128,12 @@ def test_a_short_night_runs_shots_and_summarises(tmp_path):
     assert after == sum(s.n_obs for s in load_shots(sample_shot_file()).all()) - completed
     assert sample_shot_file().read_bytes() == sample_before
     assert (keep / "rehearsal.db").stat().st_size > 0 and (keep / "run.err").exists()
+    # the summary counts exactly what the recorder stored
+    with sqlite3.connect(keep / "rehearsal.db") as conn:
+        recorded = dict(conn.execute("SELECT topic, count(*) FROM events GROUP BY topic"))
+    assert topics == recorded
+    assert f"events recorded, by topic ({sum(recorded.values())} in all)" in out
+    assert f"recording ({keep}/rehearsal.db): {sum(recorded.values())} events stored" in out
     assert (f"observation numbers: vl_obsnum in SQLite file {keep}/obsnum.sqlite, because "
             "[database] backend = sqlite on the command line; the mysql_* options set "
             "(mysql_host in ocd.cfg:2 and 4 more) are not used") in (keep / "run.err").read_text()
@@ -165,6 +172,9 @@ def test_ctrl_c_stops_every_child(tmp_path):
     assert rehearse.finish(60) == 130
     assert "interrupted; every process stopped" in rehearse.stderr
     assert "rehearsal summary" in rehearse.output
+    # without --keep its directory is gone: nothing names a file in it
+    assert "ocd-rh-" not in rehearse.output + rehearse.stderr
+    assert "recording (deleted with the temporary directory): " in rehearse.output
     assert set(pids) == set(CHILDREN) and all(gone(pid) for pid in pids.values())
 
 

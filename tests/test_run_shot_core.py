@@ -43,6 +43,7 @@ async def test_successful_shot_publishes_every_step_in_order(tmp_path):
     assert (exp["observation"], exp["object"], exp["seconds"], exp["type"]) == \
         (17, "HS0015_E", 360.0, "sci")
     assert set(shot_dict()) <= set(exp)  # plus every key of the shot
+    assert exp["exposures"] == 3  # OCD's addition: how many the shot has
     finish = rec.events[-1][1]
     assert finish["error"] is False and finish["traceback"] is None
     assert (finish["observation"], finish["obs_track"]) == (17, "E")

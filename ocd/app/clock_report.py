@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
-from ocd.clock import clock_from_config
+import datetime as dt
+import time
+
+from ocd.app.clock_source import choose_clock_now
+from ocd.clock import utc_to_jd
 from ocd.config import Config
 
 
 def show_time(cfg: Config) -> int:
-    """``ocd time``: OCD's clock in UTC and JD, and whether it is mocked."""
-    clock = clock_from_config(cfg)
+    """``ocd time``: OCD's clock in UTC and JD, whether it is mocked, and whose it is (the
+    running main loop's, pinned by ``[dates] mock_anchor``, or this command's own)."""
+    choice = choose_clock_now(cfg)
+    clock = choice.clock
+    real = time.time()
     now = clock.utc()
-    print(f"UTC:   {now.isoformat(timespec='seconds')}")
-    print(f"JD:    {clock.jd():.6f}")
-    print(f"clock: {'MOCKED' if clock.is_mock else 'real'} ({clock.describe()})")
+    print(f"UTC:   {now.isoformat(timespec='milliseconds')}")
+    print(f"JD:    {utc_to_jd(now):.6f}")
+    if clock.is_mock:
+        moment = dt.datetime.fromtimestamp(real, dt.timezone.utc)
+        print(f"real:  {moment.isoformat(timespec='milliseconds')}  (the real time it was then)")
+        print(f"clock: MOCKED: {choice.how}")
+        print(f"       {clock.describe()}")
+    else:
+        print("clock: real")
     return 0

@@ -50,8 +50,8 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, timeout
 
     ctx = zmq.asyncio.Context()
     try:
-        with Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", section,
-                                   clock=clock_from_config(cfg)) as publisher, \
+        with Publisher.first_free(ctx, cfg, "ocd_allow_hetdex", section,
+                                  clock=clock_from_config(cfg)) as publisher, \
                 Subscriber.from_config(ctx, cfg, targets,
                                        [HEARTBEAT_REPLY, *ACK_TOPICS]) as subscriber:
             event = await send_acknowledged(

@@ -7,6 +7,7 @@ formatting is in :mod:`ocd.monitor.lines`.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,15 +16,18 @@ from typing import TextIO
 from ocd.app.service import Service, run_service
 from ocd.app.settings import tcs_topics
 from ocd.bus.addresses import SERVICES, connect_urls, service_urls
-from ocd.bus.options import bus_options
+from ocd.bus.envelope import Event
 from ocd.bus.subscriber import Subscriber, SubscriberStats
 from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.config import Config
 from ocd.core.topics import OCD_PREFIX
 from ocd.errors import UsageError
-from ocd.monitor.lines import format_check, format_json, format_line
+from ocd.monitor.lines import format_check, format_json, format_line, routine_topics
+from ocd.monitor.narrator import Situation
 
 log = logging.getLogger("ocd.listen")
+#: Back to the start of the line, and erase it (ANSI): the footer is rewritten in place.
+_CLEAR_LINE = "\r\x1b[2K"
 
 #: The OCD services a monitor follows by default (a replay only when asked).
 DEFAULT_SERVICES = tuple(s for s in SERVICES if s != "ocd_db_replay")
@@ -31,17 +35,21 @@ DEFAULT_SERVICES = tuple(s for s in SERVICES if s != "ocd_db_replay")
 
 @dataclass(frozen=True)
 class ListenPlan:
-    """What to connect to and which topic prefixes to receive."""
+    """What to connect to, which topic prefixes to receive, and which topics are received
+    (the footer needs them) but not printed."""
 
     urls: list[str]
     topics: list[str]
+    hidden: tuple[str, ...] = ()
 
 
 def make_plan(cfg: Config, *, urls: Sequence[str] | None = None, tcs: bool = False,
               replay: bool = False, topics: Sequence[str] | None = None,
-              all_topics: bool = True) -> ListenPlan:
+              all_topics: bool = True, show_all: bool = True) -> ListenPlan:
     """The OCD services' URLs (plus TCS and replay ones when asked), or exactly ``urls``; the
-    OCD topics and the TCS topics OCD follows, plus the extras (``-a no``: extras only)."""
+    OCD topics and the TCS topics OCD follows, plus the extras (``-a no``: extras only).
+    Without ``show_all`` the periodic topics are hidden, unless a ``-t`` prefix asks for
+    them."""
     if urls:
         chosen = list(dict.fromkeys(urls))
     else:
@@ -54,7 +62,9 @@ def make_plan(cfg: Config, *, urls: Sequence[str] | None = None, tcs: bool = Fal
     if not chosen:
         raise UsageError("no address to listen to")
     needed = [OCD_PREFIX, *tcs_topics(cfg).all()]
-    return ListenPlan(chosen, subscription_topics(needed, extra_topics(cfg, topics), all_topics))
+    hidden = () if show_all else routine_topics(tcs_topics(cfg), asked=topics or ())
+    return ListenPlan(chosen, subscription_topics(needed, extra_topics(cfg, topics), all_topics),
+                      hidden)
 
 
 class Listener(Service):
@@ -69,39 +79,58 @@ class Listener(Service):
         self.out = sys.stdout if out is None else out
         self.printed = 0
         self.stats: SubscriberStats | None = None
+        #: On a terminal (not with --json), a last line that keeps the situation in view.
+        self.footer = not as_json and self.out.isatty()
+        self.situation = Situation()
 
     async def start(self) -> None:
-        self.subscriber = self.closing(Subscriber(self.ctx, self.plan.urls, self.plan.topics,
-                                                  options=bus_options(self.cfg),
-                                                  log_gaps=False))
+        self.subscriber = self.closing(Subscriber.from_config(
+            self.ctx, self.cfg, self.plan.urls, self.plan.topics, log_gaps=False))
         self.stats = self.subscriber.stats
 
     async def main(self) -> int:
-        while self.count is None or self.printed < self.count:
-            try:
-                event = await self.receive(self.subscriber, self.duration)
-            except TimeoutError:
-                break
-            if event is None:  # stopped
-                break
-            with self.guard("event", event.topic):
-                check = self.subscriber.last_check
-                note = format_check(check, self.as_json) if check is not None else None
-                if note is not None:
-                    print(note, file=self.out)
-                print(format_json(event) if self.as_json else format_line(event), file=self.out,
-                      flush=True)
-                self.printed += 1
+        try:
+            while self.count is None or self.printed < self.count:
+                try:
+                    event = await self.receive(self.subscriber, self.duration)
+                except TimeoutError:
+                    break
+                if event is None:  # stopped
+                    break
+                with self.guard("event", event.topic):
+                    self._show(event)
+        finally:
+            if self.footer:
+                self.out.write(_CLEAR_LINE)
+                self.out.flush()
         return 0
+
+    def _show(self, event: Event) -> None:
+        check = self.subscriber.last_check
+        note = format_check(check, self.as_json) if check is not None else None
+        lines = [] if note is None else [note]
+        if event.topic not in self.plan.hidden:
+            lines.append(format_json(event) if self.as_json else format_line(event))
+            self.printed += 1
+        moved = self.footer and self.situation.feed(event.topic, event.payload)
+        if not lines and not moved:
+            return
+        if self.footer:  # rewrite the footer below the new lines
+            width = shutil.get_terminal_size().columns - 1
+            self.out.write("".join(f"{_CLEAR_LINE}{line}\n" for line in lines)
+                           + _CLEAR_LINE + self.situation.line(width))
+        else:
+            self.out.write("".join(f"{line}\n" for line in lines))
+        self.out.flush()
 
 
 def run_listen(cfg: Config, *, urls: Sequence[str] | None, tcs: bool, replay: bool,
                topics: Sequence[str], all_topics: bool, as_json: bool, count: int | None,
-               duration: float | None) -> int:
+               duration: float | None, show_all: bool = False) -> int:
     """``ocd listen``: print events until interrupted (or ``count``, ``duration``), then the
-    subscriber's counters on stderr."""
+    subscriber's counters on stderr. ``--json`` prints every event, as it always did."""
     plan = make_plan(cfg, urls=urls, tcs=tcs, replay=replay, topics=topics,
-                     all_topics=all_topics)
+                     all_topics=all_topics, show_all=show_all or as_json)
     log.info("listening on %s for topics %s", ", ".join(plan.urls),
              ", ".join(repr(t) for t in plan.topics))
     listener = Listener(cfg, plan, as_json=as_json, count=count, duration=duration)

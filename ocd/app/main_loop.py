@@ -25,11 +25,12 @@ from typing import Any, TypeVar
 
 from ocd.app.mock_guard import confirm_mock_time
 from ocd.app.service import Service, run_service
-from ocd.app.settings import orchestrator_settings, tcs_topics
-from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, connect_urls
+from ocd.app.settings import orchestrator_settings, tcs_source, tcs_topics
+from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, bus_options, connect_urls
+from ocd.bus.presence import find
 from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.bus.validation import main_loop_rules
-from ocd.clock import Clock, clock_from_config
+from ocd.clock import Clock, MockClock, clock_from_config
 from ocd.config import Config, Origin, master_specs
 from ocd.core import topics
 from ocd.core.commands import refused_changes
@@ -43,17 +44,24 @@ from ocd.core.orchestrator import (
     StartShot,
     ack,
 )
-from ocd.errors import OcdError, UsageError
+from ocd.errors import OcdError
+from ocd.monitor.narrator import ERROR, INFO, WARNING, Narrator
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.shots.journal import JournalEntry, ShotJournal, interrupted_finish
+from ocd.shots.locks import OwnerLock
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
-from ocd.shots.store import ShotStore, load_shots
+from ocd.shots.store import ShotStore, decrement_file, load_shots
 from ocd.shots.store import file_stamp as _stamp
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions
 from ocd.tcs.factory import subsystems_from_config
 
 log = logging.getLogger(__name__)
+#: The narration of the night in the window of ``ocd run`` (``--quiet``: warnings only).
+night = logging.getLogger("ocd.run")
+_LEVELS = {INFO: logging.INFO, WARNING: logging.WARNING, ERROR: logging.ERROR}
+#: What a stop signal is, for the RA.
+_SIGNALS = {"SIGINT": "Ctrl+C (SIGINT)", "SIGTERM": "SIGTERM"}
 
 T = TypeVar("T")
 
@@ -76,18 +84,14 @@ class Inputs:
 
 
 def resolve_inputs(cfg: Config, cli_topics: list[str], all_topics: bool) -> Inputs:
-    """The URLs and topic prefixes to subscribe to; ``event_urls`` and ``ocd_db_replay`` are
-    exclusive inputs (a replayed night must never mix with a live TCS)."""
-    tcs = cfg.get_urls("urls", "event_urls")
-    replay = cfg.get_urls("urls", "ocd_db_replay")
-    if tcs and replay:
-        raise UsageError("both [urls] event_urls (live TCS) and [urls] ocd_db_replay (replayed "
-                         "night) are set: empty one of them (e.g. --set urls.event_urls=)")
-    source = "replay" if replay else "tcs"
+    """The URLs and topic prefixes to subscribe to. The TCS events come from ``event_urls``
+    or ``ocd_db_replay`` as ``[run] input`` says, never both (a replayed night must never mix
+    with a live TCS)."""
+    source = tcs_source(cfg)
     services = ["ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex"]
-    if replay:
+    if source == "replay":
         services.append("ocd_db_replay")
-    urls = connect_urls(cfg, services, tcs=bool(tcs))
+    urls = connect_urls(cfg, services, tcs=source == "tcs")
     needed = [*tcs_topics(cfg).all(), *topics.MAIN_LOOP_INPUTS]
     return Inputs(urls, subscription_topics(needed, extra_topics(cfg, cli_topics), all_topics),
                   source)
@@ -114,6 +118,9 @@ class MainLoop(Service):
 
     async def start(self) -> None:
         cfg, ctx = self.cfg, self.ctx
+        await self._refuse_a_second_main_loop()
+        # one main loop per shot file, whatever the addresses
+        self.owner = self.closing(OwnerLock(self.shot_file))
         self.obsnum_choice = choose_backend(cfg)
         self.allocator = allocator_from_config(cfg, self.clock)
         # the allocator is not thread-safe (SQLite connections belong to their thread): all
@@ -125,7 +132,14 @@ class MainLoop(Service):
                                                           clock=self.clock))
         self.shot_pub = self.closing(Publisher.for_service(ctx, cfg, "ocd_run_shot", "run",
                                                           clock=self.clock))
-        self.responder = HeartbeatResponder(self.main_pub, "ocd_main_loop")
+        addresses = {"ocd_main_loop": self.main_pub.url, "ocd_run_shot": self.shot_pub.url}
+        self.responder = HeartbeatResponder(self.main_pub, "ocd_main_loop", addresses)
+        # greet new subscribers on both publishers: whoever connects to either address
+        # learns that a main loop runs, where, and on which clock
+        self.spawn(self.responder.greet(), name="greetings", daemon=True)
+        self.spawn(HeartbeatResponder(self.shot_pub, "ocd_main_loop", addresses).greet(),
+                   name="greetings on the shot address", daemon=True)
+        self.owner.describe(self._owner_line())
         self.subscriber = self.closing(Subscriber.from_config(
             ctx, cfg, self.inputs.urls, self.inputs.topics,
             rules=main_loop_rules(tcs_topics(cfg))))
@@ -133,8 +147,18 @@ class MainLoop(Service):
         self.on_close(self.subsystems.close)
         self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
                                  plan_from_config(cfg), locator_from_config(cfg), self.clock)
+        self.narrator = Narrator(main_origin=self.shot_pub.origin)
 
     # -- start-up ------------------------------------------------------------------------
+    async def _refuse_a_second_main_loop(self) -> None:
+        """Stop with one line naming the main loop already on this bus: it greets whoever
+        connects to its main or its shot address (any of the configured lists)."""
+        urls = connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"])
+        found = await find(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg))
+        if found is not None:
+            raise OcdError(f"another ocd run is already running on this bus: "
+                           f"{found.describe()}; stop it first (one main loop at a time)")
+
     def summary(self) -> dict[str, Any]:
         """What the RA checks first: files, addresses, clock, scheduler, obsnum backend."""
         return {
@@ -203,6 +227,8 @@ class MainLoop(Service):
     def _on_event(self, event: Event, now: float) -> list[Action]:
         if self.log_events:
             log.info("event %s %s", event.topic, event.data)
+        if event.topic.startswith((topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX)):
+            self._narrate(event.topic, event.payload)  # shots (ours or by hand), commands
         if self.responder.handle_nowait(event):
             return []
         return self.orchestrator.handle(event.topic, event.payload, now)
@@ -213,7 +239,8 @@ class MainLoop(Service):
                                                 self.clock.timestamp())
         for action in report:
             if isinstance(action, Publish):
-                self.main_pub.publish_nowait(action.topic, action.data)
+                self._narrate(action.topic,
+                              self.main_pub.publish_nowait(action.topic, action.data))
 
     async def _execute(self, actions: list[Action], stage: str, subject: str = "") -> None:
         for action in actions:
@@ -225,9 +252,7 @@ class MainLoop(Service):
             data = action.data
             if action.topic == topics.MAIN_STATUS:
                 data = {**data, "bus": self.bus_counters()}
-            elif action.topic == topics.MAIN_ACK:
-                _log_ack(data)
-            await self.main_pub.publish(action.topic, data)
+            await self._publish(action.topic, data)
         elif isinstance(action, RequestSchedule):
             self._step(self._schedule(action), "scheduling", action.request)
         elif isinstance(action, StartShot):
@@ -306,8 +331,9 @@ class MainLoop(Service):
         self.journal.begin(entry)  # before the start event: a kill -9 from now on is noticed
 
         def on_success() -> None:
-            self.store.decrement(start.shotid)
-            self.store.write(self.shot_file)
+            # under the file's lock, from the file as it is now: a shot run by hand
+            # meanwhile keeps its decrement
+            self.store = decrement_file(self.shot_file, start.shotid)
             self.shot_file_stamp = _stamp(self.shot_file)
             self.journal.complete(entry)
 
@@ -334,67 +360,95 @@ class MainLoop(Service):
 
     async def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):
-            await self._ack(action.request_id, "abort", True,
+            await self._ack(action, "abort", True,
                             f"aborting shot {self.runner.current}{action.user}")
         elif self.orchestrator.run_shot.state != "running":
-            await self._ack(action.request_id, "abort", False, "no shot is running")
+            await self._ack(action, "abort", False, "no shot is running")
         # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
 
     async def _change_config(self, action: ChangeConfig) -> None:
         """Apply all changes or none; only ``{conf modifiable}`` options."""
         refused = refused_changes(action.changes, master_specs())
         if refused:
-            await self._ack(action.request_id, "config_send", False, "; ".join(refused))
+            await self._ack(action, "config_send", False, "; ".join(refused))
             return
         origin = Origin(f"config send by {action.by}", Path.cwd())
         try:
             undo = self.cfg.apply(action.changes, origin)
         except OcdError as exc:
-            await self._ack(action.request_id, "config_send", False, str(exc))
+            await self._ack(action, "config_send", False, str(exc))
             return
         try:
             self._apply_config()
         except OcdError as exc:  # a value fine alone but not in use (bad dithers, say)
             undo()
             self._apply_config()
-            await self._ack(action.request_id, "config_send", False, str(exc))
+            await self._ack(action, "config_send", False, str(exc))
             return
         message = ", ".join(f"[{s}] {o} = {v}" for s, o, v in action.changes)
         log.info("configuration changed by %s: %s", action.by, message)
-        await self.main_pub.publish(topics.MAIN_CONFIG_CHANGED, {
+        await self._publish(topics.MAIN_CONFIG_CHANGED, {
             "changes": [list(change) for change in action.changes], "by": action.by})
-        await self._ack(action.request_id, "config_send", True, message)
+        await self._ack(action, "config_send", True, message)
 
     def _apply_config(self) -> None:
         """Push modifiable options into the live objects."""
         cfg = self.cfg
-        self.orchestrator.configure(orchestrator_settings(cfg))
+        self.orchestrator.configure(orchestrator_settings(cfg, self.clock))
         self.runner.plan = plan_from_config(cfg)
         self.runner.inputs = locator_from_config(cfg)
         self.log_events = cfg.get_bool("general", "log_events")
         logging.getLogger().setLevel(cfg.get_str("general", "log_level"))
         shot_file = cfg.get_path("shots", "shot_file")
         if shot_file is not None and shot_file != self.shot_file:
-            self.store = load_shots(shot_file)
+            store = load_shots(shot_file)
+            owner = OwnerLock(shot_file)  # another ocd run's list: refused, nothing changed
+            owner.describe(self._owner_line())
+            self.owner.close()
+            self.owner = self.closing(owner)
+            self.store = store
             self.shot_file, self.shot_file_stamp = shot_file, _stamp(shot_file)
 
-    async def _ack(self, request_id: str, command: str, ok: bool, message: str) -> None:
-        await self._act(ack(request_id, command, ok, message))
+    def _owner_line(self) -> str:
+        """Who holds the shot file's lock, for an ``ocd run`` it refuses."""
+        return (f"{self.main_pub.origin} publishing on {self.main_pub.url} and "
+                f"{self.shot_pub.url}")
+
+    async def _ack(self, request: Abort | ChangeConfig, command: str, ok: bool,
+                   message: str) -> None:
+        action = ack(request.request_id, command, ok, message, request.by)
+        await self._publish(action.topic, action.data)
+
+    async def _publish(self, topic: str, data: dict[str, Any]) -> None:
+        """Publish on the main loop's address, and tell the window what it means."""
+        self._narrate(topic, await self.main_pub.publish(topic, data))
+
+    def _narrate(self, topic: str, payload: dict[str, Any]) -> None:
+        for line in self.narrator.feed(topic, payload):
+            night.log(_LEVELS[line.level], "%s", line.text)
 
     # -- stopping ------------------------------------------------------------------------
     async def before_close(self) -> None:
         """Stop a running shot as configured and let it publish its end, within
         ``[run] stop_timeout`` real seconds whatever the TCS does: a shot still waiting for
-        the telescope then is cancelled (its finish is published all the same)."""
+        the telescope then is cancelled (its finish is published all the same). On a signal
+        (Ctrl+C, SIGTERM) say what was stopped."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.stop_timeout - _CLOSING_MARGIN
-        await self.main_pub.publish(topics.MAIN_STOPPING, {
-            "reason": self.stop_reason or "signal", "running_shot": self.runner.current})
+        signalled = self.stop_reason in _SIGNALS
         running = self.runner.current
-        if self.runner.abort("shutdown"):
+        await self._publish(topics.MAIN_STOPPING, {
+            "reason": self.stop_reason or "signal", "running_shot": running})
+        aborting = self.runner.abort("shutdown")
+        if signalled:
+            log.warning("%s: stopping%s", _SIGNALS[self.stop_reason or ""],
+                        f"; aborting shot {running} at its next safe point" if aborting
+                        else "")
+        elif aborting:
             log.info("stopping: aborting shot %s", running)
         await self.wait_tasks(timeout=max(0.0, deadline - loop.time()))
-        if any(not task.done() for task in self.tasks):
+        cancelled = any(not task.done() for task in self.tasks)
+        if cancelled:
             log.warning("stopping: %s did not end within [run] stop_timeout = %g s: "
                         "cancelled", ", ".join(sorted(t.get_name() for t in self.tasks)),
                         self.stop_timeout)
@@ -404,6 +458,14 @@ class MainLoop(Service):
                  self.main_pub.stats.sent + self.shot_pub.stats.sent,
                  self.main_pub.stats.overflows + self.shot_pub.stats.overflows,
                  sum(self.handler_errors.values()))
+        if signalled:
+            elsewhere = self.orchestrator.run_shot.shot
+            log.warning("ocd run stopped: %s; no new shot was started",
+                        f"shot {running} {'cancelled' if cancelled else 'aborted'}, its end "
+                        "published" if aborting
+                        else f"the shot {elsewhere.shotid} run by hand ({elsewhere.origin}) "
+                             "goes on" if elsewhere is not None
+                        else "no shot was running")
 
     async def _in_db_thread(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, function, *args)
@@ -412,14 +474,11 @@ class MainLoop(Service):
 def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
                   assume_yes: bool) -> int:
     """``ocd run``: resolve the inputs, confirm a mock clock, run until stopped."""
-    clock = clock_from_config(cfg)
     inputs = resolve_inputs(cfg, extra_topics, all_topics)
-    confirm_mock_time(clock, assume_yes)
+    confirm_mock_time(clock_from_config(cfg), assume_yes)
+    # the clock starts once the question is answered (unless [dates] mock_anchor pins it):
+    # the mock night does not run while the RA reads the question
+    clock = clock_from_config(cfg)
+    if isinstance(clock, MockClock) and cfg.get_time("dates", "mock_anchor") is None:
+        clock.source = "the bus's clock: the processes started while ocd run runs adopt it"
     return run_service(MainLoop(cfg, clock, inputs))
-
-
-def _log_ack(data: dict[str, Any]) -> None:
-    """Every acknowledged command in the log, with the user who sent it when it names one."""
-    level = logging.INFO if data.get("ok") else logging.WARNING
-    log.log(level, "%s %s: %s", data.get("command"),
-            "done" if data.get("ok") else "refused", data.get("message"))

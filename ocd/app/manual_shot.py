@@ -12,6 +12,9 @@ import logging
 import signal
 from typing import Any
 
+import zmq.asyncio
+
+from ocd.app.clock_source import choose_clock_now, log_choice
 from ocd.app.mock_guard import confirm_mock_time
 from ocd.app.service import Service, run_service
 from ocd.bus import (
@@ -23,16 +26,18 @@ from ocd.bus import (
     connect_urls,
     enquire,
 )
+from ocd.bus.addresses import service_urls
+from ocd.bus.presence import find
 from ocd.bus.validation import command_rules
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
-from ocd.core.commands import RequestLog, ack_payload, by_user, request_id
+from ocd.core.commands import RequestLog, ack_payload, by_user, request_id, sender
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.shots.model import Shot
 from ocd.shots.runner import ShotOutcome, ShotRunner, locator_from_config, plan_from_config
-from ocd.shots.store import load_shots
+from ocd.shots.store import decrement_file, load_shots
 from ocd.sky.scheduler import ScheduleSettings, choose
 from ocd.tcs.factory import subsystems_from_config
 
@@ -84,6 +89,9 @@ class ManualShot(Service):
         shot = self.store.get(shotid)
         if shot is None:
             raise UsageError(f"shot {shotid} is not in {shot_file}")
+        if shot.n_obs <= 0:  # before an observation number is taken, whatever the track
+            raise UsageError(f"shot {shotid} has n_obs 0 in {shot_file}: it has no visit left "
+                             "to observe (raise its n_obs in the file to observe it again)")
         self.shot = shot
         self.track = choose_track(shot, track, clock, cfg)
         self.outcome: ShotOutcome | None = None
@@ -103,10 +111,13 @@ class ManualShot(Service):
             publisher = self.closing(Publisher.for_service(ctx, cfg, "ocd_run_shot", "run_shot",
                                                            clock=clock))
             self.publisher = publisher
+            self.responder = HeartbeatResponder(publisher, "ocd_run_shot",
+                                                {"ocd_run_shot": publisher.url})
+            self.spawn(self.responder.greet(), name="greetings", daemon=True)
             self.subscriber = self.closing(Subscriber.from_config(
                 ctx, cfg, connect_urls(cfg, ["ocd_allow_hetdex", "ocd_main_loop"]),
                 [COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY], rules=command_rules()))
-            await _wait_for_main_loop(publisher, self.subscriber, cfg)
+            await _wait_for_main_loop(ctx, publisher, self.subscriber, cfg)
         else:
             log.warning("running without -e: ocd run will not know about this shot")
         self.subsystems = subsystems_from_config(cfg, ctx, clock)
@@ -133,20 +144,23 @@ class ManualShot(Service):
                  observation)
 
         def on_success() -> None:
-            self.store.decrement(shotid)
-            self.store.write(self.shot_file)
+            # under the file's lock, from the file as it is now: a shot of ocd run that
+            # ended meanwhile keeps its decrement
+            decrement_file(self.shot_file, shotid)
 
         if self.subscriber is not None and isinstance(self.publisher, Publisher):
-            self.spawn(self._serve_commands(self.subscriber, self.publisher),
+            self.spawn(self._serve_commands(self.subscriber, self.responder),
                        name="command listener")
         self.outcome = await self.runner.run(self.shot.as_dict(), self.track, observation,
                                              on_success)
         return 0 if self.outcome.ok else 1
 
-    async def _serve_commands(self, subscriber: Subscriber, publisher: Publisher) -> None:
+
+    async def _serve_commands(self, subscriber: Subscriber,
+                              responder: HeartbeatResponder) -> None:
         """Answer heartbeats and ``ocd abort`` while the shot runs; one event's handling
         failing is reported and the next one read."""
-        responder = HeartbeatResponder(publisher, "ocd_run_shot")
+        publisher = responder.publisher
         seen = RequestLog()
         while True:
             event: Event = await subscriber.recv()
@@ -161,7 +175,7 @@ class ManualShot(Service):
                 await publisher.publish(RUN_SHOT_ACK, ack_payload(
                     request, "abort", ok,
                     f"aborting shot {shotid}{by_user(event.payload)}" if ok
-                    else "no shot is running"))
+                    else "no shot is running", sender(event.payload)))
 
 
 def run_manual_shot(cfg: Config, clock: Clock, shotid: str, track: str | None,
@@ -176,9 +190,11 @@ def run_manual_shot(cfg: Config, clock: Clock, shotid: str, track: str | None,
 def run_shot(cfg: Config, shotid: str, *, track: str | None, emit: bool,
              assume_yes: bool) -> int:
     """``ocd run_shot``: confirm a mock clock, run the shot, say how it ended."""
-    clock = clock_from_config(cfg)
-    confirm_mock_time(clock, assume_yes)
-    outcome = run_manual_shot(cfg, clock, shotid, track, emit)
+    confirm_mock_time(clock_from_config(cfg), assume_yes)
+    # after the question: the running main loop's clock, or our own from now
+    choice = choose_clock_now(cfg)
+    log_choice(choice)
+    outcome = run_manual_shot(cfg, choice.clock, shotid, track, emit)
     error = outcome_error(outcome)
     if error is not None:
         raise error
@@ -186,11 +202,17 @@ def run_shot(cfg: Config, shotid: str, *, track: str | None, emit: bool,
     return 0
 
 
-async def _wait_for_main_loop(publisher: Publisher, subscriber: Subscriber,
-                              cfg: Config) -> None:
+async def _wait_for_main_loop(ctx: zmq.asyncio.Context, publisher: Publisher,
+                              subscriber: Subscriber, cfg: Config) -> None:
     """Before the first event, make sure a running ``ocd run`` receives ours: a heartbeat
     enquiry sent on our publisher and answered by the main loop proves it subscribes to us
-    (a subscriber alone, e.g. a monitor, proves nothing about the main loop)."""
+    (a subscriber alone, e.g. a monitor, proves nothing about the main loop). Without a main
+    loop on the bus (nobody greets on its addresses) the shot starts at once."""
+    urls = service_urls(cfg, "ocd_main_loop")
+    if await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg)) is None:
+        log.warning("no ocd run on %s: running the shot anyway (nothing follows it but "
+                    "monitors)", ", ".join(urls))
+        return
     replies = await enquire(publisher, subscriber, timeout=MAIN_LOOP_WAIT,
                             interval=bus_options(cfg).enquiry_interval, first=True,
                             accept=lambda event: event.payload.get("service") == "ocd_main_loop")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from ocd.clock import clock_from_config
+from ocd.app.clock_source import choose_clock_now
 from ocd.config import Config
 from ocd.obsnum import allocator_from_config
 from ocd.obsnum.rules import TABLE, format_rows
@@ -16,7 +16,7 @@ log = logging.getLogger("ocd.obsnum")
 def obsnum_tool(cfg: Config, action: str, *, count: int = 1, dry_run: bool = False,
                date: dt.date | None = None) -> int:
     """``ocd obsnum init|next|show``."""
-    clock = clock_from_config(cfg)
+    clock = choose_clock_now(cfg).clock  # a running main loop's mock clock, if any
     update = False if dry_run else None
     with allocator_from_config(cfg, clock, update=update) as allocator:
         if action == "init":

@@ -33,8 +33,8 @@ async def ping(cfg: Config, timeout: float, *, first: bool = False,
     urls = connect_urls(cfg, SERVICES)
     ctx = zmq.asyncio.Context()
     try:
-        with Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
-                                   name="ocd_ping") as publisher, \
+        with Publisher.first_free(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
+                                  name="ocd_ping") as publisher, \
                 Subscriber(ctx, urls, [REPLY_TOPIC], options=options) as subscriber:
             log.info("enquiring from %s; listening on %s", publisher.url, ", ".join(urls))
             replies = await enquire(publisher, subscriber, timeout=timeout,

@@ -26,7 +26,7 @@ def replay_url(cfg: Config) -> str:
         raise ConfigError(
             "[urls] ocd_db_replay is empty: set the address to replay on, e.g. --set "
             "urls.ocd_db_replay=tcp://127.0.0.1:6603, and give ocd run the same address with "
-            "[urls] event_urls emptied (--set urls.event_urls=)")
+            "--replay")
     return bind_url(cfg, "ocd_db_replay", "db_replay")
 
 
@@ -52,8 +52,8 @@ class Replayer(Service):
             await self.wait_until_stopped(self.publisher.wait_for_subscribers(
                 self.subscribers, self.wait if self.wait > 0 else float("inf")))
         except TimeoutError as exc:
-            raise OcdError(f"no subscriber on {self.url}: {exc}; start ocd run with [urls] "
-                           "ocd_db_replay set to it (and event_urls empty), or ocd listen "
+            raise OcdError(f"no subscriber on {self.url}: {exc}; start ocd run --replay "
+                           "(with [urls] ocd_db_replay set to it), ocd record, or ocd listen "
                            "--replay") from None
         if self.stopping.is_set():
             raise OcdError("stopped while waiting for a subscriber: nothing replayed")

@@ -6,21 +6,20 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from ocd.clock import clock_from_config, utc_to_jd
+from ocd.app.clock_source import choose_clock_now
+from ocd.clock import utc_to_jd
 from ocd.config import Config, parse_time
 from ocd.errors import UsageError
 from ocd.shots.store import load_shots
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Candidate, Conditions, ScheduleResult, span
 
-DEFAULT_TOP = 10
-
 
 def schedule_report(cfg: Config, *, at: str | None = None, shots: Path | None = None,
-                    limit: int | None = DEFAULT_TOP, as_json: bool = False,
+                    limit: int | None = 10, as_json: bool = False,
                     seeing: float | None = None, transparency: float | None = None) -> int:
     """``ocd schedule``: the choice and the candidates, as text or JSON."""
-    clock = clock_from_config(cfg)
+    clock = choose_clock_now(cfg).clock  # a running main loop's mock clock, if any
     when = None
     source = "mock clock" if clock.is_mock else "real clock"
     if at is not None:

@@ -69,6 +69,7 @@ class Service:
         self.stop_reason: str | None = None
         self._resources = contextlib.AsyncExitStack()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._daemons: set[asyncio.Task[Any]] = set()
         self._failure: BaseException | None = None
         self._ctx: zmq.asyncio.Context | None = None
         #: Exceptions caught by :meth:`guard`, by ``stage:ExceptionType``.
@@ -102,21 +103,25 @@ class Service:
 
     # -- background tasks ----------------------------------------------------------------
     def spawn(self, coroutine: Coroutine[Any, Any, T], *, name: str,
-              critical: bool = True) -> asyncio.Task[T]:
+              critical: bool = True, daemon: bool = False) -> asyncio.Task[T]:
         """Run ``coroutine`` in the background, keeping a reference until it ends.
 
         If it raises, the exception is logged; a ``critical`` task also stops the service,
         and :meth:`run` raises it again (an :class:`~ocd.errors.OcdError` as it is, anything
         else as :class:`BackgroundTaskFailed` naming the task). A task still running at
-        the end is cancelled and awaited."""
+        the end is cancelled and awaited. A ``daemon`` task (one that serves forever, e.g.
+        heartbeat greetings) is not waited for by :meth:`wait_tasks`."""
         task = asyncio.ensure_future(coroutine)
         task.set_name(name)
         self._tasks.add(task)
+        if daemon:
+            self._daemons.add(task)
         task.add_done_callback(lambda done: self._task_done(done, critical))
         return task
 
     def _task_done(self, task: asyncio.Task[Any], critical: bool) -> None:
         self._tasks.discard(task)
+        self._daemons.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
@@ -130,11 +135,13 @@ class Service:
 
     @property
     def tasks(self) -> frozenset[asyncio.Task[Any]]:
-        return frozenset(self._tasks)
+        """The background tasks that do work (daemon tasks, which serve forever, excepted)."""
+        return frozenset(self._tasks - self._daemons)
 
     async def wait_tasks(self, timeout: float | None = None) -> None:
-        """Wait (up to ``timeout`` s) for the background tasks to end by themselves."""
-        pending = [t for t in self._tasks if not t.done()]
+        """Wait (up to ``timeout`` s) for the background tasks to end by themselves (daemon
+        tasks excepted: they never do)."""
+        pending = [t for t in self._tasks if not t.done() and t not in self._daemons]
         if pending:
             await asyncio.wait(pending, timeout=timeout)
 

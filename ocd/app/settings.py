@@ -21,6 +21,23 @@ def tcs_topics(cfg: Config) -> TcsTopics:
                      metrology=tuple(cfg.get_list("topics", "metrology")))
 
 
+def tcs_source(cfg: Config) -> str:
+    """Where the TCS events come from, ``tcs`` (``[urls] event_urls``) or ``replay`` (``[urls]
+    ocd_db_replay``), as ``[run] input`` says; never both, since a replayed night must not mix
+    with a live TCS. ``auto``: the live TCS when ``event_urls`` is set, else the replay."""
+    live = cfg.get_urls("urls", "event_urls")
+    replay = cfg.get_urls("urls", "ocd_db_replay")
+    chosen = cfg.get_str("run", "input")
+    if chosen == "auto":
+        chosen = "live" if live or not replay else "replay"
+    if chosen == "live" and not live:
+        raise cfg.error("run", "input", "live", "[urls] event_urls is empty: no TCS to follow")
+    if chosen == "replay" and not replay:
+        raise cfg.error("run", "input", "replay", "[urls] ocd_db_replay is empty: no replay "
+                        "to follow")
+    return "replay" if chosen == "replay" else "tcs"
+
+
 def orchestrator_settings(cfg: Config, clock: Clock | None = None) -> Settings:
     """The orchestrator's settings from ``[topics]``, ``[run]`` and ``[tcs]``; times in
     OCD-clock seconds (real-time options are converted with ``clock``'s speed)."""

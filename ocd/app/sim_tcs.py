@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import signal
 
+from ocd.app.clock_source import choose_clock_now, log_choice
 from ocd.app.service import Service, run_service
 from ocd.app.settings import tcs_topics
 from ocd.bus import Publisher
 from ocd.bus.addresses import config_url
-from ocd.clock import Clock, clock_from_config
+from ocd.clock import Clock
 from ocd.config import Config
 from ocd.tcs.gateway import GatewayServer
 from ocd.tcs.interface import SUBSYSTEMS
@@ -78,5 +79,8 @@ class SimulatedTcs(Service):
 
 
 def run_sim_tcs(cfg: Config) -> int:
-    """``ocd sim_tcs``: until SIGINT or SIGTERM."""
-    return run_service(SimulatedTcs(cfg, clock_from_config(cfg)))
+    """``ocd sim_tcs``: until SIGINT or SIGTERM, on the running main loop's clock (or its
+    own, said in one line)."""
+    choice = choose_clock_now(cfg)
+    log_choice(choice)
+    return run_service(SimulatedTcs(cfg, choice.clock))

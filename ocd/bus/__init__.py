@@ -3,7 +3,12 @@ acknowledged one-shot messages (asyncio, via ``zmq.asyncio``).
 
 Pure parts (``envelope``, ``sequence``, ``topics``) have no sockets; ``publisher``,
 ``subscriber``, ``heartbeat`` and ``oneshot`` are the asyncio shell.
+
+The schema functions (``topic_schemas``, ``validate_event``, ``validation_errors``) are loaded
+on first use: jsonschema is slow to import and a one-shot command never needs it.
 """
+
+from typing import Any
 
 from ocd.bus.addresses import (
     SERVICES,
@@ -37,7 +42,6 @@ from ocd.bus.heartbeat import (
 from ocd.bus.oneshot import NoAnswer, send_acknowledged
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.publisher import Publisher, PublisherStats, make_origin
-from ocd.bus.schemas import topic_schemas, validate_event, validation_errors
 from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
 from ocd.bus.subscriber import Subscriber, SubscriberStats
 
@@ -50,3 +54,15 @@ __all__ = [
     "make_origin", "new_enquiry_id", "send_acknowledged", "service_urls", "stamp", "tcs_urls",
     "topic_schemas", "validate_event", "validation_errors",
 ]
+
+
+_LAZY = {"topic_schemas", "validate_event", "validation_errors"}
+
+
+def __getattr__(name: str) -> Any:
+    """The schema functions, imported from :mod:`ocd.bus.schemas` when first asked for."""
+    if name in _LAZY:
+        from ocd.bus import schemas
+
+        return getattr(schemas, name)
+    raise AttributeError(f"module 'ocd.bus' has no attribute {name!r}")

@@ -101,6 +101,18 @@ def chosen_url(cfg: Config, option: str, section: str) -> tuple[str, BindHint]:
     return urls[hint.index], hint
 
 
+def chosen_and_next_urls(cfg: Config, option: str, section: str
+                         ) -> list[tuple[str, BindHint]]:
+    """The URL at index ``[section] n_<option>`` of ``[urls] option``, then the others of the
+    list in order from the next one (wrapping around): where a short-lived publisher (a
+    one-shot command) binds when its own address is taken by another."""
+    first, hint = chosen_url(cfg, option, section)
+    urls = config_urls(cfg, option)
+    order = [*range(hint.index + 1, len(urls)), *range(hint.index)]
+    return [(first, hint), *((urls[i], BindHint(option, section, i, hint.option)) for i in order
+                             if urls[i] != first)]
+
+
 def bind_hint(cfg: Config, service: str, section: str) -> BindHint:
     _check_service(service)
     return BindHint(service, section, cfg.get_int(section, f"n_{service}"))
@@ -159,11 +171,17 @@ class AddressInUse(OcdError):
     """Another process already publishes on this URL; the message says what to change."""
 
     def __init__(self, url: str, hint: BindHint | None = None, what: str = "",
-                 advice: str = "") -> None:
+                 advice: str = "", every: int = 0) -> None:
         advice = hint.describe() if hint else (advice or "choose another address")
         target = f"{what} address " if what else ""
-        super().__init__(f"cannot bind {target}{url}: address already in use by another "
-                         f"process; {advice}, or stop the other process")
+        if every > 1 and hint is not None:
+            message = (f"cannot bind {target}{url} nor any other of the {every} addresses of "
+                       f"[urls] {hint.service}: all in use by other processes; add addresses "
+                       "to the list, or stop one of those processes")
+        else:
+            message = (f"cannot bind {target}{url}: address already in use by another "
+                       f"process; {advice}, or stop the other process")
+        super().__init__(message)
         self.url = url
         self.hint = hint
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from ocd.clock import Clock
+from ocd.clock import Clock, MockClock
+from ocd.core.payload import finite_number, utc_time
 
 ENVELOPE_VERSION = 1
 
@@ -25,7 +26,11 @@ TCS_KEYS = ("__system", "__source", "__key", "__data_time", "__wire_time", "__da
 #: Metadata keys OCD adds: sequence number and identity of the publisher, kind of clock and the
 #: clock's UTC (the mock time when mocked).
 OCD_KEYS = ("__seq", "__origin", "__clock", "__ocd_utc")
-META_KEYS = TCS_KEYS + OCD_KEYS
+#: Metadata keys of an event stamped on a mock clock: the whole clock, so that a reader can
+#: compute OCD's time at any moment, ``__mock_time + (now - __mock_anchor) * __mock_speed``,
+#: and a process started later adopts it (:func:`adopted_clock`).
+MOCK_KEYS = ("__mock_time", "__mock_speed", "__mock_anchor")
+META_KEYS = TCS_KEYS + OCD_KEYS + MOCK_KEYS
 _META_SET = frozenset(META_KEYS)
 
 
@@ -111,8 +116,29 @@ def stamp(topic: str, data: Mapping[str, Any], *, origin: str, seq: int, clock: 
         "__clock": "mock" if clock.is_mock else "real",
         "__ocd_utc": clock.utc().isoformat(),
     }
+    anchor = clock.anchor()
+    if anchor is not None:
+        payload["__mock_time"] = anchor[0].isoformat()
+        payload["__mock_speed"] = clock.speed
+        payload["__mock_anchor"] = anchor[1]
     payload.update(data)
     return payload
+
+
+def adopted_clock(event: Event) -> MockClock | None:
+    """The mock clock an event was stamped with (its ``__mock_*`` keys), as a clock of this
+    process that reads the same time; None for an event of the real clock or with keys that
+    are missing or out of range."""
+    payload = event.payload
+    speed, anchor = finite_number(payload.get("__mock_speed")), \
+        finite_number(payload.get("__mock_anchor"))
+    start = utc_time(payload.get("__mock_time"))
+    if start is None or speed is None or anchor is None:
+        return None
+    if not (0 < speed < 1e6 and abs(anchor) < 1e11):
+        return None
+    return MockClock.adopted(start, speed, anchor,
+                             f"adopted from {event.origin or 'an unnamed publisher'}")
 
 
 #: Nesting of objects and arrays a payload may have. OCD's own payloads are 3 deep; libraries

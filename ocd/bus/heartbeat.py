@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ocd.bus.envelope import Event
 from ocd.bus.publisher import Publisher
@@ -21,6 +22,9 @@ log = logging.getLogger("ocd.bus")
 
 ENQUIRY_TOPIC = HEARTBEAT_ENQUIRY
 REPLY_TOPIC = HEARTBEAT_REPLY
+#: Longest wait for a subscription notice before looking again (another reader of the
+#: publisher's notices may have taken the one that concerns us).
+_GREET_WAIT = 0.25
 
 
 def new_enquiry_id() -> str:
@@ -36,17 +40,30 @@ def is_reply_to(event: Event, enquiry_id: str) -> bool:
 
 
 class HeartbeatResponder:
-    """Answer enquiries seen by its owner's subscriber on its owner's publisher.
+    """Answer enquiries seen by its owner's subscriber on its owner's publisher, and greet
+    every new subscriber (:meth:`greet`).
 
     The owner passes each received event to :meth:`handle` (or runs :meth:`serve` when it has
     nothing else to do). ``service`` says who answers (default: the publisher's name); its own
-    enquiries are not answered.
+    enquiries are not answered. ``addresses`` (service -> URL bound) goes into every reply, so
+    that whoever hears one knows where this process publishes.
     """
 
-    def __init__(self, publisher: Publisher, service: str | None = None) -> None:
+    def __init__(self, publisher: Publisher, service: str | None = None,
+                 addresses: dict[str, str] | None = None) -> None:
         self.publisher = publisher
         self.service = service or publisher.name
+        self.addresses = dict(addresses or {})
         self.answered = 0
+        self.greeted = 0
+
+    def _reply(self, enquiry_id: Any, in_reply_to: str | None) -> None:
+        self.publisher.publish_nowait(REPLY_TOPIC, {
+            "id": enquiry_id,
+            "service": self.service,
+            "in_reply_to": in_reply_to,
+            "addresses": self.addresses,
+        })
 
     def handle_nowait(self, event: Event) -> bool:
         """Reply if ``event`` is an enquiry; True if it was one (handled)."""
@@ -54,13 +71,25 @@ class HeartbeatResponder:
             return False
         if event.origin == self.publisher.origin:
             return True
-        self.publisher.publish_nowait(REPLY_TOPIC, {
-            "id": event.payload.get("id"),
-            "service": self.service,
-            "in_reply_to": event.origin,
-        })
+        self._reply(event.payload.get("id"), event.origin)
         self.answered += 1
         return True
+
+    async def greet(self) -> None:
+        """Forever: answer each new subscription to the reply topic with an unsolicited reply
+        (``id`` and ``in_reply_to`` null). A process that just connected so learns at once who
+        publishes here, where, and on which clock (the envelope carries it), without binding
+        a publisher of its own (:mod:`ocd.bus.presence`). Other subscribers of the topic see
+        the greeting too: it is rare (one per process connecting) and harmless."""
+        arrived = self.publisher.arrivals(REPLY_TOPIC)
+        while True:
+            if not arrived.is_set():
+                await self.publisher.wait_readable(_GREET_WAIT)
+                self.publisher.poll_subscriptions()
+            if arrived.is_set():
+                arrived.clear()
+                self._reply(None, None)
+                self.greeted += 1
 
     async def handle(self, event: Event) -> bool:
         return self.handle_nowait(event)
@@ -105,13 +134,15 @@ async def enquire(publisher: Publisher, subscriber: Subscriber, *, timeout: floa
         now = loop.time()
         if now >= deadline:
             return list(replies.values())
-        if publisher.has_subscriber(ENQUIRY_TOPIC) and (
-                now >= next_send or publisher.stats.subscribe_notices != notices):
+        can_send = publisher.has_subscriber(ENQUIRY_TOPIC)
+        if can_send and (now >= next_send or publisher.stats.subscribe_notices != notices):
             notices = publisher.stats.subscribe_notices
             publisher.publish_nowait(ENQUIRY_TOPIC, {"id": enquiry_id})
             first_sent = now if first_sent is None else first_sent
             next_send = now + interval
-        event = await _next_event(publisher, subscriber, min(deadline, next_send) - now)
+        # nobody to send to yet: sleep until a subscription notice (or a reply) wakes us
+        wake = min(deadline, next_send) if can_send else deadline
+        event = await _next_event(publisher, subscriber, wake - now)
         if event is None or not is_reply_to(event, enquiry_id):
             continue
         if accept is not None and not accept(event):

@@ -4,7 +4,9 @@ and forgotten.
 A message published before its subscriber is connected is silently lost (the PUB/SUB "slow
 joiner"), and a sleep only makes that less likely. So: first prove the target is connected both
 ways with a heartbeat enquiry and its reply, check the target subscribes to the topic (XPUB
-notice), send once, then wait for the target's acknowledging event.
+notice), send, then wait for the target's acknowledging event, sending again every
+``[bus] enquiry_interval`` meanwhile (the process that answers may not be the one that replied
+first: ``ocd run_shot -e`` answers ``ocd abort``); the command's id makes a repeat harmless.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ocd.bus.envelope import Event
+from ocd.bus.envelope import Event, adopted_clock
 from ocd.bus.heartbeat import enquire
 from ocd.bus.publisher import Publisher
 from ocd.bus.subscriber import Subscriber
@@ -53,16 +55,28 @@ async def send_acknowledged(publisher: Publisher, subscriber: Subscriber, topic:
                             first=True, accept=accept)
     if not replies:
         raise no_answer("no reply to the heartbeat enquiry")
+    target_clock = adopted_clock(replies[0])
+    if publisher.clock.is_mock and target_clock is not None:
+        publisher.clock = target_clock  # the command is stamped on its target's mock clock
     try:
         await publisher.wait_for_subscriber(topic, max(0.0, deadline - loop.time()))
     except TimeoutError:
         raise no_answer(f"it answers the heartbeat but does not subscribe to {topic}") from None
     publisher.publish_nowait(topic, data)
+    resend = loop.time() + interval
     while True:
-        remaining = deadline - loop.time()
+        now = loop.time()
+        if now >= deadline:
+            raise no_answer(f"{topic} sent, no acknowledgement")
+        if now >= resend:
+            # the process that must answer may have connected after the first send (ocd
+            # run_shot -e, whose abort the main loop leaves to it): send again; the request
+            # id makes a repeat harmless, each process acts on it once
+            publisher.publish_nowait(topic, data)
+            resend = now + interval
         try:
-            event = await subscriber.recv(timeout=max(0.0, remaining))
+            event = await subscriber.recv(timeout=max(0.0, min(deadline, resend) - now))
         except TimeoutError:
-            raise no_answer(f"{topic} sent, no acknowledgement") from None
+            continue
         if is_ack(event):
             return event

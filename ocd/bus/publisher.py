@@ -26,7 +26,14 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
-from ocd.bus.addresses import SERVICES, BindHint, bind, chosen_url
+from ocd.bus.addresses import (
+    SERVICES,
+    AddressInUse,
+    BindHint,
+    bind,
+    chosen_and_next_urls,
+    chosen_url,
+)
 from ocd.bus.envelope import encode, stamp
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.ratelimit import RateLimitedLog
@@ -80,6 +87,8 @@ class Publisher:
         self.stats = PublisherStats()
         #: Current subscriptions: topic prefix (bytes) -> number of subscribers.
         self.subscriptions: Counter[bytes] = Counter()
+        #: Topics whose new subscribers someone waits for (:meth:`arrivals`).
+        self._watched: dict[bytes, asyncio.Event] = {}
         self._limited = RateLimitedLog(log, self.options.log_interval)
         sock = ctx.socket(zmq.XPUB)
         apply_options(sock, self.options)
@@ -106,6 +115,23 @@ class Publisher:
         url, hint = chosen_url(cfg, service, section)
         return cls(ctx, url, name or service, clock or clock_from_config(cfg),
                    options=bus_options(cfg), hint=hint)
+
+    @classmethod
+    def first_free(cls, ctx: zmq.asyncio.Context, cfg: Config, service: str, section: str,
+                   *, name: str | None = None, clock: Clock | None = None) -> Publisher:
+        """Like :meth:`for_service`, for a commander: when another process holds the address
+        at its index (another command at the same moment, a GUI), bind the next free one of
+        the list. Several commanders thus act at once with one configuration; every
+        subscriber connects to the whole list anyway."""
+        candidates = chosen_and_next_urls(cfg, service, section)
+        for url, hint in candidates:
+            try:
+                return cls(ctx, url, name or service, clock or clock_from_config(cfg),
+                           options=bus_options(cfg), hint=hint)
+            except AddressInUse:
+                log.debug("%s is taken: trying the next address of [urls] %s", url, service)
+        url, hint = candidates[0]
+        raise AddressInUse(url, hint, advice="", every=len(candidates))
 
     # -- publishing ---------------------------------------------------------------------------
     def publish_nowait(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -182,11 +208,19 @@ class Publisher:
                     continue
                 self.subscriptions[prefix] += 1
                 self.stats.subscribe_notices += 1
+                for topic, arrived in self._watched.items():
+                    if topic.startswith(prefix):
+                        arrived.set()
             elif notice[0] == 0 and self.subscriptions[prefix] > 0:
                 self.subscriptions[prefix] -= 1
                 if not self.subscriptions[prefix]:
                     del self.subscriptions[prefix]
         return count
+
+    def arrivals(self, topic: str) -> asyncio.Event:
+        """An event set whenever a new subscription that receives ``topic`` is read (by
+        :meth:`poll_subscriptions`, whoever calls it); the caller clears it once it acted."""
+        return self._watched.setdefault(topic.encode("utf-8"), asyncio.Event())
 
     def has_subscriber(self, topic: str, count: int = 1) -> bool:
         """Whether ``count`` subscriptions (one per subscriber and prefix) currently receive

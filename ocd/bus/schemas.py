@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from referencing import Registry, Resource
+if TYPE_CHECKING:
+    import jsonschema
+    from referencing import Registry
 
 #: Schemas that are parts of topic schemas, not topics.
 SHARED = ("envelope", "shot")
@@ -46,12 +47,16 @@ def topic_schemas() -> dict[str, dict[str, Any]]:
 
 @cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource  # jsonschema's; slow to import
+
     return Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in _all().values())
 
 
 @cache
 def _validator(topic: str) -> jsonschema.protocols.Validator:
+    import jsonschema  # slow to import: only when something is validated
+
     schema = topic_schemas()[topic]
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, registry=_registry(), format_checker=cls.FORMAT_CHECKER)

@@ -19,6 +19,7 @@ from typing import cast
 import zmq
 import zmq.asyncio
 
+from ocd.bus.addresses import service_urls
 from ocd.bus.envelope import Event, MalformedMessage
 from ocd.bus.options import BusOptions, apply_options, bus_options, limit_message_size
 from ocd.bus.ratelimit import RateLimitedLog
@@ -93,12 +94,16 @@ class Subscriber:
 
     ``topics`` are prefixes; ``""`` means everything. ``rules`` are the schemas of the topics
     the owner acts on (None: strict decoding only, as for a monitor). ``log_gaps`` logs gaps
-    and restarts (a monitor that prints them itself turns it off).
+    and restarts (a monitor that prints them itself turns it off). The ``steady`` URLs (the
+    addresses of short-lived publishers: one-shot commands) are retried every
+    ``reconnect_interval`` without back-off, so that a command bound a moment ago is heard
+    within about that long.
     """
 
     def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str],
                  topics: Iterable[str] = ("",), *, options: BusOptions | None = None,
-                 log_gaps: bool = True, rules: PayloadRules | None = None) -> None:
+                 log_gaps: bool = True, rules: PayloadRules | None = None,
+                 steady: Iterable[str] = ()) -> None:
         self.options = options or BusOptions()
         self.urls = list(dict.fromkeys(urls))
         self.topics: list[str] = []
@@ -126,12 +131,18 @@ class Subscriber:
         self._loop: asyncio.AbstractEventLoop | None = None
         for topic in topics:
             self.subscribe(topic)
+        steady = set(steady)
         for url in self.urls:
+            # libzmq copies the options into each connection as it is made: the back-off
+            # limit set just before this connect applies to this address only (0: none)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0 if url in steady
+                            else round(self.options.reconnect_interval_max * 1000))
             try:
                 sock.connect(url)
             except zmq.ZMQError as exc:
                 sock.close(linger=0)
                 raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        apply_options(sock, self.options)  # the configured back-off for later connections
         self._reconnector = Reconnector(ctx, sock, self.urls, self.options.reconnect_interval)
         self._until_check = _CHECK_EVERY
         self._watch()
@@ -140,7 +151,13 @@ class Subscriber:
     def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, urls: Iterable[str],
                     topics: Iterable[str], *, log_gaps: bool = True,
                     rules: PayloadRules | None = None) -> Subscriber:
-        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps, rules=rules)
+        """With the ``[bus]`` options; the addresses of the publishers that come and go, the
+        one-shot commands' (``[urls] ocd_allow_hetdex``) and the shots'
+        (``[urls] ocd_run_shot``, where ``ocd run_shot -e`` binds), are retried without
+        back-off."""
+        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps, rules=rules,
+                   steady=[*service_urls(cfg, "ocd_allow_hetdex"),
+                           *service_urls(cfg, "ocd_run_shot")])
 
     # -- filters ------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:

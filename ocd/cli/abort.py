@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ocd.app.commander import abort
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "abort"
 HELP = "abort the running shot (it finishes with error 'aborted')"
@@ -24,4 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.commander import abort
+
     return abort(cfg, args.timeout)

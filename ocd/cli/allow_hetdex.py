@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ocd.app.commander import allow_hetdex
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "allow_hetdex"
 HELP = "allow (start) or forbid (stop) automatic HETDEX shots in the running ocd run"
@@ -26,4 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.commander import allow_hetdex
+
     return allow_hetdex(cfg, args.action == "start", args.timeout)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ocd.app.commander import config_send
-from ocd.app.config_tool import copy_files, show_config
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "config"
 HELP = "copy the shipped configuration, or show the effective one"
@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.commander import config_send
+    from ocd.app.config_tool import copy_files, show_config
+
     if args.action == "copy":
         return copy_files(Path(args.dir), args.force)
     if args.action == "send":

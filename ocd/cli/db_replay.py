@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ocd.app.replay import run_db_replay
-from ocd.config import Config
-from ocd.recording.store import SORT_KEYS
+from ocd.recording.pacing import SORT_KEYS  # pure, light: ocd --help imports it
+
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "db_replay"
 HELP = "replay a recorded night (an ocd record file) on [urls] ocd_db_replay"
@@ -16,10 +18,10 @@ Publishes the events of DB (a file written by ocd record) on [urls] ocd_db_repla
 [db_replay] n_ocd_db_replay, in the order of --sort-by, with the recorded intervals divided by
 SPEEDUP (0: as fast as possible). Each event goes out as recorded except __wire_time, stamped
 when it is sent (to the millisecond). Nothing is sent before the subscribers are connected
-(--subscribers, --wait). An ocd run started with the same [urls] ocd_db_replay and an empty
-[urls] event_urls takes the replay as its TCS; to look live to it, one recorded second must
-last one OCD-clock second: -s = [dates] mock_speed / the recording's mock speed (a warning
-says when it is not so). Shows a progress bar on a terminal and a summary at the end; Ctrl+C
+(--subscribers, --wait). ocd run --replay takes the replay as its TCS (as does an ocd run
+whose [urls] event_urls is empty); to look live to it, one recorded second must last one
+OCD-clock second: -s = [dates] mock_speed / the recording's mock speed (a warning says when it
+is not so). Shows a progress bar on a terminal and a summary at the end; Ctrl+C
 or SIGTERM stops it."""
 
 
@@ -54,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.replay import run_db_replay
+
     return run_db_replay(cfg, args.db, speedup=args.speedup, sort_by=args.sort_by,
                          topics=args.topic, loop=args.loop, subscribers=args.subscribers,
                          wait=args.wait)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ocd.config import Config
-from ocd.dev.docker_mysql import docker_mysql
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "docker_mysql"
 HELP = "start, describe or remove a MySQL container holding the observation-number table"
@@ -31,4 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.dev.docker_mysql import docker_mysql
+
     return docker_mysql(cfg, args.action)

@@ -15,15 +15,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
+from typing import NoReturn
 
 from ocd import __version__
-from ocd.cli.logs import setup_logging
-from ocd.config import load_config, parse_override
-from ocd.errors import EXIT_RUNTIME, OcdError
+from ocd.errors import EXIT_RUNTIME, OcdError, suggestion
 
 log = logging.getLogger("ocd")
 
@@ -54,8 +54,28 @@ ZeroMQ PUB/SUB: they listen to the telescope control system and to each other, a
 every step as events. See the documentation in doc/ for the full guide."""
 
 
-def _common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+class OcdParser(argparse.ArgumentParser):
+    """argparse, with the closest name suggested for a mistyped choice or option."""
+
+    def error(self, message: str) -> NoReturn:
+        wrong = re.match(r"argument [^:]+: invalid choice: '([^']*)' \(choose from (.*)\)$",
+                         message)
+        if wrong:
+            choices = re.findall(r"'([^']*)'", wrong.group(2))
+            message += suggestion(wrong.group(1), choices)
+        super().error(message)
+
+    def unrecognized(self, extras: Sequence[str]) -> NoReturn:
+        """Stop with this parser's usage (the subcommand's, not ``ocd``'s) and the closest
+        known option for each unknown one."""
+        known = [o for action in self._actions for o in action.option_strings]
+        words = [f"{extra}{suggestion(extra.split('=')[0], known)}" if extra.startswith("-")
+                 else extra for extra in extras]
+        self.error(f"unrecognized arguments: {' '.join(words)}")
+
+
+def _common_options() -> OcdParser:
+    common = OcdParser(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument(
         "--config", action="append", nargs="?", const="ocd.cfg", metavar="FILE",
@@ -77,9 +97,9 @@ def _load_commands() -> list[ModuleType]:
     return [importlib.import_module(name) for name in COMMANDS]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OcdParser:
     """The full argument parser (also used to check that ``--help`` is complete)."""
-    parser = argparse.ArgumentParser(
+    parser = OcdParser(
         prog="ocd", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ocd {__version__}")
@@ -93,14 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(command, common)
         command.set_defaults(module=module)
+    _remember_parsers(parser)
     return parser
+
+
+def _remember_parsers(parser: argparse.ArgumentParser) -> None:
+    """Let every parser put itself in the namespace (the innermost one wins), so that an
+    unknown option is reported with the usage of the (sub)command it was given to."""
+    parser.set_defaults(parser=parser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _remember_parsers(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        owner = getattr(args, "parser", parser)
+        (owner if isinstance(owner, OcdParser) else parser).unrecognized(extras)
     debug = args.debug
     try:
+        # imported here, not at the top: ``ocd --help`` and a mistyped option need neither
+        from ocd.cli.logs import setup_logging
+        from ocd.config import load_config, parse_override
+
         overrides = [parse_override(item) for item in args.set]
         extra = getattr(args.module, "overrides", None)
         if extra is not None:

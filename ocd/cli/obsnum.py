@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from typing import TYPE_CHECKING
 
-from ocd.app.obsnum_tool import obsnum_tool
-from ocd.config import Config
 from ocd.obsnum.rules import MAX_COUNT, TABLE
+
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "obsnum"
 HELP = "create the observation-number table, allocate numbers, show a date's numbers"
@@ -56,5 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.obsnum_tool import obsnum_tool
+
     return obsnum_tool(cfg, args.action, count=getattr(args, "count", 1),
                        dry_run=getattr(args, "dry_run", False), date=getattr(args, "date", None))

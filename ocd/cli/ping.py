@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ocd.app.ping import run_ping
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "ping"
 HELP = "send a heartbeat enquiry and print which OCD processes answer"
@@ -23,4 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.ping import run_ping
+
     return run_ping(cfg, args.timeout, args.first)

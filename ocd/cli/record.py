@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ocd.app.recorder import run_record
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "record"
 HELP = "store every event received in an SQLite file (for ocd db_replay and inspection)"
@@ -30,4 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.recorder import run_record
+
     return run_record(cfg, args.out, urls=args.urls, topics=args.topic)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ocd.app.rehearsal import parse_duration, rehearse
-from ocd.config import Config, rehearsal_config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "rehearse"
 HELP = "rehearse a night in one command: ocd run, a replayed (or simulated) TCS, shots, summary"
@@ -50,10 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 def config_files(args: argparse.Namespace) -> list[str]:
     """The shipped rehearsal.cfg first, then the user's files."""
+    from ocd.config import rehearsal_config
+
     return [str(rehearsal_config()), *(args.config or [])]
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.rehearsal import parse_duration, rehearse
+
     duration = parse_duration(args.duration) if args.duration is not None else None
     return rehearse(cfg, speed=args.speed, duration=duration, tcs=args.tcs, keep=args.keep,
                     summary=args.summary, board=args.board)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ocd.app.manual_shot import run_shot
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "run_shot"
 HELP = "run one shot by hand (with -e a running ocd run follows it)"
@@ -42,5 +43,7 @@ def overrides(args: argparse.Namespace) -> list[tuple[str, str, str]]:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.manual_shot import run_shot
+
     return run_shot(cfg, args.shotid, track=args.track, emit=args.emit_events,
                     assume_yes=args.yes)

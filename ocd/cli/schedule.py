@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ocd.app.schedule_report import DEFAULT_TOP, schedule_report
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "schedule"
 HELP = "show which shot OCD would choose now (or at TIME), and why not the others"
@@ -17,6 +18,9 @@ candidates: shotid, track, azimuth, track window, priority, n_obs and why each o
 observable. Reads the shot list only; never changes it. Useful to plan a night: try
 --at 2017-11-19T03:00 --all."""
 
+
+#: How many candidates ``ocd schedule`` shows without --top or --all.
+DEFAULT_TOP = 10
 
 
 def _positive(text: str) -> int:
@@ -50,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.schedule_report import schedule_report
+
     return schedule_report(cfg, at=args.at, shots=args.shots,
                            limit=None if args.all else args.top, as_json=args.json,
                            seeing=args.seeing, transparency=args.transparency)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ocd.app.sim_tcs import run_sim_tcs
-from ocd.config import Config
+if TYPE_CHECKING:
+    from ocd.config import Config
 
 NAME = "sim_tcs"
 HELP = "simulate the TCS: heartbeats, pointing, guider metrology and the command gateway"
@@ -28,4 +29,6 @@ def overrides(args: argparse.Namespace) -> list[tuple[str, str, str]]:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.app.sim_tcs import run_sim_tcs
+
     return run_sim_tcs(cfg)

@@ -14,7 +14,7 @@ from ocd.config.interpolation import EnvInterpolation
 from ocd.config.model import Config, Origin
 from ocd.config.spec import MASTER_NAME, master_specs, master_text, option_lines
 from ocd.config.static import static_file
-from ocd.errors import ConfigError
+from ocd.errors import ConfigError, quoted, unknown_option
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,10 @@ def _read_file(cfg: Config, text: str, label: str, path: Path, user: bool) -> No
     except configparser.Error as exc:
         errors = getattr(exc, "errors", None)
         if errors:  # ParsingError: lines that are neither a section, an option nor a comment
-            lineno, line = errors[0]
-            raise ConfigError(f"{label}:{lineno}: cannot parse {line.strip()!r}: expected "
+            lineno = errors[0][0]  # (its text there is a repr: show the line as written)
+            line = text.splitlines()[lineno - 1].strip() if lineno <= len(text.splitlines()) \
+                else ""
+            raise ConfigError(f"{label}:{lineno}: cannot parse {quoted(line)}: expected "
                               "'option = value', a [section] or a # comment") from None
         message = exc.message.splitlines()[0]
         lineno = getattr(exc, "lineno", None)
@@ -51,10 +53,8 @@ def _read_file(cfg: Config, text: str, label: str, path: Path, user: bool) -> No
             line = lines.get((section, option))
             where = f"{label}:{line}" if line else label
             if user and (section, option) not in specs:
-                known_section = any(s == section for s, _ in specs)
-                what = "option" if known_section else "section"
-                cfg.warnings.append(f"{where}: unknown {what} [{section}] {option}: ignored "
-                                    f"by OCD (a typo?)")
+                cfg.warnings.append(f"{where}: {unknown_option(section, option, specs)}: "
+                                    "ignored by OCD")
             base = path.parent if user else Path.cwd()
             cfg.set(section, option, layer.get(section, option),
                     Origin(where, base, by_user=user), check=False)
@@ -65,7 +65,8 @@ def parse_override(text: str) -> tuple[str, str, str]:
     key, sep, value = text.partition("=")
     section, dot, option = key.strip().partition(".")
     if not sep or not dot or not section or not option:
-        raise ConfigError(f"{text!r}: expected SECTION.OPTION=VALUE")
+        raise ConfigError(f"{quoted(text)}: expected SECTION.OPTION=VALUE, e.g. "
+                          "run.max_seeing=2.5")
     return section.strip(), option.strip().lower(), value.strip()
 
 
@@ -105,11 +106,13 @@ def load_config(
             continue
         section, option = section.lower(), option.lower()
         if (section, option) not in master_specs():
-            cfg.warnings.append(f"environment {key}: unknown option [{section}] {option}: ignored")
+            cfg.warnings.append(f"environment {key}: "
+                                f"{unknown_option(section, option, master_specs())}: ignored")
         cfg.set(section, option, environ[key], Origin(f"environment {key}", cwd), check=False)
     for section, option, value in overrides:
         if (section, option) not in master_specs():
-            cfg.warnings.append(f"command line: unknown option [{section}] {option}")
+            cfg.warnings.append(f"command line: "
+                                f"{unknown_option(section, option, master_specs())}: ignored")
         cfg.set(section, option, value, Origin("command line", cwd), check=False)
         cfg.overrides.append((section, option, value))
     cfg.validate()

@@ -13,7 +13,7 @@ from typing import Any
 from ocd.config.interpolation import MissingVariable, UnresolvedReference, UnsetVariableError
 from ocd.config.spec import MASK, TEXT_TYPES, is_secret, master_specs
 from ocd.config.values import convert
-from ocd.errors import ConfigError
+from ocd.errors import ConfigError, quoted
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Config:
         """A ConfigError naming where ``[section] option`` was set, its value and ``reason``."""
         shown = MASK if is_secret(option) else value
         return ConfigError(
-            f"{self.origin(section, option)}: [{section}] {option} = {shown!r}: {reason}"
+            f"{self.origin(section, option)}: [{section}] {option} = {quoted(shown)}: {reason}"
         )
 
     # -- typed access ---------------------------------------------------------------------

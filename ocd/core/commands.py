@@ -17,6 +17,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from ocd.errors import unknown_option
+
 #: How many request ids a process remembers (oldest forgotten first). A client that repeats a
 #: request does so within seconds, so a few thousand ids cover any honest sender.
 REQUEST_MEMORY = 4096
@@ -85,9 +87,11 @@ def by_user(payload: Mapping[str, Any]) -> str:
     return f" by {user}" if user else ""
 
 
-def ack_payload(request: str, command: str, ok: bool, message: str) -> dict[str, Any]:
-    """The acknowledgement of command ``command`` with id ``request``."""
-    return {"id": request, "command": command, "ok": ok, "message": message}
+def ack_payload(request: str, command: str, ok: bool, message: str,
+                by: str = "unknown") -> dict[str, Any]:
+    """The acknowledgement of command ``command`` with id ``request``, sent by ``by`` (its
+    ``__origin``: whoever reads the acknowledgement alone knows whose command it answers)."""
+    return {"id": request, "command": command, "ok": ok, "message": message, "by": by}
 
 
 class OptionRule(Protocol):
@@ -117,6 +121,16 @@ def parse_changes(value: Any) -> tuple[tuple[str, str, str], ...] | None:
     return tuple(changes)
 
 
+#: Why an option that is not ``{conf modifiable}`` cannot change at run time, in words (the
+#: marker itself is the configuration file's business).
+_WHY_NOT = {
+    "conf static": "is read only when ocd run starts: it cannot change in a running ocd run "
+                   "(restart it with the new value)",
+    "conf do not modify": "is part of the contract with the TCS or the database: it cannot "
+                          "change in a running ocd run, and should not change at all",
+}
+
+
 def refused_changes(changes: Iterable[tuple[str, str, str]],
                     rules: Mapping[tuple[str, str], OptionRule]) -> list[str]:
     """Why each change that may not happen at run time is refused (empty: all may)."""
@@ -124,11 +138,11 @@ def refused_changes(changes: Iterable[tuple[str, str, str]],
     for section, option, _ in changes:
         rule = rules.get((section, option))
         if rule is None:
-            refused.append(f"[{section}] {option}: unknown option")
+            refused.append(unknown_option(section, option, rules))
         elif rule.executes:
             refused.append(f"[{section}] {option} names what OCD executes: it never changes "
                            "at run time (set it in a file and restart ocd run)")
         elif not rule.modifiable:
-            refused.append(f"[{section}] {option} is {{{rule.modify}}}: it cannot change in a "
-                           "running ocd run (restart it with the new value)")
+            why = _WHY_NOT.get(rule.modify, "cannot change in a running ocd run")
+            refused.append(f"[{section}] {option} {why}")
     return refused

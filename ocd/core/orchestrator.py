@@ -112,9 +112,9 @@ class ChangeConfig:
 Action = Publish | RequestSchedule | StartShot | Abort | ChangeConfig
 
 
-def ack(request_id: str, command: str, ok: bool, message: str) -> Publish:
-    """The acknowledgement of a one-shot command, matched by its ``id``."""
-    return Publish(topics.MAIN_ACK, ack_payload(request_id, command, ok, message))
+def ack(request_id: str, command: str, ok: bool, message: str, by: str) -> Publish:
+    """The acknowledgement of a one-shot command sent by ``by``, matched by its ``id``."""
+    return Publish(topics.MAIN_ACK, ack_payload(request_id, command, ok, message, by))
 
 
 def error_event(stage: str, error: str, shotid: str | None = None,
@@ -309,7 +309,7 @@ class Orchestrator:
         if topic == topics.COMMAND_ALLOW:
             allowed = payload.get("allowed")
             if not isinstance(allowed, bool):
-                return [ack(request, "allow_hetdex", False, "'allowed' must be true/false")]
+                return [ack(request, "allow_hetdex", False, "'allowed' must be true/false", by)]
             actions: list[Action] = []
             self._changed(actions, self.hetdex.set(allowed, by))
             if allowed:
@@ -317,7 +317,7 @@ class Orchestrator:
             actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": allowed, "by": by}))
             actions.append(ack(request, "allow_hetdex", True,
                                f"HETDEX shots {'allowed' if allowed else 'forbidden'}"
-                               f"{by_user(payload)}"))
+                               f"{by_user(payload)}", by))
             return actions
         if topic == topics.COMMAND_ABORT:
             return [Abort(request, by, by_user(payload))]
@@ -325,7 +325,7 @@ class Orchestrator:
             changes = parse_changes(payload.get("changes"))
             if changes is None:
                 return [ack(request, "config_send", False,
-                            "'changes' must be a list of [section, option, value]")]
+                            "'changes' must be a list of [section, option, value]", by)]
             return [ChangeConfig(request, changes, by)]
         return []
 

@@ -35,6 +35,8 @@ class Machine:
 
     name = "machine"
     states: tuple[str, ...] = ()
+    #: What each state means, for people (doc/events.md is generated from it).
+    meanings: dict[str, str] = {}
 
     def __init__(self, initial: str) -> None:
         assert initial in self.states, initial
@@ -55,6 +57,11 @@ class TcsState(Machine):
 
     name = "tcs"
     states = ("dead", "alive")
+    meanings = {
+        "dead": "no TCS heartbeat for `[tcs] heartbeat_timeout` seconds, or none yet since "
+                "`ocd run` started: no shot starts",
+        "alive": "TCS heartbeats arrive",
+    }
 
     def __init__(self, timeout: float) -> None:
         super().__init__("dead")
@@ -101,6 +108,12 @@ class MetrologyState(Machine):
 
     name = "metrology"
     states = ("stale", "good", "bad")
+    meanings = {
+        "stale": "no guider reading younger than `[run] metrology_stale_after` (usual between "
+                 "shots: the guiders measure while tracking); shots may start",
+        "good": "the fresh readings are within `[run] max_seeing` and `min_transparency`",
+        "bad": "seeing too wide or transparency too low: no shot starts",
+    }
 
     def __init__(self, limits: MetrologyLimits) -> None:
         super().__init__("stale")
@@ -143,6 +156,11 @@ class HetdexAllowedState(Machine):
 
     name = "hetdex_allowed"
     states = ("not_allowed", "allowed")
+    meanings = {
+        "not_allowed": "automatic shots forbidden: the state at start, and after "
+                       "`ocd allow_hetdex stop`",
+        "allowed": "automatic shots allowed by `ocd allow_hetdex start`",
+    }
 
     def __init__(self) -> None:
         super().__init__("not_allowed")
@@ -174,6 +192,13 @@ class RunShotState(Machine):
 
     name = "run_shot"
     states = ("idle", "running", "error")
+    meanings = {
+        "idle": "no shot runs",
+        "running": "a shot runs, the main loop's own or one run by hand (`ocd run_shot -e`): "
+                   "no other starts",
+        "error": "the last shot failed or fell silent for `[run] shot_silent_after`: no shot "
+                 "starts for `[run] error_pause` seconds",
+    }
 
     def __init__(self, error_pause: float, silent_after: float) -> None:
         super().__init__("idle")
@@ -232,6 +257,12 @@ class MetaState(Machine):
 
     name = "meta"
     states = ("unsatisfied", "satisfied")
+    meanings = {
+        "unsatisfied": "some machine is not in a state that allows a shot: "
+                       "`ocd.main_loop.waiting` says which",
+        "satisfied": "run_shot idle, hetdex_allowed allowed, tcs alive, metrology good or "
+                     "stale: the scheduler is asked for a shot",
+    }
     #: For each machine, the states that allow a new shot. Stale metrology is accepted: the
     #: guiders only measure while the telescope tracks, so between shots it is usually stale.
     WANTED = {"run_shot": ("idle",), "hetdex_allowed": ("allowed",), "tcs": ("alive",),

@@ -8,12 +8,14 @@ import datetime as dt
 import json
 import math
 import time
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from ocd.bus.envelope import Event
 from ocd.bus.schemas import topic_schemas
 from ocd.bus.sequence import SeqCheck, SeqKind
+from ocd.core import topics as names
 from ocd.core.payload import finite_number, ocd_time
 from ocd.core.topics import OCD_PREFIX
 
@@ -29,6 +31,16 @@ def key_fields(topic: str) -> tuple[str, ...] | None:
     (TCS events are shown whole: a TCS may send more than OCD reads)."""
     schema = topic_schemas().get(topic) if topic.startswith(OCD_PREFIX) else None
     return tuple(schema.get("x-ocd-key-fields", ())) if schema else None
+
+
+def routine_topics(tcs: names.TcsTopics, asked: Sequence[str] = ()) -> tuple[str, ...]:
+    """The periodic topics a person does not want to read (state re-publications, the status,
+    TCS heartbeats, pointing, guider metrology, a shot's progress while it waits on a
+    subsystem, heartbeat enquiries and replies), except those an ``asked`` prefix (``-t``)
+    selects."""
+    periodic = (*tcs.all(), names.STATES_STATE, names.MAIN_STATUS, names.RUN_SHOT_PROGRESS,
+                names.HEARTBEAT_ENQUIRY, names.HEARTBEAT_REPLY)
+    return tuple(t for t in periodic if not any(t.startswith(prefix) for prefix in asked))
 
 
 def event_time(event: Event, received: float | None = None) -> str:

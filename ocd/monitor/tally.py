@@ -119,18 +119,22 @@ class Tally:
     def obsnums(self) -> list[int]:
         return sorted({s.observation for s in self.shots if s.observation is not None})
 
-    def summary(self) -> dict[str, Any]:
-        """The ``--summary`` JSON: exactly :data:`SUMMARY_KEYS`."""
+    def summary(self, stored: dict[str, int] | None = None) -> dict[str, Any]:
+        """The ``--summary`` JSON: exactly :data:`SUMMARY_KEYS`; the events by topic are those
+        the recorder ``stored`` when given (else those this tally saw)."""
+        counts = self.events_by_topic if stored is None else stored
         return {"shots_completed": len(self.of_state("completed")),
                 "shots_failed": len(self.of_state("failed")),
                 "obsnums": self.obsnums,
-                "events_by_topic": dict(sorted(self.events_by_topic.items())),
+                "events_by_topic": dict(sorted(counts.items())),
                 "gaps": len(self.gaps)}
 
     def report(self, start: dt.datetime, planned: float, speed: float, wall: float,
-               reached: dt.datetime | None) -> str:
+               reached: dt.datetime | None, stored: dict[str, int] | None = None) -> str:
         """The human summary of a night segment from ``start`` (``planned`` OCD-clock seconds
-        at ``speed``), ``wall`` real seconds long, that reached ``reached``."""
+        at ``speed``), ``wall`` real seconds long, that reached ``reached``. The events by
+        topic are those the recorder ``stored`` when given, with a word on why this tally's
+        own count differs, if it does."""
         def shots(state: str) -> str:
             chosen = self.of_state(state)
             listed = ", ".join(s.describe() + (f": {s.error}" if state == "failed" else "")
@@ -147,10 +151,16 @@ class Tally:
             lines.append(f"  interrupted at end:  {shots('interrupted')}")
         obsnums = ", ".join(map(str, self.obsnums)) or "none"
         lines.append(f"  observation numbers: {obsnums}")
-        lines.append(f"  events by topic ({sum(self.events_by_topic.values())} in all):")
-        width = max((len(t) for t in self.events_by_topic), default=0)
-        for topic, count in sorted(self.events_by_topic.items()):
+        counts = self.events_by_topic if stored is None else stored
+        what = "events by topic" if stored is None else "events recorded, by topic"
+        lines.append(f"  {what} ({sum(counts.values())} in all):")
+        width = max((len(t) for t in counts), default=0)
+        for topic, count in sorted(counts.items()):
             lines.append(f"    {topic:<{width}}  {count:6d}")
+        seen = sum(self.events_by_topic.values())
+        if stored is not None and self.events_by_topic != stored:
+            lines.append(f"    (the rehearsal's own monitor received {seen}: it connects before "
+                         "the recorder starts and stops reading before the recorder stops)")
         if not self.gaps:
             lines.append("  sequence gaps:       none")
         else:

@@ -107,7 +107,7 @@ def connect(settings: MysqlSettings) -> pymysql.connections.Connection:
             write_timeout=settings.read_timeout, autocommit=True, charset="utf8mb4",
             client_flag=CLIENT.MULTI_STATEMENTS, init_command="SET time_zone = '+00:00'")
     except pymysql.err.MySQLError as exc:
-        raise mysql_error(exc, settings) from exc
+        raise mysql_error(exc, settings, connecting=True) from exc
 
 
 def is_connection_lost(exc: BaseException) -> bool:
@@ -117,16 +117,20 @@ def is_connection_lost(exc: BaseException) -> bool:
         and exc.args[0] in LOST_CONNECTION
 
 
-def mysql_error(exc: BaseException, settings: MysqlSettings, lost: bool = False) -> OcdError:
+def mysql_error(exc: BaseException, settings: MysqlSettings, lost: bool = False,
+                connecting: bool = False) -> OcdError:
     """One line the user can act on, built from the settings and the server's words (neither
-    ever holds the password)."""
+    ever holds the password). A connection that fails before the server said hello (refused,
+    timed out, reset by a firewall) is "cannot reach", as doc/obsnum.md promises."""
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
     where, user, database = settings.where, settings.user, settings.database
-    if code in (2003, 2005):
+    if code in (2003, 2005) or (connecting and (code in LOST_CONNECTION
+                                                or isinstance(exc, pymysql.err.InterfaceError))):
         reason = re.search(r"\((.*)\)\s*$", text)
+        said = re.sub(r"^\[Errno -?\d+\]\s*", "", reason.group(1) if reason else text)
         message = (f"cannot reach the MySQL server at {where} ([database] mysql_host, "
-                   f"mysql_port): {reason.group(1) if reason else text}")
+                   f"mysql_port): {said[:1].lower() + said[1:]}")
     elif code == 1045:
         message = (f"the MySQL server at {where} denied access to user {user!r} (check "
                    "[database] mysql_user and mysql_password)")

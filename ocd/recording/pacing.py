@@ -13,6 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+#: The orders ``--sort-by`` accepts, each a column of the recording.
+SORT_KEYS = ("id", "__data_time", "__wire_time")
+#: Which recorded time paces the replay in each order (``id``: when the recorder got it).
+TIME_COLUMN = {"id": "received", "__data_time": "__data_time", "__wire_time": "__wire_time"}
+
 
 @dataclass(frozen=True)
 class RecordedClock:

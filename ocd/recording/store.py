@@ -18,7 +18,7 @@ from urllib.parse import quote
 from ocd.bus.envelope import loads
 from ocd.core.payload import finite_number, utc_time
 from ocd.errors import OcdError, UsageError
-from ocd.recording.pacing import RecordedClock
+from ocd.recording.pacing import SORT_KEYS, TIME_COLUMN, RecordedClock
 
 #: Version of the recording schema, stored in ``PRAGMA user_version``.
 SCHEMA_VERSION = 1
@@ -49,10 +49,6 @@ CREATE TABLE IF NOT EXISTS recordings (
 );
 """
 
-#: The orders ``--sort-by`` accepts, each a column of the recording.
-SORT_KEYS = ("id", "__data_time", "__wire_time")
-#: Which recorded time paces the replay in each order (``id``: when the recorder got it).
-TIME_COLUMN = {"id": "received", "__data_time": "__data_time", "__wire_time": "__wire_time"}
 #: Columns a recording must have.
 COLUMNS = ("id", "topic", "payload", "__data_time", "__wire_time", "received")
 WIRE_KEY = '"__wire_time"'
@@ -152,6 +148,16 @@ def inspect(conn: sqlite3.Connection, sort_by: str, topics: Iterable[str]) -> Se
     first, last = conn.execute(f"SELECT min({column}), max({column}) FROM events WHERE {where}",
                                params).fetchone()
     return Selection(sum(counts.values()), counts, first, last)
+
+
+def stored_counts(path: Path) -> dict[str, int]:
+    """How many events of each topic the recording at ``path`` holds (OcdError if it is not
+    one): what ``ocd rehearse``'s summary reports."""
+    conn = open_for_replay(path)
+    try:
+        return inspect(conn, "id", ("",)).topics
+    finally:
+        conn.close()
 
 
 def _clock_point(payload: str) -> tuple[str | None, float, dt.datetime | None, bool] | None:

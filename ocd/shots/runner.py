@@ -9,7 +9,7 @@ exactly the fields of the original OCD plus every key of the shot:
 - ``ocd.run_shot.setup_telescope``: ``exec_status`` 0/1;
 - ``ocd.run_shot.exp_hetdex``: ``exec_status`` 0/1 for each exposure, with ``exposure``,
   ``seconds``, ``observation``, ``object``, ``shotid``, ``recipe``, ``x_binning``,
-  ``y_binning``, ``type``;
+  ``y_binning``, ``type`` (and ``exposures``, how many the shot has: OCD's addition);
 - ``ocd.run_shot.progress`` (OCD's addition): every ``progress_interval`` OCD-clock seconds
   while a subsystem command is pending, which one and for how long, so that the main loop's
   silence rule can tell a shot waiting on the telescope from a shot whose process died.
@@ -201,7 +201,8 @@ class ShotRunner:
         await self._command("tcs", "dither", dx=dx, dy=dy)
         self._check_abort()
         plan = self.plan
-        fields = {"exposure": number, "seconds": plan.exposure_time,
+        fields = {"exposure": number, "exposures": plan.n_exposures,
+                  "seconds": plan.exposure_time,
                   "observation": observation, "object": shot.get("qobject", ""),
                   "shotid": shot["shotid"], "recipe": plan.recipe,
                   "x_binning": plan.x_binning, "y_binning": plan.y_binning,

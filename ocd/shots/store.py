@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ocd.errors import OcdError
+from ocd.shots.locks import write_lock
 from ocd.shots.model import COLUMNS, Shot, ShotFileError, ShotTable, lines_of, parse_line
 
 _SCHEMA = f"""
@@ -28,6 +29,8 @@ CREATE TABLE shots (position INTEGER PRIMARY KEY, {', '.join(
     for name in COLUMNS)});
 """
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM shots"
+#: Seconds a writer waits for another one to finish writing the shot file.
+WRITE_LOCK_TIMEOUT = 10.0
 
 
 class ShotStore:
@@ -206,6 +209,21 @@ def _fsync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def decrement_file(path: str | os.PathLike[str], shotid: str,
+                   timeout: float = WRITE_LOCK_TIMEOUT) -> ShotStore:
+    """Count one completed visit of ``shotid`` in the shot file ``path`` itself: under the
+    file's write lock, read it again (another process may have rewritten it since it was
+    loaded: ``ocd run_shot`` while ``ocd run`` runs, or the reverse), decrement, write it back.
+    Returns the list as written. Two processes finishing shots at the same moment thus both
+    count: neither overwrites the other's decrement."""
+    path = Path(path)
+    with write_lock(path, timeout):
+        store = load_shots(path)
+        store.decrement(shotid)
+        store.write(path)
+    return store
 
 
 def load_shots(path: str | os.PathLike[str]) -> ShotStore:

@@ -10,10 +10,10 @@ from typing import TextIO
 from ocd.app.board.auth import BadUsers, hash_password, parse_users
 from ocd.app.board.options import board_options
 from ocd.app.board.server import Board
+from ocd.app.clock_source import choose_clock_now, log_choice
 from ocd.app.listener import make_plan
 from ocd.app.service import run_service
-from ocd.bus.addresses import service_urls, tcs_urls
-from ocd.clock import clock_from_config
+from ocd.app.settings import tcs_source
 from ocd.config import Config
 from ocd.errors import UsageError
 
@@ -25,12 +25,14 @@ DECOY_ENTRY = "scrypt:16384:8:1:AAAAAAAAAAAAAAAAAAAAAA:" + "A" * 43
 
 def run_board(cfg: Config) -> int:
     """``ocd board``: serve the page until interrupted. It follows the OCD services and the
-    TCS stream, or the replayed night when ``[urls] ocd_db_replay`` is set (as ``ocd run``
-    does)."""
+    TCS stream, or the replayed night, as ``ocd run`` does (``[run] input``), on the running
+    main loop's clock."""
     options = board_options(cfg)
-    replay = bool(service_urls(cfg, "ocd_db_replay"))
-    plan = make_plan(cfg, tcs=bool(tcs_urls(cfg)) and not replay, replay=replay)
-    return run_service(Board(cfg, options, plan, clock_from_config(cfg)))
+    replay = tcs_source(cfg) == "replay"
+    plan = make_plan(cfg, tcs=not replay, replay=replay)
+    choice = choose_clock_now(cfg)
+    log_choice(choice)
+    return run_service(Board(cfg, options, plan, choice.clock))
 
 
 def hash_password_entry(user: str, stdin: TextIO | None = None) -> int:

@@ -15,11 +15,12 @@ from typing import Any, TextIO
 
 from ocd.app.rehearsal.layout import Layout, make_layout
 from ocd.app.rehearsal.plan import forced_settings, parse_duration, plan_from_config
-from ocd.app.rehearsal.supervisor import Rehearsal, RehearsalFailed
+from ocd.app.rehearsal.supervisor import RECORDING, Rehearsal, RehearsalFailed
 from ocd.app.service import run_service
 from ocd.bus.options import bus_options
 from ocd.config import Config, Origin
 from ocd.errors import EXIT_INTERRUPTED, ConfigError, OcdError
+from ocd.recording.store import stored_counts
 
 __all__ = ["RehearsalFailed", "parse_duration", "rehearse"]
 
@@ -42,6 +43,22 @@ def copy_shot_file(cfg: Config, layout: Layout) -> None:
                           f"cannot copy: {exc.strerror}") from None
 
 
+def recording_report(rehearsal: Rehearsal, layout: Layout, kept: bool
+                     ) -> tuple[dict[str, int] | None, str]:
+    """What the recorder stored, by topic (None when there is no readable recording), and
+    one line about it: the recorder's own words, naming the file only when it is kept."""
+    path = layout.root / RECORDING
+    try:
+        stored = stored_counts(path)
+    except OcdError as exc:
+        return None, f"recording: none to count ({exc})"
+    record = rehearsal.children.get("record")
+    said = record.stdout().strip() if record is not None else ""
+    said = said.removeprefix(f"ocd record: {path}: ")
+    where = str(path) if kept else "deleted with the temporary directory"
+    return stored, f"recording ({where}): {said or f'{sum(stored.values())} events stored'}"
+
+
 def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None = None,
              tcs: str | None = None, keep: Path | None = None, summary: Path | None = None,
              board: bool = False, out: TextIO | None = None) -> int:
@@ -62,20 +79,21 @@ def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None 
         cfg.apply(forced, Origin("ocd rehearse", layout.root))
         source = (f"replaying {plan.night} at -s {plan.replay_speedup:g}" if plan.tcs == "replay"
                   else "against ocd sim_tcs")
+        where = (f"working in {layout.root}" if keep is not None else "working in a temporary "
+                 "directory, deleted at the end (--keep DIR keeps it)")
         print(f"ocd rehearse: {plan.duration / 60:g} min of night from "
               f"{plan.mock_start:%Y-%m-%d %H:%M:%S} UTC at {plan.speed:g}x (about "
-              f"{plan.duration / plan.speed:.0f} s), {source}; working in {layout.root}",
-              file=out, flush=True)
+              f"{plan.duration / plan.speed:.0f} s), {source}; {where}", file=out, flush=True)
         rehearsal = Rehearsal(plan, layout, config_args, bus_options(cfg), out=out)
         run_service(rehearsal)
         outcome = rehearsal.outcome()
+        stored, recorder = recording_report(rehearsal, layout, keep is not None)
         print(outcome.tally.report(plan.mock_start, plan.duration, plan.speed, outcome.wall,
-                                   outcome.reached), file=out, flush=True)
-        record = rehearsal.children.get("record")
-        if record is not None and record.stdout().strip():
-            print(f"  {record.stdout().strip()}", file=out)
+                                   outcome.reached, stored), file=out, flush=True)
+        if recorder:
+            print(f"  {recorder}", file=out)
         if summary is not None:
-            write_summary(summary, outcome.tally.summary())
+            write_summary(summary, outcome.tally.summary(stored))
     finally:
         shutil.rmtree(layout.ipc, ignore_errors=True)
         if keep is not None:

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT = 90.0
 #: Real seconds of quiet that end the reading of the last events while stopping.
 DRAIN_QUIET = 0.3
+#: The recording of a rehearsal, in its directory.
+RECORDING = "rehearsal.db"
 
 
 # -- the shell -----------------------------------------------------------------------------------
@@ -138,7 +140,7 @@ class Rehearsal(Service):
     def start_rest(self) -> None:
         """After the main loop: the recorder, the TCS and the allow command."""
         plan, layout = self.plan, self.layout
-        self.start_child("record", ["record", str(layout.root / "rehearsal.db")])
+        self.start_child("record", ["record", str(layout.root / RECORDING)])
         if plan.tcs == "replay":
             assert plan.night is not None
             topics = [arg for t in plan.replay_topics for arg in ("-t", t)]

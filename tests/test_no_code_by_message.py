@@ -13,6 +13,8 @@ from e2e_helpers import night_config, short_tmpdir, topic_is
 from forgery import Forger
 from test_main_loop_e2e import start_night, stop_night
 
+from ocd.bus.envelope import stamp
+from ocd.clock import RealClock
 from ocd.config import master_specs, parse_specs
 from ocd.core.commands import refused_changes
 
@@ -57,10 +59,9 @@ def test_the_forged_config_send_is_refused_and_nothing_runs():
     forger = Forger(f"ipc://{root}/allow2.ipc")  # a commander's own address
     try:
         forger.wait_for_subscriber("ocd.command.config_send")
-        forger.send("ocd.command.config_send", {
-            "__system": "ocd", "__source": "command", "__key": "config_send",
-            "__origin": "THE_RA@telescope:1", "__seq": 1, "id": "forged-1",
-            "changes": forged_changes(str(marker))})
+        forger.send("ocd.command.config_send", stamp(
+            "ocd.command.config_send", {"id": "forged-1", "changes": forged_changes(str(marker))},
+            origin="THE_RA@telescope:1", seq=1, clock=RealClock()))
         _, ack = night.tap.wait_for(topic_is("ocd.main_loop.ack", id="forged-1"), 30,
                                     what="the answer to the forged config_send")
         assert ack.payload["ok"] is False

@@ -60,14 +60,9 @@ def fingerprint(key: bytes) -> str:
     return key.decode("ascii")[:12]
 
 
-def init_keys(directory: Path, force: bool = False) -> int:
-    """``ocd keys init [DIR]``."""
-    if directory.exists() and any(directory.iterdir()) and not force:
-        raise OcdError(f"{directory} is not empty: these may be the keys of a running bus; "
-                       "give a new directory, or --force to replace them (every member and "
-                       "reader then needs the new keys)")
-    if force and directory.exists():
-        shutil.rmtree(directory)
+def create_bus_keys(directory: Path) -> None:
+    """A new bus in ``directory`` (created, or empty): the server pair, the members' client
+    pair, the allowed-clients directory holding the members' key, and ``readers/``."""
     _private_dir(directory)
     _pair(directory, SERVER)
     _pair(directory, MEMBER)
@@ -76,6 +71,17 @@ def init_keys(directory: Path, force: bool = False) -> int:
     shutil.copyfile(directory / f"{MEMBER}{PUBLIC_SUFFIX}", allowed / f"{MEMBER}{PUBLIC_SUFFIX}")
     secure_file(allowed / f"{MEMBER}{PUBLIC_SUFFIX}")
     _private_dir(directory / READERS_DIR)
+
+
+def init_keys(directory: Path, force: bool = False) -> int:
+    """``ocd keys init [DIR]``."""
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise OcdError(f"{directory} is not empty: these may be the keys of a running bus; "
+                       "give a new directory, or --force to replace them (every member and "
+                       "reader then needs the new keys)")
+    if force and directory.exists():
+        shutil.rmtree(directory)
+    create_bus_keys(directory)
     print(f"created the bus keys in {directory}:")
     print(f"  {SERVER}{SECRET_SUFFIX}  the bus's secret: every process that publishes (members)")
     print(f"  {MEMBER}{SECRET_SUFFIX}  the members' client key")

@@ -24,16 +24,21 @@ is refused with one line, as is a missing or unreadable key.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zmq
+import zmq.asyncio
 import zmq.auth
+from zmq.auth.asyncio import AsyncioAuthenticator
 
+from ocd.config import Config
 from ocd.errors import ConfigError
 
 log = logging.getLogger("ocd.bus")
@@ -190,3 +195,120 @@ class AllowedClients:
 def secure_file(path: Path) -> None:
     """Make a key file private (0600); directories 0700."""
     os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
+# -- a process's security: which sockets use CURVE, and the one authenticator ----------------
+
+
+@dataclass(frozen=True)
+class BusSecurity:
+    """How one process's sockets are secured, from ``[security]``. ``keys`` None: plaintext.
+
+    OCD's own sockets use CURVE when it is on; the TCS's (``[urls] event_urls`` and the
+    gateway addresses) only with ``tcs_curve`` (a simulated TCS that is a member)."""
+
+    keys: CurveKeys | None = None
+    tcs_curve: bool = False
+    allow_plaintext_network: bool = False
+
+    @property
+    def curve(self) -> bool:
+        return self.keys is not None
+
+    def secured(self, tcs: bool) -> CurveKeys | None:
+        """The keys for a socket talking to OCD (``tcs`` False) or to the TCS, None when that
+        socket stays plaintext."""
+        if self.keys is None or (tcs and not self.tcs_curve):
+            return None
+        return self.keys
+
+    def server(self, sock: zmq.Socket[Any], what: str, *, tcs: bool = False) -> None:
+        """Secure a binding socket (publisher, gateway server) as CURVE does for it."""
+        keys = self.secured(tcs)
+        if keys is not None:
+            make_server(sock, keys, what)
+
+    def client(self, sock: zmq.Socket[Any], *, tcs: bool = False) -> None:
+        """Secure a connecting socket (subscriber, gateway client)."""
+        keys = self.secured(tcs)
+        if keys is not None:
+            make_client(sock, keys)
+
+    def check_bind(self, url: str, *, tcs: bool = False) -> None:
+        """Refuse to bind a non-loopback address in plaintext, unless allowed."""
+        if self.secured(tcs) is not None or self.allow_plaintext_network:
+            return
+        if not is_loopback(url):
+            raise ConfigError(
+                f"refusing to bind {url} without CURVE: it is reachable from the network, so "
+                "anyone there could command OCD; turn [security] curve on (ocd keys init), or "
+                "set [security] allow_plaintext_network = true to accept the risk")
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` can only be reached from this host (ipc, inproc, a loopback IP or
+    ``localhost``); ``*`` and every other interface are not."""
+    if not url.startswith("tcp://"):
+        return True
+    host = url[len("tcp://"):].rpartition(":")[0].strip("[]")
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return False  # unresolvable: not provably local
+    return bool(infos) and all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
+
+
+def security_from_config(cfg: Config) -> BusSecurity:
+    """``[security]``: the keys (read and checked now, so a bad key stops the command at
+    start-up with one line) when CURVE is on."""
+    tcs_curve = cfg.get_bool("security", "tcs_curve")
+    plaintext = cfg.get_bool("security", "allow_plaintext_network")
+    if not cfg.get_bool("security", "curve"):
+        return BusSecurity(None, tcs_curve, plaintext)
+    directory = cfg.get_path("security", "keys_dir")
+    if directory is None:
+        raise cfg.error("security", "keys_dir", "", "a keys directory is needed with [security] "
+                        "curve = true (create one with: ocd keys init DIR)")
+    client = cfg.get_str("security", "client_key")
+    return BusSecurity(CurveKeys.load(directory, client), tcs_curve, plaintext)
+
+
+class BusContext(zmq.asyncio.Context):
+    """A ZeroMQ context whose binding sockets are guarded by a ZAP authenticator when CURVE is
+    on: the allowed client keys only. ``term()`` stops the authenticator first (it owns a
+    socket of the context)."""
+
+    security: BusSecurity
+    authenticator: AsyncioAuthenticator | None
+
+    def start_authenticator(self, security: BusSecurity) -> None:
+        """Start the authenticator once, in the running event loop (before any bind)."""
+        self.security = security
+        if getattr(self, "authenticator", None) is not None or security.keys is None:
+            return
+        authenticator = AsyncioAuthenticator(self)
+        authenticator.start()
+        authenticator.configure_curve_callback(
+            DOMAIN, credentials_provider=AllowedClients(security.keys.allowed_dir))
+        self.authenticator = authenticator
+
+    def term(self) -> None:
+        authenticator = getattr(self, "authenticator", None)
+        if authenticator is not None:
+            self.authenticator = None
+            authenticator.stop()
+        super().term()
+
+
+def bus_context(security: BusSecurity | None = None) -> zmq.asyncio.Context:
+    """The context of an OCD process: a plain asyncio context, or one with an authenticator
+    when ``security`` turns CURVE on (call inside the running event loop)."""
+    ctx = BusContext()
+    ctx.start_authenticator(security or BusSecurity())
+    return ctx

@@ -149,7 +149,8 @@ MAX_MESSAGE_BYTES = 1 << 20
 
 #: Why a message was dropped: the keys of the drop counters (a fixed set, so a sender cannot
 #: grow the table).
-DROP_KINDS = ("frames", "size", "topic", "json", "depth", "not_object", "schema", "unknown")
+DROP_KINDS = ("frames", "size", "topic", "json", "depth", "not_object", "schema", "unknown",
+              "source")
 
 
 class MalformedMessage(ValueError):

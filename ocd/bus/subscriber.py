@@ -1,4 +1,10 @@
-"""The receiving end of the bus: one SUB socket connected to many URLs.
+"""The receiving end of the bus: one SUB socket per kind of publisher (a *source*), each
+connected to that source's URLs.
+
+A socket per source tells where a frame came from, so a topic is accepted only from the
+sources that may send it (:func:`ocd.core.sources.source_accepts`), whatever ``__origin`` it
+claims; each socket is a CURVE client or not as ``[security]`` says for its source. Reading
+takes one message from each source in turn, so a flood on one address cannot starve another.
 
 Bad input never stops the owner's loop: every message goes through
 :func:`ocd.bus.validation.accept` (strict decoding, then the schema of a topic the owner acts
@@ -19,7 +25,8 @@ from typing import cast
 import zmq
 import zmq.asyncio
 
-from ocd.bus.addresses import service_urls
+from ocd.bus.addresses import Source
+from ocd.bus.curve import BusSecurity, security_from_config
 from ocd.bus.envelope import Event, MalformedMessage
 from ocd.bus.options import BusOptions, apply_options, bus_options, limit_message_size
 from ocd.bus.ratelimit import RateLimitedLog
@@ -27,6 +34,7 @@ from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
 from ocd.bus.validation import PayloadRules, accept
 from ocd.config import Config
+from ocd.core.sources import ANY, STEADY_SOURCES, TCS, source_accepts
 from ocd.errors import OcdError
 
 log = logging.getLogger("ocd.bus")
@@ -38,6 +46,9 @@ _MAX_WAIT = 1.0
 _BATCH = 1000
 #: Lost connections are looked for before each wait, and at least every this many messages.
 _CHECK_EVERY = 1024
+#: Topics whose verdict each source remembers (beyond, checked each time: a sender choosing
+#: new topics cannot grow the table).
+_VERDICTS = 4096
 _NOBLOCK = int(zmq.NOBLOCK)
 _RCVMORE = int(zmq.RCVMORE)
 
@@ -89,23 +100,60 @@ class SubscriberStats:
                 "reconnects": self.reconnects}
 
 
+class _Input:
+    """One SUB socket of a subscriber: its source, its socket and the compiled calls the
+    receiving loop uses, and which topics it has found acceptable (bounded memo)."""
+
+    __slots__ = ("source", "sock", "recv", "get", "reconnector", "_verdicts")
+
+    def __init__(self, source: Source, sock: zmq.Socket[bytes], reconnector: Reconnector
+                 ) -> None:
+        self.source = source
+        self.sock = sock
+        # the compiled recv and getsockopt, without pyzmq's Python wrappers: this loop is
+        # the subscriber's speed limit (bench/bus_throughput.py)
+        self.recv = super(zmq.Socket, sock).recv
+        self.get = super(zmq.Socket, sock).get
+        self.reconnector = reconnector
+        self._verdicts: dict[bytes, bool] = {}
+
+    def accepts(self, topic: bytes) -> bool:
+        """Whether this source may send ``topic`` (an undecodable topic passes: the decoder
+        drops it with its own reason)."""
+        verdict = self._verdicts.get(topic)
+        if verdict is None:
+            try:
+                verdict = source_accepts(self.source.name, topic.decode("utf-8"))
+            except UnicodeDecodeError:
+                return True
+            if len(self._verdicts) < _VERDICTS:
+                self._verdicts[topic] = verdict
+        return verdict
+
+
 class Subscriber:
-    """Connect to ``urls`` and receive the topics starting with any of ``topics``.
+    """Receive the topics starting with any of ``topics`` from ``sources`` (or, for a monitor
+    given addresses by hand, from ``urls``: one source that may send anything).
 
     ``topics`` are prefixes; ``""`` means everything. ``rules`` are the schemas of the topics
     the owner acts on (None: strict decoding only, as for a monitor). ``log_gaps`` logs gaps
-    and restarts (a monitor that prints them itself turns it off). The ``steady`` URLs (the
-    addresses of short-lived publishers: one-shot commands) are retried every
-    ``reconnect_interval`` without back-off, so that a command bound a moment ago is heard
-    within about that long.
+    and restarts (a monitor that prints them itself turns it off). ``security`` makes each
+    socket a CURVE client when ``[security]`` says so for its source. The addresses of
+    publishers that come and go (the commanders', the shots': ``ocd run_shot -e``) are retried
+    every ``reconnect_interval`` without back-off, so that a command bound a moment ago is
+    heard within about that long.
     """
 
-    def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str],
-                 topics: Iterable[str] = ("",), *, options: BusOptions | None = None,
-                 log_gaps: bool = True, rules: PayloadRules | None = None,
-                 steady: Iterable[str] = ()) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str] = (),
+                 topics: Iterable[str] = ("",), *, sources: Iterable[Source] | None = None,
+                 options: BusOptions | None = None, log_gaps: bool = True,
+                 rules: PayloadRules | None = None, security: BusSecurity | None = None
+                 ) -> None:
         self.options = options or BusOptions()
-        self.urls = list(dict.fromkeys(urls))
+        if sources is None:
+            sources = [Source(ANY, tuple(dict.fromkeys(urls)))]
+        self.sources = [source for source in sources if source.urls]
+        self.urls = list(dict.fromkeys(url for source in self.sources for url in source.urls))
         self.topics: list[str] = []
         self._complete: dict[str, bool] = {}
         self.stats = SubscriberStats()
@@ -113,51 +161,54 @@ class Subscriber:
         self.last_check: SeqCheck | None = None
         self.log_gaps = log_gaps
         self.rules = rules
+        self.security = security or BusSecurity()
         self._limited = RateLimitedLog(log, self.options.log_interval)
+        self._inputs: list[_Input] = []
+        self._next = 0
+        try:
+            for source in self.sources:
+                self._inputs.append(self._open(ctx, source))
+        except BaseException:
+            self.close()
+            raise
+        for topic in topics:
+            self.subscribe(topic)
+        self._readable = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._until_check = _CHECK_EVERY
+        self._watch()
+
+    def _open(self, ctx: zmq.asyncio.Context, source: Source) -> _Input:
         # A plain socket: this class waits on its file descriptor itself (cheaper than a
         # future per wait, and it keeps serving libzmq's commands while nobody reads).
         # (made by the context, so that ctx.destroy() closes it too; pyzmq's stubs type an
         # asyncio context's sockets as asyncio ones)
         sock = cast("zmq.Socket[bytes]",
                     ctx.socket(zmq.SUB, socket_class=zmq.Socket))  # type: ignore[arg-type]
-        apply_options(sock, self.options)
-        limit_message_size(sock, self.options)
-        self._sock = sock
-        # the compiled recv and getsockopt, without pyzmq's Python wrappers: this loop is
-        # the subscriber's speed limit (bench/bus_throughput.py)
-        self._recv = super(zmq.Socket, sock).recv
-        self._get = super(zmq.Socket, sock).get
-        self._readable = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        for topic in topics:
-            self.subscribe(topic)
-        steady = set(steady)
-        for url in self.urls:
-            # libzmq copies the options into each connection as it is made: the back-off
-            # limit set just before this connect applies to this address only (0: none)
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0 if url in steady
-                            else round(self.options.reconnect_interval_max * 1000))
-            try:
-                sock.connect(url)
-            except zmq.ZMQError as exc:
-                sock.close(linger=0)
-                raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
-        apply_options(sock, self.options)  # the configured back-off for later connections
-        self._reconnector = Reconnector(ctx, sock, self.urls, self.options.reconnect_interval)
-        self._until_check = _CHECK_EVERY
-        self._watch()
+        try:
+            apply_options(sock, self.options)
+            if source.name in STEADY_SOURCES:  # no back-off (libzmq copies it per connection)
+                sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0)
+            limit_message_size(sock, self.options)
+            self.security.client(sock, tcs=source.name == TCS)
+            for url in source.urls:
+                try:
+                    sock.connect(url)
+                except zmq.ZMQError as exc:
+                    raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+        except BaseException:
+            sock.close(linger=0)
+            raise
+        reconnector = Reconnector(ctx, sock, source.urls, self.options.reconnect_interval)
+        return _Input(source, sock, reconnector)
 
     @classmethod
-    def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, urls: Iterable[str],
+    def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, sources: Iterable[Source],
                     topics: Iterable[str], *, log_gaps: bool = True,
                     rules: PayloadRules | None = None) -> Subscriber:
-        """With the ``[bus]`` options; the addresses of the publishers that come and go, the
-        one-shot commands' (``[urls] ocd_allow_hetdex``) and the shots'
-        (``[urls] ocd_run_shot``, where ``ocd run_shot -e`` binds), are retried without
-        back-off."""
-        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps, rules=rules,
-                   steady=[*service_urls(cfg, "ocd_allow_hetdex"),
-                           *service_urls(cfg, "ocd_run_shot")])
+        """A subscriber with the ``[bus]`` options and ``[security]`` of ``cfg``."""
+        return cls(ctx, topics=topics, sources=sources, options=bus_options(cfg),
+                   log_gaps=log_gaps, rules=rules, security=security_from_config(cfg))
 
     # -- filters ------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:
@@ -165,7 +216,8 @@ class Subscriber:
         if topic not in self.topics:
             self._complete.clear()
             self.topics.append(topic)
-            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+            for source in self._inputs:
+                source.sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
 
     def _receives_all_of(self, system: str) -> bool:
         """Whether the filters pass every topic of ``system`` (e.g. ``""`` or ``"ocd."``): only
@@ -185,25 +237,47 @@ class Subscriber:
 
     # -- receiving ----------------------------------------------------------------------------
     def recv_nowait(self) -> Event | None:
-        """The next well-formed event if one is waiting, else None."""
-        recv, get = self._recv, self._get
+        """The next well-formed event if one is waiting, else None. Sources take turns, one
+        message each."""
+        inputs = self._inputs
+        if not inputs:
+            return None
+        idle = 0  # sources found empty in a row
         for _ in range(_BATCH):
             self._until_check -= 1
             if not self._until_check:
                 self.reconnect_lost()
+            source = inputs[self._next]
+            self._next = (self._next + 1) % len(inputs)
             try:
-                topic = recv(_NOBLOCK)
+                topic = source.recv(_NOBLOCK)
             except zmq.Again:
-                return None
+                idle += 1
+                if idle >= len(inputs):
+                    return None
+                continue
+            idle = 0
             frames: list[bytes] = [topic]
+            get, recv = source.get, source.recv
             while get(_RCVMORE):  # the rest of a message is there already
                 part = recv(0)
                 if len(frames) < 3:  # a third frame is wrong already: keep no more
                     frames.append(part)
+            if not source.accepts(topic):
+                self._drop_foreign(source, topic)
+                continue
             event = self._accept(frames)
             if event is not None:
                 return event
         return None
+
+    def _drop_foreign(self, source: _Input, topic: bytes) -> None:
+        """A topic its source may not send: dropped, counted, logged now and then."""
+        self.stats.dropped["source"] += 1
+        shown = topic[:100].decode("utf-8", "replace")
+        self._limited.warning("drop:source", f"dropped {shown} from a {source.source.name} "
+                              f"address: that source may not send it "
+                              f"({self.stats.dropped['source']} such drops so far)")
 
     async def recv(self, timeout: float | None = None) -> Event:
         """The next well-formed event; TimeoutError if none within ``timeout`` seconds."""
@@ -218,7 +292,8 @@ class Subscriber:
             self._readable.clear()
             # Reading EVENTS lets libzmq process pending commands and re-arms the descriptor,
             # so a message arriving after this check wakes the reader callback.
-            if not cast(int, self._sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            if not any(cast(int, source.sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN
+                       for source in self._inputs):
                 if deadline is None:
                     wait = _MAX_WAIT
                 else:
@@ -239,7 +314,8 @@ class Subscriber:
         """Connect again to the publishers libzmq dropped for good (see
         :mod:`ocd.bus.reconnect`)."""
         self._until_check = _CHECK_EVERY
-        self.stats.reconnects += self._reconnector.check()
+        for source in self._inputs:
+            self.stats.reconnects += source.reconnector.check()
 
     def _watch(self) -> None:
         """Watch the socket's descriptor from the running event loop (from the first call
@@ -250,15 +326,16 @@ class Subscriber:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        loop.add_reader(self._sock.fileno(), self._on_readable)
+        for source in self._inputs:
+            loop.add_reader(source.sock.fileno(), self._on_readable, source)
         self._loop = loop
 
-    def _on_readable(self) -> None:
-        if self._sock.closed:
+    def _on_readable(self, source: _Input) -> None:
+        if source.sock.closed:
             return
         # Let libzmq process its commands now, even if nobody is receiving: after a publisher
         # restarts, this is what re-sends our subscriptions to it.
-        self._sock.getsockopt(zmq.EVENTS)
+        source.sock.getsockopt(zmq.EVENTS)
         self._readable.set()
 
     def _accept(self, frames: list[bytes]) -> Event | None:
@@ -292,17 +369,23 @@ class Subscriber:
 
     # -- life cycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        if self._sock.closed:
-            return
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._sock.fileno())
+        for source in self._inputs:
+            if source.sock.closed:
+                continue
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(source.sock.fileno())
+            source.reconnector.close()
+            source.sock.close(linger=0)
         self._loop = None
-        self._reconnector.close()
-        self._sock.close(linger=0)
+
+    @property
+    def sockets(self) -> list[zmq.Socket[bytes]]:
+        """The SUB sockets, one per source (for tests and diagnostics)."""
+        return [source.sock for source in self._inputs]
 
     @property
     def closed(self) -> bool:
-        return self._sock.closed
+        return all(source.sock.closed for source in self._inputs)
 
     def __enter__(self) -> Subscriber:
         return self

@@ -12,10 +12,13 @@ import zmq
 
 
 class Forger:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, curve_server: tuple[bytes, bytes] | None = None) -> None:
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.XPUB_VERBOSER, 1)
+        if curve_server is not None:  # a CURVE server, with a key pair of its own
+            self.sock.curve_server = True
+            self.sock.curve_publickey, self.sock.curve_secretkey = curve_server
         self.sock.bind(url)
         self.url = url
         self.subscriptions: set[bytes] = set()

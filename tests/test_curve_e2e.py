@@ -28,18 +28,8 @@ def secured(root, keys, extra: str = "") -> list[str]:
     return ["--config", str(night_config(root)), "--config", str(more)]
 
 
-class Counting:
+class Counting(EventTap):
     """A raw SUB socket that counts what it receives (nothing, if the bus refuses it)."""
-
-    def __init__(self, urls: list[str], curve: tuple[bytes, bytes, bytes] | None = None):
-        self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.SUB)
-        if curve is not None:
-            self.sock.curve_serverkey, self.sock.curve_publickey, self.sock.curve_secretkey = \
-                curve
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        for url in urls:
-            self.sock.connect(url)
 
     def count(self) -> int:
         received = 0
@@ -47,10 +37,6 @@ class Counting:
             self.sock.recv_multipart()
             received += 1
         return received
-
-    def close(self) -> None:
-        self.sock.close(linger=0)
-        self.ctx.term()
 
 
 def test_a_secured_night_with_a_reader_and_outsiders():

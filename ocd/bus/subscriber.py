@@ -20,7 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -98,6 +98,33 @@ class SubscriberStats:
         return {"received": self.received, "dropped": dict(self.dropped),
                 "gaps": self.gaps, "lost": self.lost, "restarts": self.restarts,
                 "reconnects": self.reconnects}
+
+
+def open_source(ctx: zmq.Context[Any], source: Source, options: BusOptions,
+                security: BusSecurity, topics: Iterable[str] = ()) -> zmq.Socket[bytes]:
+    """A plain (blocking) SUB socket connected to ``source``: the ``[bus]`` options, the size
+    limit, CURVE as ``security`` says for that source, no back-off for the sources whose
+    publishers come and go. The subscriber waits on its descriptor itself (cheaper than a
+    future per wait, and it keeps serving libzmq's commands while nobody reads); the recorder
+    reads it in a thread. Made by the context, so that ``ctx.destroy()`` closes it too."""
+    sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB, socket_class=zmq.Socket)
+    try:
+        apply_options(sock, options)
+        if source.name in STEADY_SOURCES:  # no back-off (libzmq copies it per connection)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0)
+        limit_message_size(sock, options)
+        security.client(sock, tcs=source.name == TCS)
+        for topic in topics:
+            sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+        for url in source.urls:
+            try:
+                sock.connect(url)
+            except zmq.ZMQError as exc:
+                raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+    except BaseException:
+        sock.close(linger=0)
+        raise
+    return sock
 
 
 class _Input:
@@ -179,26 +206,7 @@ class Subscriber:
         self._watch()
 
     def _open(self, ctx: zmq.asyncio.Context, source: Source) -> _Input:
-        # A plain socket: this class waits on its file descriptor itself (cheaper than a
-        # future per wait, and it keeps serving libzmq's commands while nobody reads).
-        # (made by the context, so that ctx.destroy() closes it too; pyzmq's stubs type an
-        # asyncio context's sockets as asyncio ones)
-        sock = cast("zmq.Socket[bytes]",
-                    ctx.socket(zmq.SUB, socket_class=zmq.Socket))  # type: ignore[arg-type]
-        try:
-            apply_options(sock, self.options)
-            if source.name in STEADY_SOURCES:  # no back-off (libzmq copies it per connection)
-                sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0)
-            limit_message_size(sock, self.options)
-            self.security.client(sock, tcs=source.name == TCS)
-            for url in source.urls:
-                try:
-                    sock.connect(url)
-                except zmq.ZMQError as exc:
-                    raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
-        except BaseException:
-            sock.close(linger=0)
-            raise
+        sock = open_source(ctx, source, self.options, self.security)
         reconnector = Reconnector(ctx, sock, source.urls, self.options.reconnect_interval)
         return _Input(source, sock, reconnector)
 

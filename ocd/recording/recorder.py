@@ -30,12 +30,13 @@ import zmq
 from ocd.bus.addresses import Source
 from ocd.bus.curve import BusSecurity
 from ocd.bus.envelope import loads
-from ocd.bus.options import BusOptions, apply_options, limit_message_size
+from ocd.bus.options import BusOptions
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import SeqKind, SequenceTracker
+from ocd.bus.subscriber import open_source
 from ocd.core.payload import finite_number
-from ocd.core.sources import ANY, TCS
+from ocd.core.sources import ANY
 from ocd.errors import OcdError
 from ocd.recording.store import open_recording
 
@@ -205,21 +206,7 @@ class Recorder:
             (time.time(), json.dumps(self.urls), json.dumps(self.topics), first)).lastrowid
 
     def _open(self, source: Source, security: BusSecurity) -> None:
-        sock: zmq.Socket[bytes] = self._ctx.socket(zmq.SUB, socket_class=zmq.Socket)
-        try:
-            apply_options(sock, self.options)
-            limit_message_size(sock, self.options)
-            security.client(sock, tcs=source.name == TCS)
-            for topic in self.topics:
-                sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
-            for url in source.urls:
-                try:
-                    sock.connect(url)
-                except zmq.ZMQError as exc:
-                    raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
-        except BaseException:
-            sock.close(linger=0)
-            raise
+        sock = open_source(self._ctx, source, self.options, security, self.topics)
         reconnector = Reconnector(self._ctx, sock, source.urls, self.options.reconnect_interval)
         self._inputs.append((sock, reconnector))
         self._poller.register(sock, zmq.POLLIN)

@@ -6,9 +6,10 @@ sources that may send it (:func:`ocd.core.sources.source_accepts`), whatever ``_
 claims; each socket is a CURVE client or not as ``[security]`` says for its source. Reading
 takes one message from each source in turn, so a flood on one address cannot starve another.
 
-Bad input never stops the owner's loop: every message goes through
-:func:`ocd.bus.validation.accept` (strict decoding, then the schema of a topic the owner acts
-on); what fails is counted by kind, logged once per kind and interval, and skipped. Sequence
+Bad input never stops the owner's loop: every message goes through the one strict decoder
+(:mod:`ocd.bus.envelope`), then the schema of a topic the owner acts on
+(:class:`ocd.bus.validation.PayloadRules`); what fails is counted by kind, logged once per kind
+and interval, and skipped. Sequence
 numbers are tracked per origin so the owner can read how many events were lost (``stats``) and
 learn about each gap as it happens (``last_check``).
 """
@@ -27,12 +28,18 @@ import zmq.asyncio
 
 from ocd.bus.addresses import Source
 from ocd.bus.curve import BusSecurity, security_from_config
-from ocd.bus.envelope import Event, MalformedMessage
+from ocd.bus.envelope import (
+    Event,
+    MalformedMessage,
+    decode,
+    decode_payload,
+    decode_topic,
+)
 from ocd.bus.options import BusOptions, apply_options, bus_options, limit_message_size
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
-from ocd.bus.validation import PayloadRules, accept
+from ocd.bus.validation import PayloadRules
 from ocd.config import Config
 from ocd.core.sources import ANY, STEADY_SOURCES, TCS, source_accepts
 from ocd.errors import OcdError
@@ -50,7 +57,6 @@ _CHECK_EVERY = 1024
 #: new topics cannot grow the table).
 _VERDICTS = 4096
 _NOBLOCK = int(zmq.NOBLOCK)
-_RCVMORE = int(zmq.RCVMORE)
 
 
 @dataclass
@@ -129,33 +135,34 @@ def open_source(ctx: zmq.Context[Any], source: Source, options: BusOptions,
 
 class _Input:
     """One SUB socket of a subscriber: its source, its socket and the compiled calls the
-    receiving loop uses, and which topics it has found acceptable (bounded memo)."""
+    receiving loop uses, and what it learnt of each topic it received (bounded memo): whether
+    its source may send it, and the topic as text (None when it is not valid text)."""
 
-    __slots__ = ("source", "sock", "recv", "get", "reconnector", "_verdicts")
+    __slots__ = ("source", "sock", "recv", "reconnector", "topics")
 
     def __init__(self, source: Source, sock: zmq.Socket[bytes], reconnector: Reconnector
                  ) -> None:
         self.source = source
         self.sock = sock
-        # the compiled recv and getsockopt, without pyzmq's Python wrappers: this loop is
-        # the subscriber's speed limit (bench/bus_throughput.py)
+        # the compiled recv, without pyzmq's Python wrapper: this loop is the subscriber's
+        # speed limit (bench/bus_throughput.py); frames are received without copying, so that
+        # their ``more`` flag is read without a getsockopt
         self.recv = super(zmq.Socket, sock).recv
-        self.get = super(zmq.Socket, sock).get
         self.reconnector = reconnector
-        self._verdicts: dict[bytes, bool] = {}
+        self.topics: dict[bytes, tuple[bool, str | None]] = {}
 
-    def accepts(self, topic: bytes) -> bool:
-        """Whether this source may send ``topic`` (an undecodable topic passes: the decoder
-        drops it with its own reason)."""
-        verdict = self._verdicts.get(topic)
-        if verdict is None:
-            try:
-                verdict = source_accepts(self.source.name, topic.decode("utf-8"))
-            except UnicodeDecodeError:
-                return True
-            if len(self._verdicts) < _VERDICTS:
-                self._verdicts[topic] = verdict
-        return verdict
+    def learn(self, raw_topic: bytes) -> tuple[bool, str | None]:
+        """Whether this source may send ``raw_topic``, and the topic as text (an undecodable
+        topic passes here: the decoder drops it with its own reason)."""
+        try:
+            topic: str | None = decode_topic(raw_topic)
+        except MalformedMessage:
+            return True, None
+        assert topic is not None
+        known = (source_accepts(self.source.name, topic), topic)
+        if len(self.topics) < _VERDICTS:
+            self.topics[raw_topic] = known
+        return known
 
 
 class Subscriber:
@@ -258,23 +265,38 @@ class Subscriber:
             source = inputs[self._next]
             self._next = (self._next + 1) % len(inputs)
             try:
-                topic = source.recv(_NOBLOCK)
+                first = source.recv(_NOBLOCK, False)
             except zmq.Again:
                 idle += 1
                 if idle >= len(inputs):
                     return None
                 continue
             idle = 0
-            frames: list[bytes] = [topic]
-            get, recv = source.get, source.recv
-            while get(_RCVMORE):  # the rest of a message is there already
-                part = recv(0)
-                if len(frames) < 3:  # a third frame is wrong already: keep no more
-                    frames.append(part)
-            if not source.accepts(topic):
-                self._drop_foreign(source, topic)
+            raw_topic = first.bytes
+            if not first.more:  # one frame only: dropped, with the decoder's reason
+                self._accept_frames([raw_topic])
                 continue
-            event = self._accept(frames)
+            second = source.recv(0, False)  # the rest of a message is there already
+            raw_payload = second.bytes
+            if second.more:  # more than two frames: skip the rest, dropped as such
+                frames: list[bytes] = [raw_topic, raw_payload]
+                more = True
+                while more:
+                    part = source.recv(0, False)
+                    more = part.more
+                    if len(frames) < 3:
+                        frames.append(part.bytes)
+                self._accept_frames(frames)
+                continue
+            known = source.topics.get(raw_topic) or source.learn(raw_topic)
+            if not known[0]:
+                self._drop_foreign(source, raw_topic)
+                continue
+            topic = known[1]
+            if topic is None:  # not text: dropped, with the decoder's reason
+                self._accept_frames([raw_topic, raw_payload])
+                continue
+            event = self._accept(topic, raw_payload)
             if event is not None:
                 return event
         return None
@@ -346,15 +368,30 @@ class Subscriber:
         source.sock.getsockopt(zmq.EVENTS)
         self._readable.set()
 
-    def _accept(self, frames: list[bytes]) -> Event | None:
+    def _accept_frames(self, frames: list[bytes]) -> None:
+        """A message that is not two frames with a text topic: counted and dropped."""
         try:
-            event = accept(frames, self.rules, self.options.max_message_bytes)
+            decode(frames, self.options.max_message_bytes)
         except MalformedMessage as exc:
-            self.stats.dropped[exc.kind] += 1
-            self._limited.warning(f"drop:{exc.kind}", f"dropped a message on topic "
-                                  f"{exc.topic or '?'} ({self.stats.dropped[exc.kind]} "
-                                  f"{exc.kind} drops so far): {exc.reason[:300]}")
+            self._dropped(exc)
+
+    def _dropped(self, exc: MalformedMessage) -> None:
+        self.stats.dropped[exc.kind] += 1
+        self._limited.warning(f"drop:{exc.kind}", f"dropped a message on topic "
+                              f"{exc.topic or '?'} ({self.stats.dropped[exc.kind]} "
+                              f"{exc.kind} drops so far): {exc.reason[:300]}")
+
+    def _accept(self, topic: str, raw_payload: bytes) -> Event | None:
+        """The payload of a message on ``topic`` -> a valid event (strict decoding, then the
+        topic's schema if the owner acts on it), or a counted drop."""
+        try:
+            payload = decode_payload(topic, raw_payload, self.options.max_message_bytes)
+            if self.rules is not None:
+                self.rules.check(topic, payload)
+        except MalformedMessage as exc:
+            self._dropped(exc)
             return None
+        event = Event(topic, payload)
         stats = self.stats
         stats.received += 1
         payload = event.payload
@@ -363,7 +400,8 @@ class Subscriber:
             stats.unsequenced += 1
             self.last_check = None
             return event
-        check = stats.sequences.observe(origin, seq, self._receives_all_of(event.system))
+        check = stats.sequences.observe(origin, seq,
+                                        self._receives_all_of(topic.partition(".")[0]))
         self.last_check = check
         if self.log_gaps and check.kind is SeqKind.GAP:
             self._limited.warning("gap", f"lost {check.missing} event(s) from {origin[:100]} "

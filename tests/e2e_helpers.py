@@ -102,11 +102,17 @@ class OcdProcess:
 
 
 class EventTap:
-    """Receives every event of the given URLs; ``wait_for`` returns the first match."""
+    """Receives every event of the given URLs; ``wait_for`` returns the first match. With
+    ``curve`` (the server's public key, then the tap's own public and secret keys) it is a
+    CURVE client, as a member or reader of a secured bus."""
 
-    def __init__(self, urls: list[str]) -> None:
+    def __init__(self, urls: list[str], curve: tuple[bytes, bytes, bytes] | None = None
+                 ) -> None:
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.SUB)
+        if curve is not None:
+            self.sock.curve_serverkey, self.sock.curve_publickey, self.sock.curve_secretkey = \
+                curve
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
         self.sock.setsockopt(zmq.RCVHWM, 0)
         for url in urls:

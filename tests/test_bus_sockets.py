@@ -81,7 +81,7 @@ async def test_every_socket_gets_the_configured_options(ctx):
     options = bus_options(cfg)
     publisher = Publisher(ctx, "tcp://127.0.0.1:*", "t", options=options)
     subscriber = Subscriber(ctx, [publisher.url], ["x"], options=options)
-    for sock in (publisher._sock, subscriber._sock):
+    for sock in (publisher._sock, *subscriber.sockets):
         assert sock.getsockopt(zmq.HEARTBEAT_IVL) == 700
         assert sock.getsockopt(zmq.HEARTBEAT_TIMEOUT) == 3500
         assert sock.getsockopt(zmq.HEARTBEAT_TTL) == 12000
@@ -271,7 +271,7 @@ async def test_an_oversized_message_is_refused_and_the_publisher_heard_again(ctx
     options = BusOptions(max_message_bytes=2048, reconnect_interval=0.05)
     subscriber = Subscriber(ctx, [f"tcp://127.0.0.1:{port}"], [""], options=options)
     assert (await raw.recv()) == b"\x01"
-    assert subscriber._sock.getsockopt(zmq.MAXMSGSIZE) == 2048
+    assert subscriber.sockets[0].getsockopt(zmq.MAXMSGSIZE) == 2048
     await raw.send_multipart([b"tcs.root.ra_dec", b'{"pad": "' + b"x" * 5000 + b'"}'])
     receiving = asyncio.ensure_future(subscriber.recv(timeout=15))  # the owner reads on
     # connected again: the subscription arrives a second time

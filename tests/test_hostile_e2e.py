@@ -1,9 +1,11 @@
 """No input can stop or mislead ``ocd run``: real processes, real sockets.
 
-An attacker binds an address ``ocd run`` subscribes to (the third ``ocd_allow_hetdex`` address)
-and publishes every kind of hostile frame; between categories a heartbeat enquiry must be
-answered. Afterwards the main loop still runs a shot. Further tests hold the time rules at a
-fast mock speed, the stop timeout with a frozen TCS, and the recovery after ``kill -9``.
+Two attackers bind addresses ``ocd run`` subscribes to: the third ``ocd_allow_hetdex`` address
+(for OCD's topics) and a second ``event_urls`` address (for the TCS topics, which are accepted
+only from the TCS's addresses); they publish every kind of hostile frame; between categories a
+heartbeat enquiry must be answered. Afterwards the main loop still runs a shot. Further tests
+hold the time rules at a fast mock speed, the stop timeout with a frozen TCS, and the recovery
+after ``kill -9``.
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ class Attacker:
         self.origin = f"attacker@host:{os.getpid()}"
         self.seq = 0
 
-    def wait_subscribed(self, timeout: float = 30.0) -> None:
-        """Until a subscription to the heartbeat enquiries arrives (ocd run is connected)."""
+    def wait_subscribed(self, timeout: float = 30.0,
+                        prefixes: tuple[bytes, ...] = (b"ocd.heartbeat.enquiry",)) -> None:
+        """Until a subscription to one of ``prefixes`` arrives (ocd run is connected)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.sock.poll(200) and self.sock.recv() in (b"\x01", b"\x01ocd.heartbeat.enquiry"):
-                return
+            if self.sock.poll(200):
+                notice = self.sock.recv()
+                if notice[:1] == b"\x01" and (notice == b"\x01" or any(
+                        notice[1:].startswith(prefix) for prefix in prefixes)):
+                    return
         raise AssertionError("ocd run did not subscribe to the attacker's address")
 
     def raw(self, *frames: bytes) -> None:
@@ -115,49 +121,57 @@ def night_with(root, extra: str, **kwargs) -> tuple:
 def hostile_night() -> Iterator[tuple]:
     root = short_tmpdir()
     attacker = Attacker(f"ipc://{root}/allow2.ipc")
-    config, sim, run, tap = night_with(root, HOSTILE_CONFIG)
+    tcs = Attacker(f"ipc://{root}/tcs2.ipc")  # a second TCS address, as a config may list
+    config, sim, run, tap = night_with(root, HOSTILE_CONFIG + f"""
+[urls]
+event_urls = ipc://{root}/tcs.ipc, ipc://{root}/tcs2.ipc
+""")
     try:
         attacker.wait_subscribed()
-        yield root, config, attacker, sim, run, tap
+        tcs.wait_subscribed(prefixes=(b"tcs.", b"pas."))
+        yield root, config, attacker, tcs, sim, run, tap
     finally:
         tap.close()
         attacker.close()
+        tcs.close()
         codes = (run.stop(), sim.stop())
         shutil.rmtree(root, ignore_errors=True)
     assert codes == (0, 0), (run.stderr(), sim.stderr())
 
 
 def test_hostile_frames_never_stop_or_mislead_the_main_loop(hostile_night):
-    root, config, attacker, sim, run, tap = hostile_night
+    root, config, attacker, tcs, sim, run, tap = hostile_night
     answered(tap, attacker, "nothing")
     # 1. numbers the encoder refuses, in every topic the loop acts on
     attacker.json("ocd.heartbeat.enquiry", '{"id": NaN}')
     for text in ('{"ra": NaN, "dec": 1}', '{"ra": Infinity, "dec": 1}',
                  '{"ra": 1, "dec": -Infinity}'):
-        attacker.json("tcs.root.ra_dec", text)
+        tcs.json("tcs.root.ra_dec", text)
     for guider in (G1, G2):
         for value in ("NaN", "Infinity", "1.7e308", "9" * 400, "1e400"):
-            attacker.json(guider, f'{{"seeing": {value}, "transparency": 0.9}}')
+            tcs.json(guider, f'{{"seeing": {value}, "transparency": 0.9}}')
     answered(tap, attacker, "NaN, Infinity and huge numbers")
     # 2. nesting, bad text, bad framing
     deep = '{"a": ' + "[" * 5000 + "]" * 5000 + "}"
-    for topic in ("tcs.root.ra_dec", G1, "ocd.command.abort", "ocd.heartbeat.enquiry"):
+    for topic in ("tcs.root.ra_dec", G1):
+        tcs.json(topic, deep)
+    for topic in ("ocd.command.abort", "ocd.heartbeat.enquiry"):
         attacker.json(topic, deep)
-    attacker.raw(b"tcs.root.ra_dec", b'{"ra": "\xff"}')
-    attacker.raw(b"tcs.root.ra_dec", b'{"ra": "\\ud800", "dec": 1}')
+    tcs.raw(b"tcs.root.ra_dec", b'{"ra": "\xff"}')
+    tcs.raw(b"tcs.root.ra_dec", b'{"ra": "\\ud800", "dec": 1}')
     attacker.raw(b"ocd.command.\xff\xfe", b"{}")  # a subscribed prefix, then not UTF-8
-    attacker.raw(b"tcs.receiver.heartbeat")
-    attacker.raw(b"tcs.receiver.heartbeat", b"{}", b"{}")
-    attacker.raw(b"tcs.receiver.heartbeat", b"[1, 2]")
-    attacker.raw(b"tcs.receiver.heartbeat", b"\xef\xbb\xbf{}")
+    tcs.raw(b"tcs.receiver.heartbeat")
+    tcs.raw(b"tcs.receiver.heartbeat", b"{}", b"{}")
+    tcs.raw(b"tcs.receiver.heartbeat", b"[1, 2]")
+    tcs.raw(b"tcs.receiver.heartbeat", b"\xef\xbb\xbf{}")
     answered(tap, attacker, "deep nesting and malformed text")
     # 3. absurd values in valid JSON: dropped, never a state change
     for guider in (G1, G2):
         for seeing in (-1, -1e300, 0, 25.0):
-            attacker.json(guider, json.dumps({"seeing": seeing, "transparency": 0.9}))
-        attacker.json(guider, json.dumps({"seeing": 1.0, "transparency": 7}))
-        attacker.json(guider, json.dumps({"seeing": "1.0", "transparency": 0.9}))
-    attacker.json("tcs.root.ra_dec", json.dumps({"ra": 99, "dec": 1}))
+            tcs.json(guider, json.dumps({"seeing": seeing, "transparency": 0.9}))
+        tcs.json(guider, json.dumps({"seeing": 1.0, "transparency": 7}))
+        tcs.json(guider, json.dumps({"seeing": "1.0", "transparency": 0.9}))
+    tcs.json("tcs.root.ra_dec", json.dumps({"ra": 99, "dec": 1}))
     attacker.event("ocd.command.allow_hetdex", {"id": "x" * 1000, "allowed": True})
     attacker.event("ocd.command.format_disk", {"id": "f1"})
     attacker.event("ocd.run_shot.run", {"exec_status": 0, "shotid": "FAKE"})  # no shot keys
@@ -172,8 +186,8 @@ def test_hostile_frames_never_stop_or_mislead_the_main_loop(hostile_night):
                        origin="restarter@host:1", seq=seq)
     answered(tap, attacker, "thousands of unique ids and origins, forged restarts")
     # 5. a message larger than [bus] max_message_bytes: libzmq drops it (and our connection)
-    attacker.json(G1, '{"seeing": 1.0, "transparency": 0.9, "pad": "' + "x" * MAX_BYTES + '"}')
-    attacker.wait_subscribed()  # ocd run reconnected
+    tcs.json(G1, '{"seeing": 1.0, "transparency": 0.9, "pad": "' + "x" * MAX_BYTES + '"}')
+    tcs.wait_subscribed(prefixes=(b"tcs.", b"pas."))  # ocd run reconnected
     answered(tap, attacker, "an oversized message")
 
     # nothing absurd changed a state: conditions never turned bad, the loop never erred

@@ -213,3 +213,23 @@ def test_a_rehearsal_with_its_board(tmp_path):
         expect(page.locator("#clock-kind")).to_contain_text("mock clock")
     assert rehearse.finish(120) == 0, rehearse.stderr
     assert "board" in rehearse.pids() and all(gone(pid) for pid in rehearse.pids().values())
+
+
+def test_a_rehearsal_with_curve_on_makes_its_own_keys(tmp_path):
+    """``[security] curve = true``: the rehearsal runs its processes as members of a bus of its
+    own (throw-away keys in its private directory, the simulated TCS a member too), and the
+    night goes as usual; the keys go with the directory."""
+    keep = short_tmpdir()
+    rehearse = Rehearse("--tcs", "sim", "--duration", "20m", "--speed", "120", "--set",
+                        "run_shot.exposure_time=60", "--set", "security.curve=true",
+                        "--summary", str(tmp_path / "s.json"), "--keep", str(keep),
+                        cwd=tmp_path)
+    assert rehearse.finish(120) == 0, rehearse.stderr + rehearse.output
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["shots_completed"] >= 1 and summary["shots_failed"] == 0
+    assert summary["gaps"] == 0
+    keys = keep / "keys"
+    assert (keys / "server.key_secret").stat().st_mode & 0o077 == 0
+    log = (keep / "run.err").read_text()
+    assert "Traceback" not in log
+    shutil.rmtree(keep, ignore_errors=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import zmq.asyncio
 
 from ocd.bus.addresses import service_urls
+from ocd.bus.curve import security_from_config
 from ocd.bus.envelope import adopted_clock
 from ocd.bus.options import bus_options
 from ocd.bus.presence import find
@@ -45,7 +46,8 @@ async def choose_clock(cfg: Config, ctx: zmq.asyncio.Context) -> ClockChoice:
     if cfg.get_time("dates", "mock_anchor") is not None:
         return ClockChoice(own, "mock clock pinned by [dates] mock_anchor")
     urls = service_urls(cfg, "ocd_main_loop")
-    found = await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg))
+    found = await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
+                       security=security_from_config(cfg))
     start = own.utc().isoformat(timespec="seconds")
     if found is None:
         return ClockChoice(own, f"no ocd run answered on {', '.join(urls)}: this process runs "

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import zmq.asyncio
-
 from ocd.bus import Event, Publisher, Subscriber, connect_urls, send_acknowledged
+from ocd.bus.addresses import sources_of
+from ocd.bus.curve import bus_context, security_from_config
 from ocd.clock import clock_from_config
 from ocd.config import Config, Origin, master_specs, parse_override
 from ocd.core.commands import refused_changes
@@ -43,12 +43,12 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, timeout
     index ``[section] n_ocd_allow_hetdex`` (the board has its own); return the
     acknowledgement."""
     request_id = uuid.uuid4().hex
-    targets = connect_urls(cfg, ["ocd_main_loop", "ocd_run_shot"])
+    targets = sources_of(cfg, ["ocd_main_loop", "ocd_run_shot"])
 
     def is_ack(event: Event) -> bool:
         return event.topic in ACK_TOPICS and event.payload.get("id") == request_id
 
-    ctx = zmq.asyncio.Context()
+    ctx = bus_context(security_from_config(cfg))
     try:
         with Publisher.first_free(ctx, cfg, "ocd_allow_hetdex", section,
                                   clock=clock_from_config(cfg)) as publisher, \

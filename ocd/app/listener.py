@@ -15,11 +15,13 @@ from typing import TextIO
 
 from ocd.app.service import Service, run_service
 from ocd.app.settings import tcs_topics
-from ocd.bus.addresses import SERVICES, connect_urls, service_urls
+from ocd.bus.addresses import SERVICES, Source, service_urls, sources_of
+from ocd.bus.curve import security_from_config
 from ocd.bus.envelope import Event
 from ocd.bus.subscriber import Subscriber, SubscriberStats
 from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.config import Config
+from ocd.core.sources import ANY
 from ocd.core.topics import OCD_PREFIX
 from ocd.errors import UsageError
 from ocd.monitor.lines import format_check, format_json, format_line, routine_topics
@@ -38,9 +40,13 @@ class ListenPlan:
     """What to connect to, which topic prefixes to receive, and which topics are received
     (the footer needs them) but not printed."""
 
-    urls: list[str]
+    sources: list[Source]
     topics: list[str]
     hidden: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> list[str]:
+        return list(dict.fromkeys(url for source in self.sources for url in source.urls))
 
 
 def make_plan(cfg: Config, *, urls: Sequence[str] | None = None, tcs: bool = False,
@@ -51,15 +57,15 @@ def make_plan(cfg: Config, *, urls: Sequence[str] | None = None, tcs: bool = Fal
     Without ``show_all`` the periodic topics are hidden, unless a ``-t`` prefix asks for
     them."""
     if urls:
-        chosen = list(dict.fromkeys(urls))
+        # addresses given by hand: a monitor shows whatever comes from them
+        chosen = [Source(ANY, tuple(dict.fromkeys(urls)))]
     else:
-        chosen = connect_urls(cfg, DEFAULT_SERVICES, tcs=tcs)
+        chosen = sources_of(cfg, DEFAULT_SERVICES, tcs=tcs)
         if replay:
-            replay_urls = service_urls(cfg, "ocd_db_replay")
-            if not replay_urls:
+            if not service_urls(cfg, "ocd_db_replay"):
                 raise UsageError("--replay: [urls] ocd_db_replay is empty")
-            chosen = list(dict.fromkeys([*chosen, *replay_urls]))
-    if not chosen:
+            chosen += sources_of(cfg, ["ocd_db_replay"])
+    if not any(source.urls for source in chosen):
         raise UsageError("no address to listen to")
     needed = [OCD_PREFIX, *tcs_topics(cfg).all()]
     hidden = () if show_all else routine_topics(tcs_topics(cfg), asked=topics or ())
@@ -75,6 +81,7 @@ class Listener(Service):
                  out: TextIO | None = None) -> None:
         super().__init__("ocd listen")
         self.cfg, self.plan = cfg, plan
+        self.security = security_from_config(cfg)
         self.as_json, self.count, self.duration = as_json, count, duration
         self.out = sys.stdout if out is None else out
         self.printed = 0
@@ -85,7 +92,7 @@ class Listener(Service):
 
     async def start(self) -> None:
         self.subscriber = self.closing(Subscriber.from_config(
-            self.ctx, self.cfg, self.plan.urls, self.plan.topics, log_gaps=False))
+            self.ctx, self.cfg, self.plan.sources, self.plan.topics, log_gaps=False))
         self.stats = self.subscriber.stats
 
     async def main(self) -> int:

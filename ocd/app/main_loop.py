@@ -27,6 +27,8 @@ from ocd.app.mock_guard import confirm_mock_time
 from ocd.app.service import Service, run_service
 from ocd.app.settings import orchestrator_settings, tcs_source, tcs_topics
 from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, bus_options, connect_urls
+from ocd.bus.addresses import Source, sources_of
+from ocd.bus.curve import security_from_config
 from ocd.bus.presence import find
 from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.bus.validation import main_loop_rules
@@ -66,11 +68,16 @@ _CLOSING_MARGIN = 1.5
 
 @dataclass
 class Inputs:
-    """Where events come from, after ``-u``, ``-t`` and ``-a`` are applied."""
+    """Where events come from, after ``-u``, ``-t`` and ``-a`` are applied: one source per
+    kind of publisher, so that each topic is accepted only from its own."""
 
-    urls: list[str]
+    sources: list[Source]
     topics: list[str]
     source: str  # "tcs" or "replay"
+
+    @property
+    def urls(self) -> list[str]:
+        return list(dict.fromkeys(url for source in self.sources for url in source.urls))
 
 
 def resolve_inputs(cfg: Config, cli_topics: list[str], all_topics: bool) -> Inputs:
@@ -81,9 +88,9 @@ def resolve_inputs(cfg: Config, cli_topics: list[str], all_topics: bool) -> Inpu
     services = ["ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex"]
     if source == "replay":
         services.append("ocd_db_replay")
-    urls = connect_urls(cfg, services, tcs=source == "tcs")
+    found = sources_of(cfg, services, tcs=source == "tcs")
     needed = [*tcs_topics(cfg).all(), *topics.MAIN_LOOP_INPUTS]
-    return Inputs(urls, subscription_topics(needed, extra_topics(cfg, cli_topics), all_topics),
+    return Inputs(found, subscription_topics(needed, extra_topics(cfg, cli_topics), all_topics),
                   source)
 
 
@@ -95,6 +102,7 @@ class MainLoop(Service):
     def __init__(self, cfg: Config, clock: Clock, inputs: Inputs) -> None:
         super().__init__("ocd run")
         self.cfg, self.clock, self.inputs = cfg, clock, inputs
+        self.security = security_from_config(cfg)
         self.orchestrator = Orchestrator(orchestrator_settings(cfg, clock))
         self.stop_timeout = cfg.get_float("run", "stop_timeout")
         if self.stop_timeout <= 0:
@@ -131,7 +139,7 @@ class MainLoop(Service):
                    name="greetings on the shot address", daemon=True)
         self.owner.describe(self._owner_line())
         self.subscriber = self.closing(Subscriber.from_config(
-            ctx, cfg, self.inputs.urls, self.inputs.topics,
+            ctx, cfg, self.inputs.sources, self.inputs.topics,
             rules=main_loop_rules(tcs_topics(cfg))))
         self.subsystems = subsystems_from_config(cfg, ctx, self.clock)
         self.on_close(self.subsystems.close)
@@ -146,7 +154,8 @@ class MainLoop(Service):
         """Stop with one line naming the main loop already on this bus: it greets whoever
         connects to its main or its shot address (any of the configured lists)."""
         urls = connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"])
-        found = await find(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg))
+        found = await find(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg),
+                           security=self.security)
         if found is not None:
             raise OcdError(f"another ocd run is already running on this bus: "
                            f"{found.describe()}; stop it first (one main loop at a time)")

@@ -23,10 +23,10 @@ from ocd.bus import (
     Publisher,
     Subscriber,
     bus_options,
-    connect_urls,
     enquire,
 )
-from ocd.bus.addresses import service_urls
+from ocd.bus.addresses import service_urls, sources_of
+from ocd.bus.curve import security_from_config
 from ocd.bus.presence import find
 from ocd.bus.validation import command_rules
 from ocd.clock import Clock, clock_from_config
@@ -81,6 +81,7 @@ class ManualShot(Service):
                  emit: bool) -> None:
         super().__init__("ocd run_shot")
         self.cfg, self.clock, self.emit = cfg, clock, emit
+        self.security = security_from_config(cfg)
         shot_file = cfg.get_path("shots", "shot_file")
         if shot_file is None:
             raise cfg.error("shots", "shot_file", "", "a shot file is needed")
@@ -115,7 +116,7 @@ class ManualShot(Service):
                                                 {"ocd_run_shot": publisher.url})
             self.spawn(self.responder.greet(), name="greetings", daemon=True)
             self.subscriber = self.closing(Subscriber.from_config(
-                ctx, cfg, connect_urls(cfg, ["ocd_allow_hetdex", "ocd_main_loop"]),
+                ctx, cfg, sources_of(cfg, ["ocd_allow_hetdex", "ocd_main_loop"]),
                 [COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY], rules=command_rules()))
             await _wait_for_main_loop(ctx, publisher, self.subscriber, cfg)
         else:
@@ -209,7 +210,8 @@ async def _wait_for_main_loop(ctx: zmq.asyncio.Context, publisher: Publisher,
     (a subscriber alone, e.g. a monitor, proves nothing about the main loop). Without a main
     loop on the bus (nobody greets on its addresses) the shot starts at once."""
     urls = service_urls(cfg, "ocd_main_loop")
-    if await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg)) is None:
+    if await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
+                  security=security_from_config(cfg)) is None:
         log.warning("no ocd run on %s: running the shot anyway (nothing follows it but "
                     "monitors)", ", ".join(urls))
         return

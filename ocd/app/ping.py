@@ -10,9 +10,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import zmq.asyncio
-
-from ocd.bus.addresses import SERVICES, connect_urls
+from ocd.bus.addresses import SERVICES, connect_urls, sources_of
+from ocd.bus.curve import bus_context, security_from_config
 from ocd.bus.envelope import Event
 from ocd.bus.heartbeat import REPLY_TOPIC, enquire
 from ocd.bus.options import bus_options
@@ -31,11 +30,12 @@ async def ping(cfg: Config, timeout: float, *, first: bool = False,
     ``first``); returns the replies and the addresses listened to."""
     options = bus_options(cfg)
     urls = connect_urls(cfg, SERVICES)
-    ctx = zmq.asyncio.Context()
+    ctx = bus_context(security_from_config(cfg))
     try:
         with Publisher.first_free(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
                                   name="ocd_ping") as publisher, \
-                Subscriber(ctx, urls, [REPLY_TOPIC], options=options) as subscriber:
+                Subscriber.from_config(ctx, cfg, sources_of(cfg, SERVICES),
+                                       [REPLY_TOPIC]) as subscriber:
             log.info("enquiring from %s; listening on %s", publisher.url, ", ".join(urls))
             replies = await enquire(publisher, subscriber, timeout=timeout,
                                     interval=options.enquiry_interval, first=first,

@@ -7,18 +7,20 @@ import logging
 from pathlib import Path
 
 from ocd.app.service import Service, run_service
-from ocd.bus.addresses import SERVICES, connect_urls, tcs_urls
+from ocd.bus.addresses import SERVICES, Source, sources_of
+from ocd.bus.curve import security_from_config
 from ocd.bus.options import bus_options
 from ocd.config import Config
+from ocd.core.sources import ANY
 from ocd.errors import UsageError
 from ocd.recording.recorder import Recorder, RecordSettings, RecordStats, record_topics
 
 log = logging.getLogger("ocd.record")
 
 
-def default_urls(cfg: Config) -> list[str]:
+def default_sources(cfg: Config) -> list[Source]:
     """The OCD services (the replay too when configured) and the TCS stream."""
-    return list(dict.fromkeys([*connect_urls(cfg, SERVICES), *tcs_urls(cfg)]))
+    return sources_of(cfg, SERVICES, tcs=True)
 
 
 def settings_from_config(cfg: Config) -> RecordSettings:
@@ -37,19 +39,23 @@ class RecordService(Service):
     """One ``ocd record`` process: the recorder's receiving loop in a worker thread (it is
     built for speed with blocking calls), stopped cleanly by a signal."""
 
-    def __init__(self, cfg: Config, out: Path, urls: list[str], topics: list[str]) -> None:
+    def __init__(self, cfg: Config, out: Path, sources: list[Source], topics: list[str]
+                 ) -> None:
         super().__init__("ocd record")
-        self.cfg, self.out, self.urls, self.topics = cfg, out, urls, topics
+        self.cfg, self.out, self.sources, self.topics = cfg, out, sources, topics
+        self.security = security_from_config(cfg)
         self.stats: RecordStats | None = None
 
     async def start(self) -> None:
-        self.recorder = Recorder(self.out, self.urls, self.topics, ctx=self.ctx,
-                                 options=bus_options(self.cfg),
-                                 settings=settings_from_config(self.cfg))
+        self.recorder = Recorder(self.out, topics=self.topics, sources=self.sources,
+                                 ctx=self.ctx, options=bus_options(self.cfg),
+                                 settings=settings_from_config(self.cfg),
+                                 security=self.security)
 
     async def main(self) -> int:
         log.info("recording %s from %s into %s",
-                 ", ".join(repr(t) for t in self.recorder.topics), ", ".join(self.urls),
+                 ", ".join(repr(t) for t in self.recorder.topics),
+                 ", ".join(self.recorder.urls),
                  self.out)
         work = asyncio.ensure_future(asyncio.to_thread(self.recorder.run))
         await self.wait_until_stopped(asyncio.shield(work))
@@ -61,8 +67,8 @@ class RecordService(Service):
 def run_record(cfg: Config, out: Path, *, urls: list[str], topics: list[str]) -> int:
     """``ocd record``: record until SIGINT or SIGTERM, then print what was stored."""
     given = [url.strip() for item in urls for url in item.split(",") if url.strip()]
-    chosen = list(dict.fromkeys(given)) if given else default_urls(cfg)
-    if not chosen:
+    chosen = [Source(ANY, tuple(dict.fromkeys(given)))] if given else default_sources(cfg)
+    if not any(source.urls for source in chosen):
         raise UsageError("no address to record from: give --urls or set [urls]")
     if out.is_dir():
         raise UsageError(f"{out} is a directory: give the SQLite file to write")

@@ -9,6 +9,7 @@ from pathlib import Path
 from ocd.app.progress import Progress
 from ocd.app.service import Service, run_service
 from ocd.bus.addresses import bind_url, service_urls
+from ocd.bus.curve import security_from_config
 from ocd.bus.publisher import Publisher
 from ocd.clock import clock_from_config
 from ocd.config import Config
@@ -37,6 +38,7 @@ class Replayer(Service):
                  subscribers: int, wait: float, progress: Progress) -> None:
         super().__init__("ocd db_replay")
         self.cfg, self.url, self.conn, self.plan = cfg, url, conn, plan
+        self.security = security_from_config(cfg)
         self.subscribers, self.wait, self.progress = subscribers, wait, progress
         self.result: ReplayResult | None = None
 

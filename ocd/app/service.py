@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 import zmq.asyncio
 
+from ocd.bus.curve import BusSecurity, bus_context
 from ocd.bus.envelope import Event
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.subscriber import Subscriber
@@ -72,6 +73,10 @@ class Service:
         self._daemons: set[asyncio.Task[Any]] = set()
         self._failure: BaseException | None = None
         self._ctx: zmq.asyncio.Context | None = None
+        #: How the process's sockets are secured (``[security]``): a subclass that reads a
+        #: configuration sets it before its context is made, so that its binding sockets get
+        #: an authenticator when CURVE is on.
+        self.security = BusSecurity()
         #: Exceptions caught by :meth:`guard`, by ``stage:ExceptionType``.
         self.handler_errors: Counter[str] = Counter()
         self._error_log = RateLimitedLog(log, 10.0)
@@ -81,7 +86,8 @@ class Service:
     def ctx(self) -> zmq.asyncio.Context:
         """The process's one ZeroMQ context, terminated after every socket is closed."""
         if self._ctx is None:
-            self._ctx = zmq.asyncio.Context()
+            # with CURVE, a context whose authenticator lets in the allowed client keys only
+            self._ctx = bus_context(self.security)
             self._resources.callback(self._ctx.term)
         return self._ctx
 

@@ -15,6 +15,7 @@ from ocd.app.service import Service, run_service
 from ocd.app.settings import tcs_topics
 from ocd.bus import Publisher
 from ocd.bus.addresses import config_url
+from ocd.bus.curve import security_from_config
 from ocd.clock import Clock
 from ocd.config import Config
 from ocd.tcs.gateway import GatewayServer
@@ -50,6 +51,7 @@ class SimulatedTcs(Service):
     def __init__(self, cfg: Config, clock: Clock) -> None:
         super().__init__("ocd sim_tcs")
         self.cfg, self.clock = cfg, clock
+        self.security = security_from_config(cfg)
 
     async def start(self) -> None:
         cfg, ctx, clock = self.cfg, self.ctx, self.clock
@@ -59,7 +61,8 @@ class SimulatedTcs(Service):
         self.servers = []
         gateway_urls = (config_url(cfg, name) for name in SUBSYSTEMS)
         for url in dict.fromkeys(u for u in gateway_urls if u):
-            self.servers.append(self.closing(GatewayServer(ctx, url, subsystems)))
+            self.servers.append(self.closing(GatewayServer(ctx, url, subsystems,
+                                                           security=self.security)))
         self.simulator = TcsSimulator(clock, self.publisher.publish, subsystems,
                                       weather_from_config(cfg), simulator_settings(cfg))
 

@@ -124,6 +124,24 @@ def bind_url(cfg: Config, service: str, section: str) -> str:
     return chosen_url(cfg, service, section)[0]
 
 
+@dataclass(frozen=True)
+class Source:
+    """The URLs of one kind of publisher; ``name`` is one of :mod:`ocd.core.sources` (the
+    ``[urls]`` option the URLs come from)."""
+
+    name: str
+    urls: tuple[str, ...]
+
+
+def sources_of(cfg: Config, services: Iterable[str], *, tcs: bool = False) -> list[Source]:
+    """The sources a subscriber connects to: every URL of each of ``services`` (and of the TCS
+    stream when ``tcs``), one source per service, so its topics can be bound to it."""
+    found = [Source(service, tuple(service_urls(cfg, service))) for service in services]
+    if tcs:
+        found.append(Source(TCS_OPTION, tuple(tcs_urls(cfg))))
+    return found
+
+
 def connect_urls(cfg: Config, services: Iterable[str], *, tcs: bool = False) -> list[str]:
     """The URLs a subscriber connects to: every URL of ``services`` (and of the TCS stream when
     ``tcs``), each once, in order."""

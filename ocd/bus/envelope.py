@@ -43,9 +43,12 @@ def split_topic(topic: str) -> tuple[str, str, str]:
     return parts[0], ".".join(parts[1:-1]), parts[-1]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
-    """One received (or sent) event: its topic and the whole JSON payload, metadata included."""
+    """One received (or sent) event: its topic and the whole JSON payload, metadata included.
+
+    Not frozen: one is made per event received, and a frozen dataclass costs twice as much to
+    make (doc/performance.md); nothing changes an event once made."""
 
     topic: str
     payload: dict[str, Any]
@@ -149,7 +152,8 @@ MAX_MESSAGE_BYTES = 1 << 20
 
 #: Why a message was dropped: the keys of the drop counters (a fixed set, so a sender cannot
 #: grow the table).
-DROP_KINDS = ("frames", "size", "topic", "json", "depth", "not_object", "schema", "unknown")
+DROP_KINDS = ("frames", "size", "topic", "json", "depth", "not_object", "schema", "unknown",
+              "source")
 
 
 class MalformedMessage(ValueError):
@@ -251,6 +255,12 @@ def decode(frames: Sequence[bytes | memoryview],
         raise MalformedMessage(f"expected 2 frames [topic, JSON object], got {len(frames)}",
                                topic, "frames")
     raw_topic, raw_payload = frames
+    topic = decode_topic(raw_topic)
+    return Event(topic, decode_payload(topic, raw_payload, max_bytes))
+
+
+def decode_topic(raw_topic: bytes | memoryview) -> str:
+    """The topic frame as text: UTF-8, not empty, at most 1024 bytes."""
     if len(raw_topic) > 1024:
         raise MalformedMessage(f"topic of {len(raw_topic)} bytes (at most 1024)", None, "size")
     try:
@@ -260,6 +270,13 @@ def decode(frames: Sequence[bytes | memoryview],
                                kind="topic") from None
     if not topic:
         raise MalformedMessage("empty topic", kind="topic")
+    return topic
+
+
+def decode_payload(topic: str, raw_payload: bytes | memoryview,
+                   max_bytes: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:
+    """The payload frame of an event of ``topic``: a strict JSON object of at most
+    ``max_bytes``."""
     if len(raw_payload) > max_bytes:
         raise MalformedMessage(f"payload of {len(raw_payload)} bytes (at most {max_bytes}, "
                                "[bus] max_message_bytes)", topic, "size")
@@ -271,7 +288,7 @@ def decode(frames: Sequence[bytes | memoryview],
     if type(payload) is not dict:
         raise MalformedMessage(f"payload is a JSON {_json_type(payload)}, not an object", topic,
                                "not_object")
-    return Event(topic, payload)
+    return payload
 
 
 def _topic_or_none(frame: bytes | memoryview) -> str | None:

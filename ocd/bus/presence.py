@@ -22,6 +22,7 @@ import zmq
 import zmq.asyncio
 from zmq.utils.monitor import parse_monitor_message
 
+from ocd.bus.curve import BusSecurity
 from ocd.bus.envelope import Event, MalformedMessage, decode
 from ocd.bus.heartbeat import REPLY_TOPIC
 from ocd.bus.options import BusOptions, apply_options
@@ -65,7 +66,7 @@ def _presence(event: Event, service: str) -> Presence | None:
 
 
 async def find(ctx: zmq.asyncio.Context, urls: Sequence[str], service: str, *,
-               options: BusOptions | None = None,
+               options: BusOptions | None = None, security: BusSecurity | None = None,
                timeout: float = PRESENCE_TIMEOUT) -> Presence | None:
     """The process of ``service`` (e.g. ``ocd_main_loop``) publishing on one of ``urls``, or
     None: at once when every address refuses the connection; after ``timeout`` real seconds
@@ -76,6 +77,7 @@ async def find(ctx: zmq.asyncio.Context, urls: Sequence[str], service: str, *,
     sock: zmq.asyncio.Socket = ctx.socket(zmq.SUB)
     apply_options(sock, options or BusOptions())
     sock.setsockopt(zmq.LINGER, 0)
+    (security or BusSecurity()).client(sock)  # only OCD's own addresses are asked
     monitor = sock.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED
                                       | zmq.EVENT_DISCONNECTED)
     try:

@@ -34,12 +34,13 @@ from ocd.bus.addresses import (
     chosen_and_next_urls,
     chosen_url,
 )
+from ocd.bus.curve import BusSecurity, security_from_config
 from ocd.bus.envelope import encode, stamp
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.clock import Clock, RealClock, clock_from_config
 from ocd.config import Config
-from ocd.errors import OcdError
+from ocd.core.sources import TCS
 
 log = logging.getLogger("ocd.bus")
 
@@ -78,7 +79,8 @@ class Publisher:
     """
 
     def __init__(self, ctx: zmq.asyncio.Context, url: str, name: str, clock: Clock | None = None,
-                 *, options: BusOptions | None = None, hint: BindHint | None = None) -> None:
+                 *, options: BusOptions | None = None, hint: BindHint | None = None,
+                 security: BusSecurity | None = None, tcs: bool = False) -> None:
         self.options = options or BusOptions()
         self.name = name
         self.origin = make_origin(name)
@@ -90,14 +92,17 @@ class Publisher:
         #: Topics whose new subscribers someone waits for (:meth:`arrivals`).
         self._watched: dict[bytes, asyncio.Event] = {}
         self._limited = RateLimitedLog(log, self.options.log_interval)
+        security = security or BusSecurity()
+        security.check_bind(url, tcs=tcs)
         sock = ctx.socket(zmq.XPUB)
         apply_options(sock, self.options)
         sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscription, so we can count them
         sock.setsockopt(zmq.XPUB_NODROP, 1)  # a full queue raises Again: we count it, see _send
         try:
+            security.server(sock, f"ocd {name}", tcs=tcs)
             #: The URL really bound (differs from ``url`` for ``tcp://host:*``).
             self.url: str = bind(sock, url, hint)
-        except OcdError:
+        except BaseException:
             sock.close(linger=0)
             raise
         self._sock = sock
@@ -114,7 +119,8 @@ class Publisher:
             raise ValueError(f"unknown OCD service {service!r}")
         url, hint = chosen_url(cfg, service, section)
         return cls(ctx, url, name or service, clock or clock_from_config(cfg),
-                   options=bus_options(cfg), hint=hint)
+                   options=bus_options(cfg), hint=hint, security=security_from_config(cfg),
+                   tcs=service == TCS)
 
     @classmethod
     def first_free(cls, ctx: zmq.asyncio.Context, cfg: Config, service: str, section: str,
@@ -124,10 +130,11 @@ class Publisher:
         the list. Several commanders thus act at once with one configuration; every
         subscriber connects to the whole list anyway."""
         candidates = chosen_and_next_urls(cfg, service, section)
+        security = security_from_config(cfg)
         for url, hint in candidates:
             try:
                 return cls(ctx, url, name or service, clock or clock_from_config(cfg),
-                           options=bus_options(cfg), hint=hint)
+                           options=bus_options(cfg), hint=hint, security=security)
             except AddressInUse:
                 log.debug("%s is taken: trying the next address of [urls] %s", url, service)
         url, hint = candidates[0]

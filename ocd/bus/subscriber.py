@@ -1,8 +1,15 @@
-"""The receiving end of the bus: one SUB socket connected to many URLs.
+"""The receiving end of the bus: one SUB socket per kind of publisher (a *source*), each
+connected to that source's URLs.
 
-Bad input never stops the owner's loop: every message goes through
-:func:`ocd.bus.validation.accept` (strict decoding, then the schema of a topic the owner acts
-on); what fails is counted by kind, logged once per kind and interval, and skipped. Sequence
+A socket per source tells where a frame came from, so a topic is accepted only from the
+sources that may send it (:func:`ocd.core.sources.source_accepts`), whatever ``__origin`` it
+claims; each socket is a CURVE client or not as ``[security]`` says for its source. Reading
+takes one message from each source in turn, so a flood on one address cannot starve another.
+
+Bad input never stops the owner's loop: every message goes through the one strict decoder
+(:mod:`ocd.bus.envelope`), then the schema of a topic the owner acts on
+(:class:`ocd.bus.validation.PayloadRules`); what fails is counted by kind, logged once per kind
+and interval, and skipped. Sequence
 numbers are tracked per origin so the owner can read how many events were lost (``stats``) and
 learn about each gap as it happens (``last_check``).
 """
@@ -14,19 +21,27 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
 
-from ocd.bus.addresses import service_urls
-from ocd.bus.envelope import Event, MalformedMessage
+from ocd.bus.addresses import Source
+from ocd.bus.curve import BusSecurity, security_from_config
+from ocd.bus.envelope import (
+    Event,
+    MalformedMessage,
+    decode,
+    decode_payload,
+    decode_topic,
+)
 from ocd.bus.options import BusOptions, apply_options, bus_options, limit_message_size
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
-from ocd.bus.validation import PayloadRules, accept
+from ocd.bus.validation import PayloadRules
 from ocd.config import Config
+from ocd.core.sources import ANY, STEADY_SOURCES, TCS, source_accepts
 from ocd.errors import OcdError
 
 log = logging.getLogger("ocd.bus")
@@ -38,8 +53,10 @@ _MAX_WAIT = 1.0
 _BATCH = 1000
 #: Lost connections are looked for before each wait, and at least every this many messages.
 _CHECK_EVERY = 1024
+#: Topics whose verdict each source remembers (beyond, checked each time: a sender choosing
+#: new topics cannot grow the table).
+_VERDICTS = 4096
 _NOBLOCK = int(zmq.NOBLOCK)
-_RCVMORE = int(zmq.RCVMORE)
 
 
 @dataclass
@@ -89,23 +106,88 @@ class SubscriberStats:
                 "reconnects": self.reconnects}
 
 
+def open_source(ctx: zmq.Context[Any], source: Source, options: BusOptions,
+                security: BusSecurity, topics: Iterable[str] = ()) -> zmq.Socket[bytes]:
+    """A plain (blocking) SUB socket connected to ``source``: the ``[bus]`` options, the size
+    limit, CURVE as ``security`` says for that source, no back-off for the sources whose
+    publishers come and go. The subscriber waits on its descriptor itself (cheaper than a
+    future per wait, and it keeps serving libzmq's commands while nobody reads); the recorder
+    reads it in a thread. Made by the context, so that ``ctx.destroy()`` closes it too."""
+    sock: zmq.Socket[bytes] = ctx.socket(zmq.SUB, socket_class=zmq.Socket)
+    try:
+        apply_options(sock, options)
+        if source.name in STEADY_SOURCES:  # no back-off (libzmq copies it per connection)
+            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0)
+        limit_message_size(sock, options)
+        security.client(sock, tcs=source.name == TCS)
+        for topic in topics:
+            sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+        for url in source.urls:
+            try:
+                sock.connect(url)
+            except zmq.ZMQError as exc:
+                raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
+    except BaseException:
+        sock.close(linger=0)
+        raise
+    return sock
+
+
+class _Input:
+    """One SUB socket of a subscriber: its source, its socket and the compiled calls the
+    receiving loop uses, and what it learnt of each topic it received (bounded memo): whether
+    its source may send it, and the topic as text (None when it is not valid text)."""
+
+    __slots__ = ("source", "sock", "recv", "reconnector", "topics")
+
+    def __init__(self, source: Source, sock: zmq.Socket[bytes], reconnector: Reconnector
+                 ) -> None:
+        self.source = source
+        self.sock = sock
+        # the compiled recv, without pyzmq's Python wrapper: this loop is the subscriber's
+        # speed limit (bench/bus_throughput.py); frames are received without copying, so that
+        # their ``more`` flag is read without a getsockopt
+        self.recv = super(zmq.Socket, sock).recv
+        self.reconnector = reconnector
+        self.topics: dict[bytes, tuple[bool, str | None]] = {}
+
+    def learn(self, raw_topic: bytes) -> tuple[bool, str | None]:
+        """Whether this source may send ``raw_topic``, and the topic as text (an undecodable
+        topic passes here: the decoder drops it with its own reason)."""
+        try:
+            topic: str | None = decode_topic(raw_topic)
+        except MalformedMessage:
+            return True, None
+        assert topic is not None
+        known = (source_accepts(self.source.name, topic), topic)
+        if len(self.topics) < _VERDICTS:
+            self.topics[raw_topic] = known
+        return known
+
+
 class Subscriber:
-    """Connect to ``urls`` and receive the topics starting with any of ``topics``.
+    """Receive the topics starting with any of ``topics`` from ``sources`` (or, for a monitor
+    given addresses by hand, from ``urls``: one source that may send anything).
 
     ``topics`` are prefixes; ``""`` means everything. ``rules`` are the schemas of the topics
     the owner acts on (None: strict decoding only, as for a monitor). ``log_gaps`` logs gaps
-    and restarts (a monitor that prints them itself turns it off). The ``steady`` URLs (the
-    addresses of short-lived publishers: one-shot commands) are retried every
-    ``reconnect_interval`` without back-off, so that a command bound a moment ago is heard
-    within about that long.
+    and restarts (a monitor that prints them itself turns it off). ``security`` makes each
+    socket a CURVE client when ``[security]`` says so for its source. The addresses of
+    publishers that come and go (the commanders', the shots': ``ocd run_shot -e``) are retried
+    every ``reconnect_interval`` without back-off, so that a command bound a moment ago is
+    heard within about that long.
     """
 
-    def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str],
-                 topics: Iterable[str] = ("",), *, options: BusOptions | None = None,
-                 log_gaps: bool = True, rules: PayloadRules | None = None,
-                 steady: Iterable[str] = ()) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str] = (),
+                 topics: Iterable[str] = ("",), *, sources: Iterable[Source] | None = None,
+                 options: BusOptions | None = None, log_gaps: bool = True,
+                 rules: PayloadRules | None = None, security: BusSecurity | None = None
+                 ) -> None:
         self.options = options or BusOptions()
-        self.urls = list(dict.fromkeys(urls))
+        if sources is None:
+            sources = [Source(ANY, tuple(dict.fromkeys(urls)))]
+        self.sources = [source for source in sources if source.urls]
+        self.urls = list(dict.fromkeys(url for source in self.sources for url in source.urls))
         self.topics: list[str] = []
         self._complete: dict[str, bool] = {}
         self.stats = SubscriberStats()
@@ -113,51 +195,35 @@ class Subscriber:
         self.last_check: SeqCheck | None = None
         self.log_gaps = log_gaps
         self.rules = rules
+        self.security = security or BusSecurity()
         self._limited = RateLimitedLog(log, self.options.log_interval)
-        # A plain socket: this class waits on its file descriptor itself (cheaper than a
-        # future per wait, and it keeps serving libzmq's commands while nobody reads).
-        # (made by the context, so that ctx.destroy() closes it too; pyzmq's stubs type an
-        # asyncio context's sockets as asyncio ones)
-        sock = cast("zmq.Socket[bytes]",
-                    ctx.socket(zmq.SUB, socket_class=zmq.Socket))  # type: ignore[arg-type]
-        apply_options(sock, self.options)
-        limit_message_size(sock, self.options)
-        self._sock = sock
-        # the compiled recv and getsockopt, without pyzmq's Python wrappers: this loop is
-        # the subscriber's speed limit (bench/bus_throughput.py)
-        self._recv = super(zmq.Socket, sock).recv
-        self._get = super(zmq.Socket, sock).get
-        self._readable = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inputs: list[_Input] = []
+        self._next = 0
+        try:
+            for source in self.sources:
+                self._inputs.append(self._open(ctx, source))
+        except BaseException:
+            self.close()
+            raise
         for topic in topics:
             self.subscribe(topic)
-        steady = set(steady)
-        for url in self.urls:
-            # libzmq copies the options into each connection as it is made: the back-off
-            # limit set just before this connect applies to this address only (0: none)
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 0 if url in steady
-                            else round(self.options.reconnect_interval_max * 1000))
-            try:
-                sock.connect(url)
-            except zmq.ZMQError as exc:
-                sock.close(linger=0)
-                raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
-        apply_options(sock, self.options)  # the configured back-off for later connections
-        self._reconnector = Reconnector(ctx, sock, self.urls, self.options.reconnect_interval)
+        self._readable = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._until_check = _CHECK_EVERY
         self._watch()
 
+    def _open(self, ctx: zmq.asyncio.Context, source: Source) -> _Input:
+        sock = open_source(ctx, source, self.options, self.security)
+        reconnector = Reconnector(ctx, sock, source.urls, self.options.reconnect_interval)
+        return _Input(source, sock, reconnector)
+
     @classmethod
-    def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, urls: Iterable[str],
+    def from_config(cls, ctx: zmq.asyncio.Context, cfg: Config, sources: Iterable[Source],
                     topics: Iterable[str], *, log_gaps: bool = True,
                     rules: PayloadRules | None = None) -> Subscriber:
-        """With the ``[bus]`` options; the addresses of the publishers that come and go, the
-        one-shot commands' (``[urls] ocd_allow_hetdex``) and the shots'
-        (``[urls] ocd_run_shot``, where ``ocd run_shot -e`` binds), are retried without
-        back-off."""
-        return cls(ctx, urls, topics, options=bus_options(cfg), log_gaps=log_gaps, rules=rules,
-                   steady=[*service_urls(cfg, "ocd_allow_hetdex"),
-                           *service_urls(cfg, "ocd_run_shot")])
+        """A subscriber with the ``[bus]`` options and ``[security]`` of ``cfg``."""
+        return cls(ctx, topics=topics, sources=sources, options=bus_options(cfg),
+                   log_gaps=log_gaps, rules=rules, security=security_from_config(cfg))
 
     # -- filters ------------------------------------------------------------------------------
     def subscribe(self, topic: str) -> None:
@@ -165,7 +231,8 @@ class Subscriber:
         if topic not in self.topics:
             self._complete.clear()
             self.topics.append(topic)
-            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+            for source in self._inputs:
+                source.sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
 
     def _receives_all_of(self, system: str) -> bool:
         """Whether the filters pass every topic of ``system`` (e.g. ``""`` or ``"ocd."``): only
@@ -185,25 +252,62 @@ class Subscriber:
 
     # -- receiving ----------------------------------------------------------------------------
     def recv_nowait(self) -> Event | None:
-        """The next well-formed event if one is waiting, else None."""
-        recv, get = self._recv, self._get
+        """The next well-formed event if one is waiting, else None. Sources take turns, one
+        message each."""
+        inputs = self._inputs
+        if not inputs:
+            return None
+        idle = 0  # sources found empty in a row
         for _ in range(_BATCH):
             self._until_check -= 1
             if not self._until_check:
                 self.reconnect_lost()
+            source = inputs[self._next]
+            self._next = (self._next + 1) % len(inputs)
             try:
-                topic = recv(_NOBLOCK)
+                first = source.recv(_NOBLOCK, False)
             except zmq.Again:
-                return None
-            frames: list[bytes] = [topic]
-            while get(_RCVMORE):  # the rest of a message is there already
-                part = recv(0)
-                if len(frames) < 3:  # a third frame is wrong already: keep no more
-                    frames.append(part)
-            event = self._accept(frames)
+                idle += 1
+                if idle >= len(inputs):
+                    return None
+                continue
+            idle = 0
+            raw_topic = first.bytes
+            if not first.more:  # one frame only: dropped, with the decoder's reason
+                self._accept_frames([raw_topic])
+                continue
+            second = source.recv(0, False)  # the rest of a message is there already
+            raw_payload = second.bytes
+            if second.more:  # more than two frames: skip the rest, dropped as such
+                frames: list[bytes] = [raw_topic, raw_payload]
+                more = True
+                while more:
+                    part = source.recv(0, False)
+                    more = part.more
+                    if len(frames) < 3:
+                        frames.append(part.bytes)
+                self._accept_frames(frames)
+                continue
+            known = source.topics.get(raw_topic) or source.learn(raw_topic)
+            if not known[0]:
+                self._drop_foreign(source, raw_topic)
+                continue
+            topic = known[1]
+            if topic is None:  # not text: dropped, with the decoder's reason
+                self._accept_frames([raw_topic, raw_payload])
+                continue
+            event = self._accept(topic, raw_payload)
             if event is not None:
                 return event
         return None
+
+    def _drop_foreign(self, source: _Input, topic: bytes) -> None:
+        """A topic its source may not send: dropped, counted, logged now and then."""
+        self.stats.dropped["source"] += 1
+        shown = topic[:100].decode("utf-8", "replace")
+        self._limited.warning("drop:source", f"dropped {shown} from a {source.source.name} "
+                              f"address: that source may not send it "
+                              f"({self.stats.dropped['source']} such drops so far)")
 
     async def recv(self, timeout: float | None = None) -> Event:
         """The next well-formed event; TimeoutError if none within ``timeout`` seconds."""
@@ -218,7 +322,8 @@ class Subscriber:
             self._readable.clear()
             # Reading EVENTS lets libzmq process pending commands and re-arms the descriptor,
             # so a message arriving after this check wakes the reader callback.
-            if not cast(int, self._sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            if not any(cast(int, source.sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN
+                       for source in self._inputs):
                 if deadline is None:
                     wait = _MAX_WAIT
                 else:
@@ -239,7 +344,8 @@ class Subscriber:
         """Connect again to the publishers libzmq dropped for good (see
         :mod:`ocd.bus.reconnect`)."""
         self._until_check = _CHECK_EVERY
-        self.stats.reconnects += self._reconnector.check()
+        for source in self._inputs:
+            self.stats.reconnects += source.reconnector.check()
 
     def _watch(self) -> None:
         """Watch the socket's descriptor from the running event loop (from the first call
@@ -250,26 +356,42 @@ class Subscriber:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        loop.add_reader(self._sock.fileno(), self._on_readable)
+        for source in self._inputs:
+            loop.add_reader(source.sock.fileno(), self._on_readable, source)
         self._loop = loop
 
-    def _on_readable(self) -> None:
-        if self._sock.closed:
+    def _on_readable(self, source: _Input) -> None:
+        if source.sock.closed:
             return
         # Let libzmq process its commands now, even if nobody is receiving: after a publisher
         # restarts, this is what re-sends our subscriptions to it.
-        self._sock.getsockopt(zmq.EVENTS)
+        source.sock.getsockopt(zmq.EVENTS)
         self._readable.set()
 
-    def _accept(self, frames: list[bytes]) -> Event | None:
+    def _accept_frames(self, frames: list[bytes]) -> None:
+        """A message that is not two frames with a text topic: counted and dropped."""
         try:
-            event = accept(frames, self.rules, self.options.max_message_bytes)
+            decode(frames, self.options.max_message_bytes)
         except MalformedMessage as exc:
-            self.stats.dropped[exc.kind] += 1
-            self._limited.warning(f"drop:{exc.kind}", f"dropped a message on topic "
-                                  f"{exc.topic or '?'} ({self.stats.dropped[exc.kind]} "
-                                  f"{exc.kind} drops so far): {exc.reason[:300]}")
+            self._dropped(exc)
+
+    def _dropped(self, exc: MalformedMessage) -> None:
+        self.stats.dropped[exc.kind] += 1
+        self._limited.warning(f"drop:{exc.kind}", f"dropped a message on topic "
+                              f"{exc.topic or '?'} ({self.stats.dropped[exc.kind]} "
+                              f"{exc.kind} drops so far): {exc.reason[:300]}")
+
+    def _accept(self, topic: str, raw_payload: bytes) -> Event | None:
+        """The payload of a message on ``topic`` -> a valid event (strict decoding, then the
+        topic's schema if the owner acts on it), or a counted drop."""
+        try:
+            payload = decode_payload(topic, raw_payload, self.options.max_message_bytes)
+            if self.rules is not None:
+                self.rules.check(topic, payload)
+        except MalformedMessage as exc:
+            self._dropped(exc)
             return None
+        event = Event(topic, payload)
         stats = self.stats
         stats.received += 1
         payload = event.payload
@@ -278,7 +400,8 @@ class Subscriber:
             stats.unsequenced += 1
             self.last_check = None
             return event
-        check = stats.sequences.observe(origin, seq, self._receives_all_of(event.system))
+        check = stats.sequences.observe(origin, seq,
+                                        self._receives_all_of(topic.partition(".")[0]))
         self.last_check = check
         if self.log_gaps and check.kind is SeqKind.GAP:
             self._limited.warning("gap", f"lost {check.missing} event(s) from {origin[:100]} "
@@ -292,17 +415,23 @@ class Subscriber:
 
     # -- life cycle ---------------------------------------------------------------------------
     def close(self) -> None:
-        if self._sock.closed:
-            return
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._sock.fileno())
+        for source in self._inputs:
+            if source.sock.closed:
+                continue
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(source.sock.fileno())
+            source.reconnector.close()
+            source.sock.close(linger=0)
         self._loop = None
-        self._reconnector.close()
-        self._sock.close(linger=0)
+
+    @property
+    def sockets(self) -> list[zmq.Socket[bytes]]:
+        """The SUB sockets, one per source (for tests and diagnostics)."""
+        return [source.sock for source in self._inputs]
 
     @property
     def closed(self) -> bool:
-        return self._sock.closed
+        return all(source.sock.closed for source in self._inputs)
 
     def __enter__(self) -> Subscriber:
         return self

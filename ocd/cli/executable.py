@@ -47,6 +47,7 @@ COMMANDS = (
     "ocd.cli.config",
     "ocd.cli.time",
     "ocd.cli.docker_mysql",
+    "ocd.cli.keys",
 )
 
 DESCRIPTION = """\

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ocd.config.interpolation import MissingVariable, UnresolvedReference, UnsetVariableError
-from ocd.config.spec import MASK, is_secret, master_specs
+from ocd.config.spec import MASK, TEXT_TYPES, is_secret, master_specs
 from ocd.config.values import convert
 from ocd.errors import ConfigError, quoted
 
@@ -104,7 +104,7 @@ class Config:
         spec = master_specs().get((section, option))
         if spec is not None:
             declared = "choice" if spec.type.startswith("choice(") else spec.type
-            if declared != type_name and not (type_name == "str" and declared == "choice"):
+            if declared != type_name and not (type_name == "str" and declared in TEXT_TYPES):
                 raise TypeError(f"[{section}] {option} is of type {spec.type}, not {type_name}")
             return self.get(section, option)
         return self.get(section, option, type_name)

@@ -23,6 +23,16 @@ _SECTION_LINE = re.compile(r"^\s*\[(?P<name>[^\]]+)\]")
 _OPTION_LINE = re.compile(r"^(?P<name>[^\s#;=:\[][^=:]*?)\s*[=:]")
 
 
+#: Types of options that name something OCD executes: always {conf static}.
+EXECUTION_TYPES = frozenset({"program", "arguments"})
+#: Types read as text by ``Config.get_str``.
+TEXT_TYPES = frozenset({"str", "choice", *EXECUTION_TYPES})
+#: Types whose values cannot make OCD execute anything: the only ones a running ``ocd run``
+#: lets ``ocd config send`` change (with the option's {conf modifiable} marker).
+RUNTIME_SAFE_TYPES = frozenset({"str", "int", "float", "bool", "choice", "list", "path",
+                                "time"})
+
+
 def is_secret(option: str) -> bool:
     """Options whose values must never be shown (passwords)."""
     return "password" in option.lower()
@@ -41,8 +51,20 @@ class OptionSpec:
     doc: str
 
     @property
+    def kind(self) -> str:
+        """The type without its arguments: ``choice`` for ``choice(a|b)``."""
+        return self.type.split("(", 1)[0]
+
+    @property
+    def executes(self) -> bool:
+        """Whether it names something OCD executes (a program, its arguments)."""
+        return self.kind in EXECUTION_TYPES
+
+    @property
     def modifiable(self) -> bool:
-        return self.modify == "conf modifiable"
+        """Whether ``ocd config send`` may change it: marked {conf modifiable}, and of a type
+        that cannot make OCD execute anything."""
+        return self.modify == "conf modifiable" and self.kind in RUNTIME_SAFE_TYPES
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -94,6 +116,10 @@ def parse_specs(text: str) -> tuple[dict[tuple[str, str], OptionSpec], list[Spec
             problems.append(SpecProblem(section, name, lineno, "no {markers} line"))
         elif not doc:
             problems.append(SpecProblem(section, name, lineno, "no description"))
+        if marker is not None and marker.group("type").split("(", 1)[0] in EXECUTION_TYPES \
+                and marker.group("modify") == "conf modifiable":
+            problems.append(SpecProblem(section, name, lineno, "a program or its arguments must "
+                                        "be {conf static}"))
         if marker is not None:
             specs[(section, name)] = OptionSpec(
                 section=section,

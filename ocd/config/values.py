@@ -15,7 +15,7 @@ _URL = re.compile(r"^(tcp://[^\s:/]+:(\d+|\*)|ipc://\S+|inproc://\S+)$")
 
 def convert(type_name: str, raw: str, base_dir: Path) -> Any:
     """Turn the text ``raw`` into a value of ``type_name``; ValueError says what is wrong."""
-    if type_name == "str":
+    if type_name in ("str", "program", "arguments"):
         return raw
     if type_name == "int":
         try:

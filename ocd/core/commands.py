@@ -6,7 +6,9 @@ sends them, so both ends agree.
   (a repeated send must not abort two shots), and remembers a bounded number of them.
 - Every command is acknowledged on the answering process's ``*.ack`` topic with the same ``id``;
   a command may name the user behind it (``by``), and the acknowledgement then says so.
-- ``config send`` may change only options whose master-file marker is ``{conf modifiable}``.
+- ``config send`` may change only options whose master-file marker is ``{conf modifiable}``,
+  and never an option naming a program OCD runs or its arguments: no message can make OCD
+  execute anything.
 """
 
 from __future__ import annotations
@@ -101,6 +103,9 @@ class OptionRule(Protocol):
     @property
     def modify(self) -> str: ...
 
+    @property
+    def executes(self) -> bool: ...
+
 
 def parse_changes(value: Any) -> tuple[tuple[str, str, str], ...] | None:
     """The ``changes`` of a ``config_send`` payload as (section, option, value) triples, or
@@ -134,6 +139,9 @@ def refused_changes(changes: Iterable[tuple[str, str, str]],
         rule = rules.get((section, option))
         if rule is None:
             refused.append(unknown_option(section, option, rules))
+        elif rule.executes:
+            refused.append(f"[{section}] {option} names what OCD executes: it never changes "
+                           "at run time (set it in a file and restart ocd run)")
         elif not rule.modifiable:
             why = _WHY_NOT.get(rule.modify, "cannot change in a running ocd run")
             refused.append(f"[{section}] {option} {why}")

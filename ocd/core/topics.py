@@ -49,6 +49,7 @@ COMMAND_CONFIG = "ocd.command.config_send"
 ACK_TOPICS = (MAIN_ACK, RUN_SHOT_ACK)
 
 # -- the application heartbeat, on every OCD address -------------------------------------------
+HEARTBEAT_PREFIX = "ocd.heartbeat."
 HEARTBEAT_ENQUIRY = "ocd.heartbeat.enquiry"
 HEARTBEAT_REPLY = "ocd.heartbeat.reply"
 

@@ -27,12 +27,16 @@ from typing import Any
 
 import zmq
 
+from ocd.bus.addresses import Source
+from ocd.bus.curve import BusSecurity
 from ocd.bus.envelope import loads
-from ocd.bus.options import BusOptions, apply_options, limit_message_size
+from ocd.bus.options import BusOptions
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import SeqKind, SequenceTracker
+from ocd.bus.subscriber import open_source
 from ocd.core.payload import finite_number
+from ocd.core.sources import ANY
 from ocd.errors import OcdError
 from ocd.recording.store import open_recording
 
@@ -164,11 +168,15 @@ class Recorder:
     handler) ends it after draining the socket and writing everything received.
     """
 
-    def __init__(self, path: Path, urls: Iterable[str], topics: Iterable[str] = ("",), *,
-                 ctx: zmq.Context[Any] | None = None, options: BusOptions | None = None,
-                 settings: RecordSettings | None = None) -> None:
+    def __init__(self, path: Path, urls: Iterable[str] = (), topics: Iterable[str] = ("",), *,
+                 sources: Iterable[Source] | None = None, ctx: zmq.Context[Any] | None = None,
+                 options: BusOptions | None = None, settings: RecordSettings | None = None,
+                 security: BusSecurity | None = None) -> None:
         self.path = Path(path)
-        self.urls = list(dict.fromkeys(urls))
+        if sources is None:
+            sources = [Source(ANY, tuple(dict.fromkeys(urls)))]
+        self.sources = [source for source in sources if source.urls]
+        self.urls = list(dict.fromkeys(url for source in self.sources for url in source.urls))
         self.topics = list(dict.fromkeys(topics))
         if not self.urls:
             raise OcdError("no address to record from")
@@ -181,25 +189,31 @@ class Recorder:
         # a context of the caller's (then it terminates it) or one of our own
         self._own_ctx = ctx is None
         self._ctx: zmq.Context[Any] = zmq.Context() if ctx is None else ctx
-        # a plain (blocking) socket even from an asyncio context: it is read in a thread
-        self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.SUB, socket_class=zmq.Socket)
-        apply_options(self._sock, self.options)
-        limit_message_size(self._sock, self.options)
-        for topic in self.topics:
-            self._sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
+        # one socket per source (CURVE or not, as [security] says for it), each a plain
+        # (blocking) socket even from an asyncio context: they are read in a thread
+        self._inputs: list[tuple[zmq.Socket[bytes], Reconnector]] = []
+        self._poller = zmq.Poller()
         try:
-            for url in self.urls:
-                self._sock.connect(url)
-        except zmq.ZMQError as exc:
+            for source in self.sources:
+                self._open(source, security or BusSecurity())
+        except BaseException:
             self._close_socket()
             self.conn.close()
-            raise OcdError(f"cannot connect to {url}: {exc.strerror}") from None
-        self._reconnector = Reconnector(self._ctx, self._sock, self.urls,
-                                        self.options.reconnect_interval)
+            raise
         first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
         self.session = self.conn.execute(
             "INSERT INTO recordings (started, urls, topics, first_id) VALUES (?, ?, ?, ?)",
             (time.time(), json.dumps(self.urls), json.dumps(self.topics), first)).lastrowid
+
+    def _open(self, source: Source, security: BusSecurity) -> None:
+        sock = open_source(self._ctx, source, self.options, security, self.topics)
+        reconnector = Reconnector(self._ctx, sock, source.urls, self.options.reconnect_interval)
+        self._inputs.append((sock, reconnector))
+        self._poller.register(sock, zmq.POLLIN)
+
+    def _poll(self, timeout_ms: int) -> bool:
+        """Whether a message waits on some socket (within ``timeout_ms``)."""
+        return bool(self._poller.poll(timeout_ms))
 
     def stop(self) -> None:
         """Ask :meth:`run` to finish (drain, write, close). Safe from signal handlers."""
@@ -217,8 +231,15 @@ class Recorder:
         return complete
 
     def _receive_available(self, batch: list[Raw], limit: int) -> None:
-        """Copy what is queued (up to ``limit`` messages) into ``batch`` without waiting."""
-        sock, stats = self._sock, self.stats
+        """Copy what is queued (up to ``limit`` messages in all) into ``batch`` without
+        waiting, from each socket in turn."""
+        for sock, _ in self._inputs:
+            if len(batch) >= limit:
+                return
+            self._receive_from(sock, batch, limit - len(batch))
+
+    def _receive_from(self, sock: zmq.Socket[bytes], batch: list[Raw], limit: int) -> None:
+        stats = self.stats
         # the compiled recv and getsockopt, without pyzmq's Python wrappers: this loop is the
         # recorder's speed limit
         recv = super(zmq.Socket, sock).recv
@@ -252,8 +273,9 @@ class Recorder:
         poll_ms = max(1, int(min(settings.flush_interval, 0.1) * 1000))
         try:
             while not self._stop:
-                self._reconnector.check()
-                if self._sock.poll(poll_ms, zmq.POLLIN):
+                for _, reconnector in self._inputs:
+                    reconnector.check()
+                if self._poll(poll_ms):
                     self._receive_available(batch, settings.batch_size - len(batch))
                 now = time.monotonic()
                 if batch and (len(batch) >= settings.batch_size
@@ -266,7 +288,7 @@ class Recorder:
             deadline = time.monotonic() + max(10 * settings.stop_drain, 2.0)
             idle_ms = max(1, int(settings.stop_drain * 1000))
             while writer.error is None and time.monotonic() < deadline \
-                    and self._sock.poll(idle_ms, zmq.POLLIN):
+                    and self._poll(idle_ms):
                 self._receive_available(batch, settings.batch_size)
                 if len(batch) >= settings.batch_size:
                     writer.batches.put(batch)
@@ -298,10 +320,9 @@ class Recorder:
                            f"{error}") from None
 
     def _close_socket(self) -> None:
-        reconnector = getattr(self, "_reconnector", None)
-        if reconnector is not None:
+        for sock, reconnector in getattr(self, "_inputs", ()):
             reconnector.close()
-        self._sock.close(linger=0)
+            sock.close(linger=0)
         if self._own_ctx:
             self._ctx.term()
 

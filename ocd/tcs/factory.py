@@ -5,6 +5,7 @@ from __future__ import annotations
 import zmq.asyncio
 
 from ocd.bus.addresses import config_url
+from ocd.bus.curve import security_from_config
 from ocd.clock import Clock
 from ocd.config import Config
 from ocd.tcs.gateway import GatewayClient
@@ -22,4 +23,5 @@ def subsystems_from_config(cfg: Config, ctx: zmq.asyncio.Context, clock: Clock) 
         raise cfg.error("urls", missing[0], "", "a gateway address is needed with "
                         "[tcs] backend = gateway")
     return GatewayClient(ctx, {name: url for name, url in urls.items() if url}, clock,
-                         timeout=cfg.get_float("tcs", "command_timeout"))
+                         timeout=cfg.get_float("tcs", "command_timeout"),
+                         security=security_from_config(cfg))

@@ -28,10 +28,10 @@ import zmq
 import zmq.asyncio
 
 from ocd.bus.addresses import BindHint, bind
+from ocd.bus.curve import BusSecurity
 from ocd.bus.envelope import loads
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.clock import Clock, real_seconds
-from ocd.errors import OcdError
 from ocd.tcs.interface import Subsystems, TcsError, check_command
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,9 @@ class GatewayClient:
     """
 
     def __init__(self, ctx: zmq.asyncio.Context, urls: dict[str, str], clock: Clock,
-                 timeout: float = 600.0) -> None:
+                 timeout: float = 600.0, security: BusSecurity | None = None) -> None:
         self.ctx = ctx
+        self.security = security or BusSecurity()
         self.urls = urls
         self.clock = clock
         self.timeout = timeout
@@ -62,6 +63,7 @@ class GatewayClient:
         if url not in self._sockets:
             sock = self.ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
+            self.security.client(sock, tcs=True)
             sock.setsockopt(zmq.RECONNECT_IVL, 100)
             sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
             sock.setsockopt(zmq.HEARTBEAT_IVL, 2000)
@@ -129,16 +131,19 @@ class GatewayServer:
     """Serves the gateway protocol for ``subsystems`` on a bound ROUTER socket."""
 
     def __init__(self, ctx: zmq.asyncio.Context, url: str, subsystems: Subsystems,
-                 hint: BindHint | None = None) -> None:
+                 hint: BindHint | None = None, security: BusSecurity | None = None) -> None:
         self.url = url
+        security = security or BusSecurity()
+        security.check_bind(url, tcs=True)
         self.subsystems = subsystems
         self.sock = ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         try:
+            security.server(self.sock, "the TCS gateway", tcs=True)
             #: The bound address (with the real port when ``url`` asked for ``*``).
             self.endpoint = bind(self.sock, url, hint, what="the TCS gateway",
                                  advice="change [urls] tcs, virus, pfip and pas")
-        except OcdError:
+        except BaseException:
             self.sock.close(linger=0)
             raise
         self.tasks: set[asyncio.Task[None]] = set()

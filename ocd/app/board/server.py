@@ -32,6 +32,7 @@ from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
 from ocd.app.service import Service
+from ocd.bus.curve import security_from_config
 from ocd.bus.oneshot import NoAnswer
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.subscriber import Subscriber
@@ -81,6 +82,7 @@ class Board(Service):
                  clock: Clock) -> None:
         super().__init__("ocd board")
         self.cfg, self.options, self.plan, self.clock = cfg, options, plan, clock
+        self.security = security_from_config(cfg)
         self.view = NightView(options.night)
         interval = 1.0 / options.max_panel_rate
         intervals = dict.fromkeys(PANELS, interval)
@@ -104,7 +106,7 @@ class Board(Service):
     async def start(self) -> None:
         # made the way every OCD process makes its own, so bus security applies to it too
         self.subscriber = self.closing(Subscriber.from_config(
-            self.ctx, self.cfg, self.plan.urls, self.plan.topics, log_gaps=False))
+            self.ctx, self.cfg, self.plan.sources, self.plan.topics, log_gaps=False))
         app = web.Application(client_max_size=16 * 1024, middlewares=[_security_headers])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._asset)

@@ -13,10 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from ocd.app.keys import create_bus_keys
 from ocd.app.rehearsal.layout import Layout, make_layout
 from ocd.app.rehearsal.plan import forced_settings, parse_duration, plan_from_config
 from ocd.app.rehearsal.supervisor import RECORDING, Rehearsal, RehearsalFailed
 from ocd.app.service import run_service
+from ocd.bus.curve import security_from_config
 from ocd.bus.options import bus_options
 from ocd.config import Config, Origin
 from ocd.errors import EXIT_INTERRUPTED, ConfigError, OcdError
@@ -84,7 +86,10 @@ def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None 
         print(f"ocd rehearse: {plan.duration / 60:g} min of night from "
               f"{plan.mock_start:%Y-%m-%d %H:%M:%S} UTC at {plan.speed:g}x (about "
               f"{plan.duration / plan.speed:.0f} s), {source}; {where}", file=out, flush=True)
-        rehearsal = Rehearsal(plan, layout, config_args, bus_options(cfg), out=out)
+        if plan.curve:
+            create_bus_keys(layout.keys)
+        rehearsal = Rehearsal(plan, layout, config_args, bus_options(cfg),
+                              security_from_config(cfg), out=out)
         run_service(rehearsal)
         outcome = rehearsal.outcome()
         stored, recorder = recording_report(rehearsal, layout, keep is not None)

@@ -21,6 +21,11 @@ class Layout:
     root: Path   # files: logs, shot list copy, observation numbers, recording
     ipc: Path    # sockets (short path)
 
+    @property
+    def keys(self) -> Path:
+        """Throw-away CURVE keys, when the rehearsal runs with CURVE on."""
+        return self.root / "keys"
+
     def url(self, name: str) -> str:
         return f"ipc://{self.ipc / name}.ipc"
 

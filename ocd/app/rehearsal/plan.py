@@ -51,6 +51,7 @@ class Plan:
     replay_speedup: float = 1.0
     replay_topics: tuple[str, ...] = ()
     board: bool = False       # also run ocd board on the rehearsal
+    curve: bool = False       # CURVE on every socket, with throw-away keys
 
     @property
     def end(self) -> dt.datetime:
@@ -95,7 +96,8 @@ def plan_from_config(cfg: Config, *, speed: float | None = None, duration: float
                     stop_timeout=cfg.get_float("rehearse", "stop_timeout"),
                     exposures=exposure_plan(cfg).n_exposures)
     if tcs != "replay":
-        return replace(make_plan(**settings), board=board)  # type: ignore[arg-type]
+        return replace(make_plan(**settings), board=board,  # type: ignore[arg-type]
+                       curve=cfg.get_bool("security", "curve"))
     night = cfg.get_path("rehearse", "night") or sample_night()
     conn = open_for_replay(night)
     try:
@@ -105,7 +107,8 @@ def plan_from_config(cfg: Config, *, speed: float | None = None, duration: float
     finally:
         conn.close()
     return replace(make_plan(**settings, night=night, night_topics=topics,  # type: ignore[arg-type]
-                             night_speed=recorded.speed), board=board)
+                             night_speed=recorded.speed), board=board,
+                   curve=cfg.get_bool("security", "curve"))
 
 
 def forced_settings(layout: Layout, plan: Plan) -> list[tuple[str, str, str]]:
@@ -135,4 +138,7 @@ def forced_settings(layout: Layout, plan: Plan) -> list[tuple[str, str, str]]:
         # every peer is local: reconnect fast so no process misses the start of another
         ("bus", "reconnect_interval_max", "0.2"),
     ]
+    if plan.curve:  # the rehearsal's own keys; every child, the simulated TCS too, a member
+        values += [("security", "keys_dir", str(layout.keys)),
+                   ("security", "client_key", "member"), ("security", "tcs_curve", "true")]
     return values

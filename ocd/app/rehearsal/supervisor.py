@@ -23,11 +23,14 @@ from ocd.app.children import OcdChild, describe_exit
 from ocd.app.rehearsal.layout import Layout
 from ocd.app.rehearsal.plan import Plan
 from ocd.app.service import Service
+from ocd.bus.addresses import Source
+from ocd.bus.curve import BusSecurity
 from ocd.bus.envelope import Event
 from ocd.bus.options import BusOptions
 from ocd.bus.sequence import SeqKind
 from ocd.bus.subscriber import Subscriber
 from ocd.core.payload import ocd_time
+from ocd.core.sources import COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
 from ocd.errors import OcdError
 from ocd.monitor.tally import Tally
 
@@ -72,9 +75,11 @@ class Rehearsal(Service):
     one_shot: tuple[str, ...] = ("allow_hetdex",)
 
     def __init__(self, plan: Plan, layout: Layout, config_args: list[str],
-                 options: BusOptions, out: TextIO | None = None) -> None:
+                 options: BusOptions, security: BusSecurity | None = None,
+                 out: TextIO | None = None) -> None:
         super().__init__("ocd rehearse")
         self.plan, self.layout, self.config_args, self.options = plan, layout, config_args, options
+        self.security = security or BusSecurity()
         self.out = sys.stdout if out is None else out
         self.children: dict[str, OcdChild] = {}
         self.tally = Tally(self.plan.exposures)
@@ -263,10 +268,15 @@ class Rehearsal(Service):
         run = self.start_child("run", ["run", "--yes"])
         failure = await self._wait_bound(run, ["main", "shot"])
         if failure is None and not self.stopping.is_set():
-            tcs = self.layout.replay_url if self.plan.tcs == "replay" else self.layout.tcs_url
+            layout = self.layout
+            tcs = Source(REPLAY, (layout.replay_url,)) if self.plan.tcs == "replay" \
+                else Source(TCS, (layout.tcs_url,))
             self.subscriber = self.closing(Subscriber(
-                self.ctx, [*self.layout.service_urls(), tcs], [""], options=self.options,
-                log_gaps=False))
+                self.ctx, topics=[""], sources=[
+                    Source(MAIN_LOOP, (layout.url("main"),)),
+                    Source(RUN_SHOT, (layout.url("shot"),)),
+                    Source(COMMANDERS, (layout.url("allow"),)), tcs],
+                options=self.options, log_gaps=False, security=self.security))
             if self.plan.board:
                 failure = await self._start_board()
             if failure is None:

@@ -219,10 +219,10 @@ class Timeline:
             self.errors.append((now, error))
             if payload.get("stage") in ("obsnum", "start", "schedule"):
                 self._paused = error
-        elif topic in self.metrology_topics:
-            if not self.metrology or now - self.metrology[-1][0] >= self.metrology_step:
-                self.metrology.append((now, finite_number(payload.get("seeing")),
-                                       finite_number(payload.get("transparency"))))
+        elif topic in self.metrology_topics and (
+                not self.metrology or now - self.metrology[-1][0] >= self.metrology_step):
+            self.metrology.append((now, finite_number(payload.get("seeing")),
+                                   finite_number(payload.get("transparency"))))
         self._update(now)
 
     def _run(self, now: float, payload: dict[str, Any]) -> None:

@@ -37,7 +37,8 @@ from ocd.app.simulation.simulate import (
     simulate_nights,
     tick_interval,
 )
-from ocd.bus.addresses import service_urls
+from ocd.bus.addresses import service_urls, sources_of
+from ocd.bus.curve import security_from_config
 from ocd.bus.options import bus_options
 from ocd.bus.presence import find
 from ocd.bus.subscriber import Subscriber
@@ -58,10 +59,12 @@ async def _bus_conditions(cfg: Config) -> tuple[float | None, float | None, str]
     ctx = zmq.asyncio.Context()
     try:
         urls = service_urls(cfg, "ocd_main_loop")
-        found = await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg))
+        found = await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
+                           security=security_from_config(cfg))
         if found is None:
             return None
-        subscriber = Subscriber(ctx, urls, [topics.MAIN_STATUS], options=bus_options(cfg))
+        subscriber = Subscriber.from_config(ctx, cfg, sources_of(cfg, ["ocd_main_loop"]),
+                                            [topics.MAIN_STATUS])
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + STATUS_WAIT

@@ -1,9 +1,11 @@
 """``ocd run``: the shell around the orchestrator.
 
-It owns the sockets, the observation-number allocator, the shot list, the scheduler and the shot
-runner, feeds every event and clock tick to the pure :class:`~ocd.core.orchestrator.Orchestrator`,
-and carries out the actions it returns. Slow work (the scheduler, the database, a shot) runs in
-background tasks so the loop keeps reading events and answering heartbeats meanwhile.
+It owns the sockets, the observation-number allocator, the shot file and the shot runner, and
+feeds every event and clock tick to the :class:`~ocd.app.engine.Engine`, which hands them to the
+pure :class:`~ocd.core.orchestrator.Orchestrator` and carries out the actions it returns (the
+same engine runs ``ocd simulate``'s nights; this module provides its edges). Slow work (the
+scheduler, the database, a shot) runs in background tasks so the loop keeps reading events and
+answering heartbeats meanwhile.
 
 No input can stop it: the subscriber drops (and counts) what is not a valid event of a topic
 the loop acts on; the handling of each event, tick and action runs inside a guard that reports

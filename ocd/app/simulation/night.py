@@ -38,7 +38,7 @@ from ocd.app.engine import Engine
 from ocd.app.manual_shot import choose_track
 from ocd.app.settings import orchestrator_settings, tcs_topics
 from ocd.app.sim_tcs import simulator_settings
-from ocd.app.simulation.scenario import Scenario, Span
+from ocd.app.simulation.scenario import Scenario
 from ocd.app.simulation.virtual_time import VirtualClock
 from ocd.bus.envelope import MalformedMessage, stamp
 from ocd.bus.validation import PayloadRules, accept, main_loop_rules
@@ -560,12 +560,3 @@ class SimulatedNight:
             task.cancel()
         await asyncio.gather(*work, return_exceptions=True)
 
-
-def quiet_night(start: dt.datetime, end: dt.datetime, weather: Weather,
-                tick: float = 1.0) -> NightSetup:
-    """A night where the RA allows HETDEX shots at the start and nothing else happens."""
-    return NightSetup(start, end, weather, Scenario(), tick=tick)
-
-
-__all__ = ["NightResult", "NightSetup", "SimulatedNight", "Span", "collected_logs",
-           "quiet_night"]

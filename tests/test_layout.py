@@ -65,6 +65,17 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     return found
 
 
+def test_every_package_is_a_regular_package():
+    """A folder of modules without ``__init__.py`` is a namespace package: the layer contracts
+    and the cycle check do not see it, and setuptools leaves it out of a non-editable
+    install."""
+    data = {PACKAGE / "static", PACKAGE / "schemas"}
+    folders = [path for path in PACKAGE.rglob("*") if path.is_dir()
+               and path.name != "__pycache__" and not any(d in path.parents or d == path
+                                                            for d in data)]
+    assert [str(f.relative_to(ROOT)) for f in folders if not (f / "__init__.py").exists()] == []
+
+
 def test_no_import_cycle_anywhere():
     graph = grimp.build_graph("ocd", cache_dir=None)
     assert _cycles(graph) == []

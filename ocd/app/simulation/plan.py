@@ -27,10 +27,9 @@ import zmq.asyncio
 
 from ocd.app.clock_source import choose_clock_now
 from ocd.app.simulation.calendar import morning_twilight
-from ocd.app.simulation.report import render_night, results_document
+from ocd.app.simulation.report import check_png, render_night, results_document
 from ocd.app.simulation.simulate import (
     Request,
-    check_png,
     parse_when,
     read_shots,
     run_limits,

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ocd.app.simulation.night import NightResult
-from ocd.app.simulation.simulate import check_png
+from ocd.app.simulation.report import check_png
 from ocd.errors import OcdError
 from ocd.monitor.timeline import IDLE_REASONS
 from ocd.sky import het

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ocd.app.simulation.night import NightResult
+from ocd.errors import UsageError
 from ocd.monitor.timeline import IdlePeriod, ShotRecord
 
 #: Lines of the simulated processes' log shown per night (all are in the JSON).
@@ -213,3 +214,11 @@ def results_document(results: list[NightResult], how: str, wall: float) -> dict[
     return {"how": how, "wall_seconds": round(wall, 3),
             "simulated_hours": round(sum(r.setup.seconds for r in results) / 3600.0, 3),
             "nights": [night_document(r) for r in results]}
+
+
+def check_png(path: Path) -> None:
+    """``--plot``: a PNG name in a directory that exists (checked before anything runs)."""
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--plot {path}: the file name must end in .png")
+    if not path.parent.is_dir():
+        raise UsageError(f"--plot {path}: no directory {path.parent}")

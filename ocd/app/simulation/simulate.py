@@ -20,7 +20,7 @@ from typing import TextIO
 from ocd.app.progress import Progress
 from ocd.app.simulation.calendar import night_date, night_of
 from ocd.app.simulation.night import NightResult, NightSetup, SimulatedNight, collected_logs
-from ocd.app.simulation.report import render_night, render_totals, results_document
+from ocd.app.simulation.report import check_png, render_night, render_totals, results_document
 from ocd.app.simulation.scenario import Scenario, random_scenario
 from ocd.app.simulation.virtual_time import VirtualTimeLoop
 from ocd.clock import Clock, RealClock
@@ -225,14 +225,6 @@ def check_recording(path: Path) -> None:
 def run_limits(cfg: Config) -> tuple[float, float]:
     """``[run] max_seeing`` and ``min_transparency``, for the plot."""
     return cfg.get_float("run", "max_seeing"), cfg.get_float("run", "min_transparency")
-
-
-def check_png(path: Path) -> None:
-    """``--plot``: a PNG name in a directory that exists (checked before anything runs)."""
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"--plot {path}: the file name must end in .png")
-    if not path.parent.is_dir():
-        raise UsageError(f"--plot {path}: no directory {path.parent}")
 
 
 def request_line(request: Request) -> str:

@@ -73,7 +73,7 @@ class RealClock:
         return utc_to_jd(self.utc())
 
     def timestamp(self) -> float:
-        return self.utc().timestamp()
+        return time.time()
 
     def describe(self) -> str:
         return "real clock"
@@ -100,6 +100,7 @@ class MockClock:
         if not speed > 0 or not math.isfinite(speed):
             raise ValueError("mock_speed must be positive")
         self.start = start
+        self._start_seconds = start.timestamp()
         self.speed = speed
         self.source = source
         # looked up at each call, not bound at import, so that freezegun's patch applies
@@ -127,7 +128,7 @@ class MockClock:
         return utc_to_jd(self.utc())
 
     def timestamp(self) -> float:
-        return self.utc().timestamp()
+        return self._start_seconds + (self._monotonic() - self._origin) * self.speed
 
     def describe(self) -> str:
         real = dt.datetime.fromtimestamp(self.real_start, dt.timezone.utc)
@@ -155,3 +156,20 @@ def clock_from_config(cfg: Config) -> Clock:
 def real_seconds(clock: Clock, seconds: float) -> float:
     """How many real seconds ``seconds`` of OCD-clock time last."""
     return seconds / clock.speed
+
+
+_last_iso: tuple[int, str] = (-1, "")
+
+
+def iso_utc(seconds: float) -> str:
+    """``seconds`` (Unix) as ISO-8601 UTC, to the millisecond (``datetime.isoformat``'s form).
+    The text of one millisecond is made once: every event carries its clock's time, and
+    formatting a datetime costs as much as the rest of stamping an event. One tuple holds
+    the cache, so threads never pair one millisecond with another's text."""
+    global _last_iso
+    ms = math.floor(seconds * 1000)
+    cached_ms, text = _last_iso
+    if ms != cached_ms:
+        text = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat()
+        _last_iso = (ms, text)
+    return text

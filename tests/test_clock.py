@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from freezegun import freeze_time
 
-from ocd.clock import MockClock, RealClock, clock_from_config, utc_to_jd
+from ocd.clock import MockClock, RealClock, clock_from_config, iso_utc, utc_to_jd
 from ocd.config import load_config
 
 START = "2017-11-18T18:00:00"
@@ -88,3 +88,22 @@ def test_an_own_clock_starts_when_it_is_made():
         assert second.anchor() == (dt.datetime(2017, 11, 18, 18, tzinfo=dt.timezone.utc),
                                    dt.datetime(2026, 6, 1, 12, 0, 10,
                                                tzinfo=dt.timezone.utc).timestamp())
+
+
+@pytest.mark.parametrize("seconds", [0.0, 1511060400.25, 1511060400.2509, 1511060400.9999,
+                                     1764480060.0, 1764480060.001])
+def test_iso_utc_is_isoformat_to_the_millisecond(seconds):
+    text = iso_utc(seconds)
+    parsed = dt.datetime.fromisoformat(text)
+    exact = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    assert parsed.utcoffset() == dt.timedelta(0)
+    assert parsed.microsecond % 1000 == 0
+    assert parsed <= exact < parsed + dt.timedelta(milliseconds=1)
+    assert text == parsed.isoformat()
+
+
+def test_iso_utc_follows_a_mock_clock_timestamp():
+    clock = MockClock(dt.datetime(2017, 11, 19, 3, tzinfo=dt.timezone.utc), speed=60.0,
+                      monotonic=lambda: 100.0)
+    assert iso_utc(clock.timestamp()) == clock.utc().isoformat()
+    assert clock.timestamp() == clock.utc().timestamp()

@@ -37,6 +37,9 @@ class SeqCheck(NamedTuple):
     missing: int = 0             # events lost just before this one (GAP only)
 
 
+_new_check = tuple.__new__
+
+
 @dataclass
 class OriginStats:
     """Counters for one publisher."""
@@ -79,8 +82,8 @@ class SequenceTracker:
         stats.received += 1
         expected = stats.last_seq + 1
         stats.last_seq = seq
-        if seq == expected:
-            return SeqCheck(SeqKind.IN_ORDER, origin, seq, expected)
+        if seq == expected:  # the common case: made without the named tuple's __new__
+            return _new_check(SeqCheck, (SeqKind.IN_ORDER, origin, seq, expected, 0))
         if seq > expected and not complete:
             return SeqCheck(SeqKind.IN_ORDER, origin, seq, seq)
         if seq > expected:

@@ -39,6 +39,7 @@ from ocd.bus.options import BusOptions, apply_options, bus_options, limit_messag
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
+from ocd.bus.subscriptions import passes_whole_system
 from ocd.bus.validation import PayloadRules
 from ocd.config import Config
 from ocd.core.sources import ANY, STEADY_SOURCES, TCS, source_accepts
@@ -234,16 +235,15 @@ class Subscriber:
             for source in self._inputs:
                 source.sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
 
-    def _receives_all_of(self, system: str) -> bool:
-        """Whether the filters pass every topic of ``system`` (e.g. ``""`` or ``"ocd."``): only
-        then is a jump in a publisher's sequence a loss rather than a filtered-out event.
-        Remembered per system (a few dozen at most; beyond, computed each time)."""
-        known = self._complete.get(system)
+    def _receives_all_of(self, topic: str) -> bool:
+        """Whether the filters pass every topic of ``topic``'s system (e.g. all of ``ocd.``):
+        only then is a jump in a publisher's sequence a loss rather than a filtered-out event.
+        Remembered per topic (a bounded memo: beyond it, computed each time)."""
+        known = self._complete.get(topic)
         if known is None:
-            whole = f"{system}."
-            known = any(whole.startswith(prefix) for prefix in self.topics)
-            if len(self._complete) < 64:
-                self._complete[system] = known
+            known = passes_whole_system(self.topics, topic.partition(".")[0])
+            if len(self._complete) < _VERDICTS:
+                self._complete[topic] = known
         return known
 
     def covers(self, topic: str) -> bool:
@@ -394,20 +394,23 @@ class Subscriber:
         event = Event(topic, payload)
         stats = self.stats
         stats.received += 1
-        payload = event.payload
         origin, seq = payload.get("__origin"), payload.get("__seq")
         if type(seq) is not int or not isinstance(origin, str):
             stats.unsequenced += 1
             self.last_check = None
             return event
-        check = stats.sequences.observe(origin, seq,
-                                        self._receives_all_of(topic.partition(".")[0]))
+        complete = self._complete.get(topic)
+        if complete is None:
+            complete = self._receives_all_of(topic)
+        check = stats.sequences.observe(origin, seq, complete)
         self.last_check = check
-        if self.log_gaps and check.kind is SeqKind.GAP:
+        if check.kind is SeqKind.IN_ORDER or not self.log_gaps:
+            return event
+        if check.kind is SeqKind.GAP:
             self._limited.warning("gap", f"lost {check.missing} event(s) from {origin[:100]} "
                                   f"before {event.topic[:100]} (expected seq {check.expected}, "
                                   f"got {seq}; {self.stats.lost} lost so far)")
-        elif self.log_gaps and check.kind is SeqKind.RESTART:
+        elif check.kind is SeqKind.RESTART:
             self._limited.log(logging.INFO, "restart", f"{origin[:100]} restarted its sequence "
                               f"(got {seq} after {(check.expected or 1) - 1}; "
                               f"{self.stats.restarts} restart(s) so far)")

@@ -21,6 +21,13 @@ def subscription_topics(needed: Iterable[str], extras: Iterable[str],
     return topics
 
 
+def passes_whole_system(prefixes: Iterable[str], system: str) -> bool:
+    """Whether filters ``prefixes`` pass every topic of ``system`` (``"ocd"``, ``"tcs"``): only
+    then is a jump in a publisher's sequence a loss rather than an event filtered out."""
+    whole = f"{system}."
+    return any(whole.startswith(prefix) for prefix in prefixes)
+
+
 def extra_topics(cfg: Config, cli_topics: Iterable[str] | None) -> list[str]:
     """``[topics] extra`` followed by the command line's ``-t`` values."""
     return [*(cfg.get_list("topics", "extra") or []), *(cli_topics or [])]

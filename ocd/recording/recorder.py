@@ -35,6 +35,7 @@ from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import SeqKind, SequenceTracker
 from ocd.bus.subscriber import open_source
+from ocd.bus.subscriptions import passes_whole_system
 from ocd.core.payload import finite_number
 from ocd.core.sources import ANY
 from ocd.errors import OcdError
@@ -224,8 +225,7 @@ class Recorder:
         sequence a loss rather than a filtered-out event."""
         complete = self._complete.get(system)
         if complete is None:
-            whole = f"{system}."
-            complete = any(whole.startswith(p) for p in self.topics)
+            complete = passes_whole_system(self.topics, system)
             if len(self._complete) < MAX_TOPICS:  # systems are chosen by senders: bounded
                 self._complete[system] = complete
         return complete

@@ -181,3 +181,37 @@ def test_the_tcs_topics_get_the_simple_checker_and_the_ocd_topics_the_compiled_o
 def test_the_simple_checker_agrees_with_the_compiled_one(topic, values):
     assert (checker(topic)(values) is None) == (_compiled_checker(topic)(values) is None), \
         (topic, values)
+
+
+@pytest.mark.parametrize(("topic", "values"), [
+    ("tcs.root.ra_dec", {"ra": 0, "dec": -90}), ("tcs.root.ra_dec", {"ra": 24, "dec": 0}),
+    ("tcs.root.ra_dec", {"ra": 23.999999999999996, "dec": 90}),
+    ("tcs.root.ra_dec", {"ra": 24.0, "dec": 0}), ("tcs.root.ra_dec", {"ra": -0.0, "dec": 0}),
+    ("tcs.root.ra_dec", {"ra": 1, "dec": 90.00000000000001}),
+    ("tcs.root.ra_dec", {"ra": 1, "dec": 0, "track": "E" * 8}),
+    ("tcs.root.ra_dec", {"ra": 1, "dec": 0, "track": "E" * 9}),
+    ("tcs.root.ra_dec", {"ra": True, "dec": 0}), ("tcs.root.ra_dec", {"ra": 1}),
+    ("tcs.root.ra_dec", {"ra": 1, "dec": 0, "tracking": 1}),
+    (G1, {"seeing": 0, "transparency": 1}), (G1, {"seeing": 5e-324, "transparency": 1.5}),
+    (G1, {"seeing": 20, "transparency": None}), (G1, {"seeing": None, "transparency": 1.5000001}),
+    (G1, {"seeing": 1, "transparency": 1, "guider": 2.0}),
+    (G1, {"seeing": 1, "transparency": 1, "guider": 1.5}),
+    (G1, {"seeing": 1, "transparency": 1, "guider": 3}),
+])
+def test_the_simple_checker_agrees_with_the_compiled_one_at_the_bounds(topic, values):
+    assert (checker(topic)(values) is None) == (_compiled_checker(topic)(values) is None)
+
+
+def test_the_simple_checker_writes_names_and_bounds_as_data_not_code():
+    """Property names and bounds come from schema files: in the generated check they are
+    literals, whatever characters they hold."""
+    name = "a'\"\n) or True or ('"
+    check = simple_checker({"type": "object", "required": [name],
+                            "properties": {name: {"type": "number", "maximum": 1.5}}})
+    assert check is not None
+    assert check({name: 1.5}) is None
+    assert check({name: 1.6}) == f"{name} = 1.6 is out of range"
+    assert check({}) == f"{name} is required"
+    assert check({name: "x"}) == f"{name} has the wrong type (str)"
+    assert simple_checker({"type": "object",
+                           "properties": {"x": {"type": "number", "maximum": "1"}}}) is None

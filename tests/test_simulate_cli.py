@@ -98,6 +98,17 @@ def test_bad_requests_get_one_line(tmp_path: Path, args, message):
     assert not list(tmp_path.glob("*.png"))
 
 
+@pytest.mark.parametrize("command", ["simulate", "plan"])
+def test_without_a_shot_list_one_line_says_how_to_name_one(tmp_path: Path, command):
+    """A newcomer's first try, in a directory with no shots.dat and no configuration."""
+    done = run_ocd(command, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.strip().splitlines() == [
+        f"ocd: error: {tmp_path / 'shots.dat'}: no shot list there ([shots] shot_file): give "
+        "--shots FILE, or a configuration naming one (the sample night's: --config "
+        "conf/rehearsal.cfg in OCD's source tree)"], done.stderr
+
+
 def test_a_plan_under_poor_seeing_waits_for_conditions(tmp_path: Path):
     done = run_ocd("plan", *CONFIG, "--at", "2017-11-19T03:00", "--seeing", "3.5",
                    cwd=tmp_path, timeout=60)

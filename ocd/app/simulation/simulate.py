@@ -128,9 +128,15 @@ def run_night(cfg: Config, setup: NightSetup, shots: ShotCopy,
 
 
 def read_shots(cfg: Config, shots: Path | None) -> ShotStore:
+    """The shot list to simulate: ``--shots``, else ``[shots] shot_file``; a missing file is
+    one line that says how to name another (a fresh user's first try has none)."""
     path = shots if shots is not None else cfg.get_path("shots", "shot_file")
     if path is None:
         raise cfg.error("shots", "shot_file", "", "a shot file is needed (or give --shots)")
+    if shots is None and not path.exists():
+        raise OcdError(f"{path}: no shot list there ([shots] shot_file): give --shots FILE, or "
+                       "a configuration naming one (the sample night's: --config "
+                       "conf/rehearsal.cfg in OCD's source tree)")
     return load_shots(path)
 
 

@@ -133,6 +133,10 @@ def test_time_command(ocd, speed, marker):
      "--timout (did you mean --timeout?)"),
     (["rehersae"], "usage: ocd [-h]", "(did you mean rehearse?)"),
     (["allow_hetdex", "strat"], "usage: ocd allow_hetdex ", "(did you mean start?)"),
+    (["--config", "my.cfg", "run"], "usage: ocd [-h]",
+     "--config is an option of each command: give it after the command's name, e.g. ocd run "
+     "--config my.cfg"),
+    (["--debug", "time"], "usage: ocd [-h]", "e.g. ocd run --debug"),
 ])
 def test_a_mistyped_word_gets_the_subcommand_usage_and_the_closest_name(ocd, args, usage, said):
     result = ocd(*args)

@@ -95,6 +95,12 @@ def _common_options() -> OcdParser:
     return common
 
 
+def _common_option_names() -> dict[str, bool]:
+    """The options every command takes -> whether they take a value."""
+    return {name: action.nargs != 0 for action in _common_options()._actions
+            for name in action.option_strings}
+
+
 def _load_commands() -> list[ModuleType]:
     return [importlib.import_module(name) for name in COMMANDS]
 
@@ -131,7 +137,15 @@ def _remember_parsers(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extras = parser.parse_known_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    takes_value = _common_option_names()
+    name = words[0].split("=")[0] if words else ""
+    if name in takes_value:
+        # argparse would call the option's value an invalid command: say where it goes instead
+        example = words[0] if "=" in words[0] or not takes_value[name] else " ".join(words[:2])
+        parser.error(f"{name} is an option of each command: give it after the command's name, "
+                     f"e.g. ocd run {example}")
+    args, extras = parser.parse_known_args(words)
     if extras:
         owner = getattr(args, "parser", parser)
         (owner if isinstance(owner, OcdParser) else parser).unrecognized(extras)

@@ -289,6 +289,31 @@ def test_run_shot_of_a_shot_with_no_visit_left_is_refused_before_an_obsnum(night
     assert not (night.root / "obsnum.sqlite").exists() or not _obsnum_rows(night.root)
 
 
+def test_a_shot_without_its_star_file_fails_to_start_before_an_obsnum(night):
+    """The main loop checks a shot's input files before it takes an observation number: a
+    missing one is an error of the start, and no number of HET's is used up."""
+    shutil.rmtree(night.root / "HETcommands")
+    (night.root / "HETcommands").mkdir()
+    mark = len(night.tap.events)
+    night.allow("start")
+    _, error = night.tap.wait_for(topic_is("ocd.main_loop.error", stage="start"), 60, mark,
+                                  what="the start's error")
+    assert "guide star file not found" in error.payload["error"], error.payload
+    assert error.payload["shotid"], error.payload
+    assert not [e for e in night.tap.events[mark:] if e.topic == "ocd.run_shot.run"]
+    assert not _obsnum_rows(night.root)
+
+
+def test_run_shot_without_its_star_file_is_refused_before_an_obsnum(night):
+    for star_file in (night.root / "HETcommands").glob("DEX00001_*"):
+        star_file.unlink()
+    result = night.ocd("run_shot", "DEX00001", "--track", "E", "--yes")
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("ocd: error: ") and "guide star file not found" in line, line
+    assert not _obsnum_rows(night.root)
+
+
 def _obsnum_rows(root):
     import sqlite3
 

@@ -165,6 +165,15 @@ class Engine:
         try:
             if shot is None:
                 raise OcdError(f"shot {start.shotid} is no longer in {self.shots.name}")
+            # the shot's star file and ACAM image, before a number is taken: a shot that cannot
+            # start must not use up an observation number of HET's
+            self.runner.inputs.load(shot.shotid, shot.qifu, start.track)
+        except OcdError as exc:
+            self.execute(self.orchestrator.start_failed("start", str(exc),
+                                                        self.clock.timestamp()),
+                         "step", "starting")
+            return
+        try:
             observation = await self.edges.allocate()
         except OcdError as exc:
             self.execute(self.orchestrator.start_failed("obsnum", str(exc),

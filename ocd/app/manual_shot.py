@@ -95,6 +95,8 @@ class ManualShot(Service):
                              "to observe (raise its n_obs in the file to observe it again)")
         self.shot = shot
         self.track = choose_track(shot, track, clock, cfg)
+        # its star file and ACAM image, before an observation number is taken
+        locator_from_config(cfg).load(shot.shotid, shot.qifu, self.track)
         self.outcome: ShotOutcome | None = None
 
     async def start(self) -> None:

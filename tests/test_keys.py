@@ -87,6 +87,10 @@ def test_missing_or_too_open_keys_are_one_clear_line(tmp_path):
     assert opened.returncode == 2 and "Traceback" not in opened.stderr
     assert opened.stderr == (f"ocd: error: {secret}: a secret key is accessible to other users "
                              f"(mode 0644): run chmod 0600 {secret}\n")
+    # a process of the bus says the same, and only that (no line about listening first)
+    listen = run_ocd("listen", "--set", "security.curve=true", "--set",
+                     f"security.keys_dir={tmp_path / 'keys'}", cwd=tmp_path)
+    assert listen.returncode == 2 and listen.stderr == opened.stderr, listen.stderr
     secret.chmod(0o600)
     (tmp_path / "keys").chmod(0o755)
     assert "chmod 0700" in keys(tmp_path, "list").stderr

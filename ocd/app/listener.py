@@ -138,9 +138,9 @@ def run_listen(cfg: Config, *, urls: Sequence[str] | None, tcs: bool, replay: bo
     subscriber's counters on stderr. ``--json`` prints every event, as it always did."""
     plan = make_plan(cfg, urls=urls, tcs=tcs, replay=replay, topics=topics,
                      all_topics=all_topics, show_all=show_all or as_json)
-    log.info("listening on %s for topics %s", ", ".join(plan.urls),
-             ", ".join(repr(t) for t in plan.topics))
     listener = Listener(cfg, plan, as_json=as_json, count=count, duration=duration)
+    log.info("listening on %s for topics %s", ", ".join(plan.urls),  # once the keys are read
+             ", ".join(repr(t) for t in plan.topics))
     try:
         return run_service(listener)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import zmq
@@ -83,3 +84,35 @@ def test_the_recorder_counts_a_bounded_number_of_topics(monkeypatch):
     rows = writer._rows(batch)
     assert len(rows) == 50  # all stored
     assert len(stats.topics) == 11 and stats.topics[OTHER_TOPICS] == 40
+
+
+def test_a_subscriber_remembers_a_bounded_number_of_topics(tmp_path):
+    """Topics are chosen by senders: 5 000 new ones, over a real socket, all received, and the
+    subscriber's memos of them stop at their bound."""
+    from ocd.bus import BusOptions, Subscriber
+    from ocd.bus.subscriber import _VERDICTS
+    from ocd.clock import RealClock
+
+    count = _VERDICTS + 904
+    options = BusOptions(send_hwm=0, receive_hwm=0)
+
+    async def main() -> None:
+        ctx = zmq.asyncio.Context()
+        publisher = Publisher(ctx, f"ipc://{tmp_path}/p.ipc", "test", RealClock(),
+                              options=options)
+        subscriber = Subscriber(ctx, [publisher.url], ["x."], options=options, log_gaps=False)
+        try:
+            await publisher.wait_for_subscriber("x.", 20)
+            for number in range(count):
+                await publisher.publish(f"x.s.t{number}", {"n": number})
+            seen = [(await subscriber.recv(timeout=20)).payload["n"] for _ in range(count)]
+            assert seen == list(range(count))
+            assert subscriber.stats.lost == 0
+            assert len(subscriber._complete) == _VERDICTS
+            assert all(len(source.topics) == _VERDICTS for source in subscriber._inputs)
+        finally:
+            subscriber.close()
+            publisher.close()
+            ctx.term()
+
+    asyncio.run(main())

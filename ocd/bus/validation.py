@@ -55,9 +55,8 @@ def compiled(name: str) -> Validator:
 #: What :func:`simple_checker` understands of a property; anything else: fastjsonschema.
 _SIMPLE_KEYWORDS = frozenset({"type", "description", "minimum", "maximum", "exclusiveMinimum",
                               "exclusiveMaximum", "maxLength"})
-_TYPES: dict[str, tuple[type, ...]] = {
-    "number": (int, float), "integer": (int,), "string": (str,), "boolean": (bool,),
-    "null": (type(None),)}
+#: The JSON types it checks (JSON Schema's names).
+_TYPES = frozenset({"number", "integer", "string", "boolean", "null"})
 
 #: A check: None when valid, else what is wrong.
 Checker = Callable[[dict[str, Any]], "str | None"]

@@ -235,15 +235,14 @@ class Subscriber:
             for source in self._inputs:
                 source.sock.setsockopt(zmq.SUBSCRIBE, topic.encode("utf-8"))
 
-    def _receives_all_of(self, topic: str) -> bool:
+    def _learn_whole_system(self, topic: str) -> bool:
         """Whether the filters pass every topic of ``topic``'s system (e.g. all of ``ocd.``):
         only then is a jump in a publisher's sequence a loss rather than a filtered-out event.
-        Remembered per topic (a bounded memo: beyond it, computed each time)."""
-        known = self._complete.get(topic)
-        if known is None:
-            known = passes_whole_system(self.topics, topic.partition(".")[0])
-            if len(self._complete) < _VERDICTS:
-                self._complete[topic] = known
+        Remembered per topic in ``_complete``, which the receiving loop reads first (a bounded
+        memo: beyond it, computed each time)."""
+        known = passes_whole_system(self.topics, topic.partition(".")[0])
+        if len(self._complete) < _VERDICTS:
+            self._complete[topic] = known
         return known
 
     def covers(self, topic: str) -> bool:
@@ -401,7 +400,7 @@ class Subscriber:
             return event
         complete = self._complete.get(topic)
         if complete is None:
-            complete = self._receives_all_of(topic)
+            complete = self._learn_whole_system(topic)
         check = stats.sequences.observe(origin, seq, complete)
         self.last_check = check
         if check.kind is SeqKind.IN_ORDER or not self.log_gaps:

@@ -95,8 +95,9 @@ class ManualShot(Service):
                              "to observe (raise its n_obs in the file to observe it again)")
         self.shot = shot
         self.track = choose_track(shot, track, clock, cfg)
+        self.inputs = locator_from_config(cfg)
         # its star file and ACAM image, before an observation number is taken
-        locator_from_config(cfg).load(shot.shotid, shot.qifu, self.track)
+        self.inputs.load(shot.shotid, shot.qifu, self.track)
         self.outcome: ShotOutcome | None = None
 
     async def start(self) -> None:
@@ -126,7 +127,7 @@ class ManualShot(Service):
         self.subsystems = subsystems_from_config(cfg, ctx, clock)
         self.on_close(self.subsystems.close)
         self.runner = ShotRunner(self.publisher.publish, self.subsystems,
-                                 plan_from_config(cfg), locator_from_config(cfg), clock)
+                                 plan_from_config(cfg), self.inputs, clock)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         """A signal aborts a running shot (it then ends with its finish event, as any abort);

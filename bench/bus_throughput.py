@@ -219,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(sent {ocd['sent_rate']:.0f}/s, {ocd['bytes']} B, lost {ocd['lost']}, dropped "
               f"{ocd['malformed']}, gaps counted {ocd['gaps_lost']}, overflows "
               f"{ocd['overflows']}) | (d) CURVE {curve['rate']:8.0f} ev/s (sent "
-              f"{curve['sent_rate']:.0f}/s, lost {curve['lost']}) | b/a "
+              f"{curve['sent_rate']:.0f}/s, lost {curve['lost']}, dropped "
+              f"{curve['malformed']}, gaps counted {curve['gaps_lost']}) | b/a "
               f"{ocd['rate'] / bare['rate']:.2f} b/c {ocd['rate'] / fast['rate']:.2f} d/b "
               f"{curve['rate'] / ocd['rate']:.2f}", flush=True)
     shutil.rmtree(keys, ignore_errors=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 from ocd.bus.schemas import topic_schemas
 from ocd.dev.docgen import events_reference, main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_events_reference_is_current():

@@ -14,7 +14,7 @@ from ocd.recording.store import inspect, open_for_replay
 from ocd.shots.inputs import InputLocator
 from ocd.shots.store import load_shots
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("config", [rehearsal_config(), ROOT / "conf" / "rehearsal.cfg"])

@@ -259,7 +259,7 @@ def test_a_killed_writer_never_leaves_a_half_written_file(tmp_path):
             for i in range(20000)]
     path = write(tmp_path, "# big list\n" + "\n".join(rows) + "\n")
     lines = len(rows) + 1
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for _round in range(2):
         writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], env=env,
                                   stdout=subprocess.PIPE, text=True)

@@ -373,12 +373,30 @@ def _summary(rows: _Rows) -> str:
 
 def _reason(rows: _Rows, row: int, rank: int | None) -> str:
     """Why this row is chosen, observable, or rejected (the first rule it fails)."""
-    n = len(rows.table)
-    shot = rows.table.shots[row % n]
+    shot = rows.table.shots[row % len(rows.table)]
     night = rows.night
-    side = row // n
     if not rows.todo[row]:
         return "n_obs is 0: nothing left to observe"
+    refused = _track_reason(rows, row) or _window_reason(rows, row)
+    if refused:
+        return refused
+    if night.dark_reason:
+        return night.dark_reason
+    if night.conditions_reason:
+        return night.conditions_reason
+    end = rows.end[row]
+    left = f"{span(end - night.now)} of track left"
+    opportunity = f"{span(rows.opportunity[row])} usable tonight"
+    if rank == 1:
+        return f"chosen: priority {shot.priority}, {left}, {opportunity}"
+    return f"observable, rank {rank}: priority {shot.priority}, {left}, {opportunity}"
+
+
+def _track_reason(rows: _Rows, row: int) -> str | None:
+    """Why this track can never be observed (out of reach, or the wrong side), else None."""
+    n = len(rows.table)
+    shot = rows.table.shots[row % n]
+    side = row // n
     if rows.forced[row % n]:
         if not rows.reachable[row]:
             return f"never within {het.REACH:g} deg of the forced azimuth {shot.forced_az:.1f}"
@@ -390,6 +408,13 @@ def _reason(rows: _Rows, row: int, rank: int | None) -> str:
                 f"{het.DEC_MAX:+.1f}")
     elif not rows.allowed[row]:
         return f"track {shot.track} forces {_SIDE_NAMES[1 - side]}"
+    return None
+
+
+def _window_reason(rows: _Rows, row: int) -> str | None:
+    """Why this track cannot be observed now (its window is not open, or too short), else
+    None."""
+    night = rows.night
     start, end = rows.start[row], rows.end[row]
     if not rows.in_window[row]:
         text = f"window opens at {_clock(start)} (in {span(start - night.now)})"
@@ -401,15 +426,7 @@ def _reason(rows: _Rows, row: int, rank: int | None) -> str:
     if not rows.long_enough[row]:
         return (f"only {span(end - night.now)} of track left, a shot needs "
                 f"{span(night.settings.shot_duration)}")
-    if night.dark_reason:
-        return night.dark_reason
-    if night.conditions_reason:
-        return night.conditions_reason
-    left = f"{span(end - night.now)} of track left"
-    opportunity = f"{span(rows.opportunity[row])} usable tonight"
-    if rank == 1:
-        return f"chosen: priority {shot.priority}, {left}, {opportunity}"
-    return f"observable, rank {rank}: priority {shot.priority}, {left}, {opportunity}"
+    return None
 
 
 def _candidate(rows: _Rows, row: int, rank: int | None) -> Candidate:

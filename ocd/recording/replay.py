@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 _FETCH = 2048
 _SNDMORE = int(zmq.SNDMORE)
 _first = operator.itemgetter(0)
+#: A recorded row as replay reads it: topic, payload, replay-order key, has-wire-time flag.
+_Row = tuple[str, str, Any, int]
 
 
 # -- re-stamping (pure) ----------------------------------------------------------------------------
@@ -159,6 +161,71 @@ class ProgressSink(Protocol):
     def close(self) -> None: ...
 
 
+class _Player:
+    """The sending side of one replay: the publisher's raw send, the counts of what went out,
+    the pacing, and the progress shown."""
+
+    def __init__(self, publisher: Publisher, plan: ReplayPlan, result: ReplayResult,
+                 progress: ProgressSink | None) -> None:
+        self.send, self.on_full = publisher.raw_send(plan.send_wait)
+        self.pacer = Pacer(plan.speedup)
+        self.result = result
+        self.progress = progress
+        self.counts: Counter[str] = Counter()
+        self.topic_bytes: dict[str, bytes] = {}
+        self._limited = RateLimitedLog(log, 10.0)
+
+    def unreadable(self, topic: str, reason: str) -> None:
+        self.result.unreadable += 1
+        self._limited.warning(
+            "unreadable", f"skipped a recorded {topic[:100]} event that is not a strict JSON "
+            f"object ({reason[:200]}; {self.result.unreadable} so far)")
+
+    def show(self, done: int, force: bool = False) -> None:
+        if self.progress is not None:
+            self.progress.update(done, self.result.passes, force=force)
+
+    async def play_pass(self, cursor: sqlite3.Cursor, stop: asyncio.Event) -> int:
+        """Send the rows of ``cursor`` until they end or ``stop`` is set; how many were sent."""
+        paced = self.pacer.speedup > 0
+        done = 0
+        while not stop.is_set():
+            rows = cursor.fetchmany(_FETCH)
+            if not rows:
+                break
+            if paced:
+                done = await self._paced(rows, done, stop)
+            else:
+                done = await self._at_full_speed(rows, done)
+        return done
+
+    async def _at_full_speed(self, rows: list[_Row], done: int) -> int:
+        self.result.lost += send_batch(rows, self.send, self.on_full, self.topic_bytes,
+                                       on_unreadable=self.unreadable)
+        self.counts.update(map(_first, rows))
+        done += len(rows)
+        await asyncio.sleep(0)  # let signal handlers run, even at full speed
+        self.show(done)
+        return done
+
+    async def _paced(self, rows: list[_Row], done: int, stop: asyncio.Event) -> int:
+        """One row at a time, each when it is due."""
+        clock = time.monotonic
+        for row in rows:
+            now = clock()
+            delay = self.pacer.due(row[2], now) - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+                if stop.is_set():
+                    break
+            self.result.lost += send_batch([row], self.send, self.on_full, self.topic_bytes,
+                                           on_unreadable=self.unreadable)
+            self.counts[row[0]] += 1
+            done += 1
+            self.show(done)
+        return done
+
+
 async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPlan,
                  stop: asyncio.Event, progress: ProgressSink | None = None,
                  on_pass: Callable[[int], None] | None = None) -> ReplayResult:
@@ -166,68 +233,27 @@ async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPla
     sql, params = select_sql(plan.sort_by, plan.topics)
     selection = inspect(conn, plan.sort_by, plan.topics)
     gap = selection.span / (selection.count - 1) if selection.count > 1 else 0.0
-    pacer = Pacer(plan.speedup)
     result = ReplayResult()
-    counts: Counter[str] = Counter()
-    topic_bytes: dict[str, bytes] = {}
-    send, on_full = publisher.raw_send(plan.send_wait)
-    limited = RateLimitedLog(log, 10.0)
-
-    def unreadable(topic: str, reason: str) -> None:
-        result.unreadable += 1
-        limited.warning("unreadable", f"skipped a recorded {topic[:100]} event that is not a "
-                        f"strict JSON object ({reason[:200]}; {result.unreadable} so far)")
-
-    clock = time.monotonic
-    paced = pacer.speedup > 0
-    start = clock()
+    player = _Player(publisher, plan, result, progress)
+    start = time.monotonic()
     try:
         while not stop.is_set():
             result.passes += 1
             if on_pass is not None:
                 on_pass(result.passes)
             if result.passes > 1:
-                pacer.next_pass(gap)
-            done_in_pass = 0
+                player.pacer.next_pass(gap)
             cursor = conn.execute(sql, params)
-            while not stop.is_set():
-                rows = cursor.fetchmany(_FETCH)
-                if not rows:
-                    break
-                if not paced:
-                    result.lost += send_batch(rows, send, on_full, topic_bytes,
-                                              on_unreadable=unreadable)
-                    counts.update(map(_first, rows))
-                    done_in_pass += len(rows)
-                    await asyncio.sleep(0)  # let signal handlers run, even at full speed
-                    if progress is not None:
-                        progress.update(done_in_pass, result.passes)
-                    continue
-                for row in rows:  # paced: one at a time, each when it is due
-                    now = clock()
-                    delay = pacer.due(row[2], now) - now
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                        if stop.is_set():
-                            break
-                    result.lost += send_batch([row], send, on_full, topic_bytes,
-                                              on_unreadable=unreadable)
-                    counts[row[0]] += 1
-                    done_in_pass += 1
-                    if progress is not None:
-                        progress.update(done_in_pass, result.passes)
+            done_in_pass = await player.play_pass(cursor, stop)
             cursor.close()
             result.sent += done_in_pass
-            if progress is not None:
-                progress.update(done_in_pass, result.passes, force=True)
+            player.show(done_in_pass, force=True)
             if not plan.loop or selection.count == 0:
                 break
     finally:
-        result.seconds = clock() - start
-        result.topics = dict(counts)
+        result.seconds = time.monotonic() - start
+        result.topics = dict(player.counts)
         result.interrupted = stop.is_set()
         if progress is not None:
             progress.close()
     return result
-
-

@@ -278,14 +278,7 @@ class Subscriber:
             second = source.recv(0, False)  # the rest of a message is there already
             raw_payload = second.bytes
             if second.more:  # more than two frames: skip the rest, dropped as such
-                frames: list[bytes] = [raw_topic, raw_payload]
-                more = True
-                while more:
-                    part = source.recv(0, False)
-                    more = part.more
-                    if len(frames) < 3:
-                        frames.append(part.bytes)
-                self._accept_frames(frames)
+                self._drop_long(source, raw_topic, raw_payload)
                 continue
             known = source.topics.get(raw_topic) or source.learn(raw_topic)
             if not known[0]:
@@ -299,6 +292,19 @@ class Subscriber:
             if event is not None:
                 return event
         return None
+
+    def _drop_long(self, source: _Input, raw_topic: bytes, raw_payload: bytes) -> None:
+        """A message of more than two frames: the rest read off the socket, dropped with the
+        decoder's reason (kept out of ``recv_nowait``, which only well-formed messages should
+        slow)."""
+        frames: list[bytes] = [raw_topic, raw_payload]
+        more = True
+        while more:
+            part = source.recv(0, False)
+            more = part.more
+            if len(frames) < 3:
+                frames.append(part.bytes)
+        self._accept_frames(frames)
 
     def _drop_foreign(self, source: _Input, topic: bytes) -> None:
         """A topic its source may not send: dropped, counted, logged now and then."""

@@ -14,9 +14,6 @@ from typing import Any
 
 import zmq.asyncio
 
-from ocd.app.clock_source import choose_clock_now, log_choice
-from ocd.app.mock_guard import confirm_mock_time
-from ocd.app.service import Service, run_service
 from ocd.bus import (
     Event,
     HeartbeatResponder,
@@ -35,6 +32,9 @@ from ocd.core.commands import RequestLog, ack_payload, by_user, request_id, send
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
+from ocd.shell.clock_source import choose_clock_now, log_choice
+from ocd.shell.mock_guard import confirm_mock_time
+from ocd.shell.service import Service, run_service
 from ocd.shots.model import Shot
 from ocd.shots.runner import ShotOutcome, ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import decrement_file, load_shots

@@ -10,12 +10,12 @@ from typing import TextIO
 from ocd.app.board.auth import BadUsers, hash_password, parse_users
 from ocd.app.board.options import board_options
 from ocd.app.board.server import Board
-from ocd.app.clock_source import choose_clock_now, log_choice
 from ocd.app.listener import make_plan
-from ocd.app.service import run_service
-from ocd.app.settings import tcs_source
 from ocd.config import Config
 from ocd.errors import UsageError
+from ocd.shell.clock_source import choose_clock_now, log_choice
+from ocd.shell.service import run_service
+from ocd.shell.settings import tcs_source
 
 __all__ = ["Board", "hash_password_entry", "run_board"]
 

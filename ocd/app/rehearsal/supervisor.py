@@ -19,10 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ocd.app.children import OcdChild, describe_exit
 from ocd.app.rehearsal.layout import Layout
 from ocd.app.rehearsal.plan import Plan
-from ocd.app.service import Service
 from ocd.bus.addresses import Source
 from ocd.bus.curve import BusSecurity
 from ocd.bus.envelope import Event
@@ -33,6 +31,8 @@ from ocd.core.payload import ocd_time
 from ocd.core.sources import COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
 from ocd.errors import OcdError
 from ocd.monitor.tally import Tally
+from ocd.shell.children import OcdChild, describe_exit
+from ocd.shell.service import Service
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from typing import TextIO
 
 import zmq.asyncio
 
-from ocd.app.clock_source import choose_clock_now
 from ocd.app.simulation.calendar import morning_twilight
 from ocd.app.simulation.report import check_png, render_night, results_document
 from ocd.app.simulation.simulate import (
@@ -45,6 +44,7 @@ from ocd.config import Config
 from ocd.core import topics
 from ocd.core.payload import finite_number
 from ocd.errors import UsageError
+from ocd.shell.clock_source import choose_clock_now
 from ocd.tcs.sim.weather import Weather
 
 #: Real seconds ``ocd plan`` waits for a running main loop's status (it comes with every TCS

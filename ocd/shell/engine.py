@@ -18,7 +18,6 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Protocol
 
-from ocd.app.settings import orchestrator_settings
 from ocd.clock import Clock
 from ocd.config import Config, Origin, master_specs
 from ocd.core import topics
@@ -34,6 +33,7 @@ from ocd.core.orchestrator import (
     ack,
 )
 from ocd.errors import OcdError
+from ocd.shell.settings import orchestrator_settings
 from ocd.shots.book import ShotBook
 from ocd.shots.journal import JournalEntry
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config

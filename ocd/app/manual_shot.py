@@ -35,10 +35,10 @@ from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warn
 from ocd.shell.clock_source import choose_clock_now, log_choice
 from ocd.shell.mock_guard import confirm_mock_time
 from ocd.shell.service import Service, run_service
-from ocd.shots.model import Shot
 from ocd.shots.runner import ShotOutcome, ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import decrement_file, load_shots
-from ocd.sky.scheduler import ScheduleSettings, choose
+from ocd.sky.scheduler import ScheduleSettings
+from ocd.sky.track import choose_track
 from ocd.tcs.factory import subsystems_from_config
 
 log = logging.getLogger(__name__)
@@ -46,22 +46,6 @@ log = logging.getLogger(__name__)
 #: How long (real seconds) to wait for a main loop to answer before the first event: a running
 #: ``ocd run`` answers within milliseconds; without one the shot still runs, with a warning.
 MAIN_LOOP_WAIT = 3.0
-
-
-def choose_track(shot: Shot, track: str | None, clock: Clock, cfg: Config) -> str:
-    """The track to use: ``--track``, else the shot's forced track, else the one the built-in
-    scheduler finds observable now."""
-    if track is not None:
-        return track
-    if shot.track in (0, 1):
-        return "EW"[shot.track]
-    result = choose([shot], clock.utc(), settings=ScheduleSettings.from_config(cfg))
-    usable = [c for c in result.candidates if c.observable]
-    if not usable:
-        reasons = "; ".join(f"{c.track}: {c.reason}" for c in result.candidates) or result.reason
-        raise UsageError(f"shot {shot.shotid} has no observable track now ({reasons}): "
-                         "give --track E or --track W to run it anyway")
-    return usable[0].track
 
 
 class NoPublisher:
@@ -94,7 +78,8 @@ class ManualShot(Service):
             raise UsageError(f"shot {shotid} has n_obs 0 in {shot_file}: it has no visit left "
                              "to observe (raise its n_obs in the file to observe it again)")
         self.shot = shot
-        self.track = choose_track(shot, track, clock, cfg)
+        self.track = choose_track(shot, track, clock.utc(),
+                                  ScheduleSettings.from_config(cfg))
         self.inputs = locator_from_config(cfg)
         # its star file and ACAM image, before an observation number is taken
         self.inputs.load(shot.shotid, shot.qifu, self.track)

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocd.app.manual_shot import choose_track
 from ocd.app.sim_tcs import simulator_settings
 from ocd.app.simulation.scenario import Scenario
 from ocd.app.simulation.virtual_time import VirtualClock
@@ -57,6 +56,7 @@ from ocd.shots.store import ShotStore
 from ocd.sky import het
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions, ScheduleResult, ScheduleSettings, choose
+from ocd.sky.track import choose_track
 from ocd.tcs.sim.events import TcsSimulator
 from ocd.tcs.sim.subsystems import SimulatedSubsystems
 from ocd.tcs.sim.weather import Weather
@@ -522,7 +522,8 @@ class SimulatedNight:
         shot = self.shots.store.get(names[pick % len(names)])
         assert shot is not None
         try:
-            track = choose_track(shot, None, self.clock, self.cfg)
+            track = choose_track(shot, None, self.clock.utc(),
+                                 ScheduleSettings.from_config(self.cfg))
             observation = await self.edges.allocate()
         except OcdError as exc:
             log.warning("ocd run_shot %s: %s", shot.shotid, exc)

@@ -13,11 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from ocd.bus.addresses import SERVICES, Source, service_urls, sources_of
-from ocd.bus.curve import security_from_config
+from ocd.bus import (
+    SERVICES,
+    Source,
+    Subscriber,
+    SubscriberStats,
+    extra_topics,
+    security_from_config,
+    service_urls,
+    sources_of,
+    subscription_topics,
+)
 from ocd.bus.envelope import Event
-from ocd.bus.subscriber import Subscriber, SubscriberStats
-from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.config import Config
 from ocd.core.sources import ANY
 from ocd.core.topics import OCD_PREFIX

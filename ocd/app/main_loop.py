@@ -24,12 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, bus_options, connect_urls
-from ocd.bus.addresses import Source, sources_of
-from ocd.bus.curve import security_from_config
-from ocd.bus.presence import find
-from ocd.bus.subscriptions import extra_topics, subscription_topics
-from ocd.bus.validation import main_loop_rules
+from ocd.bus import (
+    Event,
+    HeartbeatResponder,
+    Publisher,
+    Source,
+    Subscriber,
+    bus_options,
+    connect_urls,
+    extra_topics,
+    find_service,
+    main_loop_rules,
+    security_from_config,
+    sources_of,
+    subscription_topics,
+)
 from ocd.clock import Clock, MockClock, clock_from_config
 from ocd.config import Config
 from ocd.core import topics
@@ -156,7 +165,7 @@ class MainLoop(Service):
         """Stop with one line naming the main loop already on this bus: it greets whoever
         connects to its main or its shot address (any of the configured lists)."""
         urls = connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"])
-        found = await find(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg),
+        found = await find_service(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg),
                            security=self.security)
         if found is not None:
             raise OcdError(f"another ocd run is already running on this bus: "

@@ -20,12 +20,13 @@ from ocd.bus import (
     Publisher,
     Subscriber,
     bus_options,
+    command_rules,
     enquire,
+    find_service,
+    security_from_config,
+    service_urls,
+    sources_of,
 )
-from ocd.bus.addresses import service_urls, sources_of
-from ocd.bus.curve import security_from_config
-from ocd.bus.presence import find
-from ocd.bus.validation import command_rules
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 from ocd.core.commands import RequestLog, ack_payload, by_user, request_id, sender
@@ -198,7 +199,7 @@ async def _wait_for_main_loop(ctx: zmq.asyncio.Context, publisher: Publisher,
     (a subscriber alone, e.g. a monitor, proves nothing about the main loop). Without a main
     loop on the bus (nobody greets on its addresses) the shot starts at once."""
     urls = service_urls(cfg, "ocd_main_loop")
-    if await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
+    if await find_service(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
                   security=security_from_config(cfg)) is None:
         log.warning("no ocd run on %s: running the shot anyway (nothing follows it but "
                     "monitors)", ", ".join(urls))

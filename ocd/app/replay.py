@@ -6,9 +6,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from ocd.bus.addresses import bind_url, service_urls
-from ocd.bus.curve import security_from_config
-from ocd.bus.publisher import Publisher
+from ocd.bus import Publisher, bind_url, security_from_config, service_urls
 from ocd.clock import clock_from_config
 from ocd.config import Config
 from ocd.core.topics import OCD_PREFIX

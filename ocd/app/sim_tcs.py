@@ -10,9 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 
-from ocd.bus import Publisher
-from ocd.bus.addresses import config_url
-from ocd.bus.curve import security_from_config
+from ocd.bus import Publisher, config_url, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config
 from ocd.shell.clock_source import choose_clock_now, log_choice

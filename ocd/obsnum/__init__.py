@@ -12,8 +12,10 @@ from ocd.obsnum.choice import (
     source_line,
 )
 from ocd.obsnum.factory import allocator_from_config, check_instrument, default_sqlite_path
-from ocd.obsnum.rules import ObsnumAllocator
+from ocd.obsnum.rules import MAX_COUNT, MYSQL_SCHEMA, TABLE, ObsnumAllocator, format_rows
+from ocd.obsnum.sqlite import SqliteAllocator
 
-__all__ = ["MYSQL_CONNECTION_OPTIONS", "BackendChoice", "ObsnumAllocator",
-           "allocator_from_config", "check_instrument", "choose_backend", "default_sqlite_path",
-           "local_numbers_warning", "source_line"]
+__all__ = ["MAX_COUNT", "MYSQL_CONNECTION_OPTIONS", "MYSQL_SCHEMA", "TABLE", "BackendChoice",
+           "ObsnumAllocator", "SqliteAllocator", "allocator_from_config", "check_instrument",
+           "choose_backend", "default_sqlite_path", "format_rows", "local_numbers_warning",
+           "source_line"]

@@ -31,10 +31,7 @@ from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
-from ocd.bus.curve import security_from_config
-from ocd.bus.oneshot import NoAnswer
-from ocd.bus.ratelimit import RateLimitedLog
-from ocd.bus.subscriber import Subscriber
+from ocd.bus import NoAnswer, RateLimitedLog, Subscriber, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.topics import COMMAND_ABORT, COMMAND_ALLOW

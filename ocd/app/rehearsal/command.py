@@ -17,8 +17,7 @@ from ocd.app.keys import create_bus_keys
 from ocd.app.rehearsal.layout import Layout, make_layout
 from ocd.app.rehearsal.plan import forced_settings, plan_from_config
 from ocd.app.rehearsal.supervisor import RECORDING, Rehearsal, RehearsalFailed
-from ocd.bus.curve import security_from_config
-from ocd.bus.options import bus_options
+from ocd.bus import bus_options, security_from_config
 from ocd.config import Config, Origin
 from ocd.errors import EXIT_INTERRUPTED, ConfigError, OcdError
 from ocd.recording.store import stored_counts

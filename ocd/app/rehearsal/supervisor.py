@@ -21,12 +21,9 @@ from typing import Any, TextIO
 
 from ocd.app.rehearsal.layout import Layout
 from ocd.app.rehearsal.plan import Plan
-from ocd.bus.addresses import Source
-from ocd.bus.curve import BusSecurity
+from ocd.bus import BusOptions, BusSecurity, Source, Subscriber
 from ocd.bus.envelope import Event
-from ocd.bus.options import BusOptions
 from ocd.bus.sequence import SeqKind
-from ocd.bus.subscriber import Subscriber
 from ocd.core.payload import ocd_time
 from ocd.core.sources import COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
 from ocd.errors import OcdError

@@ -37,8 +37,8 @@ from typing import Any
 from ocd.app.sim_tcs import simulator_settings
 from ocd.app.simulation.scenario import Scenario
 from ocd.app.simulation.virtual_time import VirtualClock
+from ocd.bus import PayloadRules, accept, main_loop_rules
 from ocd.bus.envelope import MalformedMessage, stamp
-from ocd.bus.validation import PayloadRules, accept, main_loop_rules
 from ocd.config import Config
 from ocd.core import topics
 from ocd.core.orchestrator import Orchestrator

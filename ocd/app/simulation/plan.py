@@ -35,11 +35,14 @@ from ocd.app.simulation.simulate import (
     simulate_nights,
     tick_interval,
 )
-from ocd.bus.addresses import service_urls, sources_of
-from ocd.bus.curve import security_from_config
-from ocd.bus.options import bus_options
-from ocd.bus.presence import find
-from ocd.bus.subscriber import Subscriber
+from ocd.bus import (
+    Subscriber,
+    bus_options,
+    find_service,
+    security_from_config,
+    service_urls,
+    sources_of,
+)
 from ocd.config import Config
 from ocd.core import topics
 from ocd.core.payload import finite_number
@@ -58,7 +61,7 @@ async def _bus_conditions(cfg: Config) -> tuple[float | None, float | None, str]
     ctx = zmq.asyncio.Context()
     try:
         urls = service_urls(cfg, "ocd_main_loop")
-        found = await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
+        found = await find_service(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
                            security=security_from_config(cfg))
         if found is None:
             return None

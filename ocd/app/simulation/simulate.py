@@ -25,9 +25,7 @@ from ocd.app.simulation.virtual_time import VirtualTimeLoop
 from ocd.clock import Clock, RealClock
 from ocd.config import Config, parse_time
 from ocd.errors import OcdError, UsageError
-from ocd.obsnum import check_instrument
-from ocd.obsnum.rules import ObsnumAllocator
-from ocd.obsnum.sqlite import SqliteAllocator
+from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.store import open_for_replay
 from ocd.shell.progress import Progress
 from ocd.shots.book import ShotCopy

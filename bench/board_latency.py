@@ -38,10 +38,10 @@ import zmq.asyncio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ocd.app.children import child_env  # noqa: E402
 from ocd.bus import Publisher  # noqa: E402
 from ocd.core import topics  # noqa: E402
 from ocd.dev.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from ocd.shell.children import child_env  # noqa: E402
 
 RELAY = r"""
 import asyncio, json, sys, zmq, zmq.asyncio

@@ -30,8 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ocd.app.children import child_env  # noqa: E402
 from ocd.dev.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from ocd.shell.children import child_env  # noqa: E402
 
 BARE = ("import time, aiohttp.web, zmq.asyncio, numpy, ocd.app.board.server, ocd.sky.chart; "
         "print('ready', flush=True); time.sleep(3600)")

@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ocd.app.children import child_env  # noqa: E402
 from ocd.config import (
     load_config,  # noqa: E402
     rehearsal_config,  # noqa: E402
 )
+from ocd.shell.children import child_env  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

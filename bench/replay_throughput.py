@@ -42,10 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import zmq  # noqa: E402
 
-from ocd.app.children import child_env  # noqa: E402
 from ocd.bus import stamp  # noqa: E402
 from ocd.clock import MockClock  # noqa: E402
 from ocd.recording.store import open_recording  # noqa: E402
+from ocd.shell.children import child_env  # noqa: E402
 
 TOPICS = ("tcs.root.ra_dec", "tcs.receiver.heartbeat", "pas.Guider1.metrology_data")
 DATA = {"ra": 12.401733, "dec": 56.1464, "az": 123.4567, "alt": 55.055223, "pa": 12.3,

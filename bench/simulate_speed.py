@@ -35,11 +35,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ocd.app.settings import orchestrator_settings  # noqa: E402
 from ocd.app.simulation.simulate import Request, simulate_nights  # noqa: E402
 from ocd.config import load_config, rehearsal_config, sample_shot_file  # noqa: E402
 from ocd.core.orchestrator import Orchestrator  # noqa: E402
 from ocd.core.topics import GUIDER_METROLOGY, TCS_HEARTBEAT, TCS_RA_DEC  # noqa: E402
+from ocd.shell.settings import orchestrator_settings  # noqa: E402
 from ocd.shots.store import load_shots  # noqa: E402
 
 UTC = dt.timezone.utc

@@ -13,9 +13,9 @@ import zmq
 from conftest import ocd_env
 from shot_fixtures import make_inputs
 
-from ocd.app.children import OcdChild
 from ocd.bus import Event, decode
 from ocd.config import sample_shot_file
+from ocd.shell.children import OcdChild
 from ocd.shots.store import load_shots
 
 MOCK_TIME = "2017-11-19T03:00:00"  # dark at HET; DEX00009 West is the best shot then
@@ -78,7 +78,7 @@ linger = 0.2
 
 
 class OcdProcess:
-    """A running ``python -m ocd ...`` (an :class:`ocd.app.children.OcdChild`, output in files
+    """A running ``python -m ocd ...`` (an :class:`ocd.shell.children.OcdChild`, output in files
     under ``root``) whose :meth:`stop` fails the test when SIGTERM is not enough."""
 
     def __init__(self, args: tuple[str, ...], root: Path, name: str) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from ocd.app.clock_source import choose_clock_now
 from ocd.clock import utc_to_jd
 from ocd.config import Config
+from ocd.shell.clock_source import choose_clock_now
 
 
 def show_time(cfg: Config) -> int:

@@ -13,9 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocd.bus import Event, Publisher, Subscriber, connect_urls, send_acknowledged
-from ocd.bus.addresses import sources_of
-from ocd.bus.curve import bus_context, security_from_config
+from ocd.bus import (
+    Event,
+    Publisher,
+    Subscriber,
+    bus_context,
+    connect_urls,
+    security_from_config,
+    send_acknowledged,
+    sources_of,
+)
 from ocd.clock import clock_from_config
 from ocd.config import Config, Origin, master_specs, parse_override
 from ocd.core.commands import refused_changes

@@ -13,19 +13,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from ocd.app.service import Service, run_service
-from ocd.app.settings import tcs_topics
-from ocd.bus.addresses import SERVICES, Source, service_urls, sources_of
-from ocd.bus.curve import security_from_config
+from ocd.bus import (
+    SERVICES,
+    Source,
+    Subscriber,
+    SubscriberStats,
+    extra_topics,
+    security_from_config,
+    service_urls,
+    sources_of,
+    subscription_topics,
+)
 from ocd.bus.envelope import Event
-from ocd.bus.subscriber import Subscriber, SubscriberStats
-from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.config import Config
 from ocd.core.sources import ANY
 from ocd.core.topics import OCD_PREFIX
 from ocd.errors import UsageError
 from ocd.monitor.lines import format_check, format_json, format_line, routine_topics
 from ocd.monitor.narrator import Situation
+from ocd.shell.service import Service, run_service
+from ocd.shell.settings import tcs_topics
 
 log = logging.getLogger("ocd.listen")
 #: Back to the start of the line, and erase it (ANSI): the footer is rewritten in place.

@@ -1,7 +1,7 @@
 """``ocd run``: the shell around the orchestrator.
 
 It owns the sockets, the observation-number allocator, the shot file and the shot runner, and
-feeds every event and clock tick to the :class:`~ocd.app.engine.Engine`, which hands them to the
+feeds every event and clock tick to the :class:`~ocd.shell.engine.Engine`, which hands them to the
 pure :class:`~ocd.core.orchestrator.Orchestrator` and carries out the actions it returns (the
 same engine runs ``ocd simulate``'s nights; this module provides its edges). Slow work (the
 scheduler, the database, a shot) runs in background tasks so the loop keeps reading events and
@@ -24,16 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ocd.app.engine import Engine
-from ocd.app.mock_guard import confirm_mock_time
-from ocd.app.service import Service, run_service
-from ocd.app.settings import orchestrator_settings, tcs_source, tcs_topics
-from ocd.bus import Event, HeartbeatResponder, Publisher, Subscriber, bus_options, connect_urls
-from ocd.bus.addresses import Source, sources_of
-from ocd.bus.curve import security_from_config
-from ocd.bus.presence import find
-from ocd.bus.subscriptions import extra_topics, subscription_topics
-from ocd.bus.validation import main_loop_rules
+from ocd.bus import (
+    Event,
+    HeartbeatResponder,
+    Publisher,
+    Source,
+    Subscriber,
+    bus_options,
+    connect_urls,
+    extra_topics,
+    find_service,
+    main_loop_rules,
+    security_from_config,
+    sources_of,
+    subscription_topics,
+)
 from ocd.clock import Clock, MockClock, clock_from_config
 from ocd.config import Config
 from ocd.core import topics
@@ -41,6 +46,10 @@ from ocd.core.orchestrator import Orchestrator
 from ocd.errors import OcdError
 from ocd.monitor.narrator import ERROR, INFO, WARNING, Narrator
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
+from ocd.shell.engine import Engine
+from ocd.shell.mock_guard import confirm_mock_time
+from ocd.shell.service import Service, run_service
+from ocd.shell.settings import orchestrator_settings, tcs_source, tcs_topics
 from ocd.shots.book import ShotFile
 from ocd.shots.journal import JournalEntry, interrupted_finish
 from ocd.shots.locks import OwnerLock
@@ -98,7 +107,7 @@ def resolve_inputs(cfg: Config, cli_topics: list[str], all_topics: bool) -> Inpu
 
 class MainLoop(Service):
     """One ``ocd run`` process: the sockets, the database's thread and the shot file around
-    the :class:`~ocd.app.engine.Engine`, whose edges it provides (the shared execution of
+    the :class:`~ocd.shell.engine.Engine`, whose edges it provides (the shared execution of
     the orchestrator's actions)."""
 
     def __init__(self, cfg: Config, clock: Clock, inputs: Inputs) -> None:
@@ -156,7 +165,7 @@ class MainLoop(Service):
         """Stop with one line naming the main loop already on this bus: it greets whoever
         connects to its main or its shot address (any of the configured lists)."""
         urls = connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"])
-        found = await find(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg),
+        found = await find_service(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg),
                            security=self.security)
         if found is not None:
             raise OcdError(f"another ocd run is already running on this bus: "

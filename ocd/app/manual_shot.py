@@ -14,31 +14,32 @@ from typing import Any
 
 import zmq.asyncio
 
-from ocd.app.clock_source import choose_clock_now, log_choice
-from ocd.app.mock_guard import confirm_mock_time
-from ocd.app.service import Service, run_service
 from ocd.bus import (
     Event,
     HeartbeatResponder,
     Publisher,
     Subscriber,
     bus_options,
+    command_rules,
     enquire,
+    find_service,
+    security_from_config,
+    service_urls,
+    sources_of,
 )
-from ocd.bus.addresses import service_urls, sources_of
-from ocd.bus.curve import security_from_config
-from ocd.bus.presence import find
-from ocd.bus.validation import command_rules
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 from ocd.core.commands import RequestLog, ack_payload, by_user, request_id, sender
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
-from ocd.shots.model import Shot
+from ocd.shell.clock_source import choose_clock_now, log_choice
+from ocd.shell.mock_guard import confirm_mock_time
+from ocd.shell.service import Service, run_service
 from ocd.shots.runner import ShotOutcome, ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import decrement_file, load_shots
-from ocd.sky.scheduler import ScheduleSettings, choose
+from ocd.sky.scheduler import ScheduleSettings
+from ocd.sky.track import choose_track
 from ocd.tcs.factory import subsystems_from_config
 
 log = logging.getLogger(__name__)
@@ -46,22 +47,6 @@ log = logging.getLogger(__name__)
 #: How long (real seconds) to wait for a main loop to answer before the first event: a running
 #: ``ocd run`` answers within milliseconds; without one the shot still runs, with a warning.
 MAIN_LOOP_WAIT = 3.0
-
-
-def choose_track(shot: Shot, track: str | None, clock: Clock, cfg: Config) -> str:
-    """The track to use: ``--track``, else the shot's forced track, else the one the built-in
-    scheduler finds observable now."""
-    if track is not None:
-        return track
-    if shot.track in (0, 1):
-        return "EW"[shot.track]
-    result = choose([shot], clock.utc(), settings=ScheduleSettings.from_config(cfg))
-    usable = [c for c in result.candidates if c.observable]
-    if not usable:
-        reasons = "; ".join(f"{c.track}: {c.reason}" for c in result.candidates) or result.reason
-        raise UsageError(f"shot {shot.shotid} has no observable track now ({reasons}): "
-                         "give --track E or --track W to run it anyway")
-    return usable[0].track
 
 
 class NoPublisher:
@@ -94,7 +79,8 @@ class ManualShot(Service):
             raise UsageError(f"shot {shotid} has n_obs 0 in {shot_file}: it has no visit left "
                              "to observe (raise its n_obs in the file to observe it again)")
         self.shot = shot
-        self.track = choose_track(shot, track, clock, cfg)
+        self.track = choose_track(shot, track, clock.utc(),
+                                  ScheduleSettings.from_config(cfg))
         self.inputs = locator_from_config(cfg)
         # its star file and ACAM image, before an observation number is taken
         self.inputs.load(shot.shotid, shot.qifu, self.track)
@@ -213,7 +199,7 @@ async def _wait_for_main_loop(ctx: zmq.asyncio.Context, publisher: Publisher,
     (a subscriber alone, e.g. a monitor, proves nothing about the main loop). Without a main
     loop on the bus (nobody greets on its addresses) the shot starts at once."""
     urls = service_urls(cfg, "ocd_main_loop")
-    if await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
+    if await find_service(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
                   security=security_from_config(cfg)) is None:
         log.warning("no ocd run on %s: running the shot anyway (nothing follows it but "
                     "monitors)", ", ".join(urls))

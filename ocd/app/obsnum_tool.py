@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from ocd.app.clock_source import choose_clock_now
 from ocd.config import Config
-from ocd.obsnum import allocator_from_config
-from ocd.obsnum.rules import TABLE, format_rows
+from ocd.obsnum import TABLE, allocator_from_config, format_rows
+from ocd.shell.clock_source import choose_clock_now
 
 log = logging.getLogger("ocd.obsnum")
 

@@ -10,13 +10,19 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from ocd.bus.addresses import SERVICES, connect_urls, sources_of
-from ocd.bus.curve import bus_context, security_from_config
+from ocd.bus import (
+    REPLY_TOPIC,
+    SERVICES,
+    Publisher,
+    Subscriber,
+    bus_context,
+    bus_options,
+    connect_urls,
+    enquire,
+    security_from_config,
+    sources_of,
+)
 from ocd.bus.envelope import Event
-from ocd.bus.heartbeat import REPLY_TOPIC, enquire
-from ocd.bus.options import bus_options
-from ocd.bus.publisher import Publisher
-from ocd.bus.subscriber import Subscriber
 from ocd.config import Config
 from ocd.errors import OcdError
 

@@ -6,14 +6,12 @@ import asyncio
 import logging
 from pathlib import Path
 
-from ocd.app.service import Service, run_service
-from ocd.bus.addresses import SERVICES, Source, sources_of
-from ocd.bus.curve import security_from_config
-from ocd.bus.options import bus_options
+from ocd.bus import SERVICES, Source, bus_options, security_from_config, sources_of
 from ocd.config import Config
 from ocd.core.sources import ANY
 from ocd.errors import UsageError
 from ocd.recording.recorder import Recorder, RecordSettings, RecordStats, record_topics
+from ocd.shell.service import Service, run_service
 
 log = logging.getLogger("ocd.record")
 

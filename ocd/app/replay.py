@@ -6,11 +6,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
-from ocd.app.progress import Progress
-from ocd.app.service import Service, run_service
-from ocd.bus.addresses import bind_url, service_urls
-from ocd.bus.curve import security_from_config
-from ocd.bus.publisher import Publisher
+from ocd.bus import Publisher, bind_url, security_from_config, service_urls
 from ocd.clock import clock_from_config
 from ocd.config import Config
 from ocd.core.topics import OCD_PREFIX
@@ -18,6 +14,8 @@ from ocd.errors import ConfigError, OcdError, UsageError
 from ocd.recording.pacing import clock_warnings
 from ocd.recording.replay import ReplayPlan, ReplayResult, replay
 from ocd.recording.store import inspect, open_for_replay, recorded_clock
+from ocd.shell.progress import Progress
+from ocd.shell.service import Service, run_service
 
 log = logging.getLogger("ocd.db_replay")
 

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from ocd.app.clock_source import choose_clock_now
 from ocd.clock import utc_to_jd
 from ocd.config import Config, parse_time
 from ocd.errors import UsageError
+from ocd.shell.clock_source import choose_clock_now
 from ocd.shots.store import load_shots
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Candidate, Conditions, ScheduleResult, span

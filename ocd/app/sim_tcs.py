@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 import signal
 
-from ocd.app.clock_source import choose_clock_now, log_choice
-from ocd.app.service import Service, run_service
-from ocd.app.settings import tcs_topics
-from ocd.bus import Publisher
-from ocd.bus.addresses import config_url
-from ocd.bus.curve import security_from_config
+from ocd.bus import Publisher, config_url, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config
+from ocd.shell.clock_source import choose_clock_now, log_choice
+from ocd.shell.service import Service, run_service
+from ocd.shell.settings import tcs_topics
 from ocd.tcs.gateway import GatewayServer
 from ocd.tcs.interface import SUBSYSTEMS
 from ocd.tcs.sim.events import SimulatorSettings, TcsSimulator

@@ -65,7 +65,7 @@ def _presence(event: Event, service: str) -> Presence | None:
     return Presence(service, event.origin or "an unnamed publisher", clean, event)
 
 
-async def find(ctx: zmq.asyncio.Context, urls: Sequence[str], service: str, *,
+async def find_service(ctx: zmq.asyncio.Context, urls: Sequence[str], service: str, *,
                options: BusOptions | None = None, security: BusSecurity | None = None,
                timeout: float = PRESENCE_TIMEOUT) -> Presence | None:
     """The process of ``service`` (e.g. ``ocd_main_loop``) publishing on one of ``urls``, or

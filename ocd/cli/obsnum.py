@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from ocd.obsnum.rules import MAX_COUNT, TABLE
+from ocd.obsnum import MAX_COUNT, TABLE
 
 if TYPE_CHECKING:
     from ocd.config import Config

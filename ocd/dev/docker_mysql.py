@@ -19,7 +19,7 @@ from typing import Any
 
 from ocd.config import Config, static_file
 from ocd.errors import ConfigError, OcdError
-from ocd.obsnum.rules import MYSQL_SCHEMA
+from ocd.obsnum import MYSQL_SCHEMA
 
 #: Where the official MySQL and MariaDB images look for SQL to run at their first start.
 INIT_DIR = "/docker-entrypoint-initdb.d"

@@ -24,8 +24,8 @@ import time
 import zlib
 from pathlib import Path
 
-from ocd.app.children import OcdChild, describe_exit
 from ocd.config import sample_night, samples_dir
+from ocd.shell.children import OcdChild, describe_exit
 from ocd.shots.store import load_shots
 
 #: Start of the sample night (OCD clock, UTC): dark at HET, the sample shots observable; the

@@ -15,8 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ocd.app.children import child_env
 from ocd.dev.browser import CHROMIUM, CHROMIUM_ARGS
+from ocd.shell.children import child_env
 
 
 def take(path: Path, chromium: str = CHROMIUM) -> None:

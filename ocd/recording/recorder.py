@@ -27,15 +27,17 @@ from typing import Any
 
 import zmq
 
-from ocd.bus.addresses import Source
-from ocd.bus.curve import BusSecurity
+from ocd.bus import (
+    BusOptions,
+    BusSecurity,
+    RateLimitedLog,
+    Reconnector,
+    Source,
+    open_source,
+    passes_whole_system,
+)
 from ocd.bus.envelope import loads
-from ocd.bus.options import BusOptions
-from ocd.bus.ratelimit import RateLimitedLog
-from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import SeqKind, SequenceTracker
-from ocd.bus.subscriber import open_source
-from ocd.bus.subscriptions import passes_whole_system
 from ocd.core.payload import finite_number
 from ocd.core.sources import ANY
 from ocd.errors import OcdError

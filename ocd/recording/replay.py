@@ -17,9 +17,8 @@ from typing import Any, Protocol
 
 import zmq
 
+from ocd.bus import Publisher, RateLimitedLog
 from ocd.bus.envelope import dumps, loads
-from ocd.bus.publisher import Publisher
-from ocd.bus.ratelimit import RateLimitedLog
 from ocd.recording.pacing import Pacer
 from ocd.recording.store import WIRE_KEY, inspect, select_sql
 

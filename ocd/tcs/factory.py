@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import zmq.asyncio
 
-from ocd.bus.addresses import config_url
-from ocd.bus.curve import security_from_config
+from ocd.bus import config_url, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config
 from ocd.tcs.gateway import GatewayClient

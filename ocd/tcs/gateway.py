@@ -27,10 +27,8 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from ocd.bus.addresses import BindHint, bind
-from ocd.bus.curve import BusSecurity
+from ocd.bus import BindHint, BusSecurity, RateLimitedLog, bind
 from ocd.bus.envelope import loads
-from ocd.bus.ratelimit import RateLimitedLog
 from ocd.clock import Clock, real_seconds
 from ocd.tcs.interface import Subsystems, TcsError, check_command
 

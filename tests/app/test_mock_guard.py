@@ -5,9 +5,9 @@ import io
 
 import pytest
 
-from ocd.app.mock_guard import confirm_mock_time
 from ocd.clock import MockClock, RealClock
 from ocd.errors import UsageError
+from ocd.shell.mock_guard import confirm_mock_time
 
 MOCK = MockClock(dt.datetime(2017, 11, 18, 18, tzinfo=dt.timezone.utc))
 

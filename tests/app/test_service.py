@@ -1,4 +1,4 @@
-"""The one life cycle of every long-running process (``ocd.app.service``)."""
+"""The one life cycle of every long-running process (``ocd.shell.service``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from ocd.app.service import BackgroundTaskFailed, Service, run_service
 from ocd.errors import OcdError
+from ocd.shell.service import BackgroundTaskFailed, Service, run_service
 
 
 class Resource:

@@ -314,8 +314,8 @@ def test_abort_and_config_commands_become_actions():
 
 
 def test_settings_from_config():
-    from ocd.app.settings import orchestrator_settings
     from ocd.config import load_config
+    from ocd.shell.settings import orchestrator_settings
 
     cfg = load_config(overrides=[("run", "max_seeing", "2.2"), ("tcs", "heartbeat_timeout", "7")],
                       environ={})

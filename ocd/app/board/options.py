@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ocd.app.board.auth import BadUsers, PasswordHash, allowed_origins, parse_users
-from ocd.app.settings import tcs_topics
 from ocd.config import Config
 from ocd.monitor.night import NightSettings
+from ocd.shell.settings import tcs_topics
 from ocd.shots.runner import plan_from_config
 
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")

@@ -31,16 +31,13 @@ from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
-from ocd.app.service import Service
-from ocd.bus.curve import security_from_config
-from ocd.bus.oneshot import NoAnswer
-from ocd.bus.ratelimit import RateLimitedLog
-from ocd.bus.subscriber import Subscriber
+from ocd.bus import NoAnswer, RateLimitedLog, Subscriber, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.topics import COMMAND_ABORT, COMMAND_ALLOW
 from ocd.errors import OcdError
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
+from ocd.shell.service import Service
 from ocd.shots.store import file_stamp, load_shots
 from ocd.sky.chart import pointing_chart, shot_chart
 from ocd.sky.scheduler import Conditions, ScheduleSettings

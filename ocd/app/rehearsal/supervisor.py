@@ -19,20 +19,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ocd.app.children import OcdChild, describe_exit
 from ocd.app.rehearsal.layout import Layout
 from ocd.app.rehearsal.plan import Plan
-from ocd.app.service import Service
-from ocd.bus.addresses import Source
-from ocd.bus.curve import BusSecurity
+from ocd.bus import BusOptions, BusSecurity, Source, Subscriber
 from ocd.bus.envelope import Event
-from ocd.bus.options import BusOptions
 from ocd.bus.sequence import SeqKind
-from ocd.bus.subscriber import Subscriber
 from ocd.core.payload import ocd_time
 from ocd.core.sources import COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
 from ocd.errors import OcdError
 from ocd.monitor.tally import Tally
+from ocd.shell.children import OcdChild, describe_exit
+from ocd.shell.service import Service
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """One night in virtual time: ``ocd run``'s engine with simulated edges.
 
-The main loop here is the :class:`~ocd.app.engine.Engine` of ``ocd run`` around the same
+The main loop here is the :class:`~ocd.shell.engine.Engine` of ``ocd run`` around the same
 :class:`~ocd.core.orchestrator.Orchestrator`, scheduler, observation-number rules
 (:class:`~ocd.obsnum.sqlite.SqliteAllocator` on an in-memory database) and shot runner; only
 its edges differ:
@@ -34,14 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocd.app.engine import Engine
-from ocd.app.manual_shot import choose_track
-from ocd.app.settings import orchestrator_settings, tcs_topics
 from ocd.app.sim_tcs import simulator_settings
 from ocd.app.simulation.scenario import Scenario
 from ocd.app.simulation.virtual_time import VirtualClock
+from ocd.bus import PayloadRules, accept, main_loop_rules
 from ocd.bus.envelope import MalformedMessage, stamp
-from ocd.bus.validation import PayloadRules, accept, main_loop_rules
 from ocd.config import Config
 from ocd.core import topics
 from ocd.core.orchestrator import Orchestrator
@@ -51,12 +48,15 @@ from ocd.monitor.timeline import NightReport, Timeline
 from ocd.obsnum import ObsnumAllocator
 from ocd.recording.pacing import Pacer, in_step_speedup
 from ocd.recording.store import inspect, open_for_replay, recorded_clock, select_sql
+from ocd.shell.engine import Engine
+from ocd.shell.settings import orchestrator_settings, tcs_topics
 from ocd.shots.book import ShotCopy
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore
 from ocd.sky import het
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions, ScheduleResult, ScheduleSettings, choose
+from ocd.sky.track import choose_track
 from ocd.tcs.sim.events import TcsSimulator
 from ocd.tcs.sim.subsystems import SimulatedSubsystems
 from ocd.tcs.sim.weather import Weather
@@ -522,7 +522,8 @@ class SimulatedNight:
         shot = self.shots.store.get(names[pick % len(names)])
         assert shot is not None
         try:
-            track = choose_track(shot, None, self.clock, self.cfg)
+            track = choose_track(shot, None, self.clock.utc(),
+                                 ScheduleSettings.from_config(self.cfg))
             observation = await self.edges.allocate()
         except OcdError as exc:
             log.warning("ocd run_shot %s: %s", shot.shotid, exc)

@@ -25,7 +25,6 @@ from typing import TextIO
 
 import zmq.asyncio
 
-from ocd.app.clock_source import choose_clock_now
 from ocd.app.simulation.calendar import morning_twilight
 from ocd.app.simulation.report import check_png, render_night, results_document
 from ocd.app.simulation.simulate import (
@@ -36,15 +35,19 @@ from ocd.app.simulation.simulate import (
     simulate_nights,
     tick_interval,
 )
-from ocd.bus.addresses import service_urls, sources_of
-from ocd.bus.curve import security_from_config
-from ocd.bus.options import bus_options
-from ocd.bus.presence import find
-from ocd.bus.subscriber import Subscriber
+from ocd.bus import (
+    Subscriber,
+    bus_options,
+    find_service,
+    security_from_config,
+    service_urls,
+    sources_of,
+)
 from ocd.config import Config
 from ocd.core import topics
 from ocd.core.payload import finite_number
 from ocd.errors import UsageError
+from ocd.shell.clock_source import choose_clock_now
 from ocd.tcs.sim.weather import Weather
 
 #: Real seconds ``ocd plan`` waits for a running main loop's status (it comes with every TCS
@@ -58,7 +61,7 @@ async def _bus_conditions(cfg: Config) -> tuple[float | None, float | None, str]
     ctx = zmq.asyncio.Context()
     try:
         urls = service_urls(cfg, "ocd_main_loop")
-        found = await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
+        found = await find_service(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
                            security=security_from_config(cfg))
         if found is None:
             return None

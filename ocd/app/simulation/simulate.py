@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ocd.app.progress import Progress
 from ocd.app.simulation.calendar import night_date, night_of
 from ocd.app.simulation.night import NightResult, NightSetup, SimulatedNight, collected_logs
 from ocd.app.simulation.report import check_png, render_night, render_totals, results_document
@@ -26,10 +25,9 @@ from ocd.app.simulation.virtual_time import VirtualTimeLoop
 from ocd.clock import Clock, RealClock
 from ocd.config import Config, parse_time
 from ocd.errors import OcdError, UsageError
-from ocd.obsnum import check_instrument
-from ocd.obsnum.rules import ObsnumAllocator
-from ocd.obsnum.sqlite import SqliteAllocator
+from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.store import open_for_replay
+from ocd.shell.progress import Progress
 from ocd.shots.book import ShotCopy
 from ocd.shots.store import ShotStore, load_shots
 from ocd.tcs.sim.weather import KINDS, Weather

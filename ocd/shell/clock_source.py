@@ -16,11 +16,8 @@ from dataclasses import dataclass
 
 import zmq.asyncio
 
-from ocd.bus.addresses import service_urls
-from ocd.bus.curve import security_from_config
+from ocd.bus import bus_options, find_service, security_from_config, service_urls
 from ocd.bus.envelope import adopted_clock
-from ocd.bus.options import bus_options
-from ocd.bus.presence import find
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 
@@ -46,7 +43,7 @@ async def choose_clock(cfg: Config, ctx: zmq.asyncio.Context) -> ClockChoice:
     if cfg.get_time("dates", "mock_anchor") is not None:
         return ClockChoice(own, "mock clock pinned by [dates] mock_anchor")
     urls = service_urls(cfg, "ocd_main_loop")
-    found = await find(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
+    found = await find_service(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
                        security=security_from_config(cfg))
     start = own.utc().isoformat(timespec="seconds")
     if found is None:

@@ -25,10 +25,8 @@ from typing import Any, Protocol, TypeVar
 
 import zmq.asyncio
 
-from ocd.bus.curve import BusSecurity, bus_context
+from ocd.bus import BusSecurity, RateLimitedLog, Subscriber, bus_context
 from ocd.bus.envelope import Event
-from ocd.bus.ratelimit import RateLimitedLog
-from ocd.bus.subscriber import Subscriber
 from ocd.errors import OcdError
 
 log = logging.getLogger(__name__)

@@ -33,6 +33,7 @@ from ocd.core.orchestrator import (
     StartShot,
     ack,
 )
+from ocd.core.states import PendingStateName
 from ocd.errors import OcdError
 from ocd.shots.book import ShotBook
 from ocd.shots.journal import JournalEntry
@@ -119,16 +120,16 @@ class Engine:
         if isinstance(action, Publish):
             self.edges.publish(action.topic, action.data)
         elif isinstance(action, RequestSchedule):
-            self._step(self._schedule(action), "scheduling", action.request)
+            self._step(self._schedule(action), PendingStateName.SCHEDULING, action.request)
         elif isinstance(action, StartShot):
-            self._step(self._start_shot(action), "starting")
+            self._step(self._start_shot(action), PendingStateName.STARTING)
         elif isinstance(action, Abort):
             self._abort(action)
         elif isinstance(action, ChangeConfig):
             self._change_config(action)
 
-    def _step(self, work: Coroutine[Any, Any, None], step: str, request: int | None = None
-              ) -> None:
+    def _step(self, work: Coroutine[Any, Any, None], step: PendingStateName,
+              request: int | None = None) -> None:
         """Run a step toward a shot in the background; if it raises, the orchestrator hears
         it (and says so on the bus) instead of waiting for an answer that never comes."""
         task = self.edges.spawn_step(work, step)

@@ -32,6 +32,14 @@ ABORTED = "ShotAborted"
 #: ``exc_value`` of a shot aborted because ``ocd run`` stopped.
 SHUTDOWN = "shutdown"
 
+#: What became of a shot, as the monitors tell it.
+ShotState = Literal["running", "completed", "failed", "aborted", "interrupted"]
+RUNNING: ShotState = "running"
+COMPLETED: ShotState = "completed"
+FAILED: ShotState = "failed"
+ABORTED_SHOT: ShotState = "aborted"
+INTERRUPTED: ShotState = "interrupted"
+
 #: The two steps of a shot, by their topic's last word.
 Step = Literal["setup_telescope", "exp_hetdex"]
 SETUP_TELESCOPE: Step = "setup_telescope"
@@ -66,8 +74,10 @@ def _origin(payload: Mapping[str, Any]) -> str:
 
 
 def _texts(value: Any) -> tuple[str, ...] | None:
-    """A list field as texts (``None`` when it is not a list)."""
-    return tuple(map(str, value)) if isinstance(value, list) else None
+    """A list field as its texts, items of other kinds left out (``None``: not a list)."""
+    if not isinstance(value, list):
+        return None
+    return tuple(text for text in map(_text, value) if text is not None)
 
 
 # -- the TCS --------------------------------------------------------------------------------
@@ -449,7 +459,8 @@ def _hetdex_allowed(topic: str, p: Mapping[str, Any]) -> InboundEvent:
 def _status(topic: str, p: Mapping[str, Any]) -> InboundEvent:
     states, pointing = p.get("states"), p.get("pointing")
     return MainStatus(
-        {str(k): str(v) for k, v in states.items()} if isinstance(states, dict) else None,
+        {k: v for k, v in ((k, _text(v)) for k, v in states.items())
+         if isinstance(k, str) and v is not None} if isinstance(states, dict) else None,
         _texts(p.get("waiting")), _text(p.get("pending")), _text(p.get("running_shot")),
         finite_number(p.get("seeing")), finite_number(p.get("transparency")),
         pointing if isinstance(pointing, dict) else None)

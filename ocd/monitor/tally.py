@@ -30,7 +30,7 @@ class Shot:
     track: str
     observation: int | None
     origin: str
-    state: str = "running"  # running, completed, failed, interrupted
+    state: ev.ShotState = ev.RUNNING
     exposures: int = 0
     error: str = ""
 
@@ -75,16 +75,16 @@ class Tally:
 
     def _ended(self, e: ev.ShotEnded) -> list[str]:
         shot = self._shot(e.origin or "?", e.observation)
-        if shot is None or shot.state != "running":
+        if shot is None or shot.state != ev.RUNNING:
             return []
         if not e.failed:
-            shot.state = "completed"
+            shot.state = ev.COMPLETED
             return [f"shot {shot.describe()} completed"]
         shot.error = f"{e.exc_type}: {e.exc_value}"
         if self.stopping and e.shut_down:
-            shot.state = "interrupted"
+            shot.state = ev.INTERRUPTED
             return [f"shot {shot.describe()} interrupted: the rehearsal stopped ocd run"]
-        shot.state = "failed"
+        shot.state = ev.FAILED
         return [f"shot {shot.describe()} FAILED: {shot.error}"]
 
     def _step(self, e: ev.ShotStep) -> list[str]:
@@ -124,8 +124,8 @@ class Tally:
     def finish(self) -> None:
         """The rehearsal is over: shots still running were interrupted by its end."""
         for shot in self.shots:
-            if shot.state == "running":
-                shot.state = "interrupted"
+            if shot.state == ev.RUNNING:
+                shot.state = ev.INTERRUPTED
 
     def of_state(self, state: str) -> list[Shot]:
         return [s for s in self.shots if s.state == state]
@@ -138,8 +138,8 @@ class Tally:
         """The ``--summary`` JSON: exactly :data:`SUMMARY_KEYS`; the events by topic are those
         the recorder ``stored`` when given (else those this tally saw)."""
         counts = self.events_by_topic if stored is None else stored
-        return {"shots_completed": len(self.of_state("completed")),
-                "shots_failed": len(self.of_state("failed")),
+        return {"shots_completed": len(self.of_state(ev.COMPLETED)),
+                "shots_failed": len(self.of_state(ev.FAILED)),
                 "obsnums": self.obsnums,
                 "events_by_topic": dict(sorted(counts.items())),
                 "gaps": len(self.gaps)}
@@ -152,7 +152,7 @@ class Tally:
         own count differs, if it does."""
         def shots(state: str) -> str:
             chosen = self.of_state(state)
-            listed = ", ".join(s.describe() + (f": {s.error}" if state == "failed" else "")
+            listed = ", ".join(s.describe() + (f": {s.error}" if state == ev.FAILED else "")
                                for s in chosen)
             return f"{len(chosen)}" + (f"  {listed}" if listed else "")
 
@@ -162,7 +162,7 @@ class Tally:
                  f"{speed:g}x",
                  f"  shots completed:     {shots('completed')}",
                  f"  shots failed:        {shots('failed')}"]
-        if self.of_state("interrupted"):
+        if self.of_state(ev.INTERRUPTED):
             lines.append(f"  interrupted at end:  {shots('interrupted')}")
         obsnums = ", ".join(map(str, self.obsnums)) or "none"
         lines.append(f"  observation numbers: {obsnums}")

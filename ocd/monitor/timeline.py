@@ -76,7 +76,7 @@ class ShotRecord:
     by_hand: bool
     reason: str = ""  # why the main loop chose it
     end: float | None = None
-    outcome: str = "running"  # completed, failed, aborted, interrupted, running
+    outcome: ev.ShotState = ev.RUNNING
     error: str = ""
     exposures: int = 0
     exposure_seconds: float = 0.0
@@ -143,10 +143,10 @@ class NightReport:
         return {reason: totals[reason] for reason in IDLE_REASONS if totals.get(reason, 0) > 0}
 
     def totals(self) -> dict[str, Any]:
-        return {"shots_completed": self.count("completed"),
-                "shots_failed": self.count("failed"),
-                "shots_aborted": self.count("aborted"),
-                "shots_interrupted": self.count("interrupted"),
+        return {"shots_completed": self.count(ev.COMPLETED),
+                "shots_failed": self.count(ev.FAILED),
+                "shots_aborted": self.count(ev.ABORTED_SHOT),
+                "shots_interrupted": self.count(ev.INTERRUPTED),
                 "exposure_hours": round(self.exposure_seconds / 3600.0, 3),
                 "dark_hours": round(self.dark_seconds / 3600.0, 3),
                 "idle_hours": {reason: round(seconds / 3600.0, 3)
@@ -259,11 +259,11 @@ class Timeline:
         shot = self._running.pop(e.origin)
         shot.end = now
         if not e.failed:
-            shot.outcome = "completed"
+            shot.outcome = ev.COMPLETED
             return
         shot.error = f"{e.exc_type}: {e.exc_value or ''}"
-        shot.outcome = ("interrupted" if e.shut_down else "aborted" if e.aborted else
-                        "failed")
+        shot.outcome = (ev.INTERRUPTED if e.shut_down else ev.ABORTED_SHOT if e.aborted else
+                        ev.FAILED)
 
     # -- idle periods ------------------------------------------------------------------------
     def _reason(self) -> tuple[str, str] | None:

@@ -33,6 +33,7 @@ from ocd.core.orchestrator import (
     StartShot,
     ack,
 )
+from ocd.core.state_names import RUN_SHOT_RUNNING
 from ocd.core.states import PendingStateName
 from ocd.errors import OcdError
 from ocd.shots.book import ShotBook
@@ -202,7 +203,7 @@ class Engine:
     def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):
             self._ack(action, "abort", True, f"aborting shot {self.runner.current}{action.user}")
-        elif self.orchestrator.run_shot.state != "running":
+        elif self.orchestrator.run_shot.state != RUN_SHOT_RUNNING:
             self._ack(action, "abort", False, "no shot is running")
         # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
 

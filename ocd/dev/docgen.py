@@ -312,19 +312,10 @@ The main loop's machines, as `ocd.states.change`, `ocd.states.state` (`machine_n
 
 def _state_rows() -> list[str]:
     """One row per state of each of the main loop's machines, from their ``meanings``."""
-    from ocd.core.states import (
-        HetdexAllowedState,
-        MetaState,
-        MetrologyState,
-        RunShotState,
-        TcsState,
-    )
+    from ocd.core.states import MACHINES
 
-    rows = []
-    for machine in (RunShotState, HetdexAllowedState, TcsState, MetrologyState, MetaState):
-        for state in machine.states:
-            rows.append(f"| `{machine.name}` | `{state}` | {machine.meanings[state]} |")
-    return rows
+    return [f"| `{spec.name}` | `{state}` | {spec.meanings[state]} |"
+            for spec in MACHINES for state in spec.states]
 
 
 def events_reference() -> str:

@@ -38,6 +38,7 @@ from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.subscriber import Subscriber
 from ocd.clock import Clock
 from ocd.config import Config, static_file
+from ocd.core.events import COMPLETED
 from ocd.core.topics import COMMAND_ABORT, COMMAND_ALLOW
 from ocd.errors import OcdError
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
@@ -200,7 +201,7 @@ class Board(Service):
         while True:
             now = self.ocd_now()
             new_stamp = file_stamp(self.shot_file) if self.shot_file is not None else None
-            done = len(self.view.tally.of_state("completed"))
+            done = len(self.view.tally.of_state(COMPLETED))
             if new_stamp != stamp or table is None:
                 stamp = new_stamp
                 table, error = await asyncio.to_thread(self._load_table)

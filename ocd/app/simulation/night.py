@@ -44,7 +44,9 @@ from ocd.bus.envelope import MalformedMessage, stamp
 from ocd.bus.validation import PayloadRules, accept, main_loop_rules
 from ocd.config import Config
 from ocd.core import topics
+from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
+from ocd.core.topics import TcsTopics
 from ocd.errors import OcdError
 from ocd.monitor.invariants import InvariantChecker, Limits, bookkeeping_violations
 from ocd.monitor.timeline import NightReport, Timeline
@@ -70,27 +72,29 @@ BY_HAND = "ocd_run_shot@simulation:"
 COMMANDER = "ocd_allow_hetdex@simulation:1"
 TCS = "tcs@simulation:1"
 
-Feed = Callable[[float, str, dict[str, Any]], None]
+Feed = Callable[[float, InboundEvent | None], None]
 
 
 class Observers:
     """Who follows which topics of the night (the report's timeline, the checker): each event
     goes to the feeds of its topic only, so the states and status the main loop republishes
-    at every heartbeat cost a dictionary lookup."""
+    at every heartbeat cost a dictionary lookup; an event followed is decoded once for all
+    its feeds."""
 
-    def __init__(self) -> None:
+    def __init__(self, tcs: TcsTopics) -> None:
+        self.tcs = tcs
         self._feeds: dict[str, list[Feed]] = {}
 
     def add(self, feed: Feed, names: tuple[str, ...]) -> None:
         for name in names:
             self._feeds.setdefault(name, []).append(feed)
 
-    def feeds(self, topic: str) -> list[Feed]:
-        return self._feeds.get(topic, [])
-
     def __call__(self, now: float, topic: str, payload: dict[str, Any]) -> None:
-        for feed in self._feeds.get(topic, ()):
-            feed(now, topic, payload)
+        feeds = self._feeds.get(topic)
+        if feeds:
+            event = decode(topic, payload, self.tcs)
+            for feed in feeds:
+                feed(now, event)
 
 
 @dataclass(frozen=True)
@@ -224,11 +228,7 @@ class SimulatedEdges:
         self._start = clock.timestamp()
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
-        feeds = self.observers.feeds(topic)
-        if feeds:
-            now = self.clock.timestamp()
-            for feed in feeds:
-                feed(now, topic, data)
+        self.observers(self.clock.timestamp(), topic, data)
 
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
         return schedule_with_config(self.cfg, store, self.clock, conditions)
@@ -328,9 +328,9 @@ class SimulatedNight:
             min_transparency=settings.metrology.min_transparency,
             stale_after=settings.metrology.stale_after,
             idle_limit=idle_limit(cfg, setup.tick), tcs=tcs), MAIN_SHOTS)
-        observers = Observers()
-        observers.add(self.timeline.feed, self.timeline.topics())
-        observers.add(self.checker.feed, self.checker.topics())
+        observers = Observers(tcs)
+        observers.add(self.timeline.take, self.timeline.topics())
+        observers.add(self.checker.take, self.checker.topics())
         silenced = (tcs.heartbeat, tcs.ra_dec)
 
         def silent(topic: str, now: float) -> bool:

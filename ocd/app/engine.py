@@ -23,6 +23,7 @@ from ocd.clock import Clock
 from ocd.config import Config, Origin, master_specs
 from ocd.core import topics
 from ocd.core.commands import refused_changes
+from ocd.core.events import InboundEvent
 from ocd.core.orchestrator import (
     Abort,
     Action,
@@ -82,10 +83,11 @@ class Engine:
         self.shot_origin = shot_origin
 
     # -- inputs ---------------------------------------------------------------------------
-    def handle(self, topic: str, payload: dict[str, Any]) -> None:
-        """One event from the bus: what the orchestrator makes of it, carried out."""
+    def handle(self, topic: str, event: InboundEvent | None) -> None:
+        """One event from the bus on ``topic``, decoded once where it came in: what the
+        orchestrator makes of it, carried out."""
         try:
-            actions = self.orchestrator.handle(topic, payload, self.clock.timestamp())
+            actions = self.orchestrator.take(event, self.clock.timestamp())
         except Exception as exc:
             self.edges.failed("event", topic, exc)
             return

@@ -227,12 +227,12 @@ class MainLoop(Service):
     def _handle(self, event: Event) -> None:
         """Tell the window, answer an enquiry, or hand the event to the engine (the
         orchestrator); a handling that fails is reported."""
-        for_orchestrator = False
+        for_orchestrator, decoded = False, None
         with self.guard("event", event.topic):
             decoded = decode(event.topic, event.payload, self.tcs_topics)  # once, here
             for_orchestrator = self._preview(event, decoded)
         if for_orchestrator:
-            self.engine.handle(event.topic, event.payload)
+            self.engine.handle(event.topic, decoded)
 
     def _preview(self, event: Event, decoded: InboundEvent | None) -> bool:
         """What this process does with an event before the orchestrator: False when it is

@@ -1,6 +1,7 @@
 """The main loop's decision core: events and clock readings in, actions out. No I/O.
 
-The shell (``ocd.app.main_loop``) feeds every bus event to :meth:`Orchestrator.handle`, calls
+The shell (``ocd.app.main_loop``) decodes every bus event once (:func:`ocd.core.events.decode`)
+and feeds the typed event to :meth:`Orchestrator.take`, calls
 :meth:`Orchestrator.tick` periodically, and carries out the returned actions: publish an event,
 run the scheduler, start a shot, abort, change the configuration. Results of slow work come back
 through :meth:`Orchestrator.scheduled`, :meth:`Orchestrator.start_failed` and
@@ -14,20 +15,28 @@ published it (its own shot runner or an RA's ``ocd run_shot -e``): one path, no 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from ocd.core import topics
-from ocd.core.commands import (
-    RequestLog,
-    ack_payload,
-    by_user,
-    parse_changes,
-    request_id,
-    sender,
+from ocd.core.commands import RequestLog, ack_payload
+from ocd.core.events import (
+    AbortShot,
+    AllowHetdex,
+    CommandReceived,
+    ConfigSend,
+    GuiderReading,
+    InboundEvent,
+    Pointing,
+    ShotEnded,
+    ShotProgress,
+    ShotStarted,
+    ShotStep,
+    TcsHeartbeat,
+    decode,
 )
-from ocd.core.payload import finite_number
 from ocd.core.states import (
     HetdexAllowedState,
     Machine,
@@ -62,11 +71,6 @@ class Settings:
     schedule_timeout: float = 120.0
     #: States and status are published at least this often, TCS heartbeats or not.
     status_interval: float = 10.0
-
-
-#: The pointing fields kept from ``tcs.root.ra_dec`` (those of its schema), nothing else: the
-#: vault is published in every status, so a sender cannot make it grow.
-POINTING_KEYS = ("ra", "dec", "track", "tracking", "dx", "dy")
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -151,8 +155,9 @@ class Orchestrator:
         self.hetdex = HetdexAllowedState()
         self.run_shot = RunShotState(settings.error_pause, settings.shot_silent_after)
         self.meta = MetaState([self.run_shot, self.hetdex, self.tcs, self.metrology])
-        #: Vault of the latest pointing payload (``tcs.root.ra_dec``).
-        self.pointing: dict[str, Any] | None = None
+        #: Vault of the latest pointing (``tcs.root.ra_dec``): the fields its schema names,
+        #: nothing else (it is published in every status, so a sender cannot make it grow).
+        self.pointing: Mapping[str, Any] | None = None
         #: The main loop's own step toward a new shot (published as ``pending``).
         self.step = PendingState()
         #: Number of the last schedule requested: a late answer to an older one is ignored.
@@ -187,34 +192,29 @@ class Orchestrator:
         return self.step.shot
 
     # -- inputs --------------------------------------------------------------------------
-    def handle(self, topic: str, payload: dict[str, Any], now: float) -> list[Action]:
-        """React to one bus event received at OCD-clock time ``now``."""
-        s = self.settings
+    def take(self, event: InboundEvent | None, now: float) -> list[Action]:
+        """React to one decoded bus event received at OCD-clock time ``now`` (None: a topic
+        the orchestrator does not interpret; the decision is still taken)."""
         actions: list[Action] = []
-        if topic == s.topics.heartbeat:
+        if isinstance(event, TcsHeartbeat):
             self._changed(actions, self.tcs.heartbeat(now))
             self._tick_machines(actions, now)
             actions.extend(self._publish_states(now))
-        elif topic == s.topics.ra_dec:
-            self.pointing = {k: payload[k] for k in POINTING_KEYS if k in payload}
-        elif topic in s.topics.metrology:
+        elif isinstance(event, Pointing):
+            self.pointing = event.fields
+        elif isinstance(event, GuiderReading):
             self._changed(actions, self.metrology.reading(
-                topic, finite_number(payload.get("seeing")),
-                finite_number(payload.get("transparency")), now))
-        elif topic.startswith(topics.RUN_SHOT_PREFIX):
-            key = topic.rsplit(".", 1)[-1]
-            was = self.run_shot.state
-            self._changed(actions, self.run_shot.event(key, payload, now))
-            if key == "run" and payload.get("exec_status") == 0 \
-                    and self.step.state is PendingStateName.STARTING:
-                # our (or someone's) shot is now followed by RunShot
-                self._changed(actions, self.step.move(
-                    PendingTrigger.SHOT_STARTED, f"shot {payload.get('shotid')} started", now))
-            if was is RunShotStateName.RUNNING and self.run_shot.state is RunShotStateName.ERROR:
-                self.next_schedule_at = now + s.error_pause
-        elif topic.startswith(topics.COMMAND_PREFIX):
-            actions.extend(self._command(topic, payload))
+                event.guider, event.seeing, event.transparency, now))
+        elif isinstance(event, (ShotStarted, ShotEnded, ShotStep, ShotProgress)):
+            self._shot_event(actions, event, now)
+        elif isinstance(event, CommandReceived):
+            actions.extend(self._command(event))
         return self._decide(actions, now)
+
+    def handle(self, topic: str, payload: Mapping[str, Any], now: float) -> list[Action]:
+        """:meth:`take` for a caller holding the raw payload (a test, a bench): decoded here
+        with this orchestrator's TCS topic names."""
+        return self.take(decode(topic, payload, self.settings.topics), now)
 
     def tick(self, now: float) -> list[Action]:
         """Time passes: heartbeat and staleness timeouts, retries."""
@@ -332,6 +332,17 @@ class Orchestrator:
         self._changed(actions, self.step.move(trigger, why, now))
         self.next_schedule_at = next_schedule_at
 
+    def _shot_event(self, actions: list[Action],
+                    event: ShotStarted | ShotEnded | ShotStep | ShotProgress, now: float) -> None:
+        was = self.run_shot.state
+        self._changed(actions, self.run_shot.event(event, now))
+        if isinstance(event, ShotStarted) and self.step.state is PendingStateName.STARTING:
+            # our (or someone's) shot is now followed by run_shot
+            self._changed(actions, self.step.move(
+                PendingTrigger.SHOT_STARTED, f"shot {event.shotid} started", now))
+        if was is RunShotStateName.RUNNING and self.run_shot.state is RunShotStateName.ERROR:
+            self.next_schedule_at = now + self.settings.error_pause
+
     def _tick_machines(self, actions: list[Action], now: float) -> None:
         for machine in (self.tcs, self.metrology, self.run_shot):
             self._changed(actions, machine.tick(now))
@@ -362,14 +373,13 @@ class Orchestrator:
             "pointing": self.pointing,
         }
 
-    def _command(self, topic: str, payload: dict[str, Any]) -> list[Action]:
-        request = request_id(payload)
+    def _command(self, command: CommandReceived) -> list[Action]:
+        request, by = command.request_id, command.sender
         if request is None or not self.seen_requests.first_time(request):
             return []
-        by = sender(payload)
-        if topic == topics.COMMAND_ALLOW:
-            allowed = payload.get("allowed")
-            if not isinstance(allowed, bool):
+        if isinstance(command, AllowHetdex):
+            allowed = command.allowed
+            if allowed is None:
                 return [ack(request, "allow_hetdex", False, "'allowed' must be true/false", by)]
             actions: list[Action] = []
             self._changed(actions, self.hetdex.set(allowed, by))
@@ -378,16 +388,15 @@ class Orchestrator:
             actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": allowed, "by": by}))
             actions.append(ack(request, "allow_hetdex", True,
                                f"HETDEX shots {'allowed' if allowed else 'forbidden'}"
-                               f"{by_user(payload)}", by))
+                               f"{command.user}", by))
             return actions
-        if topic == topics.COMMAND_ABORT:
-            return [Abort(request, by, by_user(payload))]
-        if topic == topics.COMMAND_CONFIG:
-            changes = parse_changes(payload.get("changes"))
-            if changes is None:
+        if isinstance(command, AbortShot):
+            return [Abort(request, by, command.user)]
+        if isinstance(command, ConfigSend):
+            if command.changes is None:
                 return [ack(request, "config_send", False,
                             "'changes' must be a list of [section, option, value]", by)]
-            return [ChangeConfig(request, changes, by)]
+            return [ChangeConfig(request, command.changes, by)]
         return []
 
     def _decide(self, actions: list[Action], now: float) -> list[Action]:

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
+from ocd.core.events import ShotEnded, ShotProgress, ShotStarted, ShotStep
+
+#: The events of a shot the ``run_shot`` machine follows.
+ShotEvent = ShotStarted | ShotEnded | ShotStep | ShotProgress
+
 
 class Name(str, Enum):
     """A state or trigger: a plain string wherever it goes (comparisons, dictionary keys,
@@ -411,32 +416,34 @@ class RunShotState(Machine[RunShotStateName, RunShotTrigger]):
         """The running shot started last (None when none runs)."""
         return next(reversed(self.shots.values()), None)
 
-    def event(self, key: str, payload: dict[str, Any], now: float) -> StateChange | None:
-        """Feed an ``ocd.run_shot.<key>`` event."""
-        origin = str(payload.get("__origin") or "")
-        shotid = str(payload.get("shotid") or "")
-        running = self.shots.get(origin)
+    def event(self, event: ShotEvent, now: float) -> StateChange | None:
+        """Follow one event of a shot: any of them is a sign of its publisher's life."""
+        running = self.shots.get(event.origin)
         if running is not None:
             running.last_event = now
-        if key != "run":
-            return None
-        status = payload.get("exec_status")
-        if status == 0:
-            self.shots.pop(origin, None)  # (a lost finish: its next shot replaces it)
-            self.shots[origin] = RunningShot(shotid, origin, now, now)
-            self.error_since = None
-            self._failure = None
-            return self.fire(RunShotTrigger.SHOT_STARTED, f"shot {shotid} started ({origin})")
-        if status != 1:
-            return None
-        failed = bool(payload.get("error"))
-        reason = payload.get("exc_value") or payload.get("exc_type") or "error"
+        if isinstance(event, ShotStarted):
+            return self._started(event, now)
+        if isinstance(event, ShotEnded):
+            return self._ended(event, now)
+        return None
+
+    def _started(self, event: ShotStarted, now: float) -> StateChange | None:
+        origin, shotid = event.origin, event.shotid or ""
+        self.shots.pop(origin, None)  # (a lost finish: its next shot replaces it)
+        self.shots[origin] = RunningShot(shotid, origin, now, now)
+        self.error_since = None
+        self._failure = None
+        return self.fire(RunShotTrigger.SHOT_STARTED, f"shot {shotid} started ({origin})")
+
+    def _ended(self, event: ShotEnded, now: float) -> StateChange | None:
+        failed, shotid = event.failed, event.shotid or ""
+        reason = event.exc_value or event.exc_type or "error"
         message = f"shot {shotid} failed: {reason}" if failed else f"shot {shotid} finished"
-        traceback = payload.get("traceback") if failed else None
+        traceback = event.traceback if failed else None
         if self.shots:
             # a restarted ``ocd run`` closing the shot its killed predecessor ran names that
             # publisher in ``shot_origin``
-            named = payload.get("shot_origin")
+            origin, named = event.origin, event.shot_origin
             ended = origin if origin in self.shots else named if named in self.shots else None
             if ended is None:
                 return None  # the end of a shot we do not follow

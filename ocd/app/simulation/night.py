@@ -96,6 +96,11 @@ class Observers:
             for feed in feeds:
                 feed(now, event)
 
+    def take(self, now: float, topic: str, event: InboundEvent | None) -> None:
+        """An event already decoded (by the bus, for the main loop too)."""
+        for feed in self._feeds.get(topic, ()):
+            feed(now, event)
+
 
 @dataclass(frozen=True)
 class NightSetup:
@@ -153,7 +158,7 @@ class SimulatedBus:
         self.clock = clock
         self.rules = rules
         self.observers = observers
-        self.main_loop: Callable[[str, dict[str, Any]], None] | None = None
+        self.main_loop: Callable[[str, InboundEvent | None], None] | None = None
         self.dropped: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.pending = 0
@@ -208,9 +213,10 @@ class SimulatedBus:
                 refused = self.rejected if recorded else self.dropped
                 refused[str(exc)[:200]] += 1
                 return
-        self.observers(now, topic, payload)
+        event = decode(topic, payload, self.observers.tcs)  # once, for all who follow it
+        self.observers.take(now, topic, event)
         if self.main_loop is not None:
-            self.main_loop(topic, payload)
+            self.main_loop(topic, event)
 
 
 class SimulatedEdges:

@@ -102,8 +102,8 @@ class Narrator:
         return [Line(line.level, f"{stamp}  {line.text}") for line in teller(self, event)]
 
     def _state_changed(self, e: ev.StateChanged) -> list[Line]:
-        if e.machine == sn.META or e.transition in _TOLD_BY_SHOT:
-            return []  # the decision, waiting and shot lines say it
+        if e.machine in (sn.META, sn.PENDING) or e.transition in _TOLD_BY_SHOT:
+            return []  # the decision, no-shot, error, waiting and shot lines say it
         line = (f"{e.machine}: {e.old_state} -> {e.new_state}"
                 + (f" ({_clip(e.msg)})" if e.msg else ""))
         return [Line(WARNING if e.new_state in sn.ALARMING else INFO, line)]

@@ -116,6 +116,16 @@ class Machine(Generic[S, T]):
         self._table = spec.table
         self.state: S = spec.initial
 
+    @property
+    def states(self) -> type[S]:
+        """This machine's states (iterable, in their order)."""
+        return self.spec.states
+
+    @property
+    def meanings(self) -> Mapping[S, str]:
+        """What each state means, for people (doc/events.md is generated from it)."""
+        return self.spec.meanings
+
     def target(self, trigger: T) -> S:
         """The state ``trigger`` leads to from the current state (no move is made)."""
         move = self._table.get((self.state, trigger))

@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 
 from ocd.config import master_specs, master_text, parse_specs
-from ocd.dev.docgen import configuration_reference
+from ocd.core.states import MACHINES
+from ocd.dev.docgen import (
+    MACHINES_BEGIN,
+    MACHINES_END,
+    configuration_reference,
+    machine_diagrams,
+    with_machine_diagrams,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +35,32 @@ def test_configuration_reference_is_current():
     committed = (ROOT / "doc" / "configuration.md").read_text()
     assert committed == configuration_reference(), (
         "doc/configuration.md is stale: run python -m ocd.dev.docgen config > doc/configuration.md")
+
+
+def test_the_machine_diagrams_are_those_of_the_tables():
+    committed = (ROOT / "doc" / "how-ocd-decides.md").read_text()
+    assert committed == with_machine_diagrams(committed), (
+        "doc/how-ocd-decides.md shows other machines than ocd/core/states.py: run "
+        "python -m ocd.dev.docgen machines --into doc/how-ocd-decides.md")
+    generated = committed[committed.index(MACHINES_BEGIN):committed.index(MACHINES_END)]
+    for spec in MACHINES:  # every move of every table is an arrow of its diagram
+        assert f"### `{spec.name}`" in generated
+        for (state, trigger), move in spec.table.items():
+            assert f"    {state} --> {move.new_state} : {trigger}" in generated
+
+
+def test_a_changed_table_makes_the_diagrams_stale(monkeypatch):
+    from ocd.core import states
+
+    before = machine_diagrams()
+    table = dict(states.TCS.table)
+    del table[states.TcsStateName.ALIVE, states.TcsTrigger.HEARTBEAT_TIMEOUT]
+    changed = states.MachineSpec("tcs", states.TcsStateName, states.TcsTrigger,
+                                 states.TcsStateName.DEAD, table, states.TCS.meanings)
+    monkeypatch.setattr(states, "MACHINES", (changed, *states.MACHINES[1:]))
+    assert machine_diagrams() != before
+    committed = (ROOT / "doc" / "how-ocd-decides.md").read_text()
+    assert with_machine_diagrams(committed) != committed
 
 
 def test_required_sections_exist():

@@ -41,10 +41,13 @@ from ocd.bus import (
 )
 from ocd.clock import Clock, MockClock, clock_from_config
 from ocd.config import Config
+from ocd.core import events as ev
 from ocd.core import topics
+from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
+from ocd.core.payload import ocd_time
 from ocd.errors import OcdError
-from ocd.monitor.narrator import ERROR, INFO, WARNING, Narrator
+from ocd.monitor.narrator import ERROR, INFO, WARNING, Line, Narrator
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
 from ocd.shell.engine import Engine
 from ocd.shell.mock_guard import confirm_mock_time
@@ -63,6 +66,9 @@ log = logging.getLogger(__name__)
 #: The narration of the night in the window of ``ocd run`` (``--quiet``: warnings only).
 night = logging.getLogger("ocd.run")
 _LEVELS = {INFO: logging.INFO, WARNING: logging.WARNING, ERROR: logging.ERROR}
+#: The events from others that the window tells: shots (ours or by hand), commands and the
+#: answers of ``ocd run_shot -e`` (what this process publishes is told as it publishes it).
+_NARRATED = (ev.ShotStarted, ev.ShotEnded, ev.ShotStep, ev.CommandReceived, ev.Ack)
 #: What a stop signal is, for the RA.
 _SIGNALS = {"SIGINT": "Ctrl+C (SIGINT)", "SIGTERM": "SIGTERM"}
 
@@ -149,9 +155,10 @@ class MainLoop(Service):
         self.spawn(HeartbeatResponder(self.shot_pub, "ocd_main_loop", addresses).greet(),
                    name="greetings on the shot address", daemon=True)
         self.owner.describe(self._owner_line())
+        self.tcs_topics = tcs_topics(cfg)
         self.subscriber = self.closing(Subscriber.from_config(
             ctx, cfg, self.inputs.sources, self.inputs.topics,
-            rules=main_loop_rules(tcs_topics(cfg))))
+            rules=main_loop_rules(self.tcs_topics)))
         self.subsystems = subsystems_from_config(cfg, ctx, self.clock)
         self.on_close(self.subsystems.close)
         self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
@@ -229,19 +236,20 @@ class MainLoop(Service):
     def _handle(self, event: Event) -> None:
         """Tell the window, answer an enquiry, or hand the event to the engine (the
         orchestrator); a handling that fails is reported."""
-        for_orchestrator = False
+        for_orchestrator, decoded = False, None
         with self.guard("event", event.topic):
-            for_orchestrator = self._preview(event)
+            decoded = decode(event.topic, event.payload, self.tcs_topics)  # once, here
+            for_orchestrator = self._preview(event, decoded)
         if for_orchestrator:
-            self.engine.handle(event.topic, event.payload)
+            self.engine.handle(event.topic, decoded)
 
-    def _preview(self, event: Event) -> bool:
+    def _preview(self, event: Event, decoded: InboundEvent | None) -> bool:
         """What this process does with an event before the orchestrator: False when it is
         not the orchestrator's (a heartbeat enquiry, answered here)."""
         if self.log_events:
             log.info("event %s %s", event.topic, event.data)
-        if event.topic.startswith((topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX)):
-            self._narrate(event.topic, event.payload)  # shots (ours or by hand), commands
+        if isinstance(decoded, _NARRATED):  # shots (ours or by hand), commands
+            self._tell(self.narrator.tell(decoded, ocd_time(event.payload)))
         return not self.responder.handle_nowait(event)
 
     def on_guarded_error(self, stage: str, subject: str, exc: Exception) -> None:
@@ -310,7 +318,11 @@ class MainLoop(Service):
                 f"{self.shot_pub.url}")
 
     def _narrate(self, topic: str, payload: dict[str, Any]) -> None:
-        for line in self.narrator.feed(topic, payload):
+        self._tell(self.narrator.feed(topic, payload))
+
+    @staticmethod
+    def _tell(lines: list[Line]) -> None:
+        for line in lines:
             night.log(_LEVELS[line.level], "%s", line.text)
 
     # -- stopping ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The main loop's decision core: events and clock readings in, actions out. No I/O.
 
-The shell (``ocd.app.main_loop``) feeds every bus event to :meth:`Orchestrator.handle`, calls
+The shell (``ocd.app.main_loop``) decodes every bus event once (:func:`ocd.core.events.decode`)
+and feeds the typed event to :meth:`Orchestrator.take`, calls
 :meth:`Orchestrator.tick` periodically, and carries out the returned actions: publish an event,
 run the scheduler, start a shot, abort, change the configuration. Results of slow work come back
 through :meth:`Orchestrator.scheduled`, :meth:`Orchestrator.start_failed` and
@@ -14,27 +15,40 @@ published it (its own shot runner or an RA's ``ocd run_shot -e``): one path, no 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from ocd.core import topics
-from ocd.core.commands import (
-    RequestLog,
-    ack_payload,
-    by_user,
-    parse_changes,
-    request_id,
-    sender,
+from ocd.core.commands import RequestLog, ack_payload
+from ocd.core.events import (
+    AbortShot,
+    AllowHetdex,
+    CommandReceived,
+    ConfigSend,
+    GuiderReading,
+    InboundEvent,
+    Pointing,
+    ShotEnded,
+    ShotProgress,
+    ShotStarted,
+    ShotStep,
+    TcsHeartbeat,
+    decode,
 )
-from ocd.core.payload import finite_number
 from ocd.core.states import (
     HetdexAllowedState,
     Machine,
     MetaState,
+    MetaStateName,
     MetrologyLimits,
     MetrologyState,
+    PendingState,
+    PendingStateName,
+    PendingTrigger,
     RunShotState,
+    RunShotStateName,
     StateChange,
     TcsState,
 )
@@ -57,11 +71,6 @@ class Settings:
     schedule_timeout: float = 120.0
     #: States and status are published at least this often, TCS heartbeats or not.
     status_interval: float = 10.0
-
-
-#: The pointing fields kept from ``tcs.root.ra_dec`` (those of its schema), nothing else: the
-#: vault is published in every status, so a sender cannot make it grow.
-POINTING_KEYS = ("ra", "dec", "track", "tracking", "dx", "dy")
 
 
 # -- actions -----------------------------------------------------------------------------------
@@ -146,12 +155,11 @@ class Orchestrator:
         self.hetdex = HetdexAllowedState()
         self.run_shot = RunShotState(settings.error_pause, settings.shot_silent_after)
         self.meta = MetaState([self.run_shot, self.hetdex, self.tcs, self.metrology])
-        #: Vault of the latest pointing payload (``tcs.root.ra_dec``).
-        self.pointing: dict[str, Any] | None = None
-        #: ``None``, ``"scheduling"`` or ``"starting"``: work in progress toward a new shot.
-        self.pending: str | None = None
-        self.pending_since = 0.0
-        self.pending_shot: str | None = None
+        #: Vault of the latest pointing (``tcs.root.ra_dec``): the fields its schema names,
+        #: nothing else (it is published in every status, so a sender cannot make it grow).
+        self.pointing: Mapping[str, Any] | None = None
+        #: The main loop's own step toward a new shot (published as ``pending``).
+        self.step = PendingState()
         #: Number of the last schedule requested: a late answer to an older one is ignored.
         self.schedule_request = 0
         self.last_status: float | None = None
@@ -169,50 +177,62 @@ class Orchestrator:
         self.run_shot.silent_after = settings.shot_silent_after
 
     @property
-    def machines(self) -> list[Machine]:
-        return [*self.meta.machines, self.meta]
+    def machines(self) -> list[Machine[Any, Any]]:
+        return [*self.meta.machines, self.meta, self.step]
+
+    @property
+    def pending(self) -> PendingStateName | None:
+        """The step under way toward a new shot, None when none (``pending`` in the status)."""
+        state = self.step.state
+        return None if state is PendingStateName.IDLE else state
+
+    @property
+    def pending_shot(self) -> str | None:
+        """The shot being started, if any."""
+        return self.step.shot
 
     # -- inputs --------------------------------------------------------------------------
-    def handle(self, topic: str, payload: dict[str, Any], now: float) -> list[Action]:
-        """React to one bus event received at OCD-clock time ``now``."""
-        s = self.settings
+    def take(self, event: InboundEvent | None, now: float) -> list[Action]:
+        """React to one decoded bus event received at OCD-clock time ``now`` (None: a topic
+        the orchestrator does not interpret; the decision is still taken)."""
         actions: list[Action] = []
-        if topic == s.topics.heartbeat:
+        if isinstance(event, TcsHeartbeat):
             self._changed(actions, self.tcs.heartbeat(now))
             self._tick_machines(actions, now)
             actions.extend(self._publish_states(now))
-        elif topic == s.topics.ra_dec:
-            self.pointing = {k: payload[k] for k in POINTING_KEYS if k in payload}
-        elif topic in s.topics.metrology:
+        elif isinstance(event, Pointing):
+            self.pointing = event.fields
+        elif isinstance(event, GuiderReading):
             self._changed(actions, self.metrology.reading(
-                topic, finite_number(payload.get("seeing")),
-                finite_number(payload.get("transparency")), now))
-        elif topic.startswith(topics.RUN_SHOT_PREFIX):
-            key = topic.rsplit(".", 1)[-1]
-            was = self.run_shot.state
-            self._changed(actions, self.run_shot.event(key, payload, now))
-            if key == "run" and payload.get("exec_status") == 0 and self.pending == "starting":
-                self.pending = None  # our (or someone's) shot is now followed by RunShot
-            if was == "running" and self.run_shot.state == "error":
-                self.next_schedule_at = now + s.error_pause
-        elif topic.startswith(topics.COMMAND_PREFIX):
-            actions.extend(self._command(topic, payload))
+                event.guider, event.seeing, event.transparency, now))
+        elif isinstance(event, (ShotStarted, ShotEnded, ShotStep, ShotProgress)):
+            self._shot_event(actions, event, now)
+        elif isinstance(event, CommandReceived):
+            actions.extend(self._command(event))
         return self._decide(actions, now)
+
+    def handle(self, topic: str, payload: Mapping[str, Any], now: float) -> list[Action]:
+        """:meth:`take` for a caller holding the raw payload (a test, a bench): decoded here
+        with this orchestrator's TCS topic names."""
+        return self.take(decode(topic, payload, self.settings.topics), now)
 
     def tick(self, now: float) -> list[Action]:
         """Time passes: heartbeat and staleness timeouts, retries."""
         s = self.settings
         actions: list[Action] = []
         self._tick_machines(actions, now)
-        if self.pending == "starting" and now - self.pending_since > s.start_timeout:
-            actions.append(error_event(
-                "start", f"shot {self.pending_shot} did not start within "
-                         f"{s.start_timeout:g} s", self.pending_shot))
-            self._clear_pending(now + s.error_pause)
-        elif self.pending == "scheduling" and now - self.pending_since > s.schedule_timeout:
-            actions.append(error_event(
-                "schedule", f"the scheduler did not answer within {s.schedule_timeout:g} s"))
-            self._clear_pending(now + s.error_pause)
+        step = self.step
+        if step.state is PendingStateName.STARTING and now - step.since > s.start_timeout:
+            error = f"shot {step.shot} did not start within {s.start_timeout:g} s"
+            actions.append(error_event("start", error, step.shot))
+            self._clear_pending(actions, PendingTrigger.TIMEOUT, error, now,
+                                now + s.error_pause)
+        elif step.state is PendingStateName.SCHEDULING \
+                and now - step.since > s.schedule_timeout:
+            error = f"the scheduler did not answer within {s.schedule_timeout:g} s"
+            actions.append(error_event("schedule", error))
+            self._clear_pending(actions, PendingTrigger.TIMEOUT, error, now,
+                                now + s.error_pause)
         if self.last_status is None or now - self.last_status >= s.status_interval:
             actions.extend(self._publish_states(now))  # for monitors that joined late
         return self._decide(actions, now)
@@ -223,7 +243,8 @@ class Orchestrator:
         or no shot and why. An answer that comes too late (timed out, or superseded) is
         ignored."""
         actions: list[Action] = []
-        if self.pending != "scheduling" or request not in (None, self.schedule_request):
+        if self.step.state is not PendingStateName.SCHEDULING \
+                or request not in (None, self.schedule_request):
             return actions
         self.meta.update()
         if shotid is None or track is None:
@@ -231,19 +252,21 @@ class Orchestrator:
             retry = now + self.settings.reschedule_after
             actions.append(Publish(topics.MAIN_NO_SHOT, {
                 "reason": reason, "scheduler": scheduler, "retry_at": _iso(retry)}))
-            self._clear_pending(retry)
-        elif self.meta.state != "satisfied":
+            self._clear_pending(actions, PendingTrigger.NO_SHOT, reason, now, retry)
+        elif self.meta.state is not MetaStateName.SATISFIED:
+            why = "conditions changed while scheduling: " + "; ".join(self.meta.reasons())
             actions.append(Publish(topics.MAIN_DECISION, {
                 "shotid": shotid, "track": track, "scheduler": scheduler, "started": False,
-                "reason": "conditions changed while scheduling: " + "; ".join(
-                    self.meta.reasons())}))
-            self._clear_pending(now)
+                "reason": why}))
+            self._clear_pending(actions, PendingTrigger.CONDITIONS_CHANGED, why, now, now)
         else:
             self.last_no_shot = None
-            self.pending, self.pending_since, self.pending_shot = "starting", now, shotid
             actions.append(Publish(topics.MAIN_DECISION, {
                 "shotid": shotid, "track": track, "scheduler": scheduler, "started": True,
                 "reason": reason}))
+            self._changed(actions, self.step.move(
+                PendingTrigger.SHOT_CHOSEN, f"shot {shotid} chosen ({scheduler}): starting it",
+                now, shotid))
             actions.append(StartShot(shotid, track, scheduler))
         return self._decide(actions, now)
 
@@ -260,37 +283,40 @@ class Orchestrator:
         self._tick_machines(actions, now)
         refused = {"shotid": start.shotid, "track": start.track, "scheduler": start.scheduler,
                    "started": False}
-        if self.pending != "starting" or self.pending_shot != start.shotid:
+        if self.step.state is not PendingStateName.STARTING or self.step.shot != start.shotid:
             actions.append(Publish(topics.MAIN_DECISION, {
                 **refused, "reason": f"the start was given up (start timeout) before "
                                      f"observation {observation} came: not started"}))
             return False, self._decide(actions, now)
         self._changed(actions, self.meta.update())
-        if self.meta.state != "satisfied":
-            actions.append(Publish(topics.MAIN_DECISION, {
-                **refused, "reason": "conditions changed before the start: " + "; ".join(
-                    self.meta.last_reasons) + f" (observation {observation} not used)"}))
-            self._clear_pending(now)
+        if self.meta.state is not MetaStateName.SATISFIED:
+            why = ("conditions changed before the start: " + "; ".join(self.meta.last_reasons)
+                   + f" (observation {observation} not used)")
+            actions.append(Publish(topics.MAIN_DECISION, {**refused, "reason": why}))
+            self._clear_pending(actions, PendingTrigger.CONDITIONS_CHANGED, why, now, now)
             return False, self._decide(actions, now)
         return True, self._decide(actions, now)
 
     def start_failed(self, stage: str, error: str, now: float) -> list[Action]:
         """Starting the chosen shot failed before it published anything (e.g. no obsnum)."""
-        actions: list[Action] = [error_event(stage, error, self.pending_shot)]
-        if self.pending == "starting":
-            self._clear_pending(now + self.settings.error_pause)
+        actions: list[Action] = [error_event(stage, error, self.step.shot)]
+        if self.step.state is PendingStateName.STARTING:
+            self._clear_pending(actions, PendingTrigger.FAILED, f"{stage}: {error}", now,
+                                now + self.settings.error_pause)
         return self._decide(actions, now)
 
-    def step_failed(self, step: str, error: str, now: float,
+    def step_failed(self, step: PendingStateName, error: str, now: float,
                     request: int | None = None) -> list[Action]:
         """A background step (``scheduling`` or ``starting``) ended with an exception: say so
         and pause, unless that step is no longer the pending one (it timed out already)."""
-        if self.pending != step or (step == "scheduling"
-                                    and request not in (None, self.schedule_request)):
+        scheduling = step == PendingStateName.SCHEDULING
+        if self.step.state != step or (scheduling
+                                           and request not in (None, self.schedule_request)):
             return self._decide([], now)
-        stage = "schedule" if step == "scheduling" else "start"
-        actions: list[Action] = [error_event(stage, error, self.pending_shot)]
-        self._clear_pending(now + self.settings.error_pause)
+        stage = "schedule" if scheduling else "start"
+        actions: list[Action] = [error_event(stage, error, self.step.shot)]
+        self._clear_pending(actions, PendingTrigger.FAILED, f"{stage}: {error}", now,
+                            now + self.settings.error_pause)
         return self._decide(actions, now)
 
     def event_failed(self, topic: str, error: str, now: float) -> list[Action]:
@@ -299,9 +325,23 @@ class Orchestrator:
         return [error_event("event", error, topic=topic)]
 
     # -- internals -----------------------------------------------------------------------
-    def _clear_pending(self, next_schedule_at: float) -> None:
-        self.pending, self.pending_shot = None, None
+    def _clear_pending(self, actions: list[Action], trigger: PendingTrigger, why: str,
+                       now: float, next_schedule_at: float) -> None:
+        """The step under way ends without a shot started; the next try is at
+        ``next_schedule_at``."""
+        self._changed(actions, self.step.move(trigger, why, now))
         self.next_schedule_at = next_schedule_at
+
+    def _shot_event(self, actions: list[Action],
+                    event: ShotStarted | ShotEnded | ShotStep | ShotProgress, now: float) -> None:
+        was = self.run_shot.state
+        self._changed(actions, self.run_shot.event(event, now))
+        if isinstance(event, ShotStarted) and self.step.state is PendingStateName.STARTING:
+            # our (or someone's) shot is now followed by run_shot
+            self._changed(actions, self.step.move(
+                PendingTrigger.SHOT_STARTED, f"shot {event.shotid} started", now))
+        if was is RunShotStateName.RUNNING and self.run_shot.state is RunShotStateName.ERROR:
+            self.next_schedule_at = now + self.settings.error_pause
 
     def _tick_machines(self, actions: list[Action], now: float) -> None:
         for machine in (self.tcs, self.metrology, self.run_shot):
@@ -315,7 +355,7 @@ class Orchestrator:
     def _publish_states(self, now: float) -> list[Action]:
         self.last_status = now
         states: list[Action] = [
-            Publish(topics.STATES_STATE, {"machine_name": m.name, "state": m.state})
+            Publish(topics.STATES_STATE, {"machine_name": m.name, "state": str(m.state)})
             for m in self.machines]
         states.append(Publish(topics.MAIN_STATUS, self.status(now)))
         return states
@@ -325,22 +365,21 @@ class Orchestrator:
         seeing, transparency = self.metrology.conditions(now)
         running = self.run_shot.shot
         return {
-            "states": {m.name: m.state for m in self.machines},
+            "states": {m.name: str(m.state) for m in self.machines},
             "waiting": self.waiting or [],
-            "pending": self.pending,
+            "pending": str(pending) if (pending := self.pending) else None,
             "running_shot": running.shotid if running else None,
             "seeing": seeing, "transparency": transparency,
             "pointing": self.pointing,
         }
 
-    def _command(self, topic: str, payload: dict[str, Any]) -> list[Action]:
-        request = request_id(payload)
+    def _command(self, command: CommandReceived) -> list[Action]:
+        request, by = command.request_id, command.sender
         if request is None or not self.seen_requests.first_time(request):
             return []
-        by = sender(payload)
-        if topic == topics.COMMAND_ALLOW:
-            allowed = payload.get("allowed")
-            if not isinstance(allowed, bool):
+        if isinstance(command, AllowHetdex):
+            allowed = command.allowed
+            if allowed is None:
                 return [ack(request, "allow_hetdex", False, "'allowed' must be true/false", by)]
             actions: list[Action] = []
             self._changed(actions, self.hetdex.set(allowed, by))
@@ -349,35 +388,36 @@ class Orchestrator:
             actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": allowed, "by": by}))
             actions.append(ack(request, "allow_hetdex", True,
                                f"HETDEX shots {'allowed' if allowed else 'forbidden'}"
-                               f"{by_user(payload)}", by))
+                               f"{command.user}", by))
             return actions
-        if topic == topics.COMMAND_ABORT:
-            return [Abort(request, by, by_user(payload))]
-        if topic == topics.COMMAND_CONFIG:
-            changes = parse_changes(payload.get("changes"))
-            if changes is None:
+        if isinstance(command, AbortShot):
+            return [Abort(request, by, command.user)]
+        if isinstance(command, ConfigSend):
+            if command.changes is None:
                 return [ack(request, "config_send", False,
                             "'changes' must be a list of [section, option, value]", by)]
-            return [ChangeConfig(request, changes, by)]
+            return [ChangeConfig(request, command.changes, by)]
         return []
 
     def _decide(self, actions: list[Action], now: float) -> list[Action]:
         self._changed(actions, self.meta.update())
         reasons = list(self.meta.last_reasons)
-        if not reasons and self.pending is None and now < self.next_schedule_at:
+        step = self.step.state
+        if not reasons and step is PendingStateName.IDLE and now < self.next_schedule_at:
             why = self.last_no_shot or "pausing after an error"
             reasons = [f"{why}; next try at {_iso(self.next_schedule_at)}"]
-        if not reasons and self.pending == "scheduling":
+        if not reasons and step is PendingStateName.SCHEDULING:
             reasons = ["running the scheduler"]
-        if not reasons and self.pending == "starting":
-            reasons = [f"starting shot {self.pending_shot}"]
+        if not reasons and step is PendingStateName.STARTING:
+            reasons = [f"starting shot {self.step.shot}"]
         if reasons != self.waiting:
             self.waiting = reasons
             if reasons:
                 actions.append(Publish(topics.MAIN_WAITING, {"reasons": reasons}))
-        if self.meta.state == "satisfied" and self.pending is None \
+        if self.meta.state is MetaStateName.SATISFIED and step is PendingStateName.IDLE \
                 and now >= self.next_schedule_at:
-            self.pending, self.pending_since = "scheduling", now
+            self._changed(actions, self.step.move(PendingTrigger.SCHEDULE,
+                                                  "running the scheduler", now))
             self.schedule_request += 1
             self.waiting = ["running the scheduler"]
             seeing, transparency = self.metrology.conditions(now)

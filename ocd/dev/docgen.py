@@ -1,7 +1,9 @@
 """Generate reference pages of ``doc/`` from the code, so they cannot drift from it.
 
-``python -m ocd.dev.docgen config > doc/configuration.md`` and
-``python -m ocd.dev.docgen events > doc/events.md``; tests check the committed pages are what this
+``python -m ocd.dev.docgen config > doc/configuration.md``,
+``python -m ocd.dev.docgen events > doc/events.md`` and
+``python -m ocd.dev.docgen machines --into doc/how-ocd-decides.md`` (the diagrams of the state
+machines, between marker comments of that page); tests check the committed pages are what this
 prints.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ocd.config import master_specs
@@ -260,7 +263,7 @@ Measured with `python bench/topic_rates.py` (real processes: `ocd run`, `ocd sim
 record`, HETDEX allowed), in events per real second. `ocd sim_tcs` sends a heartbeat and a
 pointing per OCD-clock second and each guider's metrology every 10 OCD-clock seconds, at most
 `[sim_tcs] max_rate` (20) heartbeats per real second; the real TCS may differ. Every TCS
-heartbeat makes the main loop publish one `ocd.states.state` per machine (5) and one
+heartbeat makes the main loop publish one `ocd.states.state` per machine (6) and one
 `ocd.main_loop.status`: those two topics follow the heartbeat rate (and come at least every
 `[run] status_interval` OCD-clock seconds without heartbeats). The rest comes in bursts:
 a few events per decision, 2 `ocd.run_shot.run` and 2 `ocd.run_shot.setup_telescope` per
@@ -269,14 +272,17 @@ shot, 2 `ocd.run_shot.exp_hetdex` per exposure, and an `ocd.run_shot.progress` e
 
 | topic | 1x, `ocd sim_tcs` | 60x rehearsal, `ocd sim_tcs` | 60x rehearsal, replayed sample night |
 |---|---|---|---|
-| `ocd.states.state` | 5.0 | 99.8 | 29.8 |
+| `ocd.states.state` | 6.0 | 119.8 | 35.8 |
 | `ocd.main_loop.status` | 1.0 | 20.0 | 6.0 |
 | `tcs.receiver.heartbeat` | 1.0 | 20.0 | 6.0 |
 | `tcs.root.ra_dec` | 1.0 | 20.0 | 6.0 |
 | `pas.Guider1.metrology_data`, `pas.Guider2.metrology_data` | 0.09 each | 5.0 each | 1.7 each |
 | `ocd.run_shot.progress` (while a shot waits) | 0.02 | 1.9 | 1.9 |
 | every other topic together | under 0.1 | under 1 | under 1.5 |
-| all | 8.4 | 173 | 54 |
+| all | 9.4 | 193 | 60 |
+
+The `ocd.states.state` row and the total were measured with five machines and are scaled here
+to the six published since the `pending` machine joined them (one more per heartbeat).
 
 `ocd listen` hides the periodic topics (the first seven rows) unless asked (`--all`, or `-t`
 naming them): what is left is a few lines a minute at 1x.
@@ -312,19 +318,10 @@ The main loop's machines, as `ocd.states.change`, `ocd.states.state` (`machine_n
 
 def _state_rows() -> list[str]:
     """One row per state of each of the main loop's machines, from their ``meanings``."""
-    from ocd.core.states import (
-        HetdexAllowedState,
-        MetaState,
-        MetrologyState,
-        RunShotState,
-        TcsState,
-    )
+    from ocd.core.states import MACHINES
 
-    rows = []
-    for machine in (RunShotState, HetdexAllowedState, TcsState, MetrologyState, MetaState):
-        for state in machine.states:
-            rows.append(f"| `{machine.name}` | `{state}` | {machine.meanings[state]} |")
-    return rows
+    return [f"| `{spec.name}` | `{state}` | {spec.meanings[state]} |"
+            for spec in MACHINES for state in spec.states]
 
 
 def events_reference() -> str:
@@ -377,14 +374,57 @@ def events_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The marker comments around the generated diagrams in ``doc/how-ocd-decides.md``.
+MACHINES_BEGIN = ("<!-- state machine diagrams: generated from ocd/core/states.py by "
+                  "python -m ocd.dev.docgen machines --into doc/how-ocd-decides.md -->")
+MACHINES_END = "<!-- end of the generated diagrams -->"
+
+
+def machine_diagrams() -> str:
+    """A Mermaid diagram of each machine's table: an arrow per move, labelled with its
+    trigger (and the transition name published, where it differs)."""
+    from ocd.core.states import MACHINES
+
+    lines: list[str] = []
+    for spec in MACHINES:
+        lines += [f"### `{spec.name}`", "", "```mermaid", "stateDiagram-v2",
+                  f"    [*] --> {spec.initial}"]
+        for (state, trigger), move in spec.table.items():
+            label = trigger if move.transition == trigger else f"{trigger} ({move.transition})"
+            lines.append(f"    {state} --> {move.new_state} : {label}")
+        lines += ["```", ""]
+    return "\n".join(lines)
+
+
+def with_machine_diagrams(page: str) -> str:
+    """``page`` with the text between the diagram markers replaced by :func:`machine_diagrams`
+    (ValueError when the markers are missing)."""
+    begin, end = page.find(MACHINES_BEGIN), page.find(MACHINES_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"the page lacks the markers {MACHINES_BEGIN!r} and {MACHINES_END!r}")
+    return (page[:begin + len(MACHINES_BEGIN)] + "\n\n" + machine_diagrams()
+            + page[end:])
+
+
 PAGES: dict[str, Callable[[], str]] = {"config": configuration_reference,
-                                       "events": events_reference}
+                                       "events": events_reference,
+                                       "machines": machine_diagrams}
+_USAGE = ("usage: python -m ocd.dev.docgen {config,events,machines} "
+          "| machines --into doc/how-ocd-decides.md")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 3 and argv[:2] == ["machines", "--into"]:
+        page = Path(argv[2])
+        try:
+            page.write_text(with_machine_diagrams(page.read_text()))
+        except (OSError, ValueError) as exc:
+            print(f"ocd.dev.docgen: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if len(argv) != 1 or argv[0] not in PAGES:
-        print(f"usage: python -m ocd.dev.docgen {{{','.join(PAGES)}}}", file=sys.stderr)
+        print(_USAGE, file=sys.stderr)
         return 2
     sys.stdout.write(PAGES[argv[0]]())
     return 0

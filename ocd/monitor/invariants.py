@@ -25,8 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocd.core import events as ev
+from ocd.core import state_names as sn
 from ocd.core import topics
-from ocd.core.payload import finite_number
+from ocd.core.events import InboundEvent, decode
 from ocd.core.topics import TcsTopics
 
 
@@ -62,7 +64,7 @@ class InvariantChecker:
     _readings: dict[str, tuple[float, float | None, float | None]] = field(default_factory=dict)
     _running: dict[str, str] = field(default_factory=dict)  # origin -> shotid
     _numbers: dict[dt.date, int] = field(default_factory=dict)
-    _meta: str = "unsatisfied"
+    _meta: str = sn.UNSATISFIED
     _free_since: float | None = None
 
     def _violate(self, now: float, text: str) -> None:
@@ -77,41 +79,45 @@ class InvariantChecker:
                 topics.MAIN_ERROR)
 
     def feed(self, now: float, topic: str, payload: Mapping[str, Any]) -> None:
-        """One event at OCD-clock time ``now``."""
-        tcs = self.limits.tcs
-        if topic == tcs.heartbeat:
+        """One event at OCD-clock time ``now``, from its topic and payload."""
+        self.take(now, decode(topic, payload, self.limits.tcs))
+
+    def take(self, now: float, event: InboundEvent | None) -> None:
+        """One decoded event at OCD-clock time ``now``."""
+        if isinstance(event, ev.TcsHeartbeat):
             self._last_heartbeat = now
-        elif topic in tcs.metrology:
-            self._readings[topic] = (now, finite_number(payload.get("seeing")),
-                                     finite_number(payload.get("transparency")))
-        elif topic == topics.COMMAND_ALLOW and isinstance(payload.get("allowed"), bool):
-            self._allowed = bool(payload["allowed"])
-        elif topic == topics.RUN_SHOT_RUN:
-            self._run(now, payload)
-        elif topic == topics.STATES_CHANGE and payload.get("machine_name") == "meta":
-            self._meta = str(payload.get("new_state"))
-        elif topic in (topics.MAIN_DECISION, topics.MAIN_NO_SHOT, topics.MAIN_ERROR):
+        elif isinstance(event, ev.GuiderReading):
+            self._readings[event.guider] = (now, event.seeing, event.transparency)
+        elif isinstance(event, ev.AllowHetdex) and event.allowed is not None:
+            self._allowed = event.allowed
+        elif isinstance(event, ev.ShotStarted):
+            self._started(now, event)
+        elif isinstance(event, ev.ShotEnded):
+            self._ended(now, event)
+        elif isinstance(event, ev.StateChanged) and event.machine == sn.META:
+            self._meta = str(event.new_state)
+        elif isinstance(event, (ev.Decision, ev.NoShot, ev.MainError)):
             self._acted(now)
         self.check_idle(now)
 
     # -- shots ---------------------------------------------------------------------------
-    def _run(self, now: float, payload: Mapping[str, Any]) -> None:
-        origin = str(payload.get("__origin") or "")
-        shotid = str(payload.get("shotid"))
-        status = payload.get("exec_status")
-        if status == 0:
-            self.starts += 1
-            if origin == self.main_origin:
-                self._check_start(now, shotid)
-                self._acted(now)
-            self._check_number(now, shotid, payload.get("observation"))
-            self._running[origin] = shotid
-        elif status == 1 and origin in self._running:
-            del self._running[origin]
-            if not payload.get("error"):
-                self.completed[shotid] += 1
-            if origin == self.main_origin:
-                self._acted(now)
+    def _started(self, now: float, e: ev.ShotStarted) -> None:
+        shotid = str(e.shotid)
+        self.starts += 1
+        if e.origin == self.main_origin:
+            self._check_start(now, shotid)
+            self._acted(now)
+        self._check_number(now, shotid, e.observation)
+        self._running[e.origin] = shotid
+
+    def _ended(self, now: float, e: ev.ShotEnded) -> None:
+        if e.origin not in self._running:
+            return
+        del self._running[e.origin]
+        if not e.failed:
+            self.completed[str(e.shotid)] += 1
+        if e.origin == self.main_origin:
+            self._acted(now)
 
     def _check_start(self, now: float, shotid: str) -> None:
         why = []
@@ -141,8 +147,8 @@ class InvariantChecker:
             problems.append(f"transparency {statistics.median(transparency):.2f}")
         return ", ".join(problems)
 
-    def _check_number(self, now: float, shotid: str, observation: Any) -> None:
-        if not isinstance(observation, int) or isinstance(observation, bool):
+    def _check_number(self, now: float, shotid: str, observation: int | None) -> None:
+        if observation is None:
             self._violate(now, f"shot {shotid} started without an observation number")
             return
         date = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
@@ -158,7 +164,7 @@ class InvariantChecker:
 
     def check_idle(self, now: float) -> None:
         """The main loop, free to act (conditions met, no shot of its own), must act."""
-        free = self._meta == "satisfied" and self.main_origin not in self._running
+        free = self._meta == sn.SATISFIED and self.main_origin not in self._running
         if not free:
             self._free_since = None
             return

@@ -11,12 +11,15 @@ nothing new and give no line.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ocd.core import topics
-from ocd.core.commands import sender
+from ocd.core import events as ev
+from ocd.core import state_names as sn
+from ocd.core.events import InboundEvent, decode
 from ocd.core.payload import ocd_time
 
 #: Commands remembered while their acknowledgement is awaited (a bounded table: ids come from
@@ -29,7 +32,7 @@ INFO, WARNING, ERROR = "info", "warning", "error"
 #: run_shot transitions the shot's own lines already tell (started, completed, failed).
 _TOLD_BY_SHOT = ("shot_started", "shot_finished", "shot_failed")
 #: Reasons to wait that only say a shot is under way.
-_BUSY = ("run_shot is running", "starting shot ")
+_BUSY = (f"{sn.RUN_SHOT} is {sn.RUN_SHOT_RUNNING}", "starting shot ")
 
 
 @dataclass(frozen=True)
@@ -50,28 +53,23 @@ def _who(origin: Any) -> str:
     return str(origin) if isinstance(origin, str) and origin else "unknown"
 
 
-def _hhmmss(payload: dict[str, Any]) -> str:
-    when = ocd_time(payload)
-    return when.strftime("%H:%M:%S") if when else "--:--:--"
-
-
-def _command(topic: str, payload: dict[str, Any]) -> str:
+def _command(command: ev.CommandReceived) -> str:
     """``allow_hetdex start``, ``abort``, ``config send [run] max_seeing=2``."""
-    if topic == topics.COMMAND_ALLOW:
-        allowed = payload.get("allowed")
+    if isinstance(command, ev.AllowHetdex):
+        allowed = command.allowed
         return f"allow_hetdex {'start' if allowed is True else 'stop' if allowed is False else '?'}"
-    if topic == topics.COMMAND_CONFIG:
-        changes = payload.get("changes")
-        shown = ", ".join(f"[{c[0]}] {c[1]}={c[2]}" for c in changes
-                          if isinstance(c, list) and len(c) == 3) \
-            if isinstance(changes, list) else "?"
+    if isinstance(command, ev.ConfigSend):
+        shown = ", ".join(f"[{c[0]}] {c[1]}={c[2]}" for c in command.shown) \
+            if command.shown is not None else "?"
         return _clip(f"config send {shown}", 100)
-    return topic[len(topics.COMMAND_PREFIX):]
+    return "abort"
 
 
-def _shot(payload: dict[str, Any]) -> str:
-    track = payload.get("obs_track")
-    return f"{payload.get('shotid', '?')}" + (f" {track}" if isinstance(track, str) else "")
+def _shot(shotid: str | None, track: str | None) -> str:
+    return f"{'?' if shotid is None else shotid}" + (f" {track}" if track is not None else "")
+
+
+_Teller = Callable[["Narrator", Any], list[Line]]
 
 
 class Narrator:
@@ -92,93 +90,108 @@ class Narrator:
         return True
 
     def feed(self, topic: str, payload: dict[str, Any]) -> list[Line]:
-        """The lines one event deserves (often none)."""
-        lines = self._lines(topic, payload)
-        stamp = _hhmmss(payload)
-        return [Line(line.level, f"{stamp}  {line.text}") for line in lines]
+        """The lines one event deserves (often none), from its topic and payload."""
+        return self.tell(decode(topic, payload), ocd_time(payload))
 
-    def _lines(self, topic: str, p: dict[str, Any]) -> list[Line]:
-        if topic == topics.STATES_CHANGE:
-            if p.get("machine_name") == "meta" or p.get("transition") in _TOLD_BY_SHOT:
-                return []  # the decision, waiting and shot lines say it
-            line = (f"{p.get('machine_name')}: {p.get('old_state')} -> {p.get('new_state')}"
-                    + (f" ({_clip(p.get('msg'))})" if p.get("msg") else ""))
-            level = WARNING if p.get("new_state") in ("dead", "error", "bad") else INFO
-            return [Line(level, line)]
-        if topic == topics.MAIN_WAITING:
-            reasons = p.get("reasons")
-            text = "; ".join(map(str, reasons)) if isinstance(reasons, list) else "?"
-            if not self._once("decision", f"waiting: {text}"):
-                return []
-            # a shot under way is why OCD waits: the shot's own lines say so
-            if isinstance(reasons, list) and reasons and all(
-                    str(r).startswith(_BUSY) for r in reasons):
-                return []
-            return [Line(INFO, f"waiting: {_clip(text, 300)}")]
-        if topic == topics.MAIN_DECISION:
-            self._last["decision"] = ""
-            if p.get("started"):
-                return [Line(INFO, f"chose {p.get('shotid')} {p.get('track')} "
-                                   f"({p.get('scheduler')}): {_clip(p.get('reason'))}")]
-            return [Line(WARNING, f"did not start {p.get('shotid')} {p.get('track')}: "
-                                  f"{_clip(p.get('reason'))}")]
-        if topic == topics.MAIN_NO_SHOT:
-            reason = _clip(p.get("reason"))
-            if not self._once("decision", f"no shot: {reason}"):
-                return []
-            if p.get("scheduler") == "error":
-                return [Line(ERROR, f"scheduler failed: {reason}")]
-            return [Line(INFO, f"no shot to observe: {reason}")]
-        if topic == topics.MAIN_ERROR:
-            self._last["decision"] = ""
-            return [Line(ERROR, f"could not start shot {p.get('shotid')} ({p.get('stage')}): "
-                                f"{_clip(p.get('error'))}")]
-        if topic.startswith(topics.RUN_SHOT_PREFIX) and topic != topics.RUN_SHOT_ACK:
-            return self._shot_lines(topic, p)
-        if topic.startswith(topics.COMMAND_PREFIX):
-            return self._command_received(topic, p)
-        if topic in topics.ACK_TOPICS:
-            return self._acknowledged(p)
-        return []
+    def tell(self, event: InboundEvent | None, when: dt.datetime | None) -> list[Line]:
+        """The lines one decoded event deserves (often none); ``when``: its OCD time."""
+        teller = _TELLERS.get(type(event))
+        if teller is None:
+            return []
+        stamp = when.strftime("%H:%M:%S") if when else "--:--:--"
+        return [Line(line.level, f"{stamp}  {line.text}") for line in teller(self, event)]
 
-    def _shot_lines(self, topic: str, p: dict[str, Any]) -> list[Line]:
-        status, shot = p.get("exec_status"), _shot(p)
-        origin = p.get("__origin")
-        by = "" if origin == self.main_origin or self.main_origin is None else \
+    def _state_changed(self, e: ev.StateChanged) -> list[Line]:
+        if e.machine in (sn.META, sn.PENDING) or e.transition in _TOLD_BY_SHOT:
+            return []  # the decision, no-shot, error, waiting and shot lines say it
+        line = (f"{e.machine}: {e.old_state} -> {e.new_state}"
+                + (f" ({_clip(e.msg)})" if e.msg else ""))
+        return [Line(WARNING if e.new_state in sn.ALARMING else INFO, line)]
+
+    def _waiting(self, e: ev.Waiting) -> list[Line]:
+        reasons = e.reasons
+        text = "; ".join(reasons) if reasons is not None else "?"
+        if not self._once("decision", f"waiting: {text}"):
+            return []
+        # a shot under way is why OCD waits: the shot's own lines say so
+        if reasons and all(r.startswith(_BUSY) for r in reasons):
+            return []
+        return [Line(INFO, f"waiting: {_clip(text, 300)}")]
+
+    def _decision(self, e: ev.Decision) -> list[Line]:
+        self._last["decision"] = ""
+        if e.started:
+            return [Line(INFO, f"chose {e.shotid} {e.track} ({e.scheduler}): "
+                               f"{_clip(e.reason)}")]
+        return [Line(WARNING, f"did not start {e.shotid} {e.track}: {_clip(e.reason)}")]
+
+    def _no_shot(self, e: ev.NoShot) -> list[Line]:
+        reason = _clip(e.reason)
+        if not self._once("decision", f"no shot: {reason}"):
+            return []
+        if e.scheduler_failed:
+            return [Line(ERROR, f"scheduler failed: {reason}")]
+        return [Line(INFO, f"no shot to observe: {reason}")]
+
+    def _error(self, e: ev.MainError) -> list[Line]:
+        self._last["decision"] = ""
+        return [Line(ERROR, f"could not start shot {e.shotid} ({e.stage}): {_clip(e.error)}")]
+
+    def _by(self, origin: str) -> str:
+        return "" if origin == self.main_origin or self.main_origin is None else \
             f", by hand ({_who(origin)})"
-        if topic == topics.RUN_SHOT_RUN and status == 0:
-            return [Line(INFO, f"shot {shot} started: observation {p.get('observation')}{by}")]
-        if topic == topics.RUN_SHOT_RUN and status == 1:
-            if not p.get("error"):
-                return [Line(INFO, f"shot {shot} completed: observation {p.get('observation')}")]
-            return [Line(WARNING, f"shot {shot} failed: {p.get('exc_type')}: "
-                                  f"{_clip(p.get('exc_value'))}")]
-        if topic == topics.RUN_SHOT_SETUP_TELESCOPE and status == 1:
-            return [Line(INFO, f"telescope set up for {p.get('shotid')}")]
-        if topic == topics.RUN_SHOT_EXP_HETDEX and status == 0:
-            total = p.get("exposures")
-            of = f"/{total}" if isinstance(total, int) else ""
-            return [Line(INFO, f"exposure {p.get('exposure')}{of} of {p.get('shotid')}: "
-                               f"{p.get('seconds')} s, observation {p.get('observation')}")]
-        return []
 
-    def _command_received(self, topic: str, p: dict[str, Any]) -> list[Line]:
-        request = p.get("id")
-        if isinstance(request, str) and request:
-            self._commands[request] = f"{_command(topic, p)} from {sender(p)}"
+    def _shot_started(self, e: ev.ShotStarted) -> list[Line]:
+        return [Line(INFO, f"shot {_shot(e.shotid, e.track)} started: observation "
+                           f"{e.observation}{self._by(e.origin)}")]
+
+    def _shot_ended(self, e: ev.ShotEnded) -> list[Line]:
+        shot = _shot(e.shotid, e.track)
+        if not e.failed:
+            return [Line(INFO, f"shot {shot} completed: observation {e.observation}")]
+        return [Line(WARNING, f"shot {shot} failed: {e.exc_type}: {_clip(e.exc_value)}")]
+
+    def _shot_step(self, e: ev.ShotStep) -> list[Line]:
+        if e.step == ev.SETUP_TELESCOPE:
+            return [Line(INFO, f"telescope set up for {e.shotid}")] if e.finished else []
+        if e.finished:
+            return []
+        of = f"/{e.exposures}" if e.exposures is not None else ""
+        return [Line(INFO, f"exposure {e.exposure}{of} of {e.shotid}: {e.seconds} s, "
+                           f"observation {e.observation}")]
+
+    def _command_received(self, e: ev.CommandReceived) -> list[Line]:
+        if e.request_id is not None:
+            self._commands[e.request_id] = f"{_command(e)} from {e.sender}"
             while len(self._commands) > _PENDING_COMMANDS:
                 self._commands.popitem(last=False)
         return []  # told with its answer
 
-    def _acknowledged(self, p: dict[str, Any]) -> list[Line]:
-        request = p.get("id")
-        command = self._commands.pop(request, None) if isinstance(request, str) else None
+    def _acknowledged(self, e: ev.Ack) -> list[Line]:
+        command = self._commands.pop(e.request_id, None) if e.request_id is not None else None
         # the command itself may arrive after its answer (they come from two publishers):
         # the answer names the sender too
-        what = command or f"{p.get('command')} from {_who(p.get('by'))}"
-        if p.get("ok"):
-            return [Line(INFO, f"{what}: {_clip(p.get('message'))}")]
-        return [Line(WARNING, f"{what}: refused: {_clip(p.get('message'))}")]
+        what = command or f"{e.command} from {_who(e.by)}"
+        if e.ok:
+            return [Line(INFO, f"{what}: {_clip(e.message)}")]
+        return [Line(WARNING, f"{what}: refused: {_clip(e.message)}")]
+
+
+#: What each kind of event tells (the others tell nothing).
+_TELLERS: dict[type, _Teller] = {
+    ev.StateChanged: Narrator._state_changed,
+    ev.Waiting: Narrator._waiting,
+    ev.Decision: Narrator._decision,
+    ev.NoShot: Narrator._no_shot,
+    ev.MainError: Narrator._error,
+    ev.ShotStarted: Narrator._shot_started,
+    ev.ShotEnded: Narrator._shot_ended,
+    ev.ShotStep: Narrator._shot_step,
+    ev.AllowHetdex: Narrator._command_received,
+    ev.AbortShot: Narrator._command_received,
+    ev.ConfigSend: Narrator._command_received,
+    ev.Ack: Narrator._acknowledged,
+}
 
 
 class Situation:
@@ -190,40 +203,77 @@ class Situation:
         self.shot = "none"
         self.decision = ""
 
-    def feed(self, topic: str, p: dict[str, Any]) -> bool:
+    def feed(self, topic: str, payload: dict[str, Any]) -> bool:
         """Take one event into account; True when the status line changed."""
+        return self.take(decode(topic, payload))
+
+    def take(self, event: InboundEvent | None) -> bool:
+        """Take one decoded event into account; True when the status line changed."""
+        taker = _SITUATION.get(type(event))
+        if taker is None:
+            return False
         before = self.line()
-        if topic == topics.STATES_CHANGE or topic == topics.STATES_STATE:
-            state = p.get("new_state") if topic == topics.STATES_CHANGE else p.get("state")
-            if p.get("machine_name") == "tcs":
-                self.tcs = str(state)
-            elif p.get("machine_name") == "hetdex_allowed":
-                self.hetdex = str(state)
-        elif topic == topics.MAIN_STATUS and isinstance(p.get("states"), dict):
-            states = p["states"]
-            self.tcs = str(states.get("tcs", self.tcs))
-            self.hetdex = str(states.get("hetdex_allowed", self.hetdex))
-        elif topic == topics.RUN_SHOT_RUN:
-            self.shot = f"{_shot(p)} starting" if p.get("exec_status") == 0 else "none"
-        elif topic == topics.RUN_SHOT_EXP_HETDEX and p.get("exec_status") == 0:
-            total = p.get("exposures")
-            self.shot = (f"{p.get('shotid')} exposure {p.get('exposure')}"
-                         + (f"/{total}" if isinstance(total, int) else ""))
-        elif topic == topics.MAIN_DECISION:
-            self.decision = f"chose {p.get('shotid')} {p.get('track')}"
-        elif topic == topics.MAIN_NO_SHOT:
-            self.decision = f"no shot: {p.get('reason')}"
-        elif topic == topics.MAIN_WAITING and isinstance(p.get("reasons"), list):
-            self.decision = "waiting: " + "; ".join(map(str, p["reasons"]))
+        taker(self, event)
         return self.line() != before
+
+    def _machine(self, machine: str | None, state: str | None) -> None:
+        if machine == sn.TCS:
+            self.tcs = str(state)
+        elif machine == sn.HETDEX_ALLOWED:
+            self.hetdex = str(state)
+
+    def _state_changed(self, e: ev.StateChanged) -> None:
+        self._machine(e.machine, e.new_state)
+
+    def _state_reported(self, e: ev.StateReported) -> None:
+        self._machine(e.machine, e.state)
+
+    def _status(self, e: ev.MainStatus) -> None:
+        if e.states is not None:
+            self.tcs = e.states.get(sn.TCS, self.tcs)
+            self.hetdex = e.states.get(sn.HETDEX_ALLOWED, self.hetdex)
+
+    def _shot_started(self, e: ev.ShotStarted) -> None:
+        self.shot = f"{_shot(e.shotid, e.track)} starting"
+
+    def _shot_ended(self, e: ev.ShotEnded) -> None:
+        self.shot = "none"
+
+    def _shot_step(self, e: ev.ShotStep) -> None:
+        if e.step == ev.EXP_HETDEX and not e.finished:
+            self.shot = (f"{e.shotid} exposure {e.exposure}"
+                         + (f"/{e.exposures}" if e.exposures is not None else ""))
+
+    def _decision(self, e: ev.Decision) -> None:
+        self.decision = f"chose {e.shotid} {e.track}"
+
+    def _no_shot(self, e: ev.NoShot) -> None:
+        self.decision = f"no shot: {e.reason}"
+
+    def _waiting(self, e: ev.Waiting) -> None:
+        if e.reasons is not None:
+            self.decision = "waiting: " + "; ".join(e.reasons)
 
     def line(self, width: int = 200) -> str:
         """``TCS alive | HETDEX allowed | shot DEX00009 exposure 2/3 | chose DEX00009 W``,
         cut to ``width`` characters."""
-        allowed = {"allowed": "allowed", "not_allowed": "not allowed"}.get(self.hetdex,
-                                                                          self.hetdex)
+        allowed = {sn.ALLOWED: "allowed", sn.NOT_ALLOWED: "not allowed"}.get(self.hetdex,
+                                                                            self.hetdex)
         text = f"TCS {self.tcs} | HETDEX {allowed} | shot {self.shot}"
         if self.decision:
             text += f" | {self.decision}"
         text = " ".join(text.split())
         return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+_SITUATION: dict[type, Callable[[Situation, Any], None]] = {
+    ev.StateChanged: Situation._state_changed,
+    ev.StateReported: Situation._state_reported,
+    ev.MainStatus: Situation._status,
+    ev.ShotStarted: Situation._shot_started,
+    ev.ShotEnded: Situation._shot_ended,
+    ev.ShotStep: Situation._shot_step,
+    ev.Decision: Situation._decision,
+    ev.NoShot: Situation._no_shot,
+    ev.Waiting: Situation._waiting,
+}

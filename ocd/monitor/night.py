@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ocd.bus.envelope import Event
 from ocd.bus.sequence import SeqCheck, SeqKind
+from ocd.core import events as ev
 from ocd.core import topics
+from ocd.core.events import InboundEvent, decode
 from ocd.core.payload import finite_number, ocd_time
 from ocd.core.topics import TcsTopics
 from ocd.monitor.lines import format_line
@@ -63,6 +66,19 @@ def text(value: Any, limit: int = MAX_TEXT) -> str | None:
 
 def _int(value: Any) -> int | None:
     return value if type(value) is int and abs(value) < 2 ** 53 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Arrival:
+    """When an event arrived: OCD time (None before any), real time, and its publisher."""
+
+    when: float | None
+    received: float
+    origin: str | None
+
+
+#: The TCS's events: not OCD's, kept out of the log.
+_TCS_EVENTS = (ev.TcsHeartbeat, ev.Pointing, ev.GuiderReading)
 
 
 @dataclass(frozen=True)
@@ -205,21 +221,16 @@ class NightView:
         if event.system == "ocd" and self.clock.observe(
                 payload, received, str(event.origin or "").startswith("ocd_main_loop@")):
             self._mark("clock")
-        when = self._ocd_time(payload, received)
-        tcs = self.settings.topics
-        if topic == tcs.heartbeat:
-            if self.tcs_heartbeat is None or received - self._heartbeat_shown >= 1.0:
-                self._heartbeat_shown = received  # pages age it by themselves in between
-                self._mark("states")
-            self.tcs_heartbeat = received
-        elif topic == tcs.ra_dec:
-            self._pointing(payload, when)
-        elif topic in tcs.metrology:
-            self._metrology(topic, payload, when, received)
-        elif topic.startswith(topics.OCD_PREFIX):
-            self._ocd(topic, payload, when, received, event.origin)
-        if topic not in _PERIODIC and topic not in tcs.all():
-            self._log(event, topic, received)
+        decoded = decode(event.topic, payload, self.settings.topics)
+        tcs = isinstance(decoded, _TCS_EVENTS)
+        if not tcs and topic.startswith(topics.OCD_PREFIX):
+            self._heard(event.origin, received)
+        taker = _TAKERS.get(type(decoded))
+        if taker is not None:
+            taker(self, decoded, _Arrival(self._ocd_time(payload, received), received,
+                                          event.origin))
+        if topic not in _PERIODIC and not tcs and topic not in self.settings.topics.all():
+            self._log(event, topic, received, decoded)
 
     def set_malformed(self, count: int) -> None:
         """The subscriber's count of malformed messages (they never reach :meth:`feed`)."""
@@ -296,28 +307,30 @@ class NightView:
         return {topic: round(count / seconds, 2) for topic, count in sorted(total.items())}
 
     # -- TCS -------------------------------------------------------------------------------
-    def _pointing(self, payload: dict[str, Any], when: float | None) -> None:
-        ra, dec = finite_number(payload.get("ra")), finite_number(payload.get("dec"))
+    def _heartbeat(self, e: ev.TcsHeartbeat, at: _Arrival) -> None:
+        if self.tcs_heartbeat is None or at.received - self._heartbeat_shown >= 1.0:
+            self._heartbeat_shown = at.received  # pages age it by themselves in between
+            self._mark("states")
+        self.tcs_heartbeat = at.received
+
+    def _pointing(self, e: ev.Pointing, at: _Arrival) -> None:
+        ra, dec = e.ra, e.dec
         if ra is None or dec is None or not (0 <= ra < 24 and -90 <= dec <= 90):
             return
-        self.pointing = {"ra": ra, "dec": dec, "t": when,
-                         "tracking": payload.get("tracking") is True}
+        self.pointing = {"ra": ra, "dec": dec, "t": at.when, "tracking": e.tracking}
         self._mark("pointing")
 
-    def _metrology(self, topic: str, payload: dict[str, Any], when: float | None,
-                   received: float) -> None:
-        seeing = finite_number(payload.get("seeing"))
-        transparency = finite_number(payload.get("transparency"))
+    def _metrology(self, e: ev.GuiderReading, at: _Arrival) -> None:
+        seeing, transparency, when = e.seeing, e.transparency, at.when
         if seeing is not None and not 0 <= seeing <= 100:
             seeing = None
         if transparency is not None and not 0 <= transparency <= 10:
             transparency = None
-        guider = self.settings.topics.metrology.index(topic) + 1
-        self.guiders[topic] = {"guider": guider, "seeing": seeing,
-                               "transparency": transparency, "t": when}
+        self.guiders[e.guider] = {"guider": e.number, "seeing": seeing,
+                                  "transparency": transparency, "t": when}
         if when is not None and (seeing is not None or transparency is not None):
             self._n += 1
-            self.series.append({"n": self._n, "t": round(when, 1), "g": guider,
+            self.series.append({"n": self._n, "t": round(when, 1), "g": e.number,
                                 "s": seeing, "tr": transparency})
             if len(self.series) > self.settings.series_size:
                 self._thin_series()
@@ -331,59 +344,58 @@ class NightView:
         self._series_reset = True
 
     # -- OCD -------------------------------------------------------------------------------
-    def _ocd(self, topic: str, payload: dict[str, Any], when: float | None, received: float,
-             origin: str | None) -> None:
+    def _heard(self, origin: str | None, received: float) -> None:
         if str(origin or "").startswith("ocd_main_loop@"):
             self.main_loop["origin"] = origin[:MAX_TOPIC] if origin else None
             self.main_loop["seen"] = received
             self.main_loop["stopping"] = False
-        if topic == topics.MAIN_STATUS:
-            self._status(payload)
-        elif topic == topics.STATES_STATE:
-            self._machine(payload.get("machine_name"), payload.get("state"))
-        elif topic == topics.STATES_CHANGE:
-            self._machine(payload.get("machine_name"), payload.get("new_state"))
-        elif topic == topics.STATES_HETDEX_ALLOWED:
-            self.allowed_by = text(payload.get("by"))
-            self._mark("states")
-        elif topic == topics.MAIN_STARTED:
-            self.main_loop["started"] = {
-                "clock": text(payload.get("clock")), "input": text(payload.get("input")),
-                "scheduler": text(payload.get("scheduler")),
-                "obsnum": text(payload.get("obsnum_source")), "t": when}
-            self._mark("states")
-        elif topic == topics.MAIN_STOPPING:
-            self.main_loop["stopping"] = True
-            self._mark("states")
-        elif topic == topics.MAIN_WAITING:
-            self._waiting(payload.get("reasons"))
-        elif topic == topics.MAIN_DECISION:
-            self.decision["decision"] = {
-                "shotid": text(payload.get("shotid")), "track": text(payload.get("track")),
-                "started": payload.get("started") is True, "reason": text(payload.get("reason")),
-                "scheduler": text(payload.get("scheduler")), "t": when}
-            self._mark("decision", "sky")
-        elif topic == topics.MAIN_NO_SHOT:
-            self.decision["no_shot"] = {"reason": text(payload.get("reason")),
-                                        "retry_at": text(payload.get("retry_at")), "t": when}
-            self._mark("decision")
-        elif topic == topics.MAIN_ERROR:
-            self.decision["error"] = {"stage": text(payload.get("stage")),
-                                      "shotid": text(payload.get("shotid")),
-                                      "error": text(payload.get("error")), "t": when}
-            self._mark("decision")
-        elif topic in topics.ACK_TOPICS:
-            self.decision["ack"] = {"command": text(payload.get("command")),
-                                    "ok": payload.get("ok") is True,
-                                    "message": text(payload.get("message")),
-                                    "by": text(origin), "t": when}
-            self._mark("decision")
-        elif topic == topics.MAIN_CONFIG_CHANGED:
-            self._config_changed(payload.get("changes"))
-        elif topic.startswith(topics.RUN_SHOT_PREFIX):
-            self._shot_event(topic, payload, when, origin)
 
-    def _machine(self, name: Any, state: Any) -> None:
+    def _state_changed(self, e: ev.StateChanged, at: _Arrival) -> None:
+        self._machine(e.machine, e.new_state)
+
+    def _state_reported(self, e: ev.StateReported, at: _Arrival) -> None:
+        self._machine(e.machine, e.state)
+
+    def _hetdex_allowed(self, e: ev.HetdexAllowedSet, at: _Arrival) -> None:
+        self.allowed_by = text(e.by)
+        self._mark("states")
+
+    def _started(self, e: ev.MainStarted, at: _Arrival) -> None:
+        self.main_loop["started"] = {
+            "clock": text(e.clock), "input": text(e.input), "scheduler": text(e.scheduler),
+            "obsnum": text(e.obsnum_source), "t": at.when}
+        self._mark("states")
+
+    def _stopping(self, e: ev.MainStopping, at: _Arrival) -> None:
+        self.main_loop["stopping"] = True
+        self._mark("states")
+
+    def _waiting_event(self, e: ev.Waiting, at: _Arrival) -> None:
+        self._waiting(e.reasons)
+
+    def _decision(self, e: ev.Decision, at: _Arrival) -> None:
+        self.decision["decision"] = {
+            "shotid": text(e.shotid), "track": text(e.track), "started": e.started,
+            "reason": text(e.reason), "scheduler": text(e.scheduler), "t": at.when}
+        self._mark("decision", "sky")
+
+    def _no_shot(self, e: ev.NoShot, at: _Arrival) -> None:
+        self.decision["no_shot"] = {"reason": text(e.reason), "retry_at": text(e.retry_at),
+                                    "t": at.when}
+        self._mark("decision")
+
+    def _error(self, e: ev.MainError, at: _Arrival) -> None:
+        self.decision["error"] = {"stage": text(e.stage), "shotid": text(e.shotid),
+                                  "error": text(e.error), "t": at.when}
+        self._mark("decision")
+
+    def _ack(self, e: ev.Ack, at: _Arrival) -> None:
+        self.decision["ack"] = {"command": text(e.command), "ok": e.ok,
+                                "message": text(e.message), "by": text(at.origin),
+                                "t": at.when}
+        self._mark("decision")
+
+    def _machine(self, name: str | None, state: str | None) -> None:
         name, state = text(name, 40), text(state, 40)
         if name is None or state is None:
             return
@@ -392,34 +404,32 @@ class NightView:
             self.machines[name] = state
             self._mark("states")
 
-    def _status(self, payload: dict[str, Any]) -> None:
-        states = payload.get("states")
-        if isinstance(states, dict):
-            for name, state in list(states.items())[:MAX_MACHINES]:
+    def _status(self, e: ev.MainStatus, at: _Arrival) -> None:
+        if e.states is not None:
+            for name, state in list(e.states.items())[:MAX_MACHINES]:
                 self._machine(name, state)
-        self._waiting(payload.get("waiting"))
-        pending = text(payload.get("pending"), 40)
+        self._waiting(e.waiting)
+        pending = text(e.pending, 40)
         if pending != self.decision["pending"]:
             self.decision["pending"] = pending
             self._mark("decision")
-        conditions = {"seeing": finite_number(payload.get("seeing")),
-                      "transparency": finite_number(payload.get("transparency"))}
+        conditions = {"seeing": e.seeing, "transparency": e.transparency}
         if conditions != self.conditions:
             self.conditions = conditions
             self._mark("metrology")
 
-    def _waiting(self, reasons: Any) -> None:
-        if not isinstance(reasons, list):
+    def _waiting(self, reasons: tuple[str, ...] | None) -> None:
+        if reasons is None:
             return
         cleaned = [r for r in (text(item) for item in reasons[:MAX_REASONS]) if r]
         if cleaned != self.decision["waiting"]:
             self.decision["waiting"] = cleaned
             self._mark("decision")
 
-    def _config_changed(self, changes: Any) -> None:
-        if not isinstance(changes, list):
+    def _config_changed(self, e: ev.ConfigChanged, at: _Arrival) -> None:
+        if e.changes is None:
             return
-        for change in changes[:50]:
+        for change in e.changes[:50]:
             if not (isinstance(change, list) and len(change) == 3):
                 continue
             section, option, value = change
@@ -432,68 +442,78 @@ class NightView:
                     self.limits[option] = number
                     self._mark("metrology")
 
-    def _shot_event(self, topic: str, payload: dict[str, Any], when: float | None,
-                    origin: str | None) -> None:
-        if topic in (topics.RUN_SHOT_RUN, topics.RUN_SHOT_EXP_HETDEX):
-            self.tally.feed(topic, payload)
-            if len(self.tally.shots) > MAX_SHOTS:
-                del self.tally.shots[:-MAX_SHOTS]
-            self._mark("completed")
-        status = payload.get("exec_status")
-        observation = _int(payload.get("observation"))
-        if topic == topics.RUN_SHOT_RUN and status == 0:
-            self.shot = {"state": "running", "shotid": text(payload.get("shotid"), 40),
-                         "track": text(payload.get("obs_track"), 2), "observation": observation,
-                         "origin": text(origin), "phase": "starting", "started": when,
-                         "exposure": 0, "n_exposures": self.settings.n_exposures,
-                         "exposure_start": None, "seconds": None, "finished": None,
-                         "outcome": None}
-            self._mark("shot", "sky")
-            return
+    # -- the shot --------------------------------------------------------------------------
+    def _tally(self, topic: str, e: ev.ShotStarted | ev.ShotEnded | ev.ShotStep) -> None:
+        self.tally.take(topic, e)
+        if len(self.tally.shots) > MAX_SHOTS:
+            del self.tally.shots[:-MAX_SHOTS]
+        self._mark("completed")
+
+    def _shot_started(self, e: ev.ShotStarted, at: _Arrival) -> None:
+        self._tally(topics.RUN_SHOT_RUN, e)
+        self.shot = {"state": ev.RUNNING, "shotid": text(e.shotid, 40),
+                     "track": text(e.track, 2), "observation": _int(e.observation),
+                     "origin": text(at.origin), "phase": "starting", "started": at.when,
+                     "exposure": 0, "n_exposures": self.settings.n_exposures,
+                     "exposure_start": None, "seconds": None, "finished": None,
+                     "outcome": None}
+        self._mark("shot", "sky")
+
+    def _running_shot(self, origin: str | None) -> dict[str, Any] | None:
+        """The shot shown, if it runs and ``origin`` runs it."""
         shot = self.shot
-        if shot is None or shot["origin"] != text(origin) or shot["state"] != "running":
+        if shot is None or shot["origin"] != text(origin) or shot["state"] != ev.RUNNING:
+            return None
+        return shot
+
+    def _shot_step(self, e: ev.ShotStep, at: _Arrival) -> None:
+        if e.step == ev.EXP_HETDEX:
+            self._tally(topics.RUN_SHOT_EXP_HETDEX, e)
+        shot = self._running_shot(at.origin)
+        if shot is None:
             return
-        if topic == topics.RUN_SHOT_SETUP_TELESCOPE:
-            shot["phase"] = "setting up the telescope" if status == 0 else "telescope set up"
-        elif topic == topics.RUN_SHOT_EXP_HETDEX:
-            number = _int(payload.get("exposure"))
-            seconds = finite_number(payload.get("seconds"))
+        if e.step == ev.SETUP_TELESCOPE:
+            shot["phase"] = "telescope set up" if e.finished else "setting up the telescope"
+        else:
+            number = _int(e.exposure)
             if number is None or number < 1:
                 return
             shot["exposure"] = number
             shot["n_exposures"] = max(shot["n_exposures"], number)
-            if status == 0:
-                shot.update(phase="exposing", exposure_start=when, seconds=seconds)
-            else:
+            if e.finished:
                 shot.update(phase=f"exposure {number} done", exposure_start=None)
-        elif topic == topics.RUN_SHOT_RUN and status == 1:
-            if payload.get("error") is True:
-                reason = text(payload.get("exc_value")) or text(payload.get("exc_type"))
-                shot["state"] = ("aborted" if payload.get("exc_type") == "ShotAborted"
-                                 else "failed")
-                shot["outcome"] = reason
             else:
-                shot["state"], shot["outcome"] = "completed", None
-            shot.update(phase="finished", finished=when, exposure_start=None)
-            self._mark("sky")
-        else:
-            return
+                shot.update(phase="exposing", exposure_start=at.when,
+                            seconds=None if e.seconds is None else float(e.seconds))
         self._mark("shot")
 
+    def _shot_ended(self, e: ev.ShotEnded, at: _Arrival) -> None:
+        self._tally(topics.RUN_SHOT_RUN, e)
+        shot = self._running_shot(at.origin)
+        if shot is None:
+            return
+        if e.failed:
+            shot["state"] = ev.ABORTED_SHOT if e.aborted else ev.FAILED
+            shot["outcome"] = text(e.exc_value) or text(e.exc_type)
+        else:
+            shot["state"], shot["outcome"] = ev.COMPLETED, None
+        shot.update(phase="finished", finished=at.when, exposure_start=None)
+        self._mark("sky", "shot")
+
     # -- the log ---------------------------------------------------------------------------
-    def _log(self, event: Event, topic: str, received: float) -> None:
-        payload = event.payload
+    def _log(self, event: Event, topic: str, received: float,
+             decoded: InboundEvent | None) -> None:
         level = "info"
-        if topic == topics.MAIN_ERROR or (topic == topics.RUN_SHOT_RUN
-                                          and payload.get("error") is True):
+        if isinstance(decoded, ev.MainError) or (isinstance(decoded, ev.ShotEnded)
+                                                 and decoded.failed):
             level = "error"
-        elif topic in topics.ACK_TOPICS and payload.get("ok") is not True:
-            level = "warning"
-        elif topic == topics.STATES_CHANGE or topic in topics.ACK_TOPICS:
+        elif isinstance(decoded, ev.Ack):
+            level = "notice" if decoded.ok else "warning"
+        elif isinstance(decoded, ev.StateChanged):
             level = "notice"
         self._n += 1
         self.log.append({"n": self._n, "topic": topic, "level": level,
-                         "line": format_line(Event(topic, payload), received)})
+                         "line": format_line(Event(topic, event.payload), received)})
         self._mark("log")
 
     # -- panels ----------------------------------------------------------------------------
@@ -511,12 +531,12 @@ class NightView:
         if name == "decision":
             return dict(self.decision)
         if name == "sky":
-            running = self.shot["shotid"] if self.shot and self.shot["state"] == "running" \
+            running = self.shot["shotid"] if self.shot and self.shot["state"] == ev.RUNNING \
                 else None
             chosen = self.decision["decision"]
             return {"running": running,
                     "chosen": chosen["shotid"] if chosen and chosen["started"] else None,
-                    "completed": sorted({s.shotid for s in self.tally.of_state("completed")})}
+                    "completed": sorted({s.shotid for s in self.tally.of_state(ev.COMPLETED)})}
         if name == "pointing":
             return {"pointing": self.pointing}
         if name == "completed":
@@ -585,3 +605,26 @@ def _after(items: deque[dict[str, Any]], n: int) -> list[dict[str, Any]]:
         found.append(item)
     found.reverse()
     return found
+
+
+#: What each kind of event changes (the others only count and go to the log).
+_TAKERS: dict[type, Callable[[NightView, Any, _Arrival], None]] = {
+    ev.TcsHeartbeat: NightView._heartbeat,
+    ev.Pointing: NightView._pointing,
+    ev.GuiderReading: NightView._metrology,
+    ev.MainStatus: NightView._status,
+    ev.StateReported: NightView._state_reported,
+    ev.StateChanged: NightView._state_changed,
+    ev.HetdexAllowedSet: NightView._hetdex_allowed,
+    ev.MainStarted: NightView._started,
+    ev.MainStopping: NightView._stopping,
+    ev.Waiting: NightView._waiting_event,
+    ev.Decision: NightView._decision,
+    ev.NoShot: NightView._no_shot,
+    ev.MainError: NightView._error,
+    ev.Ack: NightView._ack,
+    ev.ConfigChanged: NightView._config_changed,
+    ev.ShotStarted: NightView._shot_started,
+    ev.ShotStep: NightView._shot_step,
+    ev.ShotEnded: NightView._shot_ended,
+}

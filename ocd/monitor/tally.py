@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocd.core import topics
+from ocd.core import events as ev
+from ocd.core import state_names as sn
+from ocd.core.events import InboundEvent, decode
 
 #: Keys of the ``--summary`` JSON file, exactly.
 SUMMARY_KEYS = ("shots_completed", "shots_failed", "obsnums", "events_by_topic", "gaps")
+#: The machines whose changes a rehearsal prints (the shot's own lines tell run_shot's).
+_TOLD_MACHINES = (sn.TCS, sn.METROLOGY, sn.HETDEX_ALLOWED)
 
 
 @dataclass
@@ -25,7 +30,7 @@ class Shot:
     track: str
     observation: int | None
     origin: str
-    state: str = "running"  # running, completed, failed, interrupted
+    state: ev.ShotState = ev.RUNNING
     exposures: int = 0
     error: str = ""
 
@@ -46,8 +51,7 @@ class Tally:
     stopping: bool = False
     _last_no_shot: str = ""
 
-    def _shot(self, origin: str, payload: dict[str, Any]) -> Shot | None:
-        observation = payload.get("observation")
+    def _shot(self, origin: str, observation: int | None) -> Shot | None:
         for shot in reversed(self.shots):
             if shot.origin == origin and shot.observation == observation:
                 return shot
@@ -55,51 +59,62 @@ class Tally:
 
     def feed(self, topic: str, payload: dict[str, Any]) -> list[str]:
         """Count one event; the progress lines it deserves (often none)."""
+        return self.take(topic, decode(topic, payload))
+
+    def take(self, topic: str, event: InboundEvent | None) -> list[str]:
+        """Count one event of ``topic``, decoded; the progress lines it deserves."""
         self.events_by_topic[topic] += 1
-        data = payload
-        origin = str(payload.get("__origin") or "?")
-        if topic == topics.RUN_SHOT_RUN:
-            if data.get("exec_status") == 0:
-                started = Shot(str(data.get("shotid")), str(data.get("obs_track") or "?"),
-                               data.get("observation") if isinstance(data.get("observation"),
-                                                                     int) else None, origin)
-                self.shots.append(started)
-                return [f"shot {started.shotid} ({started.track}) started: observation "
-                        f"{started.observation}"]
-            shot = self._shot(origin, data)
-            if shot is None or shot.state != "running":
-                return []
-            if not data.get("error"):
-                shot.state = "completed"
-                return [f"shot {shot.describe()} completed"]
-            shot.error = f"{data.get('exc_type')}: {data.get('exc_value')}"
-            if self.stopping and data.get("exc_value") == "shutdown":
-                shot.state = "interrupted"
-                return [f"shot {shot.describe()} interrupted: the rehearsal stopped ocd run"]
-            shot.state = "failed"
-            return [f"shot {shot.describe()} FAILED: {shot.error}"]
-        if topic == topics.RUN_SHOT_SETUP_TELESCOPE and data.get("exec_status") == 1:
+        taker = _TAKERS.get(type(event))
+        return [] if taker is None else taker(self, event)
+
+    def _started(self, e: ev.ShotStarted) -> list[str]:
+        started = Shot(str(e.shotid), e.track or "?", e.observation, e.origin or "?")
+        self.shots.append(started)
+        return [f"shot {started.shotid} ({started.track}) started: observation "
+                f"{started.observation}"]
+
+    def _ended(self, e: ev.ShotEnded) -> list[str]:
+        shot = self._shot(e.origin or "?", e.observation)
+        if shot is None or shot.state != ev.RUNNING:
+            return []
+        if not e.failed:
+            shot.state = ev.COMPLETED
+            return [f"shot {shot.describe()} completed"]
+        shot.error = f"{e.exc_type}: {e.exc_value}"
+        if self.stopping and e.shut_down:
+            shot.state = ev.INTERRUPTED
+            return [f"shot {shot.describe()} interrupted: the rehearsal stopped ocd run"]
+        shot.state = ev.FAILED
+        return [f"shot {shot.describe()} FAILED: {shot.error}"]
+
+    def _step(self, e: ev.ShotStep) -> list[str]:
+        if not e.finished:
+            return []
+        if e.step == ev.SETUP_TELESCOPE:
             return ["  telescope set up"]
-        if topic == topics.RUN_SHOT_EXP_HETDEX and data.get("exec_status") == 1:
-            exposed = self._shot(origin, data)
-            if exposed is not None:
-                exposed.exposures += 1
-            return [f"  exposure {data.get('exposure')}/{self.exposures_per_shot} done "
-                    f"(observation {data.get('observation')})"]
-        if topic == topics.STATES_CHANGE and data.get("machine_name") in ("tcs", "metrology",
-                                                                         "hetdex_allowed"):
-            return [f"{data.get('machine_name')}: {data.get('old_state')} -> "
-                    f"{data.get('new_state')}"]
-        if topic == topics.MAIN_DECISION and data.get("started"):
-            return [f"chose {data.get('shotid')} {data.get('track')}: {data.get('reason')}"]
-        if topic == topics.MAIN_NO_SHOT:
-            reason = str(data.get("reason"))
-            if reason != self._last_no_shot:
-                self._last_no_shot = reason
-                return [f"no shot: {reason}"]
-        if topic == topics.MAIN_ERROR:
-            return [f"main loop error ({data.get('stage')}): {data.get('error')}"]
+        exposed = self._shot(e.origin or "?", e.observation)
+        if exposed is not None:
+            exposed.exposures += 1
+        return [f"  exposure {e.exposure}/{self.exposures_per_shot} done "
+                f"(observation {e.observation})"]
+
+    def _state_changed(self, e: ev.StateChanged) -> list[str]:
+        if e.machine in _TOLD_MACHINES:
+            return [f"{e.machine}: {e.old_state} -> {e.new_state}"]
         return []
+
+    def _decision(self, e: ev.Decision) -> list[str]:
+        return [f"chose {e.shotid} {e.track}: {e.reason}"] if e.started else []
+
+    def _no_shot(self, e: ev.NoShot) -> list[str]:
+        reason = str(e.reason)
+        if reason == self._last_no_shot:
+            return []
+        self._last_no_shot = reason
+        return [f"no shot: {reason}"]
+
+    def _error(self, e: ev.MainError) -> list[str]:
+        return [f"main loop error ({e.stage}): {e.error}"]
 
     def gap(self, origin: str, expected: int | None, received: int, lost: int) -> str:
         self.gaps.append({"origin": origin, "expected": expected, "received": received,
@@ -109,8 +124,8 @@ class Tally:
     def finish(self) -> None:
         """The rehearsal is over: shots still running were interrupted by its end."""
         for shot in self.shots:
-            if shot.state == "running":
-                shot.state = "interrupted"
+            if shot.state == ev.RUNNING:
+                shot.state = ev.INTERRUPTED
 
     def of_state(self, state: str) -> list[Shot]:
         return [s for s in self.shots if s.state == state]
@@ -123,8 +138,8 @@ class Tally:
         """The ``--summary`` JSON: exactly :data:`SUMMARY_KEYS`; the events by topic are those
         the recorder ``stored`` when given (else those this tally saw)."""
         counts = self.events_by_topic if stored is None else stored
-        return {"shots_completed": len(self.of_state("completed")),
-                "shots_failed": len(self.of_state("failed")),
+        return {"shots_completed": len(self.of_state(ev.COMPLETED)),
+                "shots_failed": len(self.of_state(ev.FAILED)),
                 "obsnums": self.obsnums,
                 "events_by_topic": dict(sorted(counts.items())),
                 "gaps": len(self.gaps)}
@@ -137,7 +152,7 @@ class Tally:
         own count differs, if it does."""
         def shots(state: str) -> str:
             chosen = self.of_state(state)
-            listed = ", ".join(s.describe() + (f": {s.error}" if state == "failed" else "")
+            listed = ", ".join(s.describe() + (f": {s.error}" if state == ev.FAILED else "")
                                for s in chosen)
             return f"{len(chosen)}" + (f"  {listed}" if listed else "")
 
@@ -147,7 +162,7 @@ class Tally:
                  f"{speed:g}x",
                  f"  shots completed:     {shots('completed')}",
                  f"  shots failed:        {shots('failed')}"]
-        if self.of_state("interrupted"):
+        if self.of_state(ev.INTERRUPTED):
             lines.append(f"  interrupted at end:  {shots('interrupted')}")
         obsnums = ", ".join(map(str, self.obsnums)) or "none"
         lines.append(f"  observation numbers: {obsnums}")
@@ -170,3 +185,14 @@ class Tally:
                 lines.append(f"    {gap['origin']}: expected seq {gap['expected']}, got "
                              f"{gap['received']}")
         return "\n".join(lines)
+
+
+_TAKERS: dict[type, Callable[[Tally, Any], list[str]]] = {
+    ev.ShotStarted: Tally._started,
+    ev.ShotEnded: Tally._ended,
+    ev.ShotStep: Tally._step,
+    ev.StateChanged: Tally._state_changed,
+    ev.Decision: Tally._decision,
+    ev.NoShot: Tally._no_shot,
+    ev.MainError: Tally._error,
+}

@@ -19,11 +19,16 @@ way a monitor of a real night would tell it:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocd.core import events as ev
+from ocd.core import state_names as sn
 from ocd.core import topics
-from ocd.core.payload import finite_number
+from ocd.core.events import InboundEvent, decode
+from ocd.core.state_names import blocks_shots
+from ocd.core.topics import TcsTopics
 
 #: Idle reasons, in the order reports list them.
 TWILIGHT = "twilight"
@@ -41,6 +46,13 @@ IDLE_REASONS = (TWILIGHT, NO_SHOT, CONDITIONS, TCS_DOWN, FORBIDDEN, ERROR_PAUSE,
 #: then the conditions; anything else means no shot is observable (or none is left).
 _TWILIGHT_WORDS = ("not dark", "dark time ends")
 _CONDITION_WORDS = ("seeing ", "transparency ")
+
+
+#: Why no shot starts when a machine blocks shots, the first that does in this order (a
+#: running ``run_shot`` is told from the shots themselves: only its error pause counts).
+_BLOCKED = ((sn.TCS, (TCS_DOWN, "")), (sn.HETDEX_ALLOWED, (FORBIDDEN, "")),
+            (sn.METROLOGY, (CONDITIONS, "guider metrology out of limits")),
+            (sn.RUN_SHOT, (ERROR_PAUSE, "after a failed shot")))
 
 
 def no_shot_kind(reason: str) -> str:
@@ -64,7 +76,7 @@ class ShotRecord:
     by_hand: bool
     reason: str = ""  # why the main loop chose it
     end: float | None = None
-    outcome: str = "running"  # completed, failed, aborted, interrupted, running
+    outcome: ev.ShotState = ev.RUNNING
     error: str = ""
     exposures: int = 0
     exposure_seconds: float = 0.0
@@ -131,10 +143,10 @@ class NightReport:
         return {reason: totals[reason] for reason in IDLE_REASONS if totals.get(reason, 0) > 0}
 
     def totals(self) -> dict[str, Any]:
-        return {"shots_completed": self.count("completed"),
-                "shots_failed": self.count("failed"),
-                "shots_aborted": self.count("aborted"),
-                "shots_interrupted": self.count("interrupted"),
+        return {"shots_completed": self.count(ev.COMPLETED),
+                "shots_failed": self.count(ev.FAILED),
+                "shots_aborted": self.count(ev.ABORTED_SHOT),
+                "shots_interrupted": self.count(ev.INTERRUPTED),
                 "exposure_hours": round(self.exposure_seconds / 3600.0, 3),
                 "dark_hours": round(self.dark_seconds / 3600.0, 3),
                 "idle_hours": {reason: round(seconds / 3600.0, 3)
@@ -167,9 +179,7 @@ class Timeline:
     #: small).
     metrology_topics: tuple[str, ...] = topics.GUIDER_METROLOGY
     metrology_step: float = 60.0
-    states: dict[str, str] = field(default_factory=lambda: {
-        "tcs": "dead", "hetdex_allowed": "not_allowed", "metrology": "stale",
-        "run_shot": "idle", "meta": "unsatisfied"})
+    states: dict[str, str] = field(default_factory=lambda: dict(sn.INITIAL))
     shots: list[ShotRecord] = field(default_factory=list)
     idle: list[IdlePeriod] = field(default_factory=list)
     errors: list[tuple[float, str]] = field(default_factory=list)
@@ -193,84 +203,80 @@ class Timeline:
                 *self.metrology_topics)
 
     def feed(self, now: float, topic: str, payload: dict[str, Any]) -> None:
-        """One event at OCD-clock time ``now``."""
-        if topic == topics.RUN_SHOT_RUN:
-            self._run(now, payload)
-        elif topic == topics.RUN_SHOT_EXP_HETDEX and payload.get("exec_status") == 1:
-            shot = self._running.get(str(payload.get("__origin") or ""))
-            seconds = finite_number(payload.get("seconds"))
-            if shot is not None:
-                shot.exposures += 1
-                shot.exposure_seconds += seconds or 0.0
-        elif topic == topics.STATES_CHANGE:
-            machine, state = payload.get("machine_name"), payload.get("new_state")
-            if isinstance(machine, str) and isinstance(state, str):
-                self.states[machine] = state
-        elif topic == topics.MAIN_DECISION:
-            if payload.get("started"):  # (a start refused leaves a pause as it was)
-                self._paused = ""
-                self._decision = str(payload.get("reason") or "")
-                self._no_shot = ""
-        elif topic == topics.MAIN_NO_SHOT:
-            self._no_shot = str(payload.get("reason") or "")
-            self._paused = ""
-        elif topic == topics.MAIN_ERROR:
-            error = f"{payload.get('stage')}: {payload.get('error')}"
-            self.errors.append((now, error))
-            if payload.get("stage") in ("obsnum", "start", "schedule"):
-                self._paused = error
-        elif topic in self.metrology_topics and (
-                not self.metrology or now - self.metrology[-1][0] >= self.metrology_step):
-            self.metrology.append((now, finite_number(payload.get("seeing")),
-                                   finite_number(payload.get("transparency"))))
+        """One event at OCD-clock time ``now``, from its topic and payload."""
+        self.take(now, decode(topic, payload, TcsTopics(metrology=self.metrology_topics)))
+
+    def take(self, now: float, event: InboundEvent | None) -> None:
+        """One decoded event at OCD-clock time ``now``."""
+        taker = _TAKERS.get(type(event))
+        if taker is not None:
+            taker(self, now, event)
         self._update(now)
 
-    def _run(self, now: float, payload: dict[str, Any]) -> None:
-        origin = str(payload.get("__origin") or "")
-        status = payload.get("exec_status")
-        if status == 0:
-            observation = payload.get("observation")
-            mine = origin == self.main_origin
-            shot = ShotRecord(str(payload.get("shotid")), str(payload.get("obs_track") or "?"),
-                              observation if isinstance(observation, int) else None, now,
-                              origin, by_hand=not mine,
-                              reason=self._decision if mine else "run by hand",
-                              ra=finite_number(payload.get("ra")),
-                              dec=finite_number(payload.get("dec")))
-            if mine:
-                self._decision = ""
-            self.shots.append(shot)
-            self._running[origin] = shot
-        elif status == 1:
-            if origin not in self._running:
-                return
-            shot = self._running.pop(origin)
-            shot.end = now
-            if not payload.get("error"):
-                shot.outcome = "completed"
-            else:
-                value = str(payload.get("exc_value") or "")
-                shot.error = f"{payload.get('exc_type')}: {value}"
-                shot.outcome = ("interrupted" if value == "shutdown" else
-                                "aborted" if payload.get("exc_type") == "ShotAborted" else
-                                "failed")
+    def _step(self, now: float, e: ev.ShotStep) -> None:
+        shot = self._running.get(e.origin)
+        if e.step == ev.EXP_HETDEX and e.finished and shot is not None:
+            shot.exposures += 1
+            shot.exposure_seconds += e.seconds or 0.0
+
+    def _state_changed(self, now: float, e: ev.StateChanged) -> None:
+        if e.machine is not None and e.new_state is not None:
+            self.states[e.machine] = e.new_state
+
+    def _chose(self, now: float, e: ev.Decision) -> None:
+        if e.started:  # (a start refused leaves a pause as it was)
+            self._paused = ""
+            self._decision = e.reason or ""
+            self._no_shot = ""
+
+    def _no_shot_said(self, now: float, e: ev.NoShot) -> None:
+        self._no_shot = e.reason or ""
+        self._paused = ""
+
+    def _error(self, now: float, e: ev.MainError) -> None:
+        error = f"{e.stage}: {e.error}"
+        self.errors.append((now, error))
+        if e.pauses:
+            self._paused = error
+
+    def _reading(self, now: float, e: ev.GuiderReading) -> None:
+        if not self.metrology or now - self.metrology[-1][0] >= self.metrology_step:
+            self.metrology.append((now, e.seeing, e.transparency))
+
+    def _started(self, now: float, e: ev.ShotStarted) -> None:
+        mine = e.origin == self.main_origin
+        shot = ShotRecord(str(e.shotid), e.track or "?", e.observation, now, e.origin,
+                          by_hand=not mine, reason=self._decision if mine else "run by hand",
+                          ra=e.ra, dec=e.dec)
+        if mine:
+            self._decision = ""
+        self.shots.append(shot)
+        self._running[e.origin] = shot
+
+    def _ended(self, now: float, e: ev.ShotEnded) -> None:
+        if e.origin not in self._running:
+            return
+        shot = self._running.pop(e.origin)
+        shot.end = now
+        if not e.failed:
+            shot.outcome = ev.COMPLETED
+            return
+        shot.error = f"{e.exc_type}: {e.exc_value or ''}"
+        shot.outcome = (ev.INTERRUPTED if e.shut_down else ev.ABORTED_SHOT if e.aborted else
+                        ev.FAILED)
 
     # -- idle periods ------------------------------------------------------------------------
     def _reason(self) -> tuple[str, str] | None:
         """Why no shot of the main loop runs now (None: one runs)."""
         if self.main_origin in self._running:
             return None
-        s = self.states
         if self._running:
             return BY_HAND, ", ".join(r.shotid for r in self._running.values())
-        if s.get("tcs") == "dead":
-            return TCS_DOWN, ""
-        if s.get("hetdex_allowed") == "not_allowed":
-            return FORBIDDEN, ""
-        if s.get("metrology") == "bad":
-            return CONDITIONS, "guider metrology out of limits"
-        if s.get("run_shot") == "error":
-            return ERROR_PAUSE, "after a failed shot"
+        for machine, reason in _BLOCKED:
+            state = self.states.get(machine)
+            if state is not None and blocks_shots(machine, state) \
+                    and not (machine == sn.RUN_SHOT and state == sn.RUN_SHOT_RUNNING):
+                return reason
         if self._paused:
             return ERROR_PAUSE, self._paused
         if self._no_shot:
@@ -300,3 +306,15 @@ class Timeline:
         return NightReport(self.start, end, dark[0] if dark else None,
                            dark[1] if dark else None, self.shots, self.idle, self.errors,
                            self.metrology)
+
+
+_TAKERS: dict[type, Callable[[Timeline, float, Any], None]] = {
+    ev.ShotStarted: Timeline._started,
+    ev.ShotEnded: Timeline._ended,
+    ev.ShotStep: Timeline._step,
+    ev.StateChanged: Timeline._state_changed,
+    ev.Decision: Timeline._chose,
+    ev.NoShot: Timeline._no_shot_said,
+    ev.MainError: Timeline._error,
+    ev.GuiderReading: Timeline._reading,
+}

@@ -22,6 +22,7 @@ from ocd.clock import Clock
 from ocd.config import Config, Origin, master_specs
 from ocd.core import topics
 from ocd.core.commands import refused_changes
+from ocd.core.events import InboundEvent
 from ocd.core.orchestrator import (
     Abort,
     Action,
@@ -32,6 +33,8 @@ from ocd.core.orchestrator import (
     StartShot,
     ack,
 )
+from ocd.core.state_names import RUN_SHOT_RUNNING
+from ocd.core.states import PendingStateName
 from ocd.errors import OcdError
 from ocd.shell.settings import orchestrator_settings
 from ocd.shots.book import ShotBook
@@ -86,10 +89,11 @@ class Engine:
         self.shot_origin = shot_origin
 
     # -- inputs ---------------------------------------------------------------------------
-    def handle(self, topic: str, payload: dict[str, Any]) -> None:
-        """One event from the bus: what the orchestrator makes of it, carried out."""
+    def handle(self, topic: str, event: InboundEvent | None) -> None:
+        """One event from the bus on ``topic``, decoded once where it came in: what the
+        orchestrator makes of it, carried out."""
         try:
-            actions = self.orchestrator.handle(topic, payload, self.clock.timestamp())
+            actions = self.orchestrator.take(event, self.clock.timestamp())
         except Exception as exc:
             self.edges.failed("event", topic, exc)
             return
@@ -131,13 +135,13 @@ class Engine:
         self.edges.publish(action.topic, action.data)
 
     def _request_schedule(self, action: RequestSchedule) -> None:
-        self._step(self._schedule(action), "scheduling", action.request)
+        self._step(self._schedule(action), PendingStateName.SCHEDULING, action.request)
 
     def _start(self, action: StartShot) -> None:
-        self._step(self._start_shot(action), "starting")
+        self._step(self._start_shot(action), PendingStateName.STARTING)
 
-    def _step(self, work: Coroutine[Any, Any, None], step: str, request: int | None = None
-              ) -> None:
+    def _step(self, work: Coroutine[Any, Any, None], step: PendingStateName,
+              request: int | None = None) -> None:
         """Run a step toward a shot in the background; if it raises, the orchestrator hears
         it (and says so on the bus) instead of waiting for an answer that never comes."""
         task = self.edges.spawn_step(work, step)
@@ -210,7 +214,7 @@ class Engine:
     def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):
             self._ack(action, "abort", True, f"aborting shot {self.runner.current}{action.user}")
-        elif self.orchestrator.run_shot.state != "running":
+        elif self.orchestrator.run_shot.state != RUN_SHOT_RUNNING:
             self._ack(action, "abort", False, "no shot is running")
         # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
 

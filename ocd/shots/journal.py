@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ocd.bus.envelope import dumps, loads
+from ocd.core.events import shot_ended_payload
 from ocd.errors import OcdError
 from ocd.shots.store import atomic_write, remove_durably
 
@@ -112,13 +113,11 @@ class ShotJournal:
 
 def interrupted_finish(entry: JournalEntry) -> dict[str, Any]:
     """The ``ocd.run_shot.run`` finish that a restarted main loop publishes for ``entry``."""
-    base = {**entry.shot, "observation": entry.observation, "obs_track": entry.track,
-            "exec_status": 1, "shot_origin": entry.origin}
+    base = {**entry.shot, "observation": entry.observation, "obs_track": entry.track}
     if entry.completed:  # n_obs was written: the shot is done, only its finish was lost
-        return {**base, "error": False, "exc_type": None, "exc_value": None,
-                "traceback": None}
-    return {**base, "error": True, "exc_type": "Interrupted",
-            "exc_value": f"ocd run stopped without finishing the shot (started {entry.started}, "
-                         "found at the next start): its data are incomplete, the "
-                         "observation number stays used, n_obs is unchanged",
-            "traceback": None}
+        return shot_ended_payload(base, error=False, shot_origin=entry.origin)
+    return shot_ended_payload(
+        base, error=True, exc_type="Interrupted",
+        exc_value=f"ocd run stopped without finishing the shot (started {entry.started}, "
+                  "found at the next start): its data are incomplete, the observation number "
+                  "stays used, n_obs is unchanged", shot_origin=entry.origin)

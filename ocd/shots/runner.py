@@ -4,18 +4,19 @@ The same runner serves ``ocd run`` (automatic shots) and ``ocd run_shot -e`` (a 
 in both the main loop follows the shot only through the ``ocd.run_shot.*`` events. Events carry
 exactly the fields of the original OCD plus every key of the shot:
 
-- ``ocd.run_shot.run``: ``exec_status`` 0 at start, 1 at the end with ``error``, ``exc_type``,
+- ``ocd.run_shot.run`` at the start, and at the end with ``error``, ``exc_type``,
   ``exc_value``, ``traceback`` (also ``observation`` and ``obs_track``, OCD's additions);
-- ``ocd.run_shot.setup_telescope``: ``exec_status`` 0/1;
-- ``ocd.run_shot.exp_hetdex``: ``exec_status`` 0/1 for each exposure, with ``exposure``,
+- ``ocd.run_shot.setup_telescope`` at the start and end of the set-up;
+- ``ocd.run_shot.exp_hetdex`` at the start and end of each exposure, with ``exposure``,
   ``seconds``, ``observation``, ``object``, ``shotid``, ``recipe``, ``x_binning``,
   ``y_binning``, ``type`` (and ``exposures``, how many the shot has: OCD's addition);
 - ``ocd.run_shot.progress`` (OCD's addition): every ``progress_interval`` OCD-clock seconds
   while a subsystem command is pending, which one and for how long, so that the main loop's
   silence rule can tell a shot waiting on the telescope from a shot whose process died.
 
-A failed step publishes no ``exec_status`` 1 of its own: the ``run`` finish carries the error,
-also when the shot is cancelled (a process stopping within its stop timeout).
+How a start is told from an end on the wire is :mod:`ocd.core.events`' business: the payloads
+are built there. A failed step publishes no end of its own: the ``run`` finish carries the
+error, also when the shot is cancelled (a process stopping within its stop timeout).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocd.clock import Clock, RealClock, real_seconds
+from ocd.core.events import ABORTED, shot_ended_payload, shot_started_payload, step_payload
 from ocd.core.topics import (
     RUN_SHOT_EXP_HETDEX,
     RUN_SHOT_PROGRESS,
@@ -142,9 +144,9 @@ class ShotRunner:
         self.current, self._abort_reason = shotid, None
         self._progress = {"shotid": shotid, "observation": observation}
         base = {**shot, "observation": observation, "obs_track": track}
-        await self.publish(RUN_SHOT_RUN, {**base, "exec_status": 0})
+        await self.publish(RUN_SHOT_RUN, shot_started_payload(base))
         outcome: ShotOutcome
-        details: dict[str, Any]
+        ended: dict[str, Any]
         try:
             await self._setup(shot, track)
             for number, (dx, dy) in enumerate(self.plan.dithers, start=1):
@@ -155,36 +157,35 @@ class ShotRunner:
                 except Exception as exc:  # the data are taken: the shot still succeeded
                     log.error("shot %s done, but updating the shot list failed: %s", shotid, exc)
             outcome = ShotOutcome(shotid, observation, ok=True)
-            details = {"error": False, "exc_type": None, "exc_value": None, "traceback": None}
+            ended = shot_ended_payload(base, error=False)
         except asyncio.CancelledError:
             # stopped from outside (a stop timeout): the finish is still published, then the
             # cancellation goes on
             self.current, self._exposing = None, False
             reason = self._abort_reason or "cancelled"
-            await self.publish(RUN_SHOT_RUN, {
-                **base, "exec_status": 1, "error": True, "exc_type": "ShotAborted",
-                "exc_value": reason, "traceback": None})
+            await self.publish(RUN_SHOT_RUN, shot_ended_payload(
+                base, error=True, exc_type=ABORTED, exc_value=reason))
             raise
         except Exception as exc:
             aborted = isinstance(exc, ShotAborted) or (
                 self._abort_reason is not None and isinstance(exc, TcsError))
-            exc_type = "ShotAborted" if aborted else type(exc).__name__
+            exc_type = ABORTED if aborted else type(exc).__name__
             exc_value = (self._abort_reason or "aborted") if aborted else str(exc)
             if not aborted:
                 log.error("shot %s failed: %s: %s", shotid, exc_type, exc_value)
             outcome = ShotOutcome(shotid, observation, ok=False, aborted=aborted,
                                   exc_type=exc_type, exc_value=exc_value)
-            details = {"error": True, "exc_type": exc_type, "exc_value": exc_value,
-                       "traceback": "".join(tb.format_exception(exc))}
+            ended = shot_ended_payload(base, error=True, exc_type=exc_type, exc_value=exc_value,
+                                       traceback="".join(tb.format_exception(exc)))
         finally:
             self.current = None
             self._exposing = False
-        await self.publish(RUN_SHOT_RUN, {**base, "exec_status": 1, **details})
+        await self.publish(RUN_SHOT_RUN, ended)
         return outcome
 
     async def _setup(self, shot: dict[str, Any], track: str) -> None:
         self._check_abort()
-        await self.publish(RUN_SHOT_SETUP_TELESCOPE, {**shot, "exec_status": 0})
+        await self.publish(RUN_SHOT_SETUP_TELESCOPE, step_payload(shot, "started"))
         inputs = self.inputs.load(str(shot["shotid"]), str(shot.get("qifu", "")), track)
         self._progress.update(step="setup_telescope", exposure=None)
         await self._command("tcs", "goto", ra=shot["ra"], dec=shot["dec"], track=track)
@@ -192,7 +193,7 @@ class ShotRunner:
         await self._command("pas", "setup_guiders", stars=[s.as_dict() for s in inputs.stars])
         await self._command("pfip", "acam_image", path=str(inputs.acam_image))
         self._check_abort()
-        await self.publish(RUN_SHOT_SETUP_TELESCOPE, {**shot, "exec_status": 1})
+        await self.publish(RUN_SHOT_SETUP_TELESCOPE, step_payload(shot, "finished"))
 
     async def _expose(self, shot: dict[str, Any], observation: int, number: int, dx: float,
                       dy: float) -> None:
@@ -207,7 +208,7 @@ class ShotRunner:
                   "shotid": shot["shotid"], "recipe": plan.recipe,
                   "x_binning": plan.x_binning, "y_binning": plan.y_binning,
                   "type": plan.image_type}
-        await self.publish(RUN_SHOT_EXP_HETDEX, {**shot, **fields, "exec_status": 0})
+        await self.publish(RUN_SHOT_EXP_HETDEX, step_payload({**shot, **fields}, "started"))
         if self.plan.abort_exposure:
             self._check_abort()  # aborted while announcing it: do not start the exposure
         self._exposing = True  # from here an abort reaches the exposure in flight
@@ -218,7 +219,7 @@ class ShotRunner:
                 x_binning=plan.x_binning, y_binning=plan.y_binning, type=plan.image_type)
         finally:
             self._exposing = False
-        await self.publish(RUN_SHOT_EXP_HETDEX, {**shot, **fields, "exec_status": 1})
+        await self.publish(RUN_SHOT_EXP_HETDEX, step_payload({**shot, **fields}, "finished"))
         self._check_abort()
 
 

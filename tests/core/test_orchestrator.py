@@ -59,7 +59,7 @@ def test_heartbeat_publishes_every_machine_state_and_status():
     states = published(actions, "ocd.states.state")
     assert {s["machine_name"]: s["state"] for s in states} == {
         "run_shot": "idle", "hetdex_allowed": "not_allowed", "tcs": "alive",
-        "metrology": "stale", "meta": "unsatisfied"}
+        "metrology": "stale", "meta": "unsatisfied", "pending": "idle"}
     change = published(actions, "ocd.states.change")[0]
     assert (change["machine_name"], change["old_state"], change["new_state"]) == \
         ("tcs", "dead", "alive")

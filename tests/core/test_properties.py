@@ -205,4 +205,4 @@ def test_any_sequence_of_valid_events_and_ticks_keeps_the_rules(steps, ready):
         assert orc.pending in (None, "scheduling", "starting")
         status = orc.status(now)
         assert set(status["states"]) == {"run_shot", "hetdex_allowed", "tcs", "metrology",
-                                         "meta"}
+                                         "meta", "pending"}

@@ -116,6 +116,10 @@ def test_errors_and_state_changes():
     assert n.feed("ocd.states.change", event("03:00:02", machine_name="meta",
                                              old_state="satisfied",
                                              new_state="unsatisfied")) == []
+    assert n.feed("ocd.states.change", event("03:00:03", machine_name="pending",
+                                             transition="schedule", old_state="idle",
+                                             new_state="scheduling",
+                                             msg="running the scheduler")) == []
 
 
 def test_periodic_and_unknown_events_say_nothing():

@@ -34,6 +34,7 @@ from ocd.app.listener import ListenPlan
 from ocd.bus import NoAnswer, RateLimitedLog, Subscriber, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config, static_file
+from ocd.core.events import COMPLETED
 from ocd.core.topics import COMMAND_ABORT, COMMAND_ALLOW
 from ocd.errors import OcdError
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
@@ -197,7 +198,7 @@ class Board(Service):
         while True:
             now = self.ocd_now()
             new_stamp = file_stamp(self.shot_file) if self.shot_file is not None else None
-            done = len(self.view.tally.of_state("completed"))
+            done = len(self.view.tally.of_state(COMPLETED))
             if new_stamp != stamp or table is None:
                 stamp = new_stamp
                 table, error = await asyncio.to_thread(self._load_table)

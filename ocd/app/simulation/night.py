@@ -41,7 +41,9 @@ from ocd.bus import PayloadRules, accept, main_loop_rules
 from ocd.bus.envelope import MalformedMessage, stamp
 from ocd.config import Config
 from ocd.core import topics
+from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
+from ocd.core.topics import TcsTopics
 from ocd.errors import OcdError
 from ocd.monitor.invariants import InvariantChecker, Limits, bookkeeping_violations
 from ocd.monitor.timeline import NightReport, Timeline
@@ -70,27 +72,34 @@ BY_HAND = "ocd_run_shot@simulation:"
 COMMANDER = "ocd_allow_hetdex@simulation:1"
 TCS = "tcs@simulation:1"
 
-Feed = Callable[[float, str, dict[str, Any]], None]
+Feed = Callable[[float, InboundEvent | None], None]
 
 
 class Observers:
     """Who follows which topics of the night (the report's timeline, the checker): each event
     goes to the feeds of its topic only, so the states and status the main loop republishes
-    at every heartbeat cost a dictionary lookup."""
+    at every heartbeat cost a dictionary lookup; an event followed is decoded once for all
+    its feeds."""
 
-    def __init__(self) -> None:
+    def __init__(self, tcs: TcsTopics) -> None:
+        self.tcs = tcs
         self._feeds: dict[str, list[Feed]] = {}
 
     def add(self, feed: Feed, names: tuple[str, ...]) -> None:
         for name in names:
             self._feeds.setdefault(name, []).append(feed)
 
-    def feeds(self, topic: str) -> list[Feed]:
-        return self._feeds.get(topic, [])
-
     def __call__(self, now: float, topic: str, payload: dict[str, Any]) -> None:
+        feeds = self._feeds.get(topic)
+        if feeds:
+            event = decode(topic, payload, self.tcs)
+            for feed in feeds:
+                feed(now, event)
+
+    def take(self, now: float, topic: str, event: InboundEvent | None) -> None:
+        """An event already decoded (by the bus, for the main loop too)."""
         for feed in self._feeds.get(topic, ()):
-            feed(now, topic, payload)
+            feed(now, event)
 
 
 @dataclass(frozen=True)
@@ -149,7 +158,7 @@ class SimulatedBus:
         self.clock = clock
         self.rules = rules
         self.observers = observers
-        self.main_loop: Callable[[str, dict[str, Any]], None] | None = None
+        self.main_loop: Callable[[str, InboundEvent | None], None] | None = None
         self.dropped: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
         self.pending = 0
@@ -204,9 +213,10 @@ class SimulatedBus:
                 refused = self.rejected if recorded else self.dropped
                 refused[str(exc)[:200]] += 1
                 return
-        self.observers(now, topic, payload)
+        event = decode(topic, payload, self.observers.tcs)  # once, for all who follow it
+        self.observers.take(now, topic, event)
         if self.main_loop is not None:
-            self.main_loop(topic, payload)
+            self.main_loop(topic, event)
 
 
 class SimulatedEdges:
@@ -224,11 +234,7 @@ class SimulatedEdges:
         self._start = clock.timestamp()
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
-        feeds = self.observers.feeds(topic)
-        if feeds:
-            now = self.clock.timestamp()
-            for feed in feeds:
-                feed(now, topic, data)
+        self.observers(self.clock.timestamp(), topic, data)
 
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
         return schedule_with_config(self.cfg, store, self.clock, conditions)
@@ -328,9 +334,9 @@ class SimulatedNight:
             min_transparency=settings.metrology.min_transparency,
             stale_after=settings.metrology.stale_after,
             idle_limit=idle_limit(cfg, setup.tick), tcs=tcs), MAIN_SHOTS)
-        observers = Observers()
-        observers.add(self.timeline.feed, self.timeline.topics())
-        observers.add(self.checker.feed, self.checker.topics())
+        observers = Observers(tcs)
+        observers.add(self.timeline.take, self.timeline.topics())
+        observers.add(self.checker.take, self.checker.topics())
         silenced = (tcs.heartbeat, tcs.ra_dec)
 
         def silent(topic: str, now: float) -> bool:

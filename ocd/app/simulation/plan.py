@@ -45,7 +45,7 @@ from ocd.bus import (
 )
 from ocd.config import Config
 from ocd.core import topics
-from ocd.core.payload import finite_number
+from ocd.core.events import MainStatus, decode
 from ocd.errors import UsageError
 from ocd.shell.clock_source import choose_clock_now
 from ocd.tcs.sim.weather import Weather
@@ -75,9 +75,9 @@ async def _bus_conditions(cfg: Config) -> tuple[float | None, float | None, str]
                     event = await subscriber.recv(timeout=left)
                 except TimeoutError:
                     return None
-                if event.topic == topics.MAIN_STATUS:
-                    return (finite_number(event.payload.get("seeing")),
-                            finite_number(event.payload.get("transparency")),
+                status = decode(event.topic, event.payload)
+                if isinstance(status, MainStatus):
+                    return (status.seeing, status.transparency,
                             f"the status of the ocd run of {found.describe()}")
             return None
         finally:

@@ -14,7 +14,6 @@ from typing import Any
 
 from ocd.config import master_specs
 
-
 #: The kinds of option values, in the words of the configuration reference.
 _KIND_WORDS = {
     "str": "text",
@@ -78,7 +77,8 @@ def configuration_reference() -> str:
             if section is not None:
                 lines.append("")
             section = sec
-            lines += [f"## [{sec}]", "", "| option | kind and range | default | markers | meaning |",
+            lines += [f"## [{sec}]", "",
+                      "| option | kind and range | default | markers | meaning |",
                       "|---|---|---|---|---|"]
         markers = ("mandatory" if spec.mandatory else "optional") + ", " + {
             "conf modifiable": "modifiable", "conf static": "static",

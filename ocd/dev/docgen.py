@@ -64,7 +64,7 @@ def configuration_reference() -> str:
         "command with one line naming the option, the value and what was expected, e.g.",
         "`ocd: error: [run] tick_interval = nan: expected a finite number > 0 and <= 60 (from",
         "ocd.cfg:12)`, and exit status 2, whether it comes from a file, the environment or",
-        "`--set`; `ocd config send` is refused with the same line. The kinds:",
+        "`--set`; a value sent by `ocd config send` is refused in the same words. The kinds:",
         "",
         "| kind | a value is |",
         "|---|---|",

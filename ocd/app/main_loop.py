@@ -122,8 +122,6 @@ class MainLoop(Service):
         self.security = security_from_config(cfg)
         self.orchestrator = Orchestrator(orchestrator_settings(cfg, clock))
         self.stop_timeout = cfg.get_float("run", "stop_timeout")
-        if self.stop_timeout <= 0:
-            raise cfg.error("run", "stop_timeout", str(self.stop_timeout), "must be positive")
         shot_file = cfg.get_path("shots", "shot_file")
         if shot_file is None:
             raise cfg.error("shots", "shot_file", "", "a shot file is needed")

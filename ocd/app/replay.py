@@ -66,8 +66,6 @@ def run_db_replay(cfg: Config, db: Path, *, speedup: float | None, sort_by: str,
                   topics: list[str], loop: bool, subscribers: int, wait: float | None) -> int:
     """``ocd db_replay``: check the recording, replay it, print the summary."""
     speedup = speedup if speedup is not None else cfg.get_float("db_replay", "speedup")
-    if speedup < 0:
-        raise cfg.error("db_replay", "speedup", str(speedup), "must be 0 or positive")
     wait = wait if wait is not None else cfg.get_float("db_replay", "wait_subscriber")
     if wait < 0:
         raise UsageError("--wait must be 0 (forever) or positive")

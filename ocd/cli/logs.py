@@ -7,7 +7,6 @@ import logging.config
 from collections.abc import Iterable
 
 from ocd.config import MASK, Config
-from ocd.errors import ConfigError
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -46,10 +45,7 @@ def setup_logging(level: str = "INFO", cfg: Config | None = None) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     logging_config = cfg.get_path("general", "logging_config") if cfg is not None else None
-    if cfg is not None and logging_config is not None:
-        if not logging_config.is_file():
-            raise ConfigError(f"{cfg.origin('general', 'logging_config')}: [general] "
-                              f"logging_config = {str(logging_config)!r}: file not found")
+    if cfg is not None and logging_config is not None:  # an existing file: the config checks it
         logging.config.fileConfig(logging_config, disable_existing_loggers=False)
     else:
         handler = logging.StreamHandler()

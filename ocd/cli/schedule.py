@@ -47,9 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     parser.add_argument("--json", action="store_true",
                         help="print one JSON document (the choice and the candidates)")
     parser.add_argument("--seeing", metavar="ARCSEC", type=float,
-                        help="assume this seeing for [schedule] max_seeing (default: unknown)")
+                        help="assume this seeing, against [run] max_seeing (default: unknown)")
     parser.add_argument("--transparency", metavar="FRACTION", type=float,
-                        help="assume this transparency for [schedule] min_transparency "
+                        help="assume this transparency, against [run] min_transparency "
                              "(default: unknown)")
 
 

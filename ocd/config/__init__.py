@@ -4,7 +4,8 @@ The standard library's :mod:`configparser` parses; this package adds what OCD ne
 the master file is loaded first, then user files, then ``OCD__SECTION__OPTION`` environment
 variables, then command line overrides (:mod:`~ocd.config.loader`); every value remembers where
 it was set (:class:`Origin`); the master file's comments are the schema (:mod:`~ocd.config.spec`)
-and give each option its type (:mod:`~ocd.config.values`).
+and give each option its kind and range (:mod:`~ocd.config.values`), checked here once for
+every layer and for ``ocd config send``, so no other module checks an option's range.
 
 Why not a third-party layer: the design card's "configparser-extended" is not in the package
 registry, and what OCD needs (origins, environment overrides, typed getters, specs from

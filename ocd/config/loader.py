@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ocd.config.interpolation import EnvInterpolation
 from ocd.config.model import Config, Origin
-from ocd.config.spec import MASTER_NAME, master_specs, master_text, option_lines
+from ocd.config.spec import MASTER_NAME, RETIRED, master_specs, master_text, option_lines
 from ocd.config.static import static_file
 from ocd.errors import ConfigError, quoted, unknown_option
 
@@ -115,5 +115,15 @@ def load_config(
                                 f"{unknown_option(section, option, master_specs())}: ignored")
         cfg.set(section, option, value, Origin("command line", cwd), check=False)
         cfg.overrides.append((section, option, value))
+    _refuse_retired(cfg)
     cfg.validate()
     return cfg
+
+
+def _refuse_retired(cfg: Config) -> None:
+    """A retired option set anywhere stops the command with the name of the one to set."""
+    for (section, option), (new_section, new_option) in RETIRED.items():
+        if cfg.has(section, option):
+            raise cfg.error(section, option, cfg.parser.get(section, option, raw=True),
+                            f"no longer an option: set [{new_section}] {new_option}, the one "
+                            "limit of both ocd run and ocd schedule")

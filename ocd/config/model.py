@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ocd.config.interpolation import MissingVariable, UnresolvedReference, UnsetVariableError
-from ocd.config.spec import MASK, TEXT_TYPES, is_secret, master_specs
-from ocd.config.values import convert
+from ocd.config.spec import MASK, is_secret, master_specs
+from ocd.config.values import KINDS, convert
 from ocd.errors import ConfigError, quoted
 
 
@@ -31,6 +31,15 @@ class Origin:
     def __str__(self) -> str:
         return self.label
 
+
+def shown_value(value: str) -> str:
+    """A value in a one-line message as the user wrote it (``nan``, ``1e308``), quoted when it
+    is empty or has spaces or control characters, and cut when it is long."""
+    if len(value) > 80:
+        value = value[:80] + "..."
+    if value and all(c.isprintable() and not c.isspace() and c not in "'\"" for c in value):
+        return value
+    return quoted(value)
 
 
 @dataclass
@@ -79,11 +88,11 @@ class Config:
             raise error from None
 
     def error(self, section: str, option: str, value: str, reason: str) -> ConfigError:
-        """A ConfigError naming where ``[section] option`` was set, its value and ``reason``."""
-        shown = MASK if is_secret(option) else value
-        return ConfigError(
-            f"{self.origin(section, option)}: [{section}] {option} = {quoted(shown)}: {reason}"
-        )
+        """``[run] tick_interval = nan: expected a finite number > 0 (from F:12)``: the
+        option, its value as given (a secret masked), ``reason``, and where it was set."""
+        shown = MASK if is_secret(option) and value else shown_value(value)
+        return ConfigError(f"[{section}] {option} = {shown}: {reason} "
+                           f"(from {self.origin(section, option)})")
 
     # -- typed access ---------------------------------------------------------------------
     def get(self, section: str, option: str, type: str | None = None) -> Any:
@@ -103,8 +112,7 @@ class Config:
         otherwise is a programming error (so a typed getter never lies about its result)."""
         spec = master_specs().get((section, option))
         if spec is not None:
-            declared = "choice" if spec.type.startswith("choice(") else spec.type
-            if declared != type_name and not (type_name == "str" and declared in TEXT_TYPES):
+            if KINDS[spec.kind].getter != type_name:
                 raise TypeError(f"[{section}] {option} is of type {spec.type}, not {type_name}")
             return self.get(section, option)
         return self.get(section, option, type_name)

@@ -17,6 +17,28 @@ from typing import Any
 
 from ocd.config import master_specs
 
+#: The kinds of option values, in the words of the configuration reference.
+_KIND_WORDS = {
+    "str": "text",
+    "secret": "text never shown (`ocd config show` and every message mask it)",
+    "int": "an integer, within its range",
+    "float": "a finite number (never `nan` or `inf`), within its range",
+    "port": "a TCP port number, 1 to 65535",
+    "bool": "`true`/`false`, `yes`/`no`, `on`/`off` or `1`/`0`",
+    "choice(a\\|b)": "one of the listed words",
+    "url": "one address, `tcp://HOST:PORT` or `ipc://PATH`",
+    "urls": "comma-separated addresses",
+    "list": "comma-separated items",
+    "path": "a path, relative to the directory of the file that set it",
+    "file": "a path to an existing regular file (not a directory, FIFO or device)",
+    "dir": "a path to a directory, which may not exist yet (never a file)",
+    "template(a\\|b)": "a file name with the fields `{a}` and `{b}` only, each bare (no "
+                        "format spec), so that filling it cannot fail or grow",
+    "time": "a UTC date/time (ISO-8601 or any form `astropy.time.Time` reads), within its range",
+    "program": "a program OCD runs; always static",
+    "arguments": "its command line; always static",
+}
+
 
 def configuration_reference() -> str:
     """The configuration reference, from the comments of the master ``ocd.cfg``."""
@@ -41,6 +63,16 @@ def configuration_reference() -> str:
         "**modifiable** (`ocd config send` can change it in a running `ocd run`), **static**",
         "(read at start-up), **do not modify** (part of a wire or database contract).",
         "",
+        "Each option has a kind and, for numbers and times, a range: a value outside stops the",
+        "command with one line naming the option, the value and what was expected, e.g.",
+        "`ocd: error: [run] tick_interval = nan: expected a finite number > 0 and <= 60 (from",
+        "ocd.cfg:12)`, and exit status 2, whether it comes from a file, the environment or",
+        "`--set`; a value sent by `ocd config send` is refused in the same words. The kinds:",
+        "",
+        "| kind | a value is |",
+        "|---|---|",
+        *[f"| {name} | {text} |" for name, text in _KIND_WORDS.items()],
+        "",
     ]
     section = None
     for (sec, option), spec in master_specs().items():
@@ -48,12 +80,13 @@ def configuration_reference() -> str:
             if section is not None:
                 lines.append("")
             section = sec
-            lines += [f"## [{sec}]", "", "| option | type | default | markers | meaning |",
+            lines += [f"## [{sec}]", "",
+                      "| option | kind and range | default | markers | meaning |",
                       "|---|---|---|---|---|"]
         markers = ("mandatory" if spec.mandatory else "optional") + ", " + {
             "conf modifiable": "modifiable", "conf static": "static",
             "conf do not modify": "do not modify"}[spec.modify]
-        kind = spec.type.replace("|", "\\|")
+        kind = str(spec.value).replace("|", "\\|")
         doc = spec.doc.replace("|", "\\|")
         lines.append(f"| `{option}` | {kind} | `{spec.default}` | {markers} | {doc} |")
     return "\n".join(lines) + "\n"

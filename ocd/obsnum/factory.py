@@ -41,8 +41,6 @@ def allocator_from_config(cfg: Config, clock: Clock, update: bool | None = None
     if update is None:
         update = cfg.get_bool("database", "mysql_update_obsnum")
     lock_timeout = cfg.get_float("database", "lock_timeout")
-    if lock_timeout < 0:
-        raise cfg.error("database", "lock_timeout", str(lock_timeout), "must not be negative")
     if choose_backend(cfg).backend == "sqlite":
         from ocd.obsnum.sqlite import SqliteAllocator
 

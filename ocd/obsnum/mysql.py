@@ -86,9 +86,7 @@ class MysqlSettings:
         settings = cls(get("mysql_host"), get("mysql_port"), get("mysql_database"),
                        get("mysql_user"), get("mysql_password"), get("mysql_connect_timeout"),
                        get("mysql_read_timeout"), get("lock_timeout"))
-        for option in ("mysql_connect_timeout", "mysql_read_timeout"):
-            if get(option) <= 0:
-                raise cfg.error("database", option, str(get(option)), "must be positive")
+        # each option's range is the configuration's; this relation between two is not
         if settings.read_timeout <= settings.lock_timeout:
             raise cfg.error(
                 "database", "mysql_read_timeout", str(settings.read_timeout),

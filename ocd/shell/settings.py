@@ -42,10 +42,6 @@ def orchestrator_settings(cfg: Config, clock: Clock | None = None) -> Settings:
     """The orchestrator's settings from ``[topics]``, ``[run]`` and ``[tcs]``; times in
     OCD-clock seconds (real-time options are converted with ``clock``'s speed)."""
     speed = getattr(clock, "speed", 1.0) if clock is not None and clock.is_mock else 1.0
-    for option in ("schedule_timeout", "status_interval"):
-        if cfg.get_float("run", option) <= 0:
-            raise cfg.error("run", option, str(cfg.get_float("run", option)),
-                            "must be positive")
     return Settings(
         topics=tcs_topics(cfg),
         heartbeat_timeout=cfg.get_float("tcs", "heartbeat_timeout"),

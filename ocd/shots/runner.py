@@ -257,14 +257,7 @@ def plan_from_config(cfg: Any) -> ExposurePlan:
         y_binning=cfg.get_int("run_shot", "y_binning"),
         image_type=cfg.get_str("run_shot", "image_type"),
         abort_exposure=cfg.get_bool("run_shot", "abort_exposure"),
-        progress_interval=_positive(cfg, "progress_interval"))
-
-
-def _positive(cfg: Any, option: str) -> float:
-    value: float = cfg.get_float("run_shot", option)
-    if value <= 0:
-        raise cfg.error("run_shot", option, str(value), "must be positive")
-    return value
+        progress_interval=cfg.get_float("run_shot", "progress_interval"))
 
 
 def locator_from_config(cfg: Any) -> InputLocator:

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ocd.errors import ConfigError
 from ocd.shots.model import TRACK_EAST, TRACK_EITHER, TRACK_WEST, Shot, ShotTable
 from ocd.sky import het
 
@@ -63,15 +62,12 @@ class ScheduleSettings:
 
     @classmethod
     def from_config(cls, cfg: Config) -> ScheduleSettings:
-        duration = cfg.get_float("schedule", "shot_duration")
-        if duration <= 0:
-            raise ConfigError(f"{cfg.origin('schedule', 'shot_duration')}: [schedule] "
-                              f"shot_duration = {duration:g}: must be positive")
-        seeing = cfg.get_float("schedule", "max_seeing")
-        transparency = cfg.get_float("schedule", "min_transparency")
-        return cls(shot_duration=duration, sun_altitude=cfg.get_float("schedule", "sun_altitude"),
-                   max_seeing=seeing if seeing > 0 else None,
-                   min_transparency=transparency if transparency > 0 else None,
+        """``[schedule]``, with the one seeing and transparency limits of ``[run]``, which the
+        main loop applies too (the configuration checks every range)."""
+        return cls(shot_duration=cfg.get_float("schedule", "shot_duration"),
+                   sun_altitude=cfg.get_float("schedule", "sun_altitude"),
+                   max_seeing=cfg.get_float("run", "max_seeing"),
+                   min_transparency=cfg.get_float("run", "min_transparency"),
                    priority_order=cfg.get_str("schedule", "priority_order"))
 
     def as_dict(self) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def test_bus_options_defaults_match_the_master_file():
 
 
 def test_negative_bus_option_is_a_configuration_error():
-    with pytest.raises(ConfigError, match=r"\[bus\] send_hwm = '-1': must not be negative"):
+    with pytest.raises(ConfigError, match=r"\[bus\] send_hwm = -1: expected an integer >= 0"):
         bus_options(load_config(overrides=[("bus", "send_hwm", "-1")]))
 
 

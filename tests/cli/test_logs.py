@@ -54,7 +54,7 @@ def test_logging_config_file_is_used(tmp_path):
 
 
 def test_missing_logging_config_is_a_config_error(tmp_path):
-    cfg = load_config(overrides=[("general", "logging_config", str(tmp_path / "no.cfg"))],
-                      environ={})
     with pytest.raises(ConfigError, match="logging_config .* file not found"):
+        cfg = load_config(overrides=[("general", "logging_config", str(tmp_path / "no.cfg"))],
+                          environ={})
         setup_logging("INFO", cfg)

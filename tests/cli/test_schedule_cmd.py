@@ -78,7 +78,7 @@ def test_mock_clock_and_shot_file_from_the_configuration(ocd, tmp_path):
 
 def test_conditions_flags(ocd):
     result = ocd("schedule", "--shots", SAMPLE, "--at", AT, "--json", "--seeing", "2.5",
-                 "--set", "schedule.max_seeing=1.8")
+                 "--set", "run.max_seeing=1.8")
     document = json.loads(result.stdout)
     assert document["choice"] is None
     assert document["reason"] == "seeing 2.50 arcsec is above the limit 1.80"

@@ -73,14 +73,15 @@ def test_update_follows_mysql_update_obsnum(tmp_path):
 
 @pytest.mark.parametrize("option, value, words", [
     ("instrument", "virus2", "1 to 5 characters"),
-    ("lock_timeout", "-1", "must not be negative"),
+    ("lock_timeout", "-1", "expected a finite number >= 0"),
     ("mysql_read_timeout", "10", "must be longer than [database] lock_timeout"),
 ])
 def test_bad_database_options_are_config_errors(option, value, words):
-    cfg = make_config(database_options("mysql", **{option: value}))
-    with pytest.raises(ConfigError, match=r"^command line: \[database\] " + option) as info:
+    with pytest.raises(ConfigError, match=r"^\[database\] " + option) as info:
+        cfg = make_config(database_options("mysql", **{option: value}))
         allocator_from_config(cfg, clock_from_config(cfg))
     assert words in str(info.value)
+    assert str(info.value).endswith("(from command line)")
 
 
 def test_default_sqlite_path_is_in_the_user_data_directory(tmp_path, monkeypatch):

@@ -173,8 +173,8 @@ def test_a_bad_backend_is_one_line_naming_file_and_line(ocd, tmp_path):
     path = note_file(tmp_path, "[database]\nbackend = oracle\n")
     result = ocd("config", "show", "--config", str(path))
     assert result.returncode == 2
-    assert result.stderr == (f"ocd: error: {path}:4: [database] backend = 'oracle': expected "
-                             "one of auto, mysql, sqlite\n")
+    assert result.stderr == ("ocd: error: [database] backend = oracle: expected one of auto, "
+                             f"mysql, sqlite (from {path}:4)\n")
 
 
 @pytest.mark.mysql

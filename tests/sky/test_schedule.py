@@ -263,14 +263,14 @@ def test_every_choice_over_the_sample_night_obeys_the_rules():
 
 def test_settings_from_configuration():
     settings = ScheduleSettings.from_config(load_config([], environ={}))
-    assert settings == ScheduleSettings()
-    cfg = load_config([], [("schedule", "max_seeing", "1.6"),
+    assert settings == ScheduleSettings(max_seeing=3.0, min_transparency=0.5)  # [run]'s limits
+    cfg = load_config([], [("run", "max_seeing", "1.6"),
                            ("schedule", "shot_duration", "900"),
                            ("schedule", "priority_order", "descending")], environ={})
     settings = ScheduleSettings.from_config(cfg)
     assert (settings.max_seeing, settings.shot_duration, settings.priority_order) == (
         1.6, 900.0, "descending")
-    with pytest.raises(ConfigError, match=r"shot_duration = 0: must be positive"):
+    with pytest.raises(ConfigError, match=r"shot_duration = 0: expected a finite number > 0"):
         ScheduleSettings.from_config(load_config([], [("schedule", "shot_duration", "0")],
                                                  environ={}))
 

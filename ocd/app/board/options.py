@@ -77,12 +77,8 @@ def board_options(cfg: Config) -> BoardOptions:
         allowed_origins(f"http://{host}:{port}", origins)
     except ValueError as exc:
         raise cfg.error("board", "origins", ", ".join(origins), str(exc)) from None
-    positive = {}
-    for option in ("session_hours", "max_panel_rate", "command_timeout"):
-        value = cfg.get_float("board", option)
-        if not value > 0:
-            raise cfg.error("board", option, f"{value:g}", "must be positive")
-        positive[option] = value
+    positive = {option: cfg.get_float("board", option)  # ranges checked by the configuration
+                for option in ("session_hours", "max_panel_rate", "command_timeout")}
     mock = cfg.get_time("dates", "mock_time") is not None
     night = NightSettings(topics=tcs_topics(cfg), max_seeing=cfg.get_float("run", "max_seeing"),
                           min_transparency=cfg.get_float("run", "min_transparency"),

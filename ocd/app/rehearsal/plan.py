@@ -88,8 +88,6 @@ def plan_from_config(cfg: Config, *, speed: float | None = None, duration: float
     tcs = tcs or cfg.get_str("rehearse", "tcs")
     if duration is None:
         duration = cfg.get_float("rehearse", "duration")
-        if not duration > 0:
-            raise cfg.error("rehearse", "duration", str(duration), "must be positive")
     settings = dict(mock_start=cfg.get_time("dates", "mock_time"),
                     speed=cfg.get_float("rehearse", "speed") if speed is None else speed,
                     duration=duration, tcs=tcs,

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ocd.app.clock_source import main_loop_clock
 from ocd.app.engine import Engine
 from ocd.app.mock_guard import confirm_mock_time
 from ocd.app.service import Service, run_service
@@ -34,7 +35,7 @@ from ocd.bus.curve import security_from_config
 from ocd.bus.presence import find
 from ocd.bus.subscriptions import extra_topics, subscription_topics
 from ocd.bus.validation import main_loop_rules
-from ocd.clock import Clock, MockClock, clock_from_config
+from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 from ocd.core import topics
 from ocd.core.orchestrator import Orchestrator
@@ -353,9 +354,5 @@ def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
     """``ocd run``: resolve the inputs, confirm a mock clock, run until stopped."""
     inputs = resolve_inputs(cfg, extra_topics, all_topics)
     confirm_mock_time(clock_from_config(cfg), assume_yes)
-    # the clock starts once the question is answered (unless [dates] mock_anchor pins it):
-    # the mock night does not run while the RA reads the question
-    clock = clock_from_config(cfg)
-    if isinstance(clock, MockClock) and cfg.get_time("dates", "mock_anchor") is None:
-        clock.source = "the bus's clock: the processes started while ocd run runs adopt it"
-    return run_service(MainLoop(cfg, clock, inputs))
+    # the clock starts once the question is answered (unless [dates] mock_anchor pins it)
+    return run_service(MainLoop(cfg, main_loop_clock(cfg), inputs))

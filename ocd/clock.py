@@ -148,7 +148,7 @@ class MockSettings:
     speed: float
     #: The real instant the clock reads ``start`` (``mock_anchor``); None: when it is made.
     anchor: dt.datetime | None = None
-    #: Where ``mock_time`` was set (``command line``, ``environment OCD_DATES__MOCK_TIME``,
+    #: Where ``mock_time`` was set (``command line``, ``environment OCD__DATES__MOCK_TIME``,
     #: ``FILE:LINE``), for messages.
     origin: str = ""
     #: Whether a user file, the environment or ``--set`` gave ``mock_speed`` (rather than the

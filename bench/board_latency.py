@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ocd.bus import Publisher  # noqa: E402
+from ocd.clock import RealClock  # noqa: E402
 from ocd.core import topics  # noqa: E402
 from ocd.dev.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from ocd.shell.children import child_env  # noqa: E402
@@ -183,8 +184,8 @@ async def measure(url: str, pid: int, root: Path, args: argparse.Namespace,
     from playwright.async_api import async_playwright
 
     ctx = zmq.asyncio.Context()
-    main = Publisher(ctx, f"ipc://{root}/main.ipc", "ocd_main_loop")
-    tcs = Publisher(ctx, f"ipc://{root}/tcs.ipc", "tcs")
+    main = Publisher(ctx, f"ipc://{root}/main.ipc", "ocd_main_loop", RealClock())
+    tcs = Publisher(ctx, f"ipc://{root}/tcs.ipc", "tcs", RealClock())
     try:
         await main.wait_for_subscriber(topics.MAIN_DECISION, 20)
         await tcs.wait_for_subscriber(topics.TCS_HEARTBEAT, 20)

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ocd.bus import Publisher, Subscriber, send_acknowledged  # noqa: E402
+from ocd.clock import clock_from_config  # noqa: E402
 from ocd.config import sample_shot_file, samples_dir  # noqa: E402
 
 ECHO = """
@@ -132,7 +133,8 @@ async def reactions(root: Path, config: Path, runs: int) -> list[float]:
 
     cfg = load_config([config])
     ctx = zmq.asyncio.Context()
-    publisher = Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex")
+    publisher = Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
+                                      clock=clock_from_config(cfg))
     subscriber = Subscriber(ctx, [f"ipc://{root}/main.ipc", f"ipc://{root}/shot.ipc"],
                             ["ocd.main_loop.ack", "ocd.heartbeat.reply", "ocd.run_shot.run",
                              "ocd.main_loop.status"])

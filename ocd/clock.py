@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from ocd.config import Config
@@ -137,18 +138,52 @@ class MockClock:
         return f"{text}, {self.source}" if self.source else text
 
 
-def clock_from_config(cfg: Config) -> Clock:
-    """A mock clock when ``[dates] mock_time`` is set (pinned by ``[dates] mock_anchor`` when
-    that is set too, else starting now), else the real one."""
+@dataclass(frozen=True)
+class MockSettings:
+    """``[dates] mock_time``, ``mock_speed`` and ``mock_anchor`` as the configuration gives
+    them: read in one place (:func:`mock_settings`), so that every process reasons about the
+    same three values."""
+
+    start: dt.datetime
+    speed: float
+    #: The real instant the clock reads ``start`` (``mock_anchor``); None: when it is made.
+    anchor: dt.datetime | None = None
+    #: Where ``mock_time`` was set (``command line``, ``environment OCD__DATES__MOCK_TIME``,
+    #: ``FILE:LINE``), for messages.
+    origin: str = ""
+    #: Whether a user file, the environment or ``--set`` gave ``mock_speed`` (rather than the
+    #: shipped default): only then does a different speed on the bus disagree with it.
+    speed_given: bool = False
+
+
+def mock_settings(cfg: Config) -> MockSettings | None:
+    """The mock clock the configuration asks for; None for the real clock (no ``[dates]
+    mock_time``). The one place these options are read."""
     start = cfg.get_time("dates", "mock_time")
     if start is None:
-        return RealClock()
+        return None
     speed = cfg.get_float("dates", "mock_speed")  # its range is checked by the configuration
-    anchor = cfg.get_time("dates", "mock_anchor")
-    if anchor is not None:
-        return MockClock(start, speed, real_start=anchor.timestamp(),
+    return MockSettings(start, speed, cfg.get_time("dates", "mock_anchor"),
+                        str(cfg.origin("dates", "mock_time")),
+                        cfg.set_by_user("dates", "mock_speed"))
+
+
+def clock_from(settings: MockSettings | None, source: str = "this process's own") -> Clock:
+    """The real clock for None; else a mock clock pinned by ``settings.anchor`` when it is
+    set, else reading ``settings.start`` now (``source`` says whose it is)."""
+    if settings is None:
+        return RealClock()
+    if settings.anchor is not None:
+        return MockClock(settings.start, settings.speed, real_start=settings.anchor.timestamp(),
                          source="pinned by [dates] mock_anchor")
-    return MockClock(start, speed, source="this process's own")
+    return MockClock(settings.start, settings.speed, source=source)
+
+
+def clock_from_config(cfg: Config) -> Clock:
+    """A mock clock when ``[dates] mock_time`` is set (pinned by ``[dates] mock_anchor`` when
+    that is set too, else starting now), else the real one; nothing asked of the bus (for
+    that, :mod:`ocd.shell.clock_source`)."""
+    return clock_from(mock_settings(cfg))
 
 
 def real_seconds(clock: Clock, seconds: float) -> float:

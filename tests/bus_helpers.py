@@ -105,11 +105,13 @@ async def _respond(args: argparse.Namespace) -> None:
     import zmq.asyncio
 
     from ocd.bus import SERVICES, HeartbeatResponder, Publisher, Subscriber, connect_urls
+    from ocd.clock import clock_from_config
     from ocd.config import load_config
 
     cfg = load_config([args.config])
     ctx = zmq.asyncio.Context()
-    publisher = Publisher.for_service(ctx, cfg, args.service, args.section)
+    publisher = Publisher.for_service(ctx, cfg, args.service, args.section,
+                                      clock=clock_from_config(cfg))
     topics = ["ocd.heartbeat.enquiry"] + ([args.command] if args.command else [])
     subscriber = Subscriber(ctx, connect_urls(cfg, SERVICES), topics)
     responder = HeartbeatResponder(publisher)
@@ -127,12 +129,13 @@ async def _publish(args: argparse.Namespace) -> None:
     import zmq.asyncio
 
     from ocd.bus import Publisher
+    from ocd.clock import clock_from_config
     from ocd.config import load_config
 
     cfg = load_config([args.config])
     ctx = zmq.asyncio.Context()
-    with Publisher.for_service(ctx, cfg, args.service, args.section,
-                               name=args.name) as publisher:
+    with Publisher.for_service(ctx, cfg, args.service, args.section, name=args.name,
+                               clock=clock_from_config(cfg)) as publisher:
         print("ready", publisher.url, flush=True)
         if args.wait_stdin:  # so a test can hold several publishers bound at once
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)

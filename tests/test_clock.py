@@ -107,3 +107,66 @@ def test_iso_utc_follows_a_mock_clock_timestamp():
                       monotonic=lambda: 100.0)
     assert iso_utc(clock.timestamp()) == clock.utc().isoformat()
     assert clock.timestamp() == clock.utc().timestamp()
+
+
+# -- the one factory: the configuration read once, the bus's clock adopted or refused -----------
+
+def test_mock_settings_say_what_the_configuration_asks_and_where():
+    from ocd.clock import MockSettings, clock_from, mock_settings
+
+    assert mock_settings(load_config(environ={})) is None
+    settings = mock_settings(load_config(overrides=[("dates", "mock_time", START)],
+                                         environ={"OCD__DATES__MOCK_SPEED": "60"}))
+    assert settings == MockSettings(dt.datetime(2017, 11, 18, 18, tzinfo=dt.timezone.utc), 60.0,
+                                    None, "command line", speed_given=True)
+    # the shipped default speed is no choice of the user's
+    alone = mock_settings(load_config(overrides=[("dates", "mock_time", START)], environ={}))
+    assert alone is not None and alone.speed == 1.0 and not alone.speed_given
+    anchor = "2026-06-01T12:00:00"
+    pinned = mock_settings(load_config(overrides=[("dates", "mock_time", START),
+                                                  ("dates", "mock_anchor", anchor)], environ={}))
+    with freeze_time("2026-06-01 12:01:00"):  # a minute after the anchor, at 1x
+        assert clock_from(pinned).utc() == dt.datetime(2017, 11, 18, 18, 1,
+                                                        tzinfo=dt.timezone.utc)
+
+
+def bus_clock(start: str = START, speed: float = 60.0) -> MockClock:
+    return MockClock.adopted(dt.datetime.fromisoformat(start).replace(tzinfo=dt.timezone.utc),
+                             speed, real_start=1.7e9, source="adopted")
+
+
+def settings_of(*overrides: tuple[str, str, str]):
+    from ocd.clock import mock_settings
+
+    settings = mock_settings(load_config(overrides=list(overrides), environ={}))
+    assert settings is not None
+    return settings
+
+
+def test_a_configuration_that_agrees_with_the_bus_adopts_it():
+    from ocd.shell.clock_source import disagreement
+
+    # the same mock_time (to the microsecond the envelope carries); the shipped speed is no
+    # choice, so the bus's 60x is followed
+    assert disagreement(settings_of(("dates", "mock_time", START)), bus_clock(), "o@h:1") is None
+    assert disagreement(settings_of(("dates", "mock_time", START), ("dates", "mock_speed", "60")),
+                        bus_clock(), "o@h:1") is None
+
+
+def test_a_mock_time_or_speed_other_than_the_bus_is_one_line_naming_both_and_the_way_out():
+    from ocd.shell.clock_source import disagreement
+
+    line = disagreement(settings_of(("dates", "mock_time", "2017-11-24T14:00:00")), bus_clock(),
+                        "ocd_main_loop@h:42")
+    assert line is not None and "\n" not in line
+    assert line.startswith("[dates] mock_time = 2017-11-24T14:00:00 (command line) disagrees "
+                           "with the clock of the running main loop ocd_main_loop@h:42 (mock, "
+                           "from 2017-11-18T18:00:00 at 60x, now ")
+    assert line.endswith(": set mock_time = 2017-11-18T18:00:00 (or drop what differs) to "
+                         "follow that clock, or stop that main loop to run your own")
+    both = disagreement(settings_of(("dates", "mock_time", "2017-11-24T14:00:00"),
+                                    ("dates", "mock_speed", "10")), bus_clock(), "o@h:1")
+    assert both is not None
+    assert "[dates] mock_time = 2017-11-24T14:00:00 (command line) and [dates] mock_speed = 10 " \
+           "disagree with" in both
+    assert "set mock_time = 2017-11-18T18:00:00 and mock_speed = 60 (or drop" in both

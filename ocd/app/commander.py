@@ -2,7 +2,9 @@
 on the ``ocd_allow_hetdex`` address and wait until a main loop (or a shot process) acknowledges.
 
 Built on :func:`ocd.bus.send_acknowledged`, so a command is never fired and forgotten: the
-command exits 0 only when the acknowledgement says ``ok``.
+command exits 0 only when the acknowledgement says ``ok``. A command is stamped with the clock
+its caller chose (the CLI's: :func:`~ocd.shell.clock_source.choose_clock_now`, the running main
+loop's when it runs a mock clock; the board's own).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from ocd.bus import (
     send_acknowledged,
     sources_of,
 )
-from ocd.clock import clock_from_config
+from ocd.clock import Clock
+from ocd.shell.clock_source import choose_clock_now
 from ocd.config import Config, Origin, master_specs, parse_override
 from ocd.core.commands import refused_changes
 from ocd.core.topics import (
@@ -43,12 +46,13 @@ class Acknowledgement:
     by: str
 
 
-async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, timeout: float,
+async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: Clock,
+                       timeout: float,
                        target_service: str | None = "ocd_main_loop",
                        section: str = "allow_hetdex") -> Acknowledgement:
     """Publish ``topic`` with ``data`` plus a fresh ``id`` on ``[urls] ocd_allow_hetdex`` at
-    index ``[section] n_ocd_allow_hetdex`` (the board has its own); return the
-    acknowledgement."""
+    index ``[section] n_ocd_allow_hetdex`` (the board has its own), stamped on ``clock``;
+    return the acknowledgement."""
     request_id = uuid.uuid4().hex
     targets = sources_of(cfg, ["ocd_main_loop", "ocd_run_shot"])
 
@@ -58,7 +62,7 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, timeout
     ctx = bus_context(security_from_config(cfg))
     try:
         with Publisher.first_free(ctx, cfg, "ocd_allow_hetdex", section,
-                                  clock=clock_from_config(cfg)) as publisher, \
+                                  clock=clock) as publisher, \
                 Subscriber.from_config(ctx, cfg, targets,
                                        [HEARTBEAT_REPLY, *ACK_TOPICS]) as subscriber:
             event = await send_acknowledged(
@@ -85,6 +89,7 @@ def _timeout(cfg: Config, timeout: float | None) -> float:
 def allow_hetdex(cfg: Config, allowed: bool, timeout: float | None) -> int:
     """``ocd allow_hetdex start|stop``: exit 0 once the main loop acknowledged."""
     ack = asyncio.run(send_command(cfg, COMMAND_ALLOW, {"allowed": allowed},
+                                   clock=choose_clock_now(cfg).clock,
                                    timeout=_timeout(cfg, timeout)))
     print(check(ack))
     return 0
@@ -92,8 +97,8 @@ def allow_hetdex(cfg: Config, allowed: bool, timeout: float | None) -> int:
 
 def abort(cfg: Config, timeout: float | None) -> int:
     """``ocd abort``: exit 0 once the process running the shot acknowledged."""
-    ack = asyncio.run(send_command(cfg, COMMAND_ABORT, {}, timeout=_timeout(cfg, timeout),
-                                   target_service=None))
+    ack = asyncio.run(send_command(cfg, COMMAND_ABORT, {}, clock=choose_clock_now(cfg).clock,
+                                   timeout=_timeout(cfg, timeout), target_service=None))
     print(check(ack))
     return 0
 
@@ -108,6 +113,7 @@ def config_send(cfg: Config, texts: list[str], timeout: float | None) -> int:
     for section, option, value in changes:
         cfg.check_value(section, option, value, Origin("command line", Path.cwd()))
     ack = asyncio.run(send_command(cfg, COMMAND_CONFIG, {"changes": [list(c) for c in changes]},
+                                   clock=choose_clock_now(cfg).clock,
                                    timeout=_timeout(cfg, timeout)))
     print(check(ack))
     return 0

@@ -39,7 +39,8 @@ from ocd.bus import (
     sources_of,
     subscription_topics,
 )
-from ocd.clock import Clock, MockClock, clock_from_config
+from ocd.clock import Clock, clock_from_config
+from ocd.shell.clock_source import main_loop_clock
 from ocd.config import Config
 from ocd.core import events as ev
 from ocd.core import topics
@@ -372,9 +373,5 @@ def run_main_loop(cfg: Config, *, extra_topics: list[str], all_topics: bool,
     """``ocd run``: resolve the inputs, confirm a mock clock, run until stopped."""
     inputs = resolve_inputs(cfg, extra_topics, all_topics)
     confirm_mock_time(clock_from_config(cfg), assume_yes)
-    # the clock starts once the question is answered (unless [dates] mock_anchor pins it):
-    # the mock night does not run while the RA reads the question
-    clock = clock_from_config(cfg)
-    if isinstance(clock, MockClock) and cfg.get_time("dates", "mock_anchor") is None:
-        clock.source = "the bus's clock: the processes started while ocd run runs adopt it"
-    return run_service(MainLoop(cfg, clock, inputs))
+    # the clock starts once the question is answered (unless [dates] mock_anchor pins it)
+    return run_service(MainLoop(cfg, main_loop_clock(cfg), inputs))

@@ -23,6 +23,7 @@ from ocd.bus import (
     sources_of,
 )
 from ocd.bus.envelope import Event
+from ocd.clock import clock_from_config
 from ocd.config import Config
 from ocd.errors import OcdError
 
@@ -38,8 +39,9 @@ async def ping(cfg: Config, timeout: float, *, first: bool = False,
     urls = connect_urls(cfg, SERVICES)
     ctx = bus_context(security_from_config(cfg))
     try:
+        # its own clock, the bus not asked: a ping must answer whatever clock runs there
         with Publisher.first_free(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
-                                  name="ocd_ping") as publisher, \
+                                  name="ocd_ping", clock=clock_from_config(cfg)) as publisher, \
                 Subscriber.from_config(ctx, cfg, sources_of(cfg, SERVICES),
                                        [REPLY_TOPIC]) as subscriber:
             log.info("enquiring from %s; listening on %s", publisher.url, ", ".join(urls))

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from ocd.bus import Publisher, bind_url, security_from_config, service_urls
-from ocd.clock import clock_from_config
+from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 from ocd.core.topics import OCD_PREFIX
 from ocd.errors import ConfigError, OcdError, UsageError
@@ -33,16 +33,16 @@ class Replayer(Service):
     """One ``ocd db_replay`` process: wait for the subscribers, then send the night."""
 
     def __init__(self, cfg: Config, url: str, conn: sqlite3.Connection, plan: ReplayPlan,
-                 subscribers: int, wait: float, progress: Progress) -> None:
+                 subscribers: int, wait: float, progress: Progress, clock: Clock) -> None:
         super().__init__("ocd db_replay")
-        self.cfg, self.url, self.conn, self.plan = cfg, url, conn, plan
+        self.cfg, self.url, self.conn, self.plan, self.clock = cfg, url, conn, plan, clock
         self.security = security_from_config(cfg)
         self.subscribers, self.wait, self.progress = subscribers, wait, progress
         self.result: ReplayResult | None = None
 
     async def start(self) -> None:
         self.publisher = self.closing(Publisher.for_service(self.ctx, self.cfg, "ocd_db_replay",
-                                                            "db_replay"))
+                                                            "db_replay", clock=self.clock))
 
     async def main(self) -> int:
         plan = self.plan
@@ -97,7 +97,8 @@ def run_db_replay(cfg: Config, db: Path, *, speedup: float | None, sort_by: str,
         clock_speed = getattr(clock, "speed", 1.0) if clock.is_mock else 1.0
         for warning in clock_warnings(speedup, night, clock_speed, getattr(clock, "start", None)):
             log.warning("%s", warning)
-        replayer = Replayer(cfg, url, conn, plan, subscribers, wait, Progress(selection.count))
+        replayer = Replayer(cfg, url, conn, plan, subscribers, wait, Progress(selection.count),
+                            clock)
         run_service(replayer)
     finally:
         conn.close()

@@ -128,17 +128,21 @@ def stamp(topic: str, data: Mapping[str, Any], *, origin: str, seq: int, clock: 
     return payload
 
 
+def stamped_speed(payload: Mapping[str, Any]) -> float | None:
+    """The speed of the mock clock an event was stamped with (``__mock_speed``); None when
+    missing or out of range (a reader then keeps what it knew)."""
+    speed = finite_number(payload.get("__mock_speed"))
+    return speed if speed is not None and 0 < speed < 1e6 else None
+
+
 def adopted_clock(event: Event) -> MockClock | None:
     """The mock clock an event was stamped with (its ``__mock_*`` keys), as a clock of this
     process that reads the same time; None for an event of the real clock or with keys that
     are missing or out of range."""
     payload = event.payload
-    speed, anchor = finite_number(payload.get("__mock_speed")), \
-        finite_number(payload.get("__mock_anchor"))
+    speed, anchor = stamped_speed(payload), finite_number(payload.get("__mock_anchor"))
     start = utc_time(payload.get("__mock_time"))
-    if start is None or speed is None or anchor is None:
-        return None
-    if not (0 < speed < 1e6 and abs(anchor) < 1e11):
+    if start is None or speed is None or anchor is None or not abs(anchor) < 1e11:
         return None
     return MockClock.adopted(start, speed, anchor,
                              f"adopted from {event.origin or 'an unnamed publisher'}")

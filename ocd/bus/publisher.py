@@ -38,7 +38,7 @@ from ocd.bus.curve import BusSecurity, security_from_config
 from ocd.bus.envelope import encode, stamp
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.ratelimit import RateLimitedLog
-from ocd.clock import Clock, RealClock, clock_from_config
+from ocd.clock import Clock
 from ocd.config import Config
 from ocd.core.sources import TCS
 
@@ -76,15 +76,17 @@ class Publisher:
 
     ``hint`` names the configuration choice behind ``url``, so that "address already in use"
     says what to change. Use :meth:`for_service` to get both from the configuration.
+    ``clock`` stamps every event: the caller's, chosen once per process
+    (:mod:`ocd.shell.clock_source`); a publisher never picks a clock of its own.
     """
 
-    def __init__(self, ctx: zmq.asyncio.Context, url: str, name: str, clock: Clock | None = None,
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, name: str, clock: Clock,
                  *, options: BusOptions | None = None, hint: BindHint | None = None,
                  security: BusSecurity | None = None, tcs: bool = False) -> None:
         self.options = options or BusOptions()
         self.name = name
         self.origin = make_origin(name)
-        self.clock: Clock = clock or RealClock()
+        self.clock: Clock = clock
         self.seq = 0
         self.stats = PublisherStats()
         #: Current subscriptions: topic prefix (bytes) -> number of subscribers.
@@ -112,19 +114,19 @@ class Publisher:
 
     @classmethod
     def for_service(cls, ctx: zmq.asyncio.Context, cfg: Config, service: str, section: str,
-                    *, name: str | None = None, clock: Clock | None = None) -> Publisher:
+                    *, clock: Clock, name: str | None = None) -> Publisher:
         """Bind ``[urls] service`` at index ``[section] n_service``, with ``[bus]`` options;
         ``service`` may also be ``event_urls`` (a simulated TCS binds one of those)."""
         if service not in (*SERVICES, "event_urls"):
             raise ValueError(f"unknown OCD service {service!r}")
         url, hint = chosen_url(cfg, service, section)
-        return cls(ctx, url, name or service, clock or clock_from_config(cfg),
+        return cls(ctx, url, name or service, clock,
                    options=bus_options(cfg), hint=hint, security=security_from_config(cfg),
                    tcs=service == TCS)
 
     @classmethod
     def first_free(cls, ctx: zmq.asyncio.Context, cfg: Config, service: str, section: str,
-                   *, name: str | None = None, clock: Clock | None = None) -> Publisher:
+                   *, clock: Clock, name: str | None = None) -> Publisher:
         """Like :meth:`for_service`, for a commander: when another process holds the address
         at its index (another command at the same moment, a GUI), bind the next free one of
         the list. Several commanders thus act at once with one configuration; every
@@ -133,7 +135,7 @@ class Publisher:
         security = security_from_config(cfg)
         for url, hint in candidates:
             try:
-                return cls(ctx, url, name or service, clock or clock_from_config(cfg),
+                return cls(ctx, url, name or service, clock,
                            options=bus_options(cfg), hint=hint, security=security)
             except AddressInUse:
                 log.debug("%s is taken: trying the next address of [urls] %s", url, service)

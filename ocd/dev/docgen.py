@@ -222,7 +222,10 @@ times faster than real time. OCD's time at any moment is therefore
 so a GUI can run OCD's clock itself between events (a countdown to the end of an exposure, a
 clock on the screen). All OCD processes share one clock: the main loop's, which starts when
 `ocd run` starts (after its [y/n] question); a process started later adopts it from the main
-loop's greeting; `[dates] mock_anchor` pins it in the configuration for any start order. `ocd
+loop's greeting (these three keys of its envelope), and `ocd board` takes the speed it shows
+from `__mock_speed`; `[dates] mock_anchor` pins it in the configuration for any start order.
+A process whose own `[dates] mock_time` (or a `mock_speed` its user set) differs from the main
+loop's is refused in one line naming both clocks, never moved silently onto the bus's. `ocd
 time` prints it.
 
 ## Sequence numbers and lost events

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocd.bus.envelope import Event
+from ocd.bus.envelope import Event, stamped_speed
 from ocd.bus.sequence import SeqCheck, SeqKind
 from ocd.core import events as ev
 from ocd.core import topics
@@ -98,16 +98,15 @@ class NightSettings:
 
 @dataclass
 class ClockView:
-    """OCD's clock as the events show it: an anchor (OCD time at a real time) and a speed, so
-    that a page can run the clock forward by itself between updates."""
+    """OCD's clock as the events show it: an anchor (OCD time at a real time) and the speed
+    the events carry (``__mock_speed``), so that a page can run the clock forward by itself
+    between updates."""
 
     mock: bool
     speed: float
     source: str = "configuration"
     anchor_ocd: float | None = None
     anchor_wall: float | None = None
-    #: The first anchor of the current speed estimate (sender's real time, OCD time).
-    _base: tuple[float, float] | None = None
     _sent_wall: float = -math.inf
 
     def now(self, wall: float) -> float | None:
@@ -124,18 +123,9 @@ class ClockView:
             return False
         ocd = when.timestamp()
         mock = payload.get("__clock") == "mock"
-        sent = finite_number(payload.get("__wire_time")) or received
-        changed = mock != self.mock or self.anchor_ocd is None
-        if mock != self.mock or self._base is None:
-            self._base = (sent, ocd)
-        if not mock:
-            self.speed = 1.0
-        elif sent - self._base[0] >= 2.0:  # enough real time to measure the speed
-            speed = (ocd - self._base[1]) / (sent - self._base[0])
-            if speed > 0 and abs(speed - self.speed) > 0.01 * self.speed:
-                self.speed, changed = round(speed, 3), True
-            self._base = (sent, ocd)
-        self.mock = mock
+        speed = (stamped_speed(payload) or self.speed) if mock else 1.0
+        changed = mock != self.mock or speed != self.speed or self.anchor_ocd is None
+        self.mock, self.speed = mock, speed
         source = "ocd run" if authority else "ocd events"
         changed = changed or source != self.source
         self.source = source

@@ -1,16 +1,23 @@
-"""Which clock a process runs on: with a mock time, the one clock of the bus.
+"""Which clock a process runs on: the one factory of clocks that may ask the bus.
 
-With ``[dates] mock_time`` set, the main loop is the clock's authority: its clock starts when it
-starts (after its [y/n] question), and every process started while it runs adopts that clock,
-learnt from the main loop's greeting (:mod:`ocd.bus.presence`), so that every event of a
-rehearsal is stamped on one time line. ``[dates] mock_anchor`` pins the clock in the
-configuration instead, for processes started in any order. A process that finds no main loop
-runs its own mock clock, and says so in one line.
+With ``[dates] mock_time`` set, the main loop is the clock's authority (:func:`main_loop_clock`):
+its clock starts when it starts (after its [y/n] question), and every process started while it
+runs adopts that clock, learnt from the envelope of the main loop's greeting (its
+``__mock_time``, ``__mock_speed`` and ``__mock_anchor``; :mod:`ocd.bus.presence`), so that
+every event of a rehearsal is stamped on one time line. ``[dates] mock_anchor`` pins the clock
+in the configuration instead, for processes started in any order. A process that finds no main
+loop runs its own mock clock, and says so in one line.
+
+A process adopts the bus's clock only when its own configuration agrees with it: a
+``mock_time`` (or a ``mock_speed`` given by the user) other than the main loop's is refused in
+one line naming both clocks and how to choose, rather than silently replaced by the bus's.
+Without ``mock_time`` a process runs the real clock and asks nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
@@ -18,10 +25,16 @@ import zmq.asyncio
 
 from ocd.bus import bus_options, find_service, security_from_config, service_urls
 from ocd.bus.envelope import adopted_clock
-from ocd.clock import Clock, clock_from_config
+from ocd.clock import Clock, MockClock, MockSettings, clock_from, mock_settings
 from ocd.config import Config
+from ocd.errors import UsageError
 
 log = logging.getLogger("ocd.clock")
+
+#: Two mock start times closer than this are the same (the envelope carries microseconds).
+SAME_START = dt.timedelta(milliseconds=1)
+#: The source of the main loop's clock when nothing pins it.
+AUTHORITY = "the bus's clock: the processes started while ocd run runs adopt it"
 
 
 @dataclass(frozen=True)
@@ -34,13 +47,46 @@ class ClockChoice:
     alone: bool = False
 
 
+def main_loop_clock(cfg: Config) -> Clock:
+    """The main loop's clock, the bus's authority: it adopts nobody's. Make it once the
+    [y/n] question is answered, so that the mock night does not run while the RA reads it."""
+    return clock_from(mock_settings(cfg), source=AUTHORITY)
+
+
+def _shown(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat()
+
+
+def disagreement(settings: MockSettings, bus: MockClock, origin: str) -> str | None:
+    """One line saying how the configured mock clock differs from ``bus``, the running main
+    loop's (``origin``), and how to choose; None when they agree (same ``mock_time``, and the
+    same ``mock_speed`` when the user gave one)."""
+    ours, follow = [], []
+    if abs(settings.start - bus.start) >= SAME_START:
+        ours.append(f"[dates] mock_time = {_shown(settings.start)} ({settings.origin})")
+        follow.append(f"mock_time = {_shown(bus.start)}")
+    if settings.speed_given and abs(settings.speed - bus.speed) > 1e-9 * bus.speed:
+        ours.append(f"[dates] mock_speed = {settings.speed:g}")
+        follow.append(f"mock_speed = {bus.speed:g}")
+    if not ours:
+        return None
+    return (f"{' and '.join(ours)} disagree{'s' if len(ours) == 1 else ''} with the clock of "
+            f"the running main loop {origin} (mock, from {_shown(bus.start)} at {bus.speed:g}x, "
+            f"now {bus.utc().replace(tzinfo=None).isoformat(timespec='seconds')}): set "
+            f"{' and '.join(follow)} (or drop what differs) to follow that clock, or stop that "
+            "main loop to run your own")
+
+
 async def choose_clock(cfg: Config, ctx: zmq.asyncio.Context) -> ClockChoice:
     """The real clock; the pinned mock clock (``[dates] mock_anchor``); the running main
-    loop's mock clock; or, with no main loop, this process's own mock clock."""
-    own = clock_from_config(cfg)
-    if not own.is_mock:
+    loop's mock clock; or, with no main loop, this process's own mock clock. A
+    :class:`~ocd.errors.UsageError` when the configured mock clock disagrees with the main
+    loop's (:func:`disagreement`)."""
+    settings = mock_settings(cfg)
+    own = clock_from(settings)
+    if settings is None:
         return ClockChoice(own, "real clock")
-    if cfg.get_time("dates", "mock_anchor") is not None:
+    if settings.anchor is not None:
         return ClockChoice(own, "mock clock pinned by [dates] mock_anchor")
     urls = service_urls(cfg, "ocd_main_loop")
     found = await find_service(ctx, urls, "ocd_main_loop", options=bus_options(cfg),
@@ -56,6 +102,9 @@ async def choose_clock(cfg: Config, ctx: zmq.asyncio.Context) -> ClockChoice:
         return ClockChoice(own, f"the ocd run {found.origin} runs the real clock: this process "
                                 f"runs its own mock clock from {start} at {own.speed:g}x",
                            alone=True)
+    differs = disagreement(settings, adopted, found.origin)
+    if differs is not None:
+        raise UsageError(differs)
     return ClockChoice(adopted, f"mock clock adopted from {found.describe()}")
 
 

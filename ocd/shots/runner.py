@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ocd.clock import Clock, RealClock, real_seconds
+from ocd.clock import Clock, real_seconds
 from ocd.core.events import ABORTED, shot_ended_payload, shot_started_payload, step_payload
 from ocd.core.topics import (
     RUN_SHOT_EXP_HETDEX,
@@ -96,12 +96,12 @@ class ShotRunner:
     """Runs shots one at a time; :meth:`abort` stops the current one at the next safe point."""
 
     def __init__(self, publish: Publish, subsystems: Subsystems, plan: ExposurePlan,
-                 inputs: InputLocator, clock: Clock | None = None) -> None:
+                 inputs: InputLocator, clock: Clock) -> None:
         self.publish = publish
         self.subsystems = subsystems
         self.plan = plan
         self.inputs = inputs
-        self.clock: Clock = clock or RealClock()
+        self.clock: Clock = clock
         self.current: str | None = None
         self._progress: dict[str, Any] = {}
         self._abort_reason: str | None = None

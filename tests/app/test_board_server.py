@@ -54,8 +54,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
                        return_when=asyncio.FIRST_COMPLETED, timeout=20)
     assert board.serving.is_set(), running.result() if running.done() else "not serving"
     ctx = zmq.asyncio.Context()
-    main = Publisher(ctx, f"{ipc}/main.ipc", "ocd_main_loop")
-    tcs = Publisher(ctx, f"{ipc}/tcs.ipc", "tcs")
+    main = Publisher(ctx, f"{ipc}/main.ipc", "ocd_main_loop", RealClock())
+    tcs = Publisher(ctx, f"{ipc}/tcs.ipc", "tcs", RealClock())
     for publisher in (main, tcs):  # the board is subscribed: nothing is lost to the slow joiner
         await publisher.wait_for_subscriber("ocd.", 10) if publisher is main else \
             await publisher.wait_for_subscriber(topics.TCS_HEARTBEAT, 10)

@@ -11,6 +11,7 @@ import zmq.asyncio
 from ocd.bus.publisher import MAX_PREFIXES, Publisher
 from ocd.bus.ratelimit import MAX_KEYS, RateLimitedLog
 from ocd.bus.sequence import MAX_ORIGINS, SeqKind, SequenceTracker
+from ocd.clock import RealClock
 from ocd.core.commands import REQUEST_MEMORY, RequestLog
 from ocd.recording import recorder
 from ocd.recording.recorder import OTHER_TOPICS, RecordStats, _Writer
@@ -57,7 +58,7 @@ def test_rate_limited_log_keys_are_bounded(caplog):
 
 def test_a_publisher_tracks_a_bounded_number_of_subscription_prefixes():
     ctx = zmq.asyncio.Context()
-    publisher = Publisher(ctx, "tcp://127.0.0.1:*", "test")
+    publisher = Publisher(ctx, "tcp://127.0.0.1:*", "test", RealClock())
     sub = ctx.socket(zmq.SUB, socket_class=zmq.Socket)
     sub.setsockopt(zmq.SNDHWM, 0)  # no subscription may be dropped on its way
     sub.connect(publisher.url)

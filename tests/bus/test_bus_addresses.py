@@ -14,6 +14,7 @@ from ocd.bus.addresses import (
     tcs_urls,
 )
 from ocd.bus.options import BusOptions, bus_options
+from ocd.clock import RealClock
 from ocd.config import load_config
 from ocd.errors import ConfigError
 
@@ -124,7 +125,7 @@ async def test_a_publisher_binds_a_host_name_that_subscribers_connect_to():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     url = f"tcp://localhost:{port}"
-    publisher = Publisher(ctx, url, "test")
+    publisher = Publisher(ctx, url, "test", RealClock())
     subscriber = Subscriber(ctx, [url], ["ocd."])
     await publisher.wait_for_subscriber("ocd.x.y", 5)
     await publisher.publish("ocd.x.y", {"n": 1})

@@ -24,6 +24,7 @@ from ocd.bus import (
     service_urls,
     validation_errors,
 )
+from ocd.clock import RealClock
 from ocd.config import load_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -46,7 +47,8 @@ def cfg_path(tmp_path):
 def enquirer(ctx, cfg, topics=(ACK,)):
     """What a one-shot command owns: a publisher on the allow_hetdex address and a subscriber
     to the other OCD services."""
-    publisher = Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex")
+    publisher = Publisher.for_service(ctx, cfg, "ocd_allow_hetdex", "allow_hetdex",
+                                      clock=RealClock())
     subscriber = Subscriber(ctx, connect_urls(cfg, SERVICES), topics, options=bus_options(cfg))
     return publisher, subscriber
 
@@ -58,7 +60,7 @@ async def cancel(task):
 
 async def responder_task(ctx, cfg, service="ocd_main_loop", ack=True):
     """An in-process main loop that answers heartbeats and acknowledges COMMAND."""
-    publisher = Publisher.for_service(ctx, cfg, service, "run")
+    publisher = Publisher.for_service(ctx, cfg, service, "run", clock=RealClock())
     subscriber = Subscriber(ctx, connect_urls(cfg, SERVICES), ["ocd.heartbeat.enquiry", COMMAND],
                             options=bus_options(cfg))
     responder = HeartbeatResponder(publisher)

@@ -17,6 +17,7 @@ from ocd.bus import (
     Subscriber,
     bus_options,
 )
+from ocd.clock import RealClock
 from ocd.config import load_config
 
 pytestmark = pytest.mark.timeout(30)
@@ -31,7 +32,7 @@ async def ctx():
 
 async def connected(ctx, topics=("",), options=None, url="tcp://127.0.0.1:*", name="test"):
     """A publisher and a subscriber whose subscription the publisher has seen."""
-    publisher = Publisher(ctx, url, name, options=options)
+    publisher = Publisher(ctx, url, name, RealClock(), options=options)
     subscriber = Subscriber(ctx, [publisher.url], topics, options=options)
     await publisher.wait_for_subscriber(topics[0] + "x.y" if topics[0] else "a.b.c", 5)
     return publisher, subscriber
@@ -79,7 +80,7 @@ async def test_every_socket_gets_the_configured_options(ctx):
         ("bus", "reconnect_interval_max", "4"), ("bus", "send_hwm", "1234"),
         ("bus", "receive_hwm", "4321"), ("bus", "linger", "0.5")])
     options = bus_options(cfg)
-    publisher = Publisher(ctx, "tcp://127.0.0.1:*", "t", options=options)
+    publisher = Publisher(ctx, "tcp://127.0.0.1:*", "t", RealClock(), options=options)
     subscriber = Subscriber(ctx, [publisher.url], ["x"], options=options)
     for sock in (publisher._sock, *subscriber.sockets):
         assert sock.getsockopt(zmq.HEARTBEAT_IVL) == 700
@@ -142,7 +143,7 @@ async def test_gaps_from_any_publisher_are_detected(ctx):
 async def test_a_publisher_restart_is_counted(ctx, tmp_path):
     url = f"ipc://{tmp_path}/restart.ipc"
     first_ctx = zmq.asyncio.Context()
-    first = Publisher(first_ctx, url, "same")
+    first = Publisher(first_ctx, url, "same", RealClock())
     subscriber = Subscriber(ctx, [url], ["ocd."], options=BusOptions(reconnect_interval=0.05,
                                                                     reconnect_interval_max=0.1))
     await first.wait_for_subscriber("ocd.a.b", 5)
@@ -154,7 +155,7 @@ async def test_a_publisher_restart_is_counted(ctx, tmp_path):
     first_ctx.term()  # returns once the socket is really closed
     # libzmq re-sends a reconnected SUB's subscriptions only when the socket is used: the
     # subscriber must do it by itself, even while nobody is receiving from it
-    second = Publisher(ctx, url, "same")  # same name, same process: the same origin
+    second = Publisher(ctx, url, "same", RealClock())  # same name, same process: the same origin
     assert second.origin == first.origin
     await second.wait_for_subscriber("ocd.a.b", 5)
     await second.publish("ocd.a.b", {})
@@ -190,7 +191,7 @@ async def test_a_full_queue_loses_events_and_both_ends_count_them(ctx, caplog):
 
 
 async def test_wait_for_subscriber_sees_a_late_subscriber_and_times_out_without_one(ctx):
-    publisher = Publisher(ctx, "tcp://127.0.0.1:*", "t")
+    publisher = Publisher(ctx, "tcp://127.0.0.1:*", "t", RealClock())
     with pytest.raises(TimeoutError, match="no subscriber for ocd.a.b"):
         await publisher.wait_for_subscriber("ocd.a.b", 0.3)
     other = Subscriber(ctx, [publisher.url], ["tcs."])
@@ -213,10 +214,10 @@ async def test_wait_for_subscriber_sees_a_late_subscriber_and_times_out_without_
 
 
 async def test_a_bound_tcp_address_is_refused_with_what_to_change(ctx):
-    first = Publisher(ctx, "tcp://127.0.0.1:*", "t")
+    first = Publisher(ctx, "tcp://127.0.0.1:*", "t", RealClock())
     hint = BindHint("ocd_main_loop", "run", 0)
     with pytest.raises(AddressInUse) as info:
-        Publisher(ctx, first.url, "t", hint=hint)
+        Publisher(ctx, first.url, "t", RealClock(), hint=hint)
     message = str(info.value)
     assert message == (f"cannot bind {first.url}: address already in use by another process; "
                        "change [urls] ocd_main_loop or its index 0 ([run] n_ocd_main_loop), or "
@@ -225,9 +226,9 @@ async def test_a_bound_tcp_address_is_refused_with_what_to_change(ctx):
 
 async def test_a_live_ipc_socket_is_not_stolen_but_a_stale_one_is_reused(ctx, tmp_path):
     path = tmp_path / "live.ipc"
-    first = Publisher(ctx, f"ipc://{path}", "t")
+    first = Publisher(ctx, f"ipc://{path}", "t", RealClock())
     with pytest.raises(AddressInUse, match="live.ipc: address already in use"):
-        Publisher(ctx, f"ipc://{path}", "t")
+        Publisher(ctx, f"ipc://{path}", "t", RealClock())
     assert not first.closed
     stale = tmp_path / "stale.ipc"
     import socket
@@ -235,7 +236,7 @@ async def test_a_live_ipc_socket_is_not_stolen_but_a_stale_one_is_reused(ctx, tm
     leftover.bind(str(stale))  # a socket file nobody listens on, like after a crash
     leftover.close()
     assert stale.exists()
-    Publisher(ctx, f"ipc://{stale}", "t").close()
+    Publisher(ctx, f"ipc://{stale}", "t", RealClock()).close()
 
 
 async def test_bad_data_uses_no_sequence_number(ctx):

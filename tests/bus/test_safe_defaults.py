@@ -11,6 +11,7 @@ from conftest import run_ocd
 
 from ocd.bus.curve import BusSecurity, is_loopback
 from ocd.bus.publisher import Publisher
+from ocd.clock import RealClock
 from ocd.errors import ConfigError
 
 
@@ -28,12 +29,12 @@ async def test_a_publisher_refuses_a_network_address_in_plaintext():
     try:
         with pytest.raises(ConfigError, match=r"refusing to bind tcp://0\.0\.0\.0:\* without "
                                               r"CURVE.*allow_plaintext_network"):
-            Publisher(ctx, "tcp://0.0.0.0:*", "t")
-        accepted = Publisher(ctx, "tcp://0.0.0.0:*", "t",
+            Publisher(ctx, "tcp://0.0.0.0:*", "t", RealClock())
+        accepted = Publisher(ctx, "tcp://0.0.0.0:*", "t", RealClock(),
                              security=BusSecurity(allow_plaintext_network=True))
         assert accepted.url.startswith("tcp://0.0.0.0:")
         accepted.close()
-        local = Publisher(ctx, "tcp://127.0.0.1:*", "t")  # the default addresses: fine
+        local = Publisher(ctx, "tcp://127.0.0.1:*", "t", RealClock())  # the default addresses: fine
         local.close()
     finally:
         ctx.term()

@@ -189,3 +189,52 @@ def test_quiet_keeps_the_warnings_only(root):
     window = run.stderr()
     assert " INFO " not in window and "waiting:" not in window
     assert "SIGTERM: stopping" in window  # what Ctrl+C or SIGTERM stopped is still said
+
+
+def test_a_mock_time_other_than_the_running_main_loops_is_refused_in_one_line(root):
+    """The issue's case: ``ocd obsnum next --set dates.mock_time=...`` beside a main loop on
+    another mock clock took a number for the main loop's night, silently. Now: one line naming
+    both clocks and how to choose, exit 2, no number; without the --set it adopts the bus's
+    clock and takes a number for the bus's night."""
+    config = night_config(root, speed=SPEED)
+    tap = taps(root)
+    run = OcdProcess(("run", "--config", str(config), "--yes"), root, "run")
+    try:
+        _, greeting = tap.wait_for(from_main_loop, 60, what="the main loop's greeting")
+        refused = run_ocd("obsnum", "next", "--config", str(config), "--set",
+                          "dates.mock_time=2017-11-24T14:00:00", cwd=root)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stdout == ""
+        lines = refused.stderr.splitlines()
+        assert len(lines) == 1, refused.stderr
+        assert lines[0].startswith(
+            "ocd: error: [dates] mock_time = 2017-11-24T14:00:00 (command line) disagrees "
+            f"with the clock of the running main loop {greeting.origin} (mock, from "
+            f"{MOCK_TIME} at 60x, now 2017-11-19T03:"), lines[0]
+        assert f"set mock_time = {MOCK_TIME} (or drop what differs) to follow that clock, or " \
+               "stop that main loop" in lines[0]
+        # the same from the environment, and a speed the user gave that differs
+        env = {**ocd_env(), "OCD__DATES__MOCK_TIME": "2017-11-24T14:00:00"}
+        told = run_ocd("obsnum", "next", "--config", str(config), cwd=root, env=env)
+        assert told.returncode == 2 and "(environment OCD__DATES__MOCK_TIME)" in told.stderr
+        told = run_ocd("obsnum", "next", "--config", str(config), "--set",
+                       "dates.mock_speed=10", cwd=root)
+        assert told.returncode == 2, told.stderr
+        assert "[dates] mock_speed = 10 disagrees" in told.stderr
+        assert "set mock_speed = 60 " in told.stderr
+        # no number was taken, for either night
+        for day in ("2017-11-24", "2017-11-19"):
+            shown = run_ocd("obsnum", "show", "--date", day, "--config", str(config), cwd=root)
+            assert shown.returncode == 0, shown.stderr
+            assert f"no observation numbers for {day}" in shown.stdout, shown.stdout
+        # the configuration that agrees adopts the bus's clock: a number for its night
+        taken = run_ocd("obsnum", "next", "--config", str(config), cwd=root)
+        assert taken.returncode == 0, taken.stderr
+        number = int(taken.stdout.strip())
+        assert "numbers are for 2017-11-19" in taken.stderr
+        shown = run_ocd("obsnum", "show", "--date", "2017-11-19", "--config", str(config),
+                        cwd=root)
+        assert str(number) in shown.stdout, shown.stdout
+    finally:
+        tap.close()
+        assert run.stop() == 0

@@ -15,10 +15,15 @@ SHOT = "ocd_run_shot@h:1"
 
 
 def ocd_event(topic: str, data: dict, *, at: float, origin: str = MAIN, wall: float = 1000.0,
-              mock: bool = True) -> Event:
+              mock: bool = True, speed: float | None = 60.0) -> Event:
+    """An event of OCD stamped at OCD time ``at``; a mock one carries its whole clock (read
+    ``at`` at the real time ``wall``, running ``speed`` times real time), as stamp() does."""
     payload = {"__origin": origin, "__seq": 1, "__clock": "mock" if mock else "real",
                "__wire_time": wall,
                "__ocd_utc": dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat(), **data}
+    if mock and speed is not None:
+        payload |= {"__mock_time": dt.datetime.fromtimestamp(at, dt.timezone.utc).isoformat(),
+                    "__mock_speed": speed, "__mock_anchor": wall}
     return Event(topic, payload)
 
 
@@ -228,18 +233,26 @@ def test_event_rates_count_the_last_seconds():
     assert view.rates() == {}
 
 
-def test_the_clock_follows_the_main_loop_and_measures_its_speed():
+def test_the_clock_follows_the_main_loop_and_adopts_its_speed_from_the_envelope():
     view = NightView(NightSettings(mock=False))
     assert view.ocd_now(1000.0) is None
     feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0, wall=1000.0), 1000.0)
     clock = view.panel("clock")
+    # the speed the envelope carries, from the first event: nothing to measure
     assert clock["mock"] and clock["source"] == "ocd run" and clock["ocd"] == T0
+    assert clock["speed"] == 60.0 and view.ocd_now(1001.0) == T0 + 60
     dirty = feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0 + 180, wall=1003.0), 1003.0)
-    assert "clock" in dirty and view.clock.speed == 60.0
+    assert view.clock.speed == 60.0
     assert view.ocd_now(1004.0) == T0 + 240
     # another process's clock does not override the main loop's
-    feed(view, ocd_event(topics.RUN_SHOT_RUN, {}, at=T0, wall=1004.0, origin=SHOT), 1004.0)
-    assert view.clock.anchor_ocd == T0 + 180
+    feed(view, ocd_event(topics.RUN_SHOT_RUN, {}, at=T0, wall=1004.0, origin=SHOT,
+                         speed=1.0), 1004.0)
+    assert view.clock.anchor_ocd == T0 + 180 and view.clock.speed == 60.0
+    # a main loop restarted at another speed: its next event says so, at once
+    dirty = feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0 + 240, wall=1004.0,
+                                 speed=120.0), 1004.0)
+    assert "clock" in dirty and view.panel("clock")["speed"] == 120.0
+    assert view.ocd_now(1005.0) == T0 + 360
 
 
 def test_once_the_main_loop_is_heard_its_clock_times_every_event():
@@ -253,3 +266,20 @@ def test_once_the_main_loop_is_heard_its_clock_times_every_event():
     feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0, wall=1000.0), 1000.0)
     feed(view, ocd_event(guider, {"seeing": 1.1}, at=T0 - 120, origin="tcs@h:3"), 1001.0)
     assert view.series[-1]["t"] == T0 + 60  # the main loop's clock at 60x, 1 s later
+
+
+def test_the_clock_keeps_its_speed_when_an_event_carries_none_or_an_absurd_one():
+    """Event gaps are no clock: a mock event without a usable ``__mock_speed`` (a hostile
+    publisher, a speed out of range) leaves the known speed as it was."""
+    view = NightView(NightSettings(mock=True, speed=30.0))
+    feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0, wall=1000.0, speed=None), 1000.0)
+    # 180 OCD seconds in 3 real seconds would have "measured" 60x: not taken
+    feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0 + 180, wall=1003.0, speed=None), 1003.0)
+    assert view.clock.speed == 30.0
+    for absurd in (0.0, -60.0, 1e308, float("nan")):
+        feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0 + 200, wall=1004.0, speed=absurd),
+             1004.0)
+        assert view.clock.speed == 30.0
+    # the real clock runs at 1x whatever the settings said
+    feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0, wall=1005.0, mock=False), 1005.0)
+    assert view.panel("clock")["speed"] == 1.0 and not view.panel("clock")["mock"]

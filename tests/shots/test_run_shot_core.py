@@ -3,6 +3,7 @@
 import pytest
 from shot_fixtures import fast_clock, make_inputs, shot_dict
 
+from ocd.clock import RealClock
 from ocd.shots.runner import ExposurePlan, ShotRunner, parse_dithers
 from ocd.tcs.sim.subsystems import SimulatedSubsystems
 
@@ -26,7 +27,8 @@ class Recorder:
 
 def runner(tmp_path, recorder, fail=(), plan=None, **kwargs):
     sim = SimulatedSubsystems(fast_clock(), fail=fail)
-    return ShotRunner(recorder, sim, plan or ExposurePlan(), make_inputs(tmp_path, **kwargs)), sim
+    return ShotRunner(recorder, sim, plan or ExposurePlan(), make_inputs(tmp_path, **kwargs),
+                      RealClock()), sim
 
 
 async def test_successful_shot_publishes_every_step_in_order(tmp_path):
@@ -120,7 +122,7 @@ async def test_abort_reaches_the_exposure_in_flight(tmp_path):
 
     rec = Recorder()
     sim = AbortingSim(fast_clock(speed=3600.0))  # 370 s of exposure: about 0.1 s
-    shot_runner = ShotRunner(rec, sim, ExposurePlan(), make_inputs(tmp_path))
+    shot_runner = ShotRunner(rec, sim, ExposurePlan(), make_inputs(tmp_path), RealClock())
     outcome = await shot_runner.run(shot_dict(), "E", 5)
     assert outcome.aborted
     assert ("virus", "abort") in [(s, c) for s, c, _ in sim.log]

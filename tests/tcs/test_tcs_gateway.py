@@ -9,6 +9,7 @@ import zmq
 import zmq.asyncio
 from shot_fixtures import fast_clock, make_inputs, shot_dict
 
+from ocd.clock import RealClock
 from ocd.shots.runner import ExposurePlan, ShotRunner
 from ocd.tcs.gateway import GatewayClient, GatewayServer
 from ocd.tcs.interface import SUBSYSTEMS, TcsError
@@ -40,7 +41,7 @@ async def test_a_whole_shot_runs_through_the_gateway(tmp_path):
         events.append((topic, data["exec_status"]))
 
     async with gateway(sim) as (client, server, _):
-        runner = ShotRunner(publish, client, ExposurePlan(), make_inputs(tmp_path))
+        runner = ShotRunner(publish, client, ExposurePlan(), make_inputs(tmp_path), RealClock())
         outcome = await runner.run(shot_dict(), "W", 3)
     assert outcome.ok, outcome
     assert len(events) == 10 and events[-1] == ("ocd.run_shot.run", 1)

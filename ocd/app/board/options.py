@@ -79,10 +79,9 @@ def board_options(cfg: Config) -> BoardOptions:
         raise cfg.error("board", "origins", ", ".join(origins), str(exc)) from None
     positive = {option: cfg.get_float("board", option)  # ranges checked by the configuration
                 for option in ("session_hours", "max_panel_rate", "command_timeout")}
-    mock = cfg.get_time("dates", "mock_time") is not None
+    # the clock (mock, speed) is the board's own clock's: Board sets it
     night = NightSettings(topics=tcs_topics(cfg), max_seeing=cfg.get_float("run", "max_seeing"),
                           min_transparency=cfg.get_float("run", "min_transparency"),
-                          n_exposures=plan_from_config(cfg).n_exposures, mock=mock,
-                          speed=cfg.get_float("dates", "mock_speed") if mock else 1.0)
+                          n_exposures=plan_from_config(cfg).n_exposures)
     return BoardOptions(host, port, users, positive["session_hours"], origins,
                         positive["max_panel_rate"], positive["command_timeout"], night)

@@ -21,6 +21,7 @@ import errno
 import logging
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,8 @@ class Board(Service):
         super().__init__("ocd board")
         self.cfg, self.options, self.plan, self.clock = cfg, options, plan, clock
         self.security = security_from_config(cfg)
-        self.view = NightView(options.night)
+        # the page's clock until OCD's events say better: this process's (adopted) clock
+        self.view = NightView(replace(options.night, mock=clock.is_mock, speed=clock.speed))
         interval = 1.0 / options.max_panel_rate
         intervals = dict.fromkeys(PANELS, interval)
         intervals["bus"] = max(interval, 1.0)
@@ -363,7 +365,7 @@ class Board(Service):
         log.info("%s sends %s", by, name)
         try:
             async with self._command_lock:  # one board address: one command at a time
-                ack = await send_command(self.cfg, topic, {**data, "by": by},
+                ack = await send_command(self.cfg, topic, {**data, "by": by}, clock=self.clock,
                                          timeout=self.options.command_timeout,
                                          target_service=target, section="board")
         except OcdError as exc:

@@ -17,10 +17,10 @@ from conftest import ocd_env, run_ocd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocd.shell.settings import orchestrator_settings
 from ocd.config import Config, Origin, load_config, master_specs, parse_specs
 from ocd.config.values import KINDS, parse_type
 from ocd.errors import ConfigError
+from ocd.shell.settings import orchestrator_settings
 from ocd.sky.scheduler import ScheduleSettings
 
 #: The absurd values found from outside: (section, option, value, what the error expects).

@@ -26,7 +26,6 @@ from ocd.bus import (
     sources_of,
 )
 from ocd.clock import Clock
-from ocd.shell.clock_source import choose_clock_now
 from ocd.config import Config, Origin, master_specs, parse_override
 from ocd.core.commands import refused_changes
 from ocd.core.topics import (
@@ -37,6 +36,7 @@ from ocd.core.topics import (
     HEARTBEAT_REPLY,
 )
 from ocd.errors import OcdError, UsageError
+from ocd.shell.clock_source import choose_clock_now
 
 
 @dataclass(frozen=True)

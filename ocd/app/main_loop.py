@@ -40,7 +40,6 @@ from ocd.bus import (
     subscription_topics,
 )
 from ocd.clock import Clock, clock_from_config
-from ocd.shell.clock_source import main_loop_clock
 from ocd.config import Config
 from ocd.core import events as ev
 from ocd.core import topics
@@ -50,6 +49,7 @@ from ocd.core.payload import ocd_time
 from ocd.errors import OcdError
 from ocd.monitor.narrator import ERROR, INFO, WARNING, Line, Narrator
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
+from ocd.shell.clock_source import main_loop_clock
 from ocd.shell.engine import Engine
 from ocd.shell.mock_guard import confirm_mock_time
 from ocd.shell.service import Service, run_service

@@ -47,8 +47,9 @@ def _startup_seconds() -> float:
 
 def _run_refused(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     """Run ``ocd run ARGS`` to its own end (a deadline kills a hang and fails the test); its
-    one stderr line, after checking exit status 2 within a second of start-up."""
-    allowed = _startup_seconds() + 1.0
+    one stderr line, after checking exit status 2 within a second of start-up (twice the
+    start-up measured now, since a busy machine makes one start-up vary as much)."""
+    allowed = 2 * _startup_seconds() + 1.0
     start = time.monotonic()
     try:
         done = subprocess.run([sys.executable, "-m", "ocd", "run", *args], cwd=cwd,
@@ -58,7 +59,7 @@ def _run_refused(args: list[str], cwd: Path, env: dict[str, str] | None = None) 
         pytest.fail(f"ocd run {' '.join(args)} hung")
     elapsed = time.monotonic() - start
     assert done.returncode == 2, done.stderr
-    assert elapsed < allowed, f"{elapsed:.2f} s to refuse (start-up takes {allowed - 1:.2f} s)"
+    assert elapsed < allowed, f"{elapsed:.2f} s to refuse, more than {allowed:.2f} s"
     assert done.stdout == ""
     assert done.stderr.endswith("\n") and done.stderr.count("\n") == 1, done.stderr
     return done.stderr.rstrip("\n")
@@ -119,7 +120,7 @@ FLOAT_OPTIONS = sorted(key for key, spec in master_specs().items() if spec.kind 
 
 @given(option=st.sampled_from(FLOAT_OPTIONS),
        number=st.floats(allow_nan=True, allow_infinity=True)
-       | st.sampled_from([0.0, -0.0, 1e308, -1e308, 86400.0, 86400.000001]))
+       | st.sampled_from([0.0, -0.0, 1e308, -1e308, 86400.0, 604800.0, 604800.000001]))
 def test_a_float_is_accepted_exactly_when_finite_and_in_its_range(option, number):
     spec = master_specs()[option].value
     inside = math.isfinite(number) and all(bound.holds(number) for bound in spec.bounds)

@@ -181,7 +181,9 @@ def test_ctrl_c_stops_every_child(tmp_path):
 def test_bad_options_stop_before_anything_starts(tmp_path):
     for args, message in ((["--duration", "soon"], "--duration 'soon'"),
                           (["--speed", "0"], "--speed 0: must be positive"),
-                          (["--set", "rehearse.night=nowhere.db"], "nowhere.db: no such")):
+                          (["--set", "rehearse.night=nowhere.db"],
+                           "[rehearse] night = nowhere.db: expected an existing regular file: "
+                           "file not found")):
         rehearse = Rehearse(*args, cwd=tmp_path)
         code = rehearse.finish(60)
         assert code in (1, 2) and message in rehearse.stderr, rehearse.stderr

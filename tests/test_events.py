@@ -19,6 +19,7 @@ from ocd.core.states import (
     MetaState,
     MetrologyLimits,
     MetrologyState,
+    PendingState,
     RunShotState,
     TcsState,
 )
@@ -195,7 +196,8 @@ def test_state_names_are_those_of_the_machines():
     assert {
         sn.TCS: TcsState(1.0).state, sn.METROLOGY: MetrologyState(MetrologyLimits()).state,
         sn.HETDEX_ALLOWED: HetdexAllowedState().state,
-        sn.RUN_SHOT: RunShotState(1.0, 1.0).state, sn.META: MetaState([]).state} == sn.INITIAL
+        sn.RUN_SHOT: RunShotState(1.0, 1.0).state, sn.META: MetaState([]).state,
+        sn.PENDING: PendingState().state} == sn.INITIAL
     for machine, wanted in MetaState.WANTED.items():
         for state in wanted:
             assert not sn.blocks_shots(machine, state)

@@ -569,11 +569,17 @@ def decoders(tcs: topics.TcsTopics = DEFAULT_TCS) -> dict[str, Decoder]:
     return table
 
 
+_last: tuple[topics.TcsTopics, dict[str, Decoder]] = (DEFAULT_TCS, decoders(DEFAULT_TCS))
+
+
 def decode(topic: str, payload: Mapping[str, Any],
            tcs: topics.TcsTopics = DEFAULT_TCS) -> InboundEvent | None:
     """The typed event of ``topic`` with ``payload``; None for a topic OCD does not interpret
     (an unknown ``ocd.*`` topic, a TCS topic OCD does not follow). Never raises."""
-    decoder = decoders(tcs).get(topic)
+    global _last
+    if tcs is not _last[0]:  # a process names its TCS topics once: one look-up, no hashing
+        _last = (tcs, decoders(tcs))
+    decoder = _last[1].get(topic)
     return None if decoder is None else decoder(topic, payload)
 
 

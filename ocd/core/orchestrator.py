@@ -35,7 +35,7 @@ from ocd.core.events import (
     ShotStarted,
     ShotStep,
     TcsHeartbeat,
-    decode,
+    decoders,
 )
 from ocd.core.states import (
     HetdexAllowedState,
@@ -139,6 +139,14 @@ def error_event(stage: str, error: str, shotid: str | None = None,
     return Publish(topics.MAIN_ERROR, data)
 
 
+# Members read at every event and tick, as module constants: on Python 3.11 reading a member
+# from its Enum class goes through the metaclass, several times slower.
+_IDLE, _SCHEDULING, _STARTING = (PendingStateName.IDLE, PendingStateName.SCHEDULING,
+                                 PendingStateName.STARTING)
+_SATISFIED = MetaStateName.SATISFIED
+_RUNNING, _ERROR = RunShotStateName.RUNNING, RunShotStateName.ERROR
+
+
 @lru_cache(maxsize=16)
 def _iso(timestamp: float) -> str:
     # cached: the time of the next try is quoted at every event while OCD waits for it
@@ -167,10 +175,12 @@ class Orchestrator:
         self.last_no_shot: str | None = None
         self.waiting: list[str] | None = None
         self.seen_requests = RequestLog()
+        self._decoders = decoders(settings.topics)
 
     def configure(self, settings: Settings) -> None:
         """New settings at run time (``ocd config send``); states and vaults are kept."""
         self.settings = settings
+        self._decoders = decoders(settings.topics)
         self.tcs.timeout = settings.heartbeat_timeout
         self.metrology.limits = settings.metrology
         self.run_shot.error_pause = settings.error_pause
@@ -184,7 +194,7 @@ class Orchestrator:
     def pending(self) -> PendingStateName | None:
         """The step under way toward a new shot, None when none (``pending`` in the status)."""
         state = self.step.state
-        return None if state is PendingStateName.IDLE else state
+        return None if state is _IDLE else state
 
     @property
     def pending_shot(self) -> str | None:
@@ -213,8 +223,9 @@ class Orchestrator:
 
     def handle(self, topic: str, payload: Mapping[str, Any], now: float) -> list[Action]:
         """:meth:`take` for a caller holding the raw payload (a test, a bench): decoded here
-        with this orchestrator's TCS topic names."""
-        return self.take(decode(topic, payload, self.settings.topics), now)
+        by :mod:`ocd.core.events` with this orchestrator's TCS topic names."""
+        decoder = self._decoders.get(topic)
+        return self.take(None if decoder is None else decoder(topic, payload), now)
 
     def tick(self, now: float) -> list[Action]:
         """Time passes: heartbeat and staleness timeouts, retries."""
@@ -222,12 +233,12 @@ class Orchestrator:
         actions: list[Action] = []
         self._tick_machines(actions, now)
         step = self.step
-        if step.state is PendingStateName.STARTING and now - step.since > s.start_timeout:
+        if step.state is _STARTING and now - step.since > s.start_timeout:
             error = f"shot {step.shot} did not start within {s.start_timeout:g} s"
             actions.append(error_event("start", error, step.shot))
             self._clear_pending(actions, PendingTrigger.TIMEOUT, error, now,
                                 now + s.error_pause)
-        elif step.state is PendingStateName.SCHEDULING \
+        elif step.state is _SCHEDULING \
                 and now - step.since > s.schedule_timeout:
             error = f"the scheduler did not answer within {s.schedule_timeout:g} s"
             actions.append(error_event("schedule", error))
@@ -243,7 +254,7 @@ class Orchestrator:
         or no shot and why. An answer that comes too late (timed out, or superseded) is
         ignored."""
         actions: list[Action] = []
-        if self.step.state is not PendingStateName.SCHEDULING \
+        if self.step.state is not _SCHEDULING \
                 or request not in (None, self.schedule_request):
             return actions
         self.meta.update()
@@ -253,7 +264,7 @@ class Orchestrator:
             actions.append(Publish(topics.MAIN_NO_SHOT, {
                 "reason": reason, "scheduler": scheduler, "retry_at": _iso(retry)}))
             self._clear_pending(actions, PendingTrigger.NO_SHOT, reason, now, retry)
-        elif self.meta.state is not MetaStateName.SATISFIED:
+        elif self.meta.state is not _SATISFIED:
             why = "conditions changed while scheduling: " + "; ".join(self.meta.reasons())
             actions.append(Publish(topics.MAIN_DECISION, {
                 "shotid": shotid, "track": track, "scheduler": scheduler, "started": False,
@@ -283,13 +294,13 @@ class Orchestrator:
         self._tick_machines(actions, now)
         refused = {"shotid": start.shotid, "track": start.track, "scheduler": start.scheduler,
                    "started": False}
-        if self.step.state is not PendingStateName.STARTING or self.step.shot != start.shotid:
+        if self.step.state is not _STARTING or self.step.shot != start.shotid:
             actions.append(Publish(topics.MAIN_DECISION, {
                 **refused, "reason": f"the start was given up (start timeout) before "
                                      f"observation {observation} came: not started"}))
             return False, self._decide(actions, now)
         self._changed(actions, self.meta.update())
-        if self.meta.state is not MetaStateName.SATISFIED:
+        if self.meta.state is not _SATISFIED:
             why = ("conditions changed before the start: " + "; ".join(self.meta.last_reasons)
                    + f" (observation {observation} not used)")
             actions.append(Publish(topics.MAIN_DECISION, {**refused, "reason": why}))
@@ -300,7 +311,7 @@ class Orchestrator:
     def start_failed(self, stage: str, error: str, now: float) -> list[Action]:
         """Starting the chosen shot failed before it published anything (e.g. no obsnum)."""
         actions: list[Action] = [error_event(stage, error, self.step.shot)]
-        if self.step.state is PendingStateName.STARTING:
+        if self.step.state is _STARTING:
             self._clear_pending(actions, PendingTrigger.FAILED, f"{stage}: {error}", now,
                                 now + self.settings.error_pause)
         return self._decide(actions, now)
@@ -309,7 +320,7 @@ class Orchestrator:
                     request: int | None = None) -> list[Action]:
         """A background step (``scheduling`` or ``starting``) ended with an exception: say so
         and pause, unless that step is no longer the pending one (it timed out already)."""
-        scheduling = step == PendingStateName.SCHEDULING
+        scheduling = step == _SCHEDULING
         if self.step.state != step or (scheduling
                                            and request not in (None, self.schedule_request)):
             return self._decide([], now)
@@ -336,11 +347,11 @@ class Orchestrator:
                     event: ShotStarted | ShotEnded | ShotStep | ShotProgress, now: float) -> None:
         was = self.run_shot.state
         self._changed(actions, self.run_shot.event(event, now))
-        if isinstance(event, ShotStarted) and self.step.state is PendingStateName.STARTING:
+        if isinstance(event, ShotStarted) and self.step.state is _STARTING:
             # our (or someone's) shot is now followed by run_shot
             self._changed(actions, self.step.move(
                 PendingTrigger.SHOT_STARTED, f"shot {event.shotid} started", now))
-        if was is RunShotStateName.RUNNING and self.run_shot.state is RunShotStateName.ERROR:
+        if was is _RUNNING and self.run_shot.state is _ERROR:
             self.next_schedule_at = now + self.settings.error_pause
 
     def _tick_machines(self, actions: list[Action], now: float) -> None:
@@ -354,8 +365,10 @@ class Orchestrator:
 
     def _publish_states(self, now: float) -> list[Action]:
         self.last_status = now
+        # the plain strings of the states (``_value_``: an attribute, no call; this runs at
+        # every heartbeat)
         states: list[Action] = [
-            Publish(topics.STATES_STATE, {"machine_name": m.name, "state": str(m.state)})
+            Publish(topics.STATES_STATE, {"machine_name": m.name, "state": m.state._value_})
             for m in self.machines]
         states.append(Publish(topics.MAIN_STATUS, self.status(now)))
         return states
@@ -365,9 +378,9 @@ class Orchestrator:
         seeing, transparency = self.metrology.conditions(now)
         running = self.run_shot.shot
         return {
-            "states": {m.name: str(m.state) for m in self.machines},
+            "states": {m.name: m.state._value_ for m in self.machines},
             "waiting": self.waiting or [],
-            "pending": str(pending) if (pending := self.pending) else None,
+            "pending": None if (step := self.step.state) is _IDLE else step._value_,
             "running_shot": running.shotid if running else None,
             "seeing": seeing, "transparency": transparency,
             "pointing": self.pointing,
@@ -403,18 +416,18 @@ class Orchestrator:
         self._changed(actions, self.meta.update())
         reasons = list(self.meta.last_reasons)
         step = self.step.state
-        if not reasons and step is PendingStateName.IDLE and now < self.next_schedule_at:
+        if not reasons and step is _IDLE and now < self.next_schedule_at:
             why = self.last_no_shot or "pausing after an error"
             reasons = [f"{why}; next try at {_iso(self.next_schedule_at)}"]
-        if not reasons and step is PendingStateName.SCHEDULING:
+        if not reasons and step is _SCHEDULING:
             reasons = ["running the scheduler"]
-        if not reasons and step is PendingStateName.STARTING:
+        if not reasons and step is _STARTING:
             reasons = [f"starting shot {self.step.shot}"]
         if reasons != self.waiting:
             self.waiting = reasons
             if reasons:
                 actions.append(Publish(topics.MAIN_WAITING, {"reasons": reasons}))
-        if self.meta.state is MetaStateName.SATISFIED and step is PendingStateName.IDLE \
+        if self.meta.state is _SATISFIED and step is _IDLE \
                 and now >= self.next_schedule_at:
             self._changed(actions, self.step.move(PendingTrigger.SCHEDULE,
                                                   "running the scheduler", now))

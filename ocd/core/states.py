@@ -126,13 +126,6 @@ class Machine(Generic[S, T]):
         """What each state means, for people (doc/events.md is generated from it)."""
         return self.spec.meanings
 
-    def target(self, trigger: T) -> S:
-        """The state ``trigger`` leads to from the current state (no move is made)."""
-        move = self._table.get((self.state, trigger))
-        if move is None:
-            raise ImpossibleTransition(self.name, self.state, trigger)
-        return move.new_state
-
     def fire(self, trigger: T, msg: str = "", traceback: str | None = None
              ) -> StateChange | None:
         """Take the table's move for ``trigger``: the change to publish, or None when the
@@ -165,6 +158,9 @@ class TcsTrigger(Name):
 
 
 _TS, _TT = TcsStateName, TcsTrigger
+# Members read on the paths run at every event and tick are module constants: on Python 3.11
+# reading a member from its Enum class goes through the metaclass, several times slower.
+_ALIVE, _HEARTBEAT, _HEARTBEAT_TIMEOUT = _TS.ALIVE, _TT.HEARTBEAT, _TT.HEARTBEAT_TIMEOUT
 TCS = MachineSpec(
     "tcs", TcsStateName, TcsTrigger, _TS.DEAD,
     _moves((_TS.DEAD, _TT.HEARTBEAT, _TS.ALIVE),
@@ -185,12 +181,12 @@ class TcsState(Machine[TcsStateName, TcsTrigger]):
 
     def heartbeat(self, now: float) -> StateChange | None:
         self.last_heartbeat = now
-        return self.fire(TcsTrigger.HEARTBEAT, "TCS heartbeat received")
+        return self.fire(_HEARTBEAT, "TCS heartbeat received")
 
     def tick(self, now: float) -> StateChange | None:
-        if self.state is TcsStateName.ALIVE and self.last_heartbeat is not None \
+        if self.state is _ALIVE and self.last_heartbeat is not None \
                 and now - self.last_heartbeat > self.timeout:
-            return self.fire(TcsTrigger.HEARTBEAT_TIMEOUT,
+            return self.fire(_HEARTBEAT_TIMEOUT,
                              f"no TCS heartbeat for {now - self.last_heartbeat:.1f} s "
                              f"(timeout {self.timeout:g} s)")
         return None
@@ -243,6 +239,7 @@ class MetrologyTrigger(Name):
 
 
 _MS, _MT = MetrologyStateName, MetrologyTrigger
+_NO_READING, _BAD_READINGS, _GOOD_READINGS = _MT.STALE, _MT.CONDITIONS_BAD, _MT.CONDITIONS_GOOD
 METROLOGY = MachineSpec(
     "metrology", MetrologyStateName, MetrologyTrigger, _MS.STALE,
     {(state, trigger): Move(new, "stale" if trigger is _MT.STALE else "conditions")
@@ -290,22 +287,23 @@ class MetrologyState(Machine[MetrologyStateName, MetrologyTrigger]):
         seeing, transparency = self.conditions(now)
         limits = self.limits
         if seeing is None and transparency is None:
-            trigger = MetrologyTrigger.STALE
+            trigger = _NO_READING
         elif (seeing is not None and seeing > limits.max_seeing) or (
                 transparency is not None and transparency < limits.min_transparency):
-            trigger = MetrologyTrigger.CONDITIONS_BAD
+            trigger = _BAD_READINGS
         else:
-            trigger = MetrologyTrigger.CONDITIONS_GOOD
-        if self.target(trigger) is self.state:
+            trigger = _GOOD_READINGS
+        move = self._table.get((self.state, trigger))
+        if move is not None and move.new_state is self.state:
             return None  # the message is only written for a move (this runs at every tick)
         return self.fire(trigger, self._describe(trigger, seeing, transparency))
 
     def _describe(self, trigger: MetrologyTrigger, seeing: float | None,
                   transparency: float | None) -> str:
         limits = self.limits
-        if trigger is MetrologyTrigger.STALE:
+        if trigger is _NO_READING:
             return f"no guider metrology for {limits.stale_after:g} s"
-        if trigger is MetrologyTrigger.CONDITIONS_BAD:
+        if trigger is _BAD_READINGS:
             problems = []
             if seeing is not None and seeing > limits.max_seeing:
                 problems.append(f"seeing {seeing:.2f}\" > {limits.max_seeing:g}\"")
@@ -383,6 +381,7 @@ class RunShotTrigger(Name):
 
 
 _RS, _RT = RunShotStateName, RunShotTrigger
+_RUNNING, _ERROR = _RS.RUNNING, _RS.ERROR
 RUN_SHOT = MachineSpec(
     "run_shot", RunShotStateName, RunShotTrigger, _RS.IDLE,
     _moves(*((state, _RT.SHOT_STARTED, _RS.RUNNING) for state in _RS),
@@ -476,12 +475,12 @@ class RunShotState(Machine[RunShotStateName, RunShotTrigger]):
         return self.fire(RunShotTrigger.SHOT_FINISHED, message)
 
     def tick(self, now: float) -> StateChange | None:
-        if self.state is RunShotStateName.ERROR and self.error_since is not None \
+        if self.state is _ERROR and self.error_since is not None \
                 and now - self.error_since >= self.error_pause:
             self.error_since = None
             return self.fire(RunShotTrigger.ERROR_PAUSE_OVER,
                              f"{self.error_pause:g} s after the failed shot")
-        if self.state is not RunShotStateName.RUNNING:
+        if self.state is not _RUNNING:
             return None
         silent = [s for s in self.shots.values() if now - s.last_event > self.silent_after]
         for shot in silent:
@@ -572,6 +571,7 @@ class MetaTrigger(Name):
 
 
 _ES, _ET = MetaStateName, MetaTrigger
+_UNSATISFIED, _SATISFIED = _ET.UNSATISFIED, _ET.SATISFIED
 META = MachineSpec(
     "meta", MetaStateName, MetaTrigger, _ES.UNSATISFIED,
     _moves(*((state, _ET.UNSATISFIED, _ES.UNSATISFIED) for state in _ES),
@@ -607,8 +607,8 @@ class MetaState(Machine[MetaStateName, MetaTrigger]):
     def update(self) -> StateChange | None:
         reasons = self.last_reasons = self.reasons()
         if reasons:
-            return self.fire(MetaTrigger.UNSATISFIED, "; ".join(reasons))
-        return self.fire(MetaTrigger.SATISFIED, "all conditions met")
+            return self.fire(_UNSATISFIED, "; ".join(reasons))
+        return self.fire(_SATISFIED, "all conditions met")
 
 
 #: Every machine, in the order they are published.

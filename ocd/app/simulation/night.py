@@ -89,6 +89,9 @@ class Observers:
         for name in names:
             self._feeds.setdefault(name, []).append(feed)
 
+    def follows(self, topic: str) -> bool:
+        return topic in self._feeds
+
     def __call__(self, now: float, topic: str, payload: dict[str, Any]) -> None:
         feeds = self._feeds.get(topic)
         if feeds:
@@ -234,7 +237,8 @@ class SimulatedEdges:
         self._start = clock.timestamp()
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
-        self.observers(self.clock.timestamp(), topic, data)
+        if self.observers.follows(topic):  # (most of what the main loop publishes is not)
+            self.observers(self.clock.timestamp(), topic, data)
 
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
         return schedule_with_config(self.cfg, store, self.clock, conditions)

@@ -170,3 +170,55 @@ def test_a_mock_time_or_speed_other_than_the_bus_is_one_line_naming_both_and_the
     assert "[dates] mock_time = 2017-11-24T14:00:00 (command line) and [dates] mock_speed = 10 " \
            "disagree with" in both
     assert "set mock_time = 2017-11-18T18:00:00 and mock_speed = 60 (or drop" in both
+
+
+async def test_a_command_is_stamped_on_the_clock_its_caller_gives():
+    """The commander has no clock of its own: a command carries the clock it is given, here
+    a mock one (an in-process main loop on the real clock answers, so nothing replaces it)."""
+    import asyncio
+    import shutil
+
+    import zmq.asyncio
+    from e2e_helpers import short_tmpdir
+
+    from ocd.app.commander import send_command
+    from ocd.bus import HeartbeatResponder, Publisher, Subscriber, bus_options, connect_urls
+    from ocd.core.topics import COMMAND_ALLOW, MAIN_ACK
+
+    root = short_tmpdir()
+    ipc = f"ipc://{root}"
+    cfg = load_config(overrides=[("urls", "ocd_main_loop", f"{ipc}/main.ipc"),
+                                 ("urls", "ocd_run_shot", f"{ipc}/shot.ipc"),
+                                 ("urls", "ocd_allow_hetdex", f"{ipc}/allow.ipc"),
+                                 ("urls", "ocd_db_replay", f"{ipc}/replay.ipc")], environ={})
+    given = MockClock(dt.datetime(2017, 11, 19, 3, tzinfo=dt.timezone.utc), 60.0,
+                      real_start=1.7e9)
+    ctx = zmq.asyncio.Context()
+    received = []
+    publisher = Publisher.for_service(ctx, cfg, "ocd_main_loop", "run", clock=RealClock())
+    subscriber = Subscriber(ctx, connect_urls(cfg, ["ocd_allow_hetdex"]),
+                            ["ocd.heartbeat.enquiry", COMMAND_ALLOW], options=bus_options(cfg))
+    responder = HeartbeatResponder(publisher)
+
+    async def on_event(event):
+        if event.topic == COMMAND_ALLOW:
+            received.append(event)
+            await publisher.publish(MAIN_ACK, {"id": event.payload["id"], "ok": True,
+                                               "command": "allow", "message": "allowed"})
+
+    task = asyncio.ensure_future(responder.serve(subscriber, on_event))
+    try:
+        ack = await send_command(cfg, COMMAND_ALLOW, {"allowed": True}, clock=given,
+                                 timeout=20)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        publisher.close()
+        subscriber.close()
+        ctx.destroy(linger=0)
+        shutil.rmtree(root, ignore_errors=True)
+    assert ack.ok and received
+    for event in received:
+        assert event.payload["__clock"] == "mock"
+        assert event.payload["__mock_time"] == given.start.isoformat()
+        assert event.payload["__mock_speed"] == 60.0 and event.payload["__mock_anchor"] == 1.7e9

@@ -235,6 +235,21 @@ def test_a_mock_time_other_than_the_running_main_loops_is_refused_in_one_line(ro
         shown = run_ocd("obsnum", "show", "--date", "2017-11-19", "--config", str(config),
                         cwd=root)
         assert str(number) in shown.stdout, shown.stdout
+        # a commander too: refused before it sends anything (how a command is stamped on the
+        # clock it is given: test_clock.py); the configuration that agrees is obeyed
+        told = run_ocd("allow_hetdex", "start", "--config", str(config), "--set",
+                       "dates.mock_time=2017-11-24T14:00:00", cwd=root)
+        assert told.returncode == 2 and "disagrees with the clock of the running main loop" \
+            in told.stderr, told.stderr
+        after, _ = tap.wait_for(topic_is("ocd.main_loop.status"), 30, len(tap.events),
+                                what="the states after the refused command")
+        assert all(e.payload["states"]["hetdex_allowed"] == "not_allowed"
+                   for e in tap.events[:after + 1] if e.topic == "ocd.main_loop.status")
+        told = run_ocd("allow_hetdex", "start", "--config", str(config), cwd=root)
+        assert told.returncode == 0, told.stderr
+        tap.wait_for(lambda e: e.topic == "ocd.main_loop.status"
+                     and e.payload["states"]["hetdex_allowed"] == "allowed", 30, after,
+                     what="HETDEX allowed")
     finally:
         tap.close()
         assert run.stop() == 0

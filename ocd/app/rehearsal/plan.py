@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ocd.app.rehearsal.layout import Layout
+from ocd.clock import mock_settings
 from ocd.config import Config, sample_night
 from ocd.core.topics import OCD_PREFIX
 from ocd.errors import ConfigError, OcdError, UsageError
@@ -88,7 +89,8 @@ def plan_from_config(cfg: Config, *, speed: float | None = None, duration: float
     tcs = tcs or cfg.get_str("rehearse", "tcs")
     if duration is None:
         duration = cfg.get_float("rehearse", "duration")
-    settings = dict(mock_start=cfg.get_time("dates", "mock_time"),
+    mock = mock_settings(cfg)
+    settings = dict(mock_start=None if mock is None else mock.start,
                     speed=cfg.get_float("rehearse", "speed") if speed is None else speed,
                     duration=duration, tcs=tcs,
                     stop_timeout=cfg.get_float("rehearse", "stop_timeout"),

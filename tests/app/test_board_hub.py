@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 
 from ocd.app.board.hub import MAX_QUEUED_DELTAS, Hub
 
@@ -57,17 +58,20 @@ async def test_the_first_change_goes_at_once_then_changes_are_coalesced():
         hub.changed({"state"})
         await asyncio.wait_for(socket.sent.wait(), 2)
         assert loop.time() - start < 0.1  # leading edge: no wait for the interval
-        for value in range(2, 102):  # 100 changes within one interval...
+        burst = loop.time()
+        for value in range(2, 102):  # 100 changes, meant to fall within an interval or two...
             counter["state"] = value
             hub.changed({"state"})
             await asyncio.sleep(0.001)
+        # a loaded machine stretches the burst: at most one update per interval it took
+        intervals = math.ceil((loop.time() - burst) / 0.2)
         deadline = loop.time() + 2
         while socket.updates("state")[-1]["value"] != 101 and loop.time() < deadline:
             socket.sent.clear()
             await asyncio.wait_for(socket.sent.wait(), 2)
         values = [u["value"] for u in socket.updates("state")]
         assert values[-1] == 101  # ...the last one arrives...
-        assert len(values) <= 5  # ...in a few updates, not a hundred
+        assert len(values) <= 3 + intervals < 100  # ...in a few updates, not a hundred
     finally:
         pump.cancel()
 

@@ -35,7 +35,7 @@ from ocd.core.events import (
     ShotStarted,
     ShotStep,
     TcsHeartbeat,
-    decoders,
+    decode,
 )
 from ocd.core.states import (
     HetdexAllowedState,
@@ -175,12 +175,10 @@ class Orchestrator:
         self.last_no_shot: str | None = None
         self.waiting: list[str] | None = None
         self.seen_requests = RequestLog()
-        self._decoders = decoders(settings.topics)
 
     def configure(self, settings: Settings) -> None:
         """New settings at run time (``ocd config send``); states and vaults are kept."""
         self.settings = settings
-        self._decoders = decoders(settings.topics)
         self.tcs.timeout = settings.heartbeat_timeout
         self.metrology.limits = settings.metrology
         self.run_shot.error_pause = settings.error_pause
@@ -195,11 +193,6 @@ class Orchestrator:
         """The step under way toward a new shot, None when none (``pending`` in the status)."""
         state = self.step.state
         return None if state is _IDLE else state
-
-    @property
-    def pending_shot(self) -> str | None:
-        """The shot being started, if any."""
-        return self.step.shot
 
     # -- inputs --------------------------------------------------------------------------
     def take(self, event: InboundEvent | None, now: float) -> list[Action]:
@@ -224,8 +217,7 @@ class Orchestrator:
     def handle(self, topic: str, payload: Mapping[str, Any], now: float) -> list[Action]:
         """:meth:`take` for a caller holding the raw payload (a test, a bench): decoded here
         by :mod:`ocd.core.events` with this orchestrator's TCS topic names."""
-        decoder = self._decoders.get(topic)
-        return self.take(None if decoder is None else decoder(topic, payload), now)
+        return self.take(decode(topic, payload, self.settings.topics), now)
 
     def tick(self, now: float) -> list[Action]:
         """Time passes: heartbeat and staleness timeouts, retries."""

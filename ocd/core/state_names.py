@@ -43,6 +43,9 @@ META = MetaState.name
 UNSATISFIED = _state(MetaState, "unsatisfied")
 SATISFIED = _state(MetaState, "satisfied")
 
+#: The moves of ``run_shot`` that a shot's own events already tell (its start and end).
+SHOT_TRANSITIONS = ("shot_started", "shot_finished", "shot_failed")
+
 #: Every machine in the state it starts in (as ``ocd run`` starts them).
 INITIAL = {TCS: TCS_DEAD, HETDEX_ALLOWED: NOT_ALLOWED, METROLOGY: METROLOGY_STALE,
            RUN_SHOT: RUN_SHOT_IDLE, META: UNSATISFIED}

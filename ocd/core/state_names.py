@@ -41,6 +41,9 @@ SATISFIED = MetaStateName.SATISFIED.value
 PENDING = _machines.PENDING.name
 PENDING_IDLE = PendingStateName.IDLE.value
 
+#: The moves of ``run_shot`` that a shot's own events already tell (its start and end).
+SHOT_TRANSITIONS = ("shot_started", "shot_finished", "shot_failed")
+
 #: Every machine in the state it starts in (as ``ocd run`` starts them).
 INITIAL = {spec.name: spec.initial.value for spec in _machines.MACHINES}
 #: States that deserve a warning when a machine enters them.

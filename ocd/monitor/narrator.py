@@ -29,8 +29,6 @@ _PENDING_COMMANDS = 256
 _REASON = 160
 
 INFO, WARNING, ERROR = "info", "warning", "error"
-#: run_shot transitions the shot's own lines already tell (started, completed, failed).
-_TOLD_BY_SHOT = ("shot_started", "shot_finished", "shot_failed")
 #: Reasons to wait that only say a shot is under way.
 _BUSY = (f"{sn.RUN_SHOT} is {sn.RUN_SHOT_RUNNING}", "starting shot ")
 
@@ -102,7 +100,7 @@ class Narrator:
         return [Line(line.level, f"{stamp}  {line.text}") for line in teller(self, event)]
 
     def _state_changed(self, e: ev.StateChanged) -> list[Line]:
-        if e.machine in (sn.META, sn.PENDING) or e.transition in _TOLD_BY_SHOT:
+        if e.machine in (sn.META, sn.PENDING) or e.transition in sn.SHOT_TRANSITIONS:
             return []  # the decision, no-shot, error, waiting and shot lines say it
         line = (f"{e.machine}: {e.old_state} -> {e.new_state}"
                 + (f" ({_clip(e.msg)})" if e.msg else ""))

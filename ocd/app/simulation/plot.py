@@ -26,6 +26,7 @@ from matplotlib.patches import Patch
 
 from ocd.app.simulation.night import NightResult
 from ocd.app.simulation.report import check_png
+from ocd.core.events import RUNNING
 from ocd.errors import OcdError
 from ocd.monitor.timeline import IDLE_REASONS
 from ocd.sky import het
@@ -77,7 +78,7 @@ def _timeline(ax: Any, result: NightResult) -> None:
     ax.set_xlabel("UTC")
     reasons = [r for r in IDLE_REASONS if any(p.reason == r for p in report.idle)]
     handles = [Patch(color=c, label=o) for o, c in OUTCOME_COLOURS.items()
-               if o != "running" and any(s.outcome == o for s in report.shots)]
+               if o != RUNNING and any(s.outcome == o for s in report.shots)]
     handles += [Patch(color=IDLE_COLOURS[r], label=f"idle: {r}") for r in reasons]
     handles.append(Patch(color=TWILIGHT, label="twilight (sun above the dark limit)"))
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=5,

@@ -14,6 +14,7 @@ from ocd.core.states import (
     MetrologyStateName,
     PendingStateName,
     RunShotStateName,
+    RunShotTrigger,
     TcsStateName,
 )
 
@@ -42,7 +43,8 @@ PENDING = _machines.PENDING.name
 PENDING_IDLE = PendingStateName.IDLE.value
 
 #: The moves of ``run_shot`` that a shot's own events already tell (its start and end).
-SHOT_TRANSITIONS = ("shot_started", "shot_finished", "shot_failed")
+SHOT_TRANSITIONS = tuple(trigger.value for trigger in (
+    RunShotTrigger.SHOT_STARTED, RunShotTrigger.SHOT_FINISHED, RunShotTrigger.SHOT_FAILED))
 
 #: Every machine in the state it starts in (as ``ocd run`` starts them).
 INITIAL = {spec.name: spec.initial.value for spec in _machines.MACHINES}

@@ -10,6 +10,7 @@ directory.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,12 +125,15 @@ def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
         later = progress.evaluate("p => p.value")
         assert later > first
         watcher.screenshot(path=str(tmp_path / "board-exposing.png"), full_page=True)
-        row = watcher.locator("#completed tbody tr", has_text=shotid).first
-        expect(row).to_contain_text("completed", timeout=60_000)
         observation = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1,
-                                                  shotid=shotid, error=False), 30,
+                                                  shotid=shotid, error=False), 90,
                                          what="the shot's successful finish")[1]
-        expect(row).to_contain_text(str(observation.payload["observation"]))
+        # its row, found by its observation number (the shot may be observed again meanwhile,
+        # and the newest row comes first)
+        number = re.compile(rf"^{observation.payload['observation']}$")
+        row = watcher.locator("#completed tbody tr", has_text=shotid).filter(
+            has=watcher.locator("td:nth-child(3)", has_text=number))
+        expect(row).to_contain_text("completed", timeout=60_000)
         expect(watcher.locator("#log")).to_contain_text("ocd.run_shot.run")
         expect(watcher.locator("#metrology-plot polyline")).not_to_have_count(0)
 

@@ -90,7 +90,7 @@ def test_absurd_value_from_the_environment_is_one_line_exit_2(tmp_path, section,
 
 def test_every_option_has_a_kind_and_its_default_satisfies_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative defaults (shots.dat, HETcommands) need not exist
-    text = (Path(__file__).parents[1] / "ocd" / "static" / "ocd.cfg").read_text()
+    text = (Path(__file__).parents[2] / "ocd" / "static" / "ocd.cfg").read_text()
     specs, problems = parse_specs(text)
     assert problems == []
     assert specs == master_specs()
@@ -213,7 +213,7 @@ def test_the_former_schedule_limits_are_refused_with_a_pointer(option):
 
 
 def test_ocd_schedule_applies_the_main_loops_seeing_limit(tmp_path):
-    shots = Path(__file__).parents[1] / "ocd" / "static" / "samples" / "shots.dat"
+    shots = Path(__file__).parents[2] / "ocd" / "static" / "samples" / "shots.dat"
     done = run_ocd("schedule", "--shots", str(shots), "--at", "2017-11-19T03:00:00", "--json",
                    "--seeing", "3.5", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

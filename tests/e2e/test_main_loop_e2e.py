@@ -185,18 +185,30 @@ def test_shot_by_hand_is_followed_and_blocks_automatic_shots(night):
     assert "ocd_run_shot@" in event.payload["msg"] and "DEX00009" in event.payload["msg"]
     assert f":{night.run.popen.pid})" not in event.payload["msg"]  # not the main loop's shot
     night.allow("start")  # allowed while the manual shot runs: the main loop must wait
-    idle, _ = night.tap.wait_for(run_shot_change("idle", "shot_finished"), 60, running,
-                                 what="manual shot finished")
+    night.tap.wait_for(run_shot_change("idle", "shot_finished"), 60, running,
+                       what="manual shot finished")
     assert manual.popen.wait(30) == 0, manual.stderr()
     manual.stop()
-    between = night.tap.events[running:idle]
-    assert not [e for e in between if e.topic in ("ocd.main_loop.decision", "ocd.run_shot.run")
-                and f":{night.run.popen.pid}" in (e.origin or "")]
-    own, own_start = night.tap.wait_for(
+    # judged by when each event was made, not by the order the test's tap received them in: the
+    # main loop's own shot is published on another socket than its state changes
+    def manual_end_event(e):
+        return (e.topic == "ocd.run_shot.run" and e.payload["exec_status"] == 1
+                and (e.origin or "").endswith(f":{manual.popen.pid}"))
+
+    manual_end = night.tap.wait_for(manual_end_event, 10, what="the manual shot's end")[1]
+    # from the main loop's "running" (a manual shot's first events may still miss a late
+    # subscriber such as this tap) to the manual shot's end
+    began, ended = event.payload["__data_time"], manual_end.payload["__data_time"]
+    own_during = [e for e in night.tap.events
+                  if e.topic in ("ocd.main_loop.decision", "ocd.run_shot.run")
+                  and (e.origin or "").endswith(f":{night.run.popen.pid}")
+                  and began <= e.payload["__data_time"] <= ended]
+    assert not own_during
+    _, own_start = night.tap.wait_for(
         lambda e: e.topic == "ocd.run_shot.run" and e.payload["exec_status"] == 0
-        and (e.origin or "").endswith(f":{night.run.popen.pid}"), 60, idle,
+        and (e.origin or "").endswith(f":{night.run.popen.pid}"), 60, running,
         what="the main loop's own shot after the manual one")
-    assert own > idle
+    assert own_start.payload["__data_time"] > ended
     # the manual shot rewrote the shot file and the main loop reloaded it before scheduling
     assert load_shots(night.root / "shots.dat").get("DEX00009").n_obs <= 1
     if own_start.payload["shotid"] == "DEX00009":

@@ -325,7 +325,7 @@ def test_the_simulated_tcs_publishes_only_valid_events(kind):
 def test_a_night_with_the_external_scheduler(tmp_path: Path):
     """With ``[schedule] scheduler = autoschedule`` the simulation runs the configured program
     as ``ocd run`` does, on the snapshot of the simulated list and at the virtual time."""
-    from test_autoschedule import calls, fake_program
+    from autoschedule_helpers import calls, fake_program
 
     from ocd.clock import utc_to_jd
 

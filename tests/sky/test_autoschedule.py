@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from autoschedule_helpers import calls, fake_program
 
 from ocd.clock import MockClock, utc_to_jd
 from ocd.config import load_config, sample_shot_file
@@ -24,28 +23,6 @@ from ocd.sky.autoschedule import (
 )
 
 WHEN = dt.datetime(2017, 11, 19, 3, 0, tzinfo=dt.timezone.utc)
-
-
-def fake_program(tmp_path: Path, body: str, name: str = "autoschedule_main") -> Path:
-    """An executable Python script: it records its arguments and the shot file it was given
-    to ``calls.jsonl`` next to itself, then runs ``body``."""
-    path = tmp_path / name
-    path.write_text(f"""#!{sys.executable}
-import json, sys, time, pathlib
-here = pathlib.Path(__file__).parent
-args = sys.argv[1:]
-shots = pathlib.Path(args[1]) if len(args) > 1 else None
-shot_text = shots.read_text() if shots is not None and shots.is_file() else None
-with open(here / "calls.jsonl", "a") as log:
-    log.write(json.dumps({{"args": args, "shots": shot_text}}) + "\\n")
-{body}
-""")
-    path.chmod(0o755)
-    return path
-
-
-def calls(tmp_path: Path) -> list[dict]:
-    return [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
 
 
 def config(program: Path | str, **options: str):

@@ -10,17 +10,18 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import zmq.asyncio
 
-from ocd.app.board import Board
+from ocd.app.board import Board, auth
 from ocd.app.board.auth import hash_password
 from ocd.app.board.hub import MAX_QUEUED_DELTAS
 from ocd.app.board.options import board_options
 from ocd.app.listener import make_plan
-from ocd.bus import Publisher
+from ocd.bus import Publisher, Subscriber
 from ocd.clock import RealClock
 from ocd.config import load_config
 from ocd.core import topics
@@ -253,6 +254,90 @@ async def test_guessing_passwords_is_slowed_down(served: Served):
                              json={"user": "alice", "password": PASSWORD}) as response:
             statuses.append(response.status)
     assert statuses == [401] * 5 + [429, 429]
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords the board checks (each one scrypt), counted."""
+    checked: list[str] = []
+    scrypt = auth._scrypt
+
+    def counting(password: str, *args: Any) -> bytes:
+        checked.append(password)
+        return scrypt(password, *args)
+
+    monkeypatch.setattr(auth, "_scrypt", counting)
+    return checked
+
+
+async def sign_in(http: aiohttp.ClientSession, served: Served, password: str,
+                  user: str = "alice") -> aiohttp.ClientResponse:
+    async with http.post(served.url + "/api/login", headers={"Origin": served.url},
+                         json={"user": user, "password": password}) as response:
+        await response.read()
+        return response
+
+
+async def test_concurrent_guesses_wait_their_turn_and_few_are_checked(
+        served: Served, hashes: list[str]):
+    async with aiohttp.ClientSession() as http:
+        answers = await asyncio.gather(*(sign_in(http, served, f"guess{n}")
+                                         for n in range(40)))
+        statuses = [answer.status for answer in answers]
+        assert statuses.count(401) == len(hashes) <= 6, statuses
+        assert statuses.count(429) == 40 - len(hashes)
+        # the real user, after the delay the answer gave: a delay, never a lockout
+        retry = max(int(a.headers["Retry-After"]) for a in answers if a.status == 429)
+        early = await sign_in(http, served, PASSWORD)
+        assert early.status == 429
+        await asyncio.sleep(retry + 0.1)
+        assert (await sign_in(http, served, PASSWORD)).status == 200
+    assert PASSWORD in hashes
+
+
+async def test_rotating_the_source_address_does_not_reset_the_brake(
+        served: Served, hashes: list[str]):
+    statuses = []
+    for last in range(2, 32):  # 127.0.0.2 ... 127.0.0.31, one connection each
+        connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{last}", 0))
+        async with aiohttp.ClientSession(connector=connector) as http:
+            statuses.append((await sign_in(http, served, f"guess{last}")).status)
+    assert statuses == [401] * 5 + [429] * 25
+    assert len(hashes) == 5
+    # a name that is no user gets the same answers: the brake does not tell who is a user
+    async with aiohttp.ClientSession() as http:
+        other = [(await sign_in(http, served, "guess", user="mallory")).status
+                 for _ in range(6)]
+    assert other == [401] * 5 + [429]
+
+
+async def test_sign_ins_are_published_and_shown_without_the_password(served: Served):
+    await served.board.publisher.wait_for_subscriber(topics.BOARD_SIGN_IN, 10)
+    ctx = zmq.asyncio.Context()
+    watcher = Subscriber(ctx, [served.board.publisher.url], [topics.BOARD_SIGN_IN])
+    try:
+        await served.board.publisher.wait_for_subscriber(topics.BOARD_SIGN_IN, 10, count=2)
+        async with aiohttp.ClientSession() as http, \
+                http.ws_connect(served.url.replace("http", "ws") + "/ws") as ws:
+            await next_update(ws, "log")  # the snapshot
+            assert (await sign_in(http, served, "not-the-password")).status == 401
+            assert (await sign_in(http, served, PASSWORD)).status == 200
+            events = [await watcher.recv(timeout=5), await watcher.recv(timeout=5)]
+            lines: list[dict] = []
+            deadline = time.monotonic() + 5
+            while sum(topics.BOARD_SIGN_IN in item["line"] for item in lines) < 2:
+                assert time.monotonic() < deadline, lines
+                lines += (await next_update(ws, "log"))["items"]
+    finally:
+        watcher.close()
+        ctx.term()
+    assert [(e.topic, e.payload["user"], e.payload["ok"]) for e in events] == [
+        (topics.BOARD_SIGN_IN, "alice", False), (topics.BOARD_SIGN_IN, "alice", True)]
+    assert events[0].payload["address"] == "127.0.0.1"
+    shown = [item for item in lines if topics.BOARD_SIGN_IN in item["line"]]
+    assert [item["level"] for item in shown] == ["warning", "notice"]
+    for text in [json.dumps(e.payload) for e in events] + [item["line"] for item in shown]:
+        assert "not-the-password" not in text and PASSWORD not in text
 
 
 async def test_a_cross_site_websocket_is_refused(served: Served):

@@ -27,16 +27,16 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ocd.app.board.auth import LoginBrake, Sessions, check_password, csrf_ok
+from ocd.app.board.auth import Sessions, SignInBrake, check_password, csrf_ok
 from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
-from ocd.bus import NoAnswer, RateLimitedLog, Subscriber, security_from_config
+from ocd.bus import NoAnswer, Publisher, RateLimitedLog, Subscriber, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.events import COMPLETED
-from ocd.core.topics import COMMAND_ABORT, COMMAND_ALLOW
+from ocd.core.topics import BOARD_SIGN_IN, COMMAND_ABORT, COMMAND_ALLOW
 from ocd.errors import OcdError
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
 from ocd.shell.service import Service
@@ -57,6 +57,8 @@ COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "stop": (COMMAND_ALLOW, {"allowed": False}, "ocd_main_loop"),
     "abort": (COMMAND_ABORT, {}, None),  # whoever runs the shot answers
 }
+#: Password checks (scrypt, 32 MiB each) the board runs at once, whoever asks.
+HASHES_AT_ONCE = 2
 #: Seconds (real) between two recomputations of the sky chart at most, and OCD-clock seconds
 #: the sky may turn before it is recomputed.
 SKY_EVERY, SKY_TURN = 1.0, 60.0
@@ -89,7 +91,11 @@ class Board(Service):
         intervals["bus"] = max(interval, 1.0)
         self.hub = Hub(PANELS, APPEND_PANELS, intervals, self._build)
         self.sessions = Sessions(options.session_hours * 3600.0)
-        self.brake = LoginBrake()
+        self.brake = SignInBrake(options.users)
+        #: One sign-in per brake record at a time (a bounded table: the users and the shared
+        #: records of other names), and few password checks at once for the whole board.
+        self._sign_in_locks: dict[str, asyncio.Lock] = {}
+        self._hashing = asyncio.Semaphore(HASHES_AT_ONCE)
         self.schedule = ScheduleSettings.from_config(cfg)
         self.shot_file = cfg.get_path("shots", "shot_file")
         self.sky: dict[str, Any] = {"shots": [], "error": None}
@@ -107,6 +113,10 @@ class Board(Service):
         # made the way every OCD process makes its own, so bus security applies to it too
         self.subscriber = self.closing(Subscriber.from_config(
             self.ctx, self.cfg, self.plan.sources, self.plan.topics, log_gaps=False))
+        # the board's own address: its commands and its sign-in events go out on it
+        self.publisher = self.closing(Publisher.first_free(
+            self.ctx, self.cfg, "ocd_allow_hetdex", "board", clock=self.clock,
+            name="ocd_board"))
         app = web.Application(client_max_size=16 * 1024, middlewares=[_security_headers])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._asset)
@@ -312,26 +322,50 @@ class Board(Service):
         if refused is not None:
             return refused
         address = request.remote or "?"
-        wait = self.brake.blocked(address)
-        if wait > 0:
-            return web.json_response({"error": f"too many failed sign-ins: try again in "
-                                               f"{wait:.0f} s"}, status=429)
         body = await self._body(request)
         user, password = (body or {}).get("user"), (body or {}).get("password")
         if not (isinstance(user, str) and isinstance(password, str)
                 and 0 < len(user) <= 32 and len(password) <= 1024):
             return web.json_response({"error": "expected {\"user\": ..., \"password\": ...}"},
                                      status=400)
-        if not await asyncio.to_thread(check_password, self.options.users, user, password):
-            self.brake.failed(address)
-            log.warning("failed sign-in as %r from %s", user, address)
+        lock = self._sign_in_locks.setdefault(self.brake.key(user), asyncio.Lock())
+        async with lock:  # attempts for one name wait their turn
+            wait = self.brake.attempt(user)  # counted as failed before the check
+            if wait > 0:
+                return web.json_response(
+                    {"error": f"too many failed sign-ins as this user: try again in "
+                              f"{wait:.0f} s"},
+                    status=429, headers={"Retry-After": str(max(1, round(wait)))})
+            async with self._hashing:
+                ok = await asyncio.to_thread(check_password, self.options.users, user, password)
+            if ok:
+                self.brake.succeeded(user)
+            self._signed_in(user, address, ok)
+        if not ok:
             return web.json_response({"error": "unknown user or wrong password"}, status=401)
         key, session = self.sessions.create(user)
-        log.info("%s signed in from %s", user, address)
         response = web.json_response({"user": user, "csrf": session.csrf})
         response.set_cookie(COOKIE, key, max_age=int(self.sessions.lifetime), httponly=True,
                             samesite="Strict", path="/", secure=request.secure)
         return response
+
+    def _signed_in(self, user: str, address: str, ok: bool) -> None:
+        """Log and publish a checked sign-in (never the password)."""
+        shown = user.encode("ascii", "backslashreplace").decode("ascii")
+        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+        failures = self.brake.failures(user)
+        delay = self.brake.wait(user)
+        if ok:
+            log.info("%s signed in from %s", shown, address)
+        else:
+            log.warning("failed sign-in as %r from %s (%d failures for this name; next check "
+                        "in %.0f s at the earliest)", shown, address, failures, delay)
+        try:
+            self.publisher.publish_nowait(BOARD_SIGN_IN, {
+                "user": shown, "address": address[:100], "ok": ok, "failures": failures,
+                "delay": round(delay, 3)})
+        except Exception as exc:  # the sign-in holds even when the bus does not
+            self._limited.warning("sign-in event", f"could not publish a sign-in: {exc}")
 
     async def _logout(self, request: web.Request) -> web.Response:
         refused = self._cross_site(request)
@@ -367,7 +401,8 @@ class Board(Service):
             async with self._command_lock:  # one board address: one command at a time
                 ack = await send_command(self.cfg, topic, {**data, "by": by}, clock=self.clock,
                                          timeout=self.options.command_timeout,
-                                         target_service=target, section="board")
+                                         target_service=target, section="board",
+                                         publisher=self.publisher)
         except OcdError as exc:
             log.warning("%s: %s failed: %s", by, name, exc)
             return web.json_response({"ok": False, "message": str(exc), "by": None},

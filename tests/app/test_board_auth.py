@@ -13,6 +13,8 @@ from ocd.app.board.auth import (
     check_password,
     csrf_ok,
     hash_password,
+    host_name,
+    own_names,
     parse_users,
 )
 from ocd.app.board.options import parse_board_url
@@ -114,13 +116,34 @@ def test_names_that_are_not_users_are_braked_alike_in_a_bounded_table():
     assert brake.key("alice") == "alice" and brake.key("mallory").startswith("?")
 
 
-def test_origins_of_a_loopback_board_and_of_a_proxy():
-    origins = allowed_origins("http://127.0.0.1:8600", ["https://night.example.org"])
-    assert {"http://127.0.0.1:8600", "http://localhost:8600", "http://[::1]:8600",
-            "https://night.example.org:443", "https://night.example.org"} <= origins
+def test_origins_are_the_addresses_bound_and_a_proxy():
+    origins = allowed_origins("http://127.0.0.1:8600", ["127.0.0.1"],
+                              ["https://night.example.org"])
+    assert {"http://127.0.0.1:8600", "https://night.example.org:443",
+            "https://night.example.org"} <= origins
+    # names the board does not hold: another user could serve a page of that origin
+    assert "http://localhost:8600" not in origins and "http://[::1]:8600" not in origins
     assert "http://evil.example:8600" not in origins
     assert "http://127.0.0.1:8601" not in origins
     assert allowed_origins("http://ocd.het:8600") == {"http://ocd.het:8600"}
+    both = allowed_origins("http://localhost:8600", own_names("localhost", ["127.0.0.1", "::1"]))
+    assert both == {"http://localhost:8600", "http://127.0.0.1:8600", "http://[::1]:8600"}
+
+
+def test_localhost_is_the_boards_only_when_it_holds_both_loopback_addresses():
+    assert own_names("127.0.0.1", ["127.0.0.1"]) == {"127.0.0.1"}
+    assert own_names("localhost", ["127.0.0.1"]) == {"127.0.0.1"}
+    assert own_names("localhost", ["127.0.0.1", "::1"]) == {"localhost", "127.0.0.1", "::1"}
+    assert own_names("OCD-Host", ["10.0.0.5"]) == {"ocd-host", "10.0.0.5"}
+
+
+@pytest.mark.parametrize("header, name", [
+    ("127.0.0.1:8600", "127.0.0.1"), ("Evil.Example:8600", "evil.example"),
+    ("[::1]:8600", "::1"), ("localhost", "localhost"), (None, None), ("", None),
+    ("a@b:1", None), ("host:port", None), ("host/path", None), ("x" * 400, None),
+])
+def test_the_host_name_of_a_host_header(header, name):
+    assert host_name(header) == name
 
 
 @pytest.mark.parametrize("text, expected", [

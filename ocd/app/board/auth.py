@@ -28,7 +28,6 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
 #: Largest costs accepted from a configuration entry (a huge one would stall every sign-in).
 _MAX_N, _MAX_R, _MAX_P = 2 ** 20, 16, 4
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 class BadUsers(ValueError):
@@ -263,15 +262,18 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{host}:{port}"
 
 
-def allowed_origins(served: str, extra: Iterable[str] = ()) -> frozenset[str]:
-    """The origins that may send commands: the board's own address, its other loopback names
-    when it serves on loopback, and ``extra`` (``[board] origins``, e.g. a reverse proxy)."""
+def allowed_origins(served: str, names: Iterable[str] = (),
+                    extra: Iterable[str] = ()) -> frozenset[str]:
+    """The origins that may send commands: the board's own address, the other ``names`` of
+    the addresses it binds (at the same port: the address literals, ``localhost`` when it
+    binds both loopback addresses), and ``extra`` (``[board] origins``, e.g. a reverse
+    proxy). Nothing else: a name the board does not hold, another user of the host could
+    serve a page under."""
     own = origin_of(served)
     scheme, _, rest = own.partition("://")
-    host, _, port = rest.rpartition(":")
+    port = rest.rpartition(":")[2]
     found = {own}
-    if host in _LOOPBACK:
-        found.update(f"{scheme}://{name}:{port}" for name in _LOOPBACK)
+    found.update(f"{scheme}://{_bracketed(name)}:{port}" for name in names)
     found.update(origin_of(item) for item in extra)
     # browsers leave out the default port in Origin: accept both spellings
     for origin in list(found):
@@ -280,3 +282,38 @@ def allowed_origins(served: str, extra: Iterable[str] = ()) -> frozenset[str]:
             if origin.endswith(default):
                 found.add(origin[:-len(default)])
     return frozenset(found)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+#: The loopback addresses a browser may take ``localhost`` for.
+LOCALHOST = ("127.0.0.1", "::1")
+
+
+def own_names(host: str, bound: Iterable[str]) -> frozenset[str]:
+    """The host names the board answers to (lower case, IPv6 without brackets): the one of
+    ``[board] url``, the addresses it bound, and ``localhost`` only when it bound every address
+    ``localhost`` may mean (else another user could serve ``localhost`` on the other one)."""
+    names = {host.lower(), *bound}
+    if all(address in names for address in LOCALHOST):
+        names.add("localhost")
+    elif host.lower() == "localhost":
+        names.discard("localhost")
+    return frozenset(names)
+
+
+def host_name(header: str | None) -> str | None:
+    """The host name of a ``Host`` header (lower case, IPv6 without brackets), None when
+    missing or malformed."""
+    if not header or len(header) > 300:
+        return None
+    try:
+        parts = urlsplit(f"http://{header}")
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return None
+    if parts.hostname is None or parts.username is not None or parts.path:
+        return None
+    return parts.hostname.lower()

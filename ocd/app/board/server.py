@@ -27,7 +27,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ocd.app.board.auth import Sessions, SignInBrake, check_password, csrf_ok
+from ocd.app.board.auth import (
+    Sessions,
+    SignInBrake,
+    check_password,
+    csrf_ok,
+    host_name,
+    own_names,
+)
 from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
@@ -101,6 +108,7 @@ class Board(Service):
         self.sky: dict[str, Any] = {"shots": [], "error": None}
         self.url = options.url()
         self.origins: frozenset[str] = frozenset()
+        self.hosts: frozenset[str] = frozenset()
         self.feed_errors = 0
         self._limited = RateLimitedLog(log, 10.0)
         self._command_lock = asyncio.Lock()
@@ -117,7 +125,8 @@ class Board(Service):
         self.publisher = self.closing(Publisher.first_free(
             self.ctx, self.cfg, "ocd_allow_hetdex", "board", clock=self.clock,
             name="ocd_board"))
-        app = web.Application(client_max_size=16 * 1024, middlewares=[_security_headers])
+        app = web.Application(client_max_size=16 * 1024,
+                              middlewares=[self._own_host, _security_headers])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._asset)
         app.router.add_get("/ws", self._websocket)
@@ -129,37 +138,75 @@ class Board(Service):
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         self.on_close(runner.cleanup)
-        sock = self._bind()
+        sockets = self._bind()
         self.on_close(self._close_pages)  # before the runner's cleanup
         self.on_close(self.hub.stop)
-        await web.SockSite(runner, sock).start()
-        port = sock.getsockname()[1]
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
+        port = sockets[0].getsockname()[1]
+        bound = frozenset(str(sock.getsockname()[0]) for sock in sockets)
         self.url = self.options.url(port)
-        self.origins = self.options.allowed_origins(port)
+        self.hosts = own_names(self.options.host, bound) | set(self.options.hosts)
+        self.origins = self.options.allowed_origins(port, own_names(self.options.host, bound))
+        log.info("serving on %s; answering to the host names %s", ", ".join(sorted(bound)),
+                 ", ".join(sorted(self.hosts)))
         self.serving.set()
 
-    def _bind(self) -> socket.socket:
-        """The listening socket, bound here so that "address in use" says what to change."""
+    def _addresses(self) -> list[tuple[int, Any]]:
+        """(family, address) of every socket to bind: each address the host of ``[board] url``
+        resolves to, and for ``localhost`` both loopback addresses, whatever the resolver says
+        (a browser takes ``localhost`` for either: the board holds both, or another user of
+        the host could serve a page of the board's origin on the other)."""
         host, port = self.options.host, self.options.port
+        if host.lower() == "localhost":
+            return [(socket.AF_INET, ("127.0.0.1", port)), (socket.AF_INET6, ("::1", port))]
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise OcdError(f"cannot serve on {self.options.url()}: {exc.strerror}; change "
                            "[board] url or --url") from None
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        found: dict[tuple[int, str], Any] = {}
+        for family, _, _, _, address in infos:
+            found.setdefault((family, str(address[0])), address)
+        return [(family, address) for (family, _), address in found.items()]
+
+    def _bind(self) -> list[socket.socket]:
+        """The listening sockets, bound here so that "address in use" says what to change;
+        with port 0, the port the first one got for all."""
+        sockets: list[socket.socket] = []
+        port = self.options.port
         try:
-            sock.bind(address)
-            sock.listen(128)
+            for family, address in self._addresses():
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((address[0], port, *address[2:]))
+                sock.listen(128)
+                sock.setblocking(False)
+                port = sock.getsockname()[1]
         except OSError as exc:
-            sock.close()
+            for sock in sockets:
+                sock.close()
+            where = f"{self.options.url()} ({address[0]})"
             why = ("address already in use by another process" if exc.errno == errno.EADDRINUSE
                    else exc.strerror)
-            raise OcdError(f"cannot serve on {self.options.url()}: {why}; change [board] url "
-                           "or --url, or stop the other process") from None
-        sock.setblocking(False)
-        return sock
+            raise OcdError(f"cannot serve on {where}: {why}; change [board] url or --url, or "
+                           "stop the other process") from None
+        return sockets
+
+    @web.middleware
+    async def _own_host(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """421 for a request naming another host than the board's (DNS rebinding)."""
+        if host_name(request.headers.get("Host")) not in self.hosts:
+            self._limited.warning("host", f"refused a request for host "
+                                  f"{(request.headers.get('Host') or 'none')[:100]!r} "
+                                  f"(answering to {', '.join(sorted(self.hosts))})")
+            return web.json_response({"error": "this board does not answer to that host name"},
+                                     status=421)
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def _close_pages(self) -> None:
         for page, pump in list(self._pumps.items()):

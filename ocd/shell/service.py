@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -60,6 +61,10 @@ class Service:
 
     #: Extra signal handlers (signal -> method name), e.g. ``ocd sim_tcs``'s SIGUSR1.
     extra_signals: dict[signal.Signals, str] = {}
+    #: Whether the process raises its file limit at start (:func:`raise_file_limit`): the
+    #: processes that accept connections from anyone on the host (``ocd run``, ``ocd board``,
+    #: ``ocd record``), so that idle connections cannot take every descriptor they have.
+    file_headroom = False
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -287,6 +292,35 @@ class Service:
         return status
 
 
+#: The soft file limit a process asks for when its hard limit is unlimited.
+UNLIMITED_FILES = 1 << 20
+
+
+def raise_file_limit() -> tuple[int, int]:
+    """Raise this process's soft limit on open files (``RLIMIT_NOFILE``) to its hard limit,
+    as far as the system lets it; the soft limit before and after.
+
+    Why: a listening socket that cannot get a descriptor for a new connection stops accepting
+    any (EMFILE), so a local user holding a thousand idle connections under the usual soft
+    limit of 1024 would cut off the commands and monitors too. The hard limit is the
+    administrator's; raising the soft one up to it needs no privilege."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = UNLIMITED_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, wanted,
+                        exc)
+    after = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft, after
+
+
 def run_service(service: Service) -> int:
     """Run ``service`` in a new event loop; its exit status."""
+    if service.file_headroom:
+        before, after = raise_file_limit()
+        log.info("%s may open %s files (soft limit %s)", service.name,
+                 "unlimited" if after == resource.RLIM_INFINITY else after,
+                 f"raised from {before}" if after != before else "as it was")
     return asyncio.run(service.run())

@@ -86,6 +86,8 @@ def assets_dir() -> Path:
 class Board(Service):
     """One ``ocd board`` process."""
 
+    file_headroom = True
+
     def __init__(self, cfg: Config, options: BoardOptions, plan: ListenPlan,
                  clock: Clock) -> None:
         super().__init__("ocd board")

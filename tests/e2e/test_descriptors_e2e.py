@@ -81,17 +81,19 @@ def free_port() -> int:
 
 
 @needs_room
-@pytest.mark.parametrize("name, args", [
-    ("run", ("run", "--yes")),
-    ("board", ("board", "--url", "http://127.0.0.1:0")),
-    ("record", ("record", "night.db")),
+@pytest.mark.parametrize("name, args, running", [
+    ("run", ("run", "--yes"), r"bound  "),
+    ("board", ("board", "--url", "http://127.0.0.1:0"), r"serving on"),
+    ("record", ("record", "night.db"), r"recording "),
 ])
-def test_a_long_running_process_raises_its_file_limit(root: Path, name: str, args: tuple):
+def test_a_long_running_process_raises_its_file_limit(root: Path, name: str, args: tuple,
+                                                      running: str):
     config = night_config(root)
     child = Child(root, name, *args, "--config", str(config), "--log-level", "INFO")
     try:
         found = child.wait_for(r"ocd \w+ may open (\d+) files \(soft limit raised from (\d+)\)",
                                60)
+        child.wait_for(running, 60)  # its signal handlers are in place: SIGTERM stops it cleanly
     finally:
         assert child.stop() == 0
     expected = resource.RLIM_INFINITY if HARD == resource.RLIM_INFINITY else HARD

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import zmq.asyncio
 
-from ocd.app.board import Board, auth
+from ocd.app.board import Board, auth, server
 from ocd.app.board.auth import hash_password
 from ocd.app.board.hub import MAX_QUEUED_DELTAS
 from ocd.app.board.options import board_options
@@ -409,6 +409,103 @@ def test_a_host_name_with_a_port_is_refused_naming_the_option():
     cfg = load_config(overrides=[("board", "hosts", "ocd-host:8600")])
     with pytest.raises(OcdError, match=r"hosts.*without a port"):
         board_options(cfg)
+
+
+async def open_pages(url: str, count: int, addresses: list[str] | None = None
+                     ) -> tuple[list[aiohttp.ClientWebSocketResponse], list[aiohttp.ClientSession]]:
+    """``count`` anonymous WebSockets (from one address, or one per address given)."""
+    sessions, pages = [], []
+    for n in range(count):
+        if addresses is None and sessions:
+            http = sessions[0]
+        else:
+            local = None if addresses is None else (addresses[n], 0)
+            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0,
+                                                                        local_addr=local))
+            sessions.append(http)
+        pages.append(await http.ws_connect(url.replace("http", "ws") + "/ws"))
+    return pages, sessions
+
+
+async def admitted(pages: list[aiohttp.ClientWebSocketResponse]) -> int:
+    """How many pages got their first batch; the others must have been refused with 1013."""
+    count = 0
+    for ws in pages:
+        message = await ws.receive(timeout=5)
+        if message.type == aiohttp.WSMsgType.TEXT:
+            count += 1
+        else:
+            assert ws.close_code == 1013, message
+    return count
+
+
+async def test_a_signed_in_page_gets_in_past_a_hundred_anonymous_ones(served: Served):
+    hub = served.board.hub
+    local, local_sessions = await open_pages(served.url, 100)
+    rotated, rotated_sessions = await open_pages(
+        served.url, 100, [f"127.0.1.{n}" for n in range(1, 101)])
+    try:
+        assert await admitted(local) == hub.max_per_address  # one address: capped
+        assert await admitted(rotated) == hub.max_anonymous - hub.max_per_address  # in all
+        assert hub.anonymous == hub.max_anonymous
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            start = time.monotonic()
+            async with http.get(served.url + "/api/snapshot") as response:
+                assert response.status == 200 and set(await response.json()) == set(PANELS)
+            assert time.monotonic() - start < 1.0
+            async with http.post(served.url + "/api/login", headers={"Origin": served.url},
+                                 json={"user": "alice", "password": PASSWORD}) as response:
+                assert response.status == 200
+            async with http.ws_connect(served.url.replace("http", "ws") + "/ws") as ws:
+                await next_update(ws, "states")  # the signed-in page is served
+                await served.main.publish(topics.MAIN_NO_SHOT, {"reason": "still live"})
+                while (await next_update(ws, "decision"))["no_shot"]["reason"] != "still live":
+                    pass
+    finally:
+        for ws in local + rotated:
+            await ws.close()
+        for http in local_sessions + rotated_sessions:
+            await http.close()
+
+
+async def test_a_connection_that_never_finishes_its_headers_is_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(server, "HEADER_TIMEOUT", 1.0)
+    cfg = load_config(overrides=[
+        ("urls", "event_urls", f"ipc://{tmp_path}/tcs.ipc"),
+        ("urls", "ocd_main_loop", f"ipc://{tmp_path}/main.ipc"),
+        ("urls", "ocd_allow_hetdex", f"ipc://{tmp_path}/allow0.ipc, ipc://{tmp_path}/a1.ipc"),
+        ("board", "url", "http://127.0.0.1:0"), ("bus", "linger", "0")])
+    board = Board(cfg, board_options(cfg), make_plan(cfg, tcs=True), RealClock())
+    running = asyncio.ensure_future(board.run())
+    half_open: list[socket.socket] = []
+    try:
+        await asyncio.wait_for(board.serving.wait(), 20)
+        host, port = board.url[len("http://"):].rsplit(":", 1)
+        loop = asyncio.get_running_loop()
+        for _ in range(1100):  # requests whose headers never end (the board runs on this loop)
+            sock = socket.socket()
+            sock.setblocking(False)
+            half_open.append(sock)
+            await loop.sock_connect(sock, (host, int(port)))
+            await loop.sock_sendall(
+                sock, f"GET /api/snapshot HTTP/1.1\r\nHost: {host}:{port}\r\n".encode())
+        async with aiohttp.ClientSession() as http:
+            start = time.monotonic()
+            async with http.get(board.url + "/api/snapshot") as response:
+                assert response.status == 200
+            assert time.monotonic() - start < 1.0
+        deadline = time.monotonic() + 10
+        for sock in half_open:  # each is closed by the board after the header timeout
+            closed = await asyncio.wait_for(loop.sock_recv(sock, 100),
+                                            max(0.1, deadline - time.monotonic()))
+            assert closed == b""
+    finally:
+        for sock in half_open:
+            sock.close()
+        board.request_stop("test over")
+        assert await asyncio.wait_for(running, 20) == 0
 
 
 async def test_a_cross_site_websocket_is_refused(served: Served):

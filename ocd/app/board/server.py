@@ -64,6 +64,8 @@ COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "stop": (COMMAND_ALLOW, {"allowed": False}, "ocd_main_loop"),
     "abort": (COMMAND_ABORT, {}, None),  # whoever runs the shot answers
 }
+#: Seconds a connection has to send a request's headers, and a request to send its body.
+HEADER_TIMEOUT, BODY_TIMEOUT = 10.0, 5.0
 #: Password checks (scrypt, 32 MiB each) the board runs at once, whoever asks.
 HASHES_AT_ONCE = 2
 #: Seconds (real) between two recomputations of the sky chart at most, and OCD-clock seconds
@@ -137,7 +139,11 @@ class Board(Service):
         app.router.add_post("/api/login", self._login)
         app.router.add_post("/api/logout", self._logout)
         app.router.add_post("/api/command", self._command)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # a connection must send its request's headers within HEADER_TIMEOUT s of opening (or
+        # of its previous answer): aiohttp's keep-alive timer runs from the connection's start
+        runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                               keepalive_timeout=HEADER_TIMEOUT, max_line_size=4096,
+                               max_field_size=4096, max_headers=64)
         await runner.setup()
         self.on_close(runner.cleanup)
         sockets = self._bind()
@@ -320,8 +326,10 @@ class Board(Service):
             raise web.HTTPForbidden(text="cross-site WebSocket refused")
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False)
         await ws.prepare(request)
+        signed_in = self.sessions.get(self._session_key(request)) is not None
         page = self.hub.open(ws, {"users": bool(self.options.users), "url": self.url,
-                                  "max_panel_rate": self.options.max_panel_rate})
+                                  "max_panel_rate": self.options.max_panel_rate},
+                             address=request.remote or "?", signed_in=signed_in)
         if page is None:
             await ws.close(code=1013, message=b"too many pages open")
             return ws
@@ -355,8 +363,8 @@ class Board(Service):
 
     async def _body(self, request: web.Request) -> dict[str, Any] | None:
         try:
-            body = await request.json()
-        except ValueError:
+            body = await asyncio.wait_for(request.json(), BODY_TIMEOUT)
+        except (ValueError, asyncio.TimeoutError):
             return None
         return body if isinstance(body, dict) else None
 

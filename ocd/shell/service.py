@@ -68,6 +68,8 @@ class Service:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        #: The soft open-file limit before and after :func:`raise_file_limit`, when raised.
+        self.file_limit: tuple[int, int] | None = None
         #: Set when a stop is requested (a signal, a failed task, or the service itself).
         self.stopping = asyncio.Event()
         self.stop_reason: str | None = None
@@ -258,6 +260,14 @@ class Service:
         clean stop's last words."""
 
     # -- the life cycle ------------------------------------------------------------------
+    def _log_file_limit(self) -> None:
+        """Once started (a failed start says one line only): the open-file limit raised."""
+        if self.file_limit is not None:
+            before, after = self.file_limit
+            log.info("%s may open %s files (soft limit %s)", self.name,
+                     "unlimited" if after == resource.RLIM_INFINITY else after,
+                     f"raised from {before}" if after != before else "as it was")
+
     async def run(self) -> int:
         """Install the signal handlers, :meth:`start`, run :meth:`main`, then stop cleanly:
         last words, background tasks cancelled, resources closed in reverse order, handlers
@@ -274,6 +284,7 @@ class Service:
             async with self._resources:
                 try:
                     await self.start()
+                    self._log_file_limit()
                     try:
                         status = await self.main()
                     finally:
@@ -319,8 +330,5 @@ def raise_file_limit() -> tuple[int, int]:
 def run_service(service: Service) -> int:
     """Run ``service`` in a new event loop; its exit status."""
     if service.file_headroom:
-        before, after = raise_file_limit()
-        log.info("%s may open %s files (soft limit %s)", service.name,
-                 "unlimited" if after == resource.RLIM_INFINITY else after,
-                 f"raised from {before}" if after != before else "as it was")
+        service.file_limit = raise_file_limit()
     return asyncio.run(service.run())

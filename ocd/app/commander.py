@@ -10,6 +10,7 @@ loop's when it runs a mock clock; the board's own).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +50,12 @@ class Acknowledgement:
 async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: Clock,
                        timeout: float,
                        target_service: str | None = "ocd_main_loop",
-                       section: str = "allow_hetdex") -> Acknowledgement:
+                       section: str = "allow_hetdex",
+                       publisher: Publisher | None = None) -> Acknowledgement:
     """Publish ``topic`` with ``data`` plus a fresh ``id`` on ``[urls] ocd_allow_hetdex`` at
     index ``[section] n_ocd_allow_hetdex`` (the board has its own), stamped on ``clock``;
-    return the acknowledgement."""
+    return the acknowledgement. A long-lived process passes the ``publisher`` it holds on
+    that address (the board's), and then ``section`` and ``clock`` are its."""
     request_id = uuid.uuid4().hex
     targets = sources_of(cfg, ["ocd_main_loop", "ocd_run_shot"])
 
@@ -61,10 +64,12 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: 
 
     ctx = bus_context(security_from_config(cfg))
     try:
-        with Publisher.first_free(ctx, cfg, "ocd_allow_hetdex", section,
-                                  clock=clock) as publisher, \
-                Subscriber.from_config(ctx, cfg, targets,
-                                       [HEARTBEAT_REPLY, *ACK_TOPICS]) as subscriber:
+        with contextlib.ExitStack() as stack:
+            if publisher is None:
+                publisher = stack.enter_context(Publisher.first_free(
+                    ctx, cfg, "ocd_allow_hetdex", section, clock=clock))
+            subscriber = stack.enter_context(Subscriber.from_config(
+                ctx, cfg, targets, [HEARTBEAT_REPLY, *ACK_TOPICS]))
             event = await send_acknowledged(
                 publisher, subscriber, topic, {**data, "id": request_id}, is_ack=is_ack,
                 timeout=timeout, target_urls=connect_urls(cfg, ["ocd_main_loop"]),

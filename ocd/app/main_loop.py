@@ -117,6 +117,8 @@ class MainLoop(Service):
     the :class:`~ocd.shell.engine.Engine`, whose edges it provides (the shared execution of
     the orchestrator's actions)."""
 
+    file_headroom = True
+
     def __init__(self, cfg: Config, clock: Clock, inputs: Inputs) -> None:
         super().__init__("ocd run")
         self.cfg, self.clock, self.inputs = cfg, clock, inputs

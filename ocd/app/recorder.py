@@ -32,6 +32,8 @@ class RecordService(Service):
     """One ``ocd record`` process: the recorder's receiving loop in a worker thread (it is
     built for speed with blocking calls), stopped cleanly by a signal."""
 
+    file_headroom = True
+
     def __init__(self, cfg: Config, out: Path, sources: list[Source], topics: list[str]
                  ) -> None:
         super().__init__("ocd record")

@@ -229,6 +229,15 @@ class Ack:
     by: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """``ocd.board.sign_in``: a password checked by the board's sign-in (never the password)."""
+
+    user: str | None
+    address: str | None
+    ok: bool
+
+
 # -- the main loop and its machines ----------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class StateChanged:
@@ -377,7 +386,7 @@ InboundEvent = (TcsHeartbeat | Pointing | GuiderReading | ShotStarted | ShotEnde
                 | ShotProgress | AllowHetdex | AbortShot | ConfigSend | Ack | StateChanged
                 | StateReported | HetdexAllowedSet | MainStatus | Waiting | Decision | NoShot
                 | MainError | MainStarted | MainStopping | ConfigChanged | HeartbeatEnquiry
-                | HeartbeatReply | Unreadable)
+                | HeartbeatReply | SignIn | Unreadable)
 
 
 # -- decoders, one per topic ----------------------------------------------------------------
@@ -433,6 +442,10 @@ def _config_send(topic: str, p: Mapping[str, Any]) -> InboundEvent:
     shown = tuple((str(c[0]), str(c[1]), str(c[2])) for c in changes
                   if isinstance(c, list) and len(c) == 3) if isinstance(changes, list) else None
     return ConfigSend(*_command_fields(p), parse_changes(changes), shown)
+
+
+def _sign_in(topic: str, p: Mapping[str, Any]) -> InboundEvent:
+    return SignIn(_text(p.get("user")), _text(p.get("address")), p.get("ok") is True)
 
 
 def _ack(topic: str, p: Mapping[str, Any]) -> InboundEvent:
@@ -545,6 +558,7 @@ _OCD_DECODERS: dict[str, Decoder] = {
     topics.MAIN_CONFIG_CHANGED: _config_changed,
     topics.HEARTBEAT_ENQUIRY: _enquiry,
     topics.HEARTBEAT_REPLY: _reply,
+    topics.BOARD_SIGN_IN: _sign_in,
 }
 
 #: The TCS topics as OCD names them by default (``[topics]`` may rename them).

@@ -45,6 +45,10 @@ COMMAND_ALLOW = "ocd.command.allow_hetdex"
 COMMAND_ABORT = "ocd.command.abort"
 COMMAND_CONFIG = "ocd.command.config_send"
 
+# -- the board (``ocd board``), on its [urls] ocd_allow_hetdex address -------------------------
+BOARD_PREFIX = "ocd.board."
+BOARD_SIGN_IN = "ocd.board.sign_in"
+
 #: Topics that acknowledge a one-shot command, matched by its ``id``.
 ACK_TOPICS = (MAIN_ACK, RUN_SHOT_ACK)
 

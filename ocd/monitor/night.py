@@ -497,7 +497,7 @@ class NightView:
         if isinstance(decoded, ev.MainError) or (isinstance(decoded, ev.ShotEnded)
                                                  and decoded.failed):
             level = "error"
-        elif isinstance(decoded, ev.Ack):
+        elif isinstance(decoded, (ev.Ack, ev.SignIn)):
             level = "notice" if decoded.ok else "warning"
         elif isinstance(decoded, ev.StateChanged):
             level = "notice"

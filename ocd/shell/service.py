@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -60,9 +61,15 @@ class Service:
 
     #: Extra signal handlers (signal -> method name), e.g. ``ocd sim_tcs``'s SIGUSR1.
     extra_signals: dict[signal.Signals, str] = {}
+    #: Whether the process raises its file limit at start (:func:`raise_file_limit`): the
+    #: processes that accept connections from anyone on the host (``ocd run``, ``ocd board``,
+    #: ``ocd record``), so that idle connections cannot take every descriptor they have.
+    file_headroom = False
 
     def __init__(self, name: str) -> None:
         self.name = name
+        #: The soft open-file limit before and after :func:`raise_file_limit`, when raised.
+        self.file_limit: tuple[int, int] | None = None
         #: Set when a stop is requested (a signal, a failed task, or the service itself).
         self.stopping = asyncio.Event()
         self.stop_reason: str | None = None
@@ -253,6 +260,14 @@ class Service:
         clean stop's last words."""
 
     # -- the life cycle ------------------------------------------------------------------
+    def _log_file_limit(self) -> None:
+        """Once started (a failed start says one line only): the open-file limit raised."""
+        if self.file_limit is not None:
+            before, after = self.file_limit
+            log.info("%s may open %s files (soft limit %s)", self.name,
+                     "unlimited" if after == resource.RLIM_INFINITY else after,
+                     f"raised from {before}" if after != before else "as it was")
+
     async def run(self) -> int:
         """Install the signal handlers, :meth:`start`, run :meth:`main`, then stop cleanly:
         last words, background tasks cancelled, resources closed in reverse order, handlers
@@ -269,6 +284,7 @@ class Service:
             async with self._resources:
                 try:
                     await self.start()
+                    self._log_file_limit()
                     try:
                         status = await self.main()
                     finally:
@@ -287,6 +303,32 @@ class Service:
         return status
 
 
+#: The soft file limit a process asks for when its hard limit is unlimited.
+UNLIMITED_FILES = 1 << 20
+
+
+def raise_file_limit() -> tuple[int, int]:
+    """Raise this process's soft limit on open files (``RLIMIT_NOFILE``) to its hard limit,
+    as far as the system lets it; the soft limit before and after.
+
+    Why: a listening socket that cannot get a descriptor for a new connection stops accepting
+    any (EMFILE), so a local user holding a thousand idle connections under the usual soft
+    limit of 1024 would cut off the commands and monitors too. The hard limit is the
+    administrator's; raising the soft one up to it needs no privilege."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = UNLIMITED_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, wanted,
+                        exc)
+    after = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft, after
+
+
 def run_service(service: Service) -> int:
     """Run ``service`` in a new event loop; its exit status."""
+    if service.file_headroom:
+        service.file_limit = raise_file_limit()
     return asyncio.run(service.run())

@@ -5,13 +5,16 @@ from __future__ import annotations
 import pytest
 
 from ocd.app.board.auth import (
+    MAX_DELAY,
     BadUsers,
-    LoginBrake,
     Sessions,
+    SignInBrake,
     allowed_origins,
     check_password,
     csrf_ok,
     hash_password,
+    host_name,
+    own_names,
     parse_users,
 )
 from ocd.app.board.options import parse_board_url
@@ -61,28 +64,86 @@ def test_sessions_expire_and_are_bounded():
     assert sessions.get(None) is None and sessions.get("") is None
 
 
-def test_the_brake_stops_guessing_then_lets_go():
+def test_the_brake_slows_one_name_whatever_the_address_and_never_locks_it():
     now = [0.0]
-    brake = LoginBrake(attempts=3, window=60.0, capacity=2, clock=lambda: now[0])
-    for _ in range(3):
-        assert brake.blocked("10.0.0.1") == 0
-        brake.failed("10.0.0.1")
-    assert brake.blocked("10.0.0.1") == pytest.approx(60.0)
-    assert brake.blocked("10.0.0.2") == 0  # per address
-    now[0] = 61.0
-    assert brake.blocked("10.0.0.1") == 0
-    for address in ("a", "b", "c"):
-        brake.failed(address)
-    assert len(brake._failures) == 2  # bounded
+    brake = SignInBrake(["alice"], clock=lambda: now[0])
+    for _ in range(5):  # a few free failures, each counted before its check
+        assert brake.attempt("alice") == 0
+    assert brake.failures("alice") == 5
+    assert brake.wait("alice") == pytest.approx(2.0)
+    assert brake.attempt("alice") == pytest.approx(2.0)  # refused, neither checked nor counted
+    assert brake.failures("alice") == 5
+    assert brake.wait("bob") == 0  # another name has its own record
+    now[0] = 2.0  # the delay is over: the next attempt is checked (the right password gets in)
+    assert brake.attempt("alice") == 0
+    brake.succeeded("alice")
+    assert brake.failures("alice") == 0 and brake.wait("alice") == 0
 
 
-def test_origins_of_a_loopback_board_and_of_a_proxy():
-    origins = allowed_origins("http://127.0.0.1:8600", ["https://night.example.org"])
-    assert {"http://127.0.0.1:8600", "http://localhost:8600", "http://[::1]:8600",
-            "https://night.example.org:443", "https://night.example.org"} <= origins
+def test_the_brake_grows_to_its_cap():
+    now = [0.0]
+    brake = SignInBrake(["alice"], clock=lambda: now[0])
+    delays = []
+    for _ in range(20):
+        now[0] += brake.wait("alice")
+        assert brake.attempt("alice") == 0
+        delays.append(brake.wait("alice"))
+    assert delays[:4] == [0.0] * 4
+    assert delays[4:9] == [pytest.approx(x) for x in (2.0, 4.0, 8.0, 16.0, 32.0)]
+    assert max(delays) == MAX_DELAY
+
+
+def test_an_hour_of_guessing_checks_at_most_a_few_hundred_passwords():
+    now = [0.0]
+    brake = SignInBrake(["alice"], clock=lambda: now[0])
+    checked = 0
+    while now[0] < 3600.0:  # ten guesses a second, from any number of addresses
+        if brake.attempt("alice") == 0:
+            checked += 1
+        now[0] += 0.1
+    assert checked <= 100, checked
+
+
+def test_names_that_are_not_users_are_braked_alike_in_a_bounded_table():
+    now = [0.0]
+    brake = SignInBrake(["alice"], buckets=16, clock=lambda: now[0])
+    for _ in range(5):
+        assert brake.attempt("mallory") == 0
+    assert brake.attempt("mallory") > 0  # same treatment as a user
+    for number in range(1000):
+        brake.attempt(f"name{number}")
+    assert len(brake) <= 16 + 1
+    assert brake.key("alice") == "alice" and brake.key("mallory").startswith("?")
+
+
+def test_origins_are_the_addresses_bound_and_a_proxy():
+    origins = allowed_origins("http://127.0.0.1:8600", ["127.0.0.1"],
+                              ["https://night.example.org"])
+    assert {"http://127.0.0.1:8600", "https://night.example.org:443",
+            "https://night.example.org"} <= origins
+    # names the board does not hold: another user could serve a page of that origin
+    assert "http://localhost:8600" not in origins and "http://[::1]:8600" not in origins
     assert "http://evil.example:8600" not in origins
     assert "http://127.0.0.1:8601" not in origins
     assert allowed_origins("http://ocd.het:8600") == {"http://ocd.het:8600"}
+    both = allowed_origins("http://localhost:8600", own_names("localhost", ["127.0.0.1", "::1"]))
+    assert both == {"http://localhost:8600", "http://127.0.0.1:8600", "http://[::1]:8600"}
+
+
+def test_localhost_is_the_boards_only_when_it_holds_both_loopback_addresses():
+    assert own_names("127.0.0.1", ["127.0.0.1"]) == {"127.0.0.1"}
+    assert own_names("localhost", ["127.0.0.1"]) == {"127.0.0.1"}
+    assert own_names("localhost", ["127.0.0.1", "::1"]) == {"localhost", "127.0.0.1", "::1"}
+    assert own_names("OCD-Host", ["10.0.0.5"]) == {"ocd-host", "10.0.0.5"}
+
+
+@pytest.mark.parametrize("header, name", [
+    ("127.0.0.1:8600", "127.0.0.1"), ("Evil.Example:8600", "evil.example"),
+    ("[::1]:8600", "::1"), ("localhost", "localhost"), (None, None), ("", None),
+    ("a@b:1", None), ("host:port", None), ("host/path", None), ("x" * 400, None),
+])
+def test_the_host_name_of_a_host_header(header, name):
+    assert host_name(header) == name
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -115,3 +115,30 @@ async def test_a_page_far_behind_gets_the_whole_panel_instead_of_every_item():
     counter["items"] = 99
     hub.send("log")
     assert '"delta":true' in page.take()[0]
+
+
+async def test_pages_of_nobody_signed_in_are_capped_and_make_room_for_a_signed_in_one():
+    hub, _ = make_hub()
+    hub.max_pages, hub.max_anonymous, hub.max_per_address = 6, 5, 3
+    sockets = [Socket() for _ in range(8)]
+    # per address
+    assert all(hub.open(s, {}, address="10.0.0.1") for s in sockets[:3])
+    assert hub.open(sockets[3], {}, address="10.0.0.1") is None
+    # in all
+    assert all(hub.open(s, {}, address=f"10.0.0.{n}") for n, s in ((2, sockets[4]),
+                                                                   (3, sockets[5])))
+    assert hub.open(sockets[6], {}, address="10.0.0.9") is None
+    assert hub.anonymous == 5
+    # a signed-in page gets in: first in the room left, then in place of the oldest anonymous
+    signed = [Socket() for _ in range(3)]
+    assert hub.open(signed[0], {}, address="10.0.0.1", signed_in=True) is not None
+    assert len(hub.pages) == 6 and sockets[0].closed is None
+    assert hub.open(signed[1], {}, address="10.0.0.1", signed_in=True) is not None
+    await asyncio.sleep(0)  # the close runs as a task
+    assert sockets[0].closed == 1013 and sockets[1].closed is None
+    assert len(hub.pages) == 6 and hub.anonymous == 4
+    # only signed-in pages left: no room
+    for _ in range(4):
+        assert hub.open(Socket(), {}, signed_in=True) is not None
+    assert hub.anonymous == 0
+    assert hub.open(signed[2], {}, signed_in=True) is None

@@ -10,20 +10,22 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 import zmq.asyncio
 
-from ocd.app.board import Board
+from ocd.app.board import Board, auth, server
 from ocd.app.board.auth import hash_password
 from ocd.app.board.hub import MAX_QUEUED_DELTAS
 from ocd.app.board.options import board_options
 from ocd.app.listener import make_plan
-from ocd.bus import Publisher
+from ocd.bus import Publisher, Subscriber
 from ocd.clock import RealClock
 from ocd.config import load_config
 from ocd.core import topics
+from ocd.errors import OcdError
 from ocd.monitor.night import PANELS
 
 PASSWORD = "correct horse battery"
@@ -158,8 +160,9 @@ async def test_a_page_that_never_reads_does_not_hold_up_the_board(served: Served
     host, port = served.url[len("http://"):].rsplit(":", 1)
     stalled = socket.create_connection((host, int(port)))
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    stalled.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    stalled.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+                    + b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                     b"Sec-WebSocket-Version: 13\r\n\r\n")
     try:
         async with aiohttp.ClientSession() as http, \
@@ -253,6 +256,256 @@ async def test_guessing_passwords_is_slowed_down(served: Served):
                              json={"user": "alice", "password": PASSWORD}) as response:
             statuses.append(response.status)
     assert statuses == [401] * 5 + [429, 429]
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords the board checks (each one scrypt), counted."""
+    checked: list[str] = []
+    scrypt = auth._scrypt
+
+    def counting(password: str, *args: Any) -> bytes:
+        checked.append(password)
+        return scrypt(password, *args)
+
+    monkeypatch.setattr(auth, "_scrypt", counting)
+    return checked
+
+
+async def sign_in(http: aiohttp.ClientSession, served: Served, password: str,
+                  user: str = "alice") -> aiohttp.ClientResponse:
+    async with http.post(served.url + "/api/login", headers={"Origin": served.url},
+                         json={"user": user, "password": password}) as response:
+        await response.read()
+        return response
+
+
+async def test_concurrent_guesses_wait_their_turn_and_few_are_checked(
+        served: Served, hashes: list[str]):
+    async with aiohttp.ClientSession() as http:
+        answers = await asyncio.gather(*(sign_in(http, served, f"guess{n}")
+                                         for n in range(40)))
+        statuses = [answer.status for answer in answers]
+        assert statuses.count(401) == len(hashes) <= 6, statuses
+        assert statuses.count(429) == 40 - len(hashes)
+        # the real user, after the delay the answer gave: a delay, never a lockout
+        retry = max(int(a.headers["Retry-After"]) for a in answers if a.status == 429)
+        await asyncio.sleep(retry + 0.1)
+        assert (await sign_in(http, served, PASSWORD)).status == 200
+    assert PASSWORD in hashes
+
+
+async def test_rotating_the_source_address_does_not_reset_the_brake(
+        served: Served, hashes: list[str]):
+    statuses = []
+    for last in range(2, 32):  # 127.0.0.2 ... 127.0.0.31, one connection each
+        connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{last}", 0))
+        async with aiohttp.ClientSession(connector=connector) as http:
+            statuses.append((await sign_in(http, served, f"guess{last}")).status)
+    assert statuses == [401] * 5 + [429] * 25
+    assert len(hashes) == 5
+    # a name that is no user gets the same answers: the brake does not tell who is a user
+    async with aiohttp.ClientSession() as http:
+        other = [(await sign_in(http, served, "guess", user="mallory")).status
+                 for _ in range(6)]
+    assert other == [401] * 5 + [429]
+
+
+async def test_sign_ins_are_published_and_shown_without_the_password(served: Served):
+    await served.board.publisher.wait_for_subscriber(topics.BOARD_SIGN_IN, 10)
+    ctx = zmq.asyncio.Context()
+    watcher = Subscriber(ctx, [served.board.publisher.url], [topics.BOARD_SIGN_IN])
+    try:
+        await served.board.publisher.wait_for_subscriber(topics.BOARD_SIGN_IN, 10, count=2)
+        async with aiohttp.ClientSession() as http, \
+                http.ws_connect(served.url.replace("http", "ws") + "/ws") as ws:
+            await next_update(ws, "log")  # the snapshot
+            assert (await sign_in(http, served, "not-the-password")).status == 401
+            assert (await sign_in(http, served, PASSWORD)).status == 200
+            events = [await watcher.recv(timeout=5), await watcher.recv(timeout=5)]
+            lines: list[dict] = []
+            deadline = time.monotonic() + 5
+            while sum(topics.BOARD_SIGN_IN in item["line"] for item in lines) < 2:
+                assert time.monotonic() < deadline, lines
+                lines += (await next_update(ws, "log"))["items"]
+    finally:
+        watcher.close()
+        ctx.term()
+    assert [(e.topic, e.payload["user"], e.payload["ok"]) for e in events] == [
+        (topics.BOARD_SIGN_IN, "alice", False), (topics.BOARD_SIGN_IN, "alice", True)]
+    assert events[0].payload["address"] == "127.0.0.1"
+    shown = [item for item in lines if topics.BOARD_SIGN_IN in item["line"]]
+    assert [item["level"] for item in shown] == ["warning", "notice"]
+    for text in [json.dumps(e.payload) for e in events] + [item["line"] for item in shown]:
+        assert "not-the-password" not in text and PASSWORD not in text
+
+
+async def test_a_request_for_another_host_name_is_misdirected(served: Served):
+    port = int(served.url.rsplit(":", 1)[1])
+    async with aiohttp.ClientSession() as http:
+        for host in ("evil.example:8600", f"evil.example:{port}", f"localhost:{port}",
+                     f"[::1]:{port}"):  # localhost is not this board's: it binds 127.0.0.1 only
+            for path in ("/api/snapshot", "/", "/static/board.js", "/api/session"):
+                async with http.get(served.url + path, headers={"Host": host}) as response:
+                    assert response.status == 421, (host, path)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(served.url.replace("http", "ws") + "/ws",
+                                  headers={"Host": "evil.example:8600"})
+        assert refused.value.status == 421
+        async with http.get(served.url + "/api/snapshot") as response:
+            assert response.status == 200
+        # a page of another user serving localhost cannot sign in here
+        async with http.post(served.url + "/api/login", json={"user": "alice", "password": "x"},
+                             headers={"Origin": f"http://localhost:{port}"}) as response:
+            assert response.status == 403
+
+
+def loopback6() -> bool:
+    with socket.socket(socket.AF_INET6) as sock:
+        try:
+            sock.bind(("::1", 0))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.skipif(not loopback6(), reason="no IPv6 loopback on this host")
+async def test_a_board_on_localhost_holds_both_loopback_addresses(tmp_path: Path):
+    cfg = load_config(overrides=[
+        ("urls", "event_urls", f"ipc://{tmp_path}/tcs.ipc"),
+        ("urls", "ocd_main_loop", f"ipc://{tmp_path}/main.ipc"),
+        ("urls", "ocd_allow_hetdex", f"ipc://{tmp_path}/allow0.ipc, ipc://{tmp_path}/a1.ipc"),
+        ("board", "url", "http://localhost:0"), ("board", "users", ENTRY),
+        ("board", "hosts", "ocd-host"), ("bus", "linger", "0")])
+    board = Board(cfg, board_options(cfg), make_plan(cfg, tcs=True), RealClock())
+    running = asyncio.ensure_future(board.run())
+    try:
+        await asyncio.wait_for(board.serving.wait(), 20)
+        port = int(board.url.rsplit(":", 1)[1])
+        # nobody else can take ::1 at the board's port: it holds it
+        with socket.socket(socket.AF_INET6) as squatter, pytest.raises(OSError):
+            squatter.bind(("::1", port))
+        async with aiohttp.ClientSession() as http:
+            for url, host in ((f"http://127.0.0.1:{port}", None), (f"http://[::1]:{port}", None),
+                              (f"http://127.0.0.1:{port}", f"localhost:{port}"),
+                              (f"http://[::1]:{port}", f"ocd-host:{port}")):
+                headers = {"Host": host} if host else {}
+                async with http.get(url + "/api/snapshot", headers=headers) as response:
+                    assert response.status == 200, (url, host)
+            async with http.get(f"http://[::1]:{port}/api/snapshot",
+                                headers={"Host": "evil.example"}) as response:
+                assert response.status == 421
+            for origin in (f"http://localhost:{port}", f"http://[::1]:{port}"):
+                async with http.post(f"http://[::1]:{port}/api/login",
+                                     json={"user": "alice", "password": "wrong"},
+                                     headers={"Origin": origin}) as response:
+                    assert response.status == 401, origin  # checked: the origin is the board's
+    finally:
+        board.request_stop("test over")
+        assert await asyncio.wait_for(running, 20) == 0
+
+
+def test_a_host_name_with_a_port_is_refused_naming_the_option():
+    cfg = load_config(overrides=[("board", "hosts", "ocd-host:8600")])
+    with pytest.raises(OcdError, match=r"hosts.*without a port"):
+        board_options(cfg)
+
+
+async def open_pages(url: str, count: int, addresses: list[str] | None = None
+                     ) -> tuple[list[aiohttp.ClientWebSocketResponse], list[aiohttp.ClientSession]]:
+    """``count`` anonymous WebSockets (from one address, or one per address given)."""
+    sessions, pages = [], []
+    for n in range(count):
+        if addresses is None and sessions:
+            http = sessions[0]
+        else:
+            local = None if addresses is None else (addresses[n], 0)
+            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0,
+                                                                        local_addr=local))
+            sessions.append(http)
+        pages.append(await http.ws_connect(url.replace("http", "ws") + "/ws"))
+    return pages, sessions
+
+
+async def admitted(pages: list[aiohttp.ClientWebSocketResponse]) -> int:
+    """How many pages got their first batch; the others must have been refused with 1013."""
+    count = 0
+    for ws in pages:
+        message = await ws.receive(timeout=5)
+        if message.type == aiohttp.WSMsgType.TEXT:
+            count += 1
+        else:
+            assert ws.close_code == 1013, message
+    return count
+
+
+async def test_a_signed_in_page_gets_in_past_a_hundred_anonymous_ones(served: Served):
+    hub = served.board.hub
+    local, local_sessions = await open_pages(served.url, 100)
+    rotated, rotated_sessions = await open_pages(
+        served.url, 100, [f"127.0.1.{n}" for n in range(1, 101)])
+    try:
+        assert await admitted(local) == hub.max_per_address  # one address: capped
+        assert await admitted(rotated) == hub.max_anonymous - hub.max_per_address  # in all
+        assert hub.anonymous == hub.max_anonymous
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            start = time.monotonic()
+            async with http.get(served.url + "/api/snapshot") as response:
+                assert response.status == 200 and set(await response.json()) == set(PANELS)
+            assert time.monotonic() - start < 1.0
+            async with http.post(served.url + "/api/login", headers={"Origin": served.url},
+                                 json={"user": "alice", "password": PASSWORD}) as response:
+                assert response.status == 200
+            async with http.ws_connect(served.url.replace("http", "ws") + "/ws") as ws:
+                await next_update(ws, "states")  # the signed-in page is served
+                await served.main.publish(topics.MAIN_NO_SHOT, {"reason": "still live"})
+                while (await next_update(ws, "decision"))["no_shot"]["reason"] != "still live":
+                    pass
+    finally:
+        for ws in local + rotated:
+            await ws.close()
+        for http in local_sessions + rotated_sessions:
+            await http.close()
+
+
+async def test_a_connection_that_never_finishes_its_headers_is_dropped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(server, "HEADER_TIMEOUT", 1.0)
+    cfg = load_config(overrides=[
+        ("urls", "event_urls", f"ipc://{tmp_path}/tcs.ipc"),
+        ("urls", "ocd_main_loop", f"ipc://{tmp_path}/main.ipc"),
+        ("urls", "ocd_allow_hetdex", f"ipc://{tmp_path}/allow0.ipc, ipc://{tmp_path}/a1.ipc"),
+        ("board", "url", "http://127.0.0.1:0"), ("bus", "linger", "0")])
+    board = Board(cfg, board_options(cfg), make_plan(cfg, tcs=True), RealClock())
+    running = asyncio.ensure_future(board.run())
+    half_open: list[socket.socket] = []
+    try:
+        await asyncio.wait_for(board.serving.wait(), 20)
+        host, port = board.url[len("http://"):].rsplit(":", 1)
+        loop = asyncio.get_running_loop()
+        for _ in range(1100):  # requests whose headers never end (the board runs on this loop)
+            sock = socket.socket()
+            sock.setblocking(False)
+            half_open.append(sock)
+            await loop.sock_connect(sock, (host, int(port)))
+            await loop.sock_sendall(
+                sock, f"GET /api/snapshot HTTP/1.1\r\nHost: {host}:{port}\r\n".encode())
+        async with aiohttp.ClientSession() as http:
+            start = time.monotonic()
+            async with http.get(board.url + "/api/snapshot") as response:
+                assert response.status == 200
+            assert time.monotonic() - start < 1.0
+        deadline = time.monotonic() + 10
+        for sock in half_open:  # each is closed by the board after the header timeout
+            closed = await asyncio.wait_for(loop.sock_recv(sock, 100),
+                                            max(0.1, deadline - time.monotonic()))
+            assert closed == b""
+    finally:
+        for sock in half_open:
+            sock.close()
+        board.request_stop("test over")
+        assert await asyncio.wait_for(running, 20) == 0
 
 
 async def test_a_cross_site_websocket_is_refused(served: Served):

@@ -52,6 +52,7 @@ EXPECTED = {
     topics.MAIN_CONFIG_CHANGED: ev.ConfigChanged,
     topics.HEARTBEAT_ENQUIRY: ev.HeartbeatEnquiry,
     topics.HEARTBEAT_REPLY: ev.HeartbeatReply,
+    topics.BOARD_SIGN_IN: ev.SignIn,
 }
 RUN = topics.RUN_SHOT_RUN
 ORIGIN = "ocd_run_shot@ocd:10"

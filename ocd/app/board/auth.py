@@ -1,6 +1,6 @@
 """Who may command from the board: users with scrypt-hashed passwords, sign-in sessions with a
-per-session token against cross-site requests, a brake on password guessing, and the origins a
-command may come from.
+per-session token against cross-site requests, a brake on password guessing per user name, and
+the origins a command may come from.
 
 Why these choices: scrypt is in the standard library (:func:`hashlib.scrypt`), salted and
 memory-hard, so a copied configuration file does not give the passwords away; a session is a
@@ -28,7 +28,6 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 15, 8, 1
 #: Largest costs accepted from a configuration entry (a huge one would stall every sign-in).
 _MAX_N, _MAX_R, _MAX_P = 2 ** 20, 16, 4
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
 
 
 class BadUsers(ValueError):
@@ -162,39 +161,93 @@ def csrf_ok(session: Session | None, token: str | None) -> bool:
         session.csrf.encode(), token.encode("utf-8", "replace"))
 
 
-class LoginBrake:
-    """At most ``attempts`` failed sign-ins per client address in ``window`` seconds; a
-    bounded table (the least recently failing addresses are forgotten first)."""
+#: Failed sign-ins a user name may have before each further attempt waits.
+FREE_FAILURES = 5
+#: Longest wait between two checked attempts for one user name, in seconds.
+MAX_DELAY = 60.0
+#: Seconds without an attempt after which a name's failures are forgotten.
+FORGET_AFTER = 3600.0
+#: Brake records shared by the names that are not users (a bounded table, never emptied).
+UNKNOWN_BUCKETS = 1024
 
-    def __init__(self, attempts: int = 5, window: float = 60.0, capacity: int = 1024,
+
+@dataclass
+class _Record:
+    failures: int = 0
+    next_try: float = 0.0
+    last: float = 0.0
+
+
+def brake_delay(failures: int, free: int = FREE_FAILURES, cap: float = MAX_DELAY) -> float:
+    """Seconds to wait after ``failures`` failed sign-ins: none for the first ``free``, then
+    2, 4, 8, ... up to ``cap``."""
+    if failures < free:
+        return 0.0
+    return min(cap, 2.0 ** min(failures - free + 1, 32))
+
+
+class SignInBrake:
+    """The brake on password guessing, per user name whatever the source address (pure: the
+    clock is given).
+
+    An attempt is counted as failed *before* its password is checked (:meth:`attempt`) and
+    cleared when it turns out right (:meth:`succeeded`), so that attempts made while a check
+    runs already see the delay. An attempt made before the name's delay is over is refused
+    without a check and not counted: a delay, never a lockout: the right password sent once
+    the delay is over is accepted. Names that are not users get the same treatment, from a
+    bounded table of records shared by keyed hash, so that the answers do not tell which
+    names are users."""
+
+    def __init__(self, users: Iterable[str], free: int = FREE_FAILURES,
+                 cap: float = MAX_DELAY, forget: float = FORGET_AFTER,
+                 buckets: int = UNKNOWN_BUCKETS,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.attempts, self.window, self.capacity = attempts, window, capacity
+        self.free, self.cap, self.forget, self.buckets = free, cap, forget, buckets
         self._clock = clock
-        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+        self._users = frozenset(users)
+        self._salt = secrets.token_bytes(16)
+        self._records: dict[str, _Record] = {}
 
-    def _recent(self, address: str) -> list[float]:
+    def key(self, name: str) -> str:
+        """The record ``name`` counts on: its own for a user, a shared one otherwise."""
+        if name in self._users:
+            return name
+        digest = hmac.new(self._salt, name.encode("utf-8", "replace"), "sha256").digest()
+        return f"?{int.from_bytes(digest[:4], 'big') % self.buckets}"
+
+    def _record(self, name: str) -> _Record:
+        key = self.key(name)
+        record = self._records.get(key)
+        if record is None or self._clock() - record.last >= self.forget:
+            record = self._records[key] = _Record()
+        return record
+
+    def wait(self, name: str) -> float:
+        """Seconds before an attempt for ``name`` is checked (0: now)."""
+        return max(0.0, self._record(name).next_try - self._clock())
+
+    def attempt(self, name: str) -> float:
+        """Count an attempt for ``name`` as failed and return 0, or return the seconds it
+        must wait (the attempt is then neither checked nor counted)."""
+        record = self._record(name)
         now = self._clock()
-        times = [t for t in self._failures.get(address, []) if now - t < self.window]
-        if times:
-            self._failures[address] = times
-        else:
-            self._failures.pop(address, None)
-        return times
+        if record.next_try > now:
+            return record.next_try - now
+        record.failures += 1
+        record.last = now
+        record.next_try = now + brake_delay(record.failures, self.free, self.cap)
+        return 0.0
 
-    def blocked(self, address: str) -> float:
-        """Seconds until ``address`` may try again (0: now)."""
-        times = self._recent(address)
-        if len(times) < self.attempts:
-            return 0.0
-        return max(0.0, times[0] + self.window - self._clock())
+    def failures(self, name: str) -> int:
+        """Failed sign-ins counted for ``name`` (its record's)."""
+        return self._record(name).failures
 
-    def failed(self, address: str) -> None:
-        times = self._recent(address)
-        times.append(self._clock())
-        self._failures[address] = times
-        self._failures.move_to_end(address)
-        while len(self._failures) > self.capacity:
-            self._failures.popitem(last=False)
+    def succeeded(self, name: str) -> None:
+        """The password checked for ``name`` was right: its failures are forgotten."""
+        self._records.pop(self.key(name), None)
+
+    def __len__(self) -> int:
+        return len(self._records)
 
 
 # -- origins -------------------------------------------------------------------------------
@@ -209,15 +262,18 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{host}:{port}"
 
 
-def allowed_origins(served: str, extra: Iterable[str] = ()) -> frozenset[str]:
-    """The origins that may send commands: the board's own address, its other loopback names
-    when it serves on loopback, and ``extra`` (``[board] origins``, e.g. a reverse proxy)."""
+def allowed_origins(served: str, names: Iterable[str] = (),
+                    extra: Iterable[str] = ()) -> frozenset[str]:
+    """The origins that may send commands: the board's own address, the other ``names`` of
+    the addresses it binds (at the same port: the address literals, ``localhost`` when it
+    binds both loopback addresses), and ``extra`` (``[board] origins``, e.g. a reverse
+    proxy). Nothing else: a name the board does not hold, another user of the host could
+    serve a page under."""
     own = origin_of(served)
     scheme, _, rest = own.partition("://")
-    host, _, port = rest.rpartition(":")
+    port = rest.rpartition(":")[2]
     found = {own}
-    if host in _LOOPBACK:
-        found.update(f"{scheme}://{name}:{port}" for name in _LOOPBACK)
+    found.update(f"{scheme}://{_bracketed(name)}:{port}" for name in names)
     found.update(origin_of(item) for item in extra)
     # browsers leave out the default port in Origin: accept both spellings
     for origin in list(found):
@@ -226,3 +282,38 @@ def allowed_origins(served: str, extra: Iterable[str] = ()) -> frozenset[str]:
             if origin.endswith(default):
                 found.add(origin[:-len(default)])
     return frozenset(found)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+#: The loopback addresses a browser may take ``localhost`` for.
+LOCALHOST = ("127.0.0.1", "::1")
+
+
+def own_names(host: str, bound: Iterable[str]) -> frozenset[str]:
+    """The host names the board answers to (lower case, IPv6 without brackets): the one of
+    ``[board] url``, the addresses it bound, and ``localhost`` only when it bound every address
+    ``localhost`` may mean (else another user could serve ``localhost`` on the other one)."""
+    names = {host.lower(), *bound}
+    if all(address in names for address in LOCALHOST):
+        names.add("localhost")
+    elif host.lower() == "localhost":
+        names.discard("localhost")
+    return frozenset(names)
+
+
+def host_name(header: str | None) -> str | None:
+    """The host name of a ``Host`` header (lower case, IPv6 without brackets), None when
+    missing or malformed."""
+    if not header or len(header) > 300:
+        return None
+    try:
+        parts = urlsplit(f"http://{header}")
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        return None
+    if parts.hostname is None or parts.username is not None or parts.path:
+        return None
+    return parts.hostname.lower()

@@ -116,14 +116,20 @@ class Hub:
     def __init__(self, panels: Iterable[str], append_panels: Iterable[str],
                  intervals: dict[str, float],
                  build: Callable[[str, bool], dict[str, Any] | None],
-                 send_timeout: float = 10.0, max_pages: int = 100) -> None:
+                 send_timeout: float = 10.0, max_pages: int = 100,
+                 max_anonymous: int = 80, max_per_address: int = 20) -> None:
         self.panels = tuple(panels)
         self.append_panels = frozenset(append_panels)
         self.intervals = intervals
         self.build = build
         self.send_timeout = send_timeout
         self.max_pages = max_pages
+        self.max_anonymous = max_anonymous
+        self.max_per_address = max_per_address
         self.pages: set[Page] = set()
+        #: The pages of nobody signed in, oldest first, with their client's address.
+        self._anonymous: dict[Page, str] = {}
+        self._closing: set[asyncio.Task[Any]] = set()
         self._dirty: set[str] = set()
         self._last: dict[str, float] = dict.fromkeys(self.panels, -1e9)
         self._timer: asyncio.TimerHandle | None = None
@@ -138,10 +144,20 @@ class Hub:
         assert data is not None
         return fragment(panel, data)
 
-    def open(self, socket: PageSocket, hello: dict[str, Any]) -> Page | None:
-        """A new page: its mailbox starts with ``hello`` and every panel whole. None when
-        ``max_pages`` are open already."""
-        if len(self.pages) >= self.max_pages:
+    def open(self, socket: PageSocket, hello: dict[str, Any], *, address: str = "",
+             signed_in: bool = False) -> Page | None:
+        """A new page: its mailbox starts with ``hello`` and every panel whole; None when
+        there is no room for it.
+
+        Pages of nobody signed in are capped, ``max_anonymous`` in all and ``max_per_address``
+        per client address, so that pages opened by anyone cannot take the room; a signed-in
+        page gets in as long as ``max_pages`` are not all signed in: the oldest page of
+        nobody signed in is closed to make room for it."""
+        if signed_in:
+            if len(self.pages) >= self.max_pages and not self._evict_oldest_anonymous():
+                return None
+        elif (len(self._anonymous) >= self.max_anonymous or len(self.pages) >= self.max_pages
+              or sum(a == address for a in self._anonymous.values()) >= self.max_per_address):
             return None
         self._opened += 1
         page = Page(socket, self.full, self._opened)
@@ -149,10 +165,30 @@ class Hub:
         for panel in self.panels:
             page.put(panel, self.full(panel), False)
         self.pages.add(page)
+        if not signed_in:
+            self._anonymous[page] = address
         return page
+
+    def _evict_oldest_anonymous(self) -> bool:
+        if not self._anonymous:
+            return False
+        page = next(iter(self._anonymous))
+        self.close(page)
+        log.info("page %d closed to make room for a signed-in page", page.number)
+        task = asyncio.ensure_future(page.socket.close(
+            code=1013, message=b"room needed for a signed-in page"))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        return True
 
     def close(self, page: Page) -> None:
         self.pages.discard(page)
+        self._anonymous.pop(page, None)
+
+    @property
+    def anonymous(self) -> int:
+        """Pages open of nobody signed in."""
+        return len(self._anonymous)
 
     # -- pacing ----------------------------------------------------------------------------
     def changed(self, panels: Iterable[str]) -> None:

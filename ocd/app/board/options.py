@@ -27,6 +27,7 @@ class BoardOptions:
     users: dict[str, PasswordHash]
     session_hours: float
     origins: tuple[str, ...]
+    hosts: tuple[str, ...]
     max_panel_rate: float
     command_timeout: float
     night: NightSettings
@@ -35,8 +36,9 @@ class BoardOptions:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port if port is None else port}"
 
-    def allowed_origins(self, port: int) -> frozenset[str]:
-        return allowed_origins(self.url(port), self.origins)
+    def allowed_origins(self, port: int, names: frozenset[str]) -> frozenset[str]:
+        """The origins of the board's own ``names`` at ``port``, and ``[board] origins``."""
+        return allowed_origins(self.url(port), names, self.origins)
 
 
 def parse_board_url(text: str) -> tuple[str, int]:
@@ -53,12 +55,17 @@ def parse_board_url(text: str) -> tuple[str, int]:
     except ValueError:
         raise ValueError("the port must be a number from 0 to 65535") from None
     host = parts.hostname
+    check_host_name(host)
+    return host, 80 if port is None else port
+
+
+def check_host_name(host: str) -> None:
+    """ValueError unless ``host`` is an IP address or a DNS name."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        if not all(_LABEL.match(label) for label in host.split(".")):
+        if not host or not all(_LABEL.match(label) for label in host.split(".")):
             raise ValueError(f"{host!r} is not a host name") from None
-    return host, 80 if port is None else port
 
 
 def board_options(cfg: Config) -> BoardOptions:
@@ -74,14 +81,20 @@ def board_options(cfg: Config) -> BoardOptions:
         raise cfg.error("board", "users", "...", str(exc)) from None
     origins = tuple(cfg.get_list("board", "origins"))
     try:
-        allowed_origins(f"http://{host}:{port}", origins)
+        allowed_origins(f"http://{host}:{port}", (), origins)
     except ValueError as exc:
         raise cfg.error("board", "origins", ", ".join(origins), str(exc)) from None
+    hosts = tuple(name.strip("[]").lower() for name in cfg.get_list("board", "hosts"))
+    for name in hosts:
+        try:
+            check_host_name(name)
+        except ValueError as exc:
+            raise cfg.error("board", "hosts", name, f"{exc} (a name, without a port)") from None
     positive = {option: cfg.get_float("board", option)  # ranges checked by the configuration
                 for option in ("session_hours", "max_panel_rate", "command_timeout")}
     # the clock (mock, speed) is the board's own clock's: Board sets it
     night = NightSettings(topics=tcs_topics(cfg), max_seeing=cfg.get_float("run", "max_seeing"),
                           min_transparency=cfg.get_float("run", "min_transparency"),
                           n_exposures=plan_from_config(cfg).n_exposures)
-    return BoardOptions(host, port, users, positive["session_hours"], origins,
+    return BoardOptions(host, port, users, positive["session_hours"], origins, hosts,
                         positive["max_panel_rate"], positive["command_timeout"], night)

@@ -27,16 +27,23 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ocd.app.board.auth import LoginBrake, Sessions, check_password, csrf_ok
+from ocd.app.board.auth import (
+    Sessions,
+    SignInBrake,
+    check_password,
+    csrf_ok,
+    host_name,
+    own_names,
+)
 from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
-from ocd.bus import NoAnswer, RateLimitedLog, Subscriber, security_from_config
+from ocd.bus import NoAnswer, Publisher, RateLimitedLog, Subscriber, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.events import COMPLETED
-from ocd.core.topics import COMMAND_ABORT, COMMAND_ALLOW
+from ocd.core.topics import BOARD_SIGN_IN, COMMAND_ABORT, COMMAND_ALLOW
 from ocd.errors import OcdError
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
 from ocd.shell.service import Service
@@ -57,6 +64,10 @@ COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "stop": (COMMAND_ALLOW, {"allowed": False}, "ocd_main_loop"),
     "abort": (COMMAND_ABORT, {}, None),  # whoever runs the shot answers
 }
+#: Seconds a connection has to send a request's headers, and a request to send its body.
+HEADER_TIMEOUT, BODY_TIMEOUT = 10.0, 5.0
+#: Password checks (scrypt, 32 MiB each) the board runs at once, whoever asks.
+HASHES_AT_ONCE = 2
 #: Seconds (real) between two recomputations of the sky chart at most, and OCD-clock seconds
 #: the sky may turn before it is recomputed.
 SKY_EVERY, SKY_TURN = 1.0, 60.0
@@ -77,6 +88,8 @@ def assets_dir() -> Path:
 class Board(Service):
     """One ``ocd board`` process."""
 
+    file_headroom = True
+
     def __init__(self, cfg: Config, options: BoardOptions, plan: ListenPlan,
                  clock: Clock) -> None:
         super().__init__("ocd board")
@@ -89,12 +102,17 @@ class Board(Service):
         intervals["bus"] = max(interval, 1.0)
         self.hub = Hub(PANELS, APPEND_PANELS, intervals, self._build)
         self.sessions = Sessions(options.session_hours * 3600.0)
-        self.brake = LoginBrake()
+        self.brake = SignInBrake(options.users)
+        #: One sign-in per brake record at a time (a bounded table: the users and the shared
+        #: records of other names), and few password checks at once for the whole board.
+        self._sign_in_locks: dict[str, asyncio.Lock] = {}
+        self._hashing = asyncio.Semaphore(HASHES_AT_ONCE)
         self.schedule = ScheduleSettings.from_config(cfg)
         self.shot_file = cfg.get_path("shots", "shot_file")
         self.sky: dict[str, Any] = {"shots": [], "error": None}
         self.url = options.url()
         self.origins: frozenset[str] = frozenset()
+        self.hosts: frozenset[str] = frozenset()
         self.feed_errors = 0
         self._limited = RateLimitedLog(log, 10.0)
         self._command_lock = asyncio.Lock()
@@ -107,7 +125,12 @@ class Board(Service):
         # made the way every OCD process makes its own, so bus security applies to it too
         self.subscriber = self.closing(Subscriber.from_config(
             self.ctx, self.cfg, self.plan.sources, self.plan.topics, log_gaps=False))
-        app = web.Application(client_max_size=16 * 1024, middlewares=[_security_headers])
+        # the board's own address: its commands and its sign-in events go out on it
+        self.publisher = self.closing(Publisher.first_free(
+            self.ctx, self.cfg, "ocd_allow_hetdex", "board", clock=self.clock,
+            name="ocd_board"))
+        app = web.Application(client_max_size=16 * 1024,
+                              middlewares=[self._own_host, _security_headers])
         app.router.add_get("/", self._index)
         app.router.add_get("/static/{name}", self._asset)
         app.router.add_get("/ws", self._websocket)
@@ -116,40 +139,82 @@ class Board(Service):
         app.router.add_post("/api/login", self._login)
         app.router.add_post("/api/logout", self._logout)
         app.router.add_post("/api/command", self._command)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # a connection must send its request's headers within HEADER_TIMEOUT s of opening (or
+        # of its previous answer): aiohttp's keep-alive timer runs from the connection's start
+        runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                               keepalive_timeout=HEADER_TIMEOUT, max_line_size=4096,
+                               max_field_size=4096, max_headers=64)
         await runner.setup()
         self.on_close(runner.cleanup)
-        sock = self._bind()
+        sockets = self._bind()
         self.on_close(self._close_pages)  # before the runner's cleanup
         self.on_close(self.hub.stop)
-        await web.SockSite(runner, sock).start()
-        port = sock.getsockname()[1]
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
+        port = sockets[0].getsockname()[1]
+        bound = frozenset(str(sock.getsockname()[0]) for sock in sockets)
         self.url = self.options.url(port)
-        self.origins = self.options.allowed_origins(port)
+        self.hosts = own_names(self.options.host, bound) | set(self.options.hosts)
+        self.origins = self.options.allowed_origins(port, own_names(self.options.host, bound))
+        log.info("serving on %s; answering to the host names %s", ", ".join(sorted(bound)),
+                 ", ".join(sorted(self.hosts)))
         self.serving.set()
 
-    def _bind(self) -> socket.socket:
-        """The listening socket, bound here so that "address in use" says what to change."""
+    def _addresses(self) -> list[tuple[int, Any]]:
+        """(family, address) of every socket to bind: each address the host of ``[board] url``
+        resolves to, and for ``localhost`` both loopback addresses, whatever the resolver says
+        (a browser takes ``localhost`` for either: the board holds both, or another user of
+        the host could serve a page of the board's origin on the other)."""
         host, port = self.options.host, self.options.port
+        if host.lower() == "localhost":
+            return [(socket.AF_INET, ("127.0.0.1", port)), (socket.AF_INET6, ("::1", port))]
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise OcdError(f"cannot serve on {self.options.url()}: {exc.strerror}; change "
                            "[board] url or --url") from None
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        found: dict[tuple[int, str], Any] = {}
+        for family, _, _, _, address in infos:
+            found.setdefault((family, str(address[0])), address)
+        return [(family, address) for (family, _), address in found.items()]
+
+    def _bind(self) -> list[socket.socket]:
+        """The listening sockets, bound here so that "address in use" says what to change;
+        with port 0, the port the first one got for all."""
+        sockets: list[socket.socket] = []
+        port = self.options.port
         try:
-            sock.bind(address)
-            sock.listen(128)
+            for family, address in self._addresses():
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((address[0], port, *address[2:]))
+                sock.listen(128)
+                sock.setblocking(False)
+                port = sock.getsockname()[1]
         except OSError as exc:
-            sock.close()
+            for sock in sockets:
+                sock.close()
+            where = f"{self.options.url()} ({address[0]})"
             why = ("address already in use by another process" if exc.errno == errno.EADDRINUSE
                    else exc.strerror)
-            raise OcdError(f"cannot serve on {self.options.url()}: {why}; change [board] url "
-                           "or --url, or stop the other process") from None
-        sock.setblocking(False)
-        return sock
+            raise OcdError(f"cannot serve on {where}: {why}; change [board] url or --url, or "
+                           "stop the other process") from None
+        return sockets
+
+    @web.middleware
+    async def _own_host(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """421 for a request naming another host than the board's (DNS rebinding)."""
+        if host_name(request.headers.get("Host")) not in self.hosts:
+            self._limited.warning("host", f"refused a request for host "
+                                  f"{(request.headers.get('Host') or 'none')[:100]!r} "
+                                  f"(answering to {', '.join(sorted(self.hosts))})")
+            return web.json_response({"error": "this board does not answer to that host name"},
+                                     status=421)
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def _close_pages(self) -> None:
         for page, pump in list(self._pumps.items()):
@@ -261,8 +326,10 @@ class Board(Service):
             raise web.HTTPForbidden(text="cross-site WebSocket refused")
         ws = web.WebSocketResponse(heartbeat=15.0, max_msg_size=4096, compress=False)
         await ws.prepare(request)
+        signed_in = self.sessions.get(self._session_key(request)) is not None
         page = self.hub.open(ws, {"users": bool(self.options.users), "url": self.url,
-                                  "max_panel_rate": self.options.max_panel_rate})
+                                  "max_panel_rate": self.options.max_panel_rate},
+                             address=request.remote or "?", signed_in=signed_in)
         if page is None:
             await ws.close(code=1013, message=b"too many pages open")
             return ws
@@ -296,8 +363,8 @@ class Board(Service):
 
     async def _body(self, request: web.Request) -> dict[str, Any] | None:
         try:
-            body = await request.json()
-        except ValueError:
+            body = await asyncio.wait_for(request.json(), BODY_TIMEOUT)
+        except (ValueError, asyncio.TimeoutError):
             return None
         return body if isinstance(body, dict) else None
 
@@ -312,26 +379,50 @@ class Board(Service):
         if refused is not None:
             return refused
         address = request.remote or "?"
-        wait = self.brake.blocked(address)
-        if wait > 0:
-            return web.json_response({"error": f"too many failed sign-ins: try again in "
-                                               f"{wait:.0f} s"}, status=429)
         body = await self._body(request)
         user, password = (body or {}).get("user"), (body or {}).get("password")
         if not (isinstance(user, str) and isinstance(password, str)
                 and 0 < len(user) <= 32 and len(password) <= 1024):
             return web.json_response({"error": "expected {\"user\": ..., \"password\": ...}"},
                                      status=400)
-        if not await asyncio.to_thread(check_password, self.options.users, user, password):
-            self.brake.failed(address)
-            log.warning("failed sign-in as %r from %s", user, address)
+        lock = self._sign_in_locks.setdefault(self.brake.key(user), asyncio.Lock())
+        async with lock:  # attempts for one name wait their turn
+            wait = self.brake.attempt(user)  # counted as failed before the check
+            if wait > 0:
+                return web.json_response(
+                    {"error": f"too many failed sign-ins as this user: try again in "
+                              f"{wait:.0f} s"},
+                    status=429, headers={"Retry-After": str(max(1, round(wait)))})
+            async with self._hashing:
+                ok = await asyncio.to_thread(check_password, self.options.users, user, password)
+            if ok:
+                self.brake.succeeded(user)
+            self._signed_in(user, address, ok)
+        if not ok:
             return web.json_response({"error": "unknown user or wrong password"}, status=401)
         key, session = self.sessions.create(user)
-        log.info("%s signed in from %s", user, address)
         response = web.json_response({"user": user, "csrf": session.csrf})
         response.set_cookie(COOKIE, key, max_age=int(self.sessions.lifetime), httponly=True,
                             samesite="Strict", path="/", secure=request.secure)
         return response
+
+    def _signed_in(self, user: str, address: str, ok: bool) -> None:
+        """Log and publish a checked sign-in (never the password)."""
+        shown = user.encode("ascii", "backslashreplace").decode("ascii")
+        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+        failures = self.brake.failures(user)
+        delay = self.brake.wait(user)
+        if ok:
+            log.info("%s signed in from %s", shown, address)
+        else:
+            log.warning("failed sign-in as %r from %s (%d failures for this name; next check "
+                        "in %.0f s at the earliest)", shown, address, failures, delay)
+        try:
+            self.publisher.publish_nowait(BOARD_SIGN_IN, {
+                "user": shown, "address": address[:100], "ok": ok, "failures": failures,
+                "delay": round(delay, 3)})
+        except Exception as exc:  # the sign-in holds even when the bus does not
+            self._limited.warning("sign-in event", f"could not publish a sign-in: {exc}")
 
     async def _logout(self, request: web.Request) -> web.Response:
         refused = self._cross_site(request)
@@ -367,7 +458,8 @@ class Board(Service):
             async with self._command_lock:  # one board address: one command at a time
                 ack = await send_command(self.cfg, topic, {**data, "by": by}, clock=self.clock,
                                          timeout=self.options.command_timeout,
-                                         target_service=target, section="board")
+                                         target_service=target, section="board",
+                                         publisher=self.publisher)
         except OcdError as exc:
             log.warning("%s: %s failed: %s", by, name, exc)
             return web.json_response({"ok": False, "message": str(exc), "by": None},

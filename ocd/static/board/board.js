@@ -418,6 +418,9 @@ function setup() {
     state.user = data.user; state.csrf = data.csrf;
     $("login").hidden = true;
     renderUser();
+    // open the stream again as a signed-in page: the board keeps room for those
+    retry = 100;
+    if (socket) socket.close();
   };
   $("signout-button").onclick = async () => {
     await post("/api/logout", {});

@@ -46,9 +46,16 @@ from ocd.core import topics
 from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
 from ocd.core.payload import ocd_time
+from ocd.core.sources import OCD_SOURCES
 from ocd.errors import OcdError
 from ocd.monitor.narrator import ERROR, INFO, WARNING, Line, Narrator
-from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
+from ocd.obsnum import (
+    SqliteAllocator,
+    allocator_from_config,
+    choose_backend,
+    local_numbers_warning,
+    source_line,
+)
 from ocd.shell.clock_source import main_loop_clock
 from ocd.shell.engine import Engine
 from ocd.shell.mock_guard import confirm_mock_time
@@ -56,7 +63,7 @@ from ocd.shell.service import Service, run_service
 from ocd.shell.settings import orchestrator_settings, tcs_source, tcs_topics
 from ocd.shots.book import ShotFile
 from ocd.shots.journal import JournalEntry, interrupted_finish
-from ocd.shots.locks import OwnerLock
+from ocd.shots.locks import OwnerLock, real_file
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore, load_shots
 from ocd.sky.autoschedule import schedule_with_config
@@ -137,6 +144,9 @@ class MainLoop(Service):
         self.owner = self.closing(OwnerLock(self.shots.path))
         self.obsnum_choice = choose_backend(cfg)
         self.allocator = allocator_from_config(cfg, self.clock)
+        # and per observation-number file: two loops drawing from one file would observe
+        # through one TCS (HET's MySQL table is shared by design)
+        self.obsnum_owner = self._lock_obsnum_file()
         # the allocator is not thread-safe (SQLite connections belong to their thread): all
         # its calls go to this one thread, which closes it last of all
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsnum")
@@ -153,7 +163,9 @@ class MainLoop(Service):
         self.spawn(self.responder.greet(), name="greetings", daemon=True)
         self.spawn(HeartbeatResponder(self.shot_pub, "ocd_main_loop", addresses).greet(),
                    name="greetings on the shot address", daemon=True)
-        self.owner.describe(self._owner_line())
+        for owner in (self.owner, self.obsnum_owner):
+            if owner is not None:
+                owner.describe(self._owner_line())
         self.tcs_topics = tcs_topics(cfg)
         self.subscriber = self.closing(Subscriber.from_config(
             ctx, cfg, self.inputs.sources, self.inputs.topics,
@@ -169,13 +181,27 @@ class MainLoop(Service):
     # -- start-up ------------------------------------------------------------------------
     async def _refuse_a_second_main_loop(self) -> None:
         """Stop with one line naming the main loop already on this bus: it greets whoever
-        connects to its main or its shot address (any of the configured lists)."""
-        urls = connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"])
+        connects to its main or its shot address (any of the configured lists), found on
+        those or on any other OCD address this loop subscribes to."""
+        ocd_urls = [url for source in self.inputs.sources if source.name in OCD_SOURCES
+                    for url in source.urls]
+        urls = [*connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"]), *ocd_urls]
         found = await find_service(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg),
                            security=self.security)
         if found is not None:
             raise OcdError(f"another ocd run is already running on this bus: "
                            f"{found.describe()}; stop it first (one main loop at a time)")
+
+    def _lock_obsnum_file(self) -> OwnerLock | None:
+        """The ``ocd run`` lock of the SQLite file of observation numbers (None with MySQL)."""
+        if not isinstance(self.allocator, SqliteAllocator):
+            return None
+        path = self.allocator.path
+        try:
+            real_file(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OcdError(f"cannot create the directory of {path}: {exc.strerror}") from None
+        return self.closing(OwnerLock(path, "observation-number file"))
 
     def summary(self) -> dict[str, Any]:
         """What the RA checks first: files, addresses, clock, scheduler, obsnum backend."""

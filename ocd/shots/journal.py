@@ -25,6 +25,7 @@ from typing import Any
 from ocd.bus.envelope import dumps, loads
 from ocd.core.events import shot_ended_payload
 from ocd.errors import OcdError
+from ocd.shots.locks import real_file
 from ocd.shots.store import atomic_write, remove_durably
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ class ShotJournal:
     """The journal file of one shot file."""
 
     def __init__(self, shot_file: Path) -> None:
-        self.path = shot_file.with_name(shot_file.name + SUFFIX)
+        real = real_file(shot_file)  # beside the list itself, whichever name it was given
+        self.path = real.with_name(real.name + SUFFIX)
 
     def begin(self, entry: JournalEntry) -> None:
         """Record a shot about to start (before its start event is published)."""

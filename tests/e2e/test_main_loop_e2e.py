@@ -266,14 +266,55 @@ def test_a_second_main_loop_on_the_bus_refuses_naming_the_first(night, where):
 
 
 def test_a_second_main_loop_on_the_same_shot_file_refuses_whatever_its_addresses(night):
-    private = {name: f"ipc://{night.root}/second/{name}.ipc"
-               for name in ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex", "event_urls")}
-    args = [a for name, url in private.items() for a in ("--set", f"urls.{name}={url}")]
-    result = night.ocd("run", "--yes", *args, timeout=60)
+    result = night.ocd("run", "--yes", *_private_addresses(night), timeout=60)
     assert result.returncode == 1, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("ocd: error: another ocd run already uses the shot file "), line
     assert "ocd_main_loop@" in line and f":{night.run.popen.pid} publishing on" in line
+
+
+def _private_addresses(night: Night) -> list[str]:
+    """``--set`` arguments giving a second main loop addresses of its own, TCS included."""
+    private = {name: f"ipc://{night.root}/second/{name}.ipc"
+               for name in ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex", "event_urls")}
+    return [a for name, url in private.items() for a in ("--set", f"urls.{name}={url}")]
+
+
+def test_a_second_main_loop_on_the_shot_file_through_a_symlink_is_refused(night):
+    """The issue's scenario: other bus addresses, the same observation-number file, the shot
+    file reached through a symbolic link in another directory."""
+    other = night.root / "elsewhere"
+    other.mkdir()
+    link = other / "tonight.dat"
+    link.symlink_to(night.root / "shots.dat")
+    result = night.ocd("run", "--yes", *_private_addresses(night),
+                       "--set", f"shots.shot_file={link}", timeout=60)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"ocd: error: another ocd run already uses the shot file {link} "
+                                f"(= {night.root / 'shots.dat'}): ocd_main_loop@"), lines[-1]
+    assert f":{night.run.popen.pid} publishing on" in lines[-1]
+    assert sum("error" in line for line in lines) == 1
+    assert link.is_symlink() and link.resolve() == night.root / "shots.dat"
+
+
+def test_a_second_main_loop_on_the_same_obsnum_file_is_refused(night):
+    """Its own shot file and addresses, but the first loop's observation numbers (through a
+    symbolic link): the two would take turns on one telescope."""
+    other = night.root / "elsewhere"
+    other.mkdir()
+    shutil.copy(night.root / "shots.dat", other / "shots.dat")
+    (other / "obsnum.sqlite").symlink_to(night.root / "obsnum.sqlite")
+    result = night.ocd("run", "--yes", *_private_addresses(night),
+                       "--set", f"shots.shot_file={other / 'shots.dat'}",
+                       "--set", f"database.sqlite_path={other / 'obsnum.sqlite'}", timeout=60)
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("ocd: error: another ocd run already uses the observation-number "
+                           f"file {other / 'obsnum.sqlite'} (= {night.root / 'obsnum.sqlite'})"
+                           ": ocd_main_loop@"), line
+    assert f":{night.run.popen.pid} publishing on" in line
+    assert not (other / "shots.dat.running").exists()
 
 
 def test_run_shot_of_a_shot_with_no_visit_left_is_refused_before_an_obsnum(night):

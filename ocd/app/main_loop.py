@@ -233,7 +233,9 @@ class MainLoop(Service):
                 log.info("%-15s %s", key, value)
         await self.main_pub.publish(topics.MAIN_STARTED, summary)
         interrupted = self.journal.read()
-        if interrupted is not None:
+        if interrupted is not None and interrupted.n_obs_owed:
+            self.shots.owe(interrupted)  # written by the next retry (the clock tick)
+        if interrupted is not None and not interrupted.finished:
             self.spawn(self._publish_interrupted(interrupted), name="interrupted shot",
                        critical=False)
         loop = asyncio.get_running_loop()
@@ -293,7 +295,7 @@ class MainLoop(Service):
         """Publish on the main loop's address (a status with the bus counters), and tell the
         window what it means."""
         if topic == topics.MAIN_STATUS:
-            data = {**data, "bus": self.bus_counters()}
+            data = {**data, "bus": self.bus_counters(), "n_obs_owed": self.shots.owed()}
         self._narrate(topic, self.main_pub.publish_nowait(topic, data))
 
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
@@ -334,8 +336,10 @@ class MainLoop(Service):
             await self.shot_pub.wait_for_subscriber(
                 topics.RUN_SHOT_RUN, self.cfg.get_float("bus", "heartbeat_timeout"), count=2)
         await self.shot_pub.publish(topics.RUN_SHOT_RUN, interrupted_finish(entry))
-        if self.journal.read() == entry:  # not a shot this process started meanwhile
-            self.journal.end()
+        if self.journal.read() == entry and not self.shots.owed():  # not a shot this
+            self.journal.end()  # process started meanwhile, nor a decrement still owed
+        elif self.shots.debt == entry:
+            self.shots.ended()  # the finish is out: a restart must not publish it again
 
     def _owner_line(self) -> str:
         """Who holds the shot file's lock, for an ``ocd run`` it refuses."""

@@ -133,6 +133,15 @@ class ShotStore:
             self._tables.clear()
             return int(row[0])
 
+    def excluding(self, shotids: list[str]) -> ShotStore:
+        """A copy of the list without the shots ``shotids`` (never written back)."""
+        with self._lock:
+            copy = ShotStore.from_text(self.text(), self.source)
+        with copy._lock, copy._db:
+            copy._db.executemany("DELETE FROM shots WHERE shotid = ?",
+                                 [(shotid,) for shotid in shotids])
+        return copy
+
     # -- writing -------------------------------------------------------------------------
     def text(self) -> str:
         """The file's text with the current ``n_obs`` values; every other byte as read."""

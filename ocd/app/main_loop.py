@@ -46,9 +46,16 @@ from ocd.core import topics
 from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
 from ocd.core.payload import ocd_time
+from ocd.core.sources import OCD_SOURCES
 from ocd.errors import OcdError
 from ocd.monitor.narrator import ERROR, INFO, WARNING, Line, Narrator
-from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
+from ocd.obsnum import (
+    SqliteAllocator,
+    allocator_from_config,
+    choose_backend,
+    local_numbers_warning,
+    source_line,
+)
 from ocd.shell.clock_source import main_loop_clock
 from ocd.shell.engine import Engine
 from ocd.shell.mock_guard import confirm_mock_time
@@ -56,7 +63,7 @@ from ocd.shell.service import Service, run_service
 from ocd.shell.settings import orchestrator_settings, tcs_source, tcs_topics
 from ocd.shots.book import ShotFile
 from ocd.shots.journal import JournalEntry, interrupted_finish
-from ocd.shots.locks import OwnerLock
+from ocd.shots.locks import OwnerLock, real_file
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore, load_shots
 from ocd.sky.autoschedule import schedule_with_config
@@ -139,6 +146,9 @@ class MainLoop(Service):
         self.owner = self.closing(OwnerLock(self.shots.path))
         self.obsnum_choice = choose_backend(cfg)
         self.allocator = allocator_from_config(cfg, self.clock)
+        # and per observation-number file: two loops drawing from one file would observe
+        # through one TCS (HET's MySQL table is shared by design)
+        self.obsnum_owner = self._lock_obsnum_file()
         # the allocator is not thread-safe (SQLite connections belong to their thread): all
         # its calls go to this one thread, which closes it last of all
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsnum")
@@ -155,7 +165,9 @@ class MainLoop(Service):
         self.spawn(self.responder.greet(), name="greetings", daemon=True)
         self.spawn(HeartbeatResponder(self.shot_pub, "ocd_main_loop", addresses).greet(),
                    name="greetings on the shot address", daemon=True)
-        self.owner.describe(self._owner_line())
+        for owner in (self.owner, self.obsnum_owner):
+            if owner is not None:
+                owner.describe(self._owner_line())
         self.tcs_topics = tcs_topics(cfg)
         self.subscriber = self.closing(Subscriber.from_config(
             ctx, cfg, self.inputs.sources, self.inputs.topics,
@@ -171,13 +183,27 @@ class MainLoop(Service):
     # -- start-up ------------------------------------------------------------------------
     async def _refuse_a_second_main_loop(self) -> None:
         """Stop with one line naming the main loop already on this bus: it greets whoever
-        connects to its main or its shot address (any of the configured lists)."""
-        urls = connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"])
+        connects to its main or its shot address (any of the configured lists), found on
+        those or on any other OCD address this loop subscribes to."""
+        ocd_urls = [url for source in self.inputs.sources if source.name in OCD_SOURCES
+                    for url in source.urls]
+        urls = [*connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"]), *ocd_urls]
         found = await find_service(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg),
                            security=self.security)
         if found is not None:
             raise OcdError(f"another ocd run is already running on this bus: "
                            f"{found.describe()}; stop it first (one main loop at a time)")
+
+    def _lock_obsnum_file(self) -> OwnerLock | None:
+        """The ``ocd run`` lock of the SQLite file of observation numbers (None with MySQL)."""
+        if not isinstance(self.allocator, SqliteAllocator):
+            return None
+        path = self.allocator.path
+        try:
+            real_file(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OcdError(f"cannot create the directory of {path}: {exc.strerror}") from None
+        return self.closing(OwnerLock(path, "observation-number file"))
 
     def summary(self) -> dict[str, Any]:
         """What the RA checks first: files, addresses, clock, scheduler, obsnum backend."""
@@ -209,7 +235,9 @@ class MainLoop(Service):
                 log.info("%-15s %s", key, value)
         await self.main_pub.publish(topics.MAIN_STARTED, summary)
         interrupted = self.journal.read()
-        if interrupted is not None:
+        if interrupted is not None and interrupted.n_obs_owed:
+            self.shots.owe(interrupted)  # written by the next retry (the clock tick)
+        if interrupted is not None and not interrupted.finished:
             self.spawn(self._publish_interrupted(interrupted), name="interrupted shot",
                        critical=False)
         loop = asyncio.get_running_loop()
@@ -269,7 +297,7 @@ class MainLoop(Service):
         """Publish on the main loop's address (a status with the bus counters), and tell the
         window what it means."""
         if topic == topics.MAIN_STATUS:
-            data = {**data, "bus": self.bus_counters()}
+            data = {**data, "bus": self.bus_counters(), "n_obs_owed": self.shots.owed()}
         self._narrate(topic, self.main_pub.publish_nowait(topic, data))
 
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
@@ -310,8 +338,10 @@ class MainLoop(Service):
             await self.shot_pub.wait_for_subscriber(
                 topics.RUN_SHOT_RUN, self.cfg.get_float("bus", "heartbeat_timeout"), count=2)
         await self.shot_pub.publish(topics.RUN_SHOT_RUN, interrupted_finish(entry))
-        if self.journal.read() == entry:  # not a shot this process started meanwhile
-            self.journal.end()
+        if self.journal.read() == entry and not self.shots.owed():  # not a shot this
+            self.journal.end()  # process started meanwhile, nor a decrement still owed
+        elif self.shots.debt == entry:
+            self.shots.ended()  # the finish is out: a restart must not publish it again
 
     def _owner_line(self) -> str:
         """Who holds the shot file's lock, for an ``ocd run`` it refuses."""

@@ -133,6 +133,8 @@ class Narrator:
 
     def _error(self, e: ev.MainError) -> list[Line]:
         self._last["decision"] = ""
+        if e.stage == "n_obs":  # the shot is done: its bookkeeping is not
+            return [Line(ERROR, _clip(e.error))]
         return [Line(ERROR, f"could not start shot {e.shotid} ({e.stage}): {_clip(e.error)}")]
 
     def _by(self, origin: str) -> str:

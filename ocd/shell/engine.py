@@ -13,7 +13,9 @@ itself, or a copy): no decision and no step of a shot's life cycle is written tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -32,6 +34,7 @@ from ocd.core.orchestrator import (
     RequestSchedule,
     StartShot,
     ack,
+    error_event,
 )
 from ocd.core.state_names import RUN_SHOT_RUNNING
 from ocd.core.states import PendingStateName
@@ -44,6 +47,10 @@ from ocd.shots.store import ShotStore
 from ocd.sky.scheduler import Conditions, ScheduleResult
 
 log = logging.getLogger(__name__)
+#: Real seconds between two tries of an owed decrement of ``n_obs`` (a full disk, say), and
+#: between two ``ocd.main_loop.error`` events saying it is still owed.
+_OWED_RETRY = 10.0
+_OWED_REPEAT = 60.0
 
 
 class UnknownAction(TypeError):
@@ -87,6 +94,8 @@ class Engine:
         self.runner, self.shots, self.edges = runner, shots, edges
         #: ``__origin`` of the publisher of this main loop's shots (journaled with each shot).
         self.shot_origin = shot_origin
+        #: When an owed decrement was last tried, and last said on the bus (monotonic s).
+        self._owed_tried = self._owed_said = -_OWED_REPEAT
 
     # -- inputs ---------------------------------------------------------------------------
     def handle(self, topic: str, event: InboundEvent | None) -> None:
@@ -100,13 +109,15 @@ class Engine:
         self.execute(actions, "event", topic)
 
     def tick(self) -> None:
-        """Time passes: the orchestrator's timeouts and retries, carried out."""
+        """Time passes: the orchestrator's timeouts and retries, carried out; an owed
+        decrement retried."""
         try:
             actions = self.orchestrator.tick(self.clock.timestamp())
         except Exception as exc:
             self.edges.failed("tick", "", exc)
             return
         self.execute(actions, "tick")
+        self.retry_owed_now_and_then()
 
     def report_failure(self, stage: str, subject: str, exc: Exception) -> None:
         """A guarded handling failed: the orchestrator says so on the bus."""
@@ -158,9 +169,11 @@ class Engine:
 
     async def _schedule(self, request: RequestSchedule) -> None:
         conditions = Conditions(seeing=request.seeing, transparency=request.transparency)
+        with contextlib.suppress(OcdError):  # said by settle_owed; its shot is left out
+            self.settle_owed()
         try:
             self.shots.reload_if_changed()
-            result = await self.edges.schedule(self.shots.store, conditions)
+            result = await self.edges.schedule(self.shots.schedulable(), conditions)
         except OcdError as exc:
             actions = self.orchestrator.scheduled(None, None, f"scheduler failed: {exc}",
                                                   "error", self.clock.timestamp(),
@@ -176,6 +189,8 @@ class Engine:
     async def _start_shot(self, start: StartShot) -> None:
         shot = self.shots.store.get(start.shotid)
         try:
+            # the journal keeps an owed decrement until written: no shot may replace it
+            self.settle_owed()
             if shot is None:
                 raise OcdError(f"shot {start.shotid} is no longer in {self.shots.name}")
             # the shot's star file and ACAM image, before a number is taken: a shot that cannot
@@ -204,12 +219,46 @@ class Engine:
         self.shots.began(entry)  # before the start event: a kill -9 from now on is noticed
 
         def on_success() -> None:
-            self.shots.completed(entry)
+            try:
+                self.shots.completed(entry)
+            except OcdError as exc:  # said before the finish; retried between shots
+                self.edges.publish(*self._n_obs_error(exc, shot.shotid))
+                raise
 
         try:
             await self.runner.run(shot.as_dict(), start.track, observation, on_success)
         finally:  # the finish is published (the runner does so even when cancelled)
             self.shots.ended()
+
+    def settle_owed(self) -> None:
+        """Write a completed shot's owed decrement of ``n_obs`` (between shots);
+        :class:`OcdError`, said once a minute on the bus, while it still cannot be."""
+        try:
+            self.shots.retry_owed()
+        except OcdError as exc:
+            shotid, now = self.shots.owed()[0], time.monotonic()
+            if now - self._owed_said >= _OWED_REPEAT:
+                self._owed_said = now
+                self.edges.publish(*self._n_obs_error(exc, shotid))
+            raise OcdError(f"the n_obs of shot {shotid} is not written yet (no shot starts "
+                           f"before it is): {exc}") from None
+
+    def retry_owed_now_and_then(self) -> None:
+        """From the clock tick: retry an owed decrement every ``_OWED_RETRY`` real seconds
+        while no shot of this loop runs."""
+        now = time.monotonic()
+        if not self.shots.owed() or self.runner.current is not None \
+                or now - self._owed_tried < _OWED_RETRY:
+            return
+        self._owed_tried = now
+        with contextlib.suppress(OcdError):
+            self.settle_owed()
+
+    @staticmethod
+    def _n_obs_error(exc: OcdError, shotid: str) -> tuple[str, dict[str, Any]]:
+        action = error_event("n_obs", f"shot {shotid} done, but its n_obs is not written "
+                                      f"(retried until it is): {exc}"[:2000], shotid)
+        return action.topic, action.data
 
     def _abort(self, action: Abort) -> None:
         if self.runner.abort("aborted"):

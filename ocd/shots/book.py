@@ -48,6 +48,19 @@ class ShotBook(ABC):
     def ended(self) -> None:
         """The shot's finish is published (whatever its outcome)."""
 
+    def owed(self) -> list[str]:
+        """The shots whose data are taken but whose ``n_obs`` is not written yet."""
+        return []
+
+    def retry_owed(self) -> str | None:
+        """Write an owed decrement; its shot, or None when none was owed;
+        :class:`~ocd.errors.OcdError` while it still cannot be written."""
+        return None
+
+    def schedulable(self) -> ShotStore:
+        """The list the scheduler chooses from: without a shot whose decrement is owed."""
+        return self.store
+
 
 class ShotFile(ShotBook):
     """The shot file of ``ocd run``: written back under its lock after each completed shot,
@@ -58,6 +71,8 @@ class ShotFile(ShotBook):
         self.store = load_shots(path) if store is None else store
         self.stamp = file_stamp(path)
         self.journal = ShotJournal(path)
+        #: A completed shot whose decrement could not be written (kept in the journal).
+        self.debt: JournalEntry | None = None
 
     @property
     def name(self) -> str:
@@ -80,14 +95,45 @@ class ShotFile(ShotBook):
         self.journal.begin(entry)
 
     def completed(self, entry: JournalEntry) -> None:
+        # owed before the shot file is touched: in memory, then in the journal
+        self.debt = JournalEntry(**{**entry.as_dict(), "completed": True})
+        self.journal.complete(entry, n_obs_written=False)
+        self._decrement(self.debt)
+
+    def _decrement(self, owed: JournalEntry) -> None:
         # under the file's lock, from the file as it is now: a shot run by hand meanwhile
         # keeps its decrement
-        self.store = decrement_file(self.path, str(entry.shot["shotid"]))
+        self.store = decrement_file(self.path, str(owed.shot["shotid"]))
         self.stamp = file_stamp(self.path)
-        self.journal.complete(entry)
+        self.debt = None
+        self.journal.complete(owed, n_obs_written=True)
 
     def ended(self) -> None:
-        self.journal.end()
+        if self.debt is None:
+            self.journal.end()
+        else:  # an owed decrement stays in the journal until written
+            self.debt = JournalEntry(**{**self.debt.as_dict(), "finished": True})
+            self.journal.finish_owing(self.debt)
+
+    def owe(self, entry: JournalEntry) -> None:
+        """A journal entry found at start whose decrement was never written: write it (now,
+        or by :meth:`retry_owed`)."""
+        self.debt = entry
+
+    def owed(self) -> list[str]:
+        return [] if self.debt is None else [str(self.debt.shot["shotid"])]
+
+    def retry_owed(self) -> str | None:
+        debt = self.debt
+        if debt is None:
+            return None
+        self._decrement(debt)
+        self.journal.end()  # its finish is out: the retry runs between shots
+        log.info("shot %s: n_obs written at last", debt.shot["shotid"])
+        return str(debt.shot["shotid"])
+
+    def schedulable(self) -> ShotStore:
+        return self.store if self.debt is None else self.store.excluding(self.owed())
 
 
 class ShotCopy(ShotBook):

@@ -1,7 +1,9 @@
 """OS file locks on the shot list: one main loop per shot file, one writer at a time.
 
 The shot file cannot carry the locks itself: every write replaces it (a temporary file renamed
-over it), and a lock on a replaced file protects nothing. Two small hidden files beside it do:
+over it), and a lock on a replaced file protects nothing. Two small hidden files beside it do,
+beside the file itself rather than the name it was given: a symbolic link (or a path through
+another directory) to the same list finds the same locks (:func:`real_file`):
 
 - ``.NAME.ocd-run.lock``, held by ``ocd run`` for its whole life and holding its description
   (origin and addresses), so that a second ``ocd run`` on the same shot file refuses to start
@@ -33,9 +35,22 @@ from ocd.errors import OcdError
 _RETRY = 0.01
 
 
+def real_file(path: Path) -> Path:
+    """The file ``path`` names, every symbolic link followed and made absolute (also when the
+    file does not exist yet), so that two names of one file are one file for the locks."""
+    return Path(os.path.realpath(path))
+
+
 def lock_path(shot_file: Path, role: str) -> Path:
-    """``dir/.NAME.ocd-ROLE.lock`` beside ``dir/NAME``."""
-    return shot_file.with_name(f".{shot_file.name}.ocd-{role}.lock")
+    """``dir/.NAME.ocd-ROLE.lock`` beside ``dir/NAME``, the file ``shot_file`` names."""
+    real = real_file(shot_file)
+    return real.with_name(f".{real.name}.ocd-{role}.lock")
+
+
+def _named(path: Path) -> str:
+    """``path``, and the file it names when that is another path (a symbolic link)."""
+    real = real_file(path)
+    return str(path) if real == Path(os.path.abspath(path)) else f"{path} (= {real})"
 
 
 def _open(path: Path) -> int:
@@ -56,9 +71,10 @@ def _try_lock(fd: int) -> bool:
 
 
 class OwnerLock:
-    """The shot file's ``ocd run`` lock, held until :meth:`close`."""
+    """The ``ocd run`` lock of a file it must be alone on (the shot file, the
+    observation-number file: ``what``), held until :meth:`close`."""
 
-    def __init__(self, shot_file: Path) -> None:
+    def __init__(self, shot_file: Path, what: str = "shot file") -> None:
         self.path = lock_path(shot_file, "run")
         self._fd: int | None = _open(self.path)
         try:
@@ -70,8 +86,8 @@ class OwnerLock:
             holder = self._read().strip() or "a process that did not say who it is"
             os.close(self._fd)
             self._fd = None
-            raise OcdError(f"another ocd run already uses the shot file {shot_file}: {holder} "
-                           f"(lock {self.path}); stop it first")
+            raise OcdError(f"another ocd run already uses the {what} {_named(shot_file)}: "
+                           f"{holder} (lock {self.path}); stop it first")
 
     def _read(self) -> str:
         try:
@@ -105,8 +121,8 @@ def write_lock(shot_file: Path, timeout: float) -> Iterator[None]:
         deadline = time.monotonic() + timeout
         while not _try_lock(fd):
             if time.monotonic() > deadline:
-                raise OcdError(f"the shot file {shot_file} stayed locked by another writer for "
-                               f"{timeout:g} s (lock {path})")
+                raise OcdError(f"the shot file {_named(shot_file)} stayed locked by another "
+                               f"writer for {timeout:g} s (lock {path})")
             time.sleep(_RETRY)
         yield
     finally:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ocd.errors import OcdError
-from ocd.shots.locks import write_lock
+from ocd.shots.locks import real_file, write_lock
 from ocd.shots.model import COLUMNS, Shot, ShotFileError, ShotTable, lines_of, parse_line
 
 _SCHEMA = f"""
@@ -133,6 +133,15 @@ class ShotStore:
             self._tables.clear()
             return int(row[0])
 
+    def excluding(self, shotids: list[str]) -> ShotStore:
+        """A copy of the list without the shots ``shotids`` (never written back)."""
+        with self._lock:
+            copy = ShotStore.from_text(self.text(), self.source)
+        with copy._lock, copy._db:
+            copy._db.executemany("DELETE FROM shots WHERE shotid = ?",
+                                 [(shotid,) for shotid in shotids])
+        return copy
+
     # -- writing -------------------------------------------------------------------------
     def text(self) -> str:
         """The file's text with the current ``n_obs`` values; every other byte as read."""
@@ -167,8 +176,10 @@ def atomic_write(target: Path, data: bytes, what: str) -> None:
     """Write ``data`` to ``target`` durably and atomically: a temporary file in the same
     directory, flushed to disk, renamed over the target, and the rename itself flushed, so a
     crash (even ``kill -9`` or a power cut) leaves the old file or the new one, never half of
-    one. An :class:`OcdError` names ``what`` could not be written."""
-    directory = target.parent if str(target.parent) else Path(".")
+    one. An :class:`OcdError` names ``what`` could not be written. A symbolic link stays one:
+    the file it points to is replaced (in that file's directory), never the link."""
+    target = real_file(target)
+    directory = target.parent
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                              dir=directory)

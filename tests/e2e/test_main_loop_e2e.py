@@ -6,8 +6,12 @@ the real one-shot commands, and follows the events with a plain SUB socket.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,14 +282,55 @@ def test_a_second_main_loop_on_the_bus_refuses_naming_the_first(night, where):
 
 
 def test_a_second_main_loop_on_the_same_shot_file_refuses_whatever_its_addresses(night):
-    private = {name: f"ipc://{night.root}/second/{name}.ipc"
-               for name in ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex", "event_urls")}
-    args = [a for name, url in private.items() for a in ("--set", f"urls.{name}={url}")]
-    result = night.ocd("run", "--yes", *args, timeout=60)
+    result = night.ocd("run", "--yes", *_private_addresses(night), timeout=60)
     assert result.returncode == 1, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("ocd: error: another ocd run already uses the shot file "), line
     assert "ocd_main_loop@" in line and f":{night.run.popen.pid} publishing on" in line
+
+
+def _private_addresses(night: Night) -> list[str]:
+    """``--set`` arguments giving a second main loop addresses of its own, TCS included."""
+    private = {name: f"ipc://{night.root}/second/{name}.ipc"
+               for name in ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex", "event_urls")}
+    return [a for name, url in private.items() for a in ("--set", f"urls.{name}={url}")]
+
+
+def test_a_second_main_loop_on_the_shot_file_through_a_symlink_is_refused(night):
+    """The issue's scenario: other bus addresses, the same observation-number file, the shot
+    file reached through a symbolic link in another directory."""
+    other = night.root / "elsewhere"
+    other.mkdir()
+    link = other / "tonight.dat"
+    link.symlink_to(night.root / "shots.dat")
+    result = night.ocd("run", "--yes", *_private_addresses(night),
+                       "--set", f"shots.shot_file={link}", timeout=60)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"ocd: error: another ocd run already uses the shot file {link} "
+                                f"(= {night.root / 'shots.dat'}): ocd_main_loop@"), lines[-1]
+    assert f":{night.run.popen.pid} publishing on" in lines[-1]
+    assert sum("error" in line for line in lines) == 1
+    assert link.is_symlink() and link.resolve() == night.root / "shots.dat"
+
+
+def test_a_second_main_loop_on_the_same_obsnum_file_is_refused(night):
+    """Its own shot file and addresses, but the first loop's observation numbers (through a
+    symbolic link): the two would take turns on one telescope."""
+    other = night.root / "elsewhere"
+    other.mkdir()
+    shutil.copy(night.root / "shots.dat", other / "shots.dat")
+    (other / "obsnum.sqlite").symlink_to(night.root / "obsnum.sqlite")
+    result = night.ocd("run", "--yes", *_private_addresses(night),
+                       "--set", f"shots.shot_file={other / 'shots.dat'}",
+                       "--set", f"database.sqlite_path={other / 'obsnum.sqlite'}", timeout=60)
+    assert result.returncode == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("ocd: error: another ocd run already uses the observation-number "
+                           f"file {other / 'obsnum.sqlite'} (= {night.root / 'obsnum.sqlite'})"
+                           ": ocd_main_loop@"), line
+    assert f":{night.run.popen.pid} publishing on" in line
+    assert not (other / "shots.dat.running").exists()
 
 
 def test_run_shot_of_a_shot_with_no_visit_left_is_refused_before_an_obsnum(night):
@@ -376,3 +421,131 @@ def test_config_send_of_another_shot_file_moves_the_lock_with_it(night):
     with pytest.raises(OcdError, match=rf"already uses the shot file {other}: ocd_main_loop@"):
         OwnerLock(other)  # now the main loop's
     OwnerLock(night.root / "shots.dat").close()  # and the first list is free again
+
+
+# -- n_obs on a full disk ------------------------------------------------------------------
+
+@dataclass
+class FullDisk:
+    """The shot list on a 2 MB tmpfs of the test's own, filled up with ``fill``."""
+
+    night: Night
+    disk: Path
+
+    @property
+    def shots(self) -> Path:
+        return self.disk / "shots.dat"
+
+    def fill(self) -> None:
+        """Write until the kernel says ENOSPC, in ever smaller pieces."""
+        fd = os.open(self.disk / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            for size in (65536, 4096, 512, 1):
+                with contextlib.suppress(OSError):
+                    while True:
+                        os.write(fd, b"\0" * size)
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        (self.disk / "filler").unlink()
+
+
+@pytest.fixture
+def full_disk() -> Iterator[FullDisk]:
+    """A real full disk: a tmpfs of 2 MB mounted by the test (root needed; skipped where the
+    sandbox refuses the mount: a read-only directory does not stop root)."""
+    root = short_tmpdir()
+    config = night_config(root)
+    disk = root / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")
+    try:
+        shutil.move(root / "shots.dat", disk / "shots.dat")
+        config.write_text(config.read_text().replace(f"shot_file = {root}/shots.dat",
+                                                      f"shot_file = {disk}/shots.dat"))
+        night = start_night(root, config)
+        try:
+            yield FullDisk(night, disk)
+        finally:
+            stop_night(night)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _n_obs(path: Path, shotid: str) -> int:
+    return load_shots(path).get(shotid).n_obs
+
+
+def _owed_shot(fd: FullDisk) -> tuple[int, str, int, int]:
+    """Run one shot with the disk filled while it exposes: its n_obs error comes before its
+    finish (a success: the data are taken), the status says the decrement is owed. Returns
+    the tap index of the owed status, the shot, its n_obs before, its observation."""
+    night = fd.night
+    night.allow("start")
+    first, start = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=0), 60,
+                                      what="shot start")
+    fd.fill()
+    shotid, observation = start.payload["shotid"], start.payload["observation"]
+    before = _n_obs(fd.shots, shotid)
+    _, error = night.tap.wait_for(topic_is("ocd.main_loop.error", stage="n_obs"), 60,
+                                         first, what="n_obs error")
+    assert error.payload["shotid"] == shotid
+    assert "No space left on device" in error.payload["error"]
+    finish_at, finish = night.tap.wait_for(
+        topic_is("ocd.run_shot.run", exec_status=1, observation=observation), 60, first,
+        what="shot finish")
+    # two publishers, two sockets: the order they were published in is their OCD-clock stamps
+    assert error.payload["__data_time"] <= finish.payload["__data_time"]
+    assert finish.payload["error"] is False
+    owed_at, _ = night.tap.wait_for(topic_is("ocd.main_loop.status", n_obs_owed=[shotid]), 60,
+                                    finish_at, what="status with the owed decrement")
+    assert _n_obs(fd.shots, shotid) == before  # not written, not lost
+    journal = json.loads((fd.disk / "shots.dat.running").read_bytes())
+    assert (journal["completed"], journal["n_obs_written"], journal["observation"]) == \
+        (True, False, observation)
+    return owed_at, shotid, before, observation
+
+
+def _chosen(night: Night, start: int, shotid: str) -> list:
+    return [e for e in night.tap.events[start:] if e.topic == "ocd.main_loop.decision"
+            and e.payload.get("shotid") == shotid and e.payload.get("started")]
+
+
+def test_n_obs_owed_on_a_full_disk_is_said_kept_out_and_written_when_space_returns(full_disk):
+    night = full_disk.night
+    owed_at, shotid, before, _ = _owed_shot(full_disk)
+    # the loop keeps trying to start shots meanwhile: each refused while the decrement is owed
+    night.tap.wait_for(topic_is("ocd.main_loop.error", stage="start"), 60, owed_at,
+                       what="a start refused while n_obs is owed")
+    night.allow("stop")
+    full_disk.free()
+    written_at, _ = night.tap.wait_for(topic_is("ocd.main_loop.status", n_obs_owed=[]), 60,
+                                       owed_at, what="status with nothing owed")
+    assert _n_obs(full_disk.shots, shotid) == before - 1  # exactly once
+    assert not (full_disk.disk / "shots.dat.running").exists()
+    assert _chosen(night, owed_at, shotid) == []  # never chosen while owed
+    assert schema_errors(night) == []
+
+
+def test_n_obs_owed_is_written_by_the_next_main_loop_after_kill_9(full_disk):
+    night = full_disk.night
+    owed_at, shotid, before, observation = _owed_shot(full_disk)
+    night.run.signal(signal.SIGKILL)
+    night.run.popen.wait(30)
+    full_disk.free()
+    night.run = OcdProcess(("run", "--config", str(night.config), "--yes"), night.root, "run2")
+    restarted, _ = night.tap.wait_for(topic_is("ocd.main_loop.started"), 60, owed_at,
+                                      what="the restarted main loop")
+    night.tap.wait_for(topic_is("ocd.main_loop.status", n_obs_owed=[]), 60, restarted,
+                       what="status with nothing owed")
+    assert _n_obs(full_disk.shots, shotid) == before - 1  # exactly once
+    # its finish was published before the kill: not again
+    finishes = [e for e in night.tap.events if e.topic == "ocd.run_shot.run"
+                and e.payload["exec_status"] == 1 and e.payload["observation"] == observation]
+    assert len(finishes) == 1

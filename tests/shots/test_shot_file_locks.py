@@ -121,3 +121,33 @@ def test_a_stuck_writer_makes_the_next_one_fail_clearly(tmp_path):
             decrement_file(path, "DEX00001", timeout=0.2)
         assert time.monotonic() - began < 5
     assert load_shots(path).get("DEX00001").n_obs == 2
+
+
+def test_writers_through_a_symlink_and_the_file_share_its_lock_and_keep_the_link(tmp_path):
+    """Processes decrementing through a symbolic link in another directory and through the
+    file itself at the same moment: every decrement counted, the link still a link to the
+    file, a second owner refused whichever name it uses."""
+    path = shot_file(tmp_path, DEX00001=16)
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "tonight.dat"
+    link.symlink_to(path)
+    go = tmp_path / "go"
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(name), "DEX00001", "4",
+                                 str(go)], env=ocd_env(), stdout=subprocess.PIPE, text=True)
+               for name in (path, link, path, link)]
+    for writer in writers:
+        assert writer.stdout.readline().strip() == "ready"
+    go.touch()
+    assert [w.wait(60) for w in writers] == [0, 0, 0, 0]
+    assert link.is_symlink() and link.resolve() == path.resolve()
+    assert not path.is_symlink()
+    assert load_shots(link).get("DEX00001").n_obs == 0
+    assert list((tmp_path / "elsewhere").iterdir()) == [link]  # no lock, no copy beside it
+    first = OwnerLock(path)
+    try:
+        with pytest.raises(OcdError) as refused:
+            OwnerLock(link)
+        assert str(refused.value).startswith(
+            f"another ocd run already uses the shot file {link} (= {path.resolve()}): ")
+    finally:
+        first.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocd.bus.envelope import stamp
+from ocd.bus.envelope import dumps, stamp
 from ocd.bus.schemas import validation_errors
 from ocd.clock import RealClock
 from ocd.config import sample_shot_file
@@ -56,3 +56,30 @@ def test_the_finish_of_an_interrupted_shot_is_a_valid_run_finish(entry, complete
     payload = stamp("ocd.run_shot.run", data, origin="ocd_run_shot@host:43", seq=1,
                     clock=RealClock())
     assert validation_errors("ocd.run_shot.run", payload) == []
+
+
+@pytest.mark.parametrize("completed", [False, True])
+def test_a_journal_of_an_older_ocd_reads_completed_as_n_obs_written(entry, completed):
+    """Before n_obs could be owed, ``completed`` was marked once n_obs was written."""
+    data = {**entry.as_dict(), "completed": completed}
+    del data["n_obs_written"], data["finished"]
+    read = JournalEntry.from_dict(data)
+    assert (read.completed, read.n_obs_written, read.n_obs_owed, read.finished) == \
+        (completed, completed, False, False)
+
+
+def test_marks_after_the_start_only_shorten_the_entry(tmp_path, entry):
+    """What lets the journal be rewritten in place on a full disk."""
+    journal = ShotJournal(tmp_path / "shots.dat")
+    journal.begin(entry)
+    sizes = [journal.path.stat().st_size]
+    owed = journal.complete(entry, n_obs_written=False)
+    sizes.append(len(dumps(owed.as_dict())))
+    finished = JournalEntry(**{**owed.as_dict(), "finished": True})
+    sizes.append(len(dumps(finished.as_dict())))
+    assert journal._rewrite_in_place(dumps(finished.as_dict()))  # fits where owed was
+    assert journal.read() == finished and journal.read().n_obs_owed
+    sizes.append(len(dumps(journal.complete(finished, n_obs_written=True).as_dict())))
+    assert sizes == sorted(sizes, reverse=True)
+    assert not journal._rewrite_in_place(dumps(finished.as_dict()))  # longer: refused
+    assert journal.read().n_obs_written

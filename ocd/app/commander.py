@@ -26,7 +26,7 @@ from ocd.bus import (
     sources_of,
 )
 from ocd.clock import Clock
-from ocd.config import Config, Origin, master_specs, parse_override
+from ocd.config import Config, Origin, literal, master_specs, parse_override
 from ocd.core.commands import refused_changes
 from ocd.core.topics import (
     ACK_TOPICS,
@@ -111,7 +111,7 @@ def config_send(cfg: Config, texts: list[str], timeout: float | None) -> int:
     if refused:
         raise UsageError("; ".join(refused))
     for section, option, value in changes:
-        cfg.check_value(section, option, value, Origin("command line", Path.cwd()))
+        cfg.check_value(section, option, literal(value), Origin("command line", Path.cwd()))
     ack = asyncio.run(send_command(cfg, COMMAND_CONFIG, {"changes": [list(c) for c in changes]},
                                    clock=choose_clock_now(cfg).clock,
                                    timeout=_timeout(cfg, timeout)))

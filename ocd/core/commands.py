@@ -9,6 +9,9 @@ sends them, so both ends agree.
 - ``config send`` may change only options whose master-file marker is ``{conf modifiable}``,
   and never an option naming a program OCD runs or its arguments: no message can make OCD
   execute anything.
+- A sent value is data: it is never interpolated, so ``${...}`` (a reference to another option
+  or to the environment, a feature of files only) is refused; an answer quotes only the
+  sender's own value, cut short. A secret is never sendable, so it never travels on the bus.
 """
 
 from __future__ import annotations
@@ -106,6 +109,9 @@ class OptionRule(Protocol):
     @property
     def executes(self) -> bool: ...
 
+    @property
+    def secret(self) -> bool: ...
+
 
 def parse_changes(value: Any) -> tuple[tuple[str, str, str], ...] | None:
     """The ``changes`` of a ``config_send`` payload as (section, option, value) triples, or
@@ -135,14 +141,26 @@ def refused_changes(changes: Iterable[tuple[str, str, str]],
                     rules: Mapping[tuple[str, str], OptionRule]) -> list[str]:
     """Why each change that may not happen at run time is refused (empty: all may)."""
     refused = []
-    for section, option, _ in changes:
+    for section, option, value in changes:
         rule = rules.get((section, option))
         if rule is None:
             refused.append(unknown_option(section, option, rules))
         elif rule.executes:
             refused.append(f"[{section}] {option} names what OCD executes: it never changes "
                            "at run time (set it in a file and restart ocd run)")
+        elif rule.secret:
+            refused.append(f"[{section}] {option} is a secret: it never travels on the bus "
+                           "(set it in a file or the environment and restart ocd run)")
         elif not rule.modifiable:
             why = _WHY_NOT.get(rule.modify, "cannot change in a running ocd run")
             refused.append(f"[{section}] {option} {why}")
+        elif REFERENCE_MARK in value:
+            refused.append(f"[{section}] {option}: a value sent at run time is taken as "
+                           f"written, and '{REFERENCE_MARK}' (a reference to another option or "
+                           "to the environment) works only in files")
     return refused
+
+
+#: What starts a reference in a configuration file, refused in a sent value.
+REFERENCE_MARK = "${"
+

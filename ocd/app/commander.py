@@ -10,6 +10,8 @@ loop's when it runs a mock clock; the board's own).
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from ocd.bus import (
 )
 from ocd.clock import Clock
 from ocd.config import Config, Origin, literal, master_specs, parse_override
-from ocd.core.commands import refused_changes
+from ocd.core.commands import NONCE_LENGTH, refused_changes
 from ocd.core.topics import (
     ACK_TOPICS,
     COMMAND_ABORT,
@@ -66,13 +68,20 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: 
                 Subscriber.from_config(ctx, cfg, targets,
                                        [HEARTBEAT_REPLY, *ACK_TOPICS]) as subscriber:
             event = await send_acknowledged(
-                publisher, subscriber, topic, {**data, "id": request_id}, is_ack=is_ack,
+                publisher, subscriber, topic, {**data, **fresh_fields(), "id": request_id},
+                is_ack=is_ack,
                 timeout=timeout, target_urls=connect_urls(cfg, ["ocd_main_loop"]),
                 target_service=target_service)
     finally:
         ctx.term()
     return Acknowledgement(bool(event.payload.get("ok")), str(event.payload.get("message", "")),
                            event.origin or "?")
+
+
+def fresh_fields() -> dict[str, Any]:
+    """What makes a command fresh (:class:`ocd.core.commands.Freshness`): its creation time
+    in real Unix seconds, whatever clock the bus runs on, and a random nonce."""
+    return {"created": time.time(), "nonce": secrets.token_hex(NONCE_LENGTH // 2)}
 
 
 def check(ack: Acknowledgement) -> str:

@@ -13,6 +13,7 @@ from e2e_helpers import night_config, short_tmpdir, topic_is
 from forgery import Forger
 from test_main_loop_e2e import start_night, stop_night
 
+from ocd.app.commander import fresh_fields
 from ocd.bus.envelope import stamp
 from ocd.clock import RealClock
 from ocd.config import master_specs
@@ -67,7 +68,7 @@ def test_no_frame_leaks_a_secret_into_an_event_or_the_log():
         forger.wait_for_subscriber("ocd.command.config_send")
         for seq, (request, (changes, _)) in enumerate(FRAMES.items(), start=1):
             forger.send("ocd.command.config_send", stamp(
-                "ocd.command.config_send", {"id": request, "changes": changes},
+                "ocd.command.config_send", {"id": request, "changes": changes, **fresh_fields()},
                 origin="mallory@host:1", seq=seq, clock=RealClock()))
         for request in FRAMES:
             _, ack = night.tap.wait_for(topic_is("ocd.main_loop.ack", id=request), 30,

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.slow
 
 PASSWORD = "S3cretPW"
 AWS_KEY = "AwsK3y-never-shown"
+BAD_ID = "\x1b]0;PWNED-TITLE\x07\x1b[1A\x1b[2K\x1b[32mALL-GOOD"
+FORGED = "x\n2017-11-19 03:00:00,000 INFO    ocd.run: FORGED LINE by operator\x1b[2J"
 
 #: id -> the changes of one forged config_send, and whether ocd run must accept them.
 FRAMES: dict[str, tuple[list[list[str]], bool]] = {
@@ -33,6 +35,8 @@ FRAMES: dict[str, tuple[list[list[str]], bool]] = {
     "set-secret": ([["database", "mysql_password", "x"]], False),
     "not-a-number": ([["run", "max_seeing", "nan"]], False),
     "dollars": ([["run_shot", "recipe", "a$$b$c"]], True),
+    # a whole forged log line and a screen clear
+    "forged-line": ([["run_shot", "image_type", FORGED]], True),
 }
 
 
@@ -66,6 +70,10 @@ def test_no_frame_leaks_a_secret_into_an_event_or_the_log():
     acks = {}
     try:
         forger.wait_for_subscriber("ocd.command.config_send")
+        forger.send("ocd.command.config_send", stamp(  # an id that drives a terminal: dropped
+            "ocd.command.config_send", {"id": BAD_ID, "changes": FRAMES["forged-line"][0],
+                                        **fresh_fields()},
+            origin="mallory@host:1", seq=100, clock=RealClock()))
         for seq, (request, (changes, _)) in enumerate(FRAMES.items(), start=1):
             forger.send("ocd.command.config_send", stamp(
                 "ocd.command.config_send", {"id": request, "changes": changes, **fresh_fields()},
@@ -80,6 +88,7 @@ def test_no_frame_leaks_a_secret_into_an_event_or_the_log():
         forger.close()
         stop_night(night)
     try:
+        assert not [e for e in night.tap.events if e.payload.get("id") == BAD_ID]
         assert {r: a["ok"] for r, a in acks.items()} == {r: ok for r, (_, ok) in FRAMES.items()}
         assert acks["leak-option"]["message"].startswith(
             "[run] max_seeing: a value sent at run time is taken as written")
@@ -91,6 +100,11 @@ def test_no_frame_leaks_a_secret_into_an_event_or_the_log():
         events = "\n".join(json.dumps(e.payload) for e in night.tap.events)
         log = night.run.stderr()
         assert "configuration changed by" in log  # the log is the one written
+        # safe text: the forged id is dropped (ids are printable), the value shown escaped
+        assert "\x1b" not in log
+        assert not [line for line in log.splitlines() if line.startswith(FORGED.split("\n")[1])]
+        shown = [line for line in log.splitlines() if "FORGED LINE" in line]
+        assert shown and all("image_type" in line for line in shown), shown
         for secret in (PASSWORD, AWS_KEY):
             assert secret not in events
             assert secret not in log

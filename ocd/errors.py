@@ -49,6 +49,30 @@ def quoted(text: str) -> str:
     return "'" + "".join(c if c.isprintable() or c in "⏎\t" else "?" for c in shown) + "'"
 
 
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` from outside (an id, an origin, a shot id, a TCS string) safe to show on a
+    terminal or in a log: every control or other unprintable character written as an escape
+    (``\\n``, ``\\u001b``), so it can neither forge a line nor drive the terminal. The
+    escapes are valid inside a JSON string too, so a JSON line stays JSON."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable() or char == " ":
+            out.append(char)
+        elif char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif ord(char) > 0xFFFF:  # a JSON escape is two UTF-16 halves
+            code = ord(char) - 0x10000
+            out.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            out.append(f"\\u{ord(char):04x}")
+    return "".join(out)
+
+
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean X?)`` naming the closest of ``choices`` to a mistyped ``word``, or
     nothing when none is close."""

@@ -81,9 +81,10 @@ class OcdProcess:
     """A running ``python -m ocd ...`` (an :class:`ocd.shell.children.OcdChild`, output in files
     under ``root``) whose :meth:`stop` fails the test when SIGTERM is not enough."""
 
-    def __init__(self, args: tuple[str, ...], root: Path, name: str) -> None:
+    def __init__(self, args: tuple[str, ...], root: Path, name: str,
+                 env: dict[str, str] | None = None) -> None:
         self.name = name
-        self.child = OcdChild(name, list(args), root, cwd=root, env=ocd_env())
+        self.child = OcdChild(name, list(args), root, cwd=root, env=env or ocd_env())
         self.popen = self.child.popen
         self.err_path = self.child.err_path
 

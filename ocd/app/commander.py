@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +29,8 @@ from ocd.bus import (
     sources_of,
 )
 from ocd.clock import Clock
-from ocd.config import Config, Origin, master_specs, parse_override
-from ocd.core.commands import refused_changes
+from ocd.config import Config, Origin, literal, master_specs, parse_override
+from ocd.core.commands import NONCE_LENGTH, refused_changes
 from ocd.core.topics import (
     ACK_TOPICS,
     COMMAND_ABORT,
@@ -71,13 +73,20 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: 
             subscriber = stack.enter_context(Subscriber.from_config(
                 ctx, cfg, targets, [HEARTBEAT_REPLY, *ACK_TOPICS]))
             event = await send_acknowledged(
-                publisher, subscriber, topic, {**data, "id": request_id}, is_ack=is_ack,
+                publisher, subscriber, topic, {**data, **fresh_fields(), "id": request_id},
+                is_ack=is_ack,
                 timeout=timeout, target_urls=connect_urls(cfg, ["ocd_main_loop"]),
                 target_service=target_service)
     finally:
         ctx.term()
     return Acknowledgement(bool(event.payload.get("ok")), str(event.payload.get("message", "")),
                            event.origin or "?")
+
+
+def fresh_fields() -> dict[str, Any]:
+    """What makes a command fresh (:class:`ocd.core.commands.Freshness`): its creation time
+    in real Unix seconds, whatever clock the bus runs on, and a random nonce."""
+    return {"created": time.time(), "nonce": secrets.token_hex(NONCE_LENGTH // 2)}
 
 
 def check(ack: Acknowledgement) -> str:
@@ -116,7 +125,7 @@ def config_send(cfg: Config, texts: list[str], timeout: float | None) -> int:
     if refused:
         raise UsageError("; ".join(refused))
     for section, option, value in changes:
-        cfg.check_value(section, option, value, Origin("command line", Path.cwd()))
+        cfg.check_value(section, option, literal(value), Origin("command line", Path.cwd()))
     ack = asyncio.run(send_command(cfg, COMMAND_CONFIG, {"changes": [list(c) for c in changes]},
                                    clock=choose_clock_now(cfg).clock,
                                    timeout=_timeout(cfg, timeout)))

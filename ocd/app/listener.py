@@ -28,7 +28,7 @@ from ocd.bus.envelope import Event
 from ocd.config import Config
 from ocd.core.sources import ANY
 from ocd.core.topics import OCD_PREFIX
-from ocd.errors import UsageError
+from ocd.errors import UsageError, printable
 from ocd.monitor.lines import format_check, format_json, format_line, routine_topics
 from ocd.monitor.narrator import Situation
 from ocd.shell.service import Service, run_service
@@ -122,9 +122,9 @@ class Listener(Service):
     def _show(self, event: Event) -> None:
         check = self.subscriber.last_check
         note = format_check(check, self.as_json) if check is not None else None
-        lines = [] if note is None else [note]
-        if event.topic not in self.plan.hidden:
-            lines.append(format_json(event) if self.as_json else format_line(event))
+        lines = [] if note is None else [printable(note)]
+        if event.topic not in self.plan.hidden:  # what others sent, escaped
+            lines.append(printable(format_json(event) if self.as_json else format_line(event)))
             self.printed += 1
         moved = self.footer and self.situation.feed(event.topic, event.payload)
         if not lines and not moved:
@@ -132,7 +132,7 @@ class Listener(Service):
         if self.footer:  # rewrite the footer below the new lines
             width = shutil.get_terminal_size().columns - 1
             self.out.write("".join(f"{_CLEAR_LINE}{line}\n" for line in lines)
-                           + _CLEAR_LINE + self.situation.line(width))
+                           + _CLEAR_LINE + printable(self.situation.line(width)))
         else:
             self.out.write("".join(f"{line}\n" for line in lines))
         self.out.flush()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 from ocd.core import events as ev
 from ocd.core import topics
+from ocd.core.commands import REPEATED, Freshness, ack_payload
 from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
 from ocd.core.payload import ocd_time
@@ -138,6 +140,8 @@ class MainLoop(Service):
         self.shots = ShotFile(shot_file)
         self.journal = self.shots.journal
         self.log_events = cfg.get_bool("general", "log_events")
+        #: Commands made before now (a captured frame re-sent after a restart) are refused.
+        self.freshness = Freshness(cfg.get_float("security", "command_max_age"), time.time())
 
     async def start(self) -> None:
         cfg, ctx = self.cfg, self.ctx
@@ -269,8 +273,26 @@ class MainLoop(Service):
         with self.guard("event", event.topic):
             decoded = decode(event.topic, event.payload, self.tcs_topics)  # once, here
             for_orchestrator = self._preview(event, decoded)
-        if for_orchestrator:
+        if for_orchestrator and not self._stale(event.topic, decoded):
             self.engine.handle(event.topic, decoded)
+
+    def _stale(self, topic: str, decoded: InboundEvent | None) -> bool:
+        """Refuse (and acknowledge so) a command that is not fresh: too old, made before this
+        process started, or replayed (:class:`ocd.core.commands.Freshness`)."""
+        if not isinstance(decoded, ev.CommandReceived):
+            return False
+        why = self.freshness.refusal(decoded.created, decoded.nonce, decoded.request_id,
+                                     time.time())
+        if why is None:
+            return False
+        if why == REPEATED:  # a sender's resend: acted on once, answered once
+            return True
+        command = topic.rpartition(".")[2]
+        log.warning("%s from %s %s", command, decoded.sender, why)
+        if decoded.request_id is not None:
+            self.publish(topics.MAIN_ACK, ack_payload(decoded.request_id, command, False, why,
+                                                      decoded.sender))
+        return True
 
     def _preview(self, event: Event, decoded: InboundEvent | None) -> bool:
         """What this process does with an event before the orchestrator: False when it is

@@ -1,4 +1,5 @@
-"""Logging set-up: stdlib logging, real-time stamps, secrets redacted everywhere."""
+"""Logging set-up: stdlib logging, real-time stamps, secrets redacted and control characters
+escaped everywhere."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging.config
 from collections.abc import Iterable
 
 from ocd.config import MASK, Config
+from ocd.errors import printable
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -39,6 +41,19 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class EscapeControls(logging.Filter):
+    """Write the control characters of every log message as escapes (:func:`printable`): a
+    text from outside (an origin, an id, a TCS string) can neither forge a log line with a
+    line break nor drive the terminal showing the log. A traceback keeps its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        shown = printable(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
+
+
 def setup_logging(level: str = "INFO", cfg: Config | None = None) -> None:
     """Configure the root logger from ``[general]``; ``level`` is the effective console level."""
     root = logging.getLogger()
@@ -53,5 +68,7 @@ def setup_logging(level: str = "INFO", cfg: Config | None = None) -> None:
         root.addHandler(handler)
     root.setLevel(level)
     redact = RedactSecrets(cfg.secrets() if cfg is not None else ())
+    escape = EscapeControls()
     for handler in root.handlers:
         handler.addFilter(redact)
+        handler.addFilter(escape)

@@ -14,7 +14,7 @@ comments) is small.
 
 from ocd.config.interpolation import UnsetVariableError
 from ocd.config.loader import ENV_PREFIX, load_config, parse_override
-from ocd.config.model import Config, Origin
+from ocd.config.model import Config, Origin, literal, shown_value
 from ocd.config.spec import (
     COMPANION_NAMES,
     MASK,
@@ -38,7 +38,8 @@ from ocd.config.values import parse_time
 
 __all__ = [
     "COMPANION_NAMES", "ENV_PREFIX", "MASK", "MASTER_NAME", "Config", "OptionSpec", "Origin",
-    "SpecProblem", "UnsetVariableError", "is_secret", "load_config", "master_specs",
+    "SpecProblem", "UnsetVariableError", "is_secret", "literal", "load_config", "master_specs",
     "master_text", "option_lines", "parse_override", "parse_specs", "parse_time",
-    "rehearsal_config", "sample_night", "sample_shot_file", "samples_dir", "static_file",
+    "rehearsal_config", "sample_night", "sample_shot_file", "samples_dir", "shown_value",
+    "static_file",
 ]

@@ -32,6 +32,12 @@ class Origin:
         return self.label
 
 
+def literal(value: str) -> str:
+    """``value`` written so that the configuration takes it as it is: no ``${...}`` reference
+    expands and ``$$`` stays two dollars (for a value received from the bus, which is data)."""
+    return value.replace("$", "$$")
+
+
 def shown_value(value: str) -> str:
     """A value in a one-line message as the user wrote it (``nan``, ``1e308``), quoted when it
     is empty or has spaces or control characters, and cut when it is long."""

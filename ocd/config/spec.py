@@ -154,6 +154,9 @@ def _option_spec(section: str, name: str, lineno: int, comments: list[str],
     if kind in EXECUTION_TYPES and marker.group("modify") == "conf modifiable":
         problems.append(SpecProblem(section, name, lineno, "a program or its arguments must "
                                     "be {conf static}"))
+    if kind == "secret" and marker.group("modify") == "conf modifiable":
+        problems.append(SpecProblem(section, name, lineno, "a secret must be {conf static} "
+                                    "(it never travels on the bus)"))
     return OptionSpec(section=section, name=name, type=marker.group("type").strip(),
                       mandatory=marker.group("need") == "mandatory",
                       modify=marker.group("modify"),

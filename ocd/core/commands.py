@@ -9,6 +9,13 @@ sends them, so both ends agree.
 - ``config send`` may change only options whose master-file marker is ``{conf modifiable}``,
   and never an option naming a program OCD runs or its arguments: no message can make OCD
   execute anything.
+- A command is fresh: it carries its creation time (``created``, real Unix seconds) and a random
+  ``nonce``; ``ocd run`` refuses one made before it started, older than
+  ``[security] command_max_age``, or whose nonce it already received with another id (the same
+  command again is a sender's resend, ignored as any repeated id; see :class:`Freshness`).
+- A sent value is data: it is never interpolated, so ``${...}`` (a reference to another option
+  or to the environment, a feature of files only) is refused; an answer quotes only the
+  sender's own value, cut short. A secret is never sendable, so it never travels on the bus.
 """
 
 from __future__ import annotations
@@ -48,6 +55,86 @@ class RequestLog:
         if len(self._seen) > self.capacity:
             self._seen.popitem(last=False)
         return True
+
+
+#: Length in characters of a command's nonce (hexadecimal: 128 random bits).
+NONCE_LENGTH = 32
+#: Seconds a command's creation time may lie ahead of the receiver's clock (same host: the
+#: same clock, read a little later by the sender than the receiver's start).
+FUTURE_SLACK = 2.0
+
+
+def command_nonce(payload: Mapping[str, Any]) -> str | None:
+    """The command's ``nonce`` if it is a hexadecimal text of :data:`NONCE_LENGTH`."""
+    value = payload.get("nonce")
+    if isinstance(value, str) and len(value) == NONCE_LENGTH and \
+            all(c in "0123456789abcdef" for c in value):
+        return value
+    return None
+
+
+def command_created(payload: Mapping[str, Any]) -> float | None:
+    """The command's creation time (``created``, real Unix seconds) if it is a finite number."""
+    value = payload.get("created")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            value == value and abs(value) < 1e11:
+        return float(value)
+    return None
+
+
+#: :meth:`Freshness.refusal`'s verdict on the same command again (same nonce, same id): a
+#: sender resends until it is acknowledged, so a repeat is ignored, without an answer.
+REPEATED = "repeated"
+
+
+class Freshness:
+    """Refuses a replayed command: one made before this process started (a frame captured
+    earlier and re-sent after a restart), older than ``max_age`` seconds, made in the future,
+    or whose nonce was already received under another id. Nonces are remembered only while a
+    command bearing them could still be fresh, so memory is bounded by the window (and the
+    bus's rate limit).
+    """
+
+    def __init__(self, max_age: float, started: float) -> None:
+        self.max_age = max_age
+        self.started = started
+        #: nonce -> (the id it came with, when it expires)
+        self._nonces: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._nonces)
+
+    def refusal(self, created: float | None, nonce: str | None, request: str | None,
+                now: float) -> str | None:
+        """Why the command cannot be obeyed, :data:`REPEATED` for the same command again,
+        None when it is fresh (its nonce is then remembered). Times are real Unix seconds."""
+        self._forget(now)
+        if created is None or nonce is None:
+            return ("a command must carry its creation time ('created') and a nonce of "
+                    f"{NONCE_LENGTH} hexadecimal characters")
+        if created < self.started:
+            return "refused: the command was made before this ocd run started (a replay?)"
+        age = now - created
+        if age > self.max_age:
+            return (f"refused: the command was made {age:.0f} s ago, more than [security] "
+                    f"command_max_age = {self.max_age:g} s (a replay?)")
+        if age < -FUTURE_SLACK:
+            return f"refused: the command was made {-age:.0f} s in the future"
+        if nonce in self._nonces:
+            if self._nonces[nonce][0] == request:
+                return REPEATED
+            return "refused: a command with this nonce was already received (a replay?)"
+        self._nonces[nonce] = (request, created + self.max_age)
+        return None
+
+    def _forget(self, now: float) -> None:
+        """Drop the nonces of commands too old to be accepted again anyway (in arrival
+        order: one arriving late is kept a little longer, never forgotten early)."""
+        while self._nonces:
+            nonce, (_, expires) = next(iter(self._nonces.items()))
+            if expires >= now:
+                return
+            del self._nonces[nonce]
 
 
 def request_id(payload: Mapping[str, Any]) -> str | None:
@@ -106,6 +193,9 @@ class OptionRule(Protocol):
     @property
     def executes(self) -> bool: ...
 
+    @property
+    def secret(self) -> bool: ...
+
 
 def parse_changes(value: Any) -> tuple[tuple[str, str, str], ...] | None:
     """The ``changes`` of a ``config_send`` payload as (section, option, value) triples, or
@@ -135,14 +225,26 @@ def refused_changes(changes: Iterable[tuple[str, str, str]],
                     rules: Mapping[tuple[str, str], OptionRule]) -> list[str]:
     """Why each change that may not happen at run time is refused (empty: all may)."""
     refused = []
-    for section, option, _ in changes:
+    for section, option, value in changes:
         rule = rules.get((section, option))
         if rule is None:
             refused.append(unknown_option(section, option, rules))
         elif rule.executes:
             refused.append(f"[{section}] {option} names what OCD executes: it never changes "
                            "at run time (set it in a file and restart ocd run)")
+        elif rule.secret:
+            refused.append(f"[{section}] {option} is a secret: it never travels on the bus "
+                           "(set it in a file or the environment and restart ocd run)")
         elif not rule.modifiable:
             why = _WHY_NOT.get(rule.modify, "cannot change in a running ocd run")
             refused.append(f"[{section}] {option} {why}")
+        elif REFERENCE_MARK in value:
+            refused.append(f"[{section}] {option}: a value sent at run time is taken as "
+                           f"written, and '{REFERENCE_MARK}' (a reference to another option or "
+                           "to the environment) works only in files")
     return refused
+
+
+#: What starts a reference in a configuration file, refused in a sent value.
+REFERENCE_MARK = "${"
+

@@ -16,12 +16,20 @@ and the others), so the words of the wire stay in this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
 from ocd.core import topics
-from ocd.core.commands import by_user, parse_changes, request_id, requested_by, sender
+from ocd.core.commands import (
+    by_user,
+    command_created,
+    command_nonce,
+    parse_changes,
+    request_id,
+    requested_by,
+    sender,
+)
 from ocd.core.payload import finite_number
 
 #: The field of a shot's events that tells a start (0) from an end (1), on the wire.
@@ -189,12 +197,16 @@ class ShotProgress:
 class CommandReceived:
     """A one-shot command (``ocd.command.*``). ``request_id`` is None without a usable id (the
     command is then ignored); ``sender`` is its publisher after the user it names; ``user``
-    is `` by USER`` for an acknowledgement, or empty."""
+    is `` by USER`` for an acknowledgement, or empty; ``created`` and ``nonce`` are what the
+    freshness rule reads (:class:`ocd.core.commands.Freshness`)."""
 
     request_id: str | None
     sender: str
     user: str
     requested_by: str | None
+    #: Its creation time (real Unix s) and nonce, None when missing or malformed.
+    created: float | None = field(default=None, kw_only=True)
+    nonce: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,20 +440,25 @@ def _command_fields(p: Mapping[str, Any]) -> tuple[str | None, str, str, str | N
     return request_id(p), sender(p), by_user(p), requested_by(p)
 
 
+def _freshness(p: Mapping[str, Any]) -> dict[str, Any]:
+    return {"created": command_created(p), "nonce": command_nonce(p)}
+
+
 def _allow(topic: str, p: Mapping[str, Any]) -> InboundEvent:
     allowed = p.get("allowed")
-    return AllowHetdex(*_command_fields(p), allowed if isinstance(allowed, bool) else None)
+    return AllowHetdex(*_command_fields(p), allowed if isinstance(allowed, bool) else None,
+                       **_freshness(p))
 
 
 def _abort(topic: str, p: Mapping[str, Any]) -> InboundEvent:
-    return AbortShot(*_command_fields(p))
+    return AbortShot(*_command_fields(p), **_freshness(p))
 
 
 def _config_send(topic: str, p: Mapping[str, Any]) -> InboundEvent:
     changes = p.get("changes")
     shown = tuple((str(c[0]), str(c[1]), str(c[2])) for c in changes
                   if isinstance(c, list) and len(c) == 3) if isinstance(changes, list) else None
-    return ConfigSend(*_command_fields(p), parse_changes(changes), shown)
+    return ConfigSend(*_command_fields(p), parse_changes(changes), shown, **_freshness(p))
 
 
 def _sign_in(topic: str, p: Mapping[str, Any]) -> InboundEvent:

@@ -281,9 +281,11 @@ of its own in the plan, so that it never clashes with the CLI:
 3. publish `ocd.heartbeat.enquiry` `{"id": <token>}` until the main loop's
    `ocd.heartbeat.reply` with that `id` comes back (the main loop hears you: it reconnects to
    a newly bound commander address within about `[bus] reconnect_interval`);
-4. publish the command with a fresh `id` (any unique string) and the fields of its schema
-   below, and wait for the `ocd.main_loop.ack` or `ocd.run_shot.ack` with the same `id`: `ok`
-   says whether it was done, `message` what happened. Send the same command again, same `id`,
+4. publish the command with a fresh `id` (any unique string), `created` (the real Unix time
+   now, in seconds), `nonce` (32 random hexadecimal digits, new for each command: see
+   doc/security.md, "Fresh commands") and the fields of its schema below, and wait for the
+   `ocd.main_loop.ack` or `ocd.run_shot.ack` with the same `id`: `ok` says whether it was
+   done, `message` what happened. Send the same command again, same `id` and `nonce`,
    every half second until the answer comes: a process acts on an `id` once, and the process
    that must answer (`ocd run_shot -e` for an abort of its shot) may connect a moment later
    than the main loop.

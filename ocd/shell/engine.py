@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ocd.clock import Clock
-from ocd.config import Config, Origin, master_specs
+from ocd.config import Config, Origin, literal, master_specs, shown_value
 from ocd.core import topics
 from ocd.core.commands import refused_changes
 from ocd.core.events import InboundEvent
@@ -268,14 +268,15 @@ class Engine:
         # else: the shot runs in another process (ocd run_shot -e), which acknowledges it
 
     def _change_config(self, action: ChangeConfig) -> None:
-        """Apply all changes or none; only ``{conf modifiable}`` options."""
+        """Apply all changes or none; only ``{conf modifiable}`` options, each value taken as
+        written (never interpolated) and quoted back cut short."""
         refused = refused_changes(action.changes, master_specs())
         if refused:
             self._ack(action, "config_send", False, "; ".join(refused))
             return
         origin = Origin(f"config send by {action.by}", Path.cwd())
         try:
-            undo = self.cfg.apply(action.changes, origin)
+            undo = self.cfg.apply([(s, o, literal(v)) for s, o, v in action.changes], origin)
         except OcdError as exc:
             self._ack(action, "config_send", False, str(exc))
             return
@@ -286,7 +287,7 @@ class Engine:
             self.apply_config()
             self._ack(action, "config_send", False, str(exc))
             return
-        message = ", ".join(f"[{s}] {o} = {v}" for s, o, v in action.changes)
+        message = ", ".join(f"[{s}] {o} = {shown_value(v)}" for s, o, v in action.changes)
         log.info("configuration changed by %s: %s", action.by, message)
         self.edges.publish(topics.MAIN_CONFIG_CHANGED, {
             "changes": [list(change) for change in action.changes], "by": action.by})

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable
 
 #: The columns of a shot file, in order.
 COLUMNS = ("shotid", "ra", "dec", "track", "priority", "n_obs", "forced_az", "qidx", "qprog",
@@ -65,13 +65,20 @@ class ShotFileError(OcdError):
 
 # -- parsing -----------------------------------------------------------------------------------
 
+#: Range of an integer column (a 32-bit integer: the scheduler computes with fixed widths).
+INT_LOW, INT_HIGH = -(2**31), 2**31 - 1
+
+
 def _number(text: str, kind: type) -> float | int:
     """``text`` as an int or a finite float; ValueError with the expectation otherwise."""
     if kind is int:
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
             raise ValueError("expected an integer") from None
+        if not INT_LOW <= number <= INT_HIGH:
+            raise ValueError(f"out of range [{INT_LOW}, {INT_HIGH}]")
+        return number
     try:
         value = float(text)
     except ValueError:
@@ -170,9 +177,19 @@ def lines_of(text: str) -> list[str]:
     return lines
 
 
+def _refuse_controls(source: str, lineno: int, content: str) -> None:
+    """A shot's columns are plain text: a control character (NUL, ESC...) would reach the
+    logs, the terminal and the shot's file names. Comments may hold anything."""
+    for column, char in enumerate(content, start=1):
+        if not char.isprintable() and char not in " \t":
+            raise ShotFileError(source, lineno, column, f"control character {printable(char)}: "
+                                "a shot's columns are plain text")
+
+
 def parse_line(source: str, lineno: int, line: str) -> _Row | None:
     """The shot on ``line``, or None for a blank or comment line."""
     content = line.split("#", 1)[0]
+    _refuse_controls(source, lineno, content.rstrip("\r\n"))
     tokens = list(_TOKEN.finditer(content))
     if not tokens:
         return None

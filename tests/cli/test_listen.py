@@ -325,3 +325,31 @@ def test_ping_prints_who_answers(ocd, tmp_path):
     line = result.stdout.strip()
     assert line.startswith("ocd_main_loop ocd_main_loop@") and f":{responder.pid} " in line
     assert line.endswith(" ms") and "answered in" in line
+
+
+ATTACKS = {
+    # a command id that sets the terminal's title and erases the previous line
+    "id": "\x1b]0;PWNED-TITLE\x07\x1b[1A\x1b[2K\x1b[32mALL-GOOD",
+    # a whole forged line, and a screen clear
+    "text": "ok\n03:00:00 hetdex_allowed: allowed -> not_allowed (FORGED LINE)\x1b[2J",
+}
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_listen_escapes_control_characters_from_outside(raw_publisher, as_json):
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "--count", "1", "--all",
+                       *(["--json"] if as_json else []), env=ocd_env())
+    wait_subscribed(sock, b"pas.Guider1.metrology_data")
+    sock.send_multipart(raw_frames("pas.Guider1.metrology_data",
+                                   tcs_payload("pas.Guider1.metrology_data", **ATTACKS)))
+    code, out, err = finish(listen)
+    assert code == 0, err
+    assert "\x1b" not in out and "\x07" not in out
+    assert len(out.splitlines()) == 1  # no forged line
+    assert "\\u001b]0;PWNED-TITLE\\u0007\\u001b[1A" in out
+    assert "ok\\n03:00:00 hetdex_allowed" in out
+    if as_json:  # still JSON, with the same text inside
+        record = json.loads(out)
+        assert record["payload"]["id"] == ATTACKS["id"]
+        assert record["payload"]["text"] == ATTACKS["text"]

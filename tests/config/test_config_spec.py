@@ -17,7 +17,7 @@ from conftest import ocd_env, run_ocd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocd.config import Config, Origin, load_config, master_specs, parse_specs
+from ocd.config import Config, Origin, literal, load_config, master_specs, parse_specs
 from ocd.config.values import KINDS, parse_type
 from ocd.errors import ConfigError
 from ocd.shell.settings import orchestrator_settings
@@ -220,3 +220,25 @@ def test_ocd_schedule_applies_the_main_loops_seeing_limit(tmp_path):
     document = json.loads(done.stdout)
     assert document["choice"] is None
     assert document["reason"] == "seeing 3.50 arcsec is above the limit 3.00"  # [run] max_seeing
+
+
+def test_a_modifiable_secret_is_a_mistake_of_the_master_file():
+    _, problems = parse_specs("[a]\n# A key.\n# {optional} {conf modifiable} type: secret. "
+                              "Default: x\nkey = x\n")
+    assert [p.reason for p in problems] == ["a secret must be {conf static} (it never travels "
+                                            "on the bus)"]
+    assert not any(spec.secret and spec.modify != "conf static"
+                   for spec in master_specs().values())
+
+
+def test_a_literal_value_is_never_interpolated():
+    cfg = load_config(overrides=[("database", "mysql_password", "S3cretPW")],
+                      environ={"HOME_KEY": "k"})
+    origin = Origin("config send by x", Path.cwd())
+    cfg.apply([("run_shot", "recipe", literal("${database:mysql_password} $$ ${HOME_KEY} $"))],
+              origin)
+    assert cfg.get_str("run_shot", "recipe") == "${database:mysql_password} $$ ${HOME_KEY} $"
+    with pytest.raises(ConfigError) as error:
+        cfg.check_value("run", "max_seeing", literal("${database:mysql_password}"), origin)
+    assert "S3cretPW" not in str(error.value)
+    assert str(error.value).startswith("[run] max_seeing = ${database:mysql_password}: ")

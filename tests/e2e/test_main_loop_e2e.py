@@ -56,9 +56,10 @@ class Night:
                 and (origin is None or e.origin == origin)]
 
 
-def start_night(root: Path, config: Path) -> Night:
+def start_night(root: Path, config: Path, run_env: dict[str, str] | None = None) -> Night:
+    """``ocd sim_tcs`` and ``ocd run`` (with ``run_env`` as its environment, if given)."""
     sim = OcdProcess(("sim_tcs", "--config", str(config)), root, "sim_tcs")
-    run = OcdProcess(("run", "--config", str(config), "--yes"), root, "run")
+    run = OcdProcess(("run", "--config", str(config), "--yes"), root, "run", env=run_env)
     tap = EventTap([f"ipc://{root}/{name}.ipc" for name in ("main", "shot0", "shot1")])
     night = Night(root, config, sim, run, tap)
     try:  # the tap is connected once it sees the status published at each TCS heartbeat

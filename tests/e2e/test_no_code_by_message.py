@@ -13,6 +13,7 @@ from e2e_helpers import night_config, short_tmpdir, topic_is
 from forgery import Forger
 from test_main_loop_e2e import start_night, stop_night
 
+from ocd.app.commander import fresh_fields
 from ocd.bus.envelope import stamp
 from ocd.clock import RealClock
 from ocd.config import master_specs, parse_specs
@@ -60,7 +61,8 @@ def test_the_forged_config_send_is_refused_and_nothing_runs():
     try:
         forger.wait_for_subscriber("ocd.command.config_send")
         forger.send("ocd.command.config_send", stamp(
-            "ocd.command.config_send", {"id": "forged-1", "changes": forged_changes(str(marker))},
+            "ocd.command.config_send", {"id": "forged-1", "changes": forged_changes(str(marker)),
+                                         **fresh_fields()},
             origin="THE_RA@telescope:1", seq=1, clock=RealClock()))
         _, ack = night.tap.wait_for(topic_is("ocd.main_loop.ack", id="forged-1"), 30,
                                     what="the answer to the forged config_send")

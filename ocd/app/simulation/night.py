@@ -491,7 +491,8 @@ class SimulatedNight:
         publish = self.bus.publisher(COMMANDER)
 
         def act() -> None:
-            data: dict[str, Any] = {"id": f"simulation-{n}", "by": "RA"}
+            data: dict[str, Any] = {"id": f"simulation-{n}", "by": "RA",
+                                    "created": self.clock.timestamp(), "nonce": f"{n:032x}"}
             if kind == "abort":
                 asyncio.ensure_future(publish(topics.COMMAND_ABORT, data))
                 for runner in self.by_hand:  # ocd run_shot -e answers aborts too

@@ -30,7 +30,14 @@ from ocd.bus import (
 )
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
-from ocd.core.commands import RequestLog, ack_payload, by_user, request_id, sender
+from ocd.core.commands import (
+    RequestLog,
+    abort_reason,
+    ack_payload,
+    by_user,
+    request_id,
+    sender,
+)
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
@@ -165,7 +172,7 @@ class ManualShot(Service):
                 if request is None or not seen.first_time(request):
                     continue
                 shotid = self.runner.current
-                ok = self.runner.abort("aborted")
+                ok = self.runner.abort(abort_reason(sender(event.payload), self.clock.utc()))
                 await publisher.publish(RUN_SHOT_ACK, ack_payload(
                     request, "abort", ok,
                     f"aborting shot {shotid}{by_user(event.payload)}" if ok
@@ -239,5 +246,8 @@ def outcome_error(outcome: ShotOutcome) -> OcdError | None:
     """The one-line error for a shot that did not succeed."""
     if outcome.ok:
         return None
+    if outcome.aborted:
+        return OcdError(f"shot {outcome.shotid} (observation {outcome.observation}) "
+                        f"{outcome.exc_value}")
     return OcdError(f"shot {outcome.shotid} (observation {outcome.observation}) failed: "
                     f"{outcome.exc_type}: {outcome.exc_value}")

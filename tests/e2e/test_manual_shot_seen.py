@@ -108,9 +108,8 @@ def test_a_manual_shot_is_seen_by_listen_and_board_from_its_first_event(transpor
         assert "ocd.run_shot.run" in lines[0], lines  # the very first event of the shot
         wait_until(lambda: board_state(url, "DEX00009") == "running", 30,
                    "manual shot running on the board", lambda: json.dumps(snapshot(url)))
-        if speed == 1:  # a real-time slew: the shot's own end is not awaited
-            manual.popen.kill()
-            manual.popen.wait(10)
+        if speed == 1:  # a real-time slew: stopped (SIGTERM aborts it at once)
+            assert manual.stop(10) == 1
             return
         assert manual.popen.wait(120) == 0, manual.stderr()
         wait_until(lambda: board_state(url, "DEX00009") == "completed", 30,

@@ -15,6 +15,7 @@ from typing import Any
 import zmq.asyncio
 
 from ocd.bus import (
+    BusOptions,
     Event,
     HeartbeatResponder,
     Publisher,
@@ -29,7 +30,14 @@ from ocd.bus import (
 )
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
-from ocd.core.commands import RequestLog, ack_payload, by_user, request_id, sender
+from ocd.core.commands import (
+    RequestLog,
+    abort_reason,
+    ack_payload,
+    by_user,
+    request_id,
+    sender,
+)
 from ocd.core.topics import COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY, RUN_SHOT_ACK
 from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.obsnum import allocator_from_config, choose_backend, local_numbers_warning, source_line
@@ -47,6 +55,8 @@ log = logging.getLogger(__name__)
 #: How long (real seconds) to wait for a main loop to answer before the first event: a running
 #: ``ocd run`` answers within milliseconds; without one the shot still runs, with a warning.
 MAIN_LOOP_WAIT = 3.0
+#: Real seconds added to a reconnect interval for the connection's handshake and subscriptions.
+JOIN_MARGIN = 0.25
 
 
 class NoPublisher:
@@ -108,6 +118,7 @@ class ManualShot(Service):
                 ctx, cfg, sources_of(cfg, ["ocd_allow_hetdex", "ocd_main_loop"]),
                 [COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY], rules=command_rules()))
             await _wait_for_main_loop(ctx, publisher, self.subscriber, cfg)
+            await _wait_for_monitors(publisher, bus_options(cfg))
         else:
             log.warning("running without -e: ocd run will not know about this shot")
         self.subsystems = subsystems_from_config(cfg, ctx, clock)
@@ -161,7 +172,7 @@ class ManualShot(Service):
                 if request is None or not seen.first_time(request):
                     continue
                 shotid = self.runner.current
-                ok = self.runner.abort("aborted")
+                ok = self.runner.abort(abort_reason(sender(event.payload), self.clock.utc()))
                 await publisher.publish(RUN_SHOT_ACK, ack_payload(
                     request, "abort", ok,
                     f"aborting shot {shotid}{by_user(event.payload)}" if ok
@@ -212,9 +223,31 @@ async def _wait_for_main_loop(ctx: zmq.asyncio.Context, publisher: Publisher,
                     "follows it but monitors)", MAIN_LOOP_WAIT)
 
 
+def join_window(options: BusOptions) -> tuple[float, float]:
+    """How long without a new subscriber means every monitor has joined (real seconds), and
+    the longest wait: a subscriber connected before ``run_shot`` bound retries every
+    ``[bus] reconnect_interval`` (OCD's subscribers to ``[urls] ocd_run_shot``, and plain
+    libzmq SUB sockets, without back-off), and at least every ``reconnect_interval_max``
+    (those with back-off)."""
+    return (2 * options.reconnect_interval + JOIN_MARGIN,
+            options.reconnect_interval_max + JOIN_MARGIN)
+
+
+async def _wait_for_monitors(publisher: Publisher, options: BusOptions) -> None:
+    """Before the first event, let every subscriber that was waiting for this address join
+    (the PUB/SUB "slow joiner"), so that monitors see the shot from its start: see
+    doc/bus.md, "A shot run by hand"."""
+    quiet, longest = join_window(options)
+    count = await publisher.wait_for_quiet(quiet, longest)
+    log.info("%d subscription(s) on %s: starting the shot", count, publisher.url)
+
+
 def outcome_error(outcome: ShotOutcome) -> OcdError | None:
     """The one-line error for a shot that did not succeed."""
     if outcome.ok:
         return None
+    if outcome.aborted:
+        return OcdError(f"shot {outcome.shotid} (observation {outcome.observation}) "
+                        f"{outcome.exc_value}")
     return OcdError(f"shot {outcome.shotid} (observation {outcome.observation}) failed: "
                     f"{outcome.exc_type}: {outcome.exc_value}")

@@ -284,6 +284,25 @@ class Publisher:
             self._sock.disable_monitor()
             monitor.close(linger=0)
 
+    async def wait_for_quiet(self, quiet: float, timeout: float) -> int:
+        """Return once no new subscription has arrived for ``quiet`` s, or after ``timeout`` s;
+        the subscriptions then. For a publisher that just bound and whose first event matters
+        to subscribers it does not know (monitors): every subscriber that was already trying
+        to connect retries within its reconnect interval, so a quiet spell longer than that
+        interval means they have all arrived."""
+        loop = asyncio.get_running_loop()
+        began = last = loop.time()
+        notices = -1
+        while True:
+            self.poll_subscriptions()
+            now = loop.time()
+            if self.stats.subscribe_notices != notices:
+                notices, last = self.stats.subscribe_notices, now
+            remaining = min(quiet - (now - last), timeout - (now - began))
+            if remaining <= 0:
+                return sum(self.subscriptions.values())
+            await self.wait_readable(min(remaining, _MAX_WAIT))
+
     async def wait_readable(self, timeout: float) -> None:
         """Wait up to ``timeout`` s for a subscription notice to arrive (not consumed)."""
         await self._sock.poll(max(0, int(timeout * 1000)))  # flags default to POLLIN

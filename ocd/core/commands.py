@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ocd.errors import unknown_option
@@ -165,6 +166,12 @@ def sender(payload: Mapping[str, Any]) -> str:
     origin = value if isinstance(value, str) and value else "unknown"
     user = requested_by(payload)
     return f"{user} via {origin}" if user else origin
+
+
+def abort_reason(by: str, when: datetime) -> str:
+    """The ``exc_value`` of a shot aborted on request: who sent ``ocd abort`` (as
+    :func:`sender` says) and when (UTC, to the second), for whoever reads the shot's end."""
+    return f"aborted by {by} at {when.astimezone(timezone.utc):%H:%M:%S} UTC"
 
 
 def by_user(payload: Mapping[str, Any]) -> str:

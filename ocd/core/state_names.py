@@ -44,7 +44,8 @@ PENDING_IDLE = PendingStateName.IDLE.value
 
 #: The moves of ``run_shot`` that a shot's own events already tell (its start and end).
 SHOT_TRANSITIONS = tuple(trigger.value for trigger in (
-    RunShotTrigger.SHOT_STARTED, RunShotTrigger.SHOT_FINISHED, RunShotTrigger.SHOT_FAILED))
+    RunShotTrigger.SHOT_STARTED, RunShotTrigger.SHOT_FINISHED, RunShotTrigger.SHOT_FAILED,
+    RunShotTrigger.SHOT_ABORTED))
 
 #: Every machine in the state it starts in (as ``ocd run`` starts them).
 INITIAL = {spec.name: spec.initial.value for spec in _machines.MACHINES}

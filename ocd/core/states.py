@@ -374,6 +374,8 @@ class RunShotTrigger(Name):
     SHOT_FINISHED = "shot_finished"
     #: The last running shot failed, or another failed less than ``error_pause`` before.
     SHOT_FAILED = "shot_failed"
+    #: The last running shot was aborted on purpose (``ocd abort``, a stop): no error pause.
+    SHOT_ABORTED = "shot_aborted"
     #: ``error_pause`` seconds after the failure.
     ERROR_PAUSE_OVER = "error_pause_over"
     #: The last running shot's publisher fell silent for ``silent_after`` seconds.
@@ -387,6 +389,7 @@ RUN_SHOT = MachineSpec(
     _moves(*((state, _RT.SHOT_STARTED, _RS.RUNNING) for state in _RS),
            *((state, _RT.SHOT_FINISHED, _RS.IDLE) for state in _RS),
            *((state, _RT.SHOT_FAILED, _RS.ERROR) for state in _RS),
+           *((state, _RT.SHOT_ABORTED, _RS.IDLE) for state in _RS),
            (_RS.ERROR, _RT.ERROR_PAUSE_OVER, _RS.IDLE),
            (_RS.RUNNING, _RT.SHOT_SILENT, _RS.ERROR)),
     {_RS.IDLE: "no shot runs",
@@ -445,9 +448,11 @@ class RunShotState(Machine[RunShotStateName, RunShotTrigger]):
         return self.fire(RunShotTrigger.SHOT_STARTED, f"shot {shotid} started ({origin})")
 
     def _ended(self, event: ShotEnded, now: float) -> StateChange | None:
-        failed, shotid = event.failed, event.shotid or ""
+        aborted, shotid = event.aborted, event.shotid or ""
+        failed = event.failed and not aborted  # an abort is asked for: no error pause
         reason = event.exc_value or event.exc_type or "error"
-        message = f"shot {shotid} failed: {reason}" if failed else f"shot {shotid} finished"
+        message = f"shot {shotid} failed: {reason}" if failed else \
+            f"shot {shotid} {reason}" if aborted else f"shot {shotid} finished"
         traceback = event.traceback if failed else None
         if self.shots:
             # a restarted ``ocd run`` closing the shot its killed predecessor ran names that
@@ -461,10 +466,10 @@ class RunShotState(Machine[RunShotStateName, RunShotTrigger]):
                 if failed:
                     self._failure = (now, message, traceback)
                 return None
-        return self._last_ended(now, failed, message, traceback)
+        return self._last_ended(now, failed, message, traceback, aborted)
 
     def _last_ended(self, now: float, failed: bool, message: str,
-                    traceback: str | None) -> StateChange | None:
+                    traceback: str | None, aborted: bool = False) -> StateChange | None:
         failure, self._failure = self._failure, None
         if failed:
             self.error_since = now
@@ -472,6 +477,8 @@ class RunShotState(Machine[RunShotStateName, RunShotTrigger]):
         if failure is not None and now - failure[0] < self.error_pause:
             self.error_since = failure[0]
             return self.fire(RunShotTrigger.SHOT_FAILED, failure[1], failure[2])
+        if aborted:
+            return self.fire(RunShotTrigger.SHOT_ABORTED, message)
         return self.fire(RunShotTrigger.SHOT_FINISHED, message)
 
     def tick(self, now: float) -> StateChange | None:

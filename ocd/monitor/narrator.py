@@ -149,6 +149,8 @@ class Narrator:
         shot = _shot(e.shotid, e.track)
         if not e.failed:
             return [Line(INFO, f"shot {shot} completed: observation {e.observation}")]
+        if e.aborted:
+            return [Line(INFO, f"shot {shot} {_clip(e.exc_value)}: observation {e.observation}")]
         return [Line(WARNING, f"shot {shot} failed: {e.exc_type}: {_clip(e.exc_value)}")]
 
     def _shot_step(self, e: ev.ShotStep) -> list[Line]:

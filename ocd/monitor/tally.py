@@ -84,6 +84,9 @@ class Tally:
         if self.stopping and e.shut_down:
             shot.state = ev.INTERRUPTED
             return [f"shot {shot.describe()} interrupted: the rehearsal stopped ocd run"]
+        if e.aborted:  # asked for: not a fault; who and when, for the shots table
+            shot.state, shot.error = ev.ABORTED_SHOT, str(e.exc_value)
+            return [f"shot {shot.describe()} {e.exc_value}"]
         shot.state = ev.FAILED
         return [f"shot {shot.describe()} FAILED: {shot.error}"]
 
@@ -162,6 +165,8 @@ class Tally:
                  f"{speed:g}x",
                  f"  shots completed:     {shots('completed')}",
                  f"  shots failed:        {shots('failed')}"]
+        if self.of_state(ev.ABORTED_SHOT):
+            lines.append(f"  shots aborted:       {shots('aborted')}")
         if self.of_state(ev.INTERRUPTED):
             lines.append(f"  interrupted at end:  {shots('interrupted')}")
         obsnums = ", ".join(map(str, self.obsnums)) or "none"

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Protocol
 from ocd.clock import Clock
 from ocd.config import Config, Origin, literal, master_specs, shown_value
 from ocd.core import topics
-from ocd.core.commands import refused_changes
+from ocd.core.commands import abort_reason, refused_changes
 from ocd.core.events import InboundEvent
 from ocd.core.orchestrator import (
     Abort,
@@ -261,7 +261,7 @@ class Engine:
         return action.topic, action.data
 
     def _abort(self, action: Abort) -> None:
-        if self.runner.abort("aborted"):
+        if self.runner.abort(abort_reason(action.by, self.clock.utc())):
             self._ack(action, "abort", True, f"aborting shot {self.runner.current}{action.user}")
         elif self.orchestrator.run_shot.state != RUN_SHOT_RUNNING:
             self._ack(action, "abort", False, "no shot is running")

@@ -41,6 +41,13 @@ from ocd.tcs.interface import Subsystems, TcsError
 
 log = logging.getLogger(__name__)
 
+#: Real seconds between the lines that say what an aborted shot still waits for.
+ABORT_REPORT_EVERY = 10.0
+#: Real seconds the telescope gets to acknowledge the stop of an aborted slew or dither.
+STOP_WAIT = 4.0
+#: The commands an abort cuts short by stopping the telescope.
+_STOPPED_BY_TCS = ("tcs.goto", "tcs.dither")
+
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 
 
@@ -105,6 +112,8 @@ class ShotRunner:
         self.current: str | None = None
         self._progress: dict[str, Any] = {}
         self._abort_reason: str | None = None
+        #: Set by :meth:`abort`: wakes the wait on the pending subsystem command at once.
+        self._abort_requested = asyncio.Event()
         self._exposing = False
         #: The abort of an exposure in flight, kept until it is done.
         self._aborting: asyncio.Task[None] | None = None
@@ -118,6 +127,7 @@ class ShotRunner:
         if self.current is None:
             return False
         self._abort_reason = reason
+        self._abort_requested.set()
         if self._exposing and self.plan.abort_exposure and (
                 self._aborting is None or self._aborting.done()):
             self._aborting = asyncio.ensure_future(self._abort_exposure())
@@ -142,6 +152,7 @@ class ShotRunner:
             raise RuntimeError(f"shot {self.current} is already running")
         shotid = str(shot["shotid"])
         self.current, self._abort_reason = shotid, None
+        self._abort_requested.clear()
         self._progress = {"shotid": shotid, "observation": observation}
         base = {**shot, "observation": observation, "obs_track": track}
         await self.publish(RUN_SHOT_RUN, shot_started_payload(base))
@@ -225,22 +236,61 @@ class ShotRunner:
 
     async def _command(self, subsystem: str, command: str, **params: Any) -> dict[str, Any]:
         """One subsystem command; while it is pending, ``ocd.run_shot.progress`` every
-        ``progress_interval`` OCD-clock seconds says so."""
+        ``progress_interval`` OCD-clock seconds says so. An abort cuts it short at once (a
+        slew or dither is stopped, an exposure aborted), except an exposure with
+        ``abort_exposure`` off, which the shot waits for, saying so every
+        :data:`ABORT_REPORT_EVERY` seconds."""
         call = asyncio.ensure_future(self.subsystems.command(subsystem, command, **params))
+        pending = f"{subsystem}.{command}"
         interval = real_seconds(self.clock, self.plan.progress_interval)
-        began = self.clock.timestamp()
+        loop = asyncio.get_running_loop()
+        began, next_progress = self.clock.timestamp(), loop.time() + interval
+        next_report: float | None = None
         try:
             while True:
-                done, _ = await asyncio.wait({call}, timeout=interval)
-                if done:
+                now = loop.time()
+                wake = min(next_progress, next_report if next_report is not None else now + 3600)
+                waits: set[asyncio.Future[Any]] = {call}
+                if next_report is None:
+                    waits.add(asyncio.ensure_future(self._abort_requested.wait()))
+                done, _ = await asyncio.wait(waits, timeout=max(0.0, wake - now),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waits - {call}:
+                    waiter.cancel()
+                if call in done:
                     return call.result()
-                await self.publish(RUN_SHOT_PROGRESS, {
-                    **self._progress, "pending": f"{subsystem}.{command}",
-                    "waited": round(self.clock.timestamp() - began, 3)})
+                if self._abort_reason is not None and next_report is None:
+                    if not (self._exposing and not self.plan.abort_exposure):
+                        await self._stop(pending)
+                        raise ShotAborted(self._abort_reason)
+                    next_report = loop.time()  # the exposure is let finish
+                if next_report is not None and loop.time() >= next_report:
+                    log.warning("shot %s aborted (%s): waiting for %s to finish "
+                                "([run_shot] abort_exposure = false), %.0f s so far",
+                                self.current, self._abort_reason, pending,
+                                self.clock.timestamp() - began)
+                    next_report = loop.time() + ABORT_REPORT_EVERY
+                if loop.time() >= next_progress:
+                    next_progress = loop.time() + interval
+                    await self.publish(RUN_SHOT_PROGRESS, {
+                        **self._progress, "pending": pending,
+                        "waited": round(self.clock.timestamp() - began, 3)})
         finally:
             if not call.done():
                 call.cancel()
                 await asyncio.gather(call, return_exceptions=True)
+
+    async def _stop(self, pending: str) -> None:
+        """An abort cuts ``pending`` short: a slew or dither is stopped (the telescope gets
+        :data:`STOP_WAIT` seconds to say so); an exposure was aborted by :meth:`abort`."""
+        log.info("shot %s: %s, %s cut short", self.current, self._abort_reason, pending)
+        if pending not in _STOPPED_BY_TCS:
+            return
+        try:
+            await asyncio.wait_for(self.subsystems.command("tcs", "stop"), STOP_WAIT)
+        except (TcsError, asyncio.TimeoutError) as exc:
+            log.error("shot %s aborted, but the telescope did not confirm its stop: %s",
+                      self.current, exc or "no answer")
 
 
 def plan_from_config(cfg: Any) -> ExposurePlan:

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import socket
 
 import pytest
 import zmq
@@ -285,3 +286,59 @@ async def test_an_oversized_message_is_refused_and_the_publisher_heard_again(ctx
     assert subscriber.stats.reconnects == 1
     subscriber.close()
     raw.close(0)
+
+
+def waiting_subscribers(ctx, url: str, count: int, reconnect: float) -> list:
+    """Plain SUB sockets connected to ``url`` before anyone binds it (a monitor started before
+    ``ocd run_shot -e``), retrying every ``reconnect`` s."""
+    socks = []
+    for _ in range(count):
+        sock = ctx.socket(zmq.SUB)
+        sock.setsockopt(zmq.RECONNECT_IVL, int(reconnect * 1000))
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+        sock.connect(url)
+        socks.append(sock)
+    return socks
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+async def test_waiting_for_quiet_lets_every_waiting_subscriber_join(ctx, tmp_path, transport):
+    url = f"tcp://127.0.0.1:{_free_port()}" if transport == "tcp" else f"ipc://{tmp_path}/j.ipc"
+    reconnect = 0.3
+    socks = waiting_subscribers(ctx, url, 3, reconnect)
+    await asyncio.sleep(0.05)  # their first connection attempts find nobody
+    publisher = Publisher(ctx, url, "test", RealClock())
+    try:
+        assert await publisher.wait_for_quiet(2 * reconnect + 0.25, 5) == 3
+        sent = await publisher.publish("ocd.run_shot.run", {"exec_status": 0})
+        for sock in socks:
+            assert await sock.poll(2000), "the first event was lost"
+            assert (await sock.recv_multipart())[0] == b"ocd.run_shot.run"
+        assert sent["__seq"] == 1
+    finally:
+        publisher.close()
+        for sock in socks:
+            sock.close(linger=0)
+
+
+async def test_without_waiting_the_first_event_is_lost(ctx, tmp_path):
+    """What the wait prevents: the "slow joiner" loses an event published at once."""
+    url = f"ipc://{tmp_path}/lost.ipc"
+    socks = waiting_subscribers(ctx, url, 1, 0.3)
+    await asyncio.sleep(0.05)
+    publisher = Publisher(ctx, url, "test", RealClock())
+    try:
+        await publisher.publish("ocd.run_shot.run", {"exec_status": 0})
+        await publisher.wait_for_subscriber("ocd.run_shot.run", 5)
+        await publisher.publish("ocd.run_shot.setup_telescope", {"exec_status": 0})
+        assert await socks[0].poll(2000)
+        assert (await socks[0].recv_multipart())[0] == b"ocd.run_shot.setup_telescope"
+    finally:
+        publisher.close()
+        socks[0].close(linger=0)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -157,6 +157,20 @@ def test_failed_shot_pauses_then_resumes():
     assert kinds(actions, RequestSchedule)
 
 
+def test_an_aborted_shot_goes_idle_without_an_error_pause():
+    orc, _ = ready()
+    orc.scheduled("DEX1", "W", "", "builtin", 1.0)
+    orc.handle("ocd.run_shot.run", run_event(0), 2.0)
+    reason = "aborted by board:alice via ocd_board@h:7 at 03:31:02 UTC"
+    actions = orc.handle("ocd.run_shot.run", run_event(1, error=True, exc_type="ShotAborted",
+                                                        exc_value=reason, traceback="tb"), 10.0)
+    change = published(actions, "ocd.states.change")[0]
+    assert (change["new_state"], change["transition"]) == ("idle", "shot_aborted")
+    assert change["msg"] == f"shot DEX1 {reason}"
+    assert orc.run_shot.state == "idle" and orc.run_shot.error_since is None
+    assert kinds(actions, RequestSchedule)  # the night goes on at once
+
+
 def test_silent_shot_publisher_is_declared_failed():
     orc, _ = ready()
     orc.handle("ocd.run_shot.run", run_event(0, origin="ocd_run_shot@other:2"), 1.0)

@@ -113,7 +113,10 @@ def started(origin, shotid="DEX1"):
     return ShotStarted(origin, shotid, "E", 1, None, None)
 
 
-def ended(origin, failed=False, shotid="DEX1"):
+def ended(origin, failed=False, shotid="DEX1", aborted=False):
+    if aborted:
+        return ShotEnded(origin, shotid, "E", 1, True, "ShotAborted", "aborted by RA", None,
+                         None)
     return ShotEnded(origin, shotid, "E", 1, failed, "TcsError" if failed else None,
                      "boom" if failed else None, None, None)
 
@@ -140,6 +143,12 @@ def test_run_shot_takes_every_move_of_its_table(taken):
     assert (change.transition, change.new_state) == ("shot_silent", "error")
     assert r.event(started("a"), 202.0) is not None
     assert r.event(started("b"), 203.0) is None                       # running, started
+    assert r.event(ended("a", aborted=True), 204.0) is None           # another still runs
+    change = r.event(ended("b", aborted=True), 205.0)                 # running -> idle
+    assert (change.transition, change.msg) == ("shot_aborted", "shot DEX1 aborted by RA")
+    assert r.event(ended("x", aborted=True), 206.0) is None           # idle, aborted
+    r.event(ended("z", failed=True), 207.0)
+    assert r.event(ended("z", aborted=True), 208.0).new_state == "idle"  # error -> idle
     assert taken == entries(states.RUN_SHOT)
 
 

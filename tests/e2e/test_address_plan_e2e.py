@@ -122,7 +122,7 @@ def test_the_whole_team_runs_together_on_the_shipped_plan(root):
         tap.wait_for(lambda e: e.topic == "ocd.states.change"
                      and e.payload.get("machine_name") == "run_shot"
                      and e.payload.get("old_state") == "running", 60, what="the shot's end")
-        window = wait_for_text(run.err_path, "shot DEX00009 W failed: ShotAborted", 30,
+        window = wait_for_text(run.err_path, "shot DEX00009 W aborted by ocd_allow_hetdex@", 30,
                                "the shot's end in the window of ocd run")
         for told in ("started: observation", "by hand (ocd_run_shot@",
                      "allow_hetdex stop from ocd_allow_hetdex@",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -231,8 +232,10 @@ def test_abort_mid_exposure(night):
     assert result.returncode == 0, result.stderr
     assert "aborting shot" in result.stdout
     _, finish = night.tap.wait_for(topic_is("ocd.run_shot.run", exec_status=1), 60, start)
-    assert (finish.payload["error"], finish.payload["exc_type"], finish.payload["exc_value"]) \
-        == (True, "ShotAborted", "aborted")
+    assert (finish.payload["error"], finish.payload["exc_type"]) == (True, "ShotAborted")
+    # who aborted and when
+    assert re.fullmatch(r"aborted by ocd_allow_hetdex@\S+ at \d\d:\d\d:\d\d UTC",
+                        finish.payload["exc_value"]), finish.payload["exc_value"]
     finished = [e for e in night.shot_events(start, event.origin)
                 if e.key == "exp_hetdex" and e.payload["exec_status"] == 1]
     assert len(finished) == 1

@@ -52,8 +52,17 @@ def test_a_shot_by_hand_is_called_so_and_a_failure_is_a_warning():
     assert texts(n.feed("ocd.run_shot.run", shot(0, origin=HAND))) == [
         (INFO, f"03:10:00  shot DEX00009 W started: observation 12, by hand ({HAND})")]
     assert texts(n.feed("ocd.run_shot.run", shot(1, origin=HAND, error=True,
-                                                 exc_type="ShotAborted", exc_value="aborted"))) \
-        == [(WARNING, "03:10:00  shot DEX00009 W failed: ShotAborted: aborted")]
+                                                 exc_type="TcsError", exc_value="slew failed"))) \
+        == [(WARNING, "03:10:00  shot DEX00009 W failed: TcsError: slew failed")]
+
+
+def test_an_abort_says_who_and_when_and_is_no_failure():
+    n = Narrator(main_origin=MAIN)
+    n.feed("ocd.run_shot.run", shot(0, origin=HAND))
+    reason = "aborted by board:alice via ocd_board@h:7 at 03:09:58 UTC"
+    assert texts(n.feed("ocd.run_shot.run", shot(1, origin=HAND, error=True,
+                                                 exc_type="ShotAborted", exc_value=reason))) \
+        == [(INFO, f"03:10:00  shot DEX00009 W {reason}: observation 12")]
 
 
 def test_why_it_waits_is_told_on_change_only():

@@ -105,6 +105,59 @@ async def test_abort_mid_exposure(tmp_path, abort_exposure, finished_exposures):
     assert shot_runner.abort() is False  # nothing running any more
 
 
+class SlowTelescope(SimulatedSubsystems):
+    """A slew that takes an hour of real time unless it is stopped."""
+
+    async def _tcs_goto(self, ra, dec, track):
+        import asyncio
+        await asyncio.sleep(3600)
+        return {}
+
+
+async def test_an_abort_during_the_slew_stops_the_telescope_at_once(tmp_path):
+    import asyncio
+    import time
+
+    rec = Recorder()
+    sim = SlowTelescope(fast_clock())
+    shot_runner = ShotRunner(rec, sim, ExposurePlan(), make_inputs(tmp_path), RealClock())
+    shot = asyncio.ensure_future(shot_runner.run(shot_dict(), "E", 5))
+    while ("tcs", "goto") not in [(s, c) for s, c, _ in sim.log]:
+        await asyncio.sleep(0.01)
+    asked = time.monotonic()
+    assert shot_runner.abort("aborted by RA at 03:00:00 UTC") is True
+    outcome = await asyncio.wait_for(shot, 5)
+    assert time.monotonic() - asked < 1.0
+    assert outcome.aborted and outcome.exc_value == "aborted by RA at 03:00:00 UTC"
+    assert [(s, c) for s, c, _ in sim.log] == [("tcs", "goto"), ("tcs", "stop")]
+    assert rec.sequence() == [("run", 0, None), ("setup_telescope", 0, None), ("run", 1, None)]
+
+
+async def test_an_exposure_let_finish_is_waited_for_and_said_so(tmp_path, caplog, monkeypatch):
+    import asyncio
+
+    import ocd.shots.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "ABORT_REPORT_EVERY", 0.05)
+    holder = {}
+
+    def on_event(topic, data):
+        if topic.endswith("exp_hetdex") and data["exec_status"] == 0:
+            asyncio.get_running_loop().call_soon(holder["runner"].abort)
+
+    rec = Recorder(on_event)
+    sim = SimulatedSubsystems(fast_clock(speed=1800.0))  # 370 s of exposure: about 0.2 s
+    shot_runner = ShotRunner(rec, sim, ExposurePlan(abort_exposure=False),
+                             make_inputs(tmp_path), RealClock())
+    holder["runner"] = shot_runner
+    outcome = await shot_runner.run(shot_dict(), "E", 5)
+    assert outcome.aborted
+    assert ("virus", "abort") not in [(s, c) for s, c, _ in sim.log]
+    assert rec.sequence()[-3:] == [("exp_hetdex", 0, 1), ("exp_hetdex", 1, 1), ("run", 1, None)]
+    said = [r.getMessage() for r in caplog.records if "waiting for virus.expose" in r.getMessage()]
+    assert len(said) >= 2, said  # said again while it waits
+
+
 def test_parse_dithers():
     assert parse_dithers("0 0, 1.27 -0.73") == ((0.0, 0.0), (1.27, -0.73))
     with pytest.raises(ValueError, match="is not a 'dx dy' pair"):

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from reaction import write_night  # noqa: E402
 
+from ocd.app.commander import fresh_fields  # noqa: E402
 from ocd.bus.envelope import encode, stamp  # noqa: E402
 from ocd.clock import RealClock  # noqa: E402
 
@@ -74,10 +75,12 @@ class Sender:
             if batch and number % batch == 0:
                 self.drained()
             if unique:
-                self.send("ocd.command.abort", {"id": f"r{number}"}, f"o{number}@h:1", 1)
+                self.send("ocd.command.abort", {"id": f"r{number}", **fresh_fields()},
+                          f"o{number}@h:1", 1)
             else:
                 self.seq += 1
-                self.send("ocd.command.abort", {"id": "same"}, "same@h:1", self.seq)
+                self.send("ocd.command.abort", {"id": "same", **fresh_fields()}, "same@h:1",
+                          self.seq)
 
     def drained(self, timeout: float = 120.0) -> None:
         """Until ocd run answered an enquiry sent after everything else."""

@@ -32,6 +32,7 @@ import zmq.asyncio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ocd.app.commander import fresh_fields  # noqa: E402
 from ocd.bus import Publisher, Subscriber, send_acknowledged  # noqa: E402
 from ocd.clock import clock_from_config  # noqa: E402
 from ocd.config import sample_shot_file, samples_dir  # noqa: E402
@@ -146,7 +147,7 @@ async def reactions(root: Path, config: Path, runs: int) -> list[float]:
         counter += 1
         request = f"bench-{counter}"
         await send_acknowledged(
-            publisher, subscriber, topic, {**data, "id": request},
+            publisher, subscriber, topic, {**data, **fresh_fields(), "id": request},
             is_ack=lambda e: e.topic == "ocd.main_loop.ack" and e.payload["id"] == request,
             timeout=30, target_urls=[f"ipc://{root}/main.ipc"], target_service="ocd_main_loop")
         return time.perf_counter()

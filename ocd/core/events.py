@@ -103,10 +103,20 @@ class Pointing:
     """Where the telescope points (``tcs.root.ra_dec``); ``fields``: the pointing fields as
     sent, for the status."""
 
-    ra: float | None
-    dec: float | None
-    tracking: bool
     fields: Mapping[str, Any]
+
+    # read on demand: a pointing comes every second and the main loop only keeps its fields
+    @property
+    def ra(self) -> float | None:
+        return finite_number(self.fields.get("ra"))
+
+    @property
+    def dec(self) -> float | None:
+        return finite_number(self.fields.get("dec"))
+
+    @property
+    def tracking(self) -> bool:
+        return self.fields.get("tracking") is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,8 +555,7 @@ _HEARTBEAT = TcsHeartbeat()
 
 
 def _pointing(topic: str, p: Mapping[str, Any]) -> InboundEvent:
-    return Pointing(finite_number(p.get("ra")), finite_number(p.get("dec")),
-                    p.get("tracking") is True, {k: p[k] for k in POINTING_KEYS if k in p})
+    return Pointing({k: p[k] for k in POINTING_KEYS if k in p})
 
 
 Decoder = Callable[[str, Mapping[str, Any]], InboundEvent]

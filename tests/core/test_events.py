@@ -149,7 +149,12 @@ def test_the_tcs_topics_are_decoded_as_configured():
     assert decode("tcs.hb", {}, tcs) == ev.TcsHeartbeat()
     assert decode(topics.TCS_HEARTBEAT, {}, tcs) is None
     pointing = decode("tcs.pointing", {"ra": 1.5, "dec": 20, "tracking": True, "other": 1}, tcs)
-    assert pointing == ev.Pointing(1.5, 20.0, True, {"ra": 1.5, "dec": 20, "tracking": True})
+    assert pointing == ev.Pointing({"ra": 1.5, "dec": 20, "tracking": True})
+    assert isinstance(pointing, ev.Pointing)
+    assert (pointing.ra, pointing.dec, pointing.tracking) == (1.5, 20.0, True)
+    bad = decode("tcs.pointing", {"ra": float("nan"), "dec": True, "tracking": 1}, tcs)
+    assert isinstance(bad, ev.Pointing)
+    assert (bad.ra, bad.dec, bad.tracking) == (None, None, False)
     assert decode("g.two", {"seeing": 1.2}, tcs) == ev.GuiderReading("g.two", 2, 1.2, None)
 
 

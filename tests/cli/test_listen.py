@@ -39,10 +39,12 @@ def raw_publisher():
     ctx.destroy(linger=0)
 
 
-def wait_subscribed(sock, prefix: bytes) -> set[bytes]:
-    """Read subscription notices until ``prefix`` is among them (the listener is connected)."""
-    seen = set()
-    while b"\x01" + prefix not in seen:
+def wait_subscribed(sock, *prefixes: bytes) -> set[bytes]:
+    """Read subscription notices until each of ``prefixes`` starts one of them (the listener is
+    connected, and has subscribed to each)."""
+    seen: set[bytes] = set()
+    while not all(any(notice.startswith(b"\x01" + prefix) for notice in seen)
+                  for prefix in prefixes):
         seen.add(sock.recv())
     return seen
 
@@ -74,7 +76,7 @@ def test_listen_hides_periodic_events_unless_asked(raw_publisher):
     sock, url = raw_publisher
     listen = start_ocd("listen", "--urls", url, "--count", "2", "-t", "tcs.root",
                        env=ocd_env())
-    wait_subscribed(sock, b"ocd.")
+    wait_subscribed(sock, b"ocd.", b"tcs.root")  # both, or the pointing may go before it
     periodic = {"tcs.receiver.heartbeat": {}, "ocd.states.state": {"state": "idle"},
                 "ocd.main_loop.status": {"states": {"tcs": "alive"}},
                 "pas.Guider1.metrology_data": {"seeing": 1.2},

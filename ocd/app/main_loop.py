@@ -48,7 +48,7 @@ from ocd.core.commands import REPEATED, Freshness, ack_payload
 from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
 from ocd.core.payload import ocd_time
-from ocd.core.sources import OCD_SOURCES
+from ocd.core.sources import OCD_SOURCES, REPLAY
 from ocd.errors import OcdError
 from ocd.monitor.narrator import ERROR, INFO, WARNING, Line, Narrator
 from ocd.obsnum import (
@@ -189,7 +189,10 @@ class MainLoop(Service):
         """Stop with one line naming the main loop already on this bus: it greets whoever
         connects to its main or its shot address (any of the configured lists), found on
         those or on any other OCD address this loop subscribes to."""
-        ocd_urls = [url for source in self.inputs.sources if source.name in OCD_SOURCES
+        # not the replay's address: ocd db_replay counts its subscribers before it starts, and
+        # a probe that connects and leaves could be counted in place of this loop
+        ocd_urls = [url for source in self.inputs.sources
+                    if source.name in OCD_SOURCES and source.name != REPLAY
                     for url in source.urls]
         urls = [*connect_urls(self.cfg, ["ocd_main_loop", "ocd_run_shot"]), *ocd_urls]
         found = await find_service(self.ctx, urls, "ocd_main_loop", options=bus_options(self.cfg),

@@ -65,3 +65,24 @@ async def test_run_keeps_the_rate():
     elapsed = loop.time() - start
     task.cancel()
     assert 0.15 <= elapsed < 2.0  # 19 periods of 10 ms, with room for a slow machine
+
+
+
+async def test_an_exposure_cut_short_leaves_no_waiter_behind():
+    subsystems = SimulatedSubsystems(fast_clock(speed=1.0))
+    before = asyncio.all_tasks()
+    header = {"observation": 1, "exposure": 1, "object": "x", "recipe": "hetdex",
+              "x_binning": 1, "y_binning": 1, "type": "sci"}
+    exposure = asyncio.ensure_future(subsystems.command("virus", "expose", seconds=360.0,
+                                                        **header))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while not subsystems.exposing:
+        assert not exposure.done(), exposure.exception()
+        assert loop.time() < deadline, "the exposure did not begin"
+        await asyncio.sleep(0.001)
+    exposure.cancel()
+    await asyncio.gather(exposure, return_exceptions=True)
+    await asyncio.sleep(0)  # let the cancellations run
+    assert asyncio.all_tasks() == before
+    assert not subsystems.exposing

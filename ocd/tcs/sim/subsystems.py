@@ -101,18 +101,19 @@ class SimulatedSubsystems:
     async def _virus_expose(self, seconds: float, **header: Any) -> dict[str, Any]:
         self._abort.clear()
         self.exposing = True
+        sleep = asyncio.ensure_future(sleep_ocd(self.clock, seconds + READOUT))
+        abort = asyncio.ensure_future(self._abort.wait())
         try:
-            sleep = asyncio.ensure_future(sleep_ocd(self.clock, seconds + READOUT))
-            abort = asyncio.ensure_future(self._abort.wait())
-            done, pending = await asyncio.wait({sleep, abort},
-                                               return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
+            done, _ = await asyncio.wait({sleep, abort}, return_when=asyncio.FIRST_COMPLETED)
             if abort in done:
                 raise TcsError("virus.expose: exposure aborted")
             return {"seconds": seconds, "observation": header.get("observation"),
                     "exposure": header.get("exposure")}
         finally:
+            # also when this command itself is cancelled (a shot cut short): no waiter is
+            # left behind on the loop
+            sleep.cancel()
+            abort.cancel()
             self.exposing = False
 
     async def _virus_abort(self) -> dict[str, Any]:

@@ -168,6 +168,8 @@ class Orchestrator:
         self.pointing: Mapping[str, Any] | None = None
         #: The main loop's own step toward a new shot (published as ``pending``).
         self.step = PendingState()
+        self._machines: tuple[Machine[Any, Any], ...] = (*self.meta.machines, self.meta,
+                                                         self.step)
         #: Number of the last schedule requested: a late answer to an older one is ignored.
         self.schedule_request = 0
         self.last_status: float | None = None
@@ -185,8 +187,9 @@ class Orchestrator:
         self.run_shot.silent_after = settings.shot_silent_after
 
     @property
-    def machines(self) -> list[Machine[Any, Any]]:
-        return [*self.meta.machines, self.meta, self.step]
+    def machines(self) -> tuple[Machine[Any, Any], ...]:
+        """Every machine, in the order they are published."""
+        return self._machines
 
     @property
     def pending(self) -> PendingStateName | None:
@@ -361,7 +364,7 @@ class Orchestrator:
         # every heartbeat)
         states: list[Action] = [
             Publish(topics.STATES_STATE, {"machine_name": m.name, "state": m.state._value_})
-            for m in self.machines]
+            for m in self._machines]
         states.append(Publish(topics.MAIN_STATUS, self.status(now)))
         return states
 
@@ -370,7 +373,7 @@ class Orchestrator:
         seeing, transparency = self.metrology.conditions(now)
         running = self.run_shot.shot
         return {
-            "states": {m.name: m.state._value_ for m in self.machines},
+            "states": {m.name: m.state._value_ for m in self._machines},
             "waiting": self.waiting or [],
             "pending": None if (step := self.step.state) is _IDLE else step._value_,
             "running_shot": running.shotid if running else None,
@@ -406,7 +409,7 @@ class Orchestrator:
 
     def _decide(self, actions: list[Action], now: float) -> list[Action]:
         self._changed(actions, self.meta.update())
-        reasons = list(self.meta.last_reasons)
+        reasons = self.meta.last_reasons  # never changed in place: kept as it is
         step = self.step.state
         if not reasons and step is _IDLE and now < self.next_schedule_at:
             why = self.last_no_shot or "pausing after an error"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from ocd.core.events import ShotEnded, ShotProgress, ShotStarted, ShotStep
 
@@ -223,6 +223,17 @@ def _median(values: list[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
+class _Conditions(NamedTuple):
+    """The conditions computed at ``since``: they hold until the fresh reading taken at
+    ``oldest`` goes stale (a stale reading stays stale as time goes on), unless a reading
+    comes or the limits change."""
+
+    values: tuple[float | None, float | None]
+    since: float
+    oldest: float | None
+    limits: MetrologyLimits
+
+
 class MetrologyStateName(Name):
     STALE = "stale"
     GOOD = "good"
@@ -262,25 +273,45 @@ class MetrologyState(Machine[MetrologyStateName, MetrologyTrigger]):
     def __init__(self, limits: MetrologyLimits) -> None:
         super().__init__(METROLOGY)
         self.limits = limits
-        self.readings: dict[str, GuiderReading] = {}
+        self._readings: dict[str, GuiderReading] = {}
+        self._conditions: _Conditions | None = None
+
+    @property
+    def readings(self) -> Mapping[str, GuiderReading]:
+        """The latest reading of each guider (read-only: :meth:`reading` records one)."""
+        return self._readings
 
     def conditions(self, now: float) -> tuple[float | None, float | None]:
-        """Median seeing and transparency of the fresh readings (None when unknown)."""
-        stale_after = self.limits.stale_after
+        """Median seeing and transparency of the fresh readings (None when unknown).
+
+        Asked at every heartbeat, tick and decision, but the answer only changes with a new
+        reading or when the oldest fresh one goes stale: it is kept until then."""
+        kept = self._conditions
+        limits = self.limits
+        if kept is not None and kept.limits is limits and kept.since <= now and (
+                kept.oldest is None or now - kept.oldest <= limits.stale_after):
+            return kept.values
+        stale_after = limits.stale_after
         seeing: list[float] = []
         transparency: list[float] = []
-        for reading in self.readings.values():
+        oldest: float | None = None
+        for reading in self._readings.values():
             if now - reading.time <= stale_after:
+                if oldest is None or reading.time < oldest:
+                    oldest = reading.time
                 if reading.seeing is not None:
                     seeing.append(reading.seeing)
                 if reading.transparency is not None:
                     transparency.append(reading.transparency)
-        return (_median(seeing) if seeing else None,
-                _median(transparency) if transparency else None)
+        values = (_median(seeing) if seeing else None,
+                  _median(transparency) if transparency else None)
+        self._conditions = _Conditions(values, now, oldest, limits)
+        return values
 
     def reading(self, guider: str, seeing: float | None, transparency: float | None,
                 now: float) -> StateChange | None:
-        self.readings[guider] = GuiderReading(seeing, transparency, now)
+        self._readings[guider] = GuiderReading(seeing, transparency, now)
+        self._conditions = None
         return self.tick(now)
 
     def tick(self, now: float) -> StateChange | None:
@@ -602,9 +633,10 @@ class MetaState(Machine[MetaStateName, MetaTrigger]):
 
     def __init__(self, machines: list[Machine[Any, Any]]) -> None:
         super().__init__(META)
-        self.machines = machines
+        self.machines = tuple(machines)
         #: The reasons found by the last :meth:`update`.
         self.last_reasons: list[str] = self.reasons()
+        self._updated_for: tuple[Name, ...] | None = None
 
     def reasons(self) -> list[str]:
         """Why a shot cannot start now, one phrase per unsatisfied machine."""
@@ -612,6 +644,12 @@ class MetaState(Machine[MetaStateName, MetaTrigger]):
                 for m in self.machines if m.state not in self.WANTED.get(m.name, (m.state,))]
 
     def update(self) -> StateChange | None:
+        """Follow the other machines. Called at every input; when none of their states has
+        moved since the last call, the same trigger fires again (the reasons are kept)."""
+        states = tuple([m.state for m in self.machines])
+        if states == self._updated_for:
+            return self.fire(_UNSATISFIED if self.last_reasons else _SATISFIED)  # stays
+        self._updated_for = states
         reasons = self.last_reasons = self.reasons()
         if reasons:
             return self.fire(_UNSATISFIED, "; ".join(reasons))

@@ -40,7 +40,14 @@ from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
-from ocd.bus import NoAnswer, Publisher, RateLimitedLog, Subscriber, security_from_config
+from ocd.bus import (
+    NoAnswer,
+    Publisher,
+    RateLimitedLog,
+    Subscriber,
+    security_from_config,
+    tcp_holder,
+)
 from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.events import COMPLETED
@@ -209,8 +216,10 @@ class Board(Service):
             for sock in sockets:
                 sock.close()
             where = f"{self.options.url()} ({address[0]})"
-            why = ("address already in use by another process" if exc.errno == errno.EADDRINUSE
-                   else exc.strerror)
+            holder = tcp_holder(port) \
+                if exc.errno == errno.EADDRINUSE else None
+            why = (f"address already in use by another process{f' ({holder})' if holder else ''}"
+                   if exc.errno == errno.EADDRINUSE else exc.strerror)
             raise OcdError(f"cannot serve on {where}: {why}; change [board] url or --url, or "
                            "stop the other process") from None
         return sockets

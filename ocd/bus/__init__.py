@@ -45,6 +45,7 @@ from ocd.bus.heartbeat import (
     is_reply_to,
     new_enquiry_id,
 )
+from ocd.bus.holder import tcp_holder, url_holder
 from ocd.bus.oneshot import NoAnswer, send_acknowledged
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.presence import Presence, find_service
@@ -52,6 +53,7 @@ from ocd.bus.publisher import Publisher, PublisherStats, make_origin
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.bus.reconnect import Reconnector
 from ocd.bus.sequence import OriginStats, SeqCheck, SeqKind, SequenceTracker
+from ocd.bus.socket_dir import check_socket_dir
 from ocd.bus.subscriber import Subscriber, SubscriberStats, open_source
 from ocd.bus.subscriptions import extra_topics, passes_whole_system, subscription_topics
 from ocd.bus.validation import PayloadRules, accept, command_rules, main_loop_rules
@@ -63,11 +65,12 @@ __all__ = [
     "Presence", "Publisher", "PublisherStats", "RateLimitedLog", "Reconnector", "SeqCheck",
     "SeqKind", "SequenceTracker", "Source", "Subscriber", "SubscriberStats", "accept",
     "apply_options", "bind", "bind_hint", "bind_url", "bus_context", "bus_options",
-    "command_rules", "config_url", "connect_urls", "decode", "encode", "enquire", "extra_topics",
-    "find_service", "is_reply_to", "main_loop_rules", "make_origin", "new_enquiry_id",
-    "open_source", "passes_whole_system", "security_from_config", "send_acknowledged",
-    "service_urls", "sources_of", "stamp", "subscription_topics", "tcs_urls", "topic_schemas",
-    "validate_event", "validation_errors",
+    "check_socket_dir", "command_rules", "config_url", "connect_urls", "decode", "encode",
+    "enquire", "extra_topics", "find_service", "is_reply_to", "main_loop_rules", "make_origin",
+    "new_enquiry_id", "open_source", "passes_whole_system", "security_from_config",
+    "send_acknowledged", "service_urls", "sources_of", "stamp", "subscription_topics",
+    "tcp_holder", "tcs_urls", "topic_schemas", "url_holder", "validate_event",
+    "validation_errors",
 ]
 
 

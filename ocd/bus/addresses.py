@@ -20,6 +20,8 @@ from typing import Any
 
 import zmq
 
+from ocd.bus.holder import ipc_holder, url_holder
+from ocd.bus.socket_dir import check_socket_dir
 from ocd.config import Config
 from ocd.errors import ConfigError, OcdError
 
@@ -170,26 +172,24 @@ def ipc_in_use(path: str) -> bool:
 
 def prepare_bind(url: str, hint: BindHint | None = None, what: str = "",
                  advice: str = "") -> None:
-    """Before binding ``url``: create the directory of an ipc socket; refuse an ipc path that
-    another process is serving (tcp conflicts are reported by the bind itself)."""
+    """Before binding ``url``: create the directory of an ipc socket (mode 0700) or check the
+    one there (:func:`~ocd.bus.socket_dir.check_socket_dir`); refuse an ipc path that another
+    process is serving (tcp conflicts are reported by the bind itself)."""
     if not url.startswith("ipc://"):
         return
     path = url[len("ipc://"):]
     if path.startswith("@"):
         return
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OcdError(f"cannot create the directory of {url}: {exc.strerror}") from None
+    check_socket_dir(Path(path).parent, url)
     if ipc_in_use(path):
-        raise AddressInUse(url, hint, what, advice)
+        raise AddressInUse(url, hint, what, advice, holder=ipc_holder(path))
 
 
 class AddressInUse(OcdError):
     """Another process already publishes on this URL; the message says what to change."""
 
     def __init__(self, url: str, hint: BindHint | None = None, what: str = "",
-                 advice: str = "", every: int = 0) -> None:
+                 advice: str = "", every: int = 0, holder: str | None = None) -> None:
         advice = hint.describe() if hint else (advice or "choose another address")
         target = f"{what} address " if what else ""
         if every > 1 and hint is not None:
@@ -197,8 +197,9 @@ class AddressInUse(OcdError):
                        f"[urls] {hint.service}: all in use by other processes; add addresses "
                        "to the list, or stop one of those processes")
         else:
+            who = f" ({holder})" if holder else ""
             message = (f"cannot bind {target}{url}: address already in use by another "
-                       f"process; {advice}, or stop the other process")
+                       f"process{who}; {advice}, or stop the other process")
         super().__init__(message)
         self.url = url
         self.hint = hint
@@ -240,7 +241,7 @@ def bind(sock: zmq.Socket[Any], url: str, hint: BindHint | None = None, *, what:
         sock.bind(bindable(url))
     except zmq.ZMQError as exc:
         if exc.errno == zmq.EADDRINUSE:
-            raise AddressInUse(url, hint, what, advice) from None
+            raise AddressInUse(url, hint, what, advice, holder=url_holder(url)) from None
         more = hint.describe() if hint else advice
         target = f"{what} address " if what else ""
         raise OcdError(f"cannot bind {target}{url}: {exc.strerror}"

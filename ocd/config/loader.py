@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ocd.config.interpolation import EnvInterpolation
 from ocd.config.model import Config, Origin
+from ocd.config.runtime import with_runtime_dir
 from ocd.config.spec import MASTER_NAME, RETIRED, master_specs, master_text, option_lines
 from ocd.config.static import static_file
 from ocd.errors import ConfigError, quoted, unknown_option
@@ -81,7 +82,8 @@ def load_config(
     ``--config`` can point to an optional local file).
     """
     environ = os.environ if environ is None else environ
-    cfg = Config(_new_parser(environ))
+    # ${OCD_RUNTIME_DIR} (the single-host address plan's directory) has a default
+    cfg = Config(_new_parser(with_runtime_dir(environ)))
     master = static_file(MASTER_NAME)
     _read_file(cfg, master_text(), f"{master}", master, user=False)
     cfg.files.append(master)

@@ -27,6 +27,12 @@ def rehearsal_config() -> Path:
     return samples_dir() / "rehearsal.cfg"
 
 
+def single_host_config() -> Path:
+    """The single-host address plan: every OCD address an ipc socket in the private
+    ``${OCD_RUNTIME_DIR}`` (also ``conf/single-host.cfg``)."""
+    return samples_dir() / "single-host.cfg"
+
+
 def sample_shot_file() -> Path:
     """The sample shot list shipped with OCD (HETDEX-like shots for rehearsals and tests)."""
     return samples_dir() / "shots.dat"

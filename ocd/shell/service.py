@@ -36,6 +36,9 @@ T = TypeVar("T")
 
 #: Signals that ask every service to stop cleanly.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Seconds :meth:`Service.receive` may hand out waiting events without letting the event
+#: loop run.
+BUSY_SLICE = 0.02
 
 
 class BackgroundTaskFailed(Exception):
@@ -85,6 +88,8 @@ class Service:
         #: Exceptions caught by :meth:`guard`, by ``stage:ExceptionType``.
         self.handler_errors: Counter[str] = Counter()
         self._error_log = RateLimitedLog(log, 10.0)
+        #: Loop time when :meth:`receive` last let the event loop run.
+        self._awake_since = 0.0
 
     # -- resources -----------------------------------------------------------------------
     @property
@@ -227,11 +232,24 @@ class Service:
     async def receive(self, subscriber: Subscriber, timeout: float | None = None
                       ) -> Event | None:
         """The next event of ``subscriber``, or None once a stop is requested;
-        TimeoutError after ``timeout`` seconds without one. Costs nothing extra while events
-        are waiting (no task is created then)."""
+        TimeoutError after ``timeout`` seconds without one. Costs little while events are
+        waiting (no task is created then).
+
+        While events keep waiting, a loop around this call never suspends, so every
+        :data:`BUSY_SLICE` seconds it yields once to the event loop: without that, a stream
+        faster than the process (a flood on a bus address, a backlog on a loaded machine)
+        would starve everything else on the loop, the signal handlers included, and SIGTERM
+        would never be seen. A stop requested returns None at once, events waiting or not."""
+        if self.stopping.is_set():
+            return None
         event = subscriber.recv_nowait()
-        if event is not None or self.stopping.is_set():
-            return event
+        if event is not None:
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._awake_since < BUSY_SLICE:
+                return event
+            await asyncio.sleep(0)  # signals, timers, pages and other tasks get their turn
+            self._awake_since = loop.time()
+            return None if self.stopping.is_set() else event
         receiving = asyncio.ensure_future(subscriber.recv(timeout))
         stopped = asyncio.ensure_future(self.stopping.wait())
         try:
@@ -241,6 +259,7 @@ class Service:
                 if not task.done():
                     task.cancel()  # a cancelled receive has consumed nothing
             await asyncio.gather(receiving, stopped, return_exceptions=True)
+        self._awake_since = asyncio.get_running_loop().time()
         if receiving.cancelled():
             return None
         return receiving.result()  # the event, or its TimeoutError

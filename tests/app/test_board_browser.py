@@ -9,13 +9,16 @@ directory.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 from browser_helpers import board_url, chromium
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
@@ -185,3 +188,83 @@ def test_the_page_works_without_any_other_site(board_night: BoardNight) -> None:
     assert requested and all(url.startswith(board_night.url) or url.startswith(
         board_night.url.replace("http", "ws")) for url in requested), requested
     assert failed == [] and errors == []
+
+
+class AnonymousCrowd:
+    """``count`` anonymous WebSockets to the board, opened and read in a thread of their own
+    (its own event loop), from ``addresses`` in turn, kept open until :meth:`close`."""
+
+    def __init__(self, url: str, count: int, addresses: list[str]) -> None:
+        self.url, self.count, self.addresses = url.replace("http", "ws") + "/ws", count, addresses
+        self.admitted = 0
+        self.refused = 0
+        self.ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._run(),),
+                                        daemon=True)
+        self._thread.start()
+
+    async def _page(self, http: aiohttp.ClientSession) -> None:
+        ws = await http.ws_connect(self.url)
+        first = await ws.receive(timeout=30)
+        if first.type == aiohttp.WSMsgType.TEXT:
+            self.admitted += 1
+        else:
+            self.refused += 1
+        async for _ in ws:  # read on, as a page would, until the board or the test closes it
+            pass
+
+    async def _run(self) -> None:
+        self._stop = asyncio.Event()
+        sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+            limit=0, local_addr=(address, 0))) for address in self.addresses]
+        pages = [asyncio.ensure_future(self._page(sessions[n % len(sessions)]))
+                 for n in range(self.count)]
+        try:
+            while self.admitted + self.refused < self.count and not all(p.done() for p in pages):
+                await asyncio.sleep(0.05)
+            self.ready.set()
+            await self._stop.wait()
+        finally:
+            for page in pages:
+                page.cancel()
+            await asyncio.gather(*pages, return_exceptions=True)
+            for http in sessions:
+                await http.close()
+            self.ready.set()
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        self._loop.close()
+
+
+def test_a_signed_in_page_works_while_a_hundred_anonymous_sockets_are_open(
+        board_night: BoardNight) -> None:
+    """Issue 24's attack: 100 anonymous WebSockets from five addresses take every anonymous
+    place; the observer's page, refused while anonymous, gets in once signed in, stays live,
+    and commands."""
+    from playwright.sync_api import expect
+
+    night = board_night
+    crowd = AnonymousCrowd(night.url, 100, [f"127.0.1.{n}" for n in range(1, 6)])
+    try:
+        assert crowd.ready.wait(60), "the anonymous sockets did not all get an answer"
+        assert (crowd.admitted, crowd.refused) == (80, 20)  # every anonymous place taken
+        with chromium() as browser:
+            operator = browser.new_page()
+            operator.goto(night.url + "/")
+            sign_in(operator)
+            # once signed in, its stream gets in past the crowd and shows the night
+            expect(operator.locator("#link")).to_have_text("live", timeout=20_000)
+            expect(operator.locator("#tcs-state")).to_have_text("alive", timeout=20_000)
+            ack = command(operator, "allow")
+            assert "HETDEX shots allowed by board:alice" in ack
+            # the answer came on the page's stream, pushed by the board
+            expect(operator.locator("#hetdex-state")).to_have_text("allowed", timeout=10_000)
+            expect(operator.locator("#hetdex-by")).to_contain_text("board:alice")
+            expect(operator.locator("#link")).to_have_text("live")
+    finally:
+        crowd.close()

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import os
 import socket
 
 import pytest
@@ -220,9 +221,12 @@ async def test_a_bound_tcp_address_is_refused_with_what_to_change(ctx):
     with pytest.raises(AddressInUse) as info:
         Publisher(ctx, first.url, "t", RealClock(), hint=hint)
     message = str(info.value)
-    assert message == (f"cannot bind {first.url}: address already in use by another process; "
-                       "change [urls] ocd_main_loop or its index 0 ([run] n_ocd_main_loop), or "
-                       "stop the other process")
+    # the holder is this very process, which /proc shows by its pid and command line
+    holder, _, advice = message.partition("; ")
+    assert holder.startswith(f"cannot bind {first.url}: address already in use by another "
+                             f"process (held by pid {os.getpid()}: "), message
+    assert advice == ("change [urls] ocd_main_loop or its index 0 ([run] n_ocd_main_loop), or "
+                      "stop the other process")
 
 
 async def test_a_live_ipc_socket_is_not_stolen_but_a_stale_one_is_reused(ctx, tmp_path):

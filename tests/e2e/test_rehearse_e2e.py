@@ -173,7 +173,7 @@ def test_ctrl_c_stops_every_child(tmp_path):
     assert "interrupted; every process stopped" in rehearse.stderr
     assert "rehearsal summary" in rehearse.output
     # without --keep its directory is gone: nothing names a file in it
-    assert "ocd-rh-" not in rehearse.output + rehearse.stderr
+    assert "/rehearse-" not in rehearse.output + rehearse.stderr
     assert "recording (deleted with the temporary directory): " in rehearse.output
     assert set(pids) == set(CHILDREN) and all(gone(pid) for pid in pids.values())
 

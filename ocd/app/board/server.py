@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import socket
 import time
 from dataclasses import replace
@@ -39,7 +40,14 @@ from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
-from ocd.bus import NoAnswer, Publisher, RateLimitedLog, Subscriber, security_from_config
+from ocd.bus import (
+    NoAnswer,
+    Publisher,
+    RateLimitedLog,
+    Subscriber,
+    security_from_config,
+    tcp_holder,
+)
 from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.events import COMPLETED
@@ -66,6 +74,11 @@ COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
 }
 #: Seconds a connection has to send a request's headers, and a request to send its body.
 HEADER_TIMEOUT, BODY_TIMEOUT = 10.0, 5.0
+#: Seconds, at a stop, that the pages get to answer the close of their WebSockets, and that
+#: requests still being handled get to finish before they are cancelled (twice over: aiohttp
+#: waits this long for a handler, then as long again for its cancellation): the board stops
+#: within a couple of seconds, whatever its pages do.
+CLOSE_TIMEOUT, SHUTDOWN_TIMEOUT = 1.0, 0.5
 #: Password checks (scrypt, 32 MiB each) the board runs at once, whoever asks.
 HASHES_AT_ONCE = 2
 #: Seconds (real) between two recomputations of the sky chart at most, and OCD-clock seconds
@@ -143,12 +156,17 @@ class Board(Service):
         # of its previous answer): aiohttp's keep-alive timer runs from the connection's start
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                keepalive_timeout=HEADER_TIMEOUT, max_line_size=4096,
-                               max_field_size=4096, max_headers=64)
+                               max_field_size=4096, max_headers=64,
+                               shutdown_timeout=SHUTDOWN_TIMEOUT)
         await runner.setup()
+        # at the end, in this order: stop listening (a page whose WebSocket closes reconnects
+        # at once, and a page let in then would hold the runner's cleanup), close the pages,
+        # then end what is left (requests still handled are cancelled after SHUTDOWN_TIMEOUT)
         self.on_close(runner.cleanup)
         sockets = self._bind()
-        self.on_close(self._close_pages)  # before the runner's cleanup
+        self.on_close(self._close_pages)
         self.on_close(self.hub.stop)
+        self.on_close(lambda: _stop_listening(runner))
         for sock in sockets:
             await web.SockSite(runner, sock).start()
         port = sockets[0].getsockname()[1]
@@ -198,8 +216,10 @@ class Board(Service):
             for sock in sockets:
                 sock.close()
             where = f"{self.options.url()} ({address[0]})"
-            why = ("address already in use by another process" if exc.errno == errno.EADDRINUSE
-                   else exc.strerror)
+            holder = tcp_holder(port) \
+                if exc.errno == errno.EADDRINUSE else None
+            why = (f"address already in use by another process{f' ({holder})' if holder else ''}"
+                   if exc.errno == errno.EADDRINUSE else exc.strerror)
             raise OcdError(f"cannot serve on {where}: {why}; change [board] url or --url, or "
                            "stop the other process") from None
         return sockets
@@ -217,11 +237,15 @@ class Board(Service):
         return response
 
     async def _close_pages(self) -> None:
-        for page, pump in list(self._pumps.items()):
+        """Close every page's WebSocket at once ("going away"), each with CLOSE_TIMEOUT s to
+        answer: a page that does not is dropped with the runner's cleanup."""
+        async def close(page: Page, pump: asyncio.Task[None]) -> None:
             pump.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(page.socket.close(code=1001, message=b"board stopping"),
-                                       1.0)
+                                       CLOSE_TIMEOUT)
+
+        await asyncio.gather(*(close(page, pump) for page, pump in list(self._pumps.items())))
 
     # -- the bus side ----------------------------------------------------------------------
     async def main(self) -> int:
@@ -391,8 +415,8 @@ class Board(Service):
             if wait > 0:
                 return web.json_response(
                     {"error": f"too many failed sign-ins as this user: try again in "
-                              f"{wait:.0f} s"},
-                    status=429, headers={"Retry-After": str(max(1, round(wait)))})
+                              f"{math.ceil(wait)} s"},
+                    status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))})
             async with self._hashing:
                 ok = await asyncio.to_thread(check_password, self.options.users, user, password)
             if ok:
@@ -467,6 +491,12 @@ class Board(Service):
         log.info("%s: %s %s: %s (acknowledged by %s)", by, name,
                  "done" if ack.ok else "refused", ack.message, ack.by)
         return web.json_response({"ok": ack.ok, "message": ack.message, "by": ack.by})
+
+
+async def _stop_listening(runner: web.AppRunner) -> None:
+    """Close the listening sockets (the runner's cleanup then finds no site left to stop)."""
+    for site in list(runner.sites):
+        await site.stop()
 
 
 @web.middleware

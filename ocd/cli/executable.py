@@ -56,6 +56,11 @@ ZeroMQ PUB/SUB: they listen to the telescope control system and to each other, a
 every step as events. See the documentation in doc/ for the full guide."""
 
 
+#: ``--config`` given without FILE: ``./ocd.cfg``, optional (made an ``ImplicitFile`` once the
+#: configuration package is imported, which ``ocd --help`` does not need).
+IMPLICIT_CONFIG = object()
+
+
 class OcdParser(argparse.ArgumentParser):
     """argparse, with the closest name suggested for a mistyped choice or option."""
 
@@ -80,9 +85,10 @@ def _common_options() -> OcdParser:
     common = OcdParser(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument(
-        "--config", action="append", nargs="?", const="ocd.cfg", metavar="FILE",
+        "--config", action="append", nargs="?", const=IMPLICIT_CONFIG, metavar="FILE",
         help="user configuration file merged over the shipped master file (repeatable; "
-             "without FILE: ocd.cfg; a missing file is skipped with a warning)")
+             "a FILE that does not exist is an error; without FILE: ./ocd.cfg, skipped with a "
+             "warning when absent)")
     group.add_argument(
         "--set", action="append", default=[], metavar="SECTION.OPTION=VALUE",
         help="override one configuration option (repeatable; wins over files and environment)")
@@ -153,8 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # imported here, not at the top: ``ocd --help`` and a mistyped option need neither
         from ocd.cli.logs import setup_logging
-        from ocd.config import load_config, parse_override
+        from ocd.config import ImplicitFile, MASTER_NAME, load_config, parse_override
 
+        if args.config:
+            args.config = [ImplicitFile(MASTER_NAME) if name is IMPLICIT_CONFIG else name
+                           for name in args.config]
         overrides = [parse_override(item) for item in args.set]
         extra = getattr(args.module, "overrides", None)
         if extra is not None:

@@ -13,7 +13,7 @@ comments) is small.
 """
 
 from ocd.config.interpolation import UnsetVariableError
-from ocd.config.loader import ENV_PREFIX, load_config, parse_override
+from ocd.config.loader import ENV_PREFIX, ImplicitFile, load_config, parse_override
 from ocd.config.model import Config, Origin, literal, shown_value
 from ocd.config.spec import (
     COMPANION_NAMES,
@@ -37,7 +37,7 @@ from ocd.config.static import (
 from ocd.config.values import parse_time
 
 __all__ = [
-    "COMPANION_NAMES", "ENV_PREFIX", "MASK", "MASTER_NAME", "Config", "OptionSpec", "Origin",
+    "COMPANION_NAMES", "ENV_PREFIX", "MASK", "ImplicitFile", "MASTER_NAME", "Config", "OptionSpec", "Origin",
     "SpecProblem", "UnsetVariableError", "is_secret", "literal", "load_config", "master_specs",
     "master_text", "option_lines", "parse_override", "parse_specs", "parse_time",
     "rehearsal_config", "sample_night", "sample_shot_file", "samples_dir", "shown_value",

@@ -74,10 +74,18 @@ def test_config_with_no_value_means_ocd_cfg_in_cwd(ocd, tmp_path):
     assert "ocd.cfg:2" in result.stdout
 
 
-def test_missing_config_warns_not_crashes(ocd, tmp_path):
-    result = ocd("time", "--config", str(tmp_path / "nope.cfg"))
-    assert result.returncode == 0
-    assert "nope.cfg not found: skipped" in result.stderr
+def test_missing_named_config_is_one_line_exit_2(ocd, tmp_path):
+    result = ocd("run", "--config", str(tmp_path / "nigth.cfg"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (f"ocd: error: configuration file '{tmp_path / 'nigth.cfg'}': "
+                             "no such file (--config)\n")
+
+
+def test_missing_implicit_ocd_cfg_warns_and_goes_on(ocd, tmp_path):
+    result = ocd("time", "--config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ocd.cfg not found: skipped" in result.stderr
 
 
 def test_config_show_masks_password_everywhere(ocd, tmp_path):

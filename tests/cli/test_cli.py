@@ -97,6 +97,21 @@ def test_config_show_masks_password_everywhere(ocd, tmp_path):
     assert "mysql_password = ********" in result.stdout
 
 
+def test_config_show_masks_only_the_secret_value(ocd, tmp_path):
+    """A password that is also a common word (the original's ``test``, or ``ocd``) is masked
+    where it is the value of a secret option, and nowhere else."""
+    user = tmp_path / "u.cfg"
+    user.write_text("[database]\nmysql_password = ocd\nmysql_database = ocd_db\n"
+                    "mysql_user = ocd\n")
+    result = ocd("config", "show", "--config", str(user), "--log-level", "DEBUG")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "mysql_password = ********" in lines
+    assert "mysql_database = ocd_db" in lines and "mysql_user = ocd" in lines
+    assert "[general]" in lines and "********" not in result.stderr
+    assert sum("********" in line for line in lines) == 1
+
+
 def test_configuration_error_is_one_line_exit_2(ocd, tmp_path):
     user = tmp_path / "u.cfg"
     user.write_text("[dates]\nmock_speed = quick\n")

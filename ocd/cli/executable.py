@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # imported here, not at the top: ``ocd --help`` and a mistyped option need neither
         from ocd.cli.logs import setup_logging
-        from ocd.config import ImplicitFile, MASTER_NAME, load_config, parse_override
+        from ocd.config import MASTER_NAME, ImplicitFile, load_config, parse_override
 
         if args.config:
             args.config = [ImplicitFile(MASTER_NAME) if name is IMPLICIT_CONFIG else name

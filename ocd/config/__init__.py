@@ -37,7 +37,8 @@ from ocd.config.static import (
 from ocd.config.values import parse_time
 
 __all__ = [
-    "COMPANION_NAMES", "ENV_PREFIX", "MASK", "ImplicitFile", "MASTER_NAME", "Config", "OptionSpec", "Origin",
+    "COMPANION_NAMES", "ENV_PREFIX", "MASK", "MASTER_NAME", "Config", "ImplicitFile",
+    "OptionSpec", "Origin",
     "SpecProblem", "UnsetVariableError", "is_secret", "literal", "load_config", "master_specs",
     "master_text", "option_lines", "parse_override", "parse_specs", "parse_time",
     "rehearsal_config", "sample_night", "sample_shot_file", "samples_dir", "shown_value",

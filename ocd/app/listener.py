@@ -6,6 +6,7 @@ formatting is in :mod:`ocd.monitor.lines`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import sys
@@ -61,12 +62,15 @@ def make_plan(cfg: Config, *, urls: Sequence[str] | None = None, tcs: bool = Fal
               all_topics: bool = True, show_all: bool = True) -> ListenPlan:
     """The OCD services' URLs (plus TCS and replay ones when asked), or exactly ``urls``; the
     OCD topics and the TCS topics OCD follows, plus the extras (``-a no``: extras only).
+    A ``-t`` prefix outside ``ocd.`` (``tcs.root``, ``''``) asks for TCS events, so it
+    connects to the TCS stream as ``tcs`` does: only the TCS publishes them.
     Without ``show_all`` the periodic topics are hidden, unless a ``-t`` prefix asks for
     them."""
     if urls:
         # addresses given by hand: a monitor shows whatever comes from them
         chosen = [Source(ANY, tuple(dict.fromkeys(urls)))]
     else:
+        tcs = tcs or any(not topic.startswith(OCD_PREFIX) for topic in topics or ())
         chosen = sources_of(cfg, DEFAULT_SERVICES, tcs=tcs)
         if replay:
             if not service_urls(cfg, "ocd_db_replay"):
@@ -103,10 +107,17 @@ class Listener(Service):
         self.stats = self.subscriber.stats
 
     async def main(self) -> int:
+        # --duration is the whole run's length, not a wait per event: a busy bus must not
+        # keep the listener running past it
+        clock = asyncio.get_running_loop()
+        deadline = None if self.duration is None else clock.time() + self.duration
         try:
             while self.count is None or self.printed < self.count:
+                left = None if deadline is None else deadline - clock.time()
+                if left is not None and left <= 0:
+                    break
                 try:
-                    event = await self.receive(self.subscriber, self.duration)
+                    event = await self.receive(self.subscriber, left)
                 except TimeoutError:
                     break
                 if event is None:  # stopped

@@ -122,15 +122,20 @@ class Listener(Service):
                     break
                 if event is None:  # stopped
                     break
+                text = None
                 with self.guard("event", event.topic):
-                    self._show(event)
+                    text = self._text(event)
+                if text:  # outside the guard: a closed output ends the listener (quietly)
+                    self.out.write(text)
+                    self.out.flush()
         finally:
             if self.footer:
                 self.out.write(_CLEAR_LINE)
                 self.out.flush()
         return 0
 
-    def _show(self, event: Event) -> None:
+    def _text(self, event: Event) -> str:
+        """What ``event`` adds to the output: its line, a gap report, the footer rewritten."""
         check = self.subscriber.last_check
         note = format_check(check, self.as_json) if check is not None else None
         lines = [] if note is None else [printable(note)]
@@ -139,14 +144,12 @@ class Listener(Service):
             self.printed += 1
         moved = self.footer and self.situation.feed(event.topic, event.payload)
         if not lines and not moved:
-            return
+            return ""
         if self.footer:  # rewrite the footer below the new lines
             width = shutil.get_terminal_size().columns - 1
-            self.out.write("".join(f"{_CLEAR_LINE}{line}\n" for line in lines)
-                           + _CLEAR_LINE + printable(self.situation.line(width)))
-        else:
-            self.out.write("".join(f"{line}\n" for line in lines))
-        self.out.flush()
+            return ("".join(f"{_CLEAR_LINE}{line}\n" for line in lines)
+                    + _CLEAR_LINE + printable(self.situation.line(width)))
+        return "".join(f"{line}\n" for line in lines)
 
 
 def run_listen(cfg: Config, *, urls: Sequence[str] | None, tcs: bool, replay: bool,

@@ -13,9 +13,12 @@ defaults win.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import re
+import select
 import sys
 import traceback
 from collections.abc import Sequence
@@ -23,7 +26,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from ocd import __version__
-from ocd.errors import EXIT_RUNTIME, OcdError, suggestion
+from ocd.errors import EXIT_BROKEN_PIPE, EXIT_RUNTIME, OcdError, suggestion
 
 log = logging.getLogger("ocd")
 
@@ -183,12 +186,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ocd: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as exc:
+        if _stdout_closed():
+            return _output_closed()
+        return _internal_error(exc, debug)
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-        if debug:
-            traceback.print_exc()
-        print(f"ocd: error: internal error {type(exc).__name__}: {exc} "
-              "(run again with --debug for the traceback and report it)", file=sys.stderr)
-        return EXIT_RUNTIME
+        return _internal_error(exc, debug)
+
+
+def _internal_error(exc: Exception, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"ocd: error: internal error {type(exc).__name__}: {exc} "
+          "(run again with --debug for the traceback and report it)", file=sys.stderr)
+    return EXIT_RUNTIME
+
+
+def _stdout_closed() -> bool:
+    """Whether the standard output is a pipe whose reader went away (and not some other pipe,
+    e.g. to a child process, that broke)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
+def _output_closed() -> int:
+    """The reader of the standard output went away (``ocd schedule | head -1``): end quietly,
+    as a command the closed pipe stops does, without a message; what is still buffered goes
+    nowhere, so Python's last flush cannot complain either."""
+    with contextlib.suppress(OSError, ValueError):  # no standard output at all
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -12,14 +12,15 @@ NAME = "listen"
 HELP = "print the events on the bus, one line each (the reference monitor)"
 DESCRIPTION = """\
 Subscribe to the OCD processes' addresses ([urls] ocd_main_loop, ocd_run_shot,
-ocd_allow_hetdex; with --tcs, or a -t TOPIC outside ocd., also [urls] event_urls, with --replay [urls] ocd_db_replay), or
-to exactly --urls, and print each event on one line: time, topic and its key fields. The
-periodic events (state re-publications, status, TCS heartbeats, pointing, metrology,
-heartbeats) are hidden unless --all or a -t naming them; on a terminal the last line keeps
-the TCS state, whether HETDEX is allowed, the shot under way and the last decision. With
---json, one JSON object {"topic": ..., "payload": {...}} per line for every event. Lost events
-(sequence gaps) are reported as lines starting with "!!" (with --json: {"gap": {...}}
-objects). Reads any publisher that speaks the wire format: [topic, JSON object]."""
+ocd_allow_hetdex; with --tcs, or a -t TOPIC outside ocd., also [urls] event_urls, with
+--replay [urls] ocd_db_replay), or to exactly --urls, and print each event on one line:
+time, topic and its key fields. The periodic events (state re-publications, status, TCS
+heartbeats, pointing, metrology, heartbeats) are hidden unless --all or a -t naming them;
+on a terminal the last line keeps the TCS state, whether HETDEX is allowed, the shot under
+way and the last decision. With --json, one JSON object {"topic": ..., "payload": {...}}
+per line for every event. Lost events (sequence gaps) are reported as lines starting with
+"!!" (with --json: {"gap": {...}} objects). Reads any publisher that speaks the wire
+format: [topic, JSON object]."""
 
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:

@@ -2,10 +2,14 @@
 
 import argparse
 import re
+import subprocess
+import sys
 
 import pytest
+from conftest import ocd_env
 
 from ocd.cli import build_parser
+from ocd.config import sample_shot_file
 
 
 def leaf_parsers(parser):
@@ -244,3 +248,20 @@ def test_help_imports_no_command_code():
                             env=ocd_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("args", [
+    ("config", "show"),
+    ("schedule", "--shots", str(sample_shot_file()), "--at", "2017-11-19T03:00", "--all",
+     "--json"),
+], ids=["config-show", "schedule"])
+def test_a_closed_output_ends_the_command_quietly(args, tmp_path):
+    """``ocd config show | head -1``: the reader is gone before the first write; the command
+    ends with 128 + SIGPIPE and says nothing (it said "internal error BrokenPipeError")."""
+    process = subprocess.Popen([sys.executable, "-m", "ocd", *args], cwd=tmp_path,
+                               env=ocd_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 141, err
+    assert "Broken" not in err and "error" not in err and "Traceback" not in err, err

@@ -394,3 +394,22 @@ def test_listen_duration_is_the_total_on_a_busy_bus(raw_publisher, tmp_path):
     assert code == 0, err
     assert time.monotonic() - started >= 2
     assert out.count("tcs.receiver.heartbeat") >= 2
+
+
+def test_listen_into_a_closed_pipe_ends_quietly(raw_publisher, tmp_path):
+    """``ocd listen | head -1``: once the reader is gone the listener ends (it went on for
+    ever, logging BrokenPipeError for every event), says no error, exits 128 + SIGPIPE."""
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "--all", env=ocd_env())
+    wait_subscribed(sock, b"tcs.")
+    listen.stdout.close()
+    frames = raw_frames("tcs.receiver.heartbeat",
+                        tcs_payload("tcs.receiver.heartbeat", alive="yes"))
+    deadline = time.monotonic() + 40
+    while listen.poll() is None and time.monotonic() < deadline:
+        sock.send_multipart(frames)
+        time.sleep(0.02)  # events to write: the first write finds the pipe closed
+    assert listen.poll() == 141, "ocd listen still running 40 s after its reader went away"
+    err = listen.stderr.read()
+    assert "Broken" not in err and "error" not in err.lower(), err
+    assert "ocd listen: " in err  # the summary, as after -n or --duration

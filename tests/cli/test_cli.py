@@ -62,12 +62,15 @@ def test_config_copy_refuses_then_forces(ocd, tmp_path):
     assert (tmp_path / "loggers.cfg").exists()
     (tmp_path / "ocd.cfg").write_text("[run]\n")
     again = ocd("config", "copy", str(tmp_path))
-    assert again.returncode == 1
+    assert again.returncode == 2  # a usage error, as doc/commands.md says
     assert again.stderr.count("\n") == 1 and "use --force" in again.stderr
     assert (tmp_path / "ocd.cfg").read_text() == "[run]\n"
     forced = ocd("config", "copy", "--force", str(tmp_path))
     assert forced.returncode == 0
     assert (tmp_path / "ocd.cfg").read_text().startswith("# OCD master configuration")
+    nowhere = ocd("config", "copy", str(tmp_path / "absent"))
+    assert nowhere.returncode == 2
+    assert nowhere.stderr == f"ocd: error: {tmp_path / 'absent'}: no such directory\n"
 
 
 def test_config_with_no_value_means_ocd_cfg_in_cwd(ocd, tmp_path):

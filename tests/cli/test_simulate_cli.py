@@ -103,7 +103,7 @@ def test_bad_requests_get_one_line(tmp_path: Path, args, message):
 def test_without_a_shot_list_one_line_says_how_to_name_one(tmp_path: Path, command):
     """A newcomer's first try, in a directory with no shots.dat and no configuration."""
     done = run_ocd(command, cwd=tmp_path)
-    assert done.returncode == 1, done.stdout
+    assert done.returncode == 2, done.stdout
     assert done.stderr.strip().splitlines() == [
         f"ocd: error: {tmp_path / 'shots.dat'}: no shot list there ([shots] shot_file): give "
         "--shots FILE, or a configuration naming one (the sample night's: --config "

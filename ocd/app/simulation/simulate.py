@@ -128,7 +128,7 @@ def read_shots(cfg: Config, shots: Path | None) -> ShotStore:
     if path is None:
         raise cfg.error("shots", "shot_file", "", "a shot file is needed (or give --shots)")
     if shots is None and not path.exists():
-        raise OcdError(f"{path}: no shot list there ([shots] shot_file): give --shots FILE, or "
+        raise UsageError(f"{path}: no shot list there ([shots] shot_file): give --shots FILE, or "
                        "a configuration naming one (the sample night's: --config "
                        "conf/rehearsal.cfg in OCD's source tree)")
     return load_shots(path)

@@ -1,0 +1,48 @@
+"""Configuration mistakes a new user makes, caught or made harmless: real ``ocd`` processes on
+real sockets (issue "mistakes caught")."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def tcs_moves(tap: EventTap) -> list[str]:
+    return [f"{e.payload['old_state']}->{e.payload['new_state']}" for e in tap.events
+            if e.topic == "ocd.states.change" and e.payload["machine_name"] == "tcs"]
+
+
+def test_the_quick_starts_night_does_not_flap_the_tcs():
+    """The quick start's by-hand night: ``mock_speed = 60`` with the default ``[tcs]
+    heartbeat_timeout = 5`` (OCD-clock seconds: a twelfth of a real second), and heartbeats at
+    most ``[sim_tcs] max_rate`` a real second (10 here: 6 OCD-clock seconds apart). The TCS
+    turned dead and alive again between every two heartbeats; it must stay alive."""
+    root = short_tmpdir()
+    try:
+        path = night_config(root, speed=60)
+        text = path.read_text()
+        path.write_text(text.replace("heartbeat_timeout = 60", "heartbeat_timeout = 5")
+                        .replace("max_rate = 20", "max_rate = 10"))
+        args = ("--config", str(path))
+        tap = EventTap([f"ipc://{root}/main.ipc", f"ipc://{root}/tcs.ipc"])
+        run = OcdProcess(("run", *args, "--yes"), root, "run")
+        sim = OcdProcess(("sim_tcs", *args), root, "sim_tcs")
+        try:
+            alive, _ = tap.wait_for(lambda e: e.topic == "ocd.states.change"
+                                    and e.payload["machine_name"] == "tcs"
+                                    and e.payload["new_state"] == "alive", 60, what="TCS alive")
+            # forty heartbeats after it came alive: four real seconds, 240 OCD-clock seconds
+            for _ in range(40):
+                alive, _ = tap.wait_for(lambda e: e.topic == "tcs.receiver.heartbeat", 30,
+                                        alive + 1, what="a TCS heartbeat")
+            assert tcs_moves(tap)[-1:] == ["dead->alive"] and "alive->dead" not in tcs_moves(tap)
+        finally:
+            assert sim.stop() == 0, sim.stderr()
+            assert run.stop() == 0, run.stderr()
+            tap.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -3,9 +3,14 @@ real sockets (issue "mistakes caught")."""
 
 from __future__ import annotations
 
+import re
 import shutil
+import signal
+import socket
 
 import pytest
+from bus_helpers import start_ocd, wait_for_line
+from conftest import ocd_env, run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir
 
 pytestmark = pytest.mark.timeout(120)
@@ -46,3 +51,31 @@ def test_the_quick_starts_night_does_not_flap_the_tcs():
             tap.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_rehearse_board_on_a_busy_port_says_one_line_with_advice_that_works(tmp_path):
+    """``ocd rehearse --board`` with ``[board] url``'s port taken: one line before anything
+    starts (it printed the error twice and an empty summary, and advised ``--url``, which
+    ``ocd rehearse`` does not take); the advice, followed, gives a rehearsal with its board."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        refused = run_ocd("rehearse", "--board", "--duration", "1m", "--set",
+                          f"board.url=http://127.0.0.1:{port}", cwd=tmp_path, timeout=60)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stdout == ""
+    lines = refused.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"ocd: error: cannot serve on http://127.0.0.1:{port} (127.0.0.1): address already in "
+        "use by another process; give --set board.url=http://127.0.0.1:0"), refused.stderr
+    advice = re.search(r"give (--set \S+)", lines[0]).group(1).split(" ")
+    followed = start_ocd("rehearse", "--board", *advice, env=ocd_env(), cwd=tmp_path)
+    try:
+        served = wait_for_line(followed.stdout, "the board of this night: ", timeout=60)
+        assert re.search(r"the board of this night: http://127\.0\.0\.1:\d+/", served)
+    finally:
+        followed.send_signal(signal.SIGINT)  # enough: the board served, on a free port
+        out, err = followed.communicate(timeout=60)
+    assert followed.returncode == 130, err
+    assert "in use" not in err

@@ -154,8 +154,11 @@ class Rehearsal(Service):
                                      f"{STARTUP_TIMEOUT:g}", *topics, str(plan.night)])
         else:
             self.start_child("sim_tcs", ["sim_tcs"])
+        # sent once the main loop, the recorder and this monitor all subscribe: the recording
+        # holds the command (and, the recorder being connected to the main loop long before,
+        # its acknowledgement and the state change it makes)
         self.start_child("allow_hetdex", ["allow_hetdex", "start", "--timeout",
-                                    f"{STARTUP_TIMEOUT:g}"])
+                                    f"{STARTUP_TIMEOUT:g}", "--subscribers", "3"])
 
     def check_children(self) -> str | None:
         """Why the rehearsal must stop because of a child, or None."""

@@ -79,3 +79,18 @@ def test_rehearse_board_on_a_busy_port_says_one_line_with_advice_that_works(tmp_
         out, err = followed.communicate(timeout=60)
     assert followed.returncode == 130, err
     assert "in use" not in err
+
+
+def test_rehearse_into_a_closed_pipe_stops_its_children_and_ends_quietly(tmp_path):
+    """``ocd rehearse | head -1``: the reader goes after the first line; the rehearsal stops
+    every child and ends with 128 + SIGPIPE, no BrokenPipeError logged for every event."""
+    rehearse = start_ocd("rehearse", "--duration", "3h", env=ocd_env(), cwd=tmp_path)
+    try:
+        assert rehearse.stdout.readline().startswith("ocd rehearse: 180 min of night")
+        rehearse.stdout.close()
+        err = rehearse.stderr.read()  # to its end: every child stopped, then the rehearsal
+        assert rehearse.wait(timeout=60) == 141, err
+    finally:
+        if rehearse.poll() is None:
+            rehearse.kill()
+    assert "Broken" not in err and "Traceback" not in err, err

@@ -96,8 +96,11 @@ class Rehearsal(Service):
     # -- output --------------------------------------------------------------------------------
     def say(self, text: str, when: dt.datetime | None = None) -> None:
         stamp = when.strftime("%H:%M:%S") if when else " " * 8
-        print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {text}", file=self.out,
-              flush=True)
+        try:
+            print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {text}", file=self.out,
+                  flush=True)
+        except BrokenPipeError:  # ocd rehearse | head -1: stop every child, then end quietly
+            self.request_stop("output closed")
 
     # -- children ------------------------------------------------------------------------------
     def start_child(self, name: str, args: list[str]) -> OcdChild:

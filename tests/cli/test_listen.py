@@ -364,11 +364,16 @@ def test_listen_t_tcs_root_connects_to_the_tcs_stream(raw_publisher, tmp_path):
     cfg = write_config(tmp_path, event_urls=url)
     listen = start_ocd("listen", "--config", str(cfg), "-t", "tcs.root", "-a", "no", "-n", "2",
                        env=ocd_env())
-    wait_subscribed(sock, b"tcs.root")
-    for ra in (12.5, 12.75):
-        sock.send_multipart(raw_frames("tcs.root.ra_dec",
-                                       tcs_payload("tcs.root.ra_dec", ra=ra, dec=56.1)))
-    code, out, err = finish(listen)
+    try:
+        wait_subscribed(sock, b"tcs.root")
+        for ra in (12.5, 12.75):
+            sock.send_multipart(raw_frames("tcs.root.ra_dec",
+                                           tcs_payload("tcs.root.ra_dec", ra=ra, dec=56.1)))
+        code, out, err = finish(listen)
+    finally:
+        if listen.poll() is None:  # a failed wait leaves no listener behind
+            listen.kill()
+            listen.wait()
     assert code == 0, err
     assert [line.split("  ")[-1] for line in out.splitlines()] == ["ra=12.5 dec=56.1",
                                                                    "ra=12.75 dec=56.1"]

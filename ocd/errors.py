@@ -14,6 +14,9 @@ EXIT_USAGE = 2
 EXIT_RUNTIME = 1
 #: Exit code after Ctrl+C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
+#: Exit code when the reader of the standard output went away (``ocd listen | head -1``):
+#: 128 + SIGPIPE, as shells report a command the closed pipe stopped.
+EXIT_BROKEN_PIPE = 141
 
 
 class OcdError(Exception):

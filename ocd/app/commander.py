@@ -53,11 +53,14 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: 
                        timeout: float,
                        target_service: str | None = "ocd_main_loop",
                        section: str = "allow_hetdex",
-                       publisher: Publisher | None = None) -> Acknowledgement:
+                       publisher: Publisher | None = None,
+                       subscribers: int = 1) -> Acknowledgement:
     """Publish ``topic`` with ``data`` plus a fresh ``id`` on ``[urls] ocd_allow_hetdex`` at
     index ``[section] n_ocd_allow_hetdex`` (the board has its own), stamped on ``clock``;
     return the acknowledgement. A long-lived process passes the ``publisher`` it holds on
-    that address (the board's), and then ``section`` and ``clock`` are its."""
+    that address (the board's), and then ``section`` and ``clock`` are its. ``subscribers``:
+    send once that many processes subscribe to the command (see ``ocd allow_hetdex
+    --subscribers``)."""
     request_id = uuid.uuid4().hex
     targets = sources_of(cfg, ["ocd_main_loop", "ocd_run_shot"])
 
@@ -76,7 +79,7 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: 
                 publisher, subscriber, topic, {**data, **fresh_fields(), "id": request_id},
                 is_ack=is_ack,
                 timeout=timeout, target_urls=connect_urls(cfg, ["ocd_main_loop"]),
-                target_service=target_service)
+                target_service=target_service, subscribers=subscribers)
     finally:
         ctx.term()
     return Acknowledgement(bool(event.payload.get("ok")), str(event.payload.get("message", "")),
@@ -100,11 +103,14 @@ def _timeout(cfg: Config, timeout: float | None) -> float:
     return timeout if timeout is not None else cfg.get_float("allow_hetdex", "timeout")
 
 
-def allow_hetdex(cfg: Config, allowed: bool, timeout: float | None) -> int:
+def allow_hetdex(cfg: Config, allowed: bool, timeout: float | None,
+                 subscribers: int = 1) -> int:
     """``ocd allow_hetdex start|stop``: exit 0 once the main loop acknowledged."""
+    if subscribers < 1:
+        raise UsageError("--subscribers must be at least 1")
     ack = asyncio.run(send_command(cfg, COMMAND_ALLOW, {"allowed": allowed},
                                    clock=choose_clock_now(cfg).clock,
-                                   timeout=_timeout(cfg, timeout)))
+                                   timeout=_timeout(cfg, timeout), subscribers=subscribers))
     print(check(ack))
     return 0
 

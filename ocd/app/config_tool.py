@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from ocd.config import COMPANION_NAMES, MASTER_NAME, Config, static_file
-from ocd.errors import OcdError
+from ocd.errors import UsageError
 from ocd.obsnum import choose_backend
 
 
@@ -21,13 +21,15 @@ def show_config(cfg: Config) -> int:
 
 
 def copy_files(directory: Path, force: bool) -> int:
-    """Copy the master and companion files; refuse to overwrite any of them without force."""
+    """Copy the master and companion files; refuse to overwrite any of them without force.
+    Both refusals are usage errors (exit status 2): the command line names a wrong directory
+    or lacks ``--force``."""
     if not directory.is_dir():
-        raise OcdError(f"{directory}: no such directory")
+        raise UsageError(f"{directory}: no such directory")
     names = (MASTER_NAME, *COMPANION_NAMES)
     existing = [directory / name for name in names if (directory / name).exists()]
     if existing and not force:
-        raise OcdError(f"{', '.join(map(str, existing))} already exist(s): use --force to "
+        raise UsageError(f"{', '.join(map(str, existing))} already exist(s): use --force to "
                        "overwrite")
     for name in names:
         shutil.copyfile(static_file(name), directory / name)

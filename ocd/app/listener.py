@@ -6,6 +6,7 @@ formatting is in :mod:`ocd.monitor.lines`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import sys
@@ -61,12 +62,15 @@ def make_plan(cfg: Config, *, urls: Sequence[str] | None = None, tcs: bool = Fal
               all_topics: bool = True, show_all: bool = True) -> ListenPlan:
     """The OCD services' URLs (plus TCS and replay ones when asked), or exactly ``urls``; the
     OCD topics and the TCS topics OCD follows, plus the extras (``-a no``: extras only).
+    A ``-t`` prefix outside ``ocd.`` (``tcs.root``, ``''``) asks for TCS events, so it
+    connects to the TCS stream as ``tcs`` does: only the TCS publishes them.
     Without ``show_all`` the periodic topics are hidden, unless a ``-t`` prefix asks for
     them."""
     if urls:
         # addresses given by hand: a monitor shows whatever comes from them
         chosen = [Source(ANY, tuple(dict.fromkeys(urls)))]
     else:
+        tcs = tcs or any(not topic.startswith(OCD_PREFIX) for topic in topics or ())
         chosen = sources_of(cfg, DEFAULT_SERVICES, tcs=tcs)
         if replay:
             if not service_urls(cfg, "ocd_db_replay"):
@@ -103,23 +107,35 @@ class Listener(Service):
         self.stats = self.subscriber.stats
 
     async def main(self) -> int:
+        # --duration is the whole run's length, not a wait per event: a busy bus must not
+        # keep the listener running past it
+        clock = asyncio.get_running_loop()
+        deadline = None if self.duration is None else clock.time() + self.duration
         try:
             while self.count is None or self.printed < self.count:
+                left = None if deadline is None else deadline - clock.time()
+                if left is not None and left <= 0:
+                    break
                 try:
-                    event = await self.receive(self.subscriber, self.duration)
+                    event = await self.receive(self.subscriber, left)
                 except TimeoutError:
                     break
                 if event is None:  # stopped
                     break
+                text = None
                 with self.guard("event", event.topic):
-                    self._show(event)
+                    text = self._text(event)
+                if text:  # outside the guard: a closed output ends the listener (quietly)
+                    self.out.write(text)
+                    self.out.flush()
         finally:
             if self.footer:
                 self.out.write(_CLEAR_LINE)
                 self.out.flush()
         return 0
 
-    def _show(self, event: Event) -> None:
+    def _text(self, event: Event) -> str:
+        """What ``event`` adds to the output: its line, a gap report, the footer rewritten."""
         check = self.subscriber.last_check
         note = format_check(check, self.as_json) if check is not None else None
         lines = [] if note is None else [printable(note)]
@@ -128,14 +144,12 @@ class Listener(Service):
             self.printed += 1
         moved = self.footer and self.situation.feed(event.topic, event.payload)
         if not lines and not moved:
-            return
+            return ""
         if self.footer:  # rewrite the footer below the new lines
             width = shutil.get_terminal_size().columns - 1
-            self.out.write("".join(f"{_CLEAR_LINE}{line}\n" for line in lines)
-                           + _CLEAR_LINE + printable(self.situation.line(width)))
-        else:
-            self.out.write("".join(f"{line}\n" for line in lines))
-        self.out.flush()
+            return ("".join(f"{_CLEAR_LINE}{line}\n" for line in lines)
+                    + _CLEAR_LINE + printable(self.situation.line(width)))
+        return "".join(f"{line}\n" for line in lines)
 
 
 def run_listen(cfg: Config, *, urls: Sequence[str] | None, tcs: bool, replay: bool,

@@ -31,7 +31,8 @@ async def send_acknowledged(publisher: Publisher, subscriber: Subscriber, topic:
                             timeout: float, target_urls: Sequence[str],
                             target_service: str | None = None,
                             target_name: str = "ocd run",
-                            enquiry_interval: float | None = None) -> Event:
+                            enquiry_interval: float | None = None,
+                            subscribers: int = 1) -> Event:
     """Send ``topic``/``data`` once the target is connected; return its acknowledging event.
 
     ``subscriber`` must be connected to ``target_urls`` and receive the acknowledging topic;
@@ -39,7 +40,9 @@ async def send_acknowledged(publisher: Publisher, subscriber: Subscriber, topic:
     the heartbeat replies that count to those of that service (e.g. ``ocd_main_loop``).
     ``timeout`` covers the whole exchange; on expiry :class:`NoAnswer` says
     ``no ocd run answered on <urls> within N s`` and which step was missing. Events that are
-    neither the reply nor the acknowledgement are dropped meanwhile.
+    neither the reply nor the acknowledgement are dropped meanwhile. ``subscribers``: send
+    only once that many subscriptions receive ``topic`` (the target and, in a rehearsal, the
+    recorder and the monitor that must keep the command too).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -59,9 +62,12 @@ async def send_acknowledged(publisher: Publisher, subscriber: Subscriber, topic:
     if publisher.clock.is_mock and target_clock is not None:
         publisher.clock = target_clock  # the command is stamped on its target's mock clock
     try:
-        await publisher.wait_for_subscriber(topic, max(0.0, deadline - loop.time()))
+        await publisher.wait_for_subscriber(topic, max(0.0, deadline - loop.time()),
+                                            count=subscribers)
     except TimeoutError:
-        raise no_answer(f"it answers the heartbeat but does not subscribe to {topic}") from None
+        raise no_answer(f"it answers the heartbeat but does not subscribe to {topic}"
+                        if subscribers == 1 else
+                        f"fewer than {subscribers} subscribers of {topic}") from None
     publisher.publish_nowait(topic, data)
     resend = loop.time() + interval
     while True:

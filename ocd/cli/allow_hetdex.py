@@ -24,9 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="how long to wait for the acknowledgement "
                              "(default: [allow_hetdex] timeout)")
+    parser.add_argument("--subscribers", type=int, default=1, metavar="N",
+                        help="send only once N processes subscribe to the command (the main "
+                             "loop, and a recorder or monitor that must keep it too; "
+                             "default 1)")
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
     from ocd.app.commander import allow_hetdex
 
-    return allow_hetdex(cfg, args.action == "start", args.timeout)
+    return allow_hetdex(cfg, args.action == "start", args.timeout, args.subscribers)

@@ -13,9 +13,12 @@ defaults win.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import re
+import select
 import sys
 import traceback
 from collections.abc import Sequence
@@ -23,7 +26,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from ocd import __version__
-from ocd.errors import EXIT_RUNTIME, OcdError, suggestion
+from ocd.errors import EXIT_BROKEN_PIPE, EXIT_RUNTIME, OcdError, suggestion
 
 log = logging.getLogger("ocd")
 
@@ -56,6 +59,11 @@ ZeroMQ PUB/SUB: they listen to the telescope control system and to each other, a
 every step as events. See the documentation in doc/ for the full guide."""
 
 
+#: ``--config`` given without FILE: ``./ocd.cfg``, optional (made an ``ImplicitFile`` once the
+#: configuration package is imported, which ``ocd --help`` does not need).
+IMPLICIT_CONFIG = object()
+
+
 class OcdParser(argparse.ArgumentParser):
     """argparse, with the closest name suggested for a mistyped choice or option."""
 
@@ -80,9 +88,10 @@ def _common_options() -> OcdParser:
     common = OcdParser(add_help=False)
     group = common.add_argument_group("common options")
     group.add_argument(
-        "--config", action="append", nargs="?", const="ocd.cfg", metavar="FILE",
+        "--config", action="append", nargs="?", const=IMPLICIT_CONFIG, metavar="FILE",
         help="user configuration file merged over the shipped master file (repeatable; "
-             "without FILE: ocd.cfg; a missing file is skipped with a warning)")
+             "a FILE that does not exist is an error; without FILE: ./ocd.cfg, skipped with a "
+             "warning when absent)")
     group.add_argument(
         "--set", action="append", default=[], metavar="SECTION.OPTION=VALUE",
         help="override one configuration option (repeatable; wins over files and environment)")
@@ -153,8 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # imported here, not at the top: ``ocd --help`` and a mistyped option need neither
         from ocd.cli.logs import setup_logging
-        from ocd.config import load_config, parse_override
+        from ocd.config import MASTER_NAME, ImplicitFile, load_config, parse_override
 
+        if args.config:
+            args.config = [ImplicitFile(MASTER_NAME) if name is IMPLICIT_CONFIG else name
+                           for name in args.config]
         overrides = [parse_override(item) for item in args.set]
         extra = getattr(args.module, "overrides", None)
         if extra is not None:
@@ -174,12 +186,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ocd: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as exc:
+        if _stdout_closed():
+            return _output_closed()
+        return _internal_error(exc, debug)
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
-        if debug:
-            traceback.print_exc()
-        print(f"ocd: error: internal error {type(exc).__name__}: {exc} "
-              "(run again with --debug for the traceback and report it)", file=sys.stderr)
-        return EXIT_RUNTIME
+        return _internal_error(exc, debug)
+
+
+def _internal_error(exc: Exception, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"ocd: error: internal error {type(exc).__name__}: {exc} "
+          "(run again with --debug for the traceback and report it)", file=sys.stderr)
+    return EXIT_RUNTIME
+
+
+def _stdout_closed() -> bool:
+    """Whether the standard output is a pipe whose reader went away (and not some other pipe,
+    e.g. to a child process, that broke)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
+def _output_closed() -> int:
+    """The reader of the standard output went away (``ocd schedule | head -1``): end quietly,
+    as a command the closed pipe stops does, without a message; what is still buffered goes
+    nowhere, so Python's last flush cannot complain either."""
+    with contextlib.suppress(OSError, ValueError):  # no standard output at all
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

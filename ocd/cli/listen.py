@@ -12,20 +12,21 @@ NAME = "listen"
 HELP = "print the events on the bus, one line each (the reference monitor)"
 DESCRIPTION = """\
 Subscribe to the OCD processes' addresses ([urls] ocd_main_loop, ocd_run_shot,
-ocd_allow_hetdex; with --tcs also [urls] event_urls, with --replay [urls] ocd_db_replay), or
-to exactly --urls, and print each event on one line: time, topic and its key fields. The
-periodic events (state re-publications, status, TCS heartbeats, pointing, metrology,
-heartbeats) are hidden unless --all or a -t naming them; on a terminal the last line keeps
-the TCS state, whether HETDEX is allowed, the shot under way and the last decision. With
---json, one JSON object {"topic": ..., "payload": {...}} per line for every event. Lost events
-(sequence gaps) are reported as lines starting with "!!" (with --json: {"gap": {...}}
-objects). Reads any publisher that speaks the wire format: [topic, JSON object]."""
+ocd_allow_hetdex; with --tcs, or a -t TOPIC outside ocd., also [urls] event_urls, with
+--replay [urls] ocd_db_replay), or to exactly --urls, and print each event on one line:
+time, topic and its key fields. The periodic events (state re-publications, status, TCS
+heartbeats, pointing, metrology, heartbeats) are hidden unless --all or a -t naming them;
+on a terminal the last line keeps the TCS state, whether HETDEX is allowed, the shot under
+way and the last decision. With --json, one JSON object {"topic": ..., "payload": {...}}
+per line for every event. Lost events (sequence gaps) are reported as lines starting with
+"!!" (with --json: {"gap": {...}} objects). Reads any publisher that speaks the wire
+format: [topic, JSON object]."""
 
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parser.add_argument("-t", "--topic", action="append", default=[], metavar="TOPIC",
                         help="also receive topics starting with TOPIC (repeatable; '' is "
-                             "everything)")
+                             "everything; a TOPIC outside 'ocd.' implies --tcs)")
     parser.add_argument("-a", "--all-topics", choices=["yes", "no"], default="yes",
                         help="'no' receives only the -t topics and [topics] extra (default: "
                              "yes, also the OCD topics and the TCS topics OCD follows)")
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     parser.add_argument("-n", "--count", type=int, metavar="N",
                         help="exit after N events (default: run until interrupted)")
     parser.add_argument("--duration", type=float, metavar="SECONDS",
-                        help="exit after this many seconds")
+                        help="exit after this many seconds in all (however busy the bus)")
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:

@@ -1,44 +1,21 @@
-"""Logging set-up: stdlib logging, real-time stamps, secrets redacted and control characters
-escaped everywhere."""
+"""Logging set-up: stdlib logging, real-time stamps, control characters escaped everywhere.
+
+Secrets are kept out of the logs where they are shown, not by search and replace here: the
+only places that show an option's value (``ocd config show``, a configuration error) mask the
+value of a secret option, and no code logs a secret. Replacing a secret's text in every line
+would also mask it inside other words: a password ``test`` turned ``test_db`` into
+``********_db``.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.config
-from collections.abc import Iterable
 
-from ocd.config import MASK, Config
+from ocd.config import Config
 from ocd.errors import printable
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-
-
-class RedactSecrets(logging.Filter):
-    """Replace every known secret value (e.g. ``mysql_password``) by a mask in log records.
-
-    A filter on the handlers rather than care at every call site: a password inside an
-    exception text from a driver is redacted too.
-    """
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
-        message = record.getMessage()
-        redacted = message
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, MASK)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        if record.exc_info and record.exc_info[1] is not None:
-            text = logging.Formatter().formatException(record.exc_info)
-            for secret in self.secrets:
-                text = text.replace(secret, MASK)
-            record.exc_text, record.exc_info = text, None
-        return True
 
 
 class EscapeControls(logging.Filter):
@@ -67,8 +44,6 @@ def setup_logging(level: str = "INFO", cfg: Config | None = None) -> None:
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
     root.setLevel(level)
-    redact = RedactSecrets(cfg.secrets() if cfg is not None else ())
     escape = EscapeControls()
     for handler in root.handlers:
-        handler.addFilter(redact)
         handler.addFilter(escape)

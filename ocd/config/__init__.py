@@ -13,7 +13,7 @@ comments) is small.
 """
 
 from ocd.config.interpolation import UnsetVariableError
-from ocd.config.loader import ENV_PREFIX, load_config, parse_override
+from ocd.config.loader import ENV_PREFIX, ImplicitFile, load_config, parse_override
 from ocd.config.model import Config, Origin, literal, shown_value
 from ocd.config.runtime import RUNTIME_VARIABLE, runtime_dir
 from ocd.config.spec import (
@@ -40,6 +40,7 @@ from ocd.config.values import parse_time
 
 __all__ = [
     "COMPANION_NAMES", "ENV_PREFIX", "MASK", "MASTER_NAME", "RUNTIME_VARIABLE", "Config",
+    "ImplicitFile",
     "OptionSpec", "Origin",
     "SpecProblem", "UnsetVariableError", "is_secret", "literal", "load_config", "master_specs",
     "master_text", "option_lines", "parse_override", "parse_specs", "parse_time",

@@ -71,6 +71,13 @@ def parse_override(text: str) -> tuple[str, str, str]:
     return section.strip(), option.strip().lower(), value.strip()
 
 
+class ImplicitFile(str):
+    """A configuration file named by default, not by the user (``--config`` without FILE):
+    optional, so its absence is a warning where a file the user named is an error."""
+
+    __slots__ = ()
+
+
 def load_config(
     user_files: Iterable[str | os.PathLike[str]] = (),
     overrides: Iterable[tuple[str, str, str]] = (),
@@ -78,8 +85,9 @@ def load_config(
 ) -> Config:
     """Merge master file, user files, ``OCD__SECTION__OPTION`` variables and CLI overrides.
 
-    A user file that does not exist is skipped with a warning (the original OCD's behaviour, so
-    ``--config`` can point to an optional local file).
+    A user file that does not exist stops the command (a mistyped ``--config`` path must not
+    carry on with the shipped defaults), except an :class:`ImplicitFile` (``--config`` without
+    FILE: ``./ocd.cfg``, optional), which is skipped with a warning.
     """
     environ = os.environ if environ is None else environ
     # ${OCD_RUNTIME_DIR} (the single-host address plan's directory) has a default
@@ -90,8 +98,11 @@ def load_config(
     for name in user_files:
         path = Path(name).expanduser()
         if not path.is_file():
-            cfg.warnings.append(f"configuration file {path} not found: skipped")
-            continue
+            if isinstance(name, ImplicitFile) and not path.exists():
+                cfg.warnings.append(f"configuration file {path} not found: skipped")
+                continue
+            why = "not a regular file" if path.exists() else "no such file"
+            raise ConfigError(f"configuration file {quoted(str(path))}: {why} (--config)")
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

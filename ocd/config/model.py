@@ -257,14 +257,3 @@ class Config:
                     out.append(f"    ; {notes[(section, option)]}")
             out.append("")
         return "\n".join(out)
-
-    def secrets(self) -> list[str]:
-        """Every secret value present, so log filters can redact them wherever they appear."""
-        found = []
-        for section in self.sections():
-            for option in self.options(section):
-                if is_secret(option):
-                    value = self.parser.get(section, option, raw=True).strip()
-                    if value:
-                        found.append(value)
-        return found

@@ -38,13 +38,19 @@ def tcs_source(cfg: Config) -> str:
     return "replay" if chosen == "replay" else "tcs"
 
 
+#: Real seconds a mock clock faster than real time waits at least for a TCS heartbeat: they come
+#: in real time, a few per real second at most, and a loaded machine delays some.
+TCS_TIMEOUT_REAL_FLOOR = 1.0
+
+
 def orchestrator_settings(cfg: Config, clock: Clock | None = None) -> Settings:
     """The orchestrator's settings from ``[topics]``, ``[run]`` and ``[tcs]``; times in
     OCD-clock seconds (real-time options are converted with ``clock``'s speed)."""
     speed = getattr(clock, "speed", 1.0) if clock is not None and clock.is_mock else 1.0
     return Settings(
         topics=tcs_topics(cfg),
-        heartbeat_timeout=cfg.get_float("tcs", "heartbeat_timeout"),
+        heartbeat_timeout=max(cfg.get_float("tcs", "heartbeat_timeout"),
+                              TCS_TIMEOUT_REAL_FLOOR * speed if speed > 1 else 0.0),
         metrology=MetrologyLimits(max_seeing=cfg.get_float("run", "max_seeing"),
                                   min_transparency=cfg.get_float("run", "min_transparency"),
                                   stale_after=cfg.get_float("run", "metrology_stale_after")),

@@ -16,10 +16,12 @@ plain format (doc/shot-inputs.md)::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ocd.errors import OcdError
+from ocd.shots.model import TRACK_EAST, TRACK_WEST, Shot
 
 ROLES = ("guider1", "guider2", "wfs1", "wfs2")
 REQUIRED_ROLES = ("guider1", "guider2")
@@ -70,6 +72,31 @@ class InputLocator:
         if not acam_path.is_file():
             raise ShotInputError(f"{acam_path}: ACAM finding image not found")
         return ShotInputs(stars, acam_path)
+
+
+def tracks_of(shot: Shot) -> tuple[str, ...]:
+    """The tracks a shot may take (``E``, ``W`` or both), as the runner names them."""
+    return ("E",) if shot.track == TRACK_EAST else ("W",) if shot.track == TRACK_WEST \
+        else ("E", "W")
+
+
+def lacking_inputs(locator: InputLocator, shots: Iterable[Shot]) -> list[str]:
+    """``SHOTID TRACK`` of each track of a shot still to observe whose star file or ACAM
+    image is not there: said before a simulated night, which would otherwise spend its time
+    failing those shots. Only their presence is checked; their content is read when a shot
+    runs."""
+    lacking = []
+    for shot in shots:
+        if shot.n_obs <= 0:
+            continue
+        for track in tracks_of(shot):
+            try:
+                paths = locator.paths(shot.shotid, shot.qifu, track)
+            except ShotInputError:
+                return [f"{shot.shotid} {track}"]  # a bad template: every shot lacks them
+            if not all(path.is_file() for path in paths):
+                lacking.append(f"{shot.shotid} {track}")
+    return lacking
 
 
 def parse_stars(path: Path) -> tuple[Star, ...]:

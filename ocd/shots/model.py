@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ocd.errors import OcdError, printable
+from ocd.errors import EXIT_USAGE, OcdError, printable
 
 #: The columns of a shot file, in order.
 COLUMNS = ("shotid", "ra", "dec", "track", "priority", "n_obs", "forced_az", "qidx", "qprog",
@@ -54,7 +54,10 @@ class Shot:
 
 
 class ShotFileError(OcdError):
-    """A shot file that cannot be used; the message names file, line and column."""
+    """A shot file that cannot be used; the message names file, line and column. Exit status
+    2, as a bad configuration file: the input the user named is wrong, nothing failed."""
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, source: str, line: int, column: int, message: str) -> None:
         super().__init__(f"{source}:{line}:{column}: {message}")

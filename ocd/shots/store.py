@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ocd.errors import OcdError
+from ocd.errors import OcdError, UsageError
 from ocd.shots.locks import real_file, write_lock
 from ocd.shots.model import COLUMNS, Shot, ShotFileError, ShotTable, lines_of, parse_line
 
@@ -243,7 +243,7 @@ def load_shots(path: str | os.PathLike[str]) -> ShotStore:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise OcdError(f"{path}: cannot read the shot list: {exc.strerror}") from None
+        raise UsageError(f"{path}: cannot read the shot list: {exc.strerror}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -2,10 +2,14 @@
 
 import argparse
 import re
+import subprocess
+import sys
 
 import pytest
+from conftest import ocd_env
 
 from ocd.cli import build_parser
+from ocd.config import sample_shot_file
 
 
 def leaf_parsers(parser):
@@ -58,12 +62,15 @@ def test_config_copy_refuses_then_forces(ocd, tmp_path):
     assert (tmp_path / "loggers.cfg").exists()
     (tmp_path / "ocd.cfg").write_text("[run]\n")
     again = ocd("config", "copy", str(tmp_path))
-    assert again.returncode == 1
+    assert again.returncode == 2  # a usage error, as doc/commands.md says
     assert again.stderr.count("\n") == 1 and "use --force" in again.stderr
     assert (tmp_path / "ocd.cfg").read_text() == "[run]\n"
     forced = ocd("config", "copy", "--force", str(tmp_path))
     assert forced.returncode == 0
     assert (tmp_path / "ocd.cfg").read_text().startswith("# OCD master configuration")
+    nowhere = ocd("config", "copy", str(tmp_path / "absent"))
+    assert nowhere.returncode == 2
+    assert nowhere.stderr == f"ocd: error: {tmp_path / 'absent'}: no such directory\n"
 
 
 def test_config_with_no_value_means_ocd_cfg_in_cwd(ocd, tmp_path):
@@ -74,10 +81,18 @@ def test_config_with_no_value_means_ocd_cfg_in_cwd(ocd, tmp_path):
     assert "ocd.cfg:2" in result.stdout
 
 
-def test_missing_config_warns_not_crashes(ocd, tmp_path):
-    result = ocd("time", "--config", str(tmp_path / "nope.cfg"))
-    assert result.returncode == 0
-    assert "nope.cfg not found: skipped" in result.stderr
+def test_missing_named_config_is_one_line_exit_2(ocd, tmp_path):
+    result = ocd("run", "--config", str(tmp_path / "nigth.cfg"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (f"ocd: error: configuration file '{tmp_path / 'nigth.cfg'}': "
+                             "no such file (--config)\n")
+
+
+def test_missing_implicit_ocd_cfg_warns_and_goes_on(ocd, tmp_path):
+    result = ocd("time", "--config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ocd.cfg not found: skipped" in result.stderr
 
 
 def test_config_show_masks_password_everywhere(ocd, tmp_path):
@@ -87,6 +102,21 @@ def test_config_show_masks_password_everywhere(ocd, tmp_path):
     assert result.returncode == 0
     assert "hunter2-secret" not in result.stdout + result.stderr
     assert "mysql_password = ********" in result.stdout
+
+
+def test_config_show_masks_only_the_secret_value(ocd, tmp_path):
+    """A password that is also a common word (the original's ``test``, or ``ocd``) is masked
+    where it is the value of a secret option, and nowhere else."""
+    user = tmp_path / "u.cfg"
+    user.write_text("[database]\nmysql_password = ocd\nmysql_database = ocd_db\n"
+                    "mysql_user = ocd\n")
+    result = ocd("config", "show", "--config", str(user), "--log-level", "DEBUG")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "mysql_password = ********" in lines
+    assert "mysql_database = ocd_db" in lines and "mysql_user = ocd" in lines
+    assert "[general]" in lines and "********" not in result.stderr
+    assert sum("********" in line for line in lines) == 1
 
 
 def test_configuration_error_is_one_line_exit_2(ocd, tmp_path):
@@ -221,3 +251,20 @@ def test_help_imports_no_command_code():
                             env=ocd_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("args", [
+    ("config", "show"),
+    ("schedule", "--shots", str(sample_shot_file()), "--at", "2017-11-19T03:00", "--all",
+     "--json"),
+], ids=["config-show", "schedule"])
+def test_a_closed_output_ends_the_command_quietly(args, tmp_path):
+    """``ocd config show | head -1``: the reader is gone before the first write; the command
+    ends with 128 + SIGPIPE and says nothing (it said "internal error BrokenPipeError")."""
+    process = subprocess.Popen([sys.executable, "-m", "ocd", *args], cwd=tmp_path,
+                               env=ocd_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=60) == 141, err
+    assert "Broken" not in err and "error" not in err and "Traceback" not in err, err

@@ -355,3 +355,66 @@ def test_listen_escapes_control_characters_from_outside(raw_publisher, as_json):
         record = json.loads(out)
         assert record["payload"]["id"] == ATTACKS["id"]
         assert record["payload"]["text"] == ATTACKS["text"]
+
+
+def test_listen_t_tcs_root_connects_to_the_tcs_stream(raw_publisher, tmp_path):
+    """``-t tcs.root`` asks for TCS events, so it listens to ``[urls] event_urls`` without
+    ``--tcs`` (the documented use: it printed nothing, forever)."""
+    sock, url = raw_publisher
+    cfg = write_config(tmp_path, event_urls=url)
+    listen = start_ocd("listen", "--config", str(cfg), "-t", "tcs.root", "-a", "no", "-n", "2",
+                       env=ocd_env())
+    try:
+        wait_subscribed(sock, b"tcs.root")
+        for ra in (12.5, 12.75):
+            sock.send_multipart(raw_frames("tcs.root.ra_dec",
+                                           tcs_payload("tcs.root.ra_dec", ra=ra, dec=56.1)))
+        code, out, err = finish(listen)
+    finally:
+        if listen.poll() is None:  # a failed wait leaves no listener behind
+            listen.kill()
+            listen.wait()
+    assert code == 0, err
+    assert [line.split("  ")[-1] for line in out.splitlines()] == ["ra=12.5 dec=56.1",
+                                                                   "ra=12.75 dec=56.1"]
+
+
+def test_listen_duration_is_the_total_on_a_busy_bus(raw_publisher, tmp_path):
+    """``--duration`` ends the listener that long after it started, even while events keep
+    coming (it was a timeout per receive: a busy bus kept it running for ever)."""
+    sock, url = raw_publisher
+    cfg = write_config(tmp_path, event_urls=url)
+    listen = start_ocd("listen", "--config", str(cfg), "--tcs", "--all", "--duration", "2",
+                       env=ocd_env())
+    wait_subscribed(sock, b"tcs.")
+    started = time.monotonic()
+    deadline = started + 40  # generous on a loaded machine; far below "for ever"
+    frames = raw_frames("tcs.receiver.heartbeat",
+                        tcs_payload("tcs.receiver.heartbeat", alive="yes"))
+    while listen.poll() is None and time.monotonic() < deadline:
+        sock.send_multipart(frames)
+        time.sleep(0.02)  # keep the bus busy: an event well within any idle timeout
+    assert listen.poll() is not None, "ocd listen --duration 2 still running after 40 s"
+    code, out, err = finish(listen)
+    assert code == 0, err
+    assert time.monotonic() - started >= 2
+    assert out.count("tcs.receiver.heartbeat") >= 2
+
+
+def test_listen_into_a_closed_pipe_ends_quietly(raw_publisher, tmp_path):
+    """``ocd listen | head -1``: once the reader is gone the listener ends (it went on for
+    ever, logging BrokenPipeError for every event), says no error, exits 128 + SIGPIPE."""
+    sock, url = raw_publisher
+    listen = start_ocd("listen", "--urls", url, "--all", env=ocd_env())
+    wait_subscribed(sock, b"tcs.")
+    listen.stdout.close()
+    frames = raw_frames("tcs.receiver.heartbeat",
+                        tcs_payload("tcs.receiver.heartbeat", alive="yes"))
+    deadline = time.monotonic() + 40
+    while listen.poll() is None and time.monotonic() < deadline:
+        sock.send_multipart(frames)
+        time.sleep(0.02)  # events to write: the first write finds the pipe closed
+    assert listen.poll() == 141, "ocd listen still running 40 s after its reader went away"
+    err = listen.stderr.read()
+    assert "Broken" not in err and "error" not in err.lower(), err
+    assert "ocd listen: " in err  # the summary, as after -n or --duration

@@ -104,10 +104,10 @@ def test_errors_are_one_line(ocd, tmp_path):
     shots = tmp_path / "bad.dat"
     shots.write_text("# list\nDEX1 12.0 95 2 1 1 -1 1 P O 000 1:0:0 +1:0:0 2000 0 0 2000\n")
     bad_file = ocd("schedule", "--shots", str(shots), "--at", AT)
-    assert bad_file.returncode == 1
+    assert bad_file.returncode == 2
     assert bad_file.stderr == (f"ocd: error: {shots}:2:11: column 3 (dec) '95': out of range "
                                "[-90, 90]\n")
     both = ocd("schedule", "--top", "3", "--all")
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
     missing = ocd("schedule", "--shots", str(tmp_path / "none.dat"))
-    assert missing.returncode == 1 and "none.dat: cannot read the shot list" in missing.stderr
+    assert missing.returncode == 2 and "none.dat: cannot read the shot list" in missing.stderr

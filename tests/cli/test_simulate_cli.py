@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_ocd
+from conftest import ocd_env, run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
 
 from ocd.config import rehearsal_config, sample_shot_file
@@ -103,7 +105,7 @@ def test_bad_requests_get_one_line(tmp_path: Path, args, message):
 def test_without_a_shot_list_one_line_says_how_to_name_one(tmp_path: Path, command):
     """A newcomer's first try, in a directory with no shots.dat and no configuration."""
     done = run_ocd(command, cwd=tmp_path)
-    assert done.returncode == 1, done.stdout
+    assert done.returncode == 2, done.stdout
     assert done.stderr.strip().splitlines() == [
         f"ocd: error: {tmp_path / 'shots.dat'}: no shot list there ([shots] shot_file): give "
         "--shots FILE, or a configuration naming one (the sample night's: --config "
@@ -185,3 +187,32 @@ def test_a_hostile_recording_is_refused_event_by_event(tmp_path: Path):
     assert "1x pas.Guider1.metrology_data: invalid payload: seeing = -5 is out of range" \
         in done.stdout
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ("simulate", "--from", "2017-11-19T03:00", "--to", "2017-11-19T04:00"),
+    ("plan", "--at", "2017-11-19T11:00"),
+], ids=["simulate", "plan"])
+def test_shots_without_input_files_are_named_at_the_start(tmp_path: Path, command):
+    """The sample shot list away from its star files and ACAM images: said in one line before
+    the report (the night went by in error pauses, 114 of them, without a word why); with the
+    files where ``[run_shot]`` says, nothing is said."""
+    shots = tmp_path / "shots.dat"
+    shots.write_bytes(sample_shot_file().read_bytes())
+    lacking = list(load_shots(shots).all())
+    done = subprocess.run([sys.executable, "-m", "ocd", *command, "--shots", str(shots)],
+                          cwd=tmp_path, env=ocd_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=120)
+    lines = done.stdout.splitlines()
+    said = [n for n, line in enumerate(lines) if "lack their input files" in line]
+    assert len(said) == 1, done.stdout
+    line = lines[said[0]]
+    assert line.startswith(f"ocd {command[0]}: ") and "DEX00001 E" in line, line
+    assert f"shuffle_dir {tmp_path / 'HETcommands'} or acam_dir {tmp_path / 'ACAMimages'}" \
+        in line
+    assert len(lacking) > 8 and line.rstrip().endswith("(doc/shot-inputs.md)")
+    report = [n for n, text in enumerate(lines) if text.startswith(("night from", "tonight's"))]
+    assert report and said[0] < report[0], done.stdout  # at the start, before the report
+    with_files = run_ocd(*command, *CONFIG, cwd=tmp_path, timeout=120)
+    assert with_files.returncode == 0, with_files.stderr
+    assert "lack their input files" not in with_files.stderr

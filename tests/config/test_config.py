@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ocd.config import load_config, parse_override, parse_specs
+from ocd.config import ImplicitFile, load_config, parse_override, parse_specs
 from ocd.errors import ConfigError
 
 
@@ -79,13 +79,21 @@ def test_parse_error_names_file_and_line(tmp_path):
                                "'option = value', a [section] or a # comment")
 
 
-def test_unknown_options_and_missing_files_warn(tmp_path):
+def test_unknown_options_and_missing_implicit_file_warn(tmp_path):
     user = write(tmp_path, "u.cfg", "[run]\nn_ocd_main_lop = 1\n[nosuch]\nx = 1\n")
-    cfg = load_config([user, tmp_path / "absent.cfg"], environ={})
+    cfg = load_config([user, ImplicitFile(tmp_path / "absent.cfg")], environ={})
     assert f"{user}:2: unknown option [run] n_ocd_main_lop (did you mean [run] " \
            "n_ocd_main_loop?): ignored by OCD" in cfg.warnings
     assert f"{user}:4: unknown section [nosuch] with option x: ignored by OCD" in cfg.warnings
     assert any("absent.cfg not found: skipped" in w for w in cfg.warnings)
+
+
+def test_missing_named_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"absent.cfg': no such file") as info:
+        load_config([tmp_path / "absent.cfg"], environ={})
+    assert info.value.exit_code == 2
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config([tmp_path], environ={})
 
 
 def test_environment_interpolation_and_missing_variable():
@@ -146,7 +154,6 @@ def test_password_is_masked_in_show_and_errors():
     shown = cfg.render()
     assert "s3cret-pw" not in shown
     assert "mysql_password = ********" in shown
-    assert cfg.secrets() == ["s3cret-pw"]
 
 
 def test_parse_override_rejects_malformed():

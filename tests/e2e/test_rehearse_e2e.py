@@ -114,6 +114,10 @@ def test_a_short_night_runs_shots_and_summarises(tmp_path):
     topics = summary["events_by_topic"]
     assert topics["tcs.receiver.heartbeat"] > 0 and topics["pas.Guider1.metrology_data"] > 0
     assert topics["ocd.run_shot.exp_hetdex"] >= 2 * 3 * completed
+    # the command that started the night, its acknowledgement and the state it changed: the
+    # command went out before the recorder subscribed, and all three were missing
+    assert topics["ocd.command.allow_hetdex"] >= 1 and topics["ocd.main_loop.ack"] >= 1
+    assert topics["ocd.states.hetdex_allowed"] >= 1
     assert summary["gaps"] == 0
     out = rehearse.output
     assert "shot DEX00009 (W) started: observation 1" in out

@@ -48,7 +48,7 @@ def test_ocd_schedule_says_one_line(tmp_path: Path):
     path = tmp_path / "shots.dat"
     path.write_bytes((ROW5.replace("DEX00005", "DEX\x1b]0;PWNED\x0705") + "\n").encode())
     result = run_ocd("schedule", "--set", f"shots.shot_file={path}", cwd=tmp_path)
-    assert result.returncode == 1, result.stderr  # a bad file, as any other OcdError
+    assert result.returncode == 2, result.stderr  # a bad input file: a usage error
     assert result.stderr == (f"ocd: error: {path}:1:4: control character \\u001b: a shot's "
                              "columns are plain text\n")
     assert "\x1b" not in result.stdout + result.stderr

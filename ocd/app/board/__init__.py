@@ -3,6 +3,7 @@ options :mod:`.options`), the password hashes of its users (:mod:`.auth`), and t
 runs it (:mod:`.command`)."""
 
 from ocd.app.board.command import hash_password_entry, run_board
-from ocd.app.board.server import Board
+from ocd.app.board.options import board_options
+from ocd.app.board.server import Board, check_board_address
 
-__all__ = ["Board", "hash_password_entry", "run_board"]
+__all__ = ["Board", "board_options", "check_board_address", "hash_password_entry", "run_board"]

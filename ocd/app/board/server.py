@@ -98,6 +98,64 @@ def assets_dir() -> Path:
     return static_file("board")
 
 
+#: What to change when the board's address cannot be served, as ``ocd board`` is given it.
+BOARD_ADVICE = "change [board] url or --url, or stop the other process"
+
+
+def _addresses(options: BoardOptions) -> list[tuple[int, Any]]:
+    """(family, address) of every socket to bind: each address the host of ``[board] url``
+    resolves to, and for ``localhost`` both loopback addresses, whatever the resolver says
+    (a browser takes ``localhost`` for either: the board holds both, or another user of
+    the host could serve a page of the board's origin on the other)."""
+    host, port = options.host, options.port
+    if host.lower() == "localhost":
+        return [(socket.AF_INET, ("127.0.0.1", port)), (socket.AF_INET6, ("::1", port))]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise OcdError(f"cannot serve on {options.url()}: {exc.strerror}; change "
+                       "[board] url or --url") from None
+    found: dict[tuple[int, str], Any] = {}
+    for family, _, _, _, address in infos:
+        found.setdefault((family, str(address[0])), address)
+    return [(family, address) for (family, _), address in found.items()]
+
+
+def bind_board(options: BoardOptions, advice: str = BOARD_ADVICE) -> list[socket.socket]:
+    """The board's listening sockets, bound here so that "address in use" says what to change
+    (``advice``: a command that runs the board for the user gives its own); with port 0, the
+    port the first one got for all."""
+    sockets: list[socket.socket] = []
+    port = options.port
+    try:
+        for family, address in _addresses(options):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((address[0], port, *address[2:]))
+            sock.listen(128)
+            sock.setblocking(False)
+            port = sock.getsockname()[1]
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        where = f"{options.url()} ({address[0]})"
+        holder = tcp_holder(port) if exc.errno == errno.EADDRINUSE else None
+        why = (f"address already in use by another process{f' ({holder})' if holder else ''}"
+               if exc.errno == errno.EADDRINUSE else exc.strerror)
+        raise OcdError(f"cannot serve on {where}: {why}; {advice}") from None
+    return sockets
+
+
+def check_board_address(options: BoardOptions, advice: str) -> None:
+    """Stop with one line (ending with ``advice``) now if the board could not serve on its
+    address, rather than once the processes around it have started."""
+    for sock in bind_board(options, advice):
+        sock.close()
+
+
 class Board(Service):
     """One ``ocd board`` process."""
 
@@ -163,7 +221,7 @@ class Board(Service):
         # at once, and a page let in then would hold the runner's cleanup), close the pages,
         # then end what is left (requests still handled are cancelled after SHUTDOWN_TIMEOUT)
         self.on_close(runner.cleanup)
-        sockets = self._bind()
+        sockets = bind_board(self.options)
         self.on_close(self._close_pages)
         self.on_close(self.hub.stop)
         self.on_close(lambda: _stop_listening(runner))
@@ -177,52 +235,6 @@ class Board(Service):
         log.info("serving on %s; answering to the host names %s", ", ".join(sorted(bound)),
                  ", ".join(sorted(self.hosts)))
         self.serving.set()
-
-    def _addresses(self) -> list[tuple[int, Any]]:
-        """(family, address) of every socket to bind: each address the host of ``[board] url``
-        resolves to, and for ``localhost`` both loopback addresses, whatever the resolver says
-        (a browser takes ``localhost`` for either: the board holds both, or another user of
-        the host could serve a page of the board's origin on the other)."""
-        host, port = self.options.host, self.options.port
-        if host.lower() == "localhost":
-            return [(socket.AF_INET, ("127.0.0.1", port)), (socket.AF_INET6, ("::1", port))]
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise OcdError(f"cannot serve on {self.options.url()}: {exc.strerror}; change "
-                           "[board] url or --url") from None
-        found: dict[tuple[int, str], Any] = {}
-        for family, _, _, _, address in infos:
-            found.setdefault((family, str(address[0])), address)
-        return [(family, address) for (family, _), address in found.items()]
-
-    def _bind(self) -> list[socket.socket]:
-        """The listening sockets, bound here so that "address in use" says what to change;
-        with port 0, the port the first one got for all."""
-        sockets: list[socket.socket] = []
-        port = self.options.port
-        try:
-            for family, address in self._addresses():
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind((address[0], port, *address[2:]))
-                sock.listen(128)
-                sock.setblocking(False)
-                port = sock.getsockname()[1]
-        except OSError as exc:
-            for sock in sockets:
-                sock.close()
-            where = f"{self.options.url()} ({address[0]})"
-            holder = tcp_holder(port) \
-                if exc.errno == errno.EADDRINUSE else None
-            why = (f"address already in use by another process{f' ({holder})' if holder else ''}"
-                   if exc.errno == errno.EADDRINUSE else exc.strerror)
-            raise OcdError(f"cannot serve on {where}: {why}; change [board] url or --url, or "
-                           "stop the other process") from None
-        return sockets
 
     @web.middleware
     async def _own_host(self, request: web.Request, handler: Any) -> web.StreamResponse:

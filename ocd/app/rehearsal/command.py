@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from ocd.app.board import board_options, check_board_address
 from ocd.app.keys import create_bus_keys
 from ocd.app.rehearsal.layout import Layout, make_layout
 from ocd.app.rehearsal.plan import forced_settings, plan_from_config
@@ -76,6 +77,9 @@ def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None 
                        *(a for s, o, v in [*cfg.overrides, *forced]
                          for a in ("--set", f"{s}.{o}={v}"))]
         cfg.apply(forced, Origin("ocd rehearse", layout.root))
+        if plan.board:  # one line before anything starts, with advice ocd rehearse takes
+            check_board_address(board_options(cfg), "give --set board.url=http://127.0.0.1:0 "
+                                "(any free port) or stop the other process")
         source = (f"replaying {plan.night} at -s {plan.replay_speedup:g}" if plan.tcs == "replay"
                   else "against ocd sim_tcs")
         where = (f"working in {layout.root}" if keep is not None else "working in a temporary "

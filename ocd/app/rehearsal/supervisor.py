@@ -96,8 +96,11 @@ class Rehearsal(Service):
     # -- output --------------------------------------------------------------------------------
     def say(self, text: str, when: dt.datetime | None = None) -> None:
         stamp = when.strftime("%H:%M:%S") if when else " " * 8
-        print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {text}", file=self.out,
-              flush=True)
+        try:
+            print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {text}", file=self.out,
+                  flush=True)
+        except BrokenPipeError:  # ocd rehearse | head -1: stop every child, then end quietly
+            self.request_stop("output closed")
 
     # -- children ------------------------------------------------------------------------------
     def start_child(self, name: str, args: list[str]) -> OcdChild:
@@ -154,8 +157,11 @@ class Rehearsal(Service):
                                      f"{STARTUP_TIMEOUT:g}", *topics, str(plan.night)])
         else:
             self.start_child("sim_tcs", ["sim_tcs"])
+        # sent once the main loop, the recorder and this monitor all subscribe: the recording
+        # holds the command (and, the recorder being connected to the main loop long before,
+        # its acknowledgement and the state change it makes)
         self.start_child("allow_hetdex", ["allow_hetdex", "start", "--timeout",
-                                    f"{STARTUP_TIMEOUT:g}"])
+                                    f"{STARTUP_TIMEOUT:g}", "--subscribers", "3"])
 
     def check_children(self) -> str | None:
         """Why the rehearsal must stop because of a child, or None."""

@@ -32,6 +32,7 @@ from ocd.app.simulation.simulate import (
     parse_when,
     read_shots,
     run_limits,
+    say_lacking_inputs,
     simulate_nights,
     tick_interval,
 )
@@ -135,6 +136,7 @@ def plan(cfg: Config, *, at: str | None = None, seeing: float | None = None,
         check_png(plot)
     seeing_now, transparency_now, why = conditions(cfg, seeing, transparency)
     store = read_shots(cfg, shots)
+    say_lacking_inputs(cfg, store, "plan")
     weather = Weather("steady", seeing=seeing_now, transparency=transparency_now)
     request = Request([(start, end)], "steady", 1)
     results = simulate_nights(cfg, request, store, weather=weather)

@@ -29,6 +29,8 @@ from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.store import open_for_replay
 from ocd.shell.progress import Progress
 from ocd.shots.book import ShotCopy
+from ocd.shots.inputs import lacking_inputs
+from ocd.shots.runner import locator_from_config
 from ocd.shots.store import ShotStore, load_shots
 from ocd.tcs.sim.weather import KINDS, Weather
 
@@ -128,10 +130,29 @@ def read_shots(cfg: Config, shots: Path | None) -> ShotStore:
     if path is None:
         raise cfg.error("shots", "shot_file", "", "a shot file is needed (or give --shots)")
     if shots is None and not path.exists():
-        raise OcdError(f"{path}: no shot list there ([shots] shot_file): give --shots FILE, or "
+        raise UsageError(f"{path}: no shot list there ([shots] shot_file): give --shots FILE, or "
                        "a configuration naming one (the sample night's: --config "
                        "conf/rehearsal.cfg in OCD's source tree)")
     return load_shots(path)
+
+
+#: Shots named in the line that says which lack input files (the count says the rest).
+SHOWN_LACKING = 8
+
+
+def say_lacking_inputs(cfg: Config, store: ShotStore, command: str) -> None:
+    """One line on standard error, before anything runs, naming the shots (and tracks) whose
+    star file or ACAM image is not in ``[run_shot] shuffle_dir`` and ``acam_dir``: each would
+    fail when chosen, and the night would go by in error pauses without saying why."""
+    lacking = lacking_inputs(locator_from_config(cfg), store.all())
+    if not lacking:
+        return
+    shown = ", ".join(lacking[:SHOWN_LACKING])
+    more = f" and {len(lacking) - SHOWN_LACKING} more" if len(lacking) > SHOWN_LACKING else ""
+    print(f"ocd {command}: {len(lacking)} shot track(s) lack their input files in [run_shot] "
+          f"shuffle_dir {cfg.get_path('run_shot', 'shuffle_dir')} or acam_dir "
+          f"{cfg.get_path('run_shot', 'acam_dir')}: {shown}{more}; they fail when chosen "
+          "(doc/shot-inputs.md)", file=sys.stderr, flush=True)
 
 
 def simulate_nights(cfg: Config, request: Request, store: ShotStore,
@@ -185,6 +206,7 @@ def simulate(cfg: Config, clock: Clock, *, night: str | None = None,
     if replay is not None:
         check_recording(replay)
     store = read_shots(cfg, shots)
+    say_lacking_inputs(cfg, store, "simulate")
     began = time.perf_counter()
     progress = Progress(len(request.windows), label="simulate", unit="nights") \
         if len(request.windows) > 1 else None

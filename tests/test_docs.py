@@ -73,3 +73,82 @@ def test_ci_runs_the_readme_test_command():
     match = re.search(r"^TEST_COMMAND='(?P<cmd>[^']+)'$", ci, flags=re.M)
     assert match, ".ci/run must define TEST_COMMAND='...'"
     assert f"    {match.group('cmd')}\n" in readme or f"\n{match.group('cmd')}\n" in readme
+
+
+# -- doc/commands.md against the parser ---------------------------------------------------------
+
+_COMMON_OPTIONS = {"--config", "--set", "--log-level", "--debug", "-h", "--help"}
+_OPTION = r"(?<![\w-])(--?[a-zA-Z][\w-]*)"
+
+
+def _commands(parser, path=()):
+    """Every command the parser runs (``("config", "send")``) -> its own options, one tuple of
+    spellings per option."""
+    import argparse
+
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, [tuple(a.option_strings) for a in parser._actions
+                     if a.option_strings and not set(a.option_strings) & _COMMON_OPTIONS]
+    for action in subs:
+        for name, sub in action.choices.items():
+            yield from _commands(sub, (*path, name))
+
+
+def _reference_sections():
+    """Each ``## `ocd ...``` section of doc/commands.md: the commands its heading names and
+    its text (``## `ocd obsnum init|next|show``` and ``## `ocd keys init` / `add NAME```
+    name several)."""
+    text = (ROOT / "doc" / "commands.md").read_text()
+    for section in re.split(r"^## ", text, flags=re.M)[1:]:
+        heading = section.split("\n", 1)[0]
+        spans = re.findall(r"`([^`]+)`", heading)
+        words = spans[0].split()
+        assert words[0] == "ocd", heading
+        actions = words[2].split("|") if len(words) > 2 and re.fullmatch(
+            r"[a-z_]+(\|[a-z_]+)*", words[2]) else []
+        actions += [span.split()[0] for span in spans[1:]]
+        names = [(words[1], action) for action in actions] or [(words[1],)]
+        yield names, heading, section
+
+
+def test_every_command_has_its_section_and_every_option_is_documented():
+    from ocd.cli import build_parser
+
+    commands = dict(_commands(build_parser()))
+    documented = set()
+    for names, heading, section in _reference_sections():
+        documented.update(names)
+        known = {spelling for name in names for option in commands.get(name, [])
+                 for spelling in option}
+        unknown = set(re.findall(_OPTION, heading)) - known - _COMMON_OPTIONS
+        assert not unknown, f"doc/commands.md: {heading}: no such option {sorted(unknown)}"
+        for name in names:
+            for spellings in commands.get(name, []):
+                assert any(re.search(rf"(?<![\w-]){re.escape(s)}(?![\w-])", section)
+                           for s in spellings), f"doc/commands.md: {heading}: {spellings}"
+    assert set(commands) == documented, (
+        f"without a section: {sorted(set(commands) - documented)}; "
+        f"no such command: {sorted(documented - set(commands))}")
+
+
+def test_every_command_line_quoted_in_the_pages_names_real_options():
+    """``ocd X --opt`` quoted in the text of the pages: X is a command and --opt one of its
+    options (or a common one)."""
+    from ocd.cli import build_parser
+
+    commands = dict(_commands(build_parser()))
+    options: dict[str, set[str]] = {}
+    for path, opts in commands.items():
+        options.setdefault(path[0], set()).update(s for o in opts for s in o)
+    checked = 0
+    for page in ("README.md", "doc/quickstart.md", "doc/commands.md", "doc/rehearsal.md"):
+        for span in re.findall(r"`(ocd [^`]+)`", (ROOT / page).read_text()):
+            words = span.split()
+            if not re.fullmatch(r"[a-z_]+", words[1]):
+                continue
+            assert words[1] in options, f"{page}: `{span}`: no command {words[1]}"
+            unknown = set(re.findall(_OPTION, span)) - options[words[1]] - _COMMON_OPTIONS
+            assert not unknown, f"{page}: `{span}`: no option {sorted(unknown)}"
+            checked += 1
+    assert checked > 50

@@ -152,3 +152,52 @@ def test_every_command_line_quoted_in_the_pages_names_real_options():
             assert not unknown, f"{page}: `{span}`: no option {sorted(unknown)}"
             checked += 1
     assert checked > 50
+
+
+# -- numbers the pages promise --------------------------------------------------------------------
+
+_PAGES = ("README.md", "doc/quickstart.md", "doc/commands.md", "doc/rehearsal.md", "doc/board.md",
+          "doc/bus.md", "doc/recording.md", "doc/simulate.md")
+#: "`[section] option`, 60)", "`[section] option` (default `tcp://...`", "(default 0)" after it.
+_CLAIM = re.compile(r"`\[(\w+)\]\s+(\w+)`(?:,\s+|\s+\(default\s+)"
+                    r"(?:`([^`]+)`|(\d[\d.]*)(?: s)?)\s*[);:]")
+
+
+def _shipped(section: str, option: str) -> str:
+    return master_specs()[section, option].default
+
+
+def test_the_defaults_the_pages_quote_are_the_shipped_ones():
+    """A default quoted next to its option (``(default `[rehearse] speed`, 60)``,
+    ``[board] url` (default `http://127.0.0.1:8600```) is the master file's."""
+    claims = 0
+    for page in _PAGES:
+        text = re.sub(r"\s+", " ", (ROOT / page).read_text())
+        for section, option, quoted, bare in _CLAIM.findall(text):
+            value = quoted or bare
+            if (section, value) in master_specs():  # a list of options, not a value
+                continue
+            shipped = _shipped(section, option)
+            assert value == shipped, (
+                f"{page}: [{section}] {option} is said to default to {value!r}; "
+                f"the master ocd.cfg says {shipped!r}")
+            claims += 1
+    assert claims >= 8
+
+
+def test_the_addresses_the_pages_quote_are_those_of_the_plan():
+    """Every ``tcp://127.0.0.1:PORT`` of the pages is an address of the shipped plan, named
+    with its option where one is named next to it."""
+    plan = {(option, address.strip()) for (section, option), spec in master_specs().items()
+            if section == "urls" for address in spec.default.split(",") if address.strip()}
+    addresses = {address for _, address in plan}
+    seen = 0
+    for page in (*_PAGES, "doc/events.md", "doc/security.md", "doc/index.md"):
+        text = re.sub(r"\s+", " ", (ROOT / page).read_text())
+        for address in re.findall(r"tcp://127\.0\.0\.1:\d+", text):
+            assert address in addresses, f"{page}: {address} is not in the shipped [urls]"
+            seen += 1
+        for option, address in re.findall(r"\b(ocd_\w+|event_urls) `?(tcp://127\.0\.0\.1:\d+)",
+                                          text):
+            assert (option, address) in plan, f"{page}: {option} {address}"
+    assert seen >= 10

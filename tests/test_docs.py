@@ -1,7 +1,13 @@
 """Documentation stays true: every option documented, generated pages current, README in sync."""
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+from conftest import ocd_env
 
 from ocd.config import master_specs, master_text, parse_specs
 from ocd.core.states import MACHINES
@@ -75,7 +81,7 @@ def test_ci_runs_the_readme_test_command():
     assert f"    {match.group('cmd')}\n" in readme or f"\n{match.group('cmd')}\n" in readme
 
 
-# -- doc/commands.md against the parser ---------------------------------------------------------
+# -- doc/commands.md against the parser ----------------------------------------------------------
 
 _COMMON_OPTIONS = {"--config", "--set", "--log-level", "--debug", "-h", "--help"}
 _OPTION = r"(?<![\w-])(--?[a-zA-Z][\w-]*)"
@@ -154,7 +160,7 @@ def test_every_command_line_quoted_in_the_pages_names_real_options():
     assert checked > 50
 
 
-# -- numbers the pages promise --------------------------------------------------------------------
+# -- numbers the pages promise ------------------------------------------------------------------
 
 _PAGES = ("README.md", "doc/quickstart.md", "doc/commands.md", "doc/rehearsal.md", "doc/board.md",
           "doc/bus.md", "doc/recording.md", "doc/simulate.md")
@@ -201,3 +207,69 @@ def test_the_addresses_the_pages_quote_are_those_of_the_plan():
                                           text):
             assert (option, address) in plan, f"{page}: {option} {address}"
     assert seen >= 10
+
+
+# -- the sample rehearsal ----------------------------------------------------------------------
+
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+
+
+def _rehearsal_promises() -> tuple[int, list[int]]:
+    """The completed shots and observation numbers doc/rehearsal.md promises, checked to be
+    the same in its prose, its sample summary and its sample JSON."""
+    text = (ROOT / "doc" / "rehearsal.md").read_text()
+    prose = re.search(r"about a minute of wall time, (\w+)\s+completed shots", text)
+    summary = re.search(r"shots completed:\s+(\d+)", text)
+    numbers = re.search(r"observation numbers: ([\d, ]+)\n", text)
+    as_json = re.search(r'"shots_completed": (\d+), "shots_failed": \d+, "obsnums": \[([\d, ]+)\]',
+                        text)
+    assert prose and summary and numbers and as_json, "doc/rehearsal.md: a promise moved"
+    completed = _NUMBER_WORDS[prose.group(1)]
+    obsnums = [int(n) for n in numbers.group(1).split(",")]
+    assert int(summary.group(1)) == completed == int(as_json.group(1))
+    assert [int(n) for n in as_json.group(2).split(",")] == obsnums
+    return completed, obsnums
+
+
+@pytest.mark.parametrize("late", [60, 180])
+def test_the_sample_rehearsal_completes_the_shots_its_page_promises(late, tmp_path):
+    """``ocd rehearse`` with no options: its segment through ``ocd simulate``, which takes the
+    same shots as the real processes (tests/e2e/test_simulate_rehearsal.py), starting as late
+    as the rehearsal's TCS comes up (its processes take a second or two, one to three minutes
+    of the night at 60x): the page's numbers hold whichever it is."""
+    from datetime import timedelta
+
+    from ocd.config import load_config, rehearsal_config, sample_night
+
+    completed, obsnums = _rehearsal_promises()
+    cfg = load_config([str(rehearsal_config())], [])
+    start = cfg.get_time("dates", "mock_time")
+    assert start is not None, "rehearsal.cfg sets [dates] mock_time"
+    end = start + timedelta(seconds=float(_shipped("rehearse", "duration")))
+    done = subprocess.run(
+        [sys.executable, "-m", "ocd", "simulate", "--config", str(rehearsal_config()),
+         "--from", (start + timedelta(seconds=late)).isoformat(), "--to", end.isoformat(),
+         "--replay", str(sample_night()), "--json"],
+        capture_output=True, text=True, cwd=tmp_path, env=ocd_env(), timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    night = json.loads(done.stdout)["nights"][0]
+    assert night["totals"]["shots_completed"] == completed
+    assert [shot["observation"] for shot in night["shots"]] == obsnums
+
+
+def test_the_sample_data_is_as_described():
+    """doc/rehearsal.md: 20 shots; a recorded night of about 1 100 events, under 0.5 MB."""
+    import sqlite3
+
+    from ocd.config import sample_night, sample_shot_file
+    from ocd.shots.store import load_shots
+
+    text = re.sub(r"\s+", " ", (ROOT / "doc" / "rehearsal.md").read_text())
+    shots = re.search(r"`shots.dat` \| (\d+) HETDEX-like shots", text)
+    events = re.search(r"about (\d+) (\d+) events, under ([\d.]+) MB", text)
+    assert shots and events, "doc/rehearsal.md: the description of the sample data moved"
+    assert len(load_shots(sample_shot_file()).all()) == int(shots.group(1))
+    with sqlite3.connect(sample_night()) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
+    assert abs(count - int(events.group(1) + events.group(2))) <= 100, count
+    assert sample_night().stat().st_size < float(events.group(3)) * 1e6

@@ -273,3 +273,23 @@ def test_the_sample_data_is_as_described():
         (count,) = conn.execute("SELECT count(*) FROM events").fetchone()
     assert abs(count - int(events.group(1) + events.group(2))) <= 100, count
     assert sample_night().stat().st_size < float(events.group(3)) * 1e6
+
+
+def test_the_events_reference_shows_the_shipped_address_plan(monkeypatch):
+    """doc/events.md's addresses (its table, its minimal monitor) come from the master file:
+    another plan makes another page."""
+    import dataclasses
+
+    from ocd.dev import docgen
+
+    page = docgen.events_reference()
+    assert "| `[urls] ocd_run_shot` | shots: `ocd run` (index 0), `ocd run_shot -e` (index 1) | " \
+           "`tcp://127.0.0.1:6601`, `6605` |" in page
+    assert "for port in (6600, 6601, 6605, 6602, 6604, 6606, 6607):" in page
+    specs = dict(master_specs())
+    key = ("urls", "ocd_run_shot")
+    specs[key] = dataclasses.replace(specs[key], default="tcp://127.0.0.1:7701, tcp://127.0.0.1:7705")
+    monkeypatch.setattr(docgen, "master_specs", lambda: specs)
+    moved = docgen.events_reference()
+    assert "`tcp://127.0.0.1:7701`, `7705` |" in moved
+    assert "for port in (6600, 7701, 7705, 6602, 6604, 6606, 6607):" in moved

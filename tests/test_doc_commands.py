@@ -44,7 +44,8 @@ LONG_RUNNING = {
     "rehearse": r"hetdex_allowed: not_allowed -> allowed",
 }
 #: What a one-shot command's output must show besides its exit status 0.
-SHOWS = {"plan": r"shots:", "simulate": r"shots:", "time": r"UTC:", "config": r"\[urls\]|wrote"}
+SHOWS = {"plan": r"shots:", "simulate": r"shots:", "time": r"UTC:", "config": r"\[urls\]|wrote",
+         "schedule": r"DEX\d+"}
 #: The exit status after SIGTERM, when it is not 0 (doc/rehearsal.md: 130, as for Ctrl+C).
 STOPPED_STATUS = {"rehearse": 130}
 UP_TIMEOUT = 60.0
@@ -84,8 +85,10 @@ class Sandbox:
             shim.chmod(0o755)
         home = root / "home"
         home.mkdir()
+        # matplotlib's font cache is shared: a fresh one costs seconds of CPU per picture
+        fonts = os.environ.get("MPLCONFIGDIR") or str(Path.home() / ".config" / "matplotlib")
         self.env = ocd_env(HOME=str(home), XDG_DATA_HOME=str(home / "data"),
-                           XDG_CONFIG_HOME=str(home / "config"),
+                           XDG_CONFIG_HOME=str(home / "config"), MPLCONFIGDIR=fonts,
                            PATH=f"{shims}{os.pathsep}{os.environ.get('PATH', '')}",
                            OCD__BOARD__URL="http://127.0.0.1:0", **ipc_plan(sockets))
 

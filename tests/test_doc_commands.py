@@ -28,10 +28,10 @@ import pytest
 from conftest import ROOT, ocd_env
 from e2e_helpers import short_tmpdir
 
-from ocd.config import master_specs
+from ocd.config import load_config, master_specs
 from ocd.dev.doc_commands import CommandLine, blocks, command_lines
 
-PAGES = ("README.md", "doc/quickstart.md", "doc/commands.md")
+PAGES = ("README.md", "doc/quickstart.md", "doc/commands.md", "doc/rehearsal.md")
 
 #: The line a long-running command logs once it is up (a regular expression).
 LONG_RUNNING = {
@@ -39,7 +39,7 @@ LONG_RUNNING = {
     "sim_tcs": r"TCS simulator: events on",
     "listen": r"listening on",
     "record": r"recording .* into",
-    "db_replay": r"replaying on",
+    "db_replay": r"subscriber\(s\) on .*: replaying",
     "board": r"serving on",
     "rehearse": r"hetdex_allowed: not_allowed -> allowed",
 }
@@ -72,7 +72,7 @@ def subcommand(words: list[str]) -> str | None:
 class Sandbox:
     """A directory to run a page's command lines in, with its own addresses and home."""
 
-    def __init__(self, root: Path, sockets: Path) -> None:
+    def __init__(self, root: Path, sockets: Path, command: CommandLine) -> None:
         self.work = root / "work"
         self.work.mkdir()
         for name in ("conf", "ocd"):
@@ -85,16 +85,16 @@ class Sandbox:
             shim.chmod(0o755)
         home = root / "home"
         home.mkdir()
+        for name, text in command.files:
+            (self.work / name).write_text(text)
+        lines = (*command.before, command.text)
         # matplotlib's font cache is shared: a fresh one costs seconds of CPU per picture
         fonts = os.environ.get("MPLCONFIGDIR") or str(Path.home() / ".config" / "matplotlib")
         self.env = ocd_env(HOME=str(home), XDG_DATA_HOME=str(home / "data"),
                            XDG_CONFIG_HOME=str(home / "config"), MPLCONFIGDIR=fonts,
                            PATH=f"{shims}{os.pathsep}{os.environ.get('PATH', '')}",
-                           OCD__BOARD__URL="http://127.0.0.1:0", **ipc_plan(sockets))
-
-    def write(self, files: tuple[tuple[str, str], ...]) -> None:
-        for name, text in files:
-            (self.work / name).write_text(text)
+                           OCD__BOARD__URL="http://127.0.0.1:0",
+                           **ipc_plan(sockets, config_files(self.work, lines)))
 
     def run(self, line: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["bash", "-c", line], cwd=self.work, env=self.env,
@@ -104,15 +104,30 @@ class Sandbox:
         return Running(line, self)
 
 
-def ipc_plan(sockets: Path) -> dict[str, str]:
-    """The shipped ``[urls]`` plan with each TCP address an ipc socket under ``sockets``, as
-    ``OCD__URLS__*`` variables (one address, one socket: the plan's indexes are kept)."""
+def config_files(work: Path, lines: tuple[str, ...]) -> list[Path]:
+    """The existing files the lines give with ``--config FILE``."""
+    found = []
+    for line in lines:
+        words = CommandLine("", 0, line, (), ()).words
+        for option, value in zip(words, words[1:], strict=False):
+            if option == "--config" and (work / value).is_file():
+                found.append(work / value)
+    return found
+
+
+def ipc_plan(sockets: Path, files: list[Path]) -> dict[str, str]:
+    """The ``[urls]`` plan of the master file and ``files`` with each TCP address an ipc
+    socket under ``sockets``, as ``OCD__URLS__*`` variables (one address, one socket: the
+    plan's indexes are kept; an option a file empties stays empty)."""
+    cfg = load_config(files, [], environ={})
     moved: dict[str, str] = {}
     env = {}
     for (section, option), spec in master_specs().items():
-        addresses = [a.strip() for a in spec.default.split(",") if a.strip().startswith("tcp")]
-        if section != "urls" or not addresses:
+        kind = str(spec.value)
+        if section != "urls" or kind not in ("url", "urls"):
             continue
+        one = cfg.get_url(section, option) if kind == "url" else None
+        addresses = cfg.get_urls(section, option) if kind == "urls" else [one] if one else []
         for address in addresses:
             moved.setdefault(address, f"ipc://{sockets}/{len(moved)}.ipc")
         env[f"OCD__URLS__{option.upper()}"] = ", ".join(moved[a] for a in addresses)
@@ -207,8 +222,7 @@ def _id(command: CommandLine) -> str:
 @pytest.mark.parametrize("command", COMMANDS, ids=[_id(c) for c in COMMANDS])
 def test_the_command_line_runs_as_written(command: CommandLine, tmp_path: Path) -> None:
     sockets = short_tmpdir()
-    sandbox = Sandbox(tmp_path, sockets)
-    sandbox.write(command.files)
+    sandbox = Sandbox(tmp_path, sockets, command)
     running: list[tuple[Running, str]] = []
     try:
         for line in (*command.before, command.text):

@@ -1,14 +1,16 @@
-"""Every command line of the README, the quick start and the command reference runs as
-written, in a shell, in a fresh directory: a one-shot command must exit 0; a long-running one
-(``ocd run``, ``ocd sim_tcs``, ``ocd listen``, ``ocd rehearse``, ...) must come up (the line it
-logs once it works) and stop on SIGTERM with its documented status. The lines typed before it
-in its block run first (long-running ones stay up, as in terminals of their own), and the
-files the page asks for (``<!-- file: NAME -->`` blocks) are written first. A block that is
-not meant to be run says so (``<!-- illustrative: WHY -->``): see ``ocd.dev.doc_commands``.
+"""Every command line of the README, the quick start, the command reference and the rehearsal
+page runs as written, in a shell, in a fresh directory: a one-shot command must exit 0; a
+long-running one (``ocd run``, ``ocd sim_tcs``, ``ocd listen``, ``ocd rehearse``, ...) must
+come up (the line it logs once it works) and stop on SIGTERM with its documented status. The
+lines typed before it in its block run first (long-running ones stay up, as in terminals of
+their own), and the files the page asks for (``<!-- file: NAME -->`` blocks) are written
+first. A block that is not meant to be run says so (``<!-- illustrative: WHY -->``): see
+``ocd.dev.doc_commands``.
 
-Each command runs against the shipped address plan moved to ipc sockets of its own directory
-(``OCD__URLS__*`` in its environment, which no page's file overrides), ``HOME`` there too, so
-that tests never meet each other or a real OCD; ``conf/`` and ``ocd/`` of the checkout are
+Each command runs against the address plan of the master file and of the ``--config`` files
+its block gives, moved to ipc sockets of its own (``OCD__URLS__*`` in its environment; an
+address a file empties stays empty), ``HOME`` in its directory too, so that tests never meet
+each other or a real OCD; ``conf/`` and ``ocd/`` of the checkout are
 linked there, since the pages are read from a checkout.
 """
 
@@ -29,7 +31,7 @@ from conftest import ROOT, ocd_env
 from e2e_helpers import short_tmpdir
 
 from ocd.config import load_config, master_specs
-from ocd.dev.doc_commands import CommandLine, blocks, command_lines
+from ocd.dev.doc_commands import CommandLine, blocks, command_lines, words
 
 PAGES = ("README.md", "doc/quickstart.md", "doc/commands.md", "doc/rehearsal.md")
 
@@ -108,8 +110,8 @@ def config_files(work: Path, lines: tuple[str, ...]) -> list[Path]:
     """The existing files the lines give with ``--config FILE``."""
     found = []
     for line in lines:
-        words = CommandLine("", 0, line, (), ()).words
-        for option, value in zip(words, words[1:], strict=False):
+        given = words(line)
+        for option, value in zip(given, given[1:], strict=False):
             if option == "--config" and (work / value).is_file():
                 found.append(work / value)
     return found
@@ -195,17 +197,13 @@ def check_one_shot(sandbox: Sandbox, line: str) -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{line!r} exited {done.returncode}:\n{output[-3000:]}"
     assert "Traceback" not in output, output[-3000:]
-    words = CommandLine("", 0, line, (), ()).words
-    name = subcommand(words)
+    given = words(line)
+    name = subcommand(given)
     if name in SHOWS:
         assert re.search(SHOWS[name], output), f"{line!r} printed:\n{output[-3000:]}"
-    if "--plot" in words:
-        picture = sandbox.work / words[words.index("--plot") + 1]
+    if "--plot" in given:
+        picture = sandbox.work / given[given.index("--plot") + 1]
         assert picture.read_bytes().startswith(b"\x89PNG"), picture
-
-
-def check_long_running(running: Running, name: str) -> None:
-    running.wait_up(LONG_RUNNING[name])
 
 
 def check_stopped(running: Running, name: str) -> None:
@@ -226,12 +224,12 @@ def test_the_command_line_runs_as_written(command: CommandLine, tmp_path: Path) 
     running: list[tuple[Running, str]] = []
     try:
         for line in (*command.before, command.text):
-            name = subcommand(CommandLine(command.page, 0, line, (), ()).words)
+            name = subcommand(words(line))
             if name not in LONG_RUNNING:
                 check_one_shot(sandbox, line)
                 continue
             running.append((sandbox.start(line), name))
-            check_long_running(*running[-1])
+            running[-1][0].wait_up(LONG_RUNNING[name])
         while running:
             check_stopped(*running.pop())
     finally:

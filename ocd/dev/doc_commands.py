@@ -18,6 +18,7 @@ so no block escapes the decision.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 #: The info strings of fenced blocks that hold command lines.
@@ -52,10 +53,12 @@ class CommandLine:
 
     @property
     def words(self) -> list[str]:
-        """The words of the command, without a trailing ``# comment``."""
-        import shlex
+        return words(self.text)
 
-        return shlex.split(self.text, comments=True)
+
+def words(line: str) -> list[str]:
+    """The words of a command line as a shell splits them, without a trailing ``# comment``."""
+    return shlex.split(line, comments=True)
 
 
 def _marker(lines: list[str], start: int) -> tuple[str, str] | None:

@@ -105,6 +105,9 @@ class Listener(Service):
         self.subscriber = self.closing(Subscriber.from_config(
             self.ctx, self.cfg, self.plan.sources, self.plan.topics, log_gaps=False))
         self.stats = self.subscriber.stats
+        # said once the signals are handled: a SIGTERM after this line stops it cleanly
+        log.info("listening on %s for topics %s", ", ".join(self.plan.urls),
+                 ", ".join(repr(t) for t in self.plan.topics))
 
     async def main(self) -> int:
         # --duration is the whole run's length, not a wait per event: a busy bus must not
@@ -160,8 +163,6 @@ def run_listen(cfg: Config, *, urls: Sequence[str] | None, tcs: bool, replay: bo
     plan = make_plan(cfg, urls=urls, tcs=tcs, replay=replay, topics=topics,
                      all_topics=all_topics, show_all=show_all or as_json)
     listener = Listener(cfg, plan, as_json=as_json, count=count, duration=duration)
-    log.info("listening on %s for topics %s", ", ".join(plan.urls),  # once the keys are read
-             ", ".join(repr(t) for t in plan.topics))
     try:
         return run_service(listener)
     finally:

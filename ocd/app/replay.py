@@ -57,6 +57,7 @@ class Replayer(Service):
                            "--replay") from None
         if self.stopping.is_set():
             raise OcdError("stopped while waiting for a subscriber: nothing replayed")
+        log.info("%d subscriber(s) on %s: replaying", self.subscribers, self.publisher.url)
         self.result = await replay(self.publisher, self.conn, plan, self.stopping,
                                    self.progress)
         return 0

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ocd.config import Config
 
 NAME = "config"
-HELP = "copy the shipped configuration, or show the effective one"
+HELP = "copy the shipped configuration, show the effective one, send changes to ocd run"
 DESCRIPTION = """\
 copy   write ocd.cfg and loggers.cfg into DIR as a starting point for your own files
 show   print the merged configuration (master file, --config files, OCD__SECTION__OPTION

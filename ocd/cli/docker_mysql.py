@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from ocd.config import Config
 
 NAME = "docker_mysql"
-HELP = "start, describe or remove a MySQL container holding the observation-number table"
+HELP = "a MySQL container holding the observation-number table: up, info, down"
 DESCRIPTION = """\
 up     start the container ([docker_mysql] image, container, host, port) with the database,
        user and password of [database] and the vl_obsnum table, wait until it answers, and

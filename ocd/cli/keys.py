@@ -8,7 +8,7 @@ from pathlib import Path
 from ocd.config import Config
 
 NAME = "keys"
-HELP = "create and manage the CURVE keys of the bus (members and readers)"
+HELP = "the CURVE keys of the bus: init them, add, list and remove readers"
 DESCRIPTION = """\
 init [DIR]    create a bus: its server pair, the members' client pair and the allowed-clients
               directory in DIR (default: [security] keys_dir); files 0600, directories 0700

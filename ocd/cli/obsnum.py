@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ocd.config import Config
 
 NAME = "obsnum"
-HELP = "create the observation-number table, allocate numbers, show a date's numbers"
+HELP = "the observation-number table: init it, next (allocate numbers), show a date's rows"
 DESCRIPTION = f"""\
 init   create the {TABLE} table if it is missing (MySQL: in [database] mysql_database;
        SQLite: the file is created on demand anyway)

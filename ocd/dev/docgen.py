@@ -145,15 +145,7 @@ configuration (see [configuration.md](configuration.md), and the address plan in
 
 | option | who publishes there | shipped addresses |
 |---|---|---|
-| `[urls] ocd_main_loop` | \
-`ocd run`: state machines (`ocd.states.*`), decisions, heartbeat replies | \
-`tcp://127.0.0.1:6600` |
-| `[urls] ocd_run_shot` | shots: `ocd run` (index 0), `ocd run_shot -e` (index 1) | \
-`tcp://127.0.0.1:6601`, `6605` |
-| `[urls] ocd_allow_hetdex` | commanders: the CLI (index 0), `ocd board` (1), more at once | \
-`tcp://127.0.0.1:6602`, `6604`, `6606`, `6607` |
-| `[urls] ocd_db_replay` | `ocd db_replay`: a recorded TCS night | `tcp://127.0.0.1:6603` |
-| `[urls] event_urls` | the telescope control system (TCS) itself | `tcp://127.0.0.1:5585` |
+{addresses}
 
 A monitor **connects** a SUB socket to every address of every service it follows (ZeroMQ
 connects when a publisher appears and reconnects by itself when it restarts) and subscribes to
@@ -169,7 +161,7 @@ A minimal monitor in Python with nothing but pyzmq:
 import json, zmq
 
 sub = zmq.Context().socket(zmq.SUB)
-for port in (6600, 6601, 6605, 6602, 6604, 6606, 6607):   # main loop, shots, commanders
+for port in ({ports}):   # main loop, shots, commanders
     sub.connect(f"tcp://127.0.0.1:{port}")
 sub.subscribe(b"ocd.")
 last = {}                                   # __origin -> last __seq
@@ -362,6 +354,39 @@ def _state_rows() -> list[str]:
             for spec in MACHINES for state in spec.states]
 
 
+#: The services of the address table of the events reference, and who publishes there.
+_PUBLISHERS = {
+    "ocd_main_loop": "`ocd run`: state machines (`ocd.states.*`), decisions, heartbeat replies",
+    "ocd_run_shot": "shots: `ocd run` (index 0), `ocd run_shot -e` (index 1)",
+    "ocd_allow_hetdex": "commanders: the CLI (index 0), `ocd board` (1), more at once",
+    "ocd_db_replay": "`ocd db_replay`: a recorded TCS night",
+    "event_urls": "the telescope control system (TCS) itself",
+}
+#: The services a minimal monitor follows: the main loop, the shots, the commanders.
+_MONITORED = ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex")
+
+
+def _shipped_urls(option: str) -> list[str]:
+    return [url.strip() for url in master_specs()["urls", option].default.split(",")
+            if url.strip()]
+
+
+def _address_rows() -> str:
+    """A row per service: its option, its publishers, its shipped addresses (the first in
+    full, the others by port when they share its host)."""
+    rows = []
+    for option, who in _PUBLISHERS.items():
+        urls = _shipped_urls(option)
+        host = urls[0].rsplit(":", 1)[0] + ":"
+        shown = [f"`{urls[0]}`"] + [f"`{u.removeprefix(host)}`" for u in urls[1:]]
+        rows.append(f"| `[urls] {option}` | {who} | {', '.join(shown)} |")
+    return "\n".join(rows)
+
+
+def _monitor_ports() -> list[str]:
+    return [url.rsplit(":", 1)[1] for option in _MONITORED for url in _shipped_urls(option)]
+
+
 def events_reference() -> str:
     """The events reference for GUI authors, from the topic schemas."""
     from ocd.bus.envelope import ENVELOPE_VERSION
@@ -370,7 +395,10 @@ def events_reference() -> str:
     envelope = shared_schema("envelope")
     shot = shared_schema("shot")
     topics = topic_schemas()
-    lines = [_EVENTS_INTRO.replace("{version}", str(ENVELOPE_VERSION)).rstrip("\n")]
+    intro = (_EVENTS_INTRO.replace("{version}", str(ENVELOPE_VERSION))
+             .replace("{addresses}", _address_rows())
+             .replace("{ports}", ", ".join(_monitor_ports())))
+    lines = [intro.rstrip("\n")]
     for key, spec in envelope["properties"].items():
         lines.append(f"| `{key}` | {_type(spec)} | {spec.get('description', '')} |")
     lines.append(_EVENTS_MIDDLE.rstrip("\n"))

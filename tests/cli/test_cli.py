@@ -268,3 +268,18 @@ def test_a_closed_output_ends_the_command_quietly(args, tmp_path):
     err = process.stderr.read()
     assert process.wait(timeout=60) == 141, err
     assert "Broken" not in err and "error" not in err and "Traceback" not in err, err
+
+
+def test_the_help_of_ocd_names_every_action_of_a_command():
+    """``ocd --help`` is where a newcomer looks: ``ocd config`` there must say ``send`` too."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {choice.dest: choice.help for choice in commands._choices_actions}
+    nested = 0
+    for name, sub in commands.choices.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                nested += 1
+                for verb in action.choices:
+                    assert re.search(rf"\b{verb}\b", helps[name]), (name, verb, helps[name])
+    assert nested >= 4

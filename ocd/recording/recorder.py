@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -124,16 +125,26 @@ class FullDisk:
         self.stats = stats
         self.since: float | None = None   # when the disk was found full (None: not full)
         self.dropped_now = 0              # dropped since the disk was found full
+        self.reason = ""                  # what SQLite said
         self._said = 0.0
+        self._tried = 0.0
         self._monotonic = monotonic
 
     @property
     def full(self) -> bool:
         return self.since is not None
 
-    def keep(self, rows: list[Row], exc: BaseException) -> None:
-        """Hold ``rows`` (a batch the disk refused), dropping the oldest beyond the limit."""
+    def due(self) -> bool:
+        """Whether to try writing again (every :data:`FULL_RETRY` s while the disk is full:
+        a refused transaction costs the whole batch's work)."""
+        return self.since is None or self._monotonic() - self._tried >= FULL_RETRY
+
+    def keep(self, rows: list[Row], exc: BaseException | None = None) -> None:
+        """Hold ``rows`` (refused by the disk: ``exc``; or not tried, the disk being full),
+        dropping the oldest beyond the limit."""
         now = self._monotonic()
+        if exc is not None:
+            self._tried, self.reason = now, str(exc)
         if self.since is None:
             self.since, self.dropped_now, self._said = now, 0, now - FULL_REPORT
         room = self.rows.maxlen or 0
@@ -145,8 +156,12 @@ class FullDisk:
             self._said = now
             log.warning("disk full (%s): recording into memory since %.0f s, the newest %d "
                         "event(s) waiting; %d older one(s) dropped so far; writing again as "
-                        "soon as there is space", exc, now - self.since, len(self.rows),
-                        self.dropped_now)
+                        "soon as there is space", self.reason, now - self.since,
+                        len(self.rows), self.dropped_now)
+
+    def retry_now(self) -> None:
+        """Make the next write a try, however recent the last one."""
+        self._tried = -math.inf
 
     def take(self) -> list[Row]:
         """The waiting rows (oldest first), to be written before anything newer."""
@@ -189,6 +204,7 @@ class _Writer(threading.Thread):
                 batch = []
             if batch is None:
                 if self.waiting.full and self.error is None:
+                    self.waiting.retry_now()
                     self._write([])  # a last try before the file is closed
                 return
             if self.error is not None:
@@ -201,6 +217,9 @@ class _Writer(threading.Thread):
     def _write(self, rows: list[Row]) -> None:
         """Write the events waiting for space, then ``rows``, in one transaction; on a full
         disk keep them all (the newest, bounded) for the next try."""
+        if not self.waiting.due():
+            self.waiting.keep(rows)
+            return
         waiting = self.waiting.take() if self.waiting.full else []
         everything = waiting + rows
         if not everything:

@@ -8,6 +8,7 @@ listen --json`` and a plain SUB, both connected throughout) gets all of them: 20
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -98,24 +99,32 @@ def test_every_monitor_gets_a_restarted_main_loop_s_first_events():
                          what=f"a state change of restart {number + 1}")
             wait_until(lambda: not (root / "shots.dat.running").exists(), 30,
                        "journal ended", run.stderr)
+            # the next kill -9 must not cut events still on their way to listen (a kill
+            # right after a publish can: that is not what is measured here): wait for them,
+            # with a deadline; what is still missing then is counted below
+            with contextlib.suppress(AssertionError):
+                wait_until(lambda pid=pid: all(first_events(
+                    [(e["topic"], e["payload"]) for e in listened(listen.child.out_path)],
+                    pid).values()), 10, f"restart {number + 1} in ocd listen", listen.stderr)
         elapsed = time.monotonic() - began
-        # listen has printed everything the tap got by now, or never will: wait for the last
-        # restart's state change (with a deadline), then count
-        wait_until(lambda: first_events([(e["topic"], e["payload"]) for e in
-                                         listened(listen.child.out_path)], pid)["state_change"],
-                   30, "the last restart in ocd listen", listen.stderr)
         monitors = {"tap": [(e.topic, e.payload) for e in tap.events],
                     "listen": [(e["topic"], e["payload"]) for e in
                                listened(listen.child.out_path)]}
+        failed = 0
         for restarted in runs[1:]:
             for name, events in monitors.items():
                 got = first_events(events, restarted.popen.pid)
+                failed += sum(not ok for ok in got.values())
                 if not all(got.values()):
                     said = [line for line in restarted.stderr().splitlines()
                             if "subscription(s)" in line]
-                    misses.append((restarted.popen.pid, name, got, said))
+                    shot = {other: [(topic, payload["__seq"]) for topic, payload in seen
+                                    if payload.get("__origin", "").startswith("ocd_run_shot@")
+                                    and payload["__origin"].endswith(f":{restarted.popen.pid}")]
+                            for other, seen in monitors.items()}
+                    misses.append((runs.index(restarted), name, got, said, shot))
         expected = RESTARTS * len(monitors) * 4
-        print(f"\nrestart delivery: {expected - len(misses)}/{expected} first-event checks "
+        print(f"\nrestart delivery: {expected - failed}/{expected} first-event checks "
               f"over {RESTARTS} restarts and {len(monitors)} monitors, "
               f"{elapsed / RESTARTS:.2f} s per restart")
     finally:
@@ -123,5 +132,5 @@ def test_every_monitor_gets_a_restarted_main_loop_s_first_events():
         codes = {"run": run.stop(), "listen": listen.stop(), "sim_tcs": sim.stop()}
         errors = {"run": run.stderr()[-2000:], "listen": listen.stderr()[-2000:]}
         shutil.rmtree(root, ignore_errors=True)
-    assert misses == [], misses
+    assert misses == [], (misses, errors["listen"])
     assert codes == {"run": 0, "listen": 0, "sim_tcs": 0}, (codes, errors)

@@ -186,7 +186,8 @@ class _Writer(threading.Thread):
     """
 
     def __init__(self, conn: sqlite3.Connection, stats: RecordStats,
-                 complete: Callable[[str], bool], full_disk_buffer: int) -> None:
+                 complete: Callable[[str], bool],
+                 full_disk_buffer: int = RecordSettings.full_disk_buffer) -> None:
         super().__init__(name="record-writer", daemon=True)
         self.conn = conn
         self.stats = stats

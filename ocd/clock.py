@@ -80,6 +80,12 @@ class RealClock:
         return "real clock"
 
 
+#: OCD-clock seconds by which two mock clocks may read apart before they count as two clocks
+#: (the envelope carries an anchor to the microsecond: a real split, another ``mock_time`` or
+#: speed, is far larger): said, shown on the board, and the main loop's followed.
+SPLIT = 1.0
+
+
 class MockClock:
     """A clock that reads ``start`` at the real instant ``real_start`` (Unix seconds; default:
     now) and runs ``speed`` times faster than real time.
@@ -106,7 +112,8 @@ class MockClock:
         self.source = source
         # looked up at each call, not bound at import, so that freezegun's patch applies
         self._monotonic = monotonic or (lambda: time.monotonic())
-        now_wall = (wall or (lambda: time.time()))()
+        self._wall_now = wall or (lambda: time.time())
+        now_wall = self._wall_now()
         #: The real Unix time at which this clock read ``start``.
         self.real_start = now_wall if real_start is None else float(real_start)
         self._origin = self._monotonic() - (now_wall - self.real_start)
@@ -120,6 +127,20 @@ class MockClock:
 
     def anchor(self) -> tuple[dt.datetime, float]:
         return self.start, self.real_start
+
+    def reading_at(self, wall: float) -> float:
+        """What this clock reads (Unix seconds) at the real Unix time ``wall``: two clocks
+        agree when they read the same at the same real instant, whatever the transit time of
+        the events that carried them."""
+        return self._start_seconds + (wall - self.real_start) * self.speed
+
+    def follow(self, other: MockClock) -> None:
+        """Read ``other``'s time from now on (its start, speed and anchor): the main loop's,
+        when this process's adopted clock turns out to disagree with it. Every holder of this
+        clock follows at once (the process has one clock)."""
+        self.start, self._start_seconds = other.start, other._start_seconds
+        self.speed, self.real_start, self.source = other.speed, other.real_start, other.source
+        self._origin = self._monotonic() - (self._wall_now() - self.real_start)
 
     def utc(self) -> dt.datetime:
         elapsed = (self._monotonic() - self._origin) * self.speed

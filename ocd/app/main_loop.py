@@ -17,7 +17,6 @@ the orchestrator. The shot it runs is journaled beside the shot file, so that af
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -212,6 +211,16 @@ class MainLoop(Service):
             raise OcdError(f"cannot create the directory of {path}: {exc.strerror}") from None
         return self.closing(OwnerLock(path, "observation-number file"))
 
+    async def _wait_for_monitors(self) -> None:
+        """Before the first event, let every monitor that was connected to the previous main
+        loop (or waiting for one) join both addresses, so that it gets ``started``, the
+        interrupted shot's finish and the first state changes: the rule of a manual shot's
+        first events (doc/bus.md, "First events")."""
+        counts = await asyncio.gather(self.main_pub.wait_for_monitors(),
+                                      self.shot_pub.wait_for_monitors())
+        log.info("%d subscription(s) on %s, %d on %s: starting", counts[0], self.main_pub.url,
+                 counts[1], self.shot_pub.url)
+
     def summary(self) -> dict[str, Any]:
         """What the RA checks first: files, addresses, clock, scheduler, obsnum backend."""
         return {
@@ -240,6 +249,7 @@ class MainLoop(Service):
         for key, value in summary.items():
             if key != "obsnum_source":  # said above, in a line of its own
                 log.info("%-15s %s", key, value)
+        await self._wait_for_monitors()
         await self.main_pub.publish(topics.MAIN_STARTED, summary)
         interrupted = self.journal.read()
         if interrupted is not None and interrupted.n_obs_owed:
@@ -351,17 +361,13 @@ class MainLoop(Service):
             self.shots.switch(shot_file, store)
 
     async def _publish_interrupted(self, entry: JournalEntry) -> None:
-        """The finish of the shot a killed predecessor ran (found in the journal), once a
-        subscriber besides this process's own one listens (a monitor reconnecting after the
-        restart), or after ``[bus] heartbeat_timeout`` seconds anyway."""
+        """The finish of the shot a killed predecessor ran (found in the journal), sent once
+        the monitors have joined (:meth:`_wait_for_monitors`)."""
         shotid = entry.shot.get("shotid")
         log.warning("shot %s (observation %d) was running when the previous ocd run stopped "
                     "without finishing it: publishing its finish (%s)", shotid,
                     entry.observation, "completed, n_obs written" if entry.completed
                     else "Interrupted; n_obs unchanged, observation number stays used")
-        with contextlib.suppress(TimeoutError):
-            await self.shot_pub.wait_for_subscriber(
-                topics.RUN_SHOT_RUN, self.cfg.get_float("bus", "heartbeat_timeout"), count=2)
         await self.shot_pub.publish(topics.RUN_SHOT_RUN, interrupted_finish(entry))
         if self.journal.read() == entry and not self.shots.owed():  # not a shot this
             self.journal.end()  # process started meanwhile, nor a decrement still owed

@@ -15,7 +15,6 @@ from typing import Any
 import zmq.asyncio
 
 from ocd.bus import (
-    BusOptions,
     Event,
     HeartbeatResponder,
     Publisher,
@@ -55,8 +54,6 @@ log = logging.getLogger(__name__)
 #: How long (real seconds) to wait for a main loop to answer before the first event: a running
 #: ``ocd run`` answers within milliseconds; without one the shot still runs, with a warning.
 MAIN_LOOP_WAIT = 3.0
-#: Real seconds added to a reconnect interval for the connection's handshake and subscriptions.
-JOIN_MARGIN = 0.25
 
 
 class NoPublisher:
@@ -118,7 +115,7 @@ class ManualShot(Service):
                 ctx, cfg, sources_of(cfg, ["ocd_allow_hetdex", "ocd_main_loop"]),
                 [COMMAND_ABORT, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY], rules=command_rules()))
             await _wait_for_main_loop(ctx, publisher, self.subscriber, cfg)
-            await _wait_for_monitors(publisher, bus_options(cfg))
+            await _wait_for_monitors(publisher)
         else:
             log.warning("running without -e: ocd run will not know about this shot")
         self.subsystems = subsystems_from_config(cfg, ctx, clock)
@@ -223,22 +220,10 @@ async def _wait_for_main_loop(ctx: zmq.asyncio.Context, publisher: Publisher,
                     "follows it but monitors)", MAIN_LOOP_WAIT)
 
 
-def join_window(options: BusOptions) -> tuple[float, float]:
-    """How long without a new subscriber means every monitor has joined (real seconds), and
-    the longest wait: a subscriber connected before ``run_shot`` bound retries every
-    ``[bus] reconnect_interval`` (OCD's subscribers to ``[urls] ocd_run_shot``, and plain
-    libzmq SUB sockets, without back-off), and at least every ``reconnect_interval_max``
-    (those with back-off)."""
-    return (2 * options.reconnect_interval + JOIN_MARGIN,
-            options.reconnect_interval_max + JOIN_MARGIN)
-
-
-async def _wait_for_monitors(publisher: Publisher, options: BusOptions) -> None:
-    """Before the first event, let every subscriber that was waiting for this address join
-    (the PUB/SUB "slow joiner"), so that monitors see the shot from its start: see
-    doc/bus.md, "A shot run by hand"."""
-    quiet, longest = join_window(options)
-    count = await publisher.wait_for_quiet(quiet, longest)
+async def _wait_for_monitors(publisher: Publisher) -> None:
+    """Before the first event, let every subscriber that was waiting for this address join,
+    so that monitors see the shot from its start: see doc/bus.md, "First events"."""
+    count = await publisher.wait_for_monitors()
     log.info("%d subscription(s) on %s: starting the shot", count, publisher.url)
 
 

@@ -25,7 +25,8 @@ def settings_from_config(cfg: Config) -> RecordSettings:
     """``[record]`` (the configuration checks each option's range)."""
     return RecordSettings(batch_size=cfg.get_int("record", "batch_size"),
                           flush_interval=cfg.get_float("record", "flush_interval"),
-                          stop_drain=cfg.get_float("record", "stop_drain"))
+                          stop_drain=cfg.get_float("record", "stop_drain"),
+                          full_disk_buffer=cfg.get_int("record", "full_disk_buffer"))
 
 
 class RecordService(Service):

@@ -13,7 +13,7 @@ import signal
 from ocd.bus import Publisher, config_url, security_from_config
 from ocd.clock import Clock
 from ocd.config import Config
-from ocd.shell.clock_source import choose_clock_now, log_choice
+from ocd.shell.clock_source import choose_clock_now, follow_main_loop, log_choice
 from ocd.shell.service import Service, run_service
 from ocd.shell.settings import tcs_topics
 from ocd.tcs.gateway import GatewayServer
@@ -72,6 +72,9 @@ class SimulatedTcs(Service):
                  self.publisher.url, ", ".join(s.endpoint for s in self.servers),
                  self.clock.describe(), self.simulator.weather.kind)
         self.spawn(self.simulator.run(), name="event stream")
+        # a main loop restarted with another mock_time: said, and followed
+        self.spawn(follow_main_loop(self.ctx, self.cfg, self.clock, "ocd sim_tcs"),
+                   name="the main loop's clock", daemon=True)
         for server in self.servers:
             self.spawn(server.serve(), name=f"gateway {server.endpoint}")
         await self.stopping.wait()

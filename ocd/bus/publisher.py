@@ -49,6 +49,8 @@ log = logging.getLogger("ocd.bus")
 _MAX_WAIT = 0.25
 #: Subscription notices are read when asked for, and at least every this many events.
 _DRAIN_EVERY = 256
+#: Real seconds added to a reconnect interval for the connection's handshake and subscriptions.
+JOIN_MARGIN = 0.25
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE_NOBLOCK = int(zmq.SNDMORE | zmq.NOBLOCK)
 #: Distinct subscription prefixes tracked at most (subscribers choose them: bounded). Further
@@ -302,6 +304,22 @@ class Publisher:
             if remaining <= 0:
                 return sum(self.subscriptions.values())
             await self.wait_readable(min(remaining, _MAX_WAIT))
+
+    def join_window(self) -> tuple[float, float]:
+        """How long without a new subscriber means every monitor has joined (real seconds), and
+        the longest wait: a subscriber connected before this address was bound retries every
+        ``[bus] reconnect_interval`` (OCD's subscribers to the addresses of publishers that
+        come and go or restart, and plain libzmq SUB sockets, without back-off), and at least
+        every ``reconnect_interval_max`` (those with back-off)."""
+        return (2 * self.options.reconnect_interval + JOIN_MARGIN,
+                self.options.reconnect_interval_max + JOIN_MARGIN)
+
+    async def wait_for_monitors(self) -> int:
+        """Before a first event that monitors must see (a manual shot's start, a restarted
+        main loop's), let every subscriber that was waiting for this address join (the
+        PUB/SUB "slow joiner"): :meth:`wait_for_quiet` over :meth:`join_window`. Returns the
+        subscriptions then. See doc/bus.md, "First events"."""
+        return await self.wait_for_quiet(*self.join_window())
 
     async def wait_readable(self, timeout: float) -> None:
         """Wait up to ``timeout`` s for a subscription notice to arrive (not consumed)."""

@@ -174,9 +174,9 @@ class Subscriber:
     the owner acts on (None: strict decoding only, as for a monitor). ``log_gaps`` logs gaps
     and restarts (a monitor that prints them itself turns it off). ``security`` makes each
     socket a CURVE client when ``[security]`` says so for its source. The addresses of
-    publishers that come and go (the commanders', the shots': ``ocd run_shot -e``) are retried
-    every ``reconnect_interval`` without back-off, so that a command bound a moment ago is
-    heard within about that long.
+    publishers that come and go or restart (the commanders', the shots', the main loop's) are
+    retried every ``reconnect_interval`` without back-off, so that a command bound a moment
+    ago is heard within about that long.
     """
 
     def __init__(self, ctx: zmq.asyncio.Context, urls: Iterable[str] = (),

@@ -32,9 +32,10 @@ ANY = "any"
 OCD_SOURCES = (MAIN_LOOP, RUN_SHOT, COMMANDERS, REPLAY)
 #: Sources of TCS events.
 TCS_SOURCES = (TCS, REPLAY)
-#: Sources whose publishers come and go (one-shot commands, shots run by hand): a subscriber
-#: retries them without back-off.
-STEADY_SOURCES = (COMMANDERS, RUN_SHOT)
+#: Sources whose publishers come and go or restart (one-shot commands, shots run by hand, a
+#: main loop started again): a subscriber retries them without back-off, so that it is back
+#: within ``[bus] reconnect_interval`` of a new bind and gets the publisher's first events.
+STEADY_SOURCES = (COMMANDERS, RUN_SHOT, MAIN_LOOP)
 
 def source_accepts(source: str, topic: str) -> bool:
     """Whether ``topic`` may come from a publisher of ``source``.

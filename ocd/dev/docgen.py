@@ -218,7 +218,12 @@ loop's greeting (these three keys of its envelope), and `ocd board` takes the sp
 from `__mock_speed`; `[dates] mock_anchor` pins it in the configuration for any start order.
 A process whose own `[dates] mock_time` (or a `mock_speed` its user set) differs from the main
 loop's is refused in one line naming both clocks, never moved silently onto the bus's. `ocd
-time` prints it.
+time` prints it. When the main loop restarts on another clock (another `mock_time`), a running
+`ocd sim_tcs` or `ocd board` whose adopted clock now reads more than a second off the new
+main loop's says so in one line (`... clock read ... (N s off) and the main loop ... reads
+...: following the main loop's clock`) and follows it; the board shows that line, and any
+publisher whose events are stamped more than a second off the main loop's clock, in its
+header.
 
 ## Sequence numbers and lost events
 

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocd.bus.envelope import Event, stamped_speed
+from ocd.bus.envelope import Event, adopted_clock, stamped_speed
 from ocd.bus.sequence import SeqCheck, SeqKind
+from ocd.clock import SPLIT, MockClock
 from ocd.core import events as ev
 from ocd.core import topics
 from ocd.core.events import InboundEvent, decode
@@ -48,6 +49,8 @@ MAX_TOPICS = 128     # topics whose rates are kept
 MAX_MACHINES = 16    # state machines shown
 MAX_REASONS = 10     # waiting reasons shown
 MAX_SHOTS = 200      # shots of the night kept
+NOTICES = 5          # clock splits shown (the newest)
+MAX_SPLITS = 64      # publishers remembered as off the main loop's clock
 RATE_WINDOW = 10     # seconds over which event rates are counted
 CLOCK_REANCHOR = 5.0  # real seconds between two clock updates sent when nothing else changed
 
@@ -108,6 +111,42 @@ class ClockView:
     anchor_ocd: float | None = None
     anchor_wall: float | None = None
     _sent_wall: float = -math.inf
+    #: The main loop's clock, as its last event carried it.
+    main: MockClock | None = None
+    #: The last clock splits said (newest last): another process's clock seen off the main
+    #: loop's, or this process's own, followed.
+    notices: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=NOTICES))
+    #: Publishers whose clock was seen off the main loop's (bounded: senders choose origins).
+    _split: OrderedDict[str, float] = field(default_factory=OrderedDict)
+
+    def notice(self, text: str, wall: float) -> None:
+        """One line about a clock split, shown on the page."""
+        self.notices.append({"wall": wall, "text": text})
+
+    def check_split(self, event: Event, received: float, authority: bool) -> bool:
+        """Compare the clock ``event`` was stamped with to the main loop's (learnt from the
+        main loop's events); True when a new split is noticed (one line per publisher while
+        its clock stays off)."""
+        stamped = adopted_clock(event)
+        if stamped is None:
+            return False
+        if authority:
+            self.main = stamped
+            return False
+        origin = str(event.origin or "an unnamed publisher")[:MAX_TEXT]
+        if self.main is None:
+            return False
+        off = stamped.reading_at(received) - self.main.reading_at(received)
+        if abs(off) <= SPLIT:
+            self._split.pop(origin, None)
+            return False
+        if origin in self._split:
+            return False
+        self._split[origin] = off
+        while len(self._split) > MAX_SPLITS:
+            self._split.popitem(last=False)
+        self.notice(f"the clock of {origin} reads {off:+.0f} s off the main loop's", received)
+        return True
 
     def now(self, wall: float) -> float | None:
         """OCD time (Unix seconds) at real time ``wall``; None before any OCD event."""
@@ -137,7 +176,8 @@ class ClockView:
 
     def as_dict(self) -> dict[str, Any]:
         return {"mock": self.mock, "speed": self.speed, "source": self.source,
-                "ocd": self.anchor_ocd, "wall": self.anchor_wall}
+                "ocd": self.anchor_ocd, "wall": self.anchor_wall,
+                "notices": list(self.notices)}
 
 
 @dataclass
@@ -208,8 +248,10 @@ class NightView:
         events without sequence numbers)."""
         topic, payload = event.topic[:MAX_TOPIC], event.payload
         self._count(topic, received, check)
-        if event.system == "ocd" and self.clock.observe(
-                payload, received, str(event.origin or "").startswith("ocd_main_loop@")):
+        authority = str(event.origin or "").startswith("ocd_main_loop@")
+        if event.system == "ocd" and self.clock.observe(payload, received, authority):
+            self._mark("clock")
+        if self.clock.check_split(event, received, authority):
             self._mark("clock")
         decoded = decode(event.topic, payload, self.settings.topics)
         tcs = isinstance(decoded, _TCS_EVENTS)
@@ -221,6 +263,11 @@ class NightView:
                                           event.origin))
         if topic not in _PERIODIC and not tcs and topic not in self.settings.topics.all():
             self._log(event, topic, received, decoded)
+
+    def clock_notice(self, text: str, wall: float) -> None:
+        """A line about this process's own clock (it followed the main loop's)."""
+        self.clock.notice(text, wall)
+        self._mark("clock")
 
     def set_malformed(self, count: int) -> None:
         """The subscriber's count of malformed messages (they never reach :meth:`feed`)."""

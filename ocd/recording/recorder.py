@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import sqlite3
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,8 @@ class RecordSettings:
     batch_size: int = 5000
     flush_interval: float = 0.5
     stop_drain: float = 0.2
+    #: Events kept in memory while the disk is full (the newest; older ones are dropped).
+    full_disk_buffer: int = 100_000
 
 
 @dataclass
@@ -67,13 +70,16 @@ class RecordStats:
     received: int = 0    # messages taken off the socket
     stored: int = 0      # events committed
     malformed: int = 0   # messages dropped because they were not [topic, JSON object]
+    dropped: int = 0     # events dropped, oldest first, while the disk was full
     topics: Counter[str] = field(default_factory=Counter)
     sequences: SequenceTracker = field(default_factory=SequenceTracker)
 
     def summary(self) -> str:
         seq = self.sequences
-        unwritten = self.received - self.stored - self.malformed
+        unwritten = self.received - self.stored - self.malformed - self.dropped
         return (f"{self.stored} events stored ({len(self.topics)} topics)"
+                + (f", {self.dropped} dropped while the disk was full (the oldest of those "
+                   "waiting)" if self.dropped else "")
                 + (f", {unwritten} received but NOT written" if unwritten else "")
                 + f"; {self.malformed} malformed dropped; {seq.gaps} sequence gap(s), "
                 f"{seq.lost} event(s) lost before reaching the recorder, {seq.restarts} "
@@ -90,6 +96,86 @@ OTHER_TOPICS = "(other topics)"
 #: Batches waiting for the writer at most; beyond, the receiver waits and the socket's
 #: high-water mark takes over (and losses show as sequence gaps).
 _MAX_QUEUED = 40
+#: SQLite's result code for a write refused for want of space (sqlite3.h).
+_SQLITE_FULL = 13
+#: Seconds between two attempts to write while the disk is full.
+FULL_RETRY = 1.0
+#: Seconds between two lines saying what a full disk has cost so far.
+FULL_REPORT = 60.0
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether SQLite refused a write for want of space (the file itself stays consistent:
+    the transaction is rolled back, and what was committed stays readable)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    return code == _SQLITE_FULL if code is not None else "disk is full" in str(exc)
+
+
+class FullDisk:
+    """The newest events waiting while the disk is full, at most ``limit`` of them: on a full
+    disk the recorder keeps recording into memory, drops the oldest events beyond the limit,
+    says once every :data:`FULL_REPORT` seconds what it has dropped, and writes the waiting
+    events when space returns."""
+
+    def __init__(self, limit: int, stats: RecordStats,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.rows: deque[Row] = deque(maxlen=limit)
+        self.stats = stats
+        self.since: float | None = None   # when the disk was found full (None: not full)
+        self.dropped_now = 0              # dropped since the disk was found full
+        self.reason = ""                  # what SQLite said
+        self._said = 0.0
+        self._tried = 0.0
+        self._monotonic = monotonic
+
+    @property
+    def full(self) -> bool:
+        return self.since is not None
+
+    def due(self) -> bool:
+        """Whether to try writing again (every :data:`FULL_RETRY` s while the disk is full:
+        a refused transaction costs the whole batch's work)."""
+        return self.since is None or self._monotonic() - self._tried >= FULL_RETRY
+
+    def keep(self, rows: list[Row], exc: BaseException | None = None) -> None:
+        """Hold ``rows`` (refused by the disk: ``exc``; or not tried, the disk being full),
+        dropping the oldest beyond the limit."""
+        now = self._monotonic()
+        if exc is not None:
+            self._tried, self.reason = now, str(exc)
+        if self.since is None:
+            self.since, self.dropped_now, self._said = now, 0, now - FULL_REPORT
+        room = self.rows.maxlen or 0
+        over = max(0, len(self.rows) + len(rows) - room)
+        self.rows.extend(rows)
+        self.dropped_now += over
+        self.stats.dropped += over
+        if now - self._said >= FULL_REPORT:
+            self._said = now
+            log.warning("disk full (%s): recording into memory since %.0f s, the newest %d "
+                        "event(s) waiting; %d older one(s) dropped so far; writing again as "
+                        "soon as there is space", self.reason, now - self.since,
+                        len(self.rows), self.dropped_now)
+
+    def retry_now(self) -> None:
+        """Make the next write a try, however recent the last one."""
+        self._tried = -math.inf
+
+    def take(self) -> list[Row]:
+        """The waiting rows (oldest first), to be written before anything newer."""
+        rows = list(self.rows)
+        self.rows.clear()
+        return rows
+
+    def written(self, count: int) -> None:
+        """Space came back: ``count`` waiting events are written."""
+        if self.since is not None:
+            log.warning("disk space is back: writing again after %.0f s (%d waiting event(s) "
+                        "written, %d dropped while the disk was full)",
+                        self._monotonic() - self.since, count, self.dropped_now)
+        self.since = None
 
 
 class _Writer(threading.Thread):
@@ -100,7 +186,8 @@ class _Writer(threading.Thread):
     """
 
     def __init__(self, conn: sqlite3.Connection, stats: RecordStats,
-                 complete: Callable[[str], bool]) -> None:
+                 complete: Callable[[str], bool],
+                 full_disk_buffer: int = RecordSettings.full_disk_buffer) -> None:
         super().__init__(name="record-writer", daemon=True)
         self.conn = conn
         self.stats = stats
@@ -108,22 +195,50 @@ class _Writer(threading.Thread):
         self.batches: queue.Queue[list[Raw] | None] = queue.Queue(_MAX_QUEUED)
         self.error: BaseException | None = None
         self.limited = RateLimitedLog(log, 10.0)
+        self.waiting = FullDisk(full_disk_buffer, stats)
 
     def run(self) -> None:
         while True:
-            batch = self.batches.get()
+            try:  # while the disk is full, try again every FULL_RETRY s even without events
+                batch = self.batches.get(timeout=FULL_RETRY if self.waiting.full else None)
+            except queue.Empty:
+                batch = []
             if batch is None:
+                if self.waiting.full and self.error is None:
+                    self.waiting.retry_now()
+                    self._write([])  # a last try before the file is closed
                 return
             if self.error is not None:
                 continue  # keep draining so the receiver never blocks; the error is reported
             try:
-                rows = self._rows(batch)
-                self.conn.execute("BEGIN")
-                self.conn.executemany(_INSERT, rows)
-                self.conn.execute("COMMIT")
-                self.stats.stored += len(rows)
+                self._write(self._rows(batch))
             except BaseException as exc:  # reported by the receiving thread
                 self.error = exc
+
+    def _write(self, rows: list[Row]) -> None:
+        """Write the events waiting for space, then ``rows``, in one transaction; on a full
+        disk keep them all (the newest, bounded) for the next try."""
+        if not self.waiting.due():
+            self.waiting.keep(rows)
+            return
+        waiting = self.waiting.take() if self.waiting.full else []
+        everything = waiting + rows
+        if not everything:
+            return
+        try:
+            self.conn.execute("BEGIN")
+            self.conn.executemany(_INSERT, everything)
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if not disk_full(exc):
+                raise
+            self.waiting.keep(everything, exc)
+            return
+        self.stats.stored += len(everything)
+        if waiting:
+            self.waiting.written(len(waiting))
 
     def _rows(self, batch: list[Raw]) -> list[Row]:
         stats, rows = self.stats, []
@@ -267,7 +382,9 @@ class Recorder:
 
     def run(self) -> RecordStats:
         """Record until :meth:`stop`; returns the statistics once everything is written."""
-        writer = _Writer(self.conn, self.stats, self._receives_all_of)
+        settings = self.settings
+        writer = _Writer(self.conn, self.stats, self._receives_all_of,
+                         settings.full_disk_buffer)
         writer.start()
         settings = self.settings
         batch: list[Raw] = []
@@ -301,25 +418,42 @@ class Recorder:
                 writer.batches.put(batch)
             writer.batches.put(None)
             writer.join()
-            self._finish(writer.error)
+            self._finish(writer.error, writer.waiting)
         return self.stats
 
-    def _finish(self, error: BaseException | None) -> None:
+    def _finish(self, error: BaseException | None, waiting: FullDisk) -> None:
         stats = self.stats
         try:
+            if waiting.full:  # stopped on a full disk: what waits in memory is lost
+                lost = len(waiting.take())
+                stats.dropped += lost
+                log.warning("stopping on a full disk: %d event(s) waiting in memory are not "
+                            "written; the file holds everything written before", lost)
             if error is None:
-                self.conn.execute(
-                    "UPDATE recordings SET stopped = ?, events = ?, malformed = ?, lost = ? "
-                    "WHERE id = ?", (time.time(), stats.stored, stats.malformed,
-                                     stats.sequences.lost, self.session))
-                # one self-contained file again (no -wal/-shm), readable from read-only places;
-                # refused (harmlessly) while another connection still reads it
-                self.conn.execute("PRAGMA journal_mode = DELETE")
+                self._close_session()
         finally:
             self.conn.close()
         if error is not None:
             raise OcdError(f"{self.path}: writing failed after {stats.stored} events: "
                            f"{error}") from None
+
+    def _close_session(self) -> None:
+        """Say in the file that this session ended, and make it one self-contained file again
+        (no -wal/-shm), readable from read-only places. On a full disk both may be refused:
+        the file stays a valid recording (this session's row without its end)."""
+        stats = self.stats
+        try:
+            self.conn.execute(
+                "UPDATE recordings SET stopped = ?, events = ?, malformed = ?, lost = ? "
+                "WHERE id = ?", (time.time(), stats.stored, stats.malformed,
+                                 stats.sequences.lost, self.session))
+            # refused (harmlessly) while another connection still reads it
+            self.conn.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.OperationalError as exc:
+            if not disk_full(exc):
+                raise
+            log.warning("disk full: the end of this recording session is not written (%s); "
+                        "the events written are all there", exc)
 
     def _close_socket(self) -> None:
         for sock, reconnector in getattr(self, "_inputs", ()):

@@ -19,14 +19,24 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 
 import zmq.asyncio
 
-from ocd.bus import bus_options, find_service, security_from_config, service_urls
-from ocd.bus.envelope import adopted_clock
-from ocd.clock import Clock, MockClock, MockSettings, clock_from, mock_settings
+from ocd.bus import (
+    Subscriber,
+    bus_options,
+    find_service,
+    security_from_config,
+    service_urls,
+    sources_of,
+)
+from ocd.bus.envelope import Event, adopted_clock
+from ocd.clock import SPLIT, Clock, MockClock, MockSettings, clock_from, mock_settings
 from ocd.config import Config
+from ocd.core import topics
+from ocd.core.sources import MAIN_LOOP
 from ocd.errors import UsageError
 
 log = logging.getLogger("ocd.clock")
@@ -129,3 +139,62 @@ def log_choice(choice: ClockChoice) -> None:
         log.warning("%s", choice.how)
     else:
         log.info("clock: %s", choice.how)
+
+
+class ClockFollower:
+    """Keeps a process on the main loop's clock after it started (issue "one clock"): fed
+    the main loop's events (its greeting on every new subscription, its status), it compares
+    the clock they carry with this process's; when they read more than :data:`SPLIT` seconds
+    apart (the main loop restarted with another ``mock_time``), it says so in one line and
+    this process's clock follows the main loop's (:meth:`ocd.clock.MockClock.follow`)."""
+
+    def __init__(self, clock: Clock, who: str) -> None:
+        self.clock, self.who = clock, who
+
+    def check(self, event: Event) -> str | None:
+        """The line said when ``event`` (from a main loop) shows a split, else None."""
+        own = self.clock
+        if not isinstance(own, MockClock) \
+                or not str(event.origin or "").startswith("ocd_main_loop@"):
+            return None
+        theirs = adopted_clock(event)
+        if theirs is None:
+            return None
+        now = time.time()
+        off = own.reading_at(now) - theirs.reading_at(now)
+        if abs(off) <= SPLIT:
+            return None
+        line = (f"{self.who}'s clock read {_shown_at(own.reading_at(now))} ({off:+.0f} s off) "
+                f"and the main loop {event.origin} reads {_shown_at(theirs.reading_at(now))} "
+                f"(mock, from {_shown(theirs.start)} at {theirs.speed:g}x): following the "
+                "main loop's clock")
+        log.warning("%s", line)
+        own.follow(theirs)
+        return line
+
+
+def _shown_at(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).replace(
+        tzinfo=None).isoformat(timespec="seconds")
+
+
+#: The main loop's events that carry its clock to a follower: its greeting (sent to every new
+#: subscriber, so at once after a restart), its start and its periodic status.
+FOLLOWED = (topics.HEARTBEAT_REPLY, topics.MAIN_STARTED, topics.MAIN_STATUS)
+
+
+async def follow_main_loop(ctx: zmq.asyncio.Context, cfg: Config, clock: Clock,
+                           who: str) -> None:
+    """Run a :class:`ClockFollower` on the main loop's events until cancelled (for a
+    long-running process that does not read them otherwise, e.g. ``ocd sim_tcs``); nothing
+    to do on the real clock."""
+    if not clock.is_mock:
+        return
+    subscriber = Subscriber.from_config(ctx, cfg, sources_of(cfg, [MAIN_LOOP]), FOLLOWED,
+                                        log_gaps=False)
+    follower = ClockFollower(clock, who)
+    try:
+        while True:
+            follower.check(await subscriber.recv())
+    finally:
+        subscriber.close()

@@ -54,6 +54,7 @@ from ocd.core.events import COMPLETED
 from ocd.core.topics import BOARD_SIGN_IN, COMMAND_ABORT, COMMAND_ALLOW
 from ocd.errors import OcdError
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
+from ocd.shell.clock_source import ClockFollower
 from ocd.shell.service import Service
 from ocd.shots.store import file_stamp, load_shots
 from ocd.sky.chart import pointing_chart, shot_chart
@@ -168,6 +169,7 @@ class Board(Service):
         self.security = security_from_config(cfg)
         # the page's clock until OCD's events say better: this process's (adopted) clock
         self.view = NightView(replace(options.night, mock=clock.is_mock, speed=clock.speed))
+        self.follower = ClockFollower(clock, "ocd board")
         interval = 1.0 / options.max_panel_rate
         intervals = dict.fromkeys(PANELS, interval)
         intervals["bus"] = max(interval, 1.0)
@@ -273,6 +275,9 @@ class Board(Service):
             event = await self.receive(self.subscriber)
             if event is None:
                 return 0
+            said = self.follower.check(event)  # a restarted main loop's other clock
+            if said is not None:
+                self.view.clock_notice(said, time.time())
             try:
                 self.view.feed(event, time.time(), self.subscriber.last_check)
             except Exception as exc:  # a bug must not stop the board: count it, go on

@@ -101,6 +101,10 @@ function renderClock() {
   setText("clock-utc", `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} `
     + `${hms(now)} UTC`);
   setText("clock-kind", c.mock ? `mock clock ${c.speed}×` : "real clock");
+  const notices = c.notices || [];
+  const last = notices.length ? notices[notices.length - 1] : null;
+  $("clock-notice").hidden = !last;
+  setText("clock-notice", last ? `⚠ ${last.text}` : "");
 }
 
 function renderShot() {

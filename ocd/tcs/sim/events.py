@@ -63,10 +63,12 @@ class TcsSimulator:
             events.append((s.topics.heartbeat, {"status": "ok"}))
             events.append((s.topics.ra_dec, {"ra": p.ra, "dec": p.dec, "track": p.track,
                                              "tracking": p.tracking, "dx": p.dx, "dy": p.dy}))
+        if now + s.metrology_interval < self._next_metrology:  # the clock went back (it
+            self._next_metrology = now  # follows a restarted main loop): due at once
         if now >= self._next_metrology:
             self._next_metrology = now + s.metrology_interval
             for number, topic in enumerate(s.topics.metrology, start=1):
-                seeing, transparency = self.weather.sample(now - self._start, number)
+                seeing, transparency = self.weather.sample(max(0.0, now - self._start), number)
                 events.append((topic, {"seeing": seeing, "transparency": transparency,
                                        "guider": number}))
         return events

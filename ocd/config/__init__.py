@@ -34,12 +34,12 @@ from ocd.config.static import (
     samples_dir,
     static_file,
 )
-from ocd.config.values import parse_time
+from ocd.config.values import fill_template, parse_time, parse_type
 
 __all__ = [
     "COMPANION_NAMES", "ENV_PREFIX", "MASK", "MASTER_NAME", "Config", "OptionSpec", "Origin",
-    "SpecProblem", "UnsetVariableError", "is_secret", "literal", "load_config", "master_specs",
-    "master_text", "option_lines", "parse_override", "parse_specs", "parse_time",
-    "rehearsal_config", "sample_night", "sample_shot_file", "samples_dir", "shown_value",
-    "static_file",
+    "SpecProblem", "UnsetVariableError", "fill_template", "is_secret", "literal", "load_config",
+    "master_specs", "master_text", "option_lines", "parse_override", "parse_specs", "parse_time",
+    "parse_type", "rehearsal_config", "sample_night", "sample_shot_file", "samples_dir",
+    "shown_value", "static_file",
 ]

@@ -92,3 +92,22 @@ def test_the_readme_plan_and_simulate_commands_work_in_a_fresh_checkout(tmp_path
         assert done.returncode == 0, (command, done.stderr[-2000:])
         assert "shots:" in done.stdout, done.stdout[-2000:]
     assert (tmp_path / "night.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_security_lists_every_sendable_option_with_its_kind():
+    """doc/security.md's table of what ``config send`` may change is the master file's."""
+    from ocd.config import master_specs
+
+    text = (ROOT / "doc" / "security.md").read_text()
+    table = text.split("| kind | options | refused |", 1)[1].split("\n\n", 1)[0]
+    documented = set()
+    for row in table.splitlines()[2:]:
+        kind, options = row.split("|")[1:3]
+        section = None
+        for token in re.findall(r"`([^`]+)`", options):
+            match = re.fullmatch(r"\[(\w+)\] (\w+)", token)
+            section, name = (match.group(1), match.group(2)) if match else (section, token)
+            documented.add((section, name, kind.strip()))
+    sendable = {(s, o, spec.kind) for (s, o), spec in master_specs().items()
+                if spec.modifiable}
+    assert documented == sendable

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -90,8 +91,9 @@ T = TypeVar("T")
 #: the timeouts; a queue of ordinary size is read whole first, so a tick never judges a shot
 #: silent while its progress event waits in the queue).
 _DRAIN = 1000
-#: Real seconds a shot file sent at run time may take to be read and parsed.
-SENT_FILE_DEADLINE = 5.0
+#: Real seconds a file read off the loop (a shot file sent at run time, a shot's input
+#: files) may take to be read and parsed.
+FILE_DEADLINE = 5.0
 #: Real seconds of ``[run] stop_timeout`` kept for closing the sockets (their linger) and the
 #: database after the running shot was given up.
 _CLOSING_MARGIN = 1.5
@@ -166,8 +168,7 @@ class MainLoop(Service):
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsnum")
         self.on_close(self.db_thread.shutdown)
         self.on_close(lambda: self._in_db_thread(self.allocator.close))
-        # sent files are read here, one at a time: a read that hangs (a dead network disk)
-        # holds this thread, never the loop nor the scheduler's threads
+        # sent shot files and each shot's input files are read here (_read_off_the_loop)
         self.files_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="files")
         self.on_close(lambda: self.files_thread.shutdown(wait=False, cancel_futures=True))
         self.main_pub = self.closing(Publisher.for_service(ctx, cfg, "ocd_main_loop", "run",
@@ -192,6 +193,7 @@ class MainLoop(Service):
         self.on_close(self.subsystems.close)
         self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
                                  plan_from_config(cfg), locator_from_config(cfg), self.clock)
+        self.runner.read_files = self._read_off_the_loop
         self.narrator = Narrator(main_origin=self.shot_pub.origin)
         self.engine = Engine(cfg, self.clock, self.orchestrator, self.runner, self.shots, self,
                              self.shot_pub.origin)
@@ -368,12 +370,11 @@ class MainLoop(Service):
 
     async def read_sent_files(self, paths: list[tuple[str, str, Path]]) -> None:
         """Read a shot file sent at run time in the files thread, within
-        ``SENT_FILE_DEADLINE`` seconds: a regular file of at most 4 MiB inside the directory
+        ``FILE_DEADLINE`` seconds: a regular file of at most 4 MiB inside the directory
         of the first shot file, parsed. Anything else is refused with one line saying what a
         sent shot file must be, never what is at the path (the log says why for a path
         inside the directory)."""
         self._sent_shots.clear()
-        loop = asyncio.get_running_loop()
         for section, option, path in paths:
             if path == self.shots.path:
                 continue
@@ -381,17 +382,23 @@ class MainLoop(Service):
                 f"[{section}] {option} = {shown_value(str(path))}: refused: a shot file sent at "
                 f"run time must be a regular file of at most {MAX_SHOT_FILE_BYTES // 2**20} "
                 f"MiB in {self.shot_dir}, readable as a shot list within "
-                f"{SENT_FILE_DEADLINE:g} s")
-            read = loop.run_in_executor(self.files_thread, self._read_sent_shots, path)
+                f"{FILE_DEADLINE:g} s")
             try:
-                self._sent_shots[path] = await asyncio.wait_for(read, SENT_FILE_DEADLINE)
-            except TimeoutError:
-                log.warning("[%s] %s: %s not read within %g s: refused", section, option,
-                            path, SENT_FILE_DEADLINE)
-                raise refusal from None
+                self._sent_shots[path] = await self._read_off_the_loop(
+                    functools.partial(self._read_sent_shots, path), str(path))
             except OcdError as exc:
                 log.warning("[%s] %s: refused: %s", section, option, exc)
                 raise refusal from None
+
+    async def _read_off_the_loop(self, read: Callable[[], T], what: str) -> T:
+        """``read()`` in the files thread, one read at a time: a read that hangs (a dead
+        network disk) holds that thread, never the loop nor the scheduler's threads;
+        OcdError after ``FILE_DEADLINE`` seconds."""
+        future = asyncio.get_running_loop().run_in_executor(self.files_thread, read)
+        try:
+            return await asyncio.wait_for(future, FILE_DEADLINE)
+        except TimeoutError:
+            raise OcdError(f"{what}: not read within {FILE_DEADLINE:g} s") from None
 
     def _read_sent_shots(self, path: Path) -> ShotStore:
         """In the files thread: the shot list at ``path`` if it lies in the directory of

@@ -22,7 +22,7 @@ import pytest
 from conftest import ocd_env
 from e2e_helpers import night_config, short_tmpdir, topic_is
 from forgery import Forger
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from pinging import Pinger
 from test_main_loop_e2e import start_night, stop_night
@@ -47,8 +47,9 @@ TEMPLATES = ["{shotid:>200000000}", "{shotid.__class__.__mro__}", "{shotid[0]}",
              "{shotid}" * 100]
 REFERENCES = ["${database:mysql_password}", "${mysql_password}", "${AWS_SECRET_ACCESS_KEY}",
               "${HOME}", "$${AWS_SECRET_ACCESS_KEY}", "x${run:max_seeing}"]
+#: (a longer value makes the frame invalid by its schema: dropped, counted, never answered)
 TEXTS = ["\x1b]0;PWNED\x07\x1b[2J", "a\nb 03:00:00 INFO FORGED", "\x00", "é" * 300,
-         "x" * 20000]
+         "x" * 4096]
 
 
 def hostile_paths(root) -> list[str]:
@@ -69,6 +70,15 @@ def values(paths: list[str]) -> st.SearchStrategy[str]:
         st.text(max_size=40))
 
 
+def every_family(paths: list[str]) -> list[list[tuple[tuple[str, str], str]]]:
+    """One frame per hostile value, each sent to an option of the kind it attacks."""
+    return ([[(("shots", "shot_file"), path)] for path in paths]
+            + [[(("run_shot", "shuffle_conf_template"), t)] for t in TEMPLATES]
+            + [[(("run", "error_pause"), n), (("run_shot", "x_binning"), n)] for n in NUMBERS]
+            + [[(("run_shot", "recipe"), r), (("run", "max_seeing"), r)] for r in REFERENCES]
+            + [[(("run_shot", "image_type"), t)] for t in TEXTS])
+
+
 def test_hostile_values_never_silence_ocd_run_nor_leak_a_secret():
     root = short_tmpdir()
     env = ocd_env(OCD__DATABASE__MYSQL_PASSWORD=PASSWORD, AWS_SECRET_ACCESS_KEY=AWS_KEY)
@@ -82,7 +92,8 @@ def test_hostile_values_never_silence_ocd_run_nor_leak_a_secret():
         forger = Forger(f"ipc://{root}/allow2.ipc")
         forger.wait_for_subscriber("ocd.command.config_send")
 
-        @settings(max_examples=40, deadline=None, database=None, derandomize=False,
+        @settings(max_examples=int(os.environ.get("OCD_PROP_EXAMPLES", "40")),
+                  deadline=None, database=None,
                   phases=(Phase.explicit, Phase.generate),  # no shrinking: one live process
                   suppress_health_check=list(HealthCheck))
         @given(st.lists(st.tuples(st.sampled_from(SENDABLE), values(paths)),
@@ -98,6 +109,8 @@ def test_hostile_values_never_silence_ocd_run_nor_leak_a_secret():
                                         what=f"the answer to {changes!r:.200}")
             answered.append(ack.payload)
 
+        for changes in every_family(paths):  # each hostile value once, then random ones
+            send = example(changes)(send)
         send()
         answers = pinger.stop()
     finally:
@@ -107,7 +120,7 @@ def test_hostile_values_never_silence_ocd_run_nor_leak_a_secret():
             pinger.stop()
         stop_night(night)
     try:
-        assert len(answered) >= 20
+        assert len(answered) >= len(every_family(paths)) + 20
         assert len(answers) >= 2, "the pinger asked nothing during the examples"
         slow = [a for a in answers if a["latency"] is None or a["latency"] >= 1.0]
         assert not slow, slow

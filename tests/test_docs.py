@@ -293,3 +293,22 @@ def test_the_events_reference_shows_the_shipped_address_plan(monkeypatch):
     moved = docgen.events_reference()
     assert "`tcp://127.0.0.1:7701`, `7705` |" in moved
     assert "for port in (6600, 7701, 7705, 6602, 6604, 6606, 6607):" in moved
+
+
+def test_security_lists_every_sendable_option_with_its_kind():
+    """doc/security.md's table of what ``config send`` may change is the master file's."""
+    from ocd.config import master_specs
+
+    text = (ROOT / "doc" / "security.md").read_text()
+    table = text.split("| kind | options | refused |", 1)[1].split("\n\n", 1)[0]
+    documented = set()
+    for row in table.splitlines()[2:]:
+        kind, options = row.split("|")[1:3]
+        section = None
+        for token in re.findall(r"`([^`]+)`", options):
+            match = re.fullmatch(r"\[(\w+)\] (\w+)", token)
+            section, name = (match.group(1), match.group(2)) if match else (section, token)
+            documented.add((section, name, kind.strip()))
+    sendable = {(s, o, spec.kind) for (s, o), spec in master_specs().items()
+                if spec.modifiable}
+    assert documented == sendable

@@ -17,11 +17,13 @@ the orchestrator. The shot it runs is journaled beside the shot file, so that af
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ocd.bus import (
@@ -40,7 +42,7 @@ from ocd.bus import (
     subscription_topics,
 )
 from ocd.clock import Clock, clock_from_config
-from ocd.config import Config
+from ocd.config import Config, shown_value
 from ocd.core import events as ev
 from ocd.core import topics
 from ocd.core.commands import REPEATED, Freshness, ack_payload
@@ -63,6 +65,7 @@ from ocd.shell.mock_guard import confirm_mock_time
 from ocd.shell.service import Service, run_service
 from ocd.shell.settings import orchestrator_settings, tcs_source, tcs_topics
 from ocd.shots.book import ShotFile
+from ocd.shots.files import MAX_SHOT_FILE_BYTES
 from ocd.shots.journal import JournalEntry, interrupted_finish
 from ocd.shots.locks import OwnerLock, real_file
 from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
@@ -87,6 +90,9 @@ T = TypeVar("T")
 #: the timeouts; a queue of ordinary size is read whole first, so a tick never judges a shot
 #: silent while its progress event waits in the queue).
 _DRAIN = 1000
+#: Real seconds a file read off the loop (a shot file sent at run time, a shot's input
+#: files) may take to be read and parsed.
+FILE_DEADLINE = 5.0
 #: Real seconds of ``[run] stop_timeout`` kept for closing the sockets (their linger) and the
 #: database after the running shot was given up.
 _CLOSING_MARGIN = 1.5
@@ -137,6 +143,10 @@ class MainLoop(Service):
         if shot_file is None:
             raise cfg.error("shots", "shot_file", "", "a shot file is needed")
         self.shots = ShotFile(shot_file)
+        #: Where a shot file sent at run time must be (symbolic links followed).
+        self.shot_dir = real_file(shot_file).parent
+        #: Shot files read off the loop for a ``config send``, by path, until applied.
+        self._sent_shots: dict[Path, ShotStore] = {}
         self.journal = self.shots.journal
         self.log_events = cfg.get_bool("general", "log_events")
         #: Commands made before now (a captured frame re-sent after a restart) are refused.
@@ -157,6 +167,9 @@ class MainLoop(Service):
         self.db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="obsnum")
         self.on_close(self.db_thread.shutdown)
         self.on_close(lambda: self._in_db_thread(self.allocator.close))
+        # sent shot files and each shot's input files are read here (_read_off_the_loop)
+        self.files_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="files")
+        self.on_close(lambda: self.files_thread.shutdown(wait=False, cancel_futures=True))
         self.main_pub = self.closing(Publisher.for_service(ctx, cfg, "ocd_main_loop", "run",
                                                           clock=self.clock))
         self.shot_pub = self.closing(Publisher.for_service(ctx, cfg, "ocd_run_shot", "run",
@@ -179,6 +192,7 @@ class MainLoop(Service):
         self.on_close(self.subsystems.close)
         self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
                                  plan_from_config(cfg), locator_from_config(cfg), self.clock)
+        self.runner.read_files = self._read_off_the_loop
         self.narrator = Narrator(main_origin=self.shot_pub.origin)
         self.engine = Engine(cfg, self.clock, self.orchestrator, self.runner, self.shots, self,
                              self.shot_pub.origin)
@@ -352,13 +366,57 @@ class MainLoop(Service):
         self.log_events = cfg.get_bool("general", "log_events")
         logging.getLogger().setLevel(cfg.get_str("general", "log_level"))
         shot_file = cfg.get_path("shots", "shot_file")
+        store = self._sent_shots.pop(shot_file, None) if shot_file is not None else None
+        self._sent_shots.clear()
         if shot_file is not None and shot_file != self.shots.path:
-            store = load_shots(shot_file)
+            if store is None:  # never read on the loop
+                raise OcdError(f"[shots] shot_file = {shown_value(str(shot_file))}: not read "
+                               "before the change")
             owner = OwnerLock(shot_file)  # another ocd run's list: refused, nothing changed
             owner.describe(self._owner_line())
             self.owner.close()
             self.owner = self.closing(owner)
             self.shots.switch(shot_file, store)
+
+    async def read_sent_files(self, paths: list[tuple[str, str, Path]]) -> None:
+        """Read a shot file sent at run time in the files thread, within
+        ``FILE_DEADLINE`` seconds: a regular file of at most 4 MiB inside the directory
+        of the first shot file, parsed. Anything else is refused with one line saying what a
+        sent shot file must be, never what is at the path (the log says why for a path
+        inside the directory)."""
+        self._sent_shots.clear()
+        for section, option, path in paths:
+            if path == self.shots.path:
+                continue
+            refusal = OcdError(
+                f"[{section}] {option} = {shown_value(str(path))}: refused: a shot file sent at "
+                f"run time must be a regular file of at most {MAX_SHOT_FILE_BYTES // 2**20} "
+                f"MiB in {self.shot_dir}, readable as a shot list within "
+                f"{FILE_DEADLINE:g} s")
+            try:
+                self._sent_shots[path] = await self._read_off_the_loop(
+                    functools.partial(self._read_sent_shots, path), str(path))
+            except OcdError as exc:
+                log.warning("[%s] %s: refused: %s", section, option, exc)
+                raise refusal from None
+
+    async def _read_off_the_loop(self, read: Callable[[], T], what: str) -> T:
+        """``read()`` in the files thread, one read at a time: a read that hangs (a dead
+        network disk) holds that thread, never the loop nor the scheduler's threads;
+        OcdError after ``FILE_DEADLINE`` seconds."""
+        future = asyncio.get_running_loop().run_in_executor(self.files_thread, read)
+        try:
+            return await asyncio.wait_for(future, FILE_DEADLINE)
+        except TimeoutError:
+            raise OcdError(f"{what}: not read within {FILE_DEADLINE:g} s") from None
+
+    def _read_sent_shots(self, path: Path) -> ShotStore:
+        """In the files thread: the shot list at ``path`` if it lies in the directory of
+        the first one (read by its real name, so a link changed meanwhile is not followed)."""
+        real = real_file(path)
+        if not real.is_relative_to(self.shot_dir):
+            raise OcdError(f"{path}: not inside {self.shot_dir}")
+        return load_shots(real)
 
     async def _publish_interrupted(self, entry: JournalEntry) -> None:
         """The finish of the shot a killed predecessor ran (found in the journal), sent once

@@ -36,14 +36,13 @@ from ocd.config.static import (
     single_host_config,
     static_file,
 )
-from ocd.config.values import parse_time
+from ocd.config.values import fill_template, parse_time, parse_type
 
 __all__ = [
     "COMPANION_NAMES", "ENV_PREFIX", "MASK", "MASTER_NAME", "RUNTIME_VARIABLE", "Config",
-    "ImplicitFile",
-    "OptionSpec", "Origin",
-    "SpecProblem", "UnsetVariableError", "is_secret", "literal", "load_config", "master_specs",
-    "master_text", "option_lines", "parse_override", "parse_specs", "parse_time",
-    "rehearsal_config", "runtime_dir", "sample_night", "sample_shot_file", "samples_dir",
-    "shown_value", "single_host_config", "static_file",
+    "ImplicitFile", "OptionSpec", "Origin", "SpecProblem", "UnsetVariableError", "fill_template",
+    "is_secret", "literal", "load_config", "master_specs", "master_text", "option_lines",
+    "parse_override", "parse_specs", "parse_time", "parse_type", "rehearsal_config",
+    "runtime_dir", "sample_night", "sample_shot_file", "samples_dir", "shown_value",
+    "single_host_config", "static_file",
 ]

@@ -129,9 +129,18 @@ def _choice(raw: str, args: tuple[str, ...], base_dir: Path) -> str:
     raise Refused(f"expected one of {', '.join(args)}")
 
 
+#: Longest template (a file name: ``NAME_MAX`` is 255 bytes on Linux).
+MAX_TEMPLATE_CHARS = 255
+#: Longest text a template may expand to (each field's value is at most a shot id's length, yet
+#: the text is cut by this rule, not by trust in the values).
+MAX_EXPANDED_CHARS = 255
+
+
 def _template(raw: str, args: tuple[str, ...], base_dir: Path) -> str:
     """A ``str.format`` template using only the fields ``args``, each bare (``{shotid}``): no
     attribute, index, conversion or width, so a value can neither fail nor grow when filled."""
+    if len(raw) > MAX_TEMPLATE_CHARS:
+        raise Refused(f"a template of at most {MAX_TEMPLATE_CHARS} characters")
     try:
         fields = [(name, spec, conversion)
                   for _, name, spec, conversion in string.Formatter().parse(raw)
@@ -140,11 +149,36 @@ def _template(raw: str, args: tuple[str, ...], base_dir: Path) -> str:
         raise Refused(f"not a template ({exc})") from None
     for name, spec, conversion in fields:
         if name not in args or spec or conversion:
-            shown = "{" + name + (f"!{conversion}" if conversion else "") + \
-                (f":{spec}" if spec else "") + "}"
-            raise Refused("expected a template with the fields "
-                          + ", ".join("{" + a + "}" for a in args) + f", each bare: not {shown}")
+            raise Refused(_not_bare(args, name, spec, conversion))
     return raw
+
+
+def _not_bare(fields: tuple[str, ...], name: str, spec: str | None,
+              conversion: str | None) -> str:
+    """Why the field ``{name!conversion:spec}`` is refused."""
+    shown = "{" + name + (f"!{conversion}" if conversion else "") + \
+        (f":{spec}" if spec else "") + "}"
+    return ("expected a template with the fields " + ", ".join("{" + a + "}" for a in fields)
+            + f", each bare: not {shown}")
+
+
+def fill_template(template: str, fields: dict[str, str],
+                  limit: int = MAX_EXPANDED_CHARS) -> str:
+    """``template`` (checked by the ``template(...)`` kind) with its fields filled in; a
+    ValueError when it names another field or the text would be longer than ``limit``.
+    Checked again here, so a template that did not come through the kind is no risk."""
+    parts = []
+    for literal_text, name, spec, conversion in string.Formatter().parse(template):
+        parts.append(literal_text)
+        if name is None:
+            continue
+        if name not in fields or spec or conversion:
+            raise ValueError(_not_bare(tuple(fields), name, spec, conversion))
+        parts.append(fields[name])
+    text = "".join(parts)
+    if len(text) > limit:
+        raise ValueError(f"the name would be {len(text)} characters long (at most {limit})")
+    return text
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ocd.clock import Clock
-from ocd.config import Config, Origin, literal, master_specs, shown_value
+from ocd.config import Config, Origin, literal, master_specs, parse_type, shown_value
 from ocd.core import topics
 from ocd.core.commands import abort_reason, refused_changes
 from ocd.core.events import InboundEvent
@@ -51,6 +51,25 @@ log = logging.getLogger(__name__)
 #: between two ``ocd.main_loop.error`` events saying it is still owed.
 _OWED_RETRY = 10.0
 _OWED_REPEAT = 60.0
+
+
+def sent_paths(changes: tuple[tuple[str, str, str], ...]) -> list[tuple[str, str, Path]]:
+    """The (section, option, path) of each sent change naming a file (kind ``path`` or
+    ``file``), relative paths from the current directory as for any sent value; a value
+    that is no path is left to the configuration to refuse."""
+    specs, found = master_specs(), []
+    for section, option, value in changes:
+        spec = specs.get((section, option))
+        if spec is None or spec.kind not in _FILE_KINDS or not value:
+            continue
+        with contextlib.suppress(ValueError):
+            path = parse_type("path").convert(value, Path.cwd())  # no I/O: joined, not checked
+            if path is not None:
+                found.append((section, option, path))
+    return found
+
+
+_FILE_KINDS = frozenset({"path", "file"})
 
 
 class UnknownAction(TypeError):
@@ -84,6 +103,12 @@ class Edges(Protocol):
     def config_applied(self) -> None:
         """The process's own part of a configuration change (logging, the shot file's lock)."""
 
+    async def read_sent_files(self, paths: list[tuple[str, str, Path]]) -> None:
+        """Read, off the loop and within a deadline, the files that sent changes name
+        ((section, option, path) each), before the changes apply (``ocd run``: a new shot
+        file, kept for :meth:`config_applied`); an OcdError refuses them in one line that
+        does not say what is at the path."""
+
 
 class Engine:
     """Feeds events and ticks to the orchestrator and carries out the actions it returns."""
@@ -96,6 +121,9 @@ class Engine:
         self.shot_origin = shot_origin
         #: When an owed decrement was last tried, and last said on the bus (monotonic s).
         self._owed_tried = self._owed_said = -_OWED_REPEAT
+        #: ``config send`` changes waiting for a file to be read, applied in their order.
+        self._config_turn = asyncio.Lock()
+        self._config_waiting = 0
 
     # -- inputs ---------------------------------------------------------------------------
     def handle(self, topic: str, event: InboundEvent | None) -> None:
@@ -269,11 +297,35 @@ class Engine:
 
     def _change_config(self, action: ChangeConfig) -> None:
         """Apply all changes or none; only ``{conf modifiable}`` options, each value taken as
-        written (never interpolated) and quoted back cut short."""
+        written (never interpolated) and quoted back cut short. A change naming a file (the
+        shot list) waits until the file is read off the loop, and any change sent after it
+        waits its turn."""
         refused = refused_changes(action.changes, master_specs())
         if refused:
             self._ack(action, "config_send", False, "; ".join(refused))
             return
+        paths = sent_paths(action.changes)
+        if paths or self._config_waiting:
+            self._config_waiting += 1
+            self.edges.spawn_step(self._change_config_in_turn(action, paths), "config send")
+            return
+        self._apply_changes(action)
+
+    async def _change_config_in_turn(self, action: ChangeConfig,
+                                     paths: list[tuple[str, str, Path]]) -> None:
+        try:
+            async with self._config_turn:
+                if paths:
+                    try:
+                        await self.edges.read_sent_files(paths)
+                    except OcdError as exc:
+                        self._ack(action, "config_send", False, str(exc))
+                        return
+                self._apply_changes(action)
+        finally:
+            self._config_waiting -= 1
+
+    def _apply_changes(self, action: ChangeConfig) -> None:
         origin = Origin(f"config send by {action.by}", Path.cwd())
         try:
             undo = self.cfg.apply([(s, o, literal(v)) for s, o, v in action.changes], origin)

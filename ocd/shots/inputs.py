@@ -20,7 +20,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ocd.config import fill_template
 from ocd.errors import OcdError
+from ocd.shots.files import MAX_STAR_FILE_BYTES, read_regular
 from ocd.shots.model import TRACK_EAST, TRACK_WEST, Shot
 
 ROLES = ("guider1", "guider2", "wfs1", "wfs2")
@@ -60,11 +62,10 @@ class InputLocator:
     def paths(self, shotid: str, ifuslot: str, track: str) -> tuple[Path, Path]:
         fields = {"shotid": shotid, "ifuslot": ifuslot, "track": track}
         try:
-            return (self.shuffle_dir / self.shuffle_template.format(**fields),
-                    self.acam_dir / self.acam_template.format(**fields))
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ShotInputError(f"bad file name template: {exc} (fields: shotid, ifuslot, "
-                                 "track)") from None
+            return (self.shuffle_dir / fill_template(self.shuffle_template, fields),
+                    self.acam_dir / fill_template(self.acam_template, fields))
+        except ValueError as exc:
+            raise ShotInputError(f"bad file name template: {exc}") from None
 
     def load(self, shotid: str, ifuslot: str, track: str) -> ShotInputs:
         stars_path, acam_path = self.paths(shotid, ifuslot, track)
@@ -99,14 +100,21 @@ def lacking_inputs(locator: InputLocator, shots: Iterable[Shot]) -> list[str]:
     return lacking
 
 
-def parse_stars(path: Path) -> tuple[Star, ...]:
-    """Read a star file; every error names the file and line."""
+def _star_text(path: Path) -> str:
+    """A star file's text: a regular file of at most ``MAX_STAR_FILE_BYTES``, in UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_regular(path, MAX_STAR_FILE_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ShotInputError(f"{path}: guide star file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ShotInputError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise ShotInputError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ShotInputError(f"{path}: not UTF-8 text") from None
+
+
+def parse_stars(path: Path) -> tuple[Star, ...]:
+    """Read a star file; every error names the file and line."""
+    text = _star_text(path)
     stars: dict[str, Star] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
         content = line.split("#", 1)[0].split()

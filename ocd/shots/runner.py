@@ -22,6 +22,7 @@ error, also when the shot is cancelled (a process stopping within its stop timeo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import traceback as tb
 from collections.abc import Awaitable, Callable
@@ -36,7 +37,7 @@ from ocd.core.topics import (
     RUN_SHOT_RUN,
     RUN_SHOT_SETUP_TELESCOPE,
 )
-from ocd.shots.inputs import InputLocator
+from ocd.shots.inputs import InputLocator, ShotInputs
 from ocd.tcs.interface import Subsystems, TcsError
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,10 @@ class ShotOutcome:
     exc_value: str | None = None
 
 
+#: Runs a reading function off the loop within a deadline (``what`` names it in the error).
+ReadFiles = Callable[[Callable[[], ShotInputs], str], Awaitable[ShotInputs]]
+
+
 class ShotRunner:
     """Runs shots one at a time; :meth:`abort` stops the current one at the next safe point."""
 
@@ -117,6 +122,10 @@ class ShotRunner:
         self._exposing = False
         #: The abort of an exposure in flight, kept until it is done.
         self._aborting: asyncio.Task[None] | None = None
+        #: How a shot's input files are read: in the loop when None (their reads are bounded;
+        #: a simulation's virtual loop has no threads); ``ocd run`` reads them in a thread of
+        #: its own within a deadline.
+        self.read_files: ReadFiles | None = None
 
     @property
     def running(self) -> bool:
@@ -197,7 +206,9 @@ class ShotRunner:
     async def _setup(self, shot: dict[str, Any], track: str) -> None:
         self._check_abort()
         await self.publish(RUN_SHOT_SETUP_TELESCOPE, step_payload(shot, "started"))
-        inputs = self.inputs.load(str(shot["shotid"]), str(shot.get("qifu", "")), track)
+        load = functools.partial(self.inputs.load, str(shot["shotid"]),
+                                 str(shot.get("qifu", "")), track)
+        inputs = load() if self.read_files is None else await self.read_files(load, "inputs")
         self._progress.update(step="setup_telescope", exposure=None)
         await self._command("tcs", "goto", ra=shot["ra"], dec=shot["dec"], track=track)
         self._check_abort()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ocd.errors import OcdError, UsageError
+from ocd.shots.files import MAX_SHOT_FILE_BYTES, read_regular
 from ocd.shots.locks import real_file, write_lock
 from ocd.shots.model import COLUMNS, Shot, ShotFileError, ShotTable, lines_of, parse_line
 
@@ -238,10 +239,11 @@ def decrement_file(path: str | os.PathLike[str], shotid: str,
 
 
 def load_shots(path: str | os.PathLike[str]) -> ShotStore:
-    """Read a shot file into a :class:`ShotStore` (errors name file, line and column)."""
+    """Read a shot file into a :class:`ShotStore` (errors name file, line and column): a
+    regular file of at most :data:`MAX_SHOT_FILE_BYTES`, never a FIFO or a device."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_SHOT_FILE_BYTES)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read the shot list: {exc.strerror}") from None
     try:

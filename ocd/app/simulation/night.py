@@ -275,6 +275,9 @@ class SimulatedEdges:
     def config_applied(self) -> None:
         pass  # no logging or shot-file lock of its own
 
+    async def read_sent_files(self, paths: list[tuple[str, str, Path]]) -> None:
+        pass  # a simulation receives no command, and keeps a copy of the list
+
 
 class _Collect(logging.Handler):
     """Keeps what the simulated processes log (warnings and errors) for the report."""

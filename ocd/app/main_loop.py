@@ -88,6 +88,12 @@ T = TypeVar("T")
 #: the timeouts; a queue of ordinary size is read whole first, so a tick never judges a shot
 #: silent while its progress event waits in the queue).
 _DRAIN = 1000
+#: Real seconds the loop may wake up late before it counts as stalled (SIGSTOP, a long pause,
+#: a slow disk); after a stall the events that came meanwhile are read for :data:`_SETTLE`
+#: real seconds before the clock tick judges any timeout (the TCS's heartbeats, a reply, a
+#: shot's progress wait in the kernel's buffers, not yet in the sockets' queues).
+_STALL = 1.0
+_SETTLE = 1.0
 #: Real seconds of ``[run] stop_timeout`` kept for closing the sockets (their linger) and the
 #: database after the running shot was given up.
 _CLOSING_MARGIN = 1.5
@@ -250,6 +256,7 @@ class MainLoop(Service):
         loop = asyncio.get_running_loop()
         tick = self.cfg.get_float("run", "tick_interval")
         next_tick = loop.time() + tick
+        settled = True  # False while the events of a stall are read before the tick
         while not self.stopping.is_set():
             # timeouts are checked every tick even when events keep coming (guider
             # metrology flows on while the heartbeats have stopped)
@@ -264,9 +271,17 @@ class MainLoop(Service):
                 if handled >= _DRAIN or self.stopping.is_set():
                     break
                 event = self.subscriber.recv_nowait()
-            if loop.time() >= next_tick:
-                self.engine.tick()
-                next_tick = loop.time() + tick
+            now = loop.time()
+            if now < next_tick:
+                continue
+            if settled and now - next_tick > _STALL:
+                log.warning("the main loop was stopped for %.1f s: reading the events that "
+                            "came meanwhile before judging any timeout", now - next_tick)
+                settled, next_tick = False, now + _SETTLE
+                continue
+            settled = True
+            self.engine.tick()
+            next_tick = loop.time() + tick
         return 0
 
     def _handle(self, event: Event) -> None:

@@ -123,7 +123,9 @@ class GatewayClient:
                 event = parse_monitor_message(await monitor.recv_multipart())["event"]
                 if event == zmq.EVENT_DISCONNECTED:
                     if not lost:
-                        log.warning("gateway %s: connection lost%s", url, self._which(url))
+                        pending = self._which(url)
+                        log.warning("gateway %s: connection lost%s", url,
+                                    f" with {pending} pending" if pending else "")
                     lost = True
                 elif lost:
                     lost = False
@@ -138,12 +140,12 @@ class GatewayClient:
     def _which(self, url: str) -> str:
         names = [f"{p.what} ({request_id})" for request_id, p in self._pending.items()
                  if p.url == url and not p.future.done()]
-        return f" with {', '.join(names)} pending" if names else ""
+        return ", ".join(names)
 
     async def _resend(self, url: str, sock: zmq.asyncio.Socket) -> None:
         pending = [p for p in self._pending.values() if p.url == url and not p.future.done()]
         if pending:
-            log.warning("gateway %s is back: sending again%s (same id: a gateway that "
+            log.warning("gateway %s is back: sending %s again (same id: a gateway that "
                         "kept it runs it once)", url, self._which(url))
         for request in pending:
             request.resent += 1

@@ -337,15 +337,18 @@ class MainLoop(Service):
         """Publish on the main loop's address (a status with the bus counters), and tell the
         window what it means."""
         if topic == topics.MAIN_STATUS:
-            data = {**data, "bus": self.bus_counters(), "n_obs_owed": self.shots.owed()}
+            data = {**data, "bus": self.bus_counters(), "n_obs_owed": self.shots.owed(),
+                    "obsnum_skipped": self.engine.skipped_tonight()}
         self._narrate(topic, self.main_pub.publish_nowait(topic, data))
 
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
         return await asyncio.to_thread(schedule_with_config, self.cfg, store, self.clock,
                                        conditions)
 
-    async def allocate(self) -> int:
-        return (await self._in_db_thread(self.allocator.allocate, 1))[0]
+    async def allocate(self, within: float) -> int:
+        # a real-time deadline: the database server checks it too, on its own clock
+        deadline = time.time() + within
+        return (await self._in_db_thread(self.allocator.allocate, 1, deadline))[0]
 
     def spawn_step(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         return self.spawn(work, name=name, critical=False)

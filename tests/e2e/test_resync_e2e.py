@@ -14,6 +14,7 @@ import time
 import pytest
 from conftest import run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
+from obsnum_helpers import fresh_database, mysql_connect, stored_numbers
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +107,49 @@ def test_ocd_run_stopped_longer_than_the_reply_timeout_completes_its_shot():
         errors = run.stderr()[-3000:]
         shutil.rmtree(root, ignore_errors=True)
     assert codes == {"run": 0, "sim_tcs": 0}, (codes, errors)
+
+
+@pytest.mark.mysql
+def test_a_hung_obsnum_table_skips_no_number_and_the_count_is_shown(mysql_server):
+    """``vl_obsnum`` locked by another session (a hung database): each start is given up after
+    ``[run] start_timeout``, its allocation cancelled before it writes; once the table is free
+    the next shot takes number 1, and the status shows no number skipped."""
+    with fresh_database(mysql_server) as db:
+        root = short_tmpdir()
+        # at 120x: a start is given up after 2 s, the next one tried 1 s later
+        config = night_config(root, database=db,
+                              extra="\n[run]\nstart_timeout = 240\nerror_pause = 120\n")
+        args = ("--config", str(config))
+        holder = mysql_connect(db)
+        sim = OcdProcess(("sim_tcs", *args), root, "sim_tcs")
+        run = OcdProcess(("run", *args, "--yes"), root, "run")
+        tap = EventTap([f"ipc://{root}/{name}.ipc" for name in ("main", "shot0")])
+        try:
+            tap.wait_for(topic_is("ocd.main_loop.status"), 60, what="first main loop status")
+            with holder.cursor() as cur:  # once ocd run has checked the table
+                cur.execute("LOCK TABLES vl_obsnum WRITE")
+            assert run_ocd("allow_hetdex", "start", *args, cwd=root).returncode == 0
+            index, errors = 0, []
+            for attempt in range(3):  # three starts given up while the table hangs
+                index, error = tap.wait_for(
+                    lambda e: e.topic == "ocd.main_loop.error"
+                    and e.payload["stage"] in ("start", "obsnum"), 30, index + 1,
+                    what=f"given-up start {attempt + 1}")
+                errors.append(error.payload["error"])
+            holder.close()  # the database is back
+            first, started = tap.wait_for(topic_is("ocd.run_shot.run", exec_status=0), 30,
+                                          index, what="a shot start")
+            assert started.payload["observation"] == 1  # no number burnt by the hang
+            assert [row[2] for row in stored_numbers(db)][:1] == [1]
+            _, status = tap.wait_for(topic_is("ocd.main_loop.status"), 30, first,
+                                     what="a status")
+            assert status.payload["obsnum_skipped"] == 0
+            assert all("nothing written" in error for error in errors), errors
+        finally:
+            if holder.open:
+                holder.close()
+            tap.close()
+            codes = {"run": run.stop(), "sim_tcs": sim.stop()}
+            errors = run.stderr()[-3000:]
+            shutil.rmtree(root, ignore_errors=True)
+        assert codes == {"run": 0, "sim_tcs": 0}, (codes, errors)

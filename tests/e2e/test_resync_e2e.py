@@ -150,6 +150,6 @@ def test_a_hung_obsnum_table_skips_no_number_and_the_count_is_shown(mysql_server
                 holder.close()
             tap.close()
             codes = {"run": run.stop(), "sim_tcs": sim.stop()}
-            errors = run.stderr()[-3000:]
+            tail = run.stderr()[-3000:]
             shutil.rmtree(root, ignore_errors=True)
-        assert codes == {"run": 0, "sim_tcs": 0}, (codes, errors)
+        assert codes == {"run": 0, "sim_tcs": 0}, (codes, tail)

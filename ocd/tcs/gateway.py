@@ -71,7 +71,6 @@ class _Pending:
     resent: int = 0
 
 
-
 class GatewayClient:
     """:class:`~ocd.tcs.interface.Subsystems` over the gateway protocol.
 

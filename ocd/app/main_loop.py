@@ -93,6 +93,12 @@ _DRAIN = 1000
 #: Real seconds a file read off the loop (a shot file sent at run time, a shot's input
 #: files) may take to be read and parsed.
 FILE_DEADLINE = 5.0
+#: Real seconds the loop may wake up late before it counts as stalled (SIGSTOP, a long pause,
+#: a slow disk); after a stall the events that came meanwhile are read for :data:`_SETTLE`
+#: real seconds before the clock tick judges any timeout (the TCS's heartbeats, a reply, a
+#: shot's progress wait in the kernel's buffers, not yet in the sockets' queues).
+_STALL = 1.0
+_SETTLE = 1.0
 #: Real seconds of ``[run] stop_timeout`` kept for closing the sockets (their linger) and the
 #: database after the running shot was given up.
 _CLOSING_MARGIN = 1.5
@@ -274,6 +280,7 @@ class MainLoop(Service):
         loop = asyncio.get_running_loop()
         tick = self.cfg.get_float("run", "tick_interval")
         next_tick = loop.time() + tick
+        settled = True  # False while the events of a stall are read before the tick
         while not self.stopping.is_set():
             # timeouts are checked every tick even when events keep coming (guider
             # metrology flows on while the heartbeats have stopped)
@@ -288,9 +295,17 @@ class MainLoop(Service):
                 if handled >= _DRAIN or self.stopping.is_set():
                     break
                 event = self.subscriber.recv_nowait()
-            if loop.time() >= next_tick:
-                self.engine.tick()
-                next_tick = loop.time() + tick
+            now = loop.time()
+            if now < next_tick:
+                continue
+            if settled and now - next_tick > _STALL:
+                log.warning("the main loop was stopped for %.1f s: reading the events that "
+                            "came meanwhile before judging any timeout", now - next_tick)
+                settled, next_tick = False, now + _SETTLE
+                continue
+            settled = True
+            self.engine.tick()
+            next_tick = loop.time() + tick
         return 0
 
     def _handle(self, event: Event) -> None:
@@ -346,15 +361,18 @@ class MainLoop(Service):
         """Publish on the main loop's address (a status with the bus counters), and tell the
         window what it means."""
         if topic == topics.MAIN_STATUS:
-            data = {**data, "bus": self.bus_counters(), "n_obs_owed": self.shots.owed()}
+            data = {**data, "bus": self.bus_counters(), "n_obs_owed": self.shots.owed(),
+                    "obsnum_skipped": self.engine.skipped_tonight()}
         self._narrate(topic, self.main_pub.publish_nowait(topic, data))
 
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
         return await asyncio.to_thread(schedule_with_config, self.cfg, store, self.clock,
                                        conditions)
 
-    async def allocate(self) -> int:
-        return (await self._in_db_thread(self.allocator.allocate, 1))[0]
+    async def allocate(self, within: float) -> int:
+        # a real-time deadline: the database server checks it too, on its own clock
+        deadline = time.time() + within
+        return (await self._in_db_thread(self.allocator.allocate, 1, deadline))[0]
 
     def spawn_step(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         return self.spawn(work, name=name, critical=False)

@@ -301,6 +301,8 @@ class MainStatus:
     seeing: float | None
     transparency: float | None
     pointing: Mapping[str, Any] | None
+    #: Observation numbers of tonight written and not used (None from an older main loop).
+    obsnum_skipped: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -503,7 +505,7 @@ def _status(topic: str, p: Mapping[str, Any]) -> InboundEvent:
          if isinstance(k, str) and v is not None} if isinstance(states, dict) else None,
         _texts(p.get("waiting")), _text(p.get("pending")), _text(p.get("running_shot")),
         finite_number(p.get("seeing")), finite_number(p.get("transparency")),
-        pointing if isinstance(pointing, dict) else None)
+        pointing if isinstance(pointing, dict) else None, _int(p.get("obsnum_skipped")))
 
 
 def _waiting(topic: str, p: Mapping[str, Any]) -> InboundEvent:

@@ -276,6 +276,14 @@ class Orchestrator:
             actions.append(StartShot(shotid, track, scheduler))
         return self._decide(actions, now)
 
+    def start_time_left(self, now: float) -> float:
+        """OCD-clock seconds before the shot being started is given up (``[run]
+        start_timeout``); 0 when no start is pending. An observation number not written by
+        then is no longer wanted."""
+        if self.step.state is not _STARTING:
+            return 0.0
+        return max(0.0, self.settings.start_timeout - (now - self.step.since))
+
     def confirm_start(self, start: StartShot, observation: int, now: float
                       ) -> tuple[bool, list[Action]]:
         """The shot chosen (:class:`StartShot`) has its observation number and is about to

@@ -217,7 +217,8 @@ class NightView:
         # the shot, the decisions, the night
         self.shot: dict[str, Any] | None = None
         self.decision: dict[str, Any] = {"waiting": [], "pending": None, "decision": None,
-                                         "no_shot": None, "error": None, "ack": None}
+                                         "no_shot": None, "error": None, "ack": None,
+                                         "obsnum_skipped": None}
         self.tally = Tally(settings.n_exposures)
         self.pointing: dict[str, Any] | None = None
         # log and bus
@@ -447,8 +448,10 @@ class NightView:
                 self._machine(name, state)
         self._waiting(e.waiting)
         pending = text(e.pending, 40)
-        if pending != self.decision["pending"]:
+        if (pending, e.obsnum_skipped) != (self.decision["pending"],
+                                           self.decision["obsnum_skipped"]):
             self.decision["pending"] = pending
+            self.decision["obsnum_skipped"] = e.obsnum_skipped
             self._mark("decision")
         conditions = {"seeing": e.seeing, "transparency": e.transparency}
         if conditions != self.conditions:

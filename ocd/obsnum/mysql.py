@@ -10,6 +10,14 @@ session's locks when its connection ends).
 A dropped connection is reopened once and the operation repeated. If the first attempt had
 already inserted its rows, the repeat takes the next numbers: a gap in the table, never a
 number given twice.
+
+An allocation the caller has given up on (its ``deadline`` passed) writes nothing: the client
+checks the deadline before it sends the batch (also before the repeat, and after a stall of
+its own process), and the server checks it again, on its own clock, just before the insert
+(``UTC_TIMESTAMP()``: a batch that waited in a hung server's buffers writes nothing when the
+server wakes up late). On MariaDB the batch also runs under ``max_statement_time`` set to the
+time left, so a statement blocked on a table lock is cancelled by the server when the caller
+gives up, instead of writing when the lock is released.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -33,8 +42,10 @@ from ocd.obsnum.rules import (
     MAX_OBSNUM,
     MYSQL_SCHEMA,
     TABLE,
+    AllocationGivenUp,
     ObsnumAllocator,
     ObsnumRow,
+    check_deadline,
     check_numbers,
     first_number,
     schema_sql,
@@ -43,6 +54,8 @@ from ocd.obsnum.rules import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: MariaDB's "Query execution was interrupted (max_statement_time exceeded)".
+STATEMENT_TIMEOUT = 1969
 #: Error codes meaning the connection is gone (client side 2xxx, server side kills/timeouts).
 LOST_CONNECTION = {2006, 2013, 2014, 2055, 1053, 1927, 4031}
 #: MySQL limits lock names to 64 characters.
@@ -141,6 +154,10 @@ def mysql_error(exc: BaseException, settings: MysqlSettings, lost: bool = False,
     elif code == 1146:
         message = (f"table {TABLE} is missing from MySQL database {database!r} on {where}: "
                    "create it with 'ocd obsnum init'")
+    elif code == STATEMENT_TIMEOUT:
+        message = (f"the MySQL server at {where} did not finish the allocation before it was "
+                   "given up (a table lock held elsewhere, or a slow server): cancelled by the "
+                   "server, nothing written")
     elif lost or is_connection_lost(exc):
         message = (f"lost the connection to the MySQL server at {where} and reconnecting did "
                    f"not help: {text or type(exc).__name__}")
@@ -169,21 +186,30 @@ _LOCK_AND_READ = """\
 SET @ocd_lock = GET_LOCK(%(lock)s, %(timeout)s);
 SET @ocd_max = (SELECT GREATEST(COALESCE(MAX(obsnum), 0), %(issued)s) FROM vl_obsnum
                 WHERE obsdate = %(obsdate)s AND inst = %(inst)s);
+SET @ocd_live = (%(expires)s IS NULL OR UTC_TIMESTAMP(6) < %(expires)s);
 """
+#: MariaDB only: the batch's statements may take the time left, then the server cancels them.
+_TIME_LIMIT = """SET @ocd_limit = @@SESSION.max_statement_time;
+SET SESSION max_statement_time = %(budget)s;
+"""
+_NO_TIME_LIMIT = "SET SESSION max_statement_time = @ocd_limit;\n"
 #: One single-row statement per number: InnoDB reserves auto-increment ids in growing batches
 #: for a multi-row INSERT ... SELECT and loses the unused ones, and ``id`` is a smallint.
 _INSERT_ONE = """\
 INSERT INTO vl_obsnum (obsdate, inst, obsnum)
     SELECT %(obsdate)s, %(inst)s, @ocd_max + {k} FROM DUAL
-    WHERE @ocd_lock = 1 AND @ocd_max + %(count)s <= %(limit)s;
+    WHERE @ocd_lock = 1 AND @ocd_live AND @ocd_max + %(count)s <= %(limit)s;
 """
-_RELEASE = "SELECT @ocd_lock, @ocd_max, RELEASE_LOCK(%(lock)s)"
+_RELEASE = "SELECT @ocd_lock, @ocd_max, RELEASE_LOCK(%(lock)s), @ocd_live"
 
 
-def allocation_batch(count: int) -> str:
-    """The SQL of one allocation of ``count`` numbers (parameters in pymysql's pyformat)."""
-    return _LOCK_AND_READ + "".join(_INSERT_ONE.format(k=k)
-                                    for k in range(1, count + 1)) + _RELEASE
+def allocation_batch(count: int, time_limit: bool = False) -> str:
+    """The SQL of one allocation of ``count`` numbers (parameters in pymysql's pyformat);
+    ``time_limit`` (MariaDB): under ``max_statement_time``, parameter ``budget``."""
+    inserts = "".join(_INSERT_ONE.format(k=k) for k in range(1, count + 1))
+    if not time_limit:
+        return _LOCK_AND_READ + inserts + _RELEASE
+    return _TIME_LIMIT + _LOCK_AND_READ + inserts + _NO_TIME_LIMIT + _RELEASE
 
 
 _READ_MAX = "SELECT MAX(obsnum) FROM vl_obsnum WHERE obsdate = %s AND inst = %s"
@@ -236,7 +262,8 @@ class MysqlAllocator(ObsnumAllocator):
         raise AssertionError("unreachable")
 
     # -- allocation -----------------------------------------------------------------------
-    def _allocate(self, obsdate: dt.date, issued_max: int, count: int) -> list[int]:
+    def _allocate(self, obsdate: dt.date, issued_max: int, count: int,
+                  deadline: float | None) -> list[int]:
         if not self.update:
             def read(cursor: pymysql.cursors.Cursor) -> int | None:
                 cursor.execute(_READ_MAX, (obsdate, self.instrument))
@@ -248,18 +275,27 @@ class MysqlAllocator(ObsnumAllocator):
             check_numbers(numbers)
             return numbers
 
-        params = {"lock": self.lock, "timeout": self.settings.lock_timeout, "issued": issued_max,
-                  "obsdate": obsdate, "inst": self.instrument, "count": count,
-                  "limit": MAX_OBSNUM}
-        sql = allocation_batch(count)
+        params: dict[str, Any] = {
+            "lock": self.lock, "timeout": self.settings.lock_timeout, "issued": issued_max,
+            "obsdate": obsdate, "inst": self.instrument, "count": count, "limit": MAX_OBSNUM,
+            "expires": None if deadline is None else dt.datetime.fromtimestamp(
+                deadline, dt.timezone.utc).replace(tzinfo=None)}
 
-        def batch(cursor: pymysql.cursors.Cursor) -> tuple[int | None, int, int]:
-            cursor.execute(sql, params)
+        def batch(cursor: pymysql.cursors.Cursor) -> tuple[int | None, int, int, bool]:
+            check_deadline(deadline)  # each attempt: never a write for a given-up number
+            server = str(getattr(cursor.connection, "server_version", ""))
+            limited = deadline is not None and "mariadb" in server.lower()
+            if deadline is not None:
+                params["budget"] = max(0.001, deadline - time.time())
+            cursor.execute(allocation_batch(count, limited), params)
             results = _results(cursor)
-            got, maximum, _released = results[-1][1][0]
-            return got, int(maximum), sum(rowcount for rowcount, _ in results[2:-1])
+            got, maximum, _released, live = results[-1][1][0]
+            return got, int(maximum), sum(rowcount for rowcount, _ in results[:-1]), bool(live)
 
-        got, maximum, inserted = self._with_connection(batch)
+        got, maximum, inserted, live = self._with_connection(batch)
+        if not live:
+            raise AllocationGivenUp("the observation number was given up before the database "
+                                    "could write it (the server was late): nothing written")
         if got != 1:
             raise OcdError(
                 f"waited {self.settings.lock_timeout:g} s for the observation-number lock "

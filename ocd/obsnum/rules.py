@@ -12,6 +12,7 @@ The choice of backend from the configuration is the factory in :mod:`ocd.obsnum`
 from __future__ import annotations
 
 import datetime as dt
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
@@ -51,6 +52,19 @@ def first_number(stored_max: int | None, issued_max: int | None) -> int:
 def check_count(count: int) -> None:
     if not 1 <= count <= MAX_COUNT:
         raise OcdError(f"cannot allocate {count} observation numbers: ask for 1 to {MAX_COUNT}")
+
+
+class AllocationGivenUp(OcdError):
+    """The caller stopped waiting for the numbers (``deadline``) before they were written:
+    nothing was written, no number is used up."""
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Before a write: :class:`AllocationGivenUp` once ``deadline`` (real Unix seconds) has
+    passed (the process was stopped, or the database was slow, meanwhile)."""
+    if deadline is not None and time.time() >= deadline:
+        raise AllocationGivenUp(f"the observation number was given up {time.time() - deadline:.1f} "
+                                "s ago, before it was written: nothing written")
 
 
 def check_numbers(numbers: list[int]) -> None:
@@ -110,12 +124,16 @@ class ObsnumAllocator(ABC):
         """The UTC date numbers are allocated for, now."""
         return self.clock.utc().astimezone(dt.timezone.utc).date()
 
-    def allocate(self, count: int = 1) -> list[int]:
-        """``count`` consecutive new numbers for the clock's UTC date and the instrument."""
+    def allocate(self, count: int = 1, deadline: float | None = None) -> list[int]:
+        """``count`` consecutive new numbers for the clock's UTC date and the instrument.
+        ``deadline`` (real Unix seconds): when the caller stops waiting; an allocation not
+        written by then is cancelled (:class:`AllocationGivenUp`), so a hung database or a
+        stalled process uses up no number that nobody takes."""
         check_count(count)
+        check_deadline(deadline)  # queued behind a slow allocation: maybe wanted no more
         obsdate = self.obsdate()
         key = (obsdate, self.instrument)
-        numbers = self._allocate(obsdate, self._issued.get(key, 0), count)
+        numbers = self._allocate(obsdate, self._issued.get(key, 0), count, deadline)
         self._issued[key] = max(self._issued.get(key, 0), numbers[-1])
         return numbers
 
@@ -148,7 +166,8 @@ class ObsnumAllocator(ABC):
 
     # -- what a backend provides ---------------------------------------------------------
     @abstractmethod
-    def _allocate(self, obsdate: dt.date, issued_max: int, count: int) -> list[int]:
+    def _allocate(self, obsdate: dt.date, issued_max: int, count: int,
+                  deadline: float | None) -> list[int]:
         """In one critical section: read the table's maximum for (obsdate, instrument), take
         ``count`` numbers from ``first_number(maximum, issued_max)`` and, if ``update``, insert
-        them before anyone else can read the maximum."""
+        them before anyone else can read the maximum, unless ``deadline`` has passed."""

@@ -22,6 +22,7 @@ from ocd.obsnum.rules import (
     TABLE,
     ObsnumAllocator,
     ObsnumRow,
+    check_deadline,
     check_numbers,
     first_number,
     schema_sql,
@@ -79,7 +80,8 @@ class SqliteAllocator(ObsnumAllocator):
             conn, self._conn = self._conn, None
             conn.close()
 
-    def _allocate(self, obsdate: dt.date, issued_max: int, count: int) -> list[int]:
+    def _allocate(self, obsdate: dt.date, issued_max: int, count: int,
+                  deadline: float | None) -> list[int]:
         conn = self.connection
         key = (obsdate.isoformat(), self.instrument)
 
@@ -98,6 +100,7 @@ class SqliteAllocator(ObsnumAllocator):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 numbers = next_numbers()
+                check_deadline(deadline)  # the lock may have taken long: still wanted?
                 conn.executemany(
                     "INSERT INTO vl_obsnum (obsdate, inst, obsnum) VALUES (?, ?, ?)",
                     [(*key, n) for n in numbers])

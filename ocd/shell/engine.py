@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from ocd.clock import Clock
+from ocd.clock import Clock, real_seconds
 from ocd.config import Config, Origin, literal, master_specs, parse_type, shown_value
 from ocd.core import topics
 from ocd.core.commands import abort_reason, refused_changes
@@ -89,8 +89,10 @@ class Edges(Protocol):
         """Run the configured scheduler now (``ocd run``: in a thread, so events keep
         flowing)."""
 
-    async def allocate(self) -> int:
-        """One new observation number (``ocd run``: in the database's own thread)."""
+    async def allocate(self, within: float) -> int:
+        """One new observation number (``ocd run``: in the database's own thread), cancelled
+        before it is written if that cannot be done within ``within`` real seconds (the start
+        is given up then)."""
 
     def spawn_step(self, work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run ``work`` in the background; its failure is the engine's to report."""
@@ -124,6 +126,13 @@ class Engine:
         #: ``config send`` changes waiting for a file to be read, applied in their order.
         self._config_turn = asyncio.Lock()
         self._config_waiting = 0
+        #: Observation numbers written but not used, by observing date (UTC, as the numbers):
+        #: a start given up or refused after its number came.
+        self.skipped: dict[str, int] = {}
+
+    def skipped_tonight(self) -> int:
+        """How many observation numbers of tonight's date were written and not used."""
+        return self.skipped.get(self.clock.utc().date().isoformat(), 0)
 
     # -- inputs ---------------------------------------------------------------------------
     def handle(self, topic: str, event: InboundEvent | None) -> None:
@@ -229,8 +238,9 @@ class Engine:
                                                         self.clock.timestamp()),
                          "step", "starting")
             return
+        left = self.orchestrator.start_time_left(self.clock.timestamp())
         try:
-            observation = await self.edges.allocate()
+            observation = await self.edges.allocate(real_seconds(self.clock, left))
         except OcdError as exc:
             self.execute(self.orchestrator.start_failed("obsnum", str(exc),
                                                         self.clock.timestamp()),
@@ -241,6 +251,7 @@ class Engine:
                                                       self.clock.timestamp())
         self.execute(actions, "step", "starting")
         if not go:
+            self._skip(observation)
             return
         entry = JournalEntry(shot.as_dict(), start.track, observation, self.shot_origin,
                              self.clock.utc().isoformat())
@@ -257,6 +268,12 @@ class Engine:
             await self.runner.run(shot.as_dict(), start.track, observation, on_success)
         finally:  # the finish is published (the runner does so even when cancelled)
             self.shots.ended()
+
+    def _skip(self, observation: int) -> None:
+        night = self.clock.utc().date().isoformat()
+        self.skipped = {night: self.skipped.get(night, 0) + 1}  # tonight's only: bounded
+        log.warning("observation number %d skipped (written, not used): %d tonight",
+                    observation, self.skipped[night])
 
     def settle_owed(self) -> None:
         """Write a completed shot's owed decrement of ``n_obs`` (between shots);

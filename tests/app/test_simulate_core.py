@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,19 @@ def test_a_slow_observation_number_and_a_forbid_keep_the_rules():
     result = night(cfg, 0.5, scenario)
     assert result.ok, (result.violations, result.failures)
     assert result.report.shots and result.report.shots[0].start >= START.timestamp() + 600
+
+
+def test_a_number_that_came_after_its_start_was_refused_is_counted_as_skipped(caplog):
+    """The slow number of the test above is written but not used: the engine counts it for
+    the night (``ocd.main_loop.status`` ``obsnum_skipped``) and says so."""
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "120"))
+    scenario = Scenario(commands=(Command(0.0, "allow"), Command(10.0, "forbid"),
+                                  Command(600.0, "allow")), db_latency=60.0, seed=1)
+    with caplog.at_level(logging.WARNING, logger="ocd.shell.engine"):
+        result = night(cfg, 0.5, scenario)
+    assert result.ok, (result.violations, result.failures)
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1 and skipped[0].endswith("(written, not used): 1 tonight"), skipped
 
 
 def test_a_main_loop_that_ignores_the_rules_is_caught(monkeypatch):

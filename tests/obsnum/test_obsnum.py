@@ -269,3 +269,27 @@ def test_cli_bad_arguments(ocd, args, words):
     result = ocd("obsnum", *args)
     assert result.returncode == 2
     assert words in result.stderr
+
+
+def test_sqlite_writes_nothing_for_an_allocation_given_up_while_it_waited_for_the_lock(tmp_path):
+    import threading
+    import time
+
+    from ocd.obsnum.rules import AllocationGivenUp
+
+    with sqlite_allocator(tmp_path) as setup:
+        setup.init()
+    holder = sqlite3.connect(tmp_path / "obsnum.sqlite", isolation_level=None,
+                             check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.8, lambda: holder.execute("ROLLBACK"))
+    try:
+        release.start()  # the lock comes after the deadline
+        with sqlite_allocator(tmp_path, lock_timeout=10) as allocator, \
+                pytest.raises(AllocationGivenUp, match="nothing written"):
+            allocator.allocate(1, deadline=time.time() + 0.3)
+    finally:
+        release.join()
+        holder.close()
+    with sqlite_allocator(tmp_path) as allocator:
+        assert allocator.allocate() == [1], "the given-up attempt wrote nothing"

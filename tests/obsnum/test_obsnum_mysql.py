@@ -407,3 +407,66 @@ def test_wait_for_mysql(mysql_database):
 
 def test_mysql_allocator_is_the_config_backend(db):
     assert isinstance(allocator_for(db), MysqlAllocator)
+
+
+# -- an allocation given up writes nothing (issue: numbers burnt by a hung database) -----------
+
+def test_an_allocation_blocked_by_a_table_lock_is_cancelled_by_the_server_at_its_deadline(db):
+    holder = mysql_connect(db)
+    with holder.cursor() as cur:  # a hung table: the allocation's read waits on this lock
+        cur.execute("LOCK TABLES vl_obsnum WRITE")
+    try:
+        with allocator_for(db) as allocator:
+            started = time.monotonic()
+            with pytest.raises(OcdError, match="did not finish the allocation before it was "
+                                               "given up .* nothing written"):
+                allocator.allocate(1, deadline=time.time() + 1.0)
+            assert time.monotonic() - started < 5.0  # not read_timeout (30 s)
+    finally:
+        holder.close()  # the lock goes with the session
+    assert stored_numbers(db) == []  # the blocked statement did not write when unlocked
+    with allocator_for(db) as allocator:
+        assert allocator.allocate(1, deadline=time.time() + 10) == [1]  # no number skipped
+
+
+def test_an_allocation_whose_deadline_passed_is_not_sent(db):
+    from ocd.obsnum.rules import AllocationGivenUp
+
+    with allocator_for(db) as allocator:
+        with pytest.raises(AllocationGivenUp, match="given up .* before it was written"):
+            allocator.allocate(1, deadline=time.time() - 0.1)
+        assert allocator.allocate(1) == [1]
+    assert [row[2] for row in stored_numbers(db)] == [1]
+
+
+def test_the_server_writes_nothing_for_a_batch_it_runs_after_the_deadline(db):
+    """The server's own clock check: a batch that waited (here for the named lock, held by
+    another session until after the deadline) inserts nothing, also without a statement time
+    limit (MySQL)."""
+    from ocd.obsnum.mysql import allocation_batch
+
+    holder = mysql_connect(db)
+    with holder.cursor() as cur:
+        cur.execute("SELECT GET_LOCK(%s, 0)", (lock_name(db["database"]),))
+    release = threading.Timer(1.5, holder.close)  # the other session ends after the deadline
+    conn = mysql_connect(db)
+    expires = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=0.5)).replace(tzinfo=None)
+    try:
+        release.start()
+        with conn.cursor() as cur:
+            cur.execute(allocation_batch(1), {
+                "lock": lock_name(db["database"]), "timeout": 10, "issued": 0,
+                "obsdate": MOCK_DATE, "inst": "virus", "count": 1, "limit": MAX_OBSNUM,
+                "expires": expires})
+            rows = []
+            while True:
+                if cur.description:
+                    rows = cur.fetchall()
+                if not cur.nextset():
+                    break
+        got, _maximum, _released, live = rows[0]
+        assert (got, live) == (1, 0)
+    finally:
+        release.join()
+        conn.close()
+    assert stored_numbers(db) == []

@@ -130,3 +130,84 @@ def test_slew_distance_wraps_around_ra():
     assert separation(23.9, 0.0, 0.1, 0.0) == pytest.approx(3.0)
     assert separation(0.0, 90.0, 12.0, 90.0) == pytest.approx(0.0, abs=1e-6)
     assert separation(1.0, 10.0, 1.0, -20.0) == pytest.approx(30.0)
+
+
+EXPOSE = {"seconds": 100.0, "observation": 7, "exposure": 1, "object": "HS0015_E",
+          "recipe": "hetdex", "x_binning": 2, "y_binning": 1, "type": "sci"}
+
+
+async def until(condition, timeout: float, what: str) -> None:
+    """Wait for ``condition()`` (checked every 10 ms) or fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, f"no {what} within {timeout:g} s"
+        await asyncio.sleep(0.01)
+
+
+async def serve_at(ctx, url: str, sim) -> tuple[GatewayServer, asyncio.Task]:
+    """A gateway at ``url``, retried while the previous one's port is being released."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while True:
+        try:
+            server = GatewayServer(ctx, url, sim)
+            break
+        except Exception:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    return server, asyncio.ensure_future(server.serve())
+
+
+async def test_a_pending_command_is_sent_again_when_its_gateway_comes_back():
+    ctx = zmq.asyncio.Context()
+    clock = fast_clock(speed=100.0)  # the exposure: 110 OCD seconds, 1.1 s
+    first_sim, second_sim = SimulatedSubsystems(clock), SimulatedSubsystems(clock)
+    first, first_task = await serve_at(ctx, "tcp://127.0.0.1:*", first_sim)
+    url = first.endpoint
+    client = GatewayClient(ctx, {"virus": url}, clock, timeout=600)
+    second = second_task = None
+    try:
+        expose = asyncio.ensure_future(client.command("virus", "expose", **EXPOSE))
+        await until(lambda: first_sim.exposing, 10, "exposure on the first gateway")
+        first_task.cancel()  # the gateway dies mid-exposure; its reply never comes
+        await first.close()
+        second, second_task = await serve_at(ctx, url, second_sim)
+        result = await asyncio.wait_for(expose, 30)
+        assert result["observation"] == 7
+        assert [entry[:2] for entry in second_sim.log] == [("virus", "expose")]
+        assert second.served == 1
+    finally:
+        await client.close()
+        for task in (first_task, second_task):
+            if task is not None:
+                task.cancel()
+        if second is not None:
+            await second.close()
+        ctx.term()
+
+
+async def test_a_repeated_request_id_runs_once_and_is_answered_each_time():
+    sim = SimulatedSubsystems(fast_clock(speed=100.0))
+    async with gateway(sim) as (_, server, ctx):
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.connect(server.endpoint)
+        try:
+            frame = json.dumps({"id": "r-1", "subsystem": "virus", "command": "expose",
+                                "params": EXPOSE}).encode()
+            await dealer.send(frame)
+            await until(lambda: sim.exposing, 10, "exposure")
+            await dealer.send(frame)  # while it runs: joined
+            replies = [json.loads(await asyncio.wait_for(dealer.recv(), 10)) for _ in "ab"]
+            await dealer.send(frame)  # once done: the same reply again
+            replies.append(json.loads(await asyncio.wait_for(dealer.recv(), 10)))
+            other = json.dumps({"id": "r-1", "subsystem": "tcs", "command": "stop",
+                                "params": {}}).encode()
+            await dealer.send(other)  # the id used for another command: run on its own
+            replies.append(json.loads(await asyncio.wait_for(dealer.recv(), 10)))
+        finally:
+            dealer.close(linger=0)
+    assert [r["ok"] for r in replies] == [True] * 4
+    assert replies[0] == replies[1] == replies[2]
+    assert [entry[:2] for entry in sim.log] == [("virus", "expose"), ("tcs", "stop")]

@@ -243,7 +243,8 @@ class SimulatedEdges:
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
         return schedule_with_config(self.cfg, store, self.clock, conditions)
 
-    async def allocate(self) -> int:
+    async def allocate(self, within: float) -> int:
+        # simulated time: the start timeout is the orchestrator's; the allocation always ends
         if self.scenario.db_latency > 0:
             await asyncio.sleep(self._latency.uniform(0.0, self.scenario.db_latency))
         elapsed = self.clock.timestamp() - self._start
@@ -538,7 +539,7 @@ class SimulatedNight:
         try:
             track = choose_track(shot, None, self.clock.utc(),
                                  ScheduleSettings.from_config(self.cfg))
-            observation = await self.edges.allocate()
+            observation = await self.edges.allocate(3600.0)  # a manual shot: no start timeout
         except OcdError as exc:
             log.warning("ocd run_shot %s: %s", shot.shotid, exc)
             return

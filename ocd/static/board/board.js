@@ -158,6 +158,8 @@ function renderDecision() {
   setText("decision-last", describeDecision(p.decision));
   setText("decision-noshot", p.no_shot ? `${hms(p.no_shot.t)} ${p.no_shot.reason}` : "–");
   setText("decision-error", p.error ? `${hms(p.error.t)} ${p.error.stage}: ${p.error.error}` : "–");
+  setText("decision-skipped", p.obsnum_skipped == null ? "–"
+    : `${p.obsnum_skipped} tonight (written, not used)`);
   setText("decision-ack", p.ack ? `${hms(p.ack.t)} ${p.ack.command} ${p.ack.ok ? "done" : "refused"}: ${p.ack.message}` : "–");
 }
 

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import zmq
 
 from ocd.bus import Publisher, RateLimitedLog
-from ocd.bus.envelope import dumps, loads
+from ocd.bus.envelope import MAX_MESSAGE_BYTES, MAX_TOPIC_BYTES, dumps, loads
+from ocd.errors import printable
 from ocd.recording.pacing import Pacer
 from ocd.recording.store import WIRE_KEY, inspect, select_sql
 
@@ -68,12 +69,15 @@ def restamp(payload: str, wire_time: float, has_wire_time: bool = True) -> str:
 def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int], object],
                on_full: Callable[[list[bytes]], None], topic_bytes: dict[str, bytes],
                ns: Callable[[], int] = time.time_ns,
-               on_unreadable: Callable[[str, str], None] | None = None) -> int:
+               on_unreadable: Callable[[str, str], None] | None = None,
+               max_bytes: int = MAX_MESSAGE_BYTES) -> int:
     """Send ``rows`` (topic, payload, time, ``wire_at`` of :func:`select_sql`) at once, each
     with ``__wire_time`` re-stamped as by :func:`restamp`, to the millisecond, through
     ``send``/``on_full`` (:meth:`Publisher.raw_send`); returns how many some subscriber lost.
-    A row that cannot be re-stamped (not a strict JSON object) is skipped and passed to
-    ``on_unreadable(topic, reason)`` (without it, the ValueError propagates).
+    A row that cannot be re-stamped (not a strict JSON object) or is larger than
+    ``max_bytes`` (``[bus] max_message_bytes``: every subscriber would refuse it, and lose the
+    replay's connection) is skipped and passed to ``on_unreadable(topic, reason)`` (without
+    it, a ValueError propagates).
 
     The hot loop of ``-s 0``, hence written for speed: SQLite has found the key
     (``wire_at``), the fast path of :func:`restamp` and the send are inlined, and the stamp's
@@ -102,14 +106,14 @@ def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int
             if end > start:
                 text = f"{payload[:start]}{stamp}{payload[end:]}"
         if text is None:
-            try:
-                text = restamp(payload, float(stamp), at >= 0)
-            except ValueError as exc:
-                if on_unreadable is None:
-                    raise
-                on_unreadable(topic, str(exc))
+            text = _restamped(topic, payload, float(stamp), at >= 0, on_unreadable)
+            if text is None:
                 continue
         data = text.encode()
+        if len(data) > max_bytes or len(raw) > MAX_TOPIC_BYTES:
+            _skip(topic, f"{len(raw)} + {len(data)} bytes: over the frame size ([bus] "
+                  f"max_message_bytes = {max_bytes})", on_unreadable)
+            continue
         try:
             send(raw, more)
         except zmq.Again:  # a subscriber's queue stayed full: it loses this one
@@ -118,6 +122,23 @@ def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int
             continue
         send(data, 0)
     return lost
+
+
+def _restamped(topic: str, payload: str, wire_time: float, has_wire_time: bool,
+               on_unreadable: Callable[[str, str], None] | None) -> str | None:
+    """:func:`restamp`, or None after telling ``on_unreadable`` why it failed."""
+    try:
+        return restamp(payload, wire_time, has_wire_time)
+    except ValueError as exc:
+        _skip(topic, str(exc), on_unreadable)
+        return None
+
+
+def _skip(topic: str, reason: str, on_unreadable: Callable[[str, str], None] | None) -> None:
+    """A recorded row that is not sent: said to ``on_unreadable``, else a ValueError."""
+    if on_unreadable is None:
+        raise ValueError(reason)
+    on_unreadable(topic, reason)
 
 
 # -- the loop --------------------------------------------------------------------------------------
@@ -148,7 +169,7 @@ class ReplayResult:
         return (f"{how} {self.sent} events ({len(self.topics)} topics) from {source} in "
                 f"{self.seconds:.1f} s ({rate:.0f} events/s), {self.passes} pass(es); "
                 f"{self.lost} lost to full subscriber queues"
-                + (f", {self.unreadable} unreadable recorded payload(s) skipped"
+                + (f", {self.unreadable} unreadable or oversized recorded payload(s) skipped"
                    if self.unreadable else ""))
 
 
@@ -167,6 +188,7 @@ class _Player:
     def __init__(self, publisher: Publisher, plan: ReplayPlan, result: ReplayResult,
                  progress: ProgressSink | None) -> None:
         self.send, self.on_full = publisher.raw_send(plan.send_wait)
+        self.max_bytes = publisher.options.max_message_bytes
         self.pacer = Pacer(plan.speedup)
         self.result = result
         self.progress = progress
@@ -177,8 +199,9 @@ class _Player:
     def unreadable(self, topic: str, reason: str) -> None:
         self.result.unreadable += 1
         self._limited.warning(
-            "unreadable", f"skipped a recorded {topic[:100]} event that is not a strict JSON "
-            f"object ({reason[:200]}; {self.result.unreadable} so far)")
+            "unreadable", f"skipped a recorded {printable(topic[:100])} event that is not a "
+            f"strict JSON object of the frame size ({reason[:200]}; {self.result.unreadable} "
+            "so far)")
 
     def show(self, done: int, force: bool = False) -> None:
         if self.progress is not None:
@@ -200,7 +223,8 @@ class _Player:
 
     async def _at_full_speed(self, rows: list[_Row], done: int) -> int:
         self.result.lost += send_batch(rows, self.send, self.on_full, self.topic_bytes,
-                                       on_unreadable=self.unreadable)
+                                       on_unreadable=self.unreadable,
+                                       max_bytes=self.max_bytes)
         self.counts.update(map(_first, rows))
         done += len(rows)
         await asyncio.sleep(0)  # let signal handlers run, even at full speed
@@ -218,7 +242,8 @@ class _Player:
                 if stop.is_set():
                     break
             self.result.lost += send_batch([row], self.send, self.on_full, self.topic_bytes,
-                                           on_unreadable=self.unreadable)
+                                           on_unreadable=self.unreadable,
+                                       max_bytes=self.max_bytes)
             self.counts[row[0]] += 1
             done += 1
             self.show(done)

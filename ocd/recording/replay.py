@@ -13,20 +13,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import zmq
 
 from ocd.bus import Publisher, RateLimitedLog
 from ocd.bus.envelope import MAX_MESSAGE_BYTES, MAX_TOPIC_BYTES, dumps, loads
-from ocd.errors import printable
+from ocd.errors import Interrupted, printable
 from ocd.recording.pacing import Pacer
 from ocd.recording.store import WIRE_KEY, inspect, select_sql
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Rows read from SQLite at a time.
 _FETCH = 2048
+#: Rows sent at full speed between two turns of the event loop (when a stop is seen).
+_SLICE = 256
+#: Longest single wait for a recorded gap (the wait is cut in slices this long at most).
+_LONGEST_WAIT = 3600.0
 _SNDMORE = int(zmq.SNDMORE)
 _first = operator.itemgetter(0)
 #: A recorded row as replay reads it: topic, payload, replay-order key, has-wire-time flag.
@@ -208,26 +213,33 @@ class _Player:
             self.progress.update(done, self.result.passes, force=force)
 
     async def play_pass(self, cursor: sqlite3.Cursor, stop: asyncio.Event) -> int:
-        """Send the rows of ``cursor`` until they end or ``stop`` is set; how many were sent."""
+        """Send the rows of ``cursor`` until they end or ``stop`` is set; how many were sent.
+        Rows are read off the event loop, so that a slow read never delays a stop."""
         paced = self.pacer.speedup > 0
         done = 0
         while not stop.is_set():
-            rows = cursor.fetchmany(_FETCH)
+            rows = await _off_loop(stop, cursor.fetchmany, _FETCH)
             if not rows:
                 break
             if paced:
                 done = await self._paced(rows, done, stop)
             else:
-                done = await self._at_full_speed(rows, done)
+                done = await self._at_full_speed(rows, done, stop)
         return done
 
-    async def _at_full_speed(self, rows: list[_Row], done: int) -> int:
-        self.result.lost += send_batch(rows, self.send, self.on_full, self.topic_bytes,
-                                       on_unreadable=self.unreadable,
-                                       max_bytes=self.max_bytes)
-        self.counts.update(map(_first, rows))
-        done += len(rows)
-        await asyncio.sleep(0)  # let signal handlers run, even at full speed
+    async def _at_full_speed(self, rows: list[_Row], done: int, stop: asyncio.Event) -> int:
+        """The rows in slices, each followed by a turn of the event loop: a send waits for a
+        full subscriber queue, so a slice is what a stop may have to wait for."""
+        for first in range(0, len(rows), _SLICE):
+            if stop.is_set():
+                break
+            part = rows[first:first + _SLICE]
+            self.result.lost += send_batch(part, self.send, self.on_full, self.topic_bytes,
+                                           on_unreadable=self.unreadable,
+                                           max_bytes=self.max_bytes)
+            self.counts.update(map(_first, part))
+            done += len(part)
+            await asyncio.sleep(0)  # let signal handlers run, even at full speed
         self.show(done)
         return done
 
@@ -237,10 +249,8 @@ class _Player:
         for row in rows:
             now = clock()
             delay = self.pacer.due(row[2], now) - now
-            if delay > 0:
-                await asyncio.sleep(delay)
-                if stop.is_set():
-                    break
+            if delay > 0 and await _stopped_within(stop, delay):
+                break  # a stop is obeyed at once, even in a long recorded gap
             self.result.lost += send_batch([row], self.send, self.on_full, self.topic_bytes,
                                            on_unreadable=self.unreadable,
                                        max_bytes=self.max_bytes)
@@ -250,12 +260,40 @@ class _Player:
         return done
 
 
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds`` (any length: a hostile recording may hold a gap of 1e12 s) or until
+    ``stop`` is set; whether it was."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            await asyncio.wait_for(stop.wait(), min(remaining, _LONGEST_WAIT))
+        except TimeoutError:
+            continue
+        return True
+    return stop.is_set()
+
+
+async def _off_loop(stop: asyncio.Event, call: Callable[..., T], *args: Any) -> T | None:
+    """``call(*args)`` (a read of the recording) in a worker thread; None when a stop
+    interrupted it (the recording's :meth:`~GuardedRecording.cancel`, called at the stop,
+    makes it raise Interrupted)."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except Interrupted:
+        if stop.is_set():
+            return None
+        raise
+
+
 async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPlan,
                  stop: asyncio.Event, progress: ProgressSink | None = None,
                  on_pass: Callable[[int], None] | None = None) -> ReplayResult:
     """Send the selected events on ``publisher`` until done (or ``stop`` is set)."""
     sql, params = select_sql(plan.sort_by, plan.topics)
-    selection = inspect(conn, plan.sort_by, plan.topics)
+    selection = await _off_loop(stop, inspect, conn, plan.sort_by, plan.topics)
+    if selection is None:
+        return ReplayResult(interrupted=True)
     gap = selection.span / (selection.count - 1) if selection.count > 1 else 0.0
     result = ReplayResult()
     player = _Player(publisher, plan, result, progress)
@@ -267,7 +305,9 @@ async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPla
                 on_pass(result.passes)
             if result.passes > 1:
                 player.pacer.next_pass(gap)
-            cursor = conn.execute(sql, params)
+            cursor = await _off_loop(stop, conn.execute, sql, params)
+            if cursor is None:
+                break
             done_in_pass = await player.play_pass(cursor, stop)
             cursor.close()
             result.sent += done_in_pass

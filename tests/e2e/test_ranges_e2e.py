@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 from absurd_values import ISSUES_ABSURD
+from conftest import run_ocd
 from e2e_helpers import night_config, short_tmpdir, topic_is
 from forgery import Forger
 from test_main_loop_e2e import start_night, stop_night
@@ -15,6 +16,7 @@ from test_main_loop_e2e import start_night, stop_night
 from ocd.app.commander import fresh_fields
 from ocd.bus.envelope import stamp
 from ocd.clock import RealClock
+from ocd.config import master_specs
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +54,20 @@ def test_a_running_ocd_run_refuses_every_absurd_value_sent_and_goes_on():
             assert "\n" not in ack["message"]
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+SENDABLE = [(s, o, v) for s, o, v in ISSUES_ABSURD
+            if master_specs()[(s, o)].modify == "conf modifiable"]
+
+
+@pytest.mark.parametrize(("section", "option", "value"), SENDABLE,
+                         ids=[f"{s}.{o}={v}" for s, o, v in SENDABLE])
+def test_ocd_config_send_refuses_an_absurd_value_before_sending(tmp_path, section, option,
+                                                                value):
+    """The command itself checks the value first: one line, exit status 2, nothing sent (no
+    ocd run needed, and none is waited for)."""
+    result = run_ocd("config", "send", f"{section}.{option}={value}", "--timeout", "30",
+                     cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(
+        f"ocd: error: [{section}] {option} = {value}: "), result.stderr

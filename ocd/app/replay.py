@@ -14,7 +14,7 @@ from ocd.config import Config
 from ocd.core.topics import OCD_PREFIX
 from ocd.errors import ConfigError, Interrupted, OcdError, UsageError
 from ocd.recording.pacing import clock_warnings
-from ocd.recording.replay import ReplayPlan, ReplayResult, replay
+from ocd.recording.replay import ReplayPlan, ReplayResult, SendGuard, replay
 from ocd.recording.store import GuardedRecording, inspect, open_for_replay, recorded_clock
 from ocd.shell.progress import Progress
 from ocd.shell.service import STOP_SIGNALS, Service, run_service
@@ -60,9 +60,25 @@ class Replayer(Service):
                            "--replay") from None
         if self.stopping.is_set():
             raise OcdError("stopped while waiting for a subscriber: nothing replayed")
+        guard = SendGuard()
+        self._interrupt_sends_on_signals(guard)
         self.result = await replay(self.publisher, self.conn, plan, self.stopping,
-                                   self.progress)
+                                   self.progress, guard=guard)
         return 0
+
+    def _interrupt_sends_on_signals(self, guard: SendGuard) -> None:
+        """A stop signal also ends a send that waits for a full subscriber queue: libzmq
+        waits inside the send, but lets Python signal handlers run, so the handler the event
+        loop installed (which only wakes the loop) is chained with ``guard``'s."""
+        for sig in STOP_SIGNALS:
+            previous = signal.getsignal(sig)
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                if callable(previous):
+                    previous(signum, frame)
+                guard.interrupt()
+
+            signal.signal(sig, handler)
 
 
     async def _cancel_reads_at_stop(self) -> None:

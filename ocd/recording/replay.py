@@ -30,6 +30,8 @@ T = TypeVar("T")
 _FETCH = 2048
 #: Rows sent at full speed between two turns of the event loop (when a stop is seen).
 _SLICE = 256
+#: Seconds of one wait of a send for a full subscriber queue (see :class:`SendGuard`).
+SEND_SLICE = 0.2
 #: Longest single wait for a recorded gap (the wait is cut in slices this long at most).
 _LONGEST_WAIT = 3600.0
 _SNDMORE = int(zmq.SNDMORE)
@@ -72,13 +74,14 @@ def restamp(payload: str, wire_time: float, has_wire_time: bool = True) -> str:
 
 
 def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int], object],
-               on_full: Callable[[list[bytes]], None], topic_bytes: dict[str, bytes],
+               on_full: Callable[[list[bytes]], object], topic_bytes: dict[str, bytes],
                ns: Callable[[], int] = time.time_ns,
                on_unreadable: Callable[[str, str], None] | None = None,
                max_bytes: int = MAX_MESSAGE_BYTES) -> int:
     """Send ``rows`` (topic, payload, time, ``wire_at`` of :func:`select_sql`) at once, each
     with ``__wire_time`` re-stamped as by :func:`restamp`, to the millisecond, through
-    ``send``/``on_full`` (:meth:`Publisher.raw_send`); returns how many some subscriber lost.
+    ``send``/``on_full`` (:meth:`Publisher.raw_send`; ``on_full`` returns False when it got
+    the event out after all); returns how many some subscriber lost.
     A row that cannot be re-stamped (not a strict JSON object) or is larger than
     ``max_bytes`` (``[bus] max_message_bytes``: every subscriber would refuse it, and lose the
     replay's connection) is skipped and passed to ``on_unreadable(topic, reason)`` (without
@@ -121,9 +124,9 @@ def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int
             continue
         try:
             send(raw, more)
-        except zmq.Again:  # a subscriber's queue stayed full: it loses this one
-            on_full([raw, data])
-            lost += 1
+        except zmq.Again:  # a subscriber's queue stayed full: it may lose this one
+            if on_full([raw, data]) is not False:
+                lost += 1
             continue
         send(data, 0)
     return lost
@@ -186,13 +189,32 @@ class ProgressSink(Protocol):
     def close(self) -> None: ...
 
 
+class SendInterrupted(Exception):
+    """A stop arrived while a send waited for a full subscriber queue."""
+
+
+class SendGuard:
+    """Tells a send that waits for a full subscriber queue (up to ``[bus] heartbeat_timeout``
+    per event) that a stop was asked for. The wait happens in libzmq, in slices of
+    :data:`SEND_SLICE`, where the event loop cannot run but Python signal handlers can: a stop
+    signal's handler calls :meth:`interrupt`, and the wait ends after the slice under way."""
+
+    def __init__(self) -> None:
+        self.stop_requested = False
+
+    def interrupt(self) -> None:
+        self.stop_requested = True
+
+
 class _Player:
     """The sending side of one replay: the publisher's raw send, the counts of what went out,
     the pacing, and the progress shown."""
 
     def __init__(self, publisher: Publisher, plan: ReplayPlan, result: ReplayResult,
-                 progress: ProgressSink | None) -> None:
-        self.send, self.on_full = publisher.raw_send(plan.send_wait)
+                 progress: ProgressSink | None, guard: SendGuard | None = None) -> None:
+        self.guard = guard or SendGuard()
+        self.send, self.lossy = publisher.raw_send(min(plan.send_wait, SEND_SLICE))
+        self.send_wait = plan.send_wait
         self.max_bytes = publisher.options.max_message_bytes
         self.pacer = Pacer(plan.speedup)
         self.result = result
@@ -234,14 +256,42 @@ class _Player:
             if stop.is_set():
                 break
             part = rows[first:first + _SLICE]
-            self.result.lost += send_batch(part, self.send, self.on_full, self.topic_bytes,
-                                           on_unreadable=self.unreadable,
-                                           max_bytes=self.max_bytes)
-            self.counts.update(map(_first, part))
+            if not self._send(part):
+                break
             done += len(part)
             await asyncio.sleep(0)  # let signal handlers run, even at full speed
         self.show(done)
         return done
+
+    def _send(self, rows: list[_Row]) -> bool:
+        """Send ``rows``; False when a stop ended a send that waited for a full subscriber
+        queue (:class:`SendGuard`; the rows of this call then count as not sent)."""
+        try:
+            lost = send_batch(rows, self.send, self._full, self.topic_bytes,
+                              on_unreadable=self.unreadable, max_bytes=self.max_bytes)
+        except SendInterrupted:
+            return False
+        self.result.lost += lost
+        self.counts.update(map(_first, rows))
+        return True
+
+    def _full(self, frames: list[bytes]) -> bool:
+        """A send found a subscriber's queue full for one slice: wait on, slice by slice, up
+        to ``send_wait`` in all unless a stop is asked for (SendInterrupted); then that
+        subscriber loses the event. Whether it was lost."""
+        waited = SEND_SLICE
+        while waited < self.send_wait:
+            if self.guard.stop_requested:
+                raise SendInterrupted
+            try:
+                self.send(frames[0], _SNDMORE)
+            except zmq.Again:
+                waited += SEND_SLICE
+                continue
+            self.send(frames[1], 0)  # the rest of a started message is never refused
+            return False
+        self.lossy(frames)
+        return True
 
     async def _paced(self, rows: list[_Row], done: int, stop: asyncio.Event) -> int:
         """One row at a time, each when it is due."""
@@ -251,10 +301,8 @@ class _Player:
             delay = self.pacer.due(row[2], now) - now
             if delay > 0 and await _stopped_within(stop, delay):
                 break  # a stop is obeyed at once, even in a long recorded gap
-            self.result.lost += send_batch([row], self.send, self.on_full, self.topic_bytes,
-                                           on_unreadable=self.unreadable,
-                                       max_bytes=self.max_bytes)
-            self.counts[row[0]] += 1
+            if not self._send([row]):
+                break
             done += 1
             self.show(done)
         return done
@@ -288,15 +336,17 @@ async def _off_loop(stop: asyncio.Event, call: Callable[..., T], *args: Any) -> 
 
 async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPlan,
                  stop: asyncio.Event, progress: ProgressSink | None = None,
-                 on_pass: Callable[[int], None] | None = None) -> ReplayResult:
-    """Send the selected events on ``publisher`` until done (or ``stop`` is set)."""
+                 on_pass: Callable[[int], None] | None = None,
+                 guard: SendGuard | None = None) -> ReplayResult:
+    """Send the selected events on ``publisher`` until done (or ``stop`` is set; ``guard``
+    lets a signal handler end a send waiting for a full queue)."""
     sql, params = select_sql(plan.sort_by, plan.topics)
     selection = await _off_loop(stop, inspect, conn, plan.sort_by, plan.topics)
     if selection is None:
         return ReplayResult(interrupted=True)
     gap = selection.span / (selection.count - 1) if selection.count > 1 else 0.0
     result = ReplayResult()
-    player = _Player(publisher, plan, result, progress)
+    player = _Player(publisher, plan, result, progress, guard)
     start = time.monotonic()
     try:
         while not stop.is_set():

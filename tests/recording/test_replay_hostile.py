@@ -103,7 +103,12 @@ def stop_time(process: subprocess.Popen[str], sig: int) -> tuple[float, str, str
     """Seconds from ``sig`` to the end of ``process``, and its output."""
     began = time.monotonic()
     process.send_signal(sig)
-    out, err = process.communicate(timeout=30)
+    try:
+        out, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"ocd db_replay did not stop within 30 s of {signal.Signals(sig).name}")
     return time.monotonic() - began, out, err
 
 
@@ -152,6 +157,36 @@ def test_a_stop_in_the_middle_of_a_replay_at_full_speed(root, sig):
         seconds, out, err = stop_time(replay, sig)
     finally:
         reader.close()
+    print(f"stopped in {seconds:.2f} s")
+    assert seconds < STOP_WITHIN, f"{seconds:.2f} s to stop"
+    assert replay.returncode == 0, err
+    assert "interrupted after" in out and "Traceback" not in err
+
+
+@SIGNALS
+def test_a_stop_while_a_stalled_subscriber_holds_the_sends(root, sig):
+    """A subscriber that never reads (a stalled process) fills its queue: each send then waits
+    up to [bus] heartbeat_timeout (30 s here) for it; a stop ends that wait at once. (The
+    events queued for it then get [bus] linger to leave: 0.2 s here.)"""
+    with (root / "r.cfg").open("a") as cfg:
+        cfg.write("[bus]\nsend_hwm = 10\nreceive_hwm = 10\nheartbeat_timeout = 30\n"
+                  "linger = 0.2\n")
+    recording = write_recording(root / "night.db", [T0 + i for i in range(5000)])
+    replay = start_replay(root, recording, "-s", "0", "--loop", "--subscribers", "2")
+    ctx = zmq.Context()
+    stalled = ctx.socket(zmq.SUB)
+    stalled.setsockopt(zmq.RCVHWM, 10)
+    stalled.setsockopt(zmq.SUBSCRIBE, b"")
+    stalled.connect(f"ipc://{root}/replay.ipc")
+    reader = Reader(root)
+    try:
+        wait_for_line(replay.stderr, "waiting for 2 subscriber")
+        reader.wait_for(5)  # replaying: within a few hundred events the stalled queue is full
+        seconds, out, err = stop_time(replay, sig)
+    finally:
+        reader.close()
+        stalled.close(0)
+        ctx.term()
     print(f"stopped in {seconds:.2f} s")
     assert seconds < STOP_WITHIN, f"{seconds:.2f} s to stop"
     assert replay.returncode == 0, err

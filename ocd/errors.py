@@ -52,6 +52,22 @@ def quoted(text: str) -> str:
     return "'" + "".join(c if c.isprintable() or c in "⏎\t" else "?" for c in shown) + "'"
 
 
+#: Characters an error text keeps in an event or a log line (an exception's message, a
+#: traceback can be anything: a hostile value, a whole file).
+MAX_ERROR_CHARS = 2000
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters: when longer, its start followed by a visible
+    marker saying how many characters were cut (``… [1234 characters cut]``), so a reader
+    never takes a cut text for a whole one."""
+    if len(text) <= limit:
+        return text
+    widest = len(f"… [{len(text)} characters cut]")
+    kept = max(0, limit - widest)
+    return f"{text[:kept]}… [{len(text) - kept} characters cut]"
+
+
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

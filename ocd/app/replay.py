@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from ocd.bus import Publisher, bind_url, security_from_config, service_urls
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 from ocd.core.topics import OCD_PREFIX
-from ocd.errors import ConfigError, OcdError, UsageError
+from ocd.errors import ConfigError, Interrupted, OcdError, UsageError
 from ocd.recording.pacing import clock_warnings
-from ocd.recording.replay import ReplayPlan, ReplayResult, replay
-from ocd.recording.store import inspect, open_for_replay, recorded_clock
+from ocd.recording.replay import ReplayPlan, ReplayResult, SendGuard, replay
+from ocd.recording.store import GuardedRecording, inspect, open_for_replay, recorded_clock
 from ocd.shell.progress import Progress
-from ocd.shell.service import Service, run_service
+from ocd.shell.service import STOP_SIGNALS, Service, run_service
 
 log = logging.getLogger("ocd.db_replay")
 
@@ -45,6 +47,7 @@ class Replayer(Service):
                                                             "db_replay", clock=self.clock))
 
     async def main(self) -> int:
+        self.spawn(self._cancel_reads_at_stop(), name="cancel reads at stop", daemon=True)
         plan = self.plan
         log.info("replaying on %s at %s; waiting for %d subscriber(s)", self.publisher.url,
                  f"{plan.speedup:g}x" if plan.speedup else "full speed", self.subscribers)
@@ -58,9 +61,57 @@ class Replayer(Service):
         if self.stopping.is_set():
             raise OcdError("stopped while waiting for a subscriber: nothing replayed")
         log.info("%d subscriber(s) on %s: replaying", self.subscribers, self.publisher.url)
+        guard = SendGuard()
+        self._interrupt_sends_on_signals(guard)
         self.result = await replay(self.publisher, self.conn, plan, self.stopping,
-                                   self.progress)
+                                   self.progress, guard=guard)
         return 0
+
+    def _interrupt_sends_on_signals(self, guard: SendGuard) -> None:
+        """A stop signal also ends a send that waits for a full subscriber queue: libzmq
+        waits inside the send, but lets Python signal handlers run, so the handler the event
+        loop installed (which only wakes the loop) is chained with ``guard``'s."""
+        for sig in STOP_SIGNALS:
+            previous = signal.getsignal(sig)
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                if callable(previous):
+                    previous(signum, frame)
+                guard.interrupt()
+
+            signal.signal(sig, handler)
+
+
+    async def _cancel_reads_at_stop(self) -> None:
+        """A stop interrupts the read of the recording under way (in a worker thread)."""
+        await self.stopping.wait()
+        if isinstance(self.conn, GuardedRecording):
+            self.conn.cancel()
+
+
+class _CancelReads:
+    """SIGINT and SIGTERM before the replay starts: the read of the recording under way is
+    cancelled (an SQLite statement would not let a signal in until it ends) and the command
+    ends at once."""
+
+    def __init__(self) -> None:
+        self.conn: GuardedRecording | None = None
+        self._before: dict[int, Any] = {}
+
+    def __enter__(self) -> _CancelReads:
+        for sig in STOP_SIGNALS:
+            self._before[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._before.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self.conn is not None:
+            self.conn.cancel()
+        raise Interrupted(f"{signal.Signals(signum).name} before the replay started: nothing "
+                          "replayed")
 
 
 def run_db_replay(cfg: Config, db: Path, *, speedup: float | None, sort_by: str,
@@ -72,37 +123,50 @@ def run_db_replay(cfg: Config, db: Path, *, speedup: float | None, sort_by: str,
         raise UsageError("--wait must be 0 (forever) or positive")
     if subscribers < 1:
         raise UsageError("--subscribers must be at least 1")
-    chosen = tuple(dict.fromkeys(topics)) or ("",)
     url = replay_url(cfg)
-    conn = open_for_replay(db)
+    with _CancelReads() as cancel:
+        cancel.conn = conn = open_for_replay(db)
+        try:
+            replayer = _prepare(cfg, db, conn, url, speedup=speedup, sort_by=sort_by,
+                                topics=topics, loop=loop, subscribers=subscribers, wait=wait)
+        except BaseException:
+            conn.close()
+            raise
     try:
-        plan = ReplayPlan(sort_by=sort_by, topics=chosen, speedup=speedup, loop=loop,
-                          send_wait=cfg.get_float("bus", "heartbeat_timeout"))
-        selection = inspect(conn, plan.sort_by, plan.topics)
-        if selection.count == 0:
-            raise OcdError(f"{db}: no event to replay (topics "
-                           f"{', '.join(repr(t) for t in chosen)})")
-        clock = clock_from_config(cfg)
-        night = recorded_clock(conn, chosen)
-        log.info("%s: %d events of %d topic(s) over %.1f recorded s, recorded on %s",
-                 db, selection.count, len(selection.topics), selection.span,
-                 f"a mock clock at {night.speed:.3g}x" if night.mocked else "the real clock")
-        if night.start is not None and night.end is not None:
-            log.info("recorded night: %s to %s (UTC)", night.start.isoformat(),
-                     night.end.isoformat())
-        own = [t for t in selection.topics if t.startswith(OCD_PREFIX)]
-        if own:
-            log.warning("the replay includes %d OCD event(s) (%s...): an ocd run following it "
-                        "acts on them; replay only the TCS with -t tcs. -t pas.",
-                        sum(selection.topics[t] for t in own), own[0])
-        clock_speed = getattr(clock, "speed", 1.0) if clock.is_mock else 1.0
-        for warning in clock_warnings(speedup, night, clock_speed, getattr(clock, "start", None)):
-            log.warning("%s", warning)
-        replayer = Replayer(cfg, url, conn, plan, subscribers, wait, Progress(selection.count),
-                            clock)
         run_service(replayer)
     finally:
         conn.close()
     assert replayer.result is not None
     print(f"ocd db_replay: {replayer.result.summary(db)}")
     return 0
+
+
+def _prepare(cfg: Config, db: Path, conn: GuardedRecording, url: str, *, speedup: float,
+             sort_by: str, topics: list[str], loop: bool, subscribers: int, wait: float
+             ) -> Replayer:
+    """Check what the recording holds, say it, and make the replaying service."""
+    chosen = tuple(dict.fromkeys(topics)) or ("",)
+    plan = ReplayPlan(sort_by=sort_by, topics=chosen, speedup=speedup, loop=loop,
+                      send_wait=cfg.get_float("bus", "heartbeat_timeout"))
+    selection = inspect(conn, plan.sort_by, plan.topics)
+    if selection.count == 0:
+        raise OcdError(f"{db}: no event to replay (topics "
+                       f"{', '.join(repr(t) for t in chosen)})")
+    clock = clock_from_config(cfg)
+    night = recorded_clock(conn, chosen)
+    log.info("%s: %d events of %d topic(s) over %.1f recorded s, recorded on %s",
+             db, selection.count, len(selection.topics), selection.span,
+             f"a mock clock at {night.speed:.3g}x" if night.mocked else "the real clock")
+    if night.start is not None and night.end is not None:
+        log.info("recorded night: %s to %s (UTC)", night.start.isoformat(),
+                 night.end.isoformat())
+    own = [t for t in selection.topics if t.startswith(OCD_PREFIX)]
+    if own:
+        log.warning("the replay includes %d OCD event(s) (%s...): an ocd run following it "
+                    "acts on them; replay only the TCS with -t tcs. -t pas.",
+                    sum(selection.topics[t] for t in own), own[0])
+    clock_speed = getattr(clock, "speed", 1.0) if clock.is_mock else 1.0
+    for warning in clock_warnings(speedup, night, clock_speed, getattr(clock, "start", None)):
+        log.warning("%s", warning)
+    return Replayer(cfg, url, conn, plan, subscribers, wait, Progress(selection.count),
+                    clock)

@@ -8,7 +8,7 @@ subscriber detect lost events (``__seq`` per ``__origin``) and tell mocked time 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -17,6 +17,7 @@ import orjson
 
 from ocd.clock import Clock, MockClock, iso_utc
 from ocd.core.payload import finite_number, utc_time
+from ocd.errors import cut
 
 ENVELOPE_VERSION = 1
 
@@ -151,6 +152,8 @@ def adopted_clock(event: Event) -> MockClock | None:
 #: Nesting of objects and arrays a payload may have. OCD's own payloads are 3 deep; libraries
 #: disagree beyond a few hundred (orjson refuses to encode past 255 and to decode past 1024).
 MAX_DEPTH = 64
+#: Bytes of a topic frame, at most (every reader refuses a longer one).
+MAX_TOPIC_BYTES = 1024
 #: Size of a frame and of a message when nobody says otherwise (``[bus] max_message_bytes``).
 MAX_MESSAGE_BYTES = 1 << 20
 
@@ -258,6 +261,91 @@ def encode(topic: str, payload: Mapping[str, Any]) -> list[bytes]:
     return [topic.encode("utf-8"), dumps(payload)]
 
 
+#: Characters a string keeps at least when :func:`fit` cuts it (its marker included).
+MIN_CUT = 200
+#: Bytes a cut marker may add to an encoded string (``… [123456789 characters cut]``).
+_MARKER_BYTES = 40
+
+
+class FrameTooLarge(ValueError):
+    """An event that cannot be made to fit the frame size, even with its texts cut (its size
+    is in keys, numbers or many short strings, which are never cut)."""
+
+
+def fit(payload: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], bytes]:
+    """``payload`` and its encoding, at most ``max_bytes``: when larger, the longest strings of
+    its data (metadata keys are never touched) are cut to a common length with a visible
+    marker (:func:`ocd.errors.cut`), as little as needed. :class:`FrameTooLarge` when that
+    is not enough. Why: one subscriber that refuses an oversized frame loses the publisher's
+    connection and the events that follow (doc/bus.md, "Size")."""
+    raw = dumps(payload)
+    while len(raw) > max_bytes:
+        level = _cut_level(_string_sizes(payload), len(raw) - max_bytes)
+        if level is None:
+            raise FrameTooLarge(f"event of {len(raw)} bytes does not fit in {max_bytes} "
+                                "([bus] max_message_bytes), even with its texts cut")
+        payload = {key: value if key in _META_SET else _cut_strings(value, level)
+                   for key, value in payload.items()}
+        raw = dumps(payload)
+    return payload, raw
+
+
+def _json_bytes(text: str) -> int:
+    """Bytes of ``text`` once written as a JSON string (escapes included), quotes excluded."""
+    return len(orjson.dumps(text)) - 2
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside ``value`` (dictionary keys excepted), without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+
+
+def _string_sizes(payload: Mapping[str, Any]) -> list[int]:
+    """Encoded sizes of the strings of ``payload``'s data that may still be cut, largest
+    first."""
+    sizes = [_json_bytes(text) for key, value in payload.items() if key not in _META_SET
+             for text in _strings(value) if len(text) > MIN_CUT]
+    return sorted(sizes, reverse=True)
+
+
+def _cut_level(sizes: list[int], excess: int) -> int | None:
+    """The encoded size to cut every larger string down to so that ``excess`` bytes go,
+    markers included (the water level over ``sizes``, largest first); None when no string
+    can be cut."""
+    if not sizes:
+        return None
+    total = 0
+    for count, size in enumerate(sizes, start=1):
+        total += size
+        level = (total - excess - count * _MARKER_BYTES) // count
+        below = sizes[count] if count < len(sizes) else 0
+        if level >= below:
+            return max(level, MIN_CUT)
+    return MIN_CUT
+
+
+def _cut_strings(value: Any, level: int) -> Any:
+    """``value`` with every string longer than ``level`` encoded bytes cut to about that."""
+    if isinstance(value, str):
+        size = len(value) > MIN_CUT and _json_bytes(value)
+        if not size or size <= level:
+            return value
+        return cut(value, max(MIN_CUT, len(value) * level // size))
+    if isinstance(value, dict):
+        return {key: _cut_strings(item, level) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cut_strings(item, level) for item in value]
+    return value
+
+
 def decode(frames: Sequence[bytes | memoryview],
            max_bytes: int = MAX_MESSAGE_BYTES) -> Event:
     """Parse the frames of one message; :class:`MalformedMessage` says what is wrong. Never
@@ -273,8 +361,9 @@ def decode(frames: Sequence[bytes | memoryview],
 
 def decode_topic(raw_topic: bytes | memoryview) -> str:
     """The topic frame as text: UTF-8, not empty, at most 1024 bytes."""
-    if len(raw_topic) > 1024:
-        raise MalformedMessage(f"topic of {len(raw_topic)} bytes (at most 1024)", None, "size")
+    if len(raw_topic) > MAX_TOPIC_BYTES:
+        raise MalformedMessage(f"topic of {len(raw_topic)} bytes (at most {MAX_TOPIC_BYTES})",
+                               None, "size")
     try:
         topic = bytes(raw_topic).decode("utf-8")
     except UnicodeDecodeError:

@@ -35,7 +35,7 @@ from ocd.bus.addresses import (
     chosen_url,
 )
 from ocd.bus.curve import BusSecurity, security_from_config
-from ocd.bus.envelope import encode, stamp
+from ocd.bus.envelope import MAX_TOPIC_BYTES, encode, fit, stamp
 from ocd.bus.options import BusOptions, apply_options, bus_options
 from ocd.bus.ratelimit import RateLimitedLog
 from ocd.clock import Clock
@@ -148,16 +148,35 @@ class Publisher:
     def publish_nowait(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:
         """Stamp, encode and send one event now; returns the payload sent. Never blocks.
 
-        ValueError/TypeError for data that is not strict JSON or sets metadata keys (then no
-        sequence number is used up).
+        An event larger than ``[bus] max_message_bytes`` goes out with its longest texts cut
+        (with a visible marker) to fit. ValueError/TypeError for data that is not strict JSON,
+        sets metadata keys or does not fit even so (then no sequence number is used up).
         """
         seq = self.seq + 1
         payload = stamp(topic, data, origin=self.origin, seq=seq, clock=self.clock)
-        self._send(encode(topic, payload))
+        frames = encode(topic, payload)
+        if len(frames[1]) > self.options.max_message_bytes or len(frames[0]) > MAX_TOPIC_BYTES:
+            payload, frames = self._fitted(topic, payload, len(frames[1]))
+        self._send(frames)
         self.seq = seq
         if not seq % _DRAIN_EVERY:  # keep the queue of subscription notices short
             self.poll_subscriptions()
         return payload
+
+    def _fitted(self, topic: str, payload: dict[str, Any], size: int
+                ) -> tuple[dict[str, Any], list[bytes]]:
+        """An event over the frame size: its long texts cut to fit (every subscriber that
+        shares this configuration accepts it then: none loses its connection to it), said in
+        the log; FrameTooLarge (a ValueError) when cutting texts is not enough."""
+        raw_topic = topic.encode("utf-8")
+        if len(raw_topic) > MAX_TOPIC_BYTES:
+            raise ValueError(f"topic of {len(raw_topic)} bytes (at most {MAX_TOPIC_BYTES})")
+        limit = self.options.max_message_bytes
+        payload, raw = fit(payload, limit)
+        self._limited.warning(
+            "cut", f"{topic[:100]}: an event of {size} bytes had its longest texts cut to fit "
+            f"[bus] max_message_bytes = {limit}")
+        return payload, [raw_topic, raw]
 
     async def publish(self, topic: str, data: dict[str, Any]) -> dict[str, Any]:
         """Like :meth:`publish_nowait`, for code written with ``await``."""

@@ -314,6 +314,8 @@ def parse_time(text: str) -> dt.datetime:
         if iso.tzinfo is None:
             return iso.replace(tzinfo=dt.timezone.utc)
         return iso.astimezone(dt.timezone.utc)
+    if not any(char.isdigit() for char in text):  # "nan", "never": no import to refuse them
+        raise ValueError("not a date/time (no digit in it)")
     from astropy.time import Time  # imported here: astropy is slow to import
 
     try:

@@ -53,6 +53,7 @@ from ocd.core.states import (
     TcsState,
 )
 from ocd.core.topics import TcsTopics
+from ocd.errors import MAX_ERROR_CHARS, cut
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ def error_event(stage: str, error: str, shotid: str | None = None,
                 topic: str | None = None) -> Publish:
     """``ocd.main_loop.error``: a step of the main loop failed (``stage``: ``obsnum``,
     ``start``, ``schedule``, ``event``); ``topic`` is the event being handled, if any."""
-    data: dict[str, Any] = {"stage": stage, "shotid": shotid, "error": error}
+    data: dict[str, Any] = {"stage": stage, "shotid": shotid,
+                            "error": cut(error, MAX_ERROR_CHARS)}
     if topic is not None:
         data["topic"] = topic
     return Publish(topics.MAIN_ERROR, data)

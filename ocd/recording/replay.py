@@ -13,19 +13,27 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import zmq
 
 from ocd.bus import Publisher, RateLimitedLog
-from ocd.bus.envelope import dumps, loads
+from ocd.bus.envelope import MAX_MESSAGE_BYTES, MAX_TOPIC_BYTES, dumps, loads
+from ocd.errors import Interrupted, printable
 from ocd.recording.pacing import Pacer
 from ocd.recording.store import WIRE_KEY, inspect, select_sql
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Rows read from SQLite at a time.
 _FETCH = 2048
+#: Rows sent at full speed between two turns of the event loop (when a stop is seen).
+_SLICE = 256
+#: Seconds of one wait of a send for a full subscriber queue (see :class:`SendGuard`).
+SEND_SLICE = 0.2
+#: Longest single wait for a recorded gap (the wait is cut in slices this long at most).
+_LONGEST_WAIT = 3600.0
 _SNDMORE = int(zmq.SNDMORE)
 _first = operator.itemgetter(0)
 #: A recorded row as replay reads it: topic, payload, replay-order key, has-wire-time flag.
@@ -66,14 +74,18 @@ def restamp(payload: str, wire_time: float, has_wire_time: bool = True) -> str:
 
 
 def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int], object],
-               on_full: Callable[[list[bytes]], None], topic_bytes: dict[str, bytes],
+               on_full: Callable[[list[bytes]], object], topic_bytes: dict[str, bytes],
                ns: Callable[[], int] = time.time_ns,
-               on_unreadable: Callable[[str, str], None] | None = None) -> int:
+               on_unreadable: Callable[[str, str], None] | None = None,
+               max_bytes: int = MAX_MESSAGE_BYTES) -> int:
     """Send ``rows`` (topic, payload, time, ``wire_at`` of :func:`select_sql`) at once, each
     with ``__wire_time`` re-stamped as by :func:`restamp`, to the millisecond, through
-    ``send``/``on_full`` (:meth:`Publisher.raw_send`); returns how many some subscriber lost.
-    A row that cannot be re-stamped (not a strict JSON object) is skipped and passed to
-    ``on_unreadable(topic, reason)`` (without it, the ValueError propagates).
+    ``send``/``on_full`` (:meth:`Publisher.raw_send`; ``on_full`` returns False when it got
+    the event out after all); returns how many some subscriber lost.
+    A row that cannot be re-stamped (not a strict JSON object) or is larger than
+    ``max_bytes`` (``[bus] max_message_bytes``: every subscriber would refuse it, and lose the
+    replay's connection) is skipped and passed to ``on_unreadable(topic, reason)`` (without
+    it, a ValueError propagates).
 
     The hot loop of ``-s 0``, hence written for speed: SQLite has found the key
     (``wire_at``), the fast path of :func:`restamp` and the send are inlined, and the stamp's
@@ -102,22 +114,39 @@ def send_batch(rows: list[tuple[str, str, Any, int]], send: Callable[[bytes, int
             if end > start:
                 text = f"{payload[:start]}{stamp}{payload[end:]}"
         if text is None:
-            try:
-                text = restamp(payload, float(stamp), at >= 0)
-            except ValueError as exc:
-                if on_unreadable is None:
-                    raise
-                on_unreadable(topic, str(exc))
+            text = _restamped(topic, payload, float(stamp), at >= 0, on_unreadable)
+            if text is None:
                 continue
         data = text.encode()
+        if len(data) > max_bytes or len(raw) > MAX_TOPIC_BYTES:
+            _skip(topic, f"{len(raw)} + {len(data)} bytes: over the frame size ([bus] "
+                  f"max_message_bytes = {max_bytes})", on_unreadable)
+            continue
         try:
             send(raw, more)
-        except zmq.Again:  # a subscriber's queue stayed full: it loses this one
-            on_full([raw, data])
-            lost += 1
+        except zmq.Again:  # a subscriber's queue stayed full: it may lose this one
+            if on_full([raw, data]) is not False:
+                lost += 1
             continue
         send(data, 0)
     return lost
+
+
+def _restamped(topic: str, payload: str, wire_time: float, has_wire_time: bool,
+               on_unreadable: Callable[[str, str], None] | None) -> str | None:
+    """:func:`restamp`, or None after telling ``on_unreadable`` why it failed."""
+    try:
+        return restamp(payload, wire_time, has_wire_time)
+    except ValueError as exc:
+        _skip(topic, str(exc), on_unreadable)
+        return None
+
+
+def _skip(topic: str, reason: str, on_unreadable: Callable[[str, str], None] | None) -> None:
+    """A recorded row that is not sent: said to ``on_unreadable``, else a ValueError."""
+    if on_unreadable is None:
+        raise ValueError(reason)
+    on_unreadable(topic, reason)
 
 
 # -- the loop --------------------------------------------------------------------------------------
@@ -148,7 +177,7 @@ class ReplayResult:
         return (f"{how} {self.sent} events ({len(self.topics)} topics) from {source} in "
                 f"{self.seconds:.1f} s ({rate:.0f} events/s), {self.passes} pass(es); "
                 f"{self.lost} lost to full subscriber queues"
-                + (f", {self.unreadable} unreadable recorded payload(s) skipped"
+                + (f", {self.unreadable} unreadable or oversized recorded payload(s) skipped"
                    if self.unreadable else ""))
 
 
@@ -160,13 +189,33 @@ class ProgressSink(Protocol):
     def close(self) -> None: ...
 
 
+class SendInterrupted(Exception):
+    """A stop arrived while a send waited for a full subscriber queue."""
+
+
+class SendGuard:
+    """Tells a send that waits for a full subscriber queue (up to ``[bus] heartbeat_timeout``
+    per event) that a stop was asked for. The wait happens in libzmq, in slices of
+    :data:`SEND_SLICE`, where the event loop cannot run but Python signal handlers can: a stop
+    signal's handler calls :meth:`interrupt`, and the wait ends after the slice under way."""
+
+    def __init__(self) -> None:
+        self.stop_requested = False
+
+    def interrupt(self) -> None:
+        self.stop_requested = True
+
+
 class _Player:
     """The sending side of one replay: the publisher's raw send, the counts of what went out,
     the pacing, and the progress shown."""
 
     def __init__(self, publisher: Publisher, plan: ReplayPlan, result: ReplayResult,
-                 progress: ProgressSink | None) -> None:
-        self.send, self.on_full = publisher.raw_send(plan.send_wait)
+                 progress: ProgressSink | None, guard: SendGuard | None = None) -> None:
+        self.guard = guard or SendGuard()
+        self.send, self.lossy = publisher.raw_send(min(plan.send_wait, SEND_SLICE))
+        self.send_wait = plan.send_wait
+        self.max_bytes = publisher.options.max_message_bytes
         self.pacer = Pacer(plan.speedup)
         self.result = result
         self.progress = progress
@@ -177,35 +226,72 @@ class _Player:
     def unreadable(self, topic: str, reason: str) -> None:
         self.result.unreadable += 1
         self._limited.warning(
-            "unreadable", f"skipped a recorded {topic[:100]} event that is not a strict JSON "
-            f"object ({reason[:200]}; {self.result.unreadable} so far)")
+            "unreadable", f"skipped a recorded {printable(topic[:100])} event that is not a "
+            f"strict JSON object of the frame size ({reason[:200]}; {self.result.unreadable} "
+            "so far)")
 
     def show(self, done: int, force: bool = False) -> None:
         if self.progress is not None:
             self.progress.update(done, self.result.passes, force=force)
 
     async def play_pass(self, cursor: sqlite3.Cursor, stop: asyncio.Event) -> int:
-        """Send the rows of ``cursor`` until they end or ``stop`` is set; how many were sent."""
+        """Send the rows of ``cursor`` until they end or ``stop`` is set; how many were sent.
+        Rows are read off the event loop, so that a slow read never delays a stop."""
         paced = self.pacer.speedup > 0
         done = 0
         while not stop.is_set():
-            rows = cursor.fetchmany(_FETCH)
+            rows = await _off_loop(stop, cursor.fetchmany, _FETCH)
             if not rows:
                 break
             if paced:
                 done = await self._paced(rows, done, stop)
             else:
-                done = await self._at_full_speed(rows, done)
+                done = await self._at_full_speed(rows, done, stop)
         return done
 
-    async def _at_full_speed(self, rows: list[_Row], done: int) -> int:
-        self.result.lost += send_batch(rows, self.send, self.on_full, self.topic_bytes,
-                                       on_unreadable=self.unreadable)
-        self.counts.update(map(_first, rows))
-        done += len(rows)
-        await asyncio.sleep(0)  # let signal handlers run, even at full speed
+    async def _at_full_speed(self, rows: list[_Row], done: int, stop: asyncio.Event) -> int:
+        """The rows in slices, each followed by a turn of the event loop: a send waits for a
+        full subscriber queue, so a slice is what a stop may have to wait for."""
+        for first in range(0, len(rows), _SLICE):
+            if stop.is_set():
+                break
+            part = rows[first:first + _SLICE]
+            if not self._send(part):
+                break
+            done += len(part)
+            await asyncio.sleep(0)  # let signal handlers run, even at full speed
         self.show(done)
         return done
+
+    def _send(self, rows: list[_Row]) -> bool:
+        """Send ``rows``; False when a stop ended a send that waited for a full subscriber
+        queue (:class:`SendGuard`; the rows of this call then count as not sent)."""
+        try:
+            lost = send_batch(rows, self.send, self._full, self.topic_bytes,
+                              on_unreadable=self.unreadable, max_bytes=self.max_bytes)
+        except SendInterrupted:
+            return False
+        self.result.lost += lost
+        self.counts.update(map(_first, rows))
+        return True
+
+    def _full(self, frames: list[bytes]) -> bool:
+        """A send found a subscriber's queue full for one slice: wait on, slice by slice, up
+        to ``send_wait`` in all unless a stop is asked for (SendInterrupted); then that
+        subscriber loses the event. Whether it was lost."""
+        waited = SEND_SLICE
+        while waited < self.send_wait:
+            if self.guard.stop_requested:
+                raise SendInterrupted
+            try:
+                self.send(frames[0], _SNDMORE)
+            except zmq.Again:
+                waited += SEND_SLICE
+                continue
+            self.send(frames[1], 0)  # the rest of a started message is never refused
+            return False
+        self.lossy(frames)
+        return True
 
     async def _paced(self, rows: list[_Row], done: int, stop: asyncio.Event) -> int:
         """One row at a time, each when it is due."""
@@ -213,27 +299,54 @@ class _Player:
         for row in rows:
             now = clock()
             delay = self.pacer.due(row[2], now) - now
-            if delay > 0:
-                await asyncio.sleep(delay)
-                if stop.is_set():
-                    break
-            self.result.lost += send_batch([row], self.send, self.on_full, self.topic_bytes,
-                                           on_unreadable=self.unreadable)
-            self.counts[row[0]] += 1
+            if delay > 0 and await _stopped_within(stop, delay):
+                break  # a stop is obeyed at once, even in a long recorded gap
+            if not self._send([row]):
+                break
             done += 1
             self.show(done)
         return done
 
 
+async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
+    """Wait ``seconds`` (any length: a hostile recording may hold a gap of 1e12 s) or until
+    ``stop`` is set; whether it was."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            await asyncio.wait_for(stop.wait(), min(remaining, _LONGEST_WAIT))
+        except TimeoutError:
+            continue
+        return True
+    return stop.is_set()
+
+
+async def _off_loop(stop: asyncio.Event, call: Callable[..., T], *args: Any) -> T | None:
+    """``call(*args)`` (a read of the recording) in a worker thread; None when a stop
+    interrupted it (the recording's :meth:`~GuardedRecording.cancel`, called at the stop,
+    makes it raise Interrupted)."""
+    try:
+        return await asyncio.to_thread(call, *args)
+    except Interrupted:
+        if stop.is_set():
+            return None
+        raise
+
+
 async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPlan,
                  stop: asyncio.Event, progress: ProgressSink | None = None,
-                 on_pass: Callable[[int], None] | None = None) -> ReplayResult:
-    """Send the selected events on ``publisher`` until done (or ``stop`` is set)."""
+                 on_pass: Callable[[int], None] | None = None,
+                 guard: SendGuard | None = None) -> ReplayResult:
+    """Send the selected events on ``publisher`` until done (or ``stop`` is set; ``guard``
+    lets a signal handler end a send waiting for a full queue)."""
     sql, params = select_sql(plan.sort_by, plan.topics)
-    selection = inspect(conn, plan.sort_by, plan.topics)
+    selection = await _off_loop(stop, inspect, conn, plan.sort_by, plan.topics)
+    if selection is None:
+        return ReplayResult(interrupted=True)
     gap = selection.span / (selection.count - 1) if selection.count > 1 else 0.0
     result = ReplayResult()
-    player = _Player(publisher, plan, result, progress)
+    player = _Player(publisher, plan, result, progress, guard)
     start = time.monotonic()
     try:
         while not stop.is_set():
@@ -242,7 +355,9 @@ async def replay(publisher: Publisher, conn: sqlite3.Connection, plan: ReplayPla
                 on_pass(result.passes)
             if result.passes > 1:
                 player.pacer.next_pass(gap)
-            cursor = conn.execute(sql, params)
+            cursor = await _off_loop(stop, conn.execute, sql, params)
+            if cursor is None:
+                break
             done_in_pass = await player.play_pass(cursor, stop)
             cursor.close()
             result.sent += done_in_pass

@@ -8,16 +8,18 @@ night it holds.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sqlite3
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from ocd.bus.envelope import loads
 from ocd.core.payload import finite_number, utc_time
-from ocd.errors import OcdError, UsageError
+from ocd.errors import Interrupted, OcdError, UsageError
 from ocd.recording.pacing import SORT_KEYS, TIME_COLUMN, RecordedClock
 
 #: Version of the recording schema, stored in ``PRAGMA user_version``.
@@ -80,22 +82,130 @@ def open_recording(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_for_replay(path: Path) -> sqlite3.Connection:
-    """Open a recording read-only; an error names the file and what is wrong with it."""
+#: Real seconds one statement on a recording (or one fetch of its rows) may take: a file
+#: read for replay is untrusted, and must not make a process spin.
+STATEMENT_SECONDS = 10.0
+#: SQLite virtual-machine steps between two checks of the deadline.
+_CHECK_STEPS = 10_000
+
+
+class GuardedRecording(sqlite3.Connection):
+    """A recording opened for reading, whose every statement and fetch has a deadline
+    (:data:`STATEMENT_SECONDS`, checked by an SQLite progress handler) and can be cancelled
+    from another thread or a signal handler (:meth:`cancel`): a hostile or damaged file cannot
+    make a process spin, nor deaf to SIGINT and SIGTERM. A statement stopped either way raises
+    :class:`~ocd.errors.OcdError` (:class:`~ocd.errors.Interrupted` when cancelled)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label = "recording"
+        self.statement_seconds = STATEMENT_SECONDS
+        self.deadline = math.inf
+        self.cancelled = False
+        self.set_progress_handler(self._expired, _CHECK_STEPS)
+
+    def _expired(self) -> bool:
+        return self.cancelled or time.monotonic() > self.deadline
+
+    def arm(self) -> None:
+        """Start the deadline of the statement or fetch about to run."""
+        self.deadline = time.monotonic() + self.statement_seconds
+
+    def cancel(self) -> None:
+        """Stop the statement running now, and every later one (the process is stopping)."""
+        self.cancelled = True
+        self.interrupt()
+
+    def stopped(self, exc: sqlite3.Error) -> OcdError:
+        """The error to raise for an SQLite error of a guarded statement."""
+        if self.cancelled:
+            return Interrupted(f"{self.label}: interrupted while reading it")
+        if time.monotonic() > self.deadline:
+            return OcdError(f"{self.label}: a read took more than {self.statement_seconds:g} s "
+                            "and was stopped (a damaged or hostile recording?)")
+        return OcdError(f"{self.label}: cannot read the recording ({exc})")
+
+    def cursor(self, factory: Any = None) -> Any:
+        return super().cursor(factory or _GuardedCursor)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self.cursor().execute(sql, parameters)
+
+
+class _GuardedCursor(sqlite3.Cursor):
+    """A cursor of a :class:`GuardedRecording`: each call that runs SQLite starts a deadline."""
+
+    connection: GuardedRecording
+
+    def _guarded(self, call: Callable[..., Any], *args: Any) -> Any:
+        conn = self.connection
+        conn.arm()
+        try:
+            return call(*args)
+        except sqlite3.Error as exc:
+            raise conn.stopped(exc) from None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _GuardedCursor:
+        return cast(_GuardedCursor, self._guarded(super().execute, sql, parameters))
+
+    def fetchone(self) -> Any:
+        return self._guarded(super().fetchone)
+
+    def fetchmany(self, size: int | None = 1) -> list[Any]:
+        return cast(list[Any], self._guarded(super().fetchmany, size))
+
+    def fetchall(self) -> list[Any]:
+        return cast(list[Any], self._guarded(super().fetchall))
+
+    def __next__(self) -> Any:
+        return self._guarded(super().__next__)
+
+
+def open_for_replay(path: Path) -> GuardedRecording:
+    """Open a recording read-only, every read with a deadline; an error names the file and
+    what is wrong with it. Its ``events`` must be a table (a view could run any query, an
+    endless recursive one say) with the columns of :data:`SCHEMA`, none of them computed."""
     if not path.is_file():
         raise OcdError(f"{path}: no such recording (expected an SQLite file made by ocd record)")
-    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                           factory=GuardedRecording, check_same_thread=False)
+    assert isinstance(conn, GuardedRecording)
+    conn.label = str(path)
     try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
-    except sqlite3.DatabaseError as exc:
+        problem = _not_a_recording(conn)
+    except Interrupted:
         conn.close()
-        raise OcdError(f"{path}: not an OCD recording ({exc})") from None
+        raise
+    except OcdError as exc:  # not SQLite, say, or too slow to read
+        conn.close()
+        cause = exc.__context__ if isinstance(exc.__context__, sqlite3.Error) else exc
+        raise OcdError(f"{path}: not an OCD recording ({cause})") from None
+    except BaseException:
+        conn.close()
+        raise
+    if problem:
+        conn.close()
+        raise OcdError(f"{path}: not an OCD recording ({problem}; see doc/recording.md)")
+    return conn
+
+
+def _not_a_recording(conn: GuardedRecording) -> str | None:
+    """What makes the file opened by ``conn`` something else than a recording, or None."""
+    kinds = conn.execute("SELECT type, sql FROM sqlite_master WHERE lower(name) = 'events'"
+                         ).fetchall()
+    if not kinds:
+        return "no events table"
+    kind, sql = kinds[0]
+    if kind != "table" or str(sql).lstrip().upper().startswith("CREATE VIRTUAL"):
+        return f"events is a {'virtual table' if kind == 'table' else kind}, not a table"
+    columns = {row[1]: row[6] for row in conn.execute("PRAGMA table_xinfo(events)")}
     missing = [c for c in COLUMNS if c not in columns]
     if missing:
-        conn.close()
-        what = "no events table" if not columns else f"events lacks {', '.join(missing)}"
-        raise OcdError(f"{path}: not an OCD recording ({what}; see doc/recording.md)")
-    return conn
+        return f"events lacks {', '.join(missing)}"
+    computed = [name for name, hidden in columns.items() if hidden]
+    if computed:
+        return f"events has computed or hidden columns: {', '.join(computed[:5])}"
+    return None
 
 
 def topic_filter(topics: Iterable[str]) -> tuple[str, list[Any]]:
@@ -160,6 +270,10 @@ def stored_counts(path: Path) -> dict[str, int]:
         conn.close()
 
 
+#: Unix time of 2100-01-01: a recorded time beyond is no night's (a hostile recording's).
+_LAST_TIME = 4_102_444_800.0
+
+
 def _clock_point(payload: str) -> tuple[str | None, float, dt.datetime | None, bool] | None:
     """(origin, data time, OCD UTC, mocked) of one payload, None without a data time."""
     try:
@@ -169,7 +283,7 @@ def _clock_point(payload: str) -> tuple[str | None, float, dt.datetime | None, b
     if not isinstance(data, dict):
         return None
     data_time = finite_number(data.get("__data_time"))
-    if data_time is None:
+    if data_time is None or not 0 <= data_time < _LAST_TIME:  # a date a night can have
         return None
     return (data.get("__origin"), data_time, utc_time(data.get("__ocd_utc")),
             data.get("__clock") == "mock")

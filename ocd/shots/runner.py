@@ -37,6 +37,7 @@ from ocd.core.topics import (
     RUN_SHOT_RUN,
     RUN_SHOT_SETUP_TELESCOPE,
 )
+from ocd.errors import MAX_ERROR_CHARS, cut
 from ocd.shots.inputs import InputLocator, ShotInputs
 from ocd.tcs.interface import Subsystems, TcsError
 
@@ -190,13 +191,15 @@ class ShotRunner:
             aborted = isinstance(exc, ShotAborted) or (
                 self._abort_reason is not None and isinstance(exc, TcsError))
             exc_type = ABORTED if aborted else type(exc).__name__
-            exc_value = (self._abort_reason or "aborted") if aborted else str(exc)
+            exc_value = cut((self._abort_reason or "aborted") if aborted else str(exc),
+                            MAX_ERROR_CHARS)
             if not aborted:
                 log.error("shot %s failed: %s: %s", shotid, exc_type, exc_value)
             outcome = ShotOutcome(shotid, observation, ok=False, aborted=aborted,
                                   exc_type=exc_type, exc_value=exc_value)
             ended = shot_ended_payload(base, error=True, exc_type=exc_type, exc_value=exc_value,
-                                       traceback="".join(tb.format_exception(exc)))
+                                       traceback=cut("".join(tb.format_exception(exc)),
+                                                     4 * MAX_ERROR_CHARS))
         finally:
             self.current = None
             self._exposing = False

@@ -126,7 +126,7 @@ def test_configuration_error_is_one_line_exit_2(ocd, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("ocd: error: [dates] mock_speed = quick: expected a finite "
-                                    "number > 0")
+                                    "number >= 0.001")
     assert result.stderr.rstrip().endswith(f"(from {user}:2)")
     assert "Traceback" not in result.stderr
 

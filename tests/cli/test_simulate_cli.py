@@ -91,7 +91,7 @@ def test_json_for_tools(tmp_path: Path):
     (("--replay", "nowhere.db", "--night", "2017-11-18"), "nowhere.db: no such recording"),
     (("--weather", "rainy"), "invalid choice: 'rainy'"),
     (("--set", "simulate.tick_interval=0"),
-     "[simulate] tick_interval = 0: expected a finite number > 0 and <= 60"),
+     "[simulate] tick_interval = 0: expected a finite number >= 0.01 and <= 60"),
 ])
 def test_bad_requests_get_one_line(tmp_path: Path, args, message):
     done = run_ocd("simulate", *CONFIG, *args, cwd=tmp_path)

@@ -58,7 +58,7 @@ def test_bad_value_names_file_line_section_option_and_value(tmp_path):
     ("urls.ocd_main_loop", "http://x:1", "is not a tcp://HOST:PORT or ipc://PATH address"),
     ("database.mysql_update_obsnum", "maybe", "expected true/false"),
     ("database.backend", "oracle", "expected one of auto, mysql, sqlite"),
-    ("dates.mock_speed", "fast", "expected a finite number > 0"),
+    ("dates.mock_speed", "fast", "expected a finite number >= 0.001"),
     ("dates.mock_time", "not a date", "not a date/time"),
     ("urls.ocd_main_loop", "", "a value is mandatory"),
 ])

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from absurd_values import ISSUES_ABSURD
 from conftest import ocd_env, run_ocd
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,12 +26,12 @@ from ocd.sky.scheduler import ScheduleSettings
 
 #: The absurd values found from outside: (section, option, value, what the error expects).
 ABSURD = [
-    ("run", "tick_interval", "nan", "expected a finite number > 0 and <= 60"),
-    ("run", "tick_interval", "0", "expected a finite number > 0 and <= 60"),
-    ("run", "tick_interval", "-1", "expected a finite number > 0 and <= 60"),
-    ("bus", "reconnect_interval", "nan", "expected a finite number >= 0 and <= 3600"),
-    ("bus", "heartbeat_interval", "1e308", "expected a finite number >= 0 and <= 3600"),
-    ("dates", "mock_speed", "1e308", "expected a finite number > 0 and <= 100000"),
+    ("run", "tick_interval", "nan", "expected a finite number >= 0.01 and <= 60"),
+    ("run", "tick_interval", "0", "expected a finite number >= 0.01 and <= 60"),
+    ("run", "tick_interval", "-1", "expected a finite number >= 0.01 and <= 60"),
+    ("bus", "reconnect_interval", "nan", "expected a finite number >= 0.01 and <= 3600"),
+    ("bus", "heartbeat_interval", "1e308", "expected a finite number >= 0.1 and <= 3600"),
+    ("dates", "mock_speed", "1e308", "expected a finite number >= 0.001 and <= 100000"),
     ("dates", "mock_time", "9999-12-31T23:59:59",
      "expected a date/time >= 1990-01-01 and < 2100-01-01"),
 ]
@@ -77,6 +78,15 @@ def test_absurd_value_in_a_file_is_one_line_exit_2(tmp_path, section, option, va
 def test_absurd_value_with_set_is_one_line_exit_2(tmp_path, section, option, value, expected):
     line = _run_refused(["--set", f"{section}.{option}={value}"], tmp_path)
     assert line == f"ocd: error: [{section}] {option} = {value}: {expected} (from command line)"
+
+
+@pytest.mark.parametrize(("section", "option", "value"), ISSUES_ABSURD,
+                         ids=[f"{s}.{o}={v}" for s, o, v in ISSUES_ABSURD])
+def test_every_absurd_value_of_the_issues_is_refused_at_start_up(tmp_path, section, option,
+                                                                  value):
+    line = _run_refused(["--set", f"{section}.{option}={value}"], tmp_path)
+    assert line.startswith(f"ocd: error: [{section}] {option} = {value}: "), line
+    assert line.endswith(" (from command line)"), line
 
 
 @pytest.mark.parametrize("section, option, value, expected", ABSURD, ids=IDS)

@@ -16,6 +16,7 @@ from ocd.recording.replay import ReplayPlan, ReplayResult, replay
 from ocd.recording.store import inspect, open_for_replay, recorded_clock
 from ocd.shell.progress import Progress
 from ocd.shell.service import Service, run_service
+from ocd.timetext import day_hms_utc
 
 log = logging.getLogger("ocd.db_replay")
 
@@ -87,8 +88,8 @@ def run_db_replay(cfg: Config, db: Path, *, speedup: float | None, sort_by: str,
                  db, selection.count, len(selection.topics), selection.span,
                  f"a mock clock at {night.speed:.3g}x" if night.mocked else "the real clock")
         if night.start is not None and night.end is not None:
-            log.info("recorded night: %s to %s (UTC)", night.start.isoformat(),
-                     night.end.isoformat())
+            log.info("recorded night: %s to %s", day_hms_utc(night.start),
+                     day_hms_utc(night.end))
         own = [t for t in selection.topics if t.startswith(OCD_PREFIX)]
         if own:
             log.warning("the replay includes %d OCD event(s) (%s...): an ocd run following it "

@@ -30,6 +30,7 @@ from ocd.errors import OcdError
 from ocd.monitor.tally import Tally
 from ocd.shell.children import OcdChild, describe_exit
 from ocd.shell.service import Service
+from ocd.timetext import hms
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class Rehearsal(Service):
 
     # -- output --------------------------------------------------------------------------------
     def say(self, text: str, when: dt.datetime | None = None) -> None:
-        stamp = when.strftime("%H:%M:%S") if when else " " * 8
+        stamp = hms(when) if when else " " * 8
         print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {text}", file=self.out,
               flush=True)
 

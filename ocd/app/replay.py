@@ -10,7 +10,7 @@ from ocd.bus import Publisher, bind_url, security_from_config, service_urls
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 from ocd.core.topics import OCD_PREFIX
-from ocd.errors import ConfigError, OcdError, UsageError
+from ocd.errors import ConfigError, OcdError, UsageError, printable_lines
 from ocd.recording.pacing import clock_warnings
 from ocd.recording.replay import ReplayPlan, ReplayResult, replay
 from ocd.recording.store import inspect, open_for_replay, recorded_clock
@@ -104,5 +104,5 @@ def run_db_replay(cfg: Config, db: Path, *, speedup: float | None, sort_by: str,
     finally:
         conn.close()
     assert replayer.result is not None
-    print(f"ocd db_replay: {replayer.result.summary(db)}")
+    print(printable_lines(f"ocd db_replay: {replayer.result.summary(db)}"))
     return 0

@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from ocd import __version__
-from ocd.errors import EXIT_RUNTIME, OcdError, suggestion
+from ocd.errors import EXIT_RUNTIME, OcdError, printable, printable_lines, suggestion
 
 log = logging.getLogger("ocd")
 
@@ -169,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OcdError as exc:
         if debug:
             traceback.print_exc()
-        print(f"ocd: error: {exc}", file=sys.stderr)
+        print(printable_lines(f"ocd: error: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ocd: interrupted", file=sys.stderr)
@@ -177,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line, keep the traceback for --debug
         if debug:
             traceback.print_exc()
-        print(f"ocd: error: internal error {type(exc).__name__}: {exc} "
-              "(run again with --debug for the traceback and report it)", file=sys.stderr)
+        print(printable(f"ocd: error: internal error {type(exc).__name__}: {exc} "
+                        "(run again with --debug for the traceback and report it)"),
+              file=sys.stderr)
         return EXIT_RUNTIME
 
 

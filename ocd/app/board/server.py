@@ -44,7 +44,7 @@ from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.events import COMPLETED
 from ocd.core.topics import BOARD_SIGN_IN, COMMAND_ABORT, COMMAND_ALLOW
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
 from ocd.shell.service import Service
 from ocd.shots.store import file_stamp, load_shots
@@ -408,8 +408,7 @@ class Board(Service):
 
     def _signed_in(self, user: str, address: str, ok: bool) -> None:
         """Log and publish a checked sign-in (never the password)."""
-        shown = user.encode("ascii", "backslashreplace").decode("ascii")
-        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+        shown = printable(user)
         failures = self.brake.failures(user)
         delay = self.brake.wait(user)
         if ok:

@@ -19,7 +19,7 @@ from ocd.app.rehearsal.plan import forced_settings, plan_from_config
 from ocd.app.rehearsal.supervisor import RECORDING, Rehearsal, RehearsalFailed
 from ocd.bus import bus_options, security_from_config
 from ocd.config import Config, Origin
-from ocd.errors import EXIT_INTERRUPTED, ConfigError, OcdError
+from ocd.errors import EXIT_INTERRUPTED, ConfigError, OcdError, printable_lines
 from ocd.recording.store import stored_counts
 from ocd.shell.service import run_service
 
@@ -90,10 +90,11 @@ def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None 
         run_service(rehearsal)
         outcome = rehearsal.outcome()
         stored, recorder = recording_report(rehearsal, layout, keep is not None)
-        print(outcome.tally.report(plan.mock_start, plan.duration, plan.speed, outcome.wall,
-                                   outcome.reached, stored), file=out, flush=True)
+        print(printable_lines(outcome.tally.report(plan.mock_start, plan.duration, plan.speed,
+                                                   outcome.wall, outcome.reached, stored)),
+              file=out, flush=True)
         if recorder:
-            print(f"  {recorder}", file=out)
+            print(printable_lines(f"  {recorder}"), file=out)
         if summary is not None:
             write_summary(summary, outcome.tally.summary(stored))
     finally:

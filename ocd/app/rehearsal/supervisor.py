@@ -26,7 +26,7 @@ from ocd.bus.envelope import Event
 from ocd.bus.sequence import SeqKind
 from ocd.core.payload import ocd_time
 from ocd.core.sources import COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable
 from ocd.monitor.tally import Tally
 from ocd.shell.children import OcdChild, describe_exit
 from ocd.shell.service import Service
@@ -97,7 +97,7 @@ class Rehearsal(Service):
     # -- output --------------------------------------------------------------------------------
     def say(self, text: str, when: dt.datetime | None = None) -> None:
         stamp = hms(when) if when else " " * 8
-        print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {text}", file=self.out,
+        print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {printable(text)}", file=self.out,
               flush=True)
 
     # -- children ------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from ocd.app.simulation.scenario import Scenario, random_scenario
 from ocd.app.simulation.virtual_time import VirtualTimeLoop
 from ocd.clock import Clock, RealClock
 from ocd.config import Config, parse_time
-from ocd.errors import OcdError, UsageError
+from ocd.errors import OcdError, UsageError, printable_lines
 from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.store import open_for_replay
 from ocd.shell.progress import Progress
@@ -195,8 +195,8 @@ def simulate(cfg: Config, clock: Clock, *, night: str | None = None,
         print(json.dumps(document, indent=2), file=out)
     else:
         for result in results:
-            print(render_night(result, request_line(request)), file=out)
-        print(render_totals(results, wall, save_shots), file=out)
+            print(printable_lines(render_night(result, request_line(request))), file=out)
+        print(printable_lines(render_totals(results, wall, save_shots)), file=out)
     if plot is not None:
         from ocd.app.simulation.plot import plot_nights
 

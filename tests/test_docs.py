@@ -92,3 +92,19 @@ def test_the_readme_plan_and_simulate_commands_work_in_a_fresh_checkout(tmp_path
         assert done.returncode == 0, (command, done.stderr[-2000:])
         assert "shots:" in done.stdout, done.stdout[-2000:]
     assert (tmp_path / "night.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_security_page_lists_exactly_the_sendable_options_by_kind():
+    """doc/security.md's table of what ``config send`` may change is the master file's."""
+    text = (ROOT / "doc" / "security.md").read_text()
+    table = text.split("<!-- sendable -->")[1].split("<!-- /sendable -->")[0]
+    documented = {}
+    for row in table.strip().splitlines()[2:]:
+        kind, options = (cell.strip() for cell in row.strip("|").split("|"))
+        documented[kind.strip("`")] = re.findall(r"`\[(\w+)\] (\w+)`", options)
+    expected: dict[str, list[tuple[str, str]]] = {}
+    for (section, option), spec in master_specs().items():
+        if spec.modifiable:
+            expected.setdefault(spec.kind, []).append((section, option))
+    assert documented == expected
+    assert not {"program", "arguments", "secret", "url", "urls"} & set(documented)

@@ -22,6 +22,7 @@ from ocd.config import Config, Origin
 from ocd.errors import EXIT_INTERRUPTED, ConfigError, OcdError, printable_lines
 from ocd.recording.store import stored_counts
 from ocd.shell.service import run_service
+from ocd.timetext import day_hms_utc_local
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
@@ -81,7 +82,7 @@ def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None 
         where = (f"working in {layout.root}" if keep is not None else "working in a temporary "
                  "directory, deleted at the end (--keep DIR keeps it)")
         print(f"ocd rehearse: {plan.duration / 60:g} min of night from "
-              f"{plan.mock_start:%Y-%m-%d %H:%M:%S} UTC at {plan.speed:g}x (about "
+              f"{day_hms_utc_local(plan.mock_start)} at {plan.speed:g}x (about "
               f"{plan.duration / plan.speed:.0f} s), {source}; {where}", file=out, flush=True)
         if plan.curve:
             create_bus_keys(layout.keys)

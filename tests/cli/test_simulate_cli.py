@@ -11,7 +11,7 @@ import pytest
 from conftest import run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
 
-from ocd.config import rehearsal_config, sample_shot_file
+from ocd.config import rehearsal_config, sample_night, sample_shot_file
 from ocd.shots.store import load_shots
 
 CONFIG = ("--config", str(rehearsal_config()))
@@ -185,3 +185,14 @@ def test_a_hostile_recording_is_refused_event_by_event(tmp_path: Path):
     assert "1x pas.Guider1.metrology_data: invalid payload: seeing = -5 is out of range" \
         in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_a_stretch_ending_in_a_shot_leaves_no_noise_on_stderr(tmp_path: Path):
+    """The shot cut by the end of the stretch (its slew still sleeping) is cancelled with the
+    night, not destroyed pending with an asyncio error line."""
+    done = run_ocd("simulate", *CONFIG, "--from", "2017-11-19T03:00", "--to",
+                   "2017-11-19T03:30", "--replay", str(sample_night()), cwd=tmp_path,
+                   timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "1 cut by the end of the stretch" in done.stdout
+    assert done.stderr == ""

@@ -9,6 +9,7 @@ Each night runs on a fresh :class:`~ocd.app.simulation.virtual_time.VirtualTimeL
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import sys
@@ -118,6 +119,14 @@ def run_night(cfg: Config, setup: NightSetup, shots: ShotCopy,
     try:
         return loop.run_until_complete(SimulatedNight(cfg, setup, shots, allocator).run())
     finally:
+        # as asyncio.run does: what the night left running (a slew at the end of the stretch)
+        # is cancelled and awaited, not destroyed pending with an asyncio error on stderr
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
 

@@ -26,7 +26,7 @@ from ocd.bus.envelope import Event
 from ocd.bus.sequence import SeqKind
 from ocd.core.payload import ocd_time
 from ocd.core.sources import COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
-from ocd.errors import OcdError, printable
+from ocd.errors import OcdError, printable, printable_lines
 from ocd.monitor.tally import Tally
 from ocd.shell.children import OcdChild, describe_exit
 from ocd.shell.service import Service
@@ -292,7 +292,7 @@ class Rehearsal(Service):
             self._show_failure(self.failure)
         for problem in problems:
             if problem != self.failure:
-                print(f"ocd rehearse: {problem}", file=sys.stderr)
+                print(printable_lines(f"ocd rehearse: {problem}"), file=sys.stderr)
         self.tally.finish()
 
     def outcome(self) -> Outcome:
@@ -300,10 +300,10 @@ class Rehearsal(Service):
                        self.stopping.is_set(), self.failure)
 
     def _show_failure(self, failure: str) -> None:
-        print(f"ocd rehearse: {failure}", file=sys.stderr)
+        print(printable_lines(f"ocd rehearse: {failure}"), file=sys.stderr)
         for child in self.children.values():
             if failure.startswith(child.label):
                 tail = child.stderr_tail(15)
                 if tail:
-                    print(f"--- last lines of {child.label}'s stderr ---\n{tail}\n---",
-                          file=sys.stderr)
+                    print(printable_lines(f"--- last lines of {child.label}'s stderr ---\n"
+                                          f"{tail}\n---"), file=sys.stderr)

@@ -50,7 +50,14 @@ def shown(value: Any) -> Any:
 
 
 def fragment(panel: str, data: dict[str, Any]) -> str:
-    """One panel update as JSON text: ``{"p": panel, "d": data}``, its texts escaped."""
+    """One panel update as JSON text: ``{"p": panel, "d": data}``, its texts escaped.
+
+    Most updates hold nothing to escape: JSON writes a control character with a backslash
+    and leaves any other unprintable one as it is, so a printable text without a backslash
+    is sent as encoded, and only the others are walked through :func:`shown`."""
+    text = _dumps({"p": panel, "d": data})
+    if text.isprintable() and "\\" not in text:
+        return text
     return _dumps({"p": panel, "d": shown(data)})
 
 

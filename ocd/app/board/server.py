@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import socket
 import time
 from dataclasses import replace
@@ -391,8 +392,9 @@ class Board(Service):
             if wait > 0:
                 return web.json_response(
                     {"error": f"too many failed sign-ins as this user: try again in "
-                              f"{wait:.0f} s"},
-                    status=429, headers={"Retry-After": str(max(1, round(wait)))})
+                              f"{math.ceil(wait)} s"},
+                    # rounded up: a client that waits what it is told is not refused again
+                    status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))})
             async with self._hashing:
                 ok = await asyncio.to_thread(check_password, self.options.users, user, password)
             if ok:

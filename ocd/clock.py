@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ocd.config import Config
+from ocd.timetext import day_hms_utc, day_hms_utc_local
 
 #: Julian Date of the Unix epoch, 1970-01-01T00:00:00 UTC.
 _JD_UNIX_EPOCH = 2440587.5
@@ -153,9 +154,9 @@ class MockClock:
         return self._start_seconds + (self._monotonic() - self._origin) * self.speed
 
     def describe(self) -> str:
-        real = dt.datetime.fromtimestamp(self.real_start, dt.timezone.utc)
-        text = (f"mock clock started at {self.start.isoformat()} (real time "
-                f"{real.isoformat(timespec='seconds')}) running at {self.speed:g}x real time")
+        # a person reads it at start-up: to the second, with the local time at HET
+        text = (f"mock clock started at {day_hms_utc_local(self.start)} (real time "
+                f"{day_hms_utc(self.real_start)}) running at {self.speed:g}x real time")
         return f"{text}, {self.source}" if self.source else text
 
 

@@ -92,6 +92,13 @@ def printable(text: str) -> str:
     return "".join(out)
 
 
+def printable_lines(text: str) -> str:
+    """A report of several lines that quotes text from outside (topics, origins, reasons of a
+    recording), each line made :func:`printable`: its own line breaks stay, none can be forged
+    and no control character reaches the terminal."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean X?)`` naming the closest of ``choices`` to a mistyped ``word``, or
     nothing when none is close."""

@@ -312,3 +312,4 @@ def test_security_lists_every_sendable_option_with_its_kind():
     sendable = {(s, o, spec.kind) for (s, o), spec in master_specs().items()
                 if spec.modifiable}
     assert documented == sendable
+    assert not {"program", "arguments", "secret", "url", "urls"} & {k for _, _, k in documented}

@@ -5,7 +5,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ocd.errors import printable
+from ocd.errors import printable, printable_lines
 
 
 def test_control_characters_become_escapes():
@@ -21,3 +21,9 @@ def test_the_result_is_printable_and_reads_back_inside_json(text):
     assert all(c.isprintable() for c in shown)
     if "\\" not in text and '"' not in text:
         assert json.loads(f'"{shown}"') == text
+
+
+def test_a_report_keeps_its_own_lines_and_no_forged_one():
+    report = "shots: 1\n  1x tcs.root\x1b[2J: bad\r\n  by evil\u202e@host:1\x00"
+    assert printable_lines(report) == ("shots: 1\n  1x tcs.root\\u001b[2J: bad\\r\n"
+                                       "  by evil\\u202e@host:1\\u0000")

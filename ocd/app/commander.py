@@ -38,7 +38,7 @@ from ocd.core.topics import (
     COMMAND_CONFIG,
     HEARTBEAT_REPLY,
 )
-from ocd.errors import OcdError, UsageError
+from ocd.errors import OcdError, UsageError, printable_lines
 from ocd.shell.clock_source import choose_clock_now
 
 
@@ -111,7 +111,7 @@ def allow_hetdex(cfg: Config, allowed: bool, timeout: float | None,
     ack = asyncio.run(send_command(cfg, COMMAND_ALLOW, {"allowed": allowed},
                                    clock=choose_clock_now(cfg).clock,
                                    timeout=_timeout(cfg, timeout), subscribers=subscribers))
-    print(check(ack))
+    print(printable_lines(check(ack)))
     return 0
 
 
@@ -119,7 +119,7 @@ def abort(cfg: Config, timeout: float | None) -> int:
     """``ocd abort``: exit 0 once the process running the shot acknowledged."""
     ack = asyncio.run(send_command(cfg, COMMAND_ABORT, {}, clock=choose_clock_now(cfg).clock,
                                    timeout=_timeout(cfg, timeout), target_service=None))
-    print(check(ack))
+    print(printable_lines(check(ack)))
     return 0
 
 
@@ -135,5 +135,5 @@ def config_send(cfg: Config, texts: list[str], timeout: float | None) -> int:
     ack = asyncio.run(send_command(cfg, COMMAND_CONFIG, {"changes": [list(c) for c in changes]},
                                    clock=choose_clock_now(cfg).clock,
                                    timeout=_timeout(cfg, timeout)))
-    print(check(ack))
+    print(printable_lines(check(ack)))
     return 0

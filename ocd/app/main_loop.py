@@ -248,7 +248,7 @@ class MainLoop(Service):
             "bound": {"ocd_main_loop": self.main_pub.url, "ocd_run_shot": self.shot_pub.url},
             "subscribed": self.inputs.urls, "topics": self.inputs.topics,
             "input": self.inputs.source, "clock": self.clock.describe(),
-            "clock_utc": self.clock.utc().isoformat(),
+            "clock_utc": self.clock.utc().isoformat(timespec="seconds"),
             "scheduler": self.cfg.get_str("schedule", "scheduler"),
             "obsnum_backend": self.obsnum_choice.backend,
             "obsnum_source": source_line(self.obsnum_choice, self.allocator.describe()),

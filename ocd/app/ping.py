@@ -25,7 +25,7 @@ from ocd.bus import (
 from ocd.bus.envelope import Event
 from ocd.clock import clock_from_config
 from ocd.config import Config
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable
 
 log = logging.getLogger("ocd.ping")
 
@@ -60,7 +60,7 @@ def run_ping(cfg: Config, timeout: float, first: bool) -> int:
 
     def show(event: Event, seconds: float) -> None:
         service = event.payload.get("service", "?")
-        print(f"{service} {event.origin or '?'} answered in {seconds * 1000:.1f} ms",
+        print(printable(f"{service} {event.origin or '?'} answered in {seconds * 1000:.1f} ms"),
               flush=True)
 
     replies, urls = asyncio.run(ping(cfg, timeout, first=first, on_reply=show))

@@ -9,7 +9,7 @@ from pathlib import Path
 from ocd.bus import SERVICES, Source, bus_options, security_from_config, sources_of
 from ocd.config import Config
 from ocd.core.sources import ANY
-from ocd.errors import UsageError
+from ocd.errors import UsageError, printable_lines
 from ocd.recording.recorder import Recorder, RecordSettings, RecordStats, record_topics
 from ocd.shell.service import Service, run_service
 
@@ -71,5 +71,5 @@ def run_record(cfg: Config, out: Path, *, urls: list[str], topics: list[str]) ->
     service = RecordService(cfg, out, chosen, record_topics(topics))
     run_service(service)
     assert service.stats is not None
-    print(f"ocd record: {out}: {service.stats.summary()}")
+    print(printable_lines(f"ocd record: {out}: {service.stats.summary()}"))
     return 0

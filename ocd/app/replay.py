@@ -12,12 +12,13 @@ from ocd.bus import Publisher, bind_url, security_from_config, service_urls
 from ocd.clock import Clock, clock_from_config
 from ocd.config import Config
 from ocd.core.topics import OCD_PREFIX
-from ocd.errors import ConfigError, Interrupted, OcdError, UsageError
+from ocd.errors import ConfigError, Interrupted, OcdError, UsageError, printable_lines
 from ocd.recording.pacing import clock_warnings
 from ocd.recording.replay import ReplayPlan, ReplayResult, SendGuard, replay
 from ocd.recording.store import GuardedRecording, inspect, open_for_replay, recorded_clock
 from ocd.shell.progress import Progress
 from ocd.shell.service import STOP_SIGNALS, Service, run_service
+from ocd.timetext import day_hms_utc
 
 log = logging.getLogger("ocd.db_replay")
 
@@ -137,7 +138,7 @@ def run_db_replay(cfg: Config, db: Path, *, speedup: float | None, sort_by: str,
     finally:
         conn.close()
     assert replayer.result is not None
-    print(f"ocd db_replay: {replayer.result.summary(db)}")
+    print(printable_lines(f"ocd db_replay: {replayer.result.summary(db)}"))
     return 0
 
 
@@ -158,8 +159,8 @@ def _prepare(cfg: Config, db: Path, conn: GuardedRecording, url: str, *, speedup
              db, selection.count, len(selection.topics), selection.span,
              f"a mock clock at {night.speed:.3g}x" if night.mocked else "the real clock")
     if night.start is not None and night.end is not None:
-        log.info("recorded night: %s to %s (UTC)", night.start.isoformat(),
-                 night.end.isoformat())
+        log.info("recorded night: %s to %s", day_hms_utc(night.start),
+                 day_hms_utc(night.end))
     own = [t for t in selection.topics if t.startswith(OCD_PREFIX)]
     if own:
         log.warning("the replay includes %d OCD event(s) (%s...): an ocd run following it "

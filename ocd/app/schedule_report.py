@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ocd.clock import utc_to_jd
 from ocd.config import Config, parse_time
-from ocd.errors import UsageError
+from ocd.errors import UsageError, printable_lines
 from ocd.shell.clock_source import choose_clock_now
 from ocd.shots.store import load_shots
 from ocd.sky.autoschedule import schedule_with_config
@@ -40,7 +40,7 @@ def schedule_report(cfg: Config, *, at: str | None = None, shots: Path | None = 
         document["clock"] = source
         print(json.dumps(document, indent=2))
     else:
-        print(render(result, limit, source, path))
+        print(printable_lines(render(result, limit, source, path)))
     return 0
 
 

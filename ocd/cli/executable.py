@@ -26,7 +26,14 @@ from types import ModuleType
 from typing import NoReturn
 
 from ocd import __version__
-from ocd.errors import EXIT_BROKEN_PIPE, EXIT_RUNTIME, OcdError, suggestion
+from ocd.errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_RUNTIME,
+    OcdError,
+    printable,
+    printable_lines,
+    suggestion,
+)
 
 log = logging.getLogger("ocd")
 
@@ -181,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OcdError as exc:
         if debug:
             traceback.print_exc()
-        print(f"ocd: error: {exc}", file=sys.stderr)
+        print(printable_lines(f"ocd: error: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ocd: interrupted", file=sys.stderr)
@@ -197,8 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _internal_error(exc: Exception, debug: bool) -> int:
     if debug:
         traceback.print_exc()
-    print(f"ocd: error: internal error {type(exc).__name__}: {exc} "
-          "(run again with --debug for the traceback and report it)", file=sys.stderr)
+    print(printable(f"ocd: error: internal error {type(exc).__name__}: {exc} "
+                    "(run again with --debug for the traceback and report it)"),
+          file=sys.stderr)
     return EXIT_RUNTIME
 
 

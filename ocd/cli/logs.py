@@ -31,6 +31,11 @@ class EscapeControls(logging.Filter):
         return True
 
 
+#: Libraries whose INFO and DEBUG lines are noise in a command's output (matplotlib's "generated
+#: new fontManager", asyncio's "Using selector"): only their warnings and errors are shown.
+QUIET_LIBRARIES = ("matplotlib", "PIL", "asyncio")
+
+
 def setup_logging(level: str = "INFO", cfg: Config | None = None) -> None:
     """Configure the root logger from ``[general]``; ``level`` is the effective console level."""
     root = logging.getLogger()
@@ -44,6 +49,8 @@ def setup_logging(level: str = "INFO", cfg: Config | None = None) -> None:
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
     root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     escape = EscapeControls()
     for handler in root.handlers:
         handler.addFilter(escape)

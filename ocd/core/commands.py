@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
 from ocd.errors import unknown_option
+from ocd.timetext import hms_utc
 
 #: How many request ids a process remembers (oldest forgotten first). A client that repeats a
 #: request does so within seconds, so a few thousand ids cover any honest sender.
@@ -171,7 +172,7 @@ def sender(payload: Mapping[str, Any]) -> str:
 def abort_reason(by: str, when: datetime) -> str:
     """The ``exc_value`` of a shot aborted on request: who sent ``ocd abort`` (as
     :func:`sender` says) and when (UTC, to the second), for whoever reads the shot's end."""
-    return f"aborted by {by} at {when.astimezone(timezone.utc):%H:%M:%S} UTC"
+    return f"aborted by {by} at {hms_utc(when)}"
 
 
 def by_user(payload: Mapping[str, Any]) -> str:

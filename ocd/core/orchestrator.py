@@ -54,6 +54,7 @@ from ocd.core.states import (
 )
 from ocd.core.topics import TcsTopics
 from ocd.errors import MAX_ERROR_CHARS, cut
+from ocd.timetext import hms_utc
 
 
 @dataclass(frozen=True)
@@ -423,7 +424,7 @@ class Orchestrator:
         step = self.step.state
         if not reasons and step is _IDLE and now < self.next_schedule_at:
             why = self.last_no_shot or "pausing after an error"
-            reasons = [f"{why}; next try at {_iso(self.next_schedule_at)}"]
+            reasons = [f"{why}; next try at {hms_utc(self.next_schedule_at)}"]
         if not reasons and step is _SCHEDULING:
             reasons = ["running the scheduler"]
         if not reasons and step is _STARTING:

@@ -30,6 +30,7 @@ from ocd.core import state_names as sn
 from ocd.core import topics
 from ocd.core.events import InboundEvent, decode
 from ocd.core.topics import TcsTopics
+from ocd.timetext import day_hms_utc
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Limits:
 
 
 def _time(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return day_hms_utc(seconds)
 
 
 @dataclass

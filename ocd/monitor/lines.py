@@ -18,6 +18,7 @@ from ocd.bus.sequence import SeqCheck, SeqKind
 from ocd.core import topics as names
 from ocd.core.payload import finite_number, ocd_time
 from ocd.core.topics import OCD_PREFIX
+from ocd.timetext import hms
 
 #: Widest line printed for an event without key fields (a TCS event, say).
 MAX_LINE = 200
@@ -44,17 +45,16 @@ def routine_topics(tcs: names.TcsTopics, asked: Sequence[str] = ()) -> tuple[str
 
 
 def event_time(event: Event, received: float | None = None) -> str:
-    """When the event happened, UTC to the millisecond: OCD's clock (mock time in a
-    rehearsal), else the TCS data time, else ``received`` (Unix seconds)."""
+    """When the event happened, ``HH:MM:SS`` UTC as a person reads it: OCD's clock (mock
+    time in a rehearsal, marked ``mock``), else the TCS data time, else ``received`` (Unix
+    seconds). The exact times stay in the payload (``--json``)."""
     payload = event.payload
-    when = ocd_time(payload)
+    when: dt.datetime | float | None = ocd_time(payload)
     if when is None:
-        seconds = finite_number(payload.get("__data_time"))
-        if seconds is None:
-            seconds = time.time() if received is None else received
-        when = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
-    text = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return text + (" mock" if payload.get("__clock") == "mock" else "")
+        when = finite_number(payload.get("__data_time"))
+        if when is None or not -1e10 < when < 1e11:
+            when = time.time() if received is None else received
+    return hms(when) + (" mock" if payload.get("__clock") == "mock" else "")
 
 
 def _value(value: Any) -> str:

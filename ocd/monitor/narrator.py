@@ -21,6 +21,7 @@ from ocd.core import events as ev
 from ocd.core import state_names as sn
 from ocd.core.events import InboundEvent, decode
 from ocd.core.payload import ocd_time
+from ocd.timetext import hms
 
 #: Commands remembered while their acknowledgement is awaited (a bounded table: ids come from
 #: senders).
@@ -96,7 +97,7 @@ class Narrator:
         teller = _TELLERS.get(type(event))
         if teller is None:
             return []
-        stamp = when.strftime("%H:%M:%S") if when else "--:--:--"
+        stamp = hms(when) if when else "--:--:--"
         return [Line(line.level, f"{stamp}  {line.text}") for line in teller(self, event)]
 
     def _state_changed(self, e: ev.StateChanged) -> list[Line]:

@@ -15,6 +15,7 @@ from typing import Any
 from ocd.core import events as ev
 from ocd.core import state_names as sn
 from ocd.core.events import InboundEvent, decode
+from ocd.timetext import day_hms_utc_local, hms_utc
 
 #: Keys of the ``--summary`` JSON file, exactly.
 SUMMARY_KEYS = ("shots_completed", "shots_failed", "obsnums", "events_by_topic", "gaps")
@@ -159,9 +160,9 @@ class Tally:
                                for s in chosen)
             return f"{len(chosen)}" + (f"  {listed}" if listed else "")
 
-        until = reached.strftime("%H:%M:%S") if reached else "?"
-        lines = [f"rehearsal summary: OCD clock {start:%Y-%m-%d %H:%M:%S} to {until} "
-                 f"UTC ({planned / 60:g} min planned), {wall:.1f} s of wall time at "
+        until = hms_utc(reached) if reached else "?"
+        lines = [f"rehearsal summary: OCD clock {day_hms_utc_local(start)} to {until} "
+                 f"({planned / 60:g} min planned), {wall:.1f} s of wall time at "
                  f"{speed:g}x",
                  f"  shots completed:     {shots('completed')}",
                  f"  shots failed:        {shots('failed')}"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from ocd.timetext import day_hms_utc
+
 #: The orders ``--sort-by`` accepts, each a column of the recording.
 SORT_KEYS = ("id", "__data_time", "__wire_time")
 #: Which recorded time paces the replay in each order (``id``: when the recorder got it).
@@ -91,7 +93,7 @@ def clock_warnings(speedup: float, recorded: RecordedClock, clock_speed: float,
     if mock_start is not None and recorded.start is not None and recorded.end is not None \
             and not recorded.start <= mock_start <= recorded.end:
         warnings.append(
-            f"[dates] mock_time {mock_start.isoformat()} is outside the recorded night "
-            f"({recorded.start.isoformat()} to {recorded.end.isoformat()}): the replayed sky "
+            f"[dates] mock_time {day_hms_utc(mock_start)} is outside the recorded night "
+            f"({day_hms_utc(recorded.start)} to {day_hms_utc(recorded.end)}): the replayed sky "
             "and the scheduler's will not match")
     return warnings

@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 
-from ocd.app.board.hub import MAX_QUEUED_DELTAS, Hub
+from ocd.app.board.hub import MAX_QUEUED_DELTAS, Hub, fragment
 
 
 class Socket:
@@ -142,3 +142,16 @@ async def test_pages_of_nobody_signed_in_are_capped_and_make_room_for_a_signed_i
         assert hub.open(Socket(), {}, signed_in=True) is not None
     assert hub.anonymous == 0
     assert hub.open(signed[2], {}, signed_in=True) is None
+
+
+def test_every_text_of_a_panel_reaches_the_page_escaped():
+    """The panels quote the bus: a control character or a bidirectional override reaches the
+    page as its escape (keys too), numbers and booleans as they are."""
+    hostile = "\x1b]0;PWNED\x07\u202eEVIL\r\n\x00"
+    text = fragment("decision", {"ack": {"message": hostile, "ok": False, "t": 1.5},
+                                 "log": [[hostile, 3]], hostile: None})
+    assert not any(c in text for c in "\x1b\x07\u202e\r\n\x00")
+    decoded = json.loads(text)["d"]
+    escaped = "\\u001b]0;PWNED\\u0007\\u202eEVIL\\r\\n\\u0000"
+    assert decoded == {"ack": {"message": escaped, "ok": False, "t": 1.5},
+                       "log": [[escaped, 3]], escaped: None}

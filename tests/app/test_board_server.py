@@ -534,6 +534,8 @@ async def test_stopping_the_board_closes_its_pages_cleanly(tmp_path: Path):
         await ws.receive(timeout=5)  # the snapshot
         board.request_stop("test")
         message = await ws.receive(timeout=5)
+        while message.type is aiohttp.WSMsgType.TEXT:  # an update flushed before the stop
+            message = await ws.receive(timeout=5)
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert await asyncio.wait_for(running, 10) == 0
     assert ws.close_code == 1001

@@ -127,7 +127,8 @@ def test_tally_report_lists_shots_topics_and_gaps():
     assert "shots completed:     1  DEX00007 W (observation 7)" in text
     assert "observation numbers: 7" in text
     assert "ocd.run_shot.run" in text and "sequence gaps:       1 (3 event(s) lost)" in text
-    assert "03:00:00 to 04:00:00" in text and "61.5 s of wall time at 60x" in text
+    assert "OCD clock 2017-11-19 03:00:00 UTC (21:00:00 CST at HET) to 04:00:00 UTC" in text
+    assert "61.5 s of wall time at 60x" in text
     # what the recorder stored is what the summary counts, and a difference is explained
     stored = {"ocd.run_shot.run": 2, "tcs.receiver.heartbeat": 5}
     text = tally.report(plan.mock_start, plan.duration, plan.speed, 61.5, plan.end, stored)

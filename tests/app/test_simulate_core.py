@@ -237,7 +237,7 @@ BEAT = (1.0, "tcs.receiver.heartbeat", {})
 def test_a_start_in_good_conditions_breaks_no_rule():
     checker = checker_with(ALLOWED, BEAT, (2.0, "ocd.run_shot.run", start_event()))
     checker.finish(T0 + 3.0)
-    assert checker.violations == ["2017-11-19 03:00:03: shot DEX1 by ocd_run_shot@sim:1 "
+    assert checker.violations == ["2017-11-19 03:00:03 UTC: shot DEX1 by ocd_run_shot@sim:1 "
                                   "started and never ended"]
 
 

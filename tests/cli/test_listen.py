@@ -66,7 +66,7 @@ def test_listen_prints_events_of_a_foreign_publisher(raw_publisher):
     code, out, err = finish(listen)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == "2017-11-18 18:00:00.500  tcs.root.ra_dec  ra=12.401733 dec=56.1464"
+    assert lines[0] == "18:00:00  tcs.root.ra_dec  ra=12.401733 dec=56.1464"
     assert lines[1].endswith("  tcs.receiver.heartbeat  alive=yes")
     assert len(lines) == 2
     assert "ocd listen: 2 events (2 without sequence numbers)" in err
@@ -164,10 +164,10 @@ def test_listen_reports_gaps_and_survives_garbage(raw_publisher):
     assert code == 0, err
     lines = out.splitlines()
     assert lines == [
-        "2017-11-18 18:00:00.000  ocd.states.state  machine_name=RunShotState state=idle",
-        "2017-11-18 18:00:00.000  ocd.states.state  machine_name=RunShotState state=idle",
+        "18:00:00  ocd.states.state  machine_name=RunShotState state=idle",
+        "18:00:00  ocd.states.state  machine_name=RunShotState state=idle",
         "!! lost 2 event(s) from fake@host:7 (expected seq 3, got 5)",
-        "2017-11-18 18:00:00.000  ocd.states.state  machine_name=RunShotState state=running",
+        "18:00:00  ocd.states.state  machine_name=RunShotState state=running",
     ]
     assert "dropped a message on topic ocd.states.state" in err
     assert "2 dropped (frames 1, json 1), 1 gap(s), 2 lost" in err

@@ -13,7 +13,7 @@ import pytest
 from conftest import ocd_env, run_ocd
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
 
-from ocd.config import rehearsal_config, sample_shot_file
+from ocd.config import rehearsal_config, sample_night, sample_shot_file
 from ocd.shots.store import load_shots
 
 CONFIG = ("--config", str(rehearsal_config()))
@@ -216,3 +216,14 @@ def test_shots_without_input_files_are_named_at_the_start(tmp_path: Path, comman
     with_files = run_ocd(*command, *CONFIG, cwd=tmp_path, timeout=120)
     assert with_files.returncode == 0, with_files.stderr
     assert "lack their input files" not in with_files.stderr
+
+
+def test_a_stretch_ending_in_a_shot_leaves_no_noise_on_stderr(tmp_path: Path):
+    """The shot cut by the end of the stretch (its slew still sleeping) is cancelled with the
+    night, not destroyed pending with an asyncio error line."""
+    done = run_ocd("simulate", *CONFIG, "--from", "2017-11-19T03:00", "--to",
+                   "2017-11-19T03:30", "--replay", str(sample_night()), cwd=tmp_path,
+                   timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "1 cut by the end of the stretch" in done.stdout
+    assert done.stderr == ""

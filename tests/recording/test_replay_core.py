@@ -140,7 +140,8 @@ def test_clock_step_rule():
     [warning] = clock_warnings(1.0, night, 120.0, inside)
     assert "out of step" in warning and "use -s 2" in warning and "2 times" in warning
     [warning] = clock_warnings(2.0, night, 120.0, dt.datetime(2017, 11, 20, tzinfo=UTC))
-    assert "outside the recorded night" in warning
+    assert warning.startswith("[dates] mock_time 2017-11-20 00:00:00 UTC is outside the recorded "
+                              "night (2017-11-19 02:55:00 UTC to 2017-11-19 04:05:00 UTC)")
 
 
 def test_replay_refuses_what_is_not_a_recording(tmp_path):

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from ocd.errors import printable
+
 log = logging.getLogger("ocd.board")
 
 #: Appended-item updates a mailbox keeps per panel before it sends the whole panel instead.
@@ -34,9 +36,29 @@ class PageSocket(Protocol):
     async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
 
 
+def shown(value: Any) -> Any:
+    """``value`` with every text in it (keys too) made :func:`printable`: the panels quote the
+    bus (ids, origins, shot ids, TCS strings), and a page shows a control character or a
+    bidirectional override as its escape, never as a reordering of the text around it."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(k)): shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [shown(v) for v in value]
+    return value
+
+
 def fragment(panel: str, data: dict[str, Any]) -> str:
-    """One panel update as JSON text: ``{"p": panel, "d": data}``."""
-    return _dumps({"p": panel, "d": data})
+    """One panel update as JSON text: ``{"p": panel, "d": data}``, its texts escaped.
+
+    Most updates hold nothing to escape: JSON writes a control character with a backslash
+    and leaves any other unprintable one as it is, so a printable text without a backslash
+    is sent as encoded, and only the others are walked through :func:`shown`."""
+    text = _dumps({"p": panel, "d": data})
+    if text.isprintable() and "\\" not in text:
+        return text
+    return _dumps({"p": panel, "d": shown(data)})
 
 
 class Page:

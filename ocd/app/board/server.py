@@ -52,7 +52,7 @@ from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.events import COMPLETED
 from ocd.core.topics import BOARD_SIGN_IN, COMMAND_ABORT, COMMAND_ALLOW
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
 from ocd.shell.clock_source import ClockFollower
 from ocd.shell.service import Service
@@ -433,6 +433,7 @@ class Board(Service):
                 return web.json_response(
                     {"error": f"too many failed sign-ins as this user: try again in "
                               f"{math.ceil(wait)} s"},
+                    # rounded up: a client that waits what it is told is not refused again
                     status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))})
             async with self._hashing:
                 ok = await asyncio.to_thread(check_password, self.options.users, user, password)
@@ -449,8 +450,7 @@ class Board(Service):
 
     def _signed_in(self, user: str, address: str, ok: bool) -> None:
         """Log and publish a checked sign-in (never the password)."""
-        shown = user.encode("ascii", "backslashreplace").decode("ascii")
-        shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+        shown = printable(user)
         failures = self.brake.failures(user)
         delay = self.brake.wait(user)
         if ok:

@@ -20,9 +20,10 @@ from ocd.app.rehearsal.plan import forced_settings, plan_from_config
 from ocd.app.rehearsal.supervisor import RECORDING, Rehearsal, RehearsalFailed
 from ocd.bus import bus_options, security_from_config
 from ocd.config import Config, Origin
-from ocd.errors import EXIT_INTERRUPTED, ConfigError, OcdError
+from ocd.errors import EXIT_INTERRUPTED, ConfigError, OcdError, printable_lines
 from ocd.recording.store import stored_counts
 from ocd.shell.service import run_service
+from ocd.timetext import day_hms_utc_local
 
 
 def write_summary(path: Path, summary: dict[str, Any]) -> None:
@@ -85,7 +86,7 @@ def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None 
         where = (f"working in {layout.root}" if keep is not None else "working in a temporary "
                  "directory, deleted at the end (--keep DIR keeps it)")
         print(f"ocd rehearse: {plan.duration / 60:g} min of night from "
-              f"{plan.mock_start:%Y-%m-%d %H:%M:%S} UTC at {plan.speed:g}x (about "
+              f"{day_hms_utc_local(plan.mock_start)} at {plan.speed:g}x (about "
               f"{plan.duration / plan.speed:.0f} s), {source}; {where}", file=out, flush=True)
         if plan.curve:
             create_bus_keys(layout.keys)
@@ -94,10 +95,11 @@ def rehearse(cfg: Config, *, speed: float | None = None, duration: float | None 
         run_service(rehearsal)
         outcome = rehearsal.outcome()
         stored, recorder = recording_report(rehearsal, layout, keep is not None)
-        print(outcome.tally.report(plan.mock_start, plan.duration, plan.speed, outcome.wall,
-                                   outcome.reached, stored), file=out, flush=True)
+        print(printable_lines(outcome.tally.report(plan.mock_start, plan.duration, plan.speed,
+                                                   outcome.wall, outcome.reached, stored)),
+              file=out, flush=True)
         if recorder:
-            print(f"  {recorder}", file=out)
+            print(printable_lines(f"  {recorder}"), file=out)
         if summary is not None:
             write_summary(summary, outcome.tally.summary(stored))
     finally:

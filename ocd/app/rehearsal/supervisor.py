@@ -26,10 +26,11 @@ from ocd.bus.envelope import Event
 from ocd.bus.sequence import SeqKind
 from ocd.core.payload import ocd_time
 from ocd.core.sources import COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable, printable_lines
 from ocd.monitor.tally import Tally
 from ocd.shell.children import OcdChild, describe_exit
 from ocd.shell.service import Service
+from ocd.timetext import hms
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,10 @@ class Rehearsal(Service):
 
     # -- output --------------------------------------------------------------------------------
     def say(self, text: str, when: dt.datetime | None = None) -> None:
-        stamp = when.strftime("%H:%M:%S") if when else " " * 8
+        stamp = hms(when) if when else " " * 8
         try:
-            print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {text}", file=self.out,
-                  flush=True)
+            print(f"[{time.monotonic() - self._t0:6.1f} s] {stamp}  {printable(text)}",
+                  file=self.out, flush=True)
         except BrokenPipeError:  # ocd rehearse | head -1: stop every child, then end quietly
             self.request_stop("output closed")
 
@@ -297,7 +298,7 @@ class Rehearsal(Service):
             self._show_failure(self.failure)
         for problem in problems:
             if problem != self.failure:
-                print(f"ocd rehearse: {problem}", file=sys.stderr)
+                print(printable_lines(f"ocd rehearse: {problem}"), file=sys.stderr)
         self.tally.finish()
 
     def outcome(self) -> Outcome:
@@ -305,10 +306,10 @@ class Rehearsal(Service):
                        self.stopping.is_set(), self.failure)
 
     def _show_failure(self, failure: str) -> None:
-        print(f"ocd rehearse: {failure}", file=sys.stderr)
+        print(printable_lines(f"ocd rehearse: {failure}"), file=sys.stderr)
         for child in self.children.values():
             if failure.startswith(child.label):
                 tail = child.stderr_tail(15)
                 if tail:
-                    print(f"--- last lines of {child.label}'s stderr ---\n{tail}\n---",
-                          file=sys.stderr)
+                    print(printable_lines(f"--- last lines of {child.label}'s stderr ---\n"
+                                          f"{tail}\n---"), file=sys.stderr)

@@ -47,7 +47,7 @@ from ocd.bus import (
 from ocd.config import Config
 from ocd.core import topics
 from ocd.core.events import MainStatus, decode
-from ocd.errors import UsageError
+from ocd.errors import UsageError, printable_lines
 from ocd.shell.clock_source import choose_clock_now
 from ocd.tcs.sim.weather import Weather
 
@@ -148,7 +148,7 @@ def plan(cfg: Config, *, at: str | None = None, seeing: float | None = None,
         document = results_document(results, how, 0.0)
         print(json.dumps(document, indent=2), file=out)
     else:
-        print(render_night(result, how, plan=True), file=out)
+        print(printable_lines(render_night(result, how, plan=True)), file=out)
     if plot is not None:
         from ocd.app.simulation.plot import plot_nights
 

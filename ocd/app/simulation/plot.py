@@ -27,7 +27,7 @@ from matplotlib.patches import Patch
 from ocd.app.simulation.night import NightResult
 from ocd.app.simulation.report import check_png
 from ocd.core.events import RUNNING
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable
 from ocd.monitor.timeline import IDLE_REASONS
 from ocd.sky import het
 
@@ -65,8 +65,11 @@ def _timeline(ax: Any, result: NightResult) -> None:
         ax.barh(row, _dates(end - shot.start) - 0, left=_dates(shot.start), height=0.6,
                 color=OUTCOME_COLOURS.get(shot.outcome, "#757575"), edgecolor="white",
                 linewidth=0.5)
-        ax.text(_dates((shot.start + end) / 2), row - 0.38, shot.shotid, ha="center",
-                va="bottom", fontsize=6, rotation=90, color="#212121")
+        # a shot id is text from outside (a shot file, a recording): drawn as written, its
+        # control characters escaped and a "$" never read as mathtext
+        ax.text(_dates((shot.start + end) / 2), row - 0.38, printable(shot.shotid),
+                ha="center", va="bottom", fontsize=6, rotation=90, color="#212121",
+                parse_math=False)
     for period in report.idle:
         ax.barh(3, _dates(period.seconds), left=_dates(period.start), height=0.6,
                 color=IDLE_COLOURS.get(period.reason, "#e0e0e0"), linewidth=0)

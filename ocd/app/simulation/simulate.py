@@ -9,6 +9,7 @@ Each night runs on a fresh :class:`~ocd.app.simulation.virtual_time.VirtualTimeL
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import sys
@@ -24,7 +25,7 @@ from ocd.app.simulation.scenario import Scenario, random_scenario
 from ocd.app.simulation.virtual_time import VirtualTimeLoop
 from ocd.clock import Clock, RealClock
 from ocd.config import Config, parse_time
-from ocd.errors import OcdError, UsageError
+from ocd.errors import OcdError, UsageError, printable_lines
 from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.store import open_for_replay
 from ocd.shell.progress import Progress
@@ -120,6 +121,14 @@ def run_night(cfg: Config, setup: NightSetup, shots: ShotCopy,
     try:
         return loop.run_until_complete(SimulatedNight(cfg, setup, shots, allocator).run())
     finally:
+        # as asyncio.run does: what the night left running (a slew at the end of the stretch)
+        # is cancelled and awaited, not destroyed pending with an asyncio error on stderr
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
 
@@ -217,8 +226,8 @@ def simulate(cfg: Config, clock: Clock, *, night: str | None = None,
         print(json.dumps(document, indent=2), file=out)
     else:
         for result in results:
-            print(render_night(result, request_line(request)), file=out)
-        print(render_totals(results, wall, save_shots), file=out)
+            print(printable_lines(render_night(result, request_line(request))), file=out)
+        print(printable_lines(render_totals(results, wall, save_shots)), file=out)
     if plot is not None:
         from ocd.app.simulation.plot import plot_nights
 

@@ -150,6 +150,11 @@ _SATISFIED = MetaStateName.SATISFIED
 _RUNNING, _ERROR = RunShotStateName.RUNNING, RunShotStateName.ERROR
 
 
+#: ``03:00:00 UTC`` of a time of the next try, cached as :func:`_iso`: the waiting reason
+#: quotes it at every event while OCD waits for it.
+_next_try = lru_cache(maxsize=16)(hms_utc)
+
+
 @lru_cache(maxsize=16)
 def _iso(timestamp: float) -> str:
     # cached: the time of the next try is quoted at every event while OCD waits for it
@@ -424,7 +429,7 @@ class Orchestrator:
         step = self.step.state
         if not reasons and step is _IDLE and now < self.next_schedule_at:
             why = self.last_no_shot or "pausing after an error"
-            reasons = [f"{why}; next try at {hms_utc(self.next_schedule_at)}"]
+            reasons = [f"{why}; next try at {_next_try(self.next_schedule_at)}"]
         if not reasons and step is _SCHEDULING:
             reasons = ["running the scheduler"]
         if not reasons and step is _STARTING:

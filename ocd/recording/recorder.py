@@ -447,13 +447,18 @@ class Recorder:
                 "UPDATE recordings SET stopped = ?, events = ?, malformed = ?, lost = ? "
                 "WHERE id = ?", (time.time(), stats.stored, stats.malformed,
                                  stats.sequences.lost, self.session))
-            # refused (harmlessly) while another connection still reads it
-            self.conn.execute("PRAGMA journal_mode = DELETE")
         except sqlite3.OperationalError as exc:
             if not disk_full(exc):
                 raise
             log.warning("disk full: the end of this recording session is not written (%s); "
                         "the events written are all there", exc)
+            return
+        try:
+            self.conn.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.OperationalError as exc:
+            # another program reading the recording (sqlite3, a monitor) holds it open; a
+            # full disk: the file stays in WAL mode, complete with its -wal file
+            log.info("the recording stays in WAL mode, with its -wal file beside it (%s)", exc)
 
     def _close_socket(self) -> None:
         for sock, reconnector in getattr(self, "_inputs", ()):

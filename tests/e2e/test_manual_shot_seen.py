@@ -1,7 +1,8 @@
 """A shot run by hand (``ocd run_shot -e``) is seen from its first event by the monitors that
 were connected before it began: ``ocd listen`` prints its start and first ``setup_telescope``,
-and the board counts it running, then completed. Real processes, at 1x and 60x, over ipc and
-tcp (the PUB/SUB "slow joiner": a SUB needs a moment to connect to a publisher that just bound).
+the board counts it running, then completed (in its snapshot and on a page in Chromium), and
+``ocd record`` stores its first event. Real processes, at 1x and 60x, over ipc and tcp (the
+PUB/SUB "slow joiner": a SUB needs a moment to connect to a publisher that just bound).
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import json
 import re
 import shutil
 import socket
+import sqlite3
 import time
 import urllib.request
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
-from browser_helpers import board_url
+from browser_helpers import board_url, chromium
 from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
 
 pytestmark = pytest.mark.slow
@@ -82,38 +85,31 @@ def test_a_manual_shot_is_seen_by_listen_and_board_from_its_first_event(transpor
     board = OcdProcess(("board", *args), root, "board")
     # -t shows the main loop's status (hidden by default): proof that listen is connected
     listen = OcdProcess(("listen", *args, "-t", "ocd.main_loop.status"), root, "listen")
+    record = OcdProcess(("record", str(root / "night.db"), *args), root, "record")
     tap = EventTap(urls["ocd_main_loop"])
-    processes = {"board": board, "listen": listen, "run": run, "sim_tcs": sim}
+    processes = {"board": board, "listen": listen, "record": record, "run": run,
+                 "sim_tcs": sim}
     manual: OcdProcess | None = None
     try:
-        tap.wait_for(topic_is("ocd.main_loop.status"), 60, what="first main loop status")
-        # the monitors are up: listen printed the main loop's events, the board answers
-        wait_until(lambda: "ocd.main_loop.status" in listen.child.stdout(), 60,
-                   "ocd listen output", listen.stderr)
-        url = board_url(root / "board.out", 60)
-        manual = OcdProcess(("run_shot", "-e", "DEX00009", "--track", "W", *args, "--yes"),
-                            root, "run_shot")
+        with chromium() as browser:
+            from playwright.sync_api import expect
 
-        def printed() -> str:
-            return listen.child.stdout()
-
-        def listen_saw(step: str) -> bool:
-            return any(f"ocd.run_shot.{step}" in line and "exec_status=0" in line
-                       and "DEX00009" in line for line in printed().splitlines())
-
-        wait_until(lambda: listen_saw("run") and listen_saw("setup_telescope"), 60,
-                   "manual shot start in ocd listen", lambda: printed()[-3000:]
-                   + manual.stderr() if manual else "")
-        lines = [line for line in printed().splitlines() if "ocd.run_shot." in line]
-        assert "ocd.run_shot.run" in lines[0], lines  # the very first event of the shot
-        wait_until(lambda: board_state(url, "DEX00009") == "running", 30,
-                   "manual shot running on the board", lambda: json.dumps(snapshot(url)))
-        if speed == 1:  # a real-time slew: stopped (SIGTERM aborts it at once)
-            assert manual.stop(10) == 1
-            return
-        assert manual.popen.wait(120) == 0, manual.stderr()
-        wait_until(lambda: board_state(url, "DEX00009") == "completed", 30,
-                   "manual shot completed on the board", lambda: json.dumps(snapshot(url)))
+            tap.wait_for(topic_is("ocd.main_loop.status"), 60, what="first main loop status")
+            # the monitors are up: listen printed the main loop's events, the board answers
+            # and its page is live, the recorder stored the main loop's events
+            wait_until(lambda: "ocd.main_loop.status" in listen.child.stdout(), 60,
+                       "ocd listen output", listen.stderr)
+            url = board_url(root / "board.out", 60)
+            page = browser.new_page()
+            page.goto(url + "/")
+            expect(page.locator("#link")).to_have_text("live", timeout=30_000)
+            wait_until(lambda: recorded(root / "night.db", "ocd.main_loop.status") > 0, 60,
+                       "main loop status in the recording", record.stderr)
+            manual = OcdProcess(("run_shot", "-e", "DEX00009", "--track", "W", *args,
+                                 "--yes"), root, "run_shot")
+            follow_the_shot(manual, listen, url, page, speed)
+        # the recorder stored the shot from its first event
+        assert recorded(root / "night.db", "ocd.run_shot.run", exec_status=0) == 1
     finally:
         tap.close()
         if manual is not None:
@@ -121,7 +117,56 @@ def test_a_manual_shot_is_seen_by_listen_and_board_from_its_first_event(transpor
         codes = {name: proc.stop() for name, proc in processes.items()}
         errors = {name: proc.stderr()[-2000:] for name, proc in processes.items()}
         shutil.rmtree(root, ignore_errors=True)
-    assert codes == {"board": 0, "listen": 0, "run": 0, "sim_tcs": 0}, (codes, errors)
+    assert codes == {"board": 0, "listen": 0, "record": 0, "run": 0, "sim_tcs": 0}, (
+        codes, errors["record"])
+
+
+def recorded(path: Path, topic: str, exec_status: int | None = None) -> int:
+    """How many events of ``topic`` (with that ``exec_status``) the recording at ``path``
+    holds; 0 before the recorder created it."""
+    if not path.exists():
+        return 0
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        try:
+            payloads = [json.loads(row[0]) for row in conn.execute(
+                "SELECT payload FROM events WHERE topic = ?", (topic,))]
+        except sqlite3.OperationalError:  # its table not made yet
+            return 0
+    return sum(1 for p in payloads if exec_status is None or p.get("exec_status") == exec_status)
+
+
+def follow_the_shot(manual: OcdProcess, listen: OcdProcess, url: str, page: object,
+                    speed: int) -> None:
+    """The manual shot seen by ``ocd listen``, the board's snapshot and its page from its
+    first event; at 60x until it completes (at 1x its slew is stopped)."""
+    from playwright.sync_api import expect
+
+    def printed() -> str:
+        return listen.child.stdout()
+
+    def listen_saw(step: str) -> bool:
+        return any(f"ocd.run_shot.{step}" in line and "exec_status=0" in line
+                   and "DEX00009" in line for line in printed().splitlines())
+
+    wait_until(lambda: listen_saw("run") and listen_saw("setup_telescope"), 60,
+               "manual shot start in ocd listen", lambda: printed()[-3000:]
+               + manual.stderr())
+    lines = [line for line in printed().splitlines() if "ocd.run_shot." in line]
+    assert "ocd.run_shot.run" in lines[0], lines  # the very first event of the shot
+    wait_until(lambda: board_state(url, "DEX00009") == "running", 30,
+               "manual shot running on the board", lambda: json.dumps(snapshot(url)))
+    expect(page.locator("#shot-id")).to_have_text("DEX00009", timeout=30_000)
+    expect(page.locator("#shot-state")).to_have_text("running", timeout=30_000)
+    if speed == 1:  # a real-time slew: stopped (SIGTERM aborts it at once)
+        assert manual.stop(10) == 1
+        return
+    assert manual.popen.wait(120) == 0, manual.stderr()
+    wait_until(lambda: board_state(url, "DEX00009") == "completed", 30,
+               "manual shot completed on the board", lambda: json.dumps(snapshot(url)))
+    expect(page.locator("#shot-state")).to_have_text("completed", timeout=30_000)
+    expect(page.locator("#completed tbody tr", has_text="DEX00009")).to_contain_text(
+        "completed", timeout=30_000)
+
 
 
 def test_without_a_main_loop_listen_still_sees_the_manual_shot_start():

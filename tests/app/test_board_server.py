@@ -282,7 +282,10 @@ async def sign_in(http: aiohttp.ClientSession, served: Served, password: str,
 
 async def test_concurrent_guesses_wait_their_turn_and_few_are_checked(
         served: Served, hashes: list[str]):
-    async with aiohttp.ClientSession() as http:
+    # a connection per guess, as 40 guessers would have: a pooled connection reused just as
+    # the board closes it for idleness ([board] keep-alive, 10 s; a loaded machine gets there)
+    # fails the POST with "server disconnected", which says nothing of the brake
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
         answers = await asyncio.gather(*(sign_in(http, served, f"guess{n}")
                                          for n in range(40)))
         statuses = [answer.status for answer in answers]

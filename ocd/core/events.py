@@ -252,6 +252,14 @@ class Ack:
 
 
 @dataclass(frozen=True, slots=True)
+class ShotAck(Ack):
+    """``ocd.run_shot.ack``: a shot publisher's answer (to an abort), also a sign of its life
+    while its shot runs."""
+
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SignIn:
     """``ocd.board.sign_in``: a password checked by the board's sign-in (never the password)."""
 
@@ -483,6 +491,13 @@ def _ack(topic: str, p: Mapping[str, Any]) -> InboundEvent:
                p.get("ok") is True, _text(p.get("message")), _text(p.get("by")))
 
 
+def _shot_ack(topic: str, p: Mapping[str, Any]) -> InboundEvent:
+    request = p.get("id")
+    return ShotAck(request if isinstance(request, str) else None, _text(p.get("command")),
+                   p.get("ok") is True, _text(p.get("message")), _text(p.get("by")),
+                   _text(p.get("__origin")) or "")
+
+
 def _state_change(topic: str, p: Mapping[str, Any]) -> InboundEvent:
     return StateChanged(_text(p.get("machine_name")), _text(p.get("transition")),
                         _text(p.get("old_state")), _text(p.get("new_state")),
@@ -568,7 +583,7 @@ _OCD_DECODERS: dict[str, Decoder] = {
     topics.RUN_SHOT_SETUP_TELESCOPE: _step(SETUP_TELESCOPE),
     topics.RUN_SHOT_EXP_HETDEX: _step(EXP_HETDEX),
     topics.RUN_SHOT_PROGRESS: _progress,
-    topics.RUN_SHOT_ACK: _ack,
+    topics.RUN_SHOT_ACK: _shot_ack,
     topics.MAIN_ACK: _ack,
     topics.COMMAND_ALLOW: _allow,
     topics.COMMAND_ABORT: _abort,

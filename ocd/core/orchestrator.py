@@ -30,6 +30,7 @@ from ocd.core.events import (
     GuiderReading,
     InboundEvent,
     Pointing,
+    ShotAck,
     ShotEnded,
     ShotProgress,
     ShotStarted,
@@ -223,6 +224,8 @@ class Orchestrator:
             self._shot_event(actions, event, now)
         elif isinstance(event, CommandReceived):
             actions.extend(self._command(event))
+        elif isinstance(event, ShotAck):
+            self.run_shot.heard_from(event.origin, now)
         return self._decide(actions, now)
 
     def handle(self, topic: str, payload: Mapping[str, Any], now: float) -> list[Action]:

@@ -461,14 +461,19 @@ class RunShotState(Machine[RunShotStateName, RunShotTrigger]):
 
     def event(self, event: ShotEvent, now: float) -> StateChange | None:
         """Follow one event of a shot: any of them is a sign of its publisher's life."""
-        running = self.shots.get(event.origin)
-        if running is not None:
-            running.last_event = now
+        self.heard_from(event.origin, now)
         if isinstance(event, ShotStarted):
             return self._started(event, now)
         if isinstance(event, ShotEnded):
             return self._ended(event, now)
         return None
+
+    def heard_from(self, origin: str, now: float) -> None:
+        """The publisher ``origin`` said something (an event of its shot, an answer to a
+        command): its shot, if one runs, is not silent."""
+        running = self.shots.get(origin)
+        if running is not None:
+            running.last_event = now
 
     def _started(self, event: ShotStarted, now: float) -> StateChange | None:
         origin, shotid = event.origin, event.shotid or ""

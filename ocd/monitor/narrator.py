@@ -194,6 +194,7 @@ _TELLERS: dict[type, _Teller] = {
     ev.AbortShot: Narrator._command_received,
     ev.ConfigSend: Narrator._command_received,
     ev.Ack: Narrator._acknowledged,
+    ev.ShotAck: Narrator._acknowledged,
 }
 
 

@@ -663,6 +663,7 @@ _TAKERS: dict[type, Callable[[NightView, Any, _Arrival], None]] = {
     ev.NoShot: NightView._no_shot,
     ev.MainError: NightView._error,
     ev.Ack: NightView._ack,
+    ev.ShotAck: NightView._ack,
     ev.ConfigChanged: NightView._config_changed,
     ev.ShotStarted: NightView._shot_started,
     ev.ShotStep: NightView._shot_step,

@@ -34,7 +34,7 @@ EXPECTED = {
     topics.RUN_SHOT_SETUP_TELESCOPE: ev.ShotStep,
     topics.RUN_SHOT_EXP_HETDEX: ev.ShotStep,
     topics.RUN_SHOT_PROGRESS: ev.ShotProgress,
-    topics.RUN_SHOT_ACK: ev.Ack,
+    topics.RUN_SHOT_ACK: ev.ShotAck,
     topics.MAIN_ACK: ev.Ack,
     topics.COMMAND_ALLOW: ev.AllowHetdex,
     topics.COMMAND_ABORT: ev.AbortShot,

@@ -438,3 +438,21 @@ def test_a_restarted_main_loop_ends_the_shot_of_its_killed_predecessor():
         exc_value="ocd run was killed", shot_origin="ocd_run_shot@h:1"), 3.0)
     assert orc.run_shot.state == "error"
     assert "ocd run was killed" in published(actions, "ocd.states.change")[0]["msg"]
+
+
+def test_an_answer_from_the_shot_publisher_is_a_sign_of_its_life():
+    """``ocd.run_shot.ack`` (its answer to an abort) counts as life, as any of its events."""
+    orc, _ = ready()
+    orc.handle("ocd.run_shot.run", run_event(0, origin="ocd_run_shot@other:2"), 1.0)
+    orc.handle("ocd.run_shot.ack", {"id": "a1", "command": "abort", "ok": True,
+                                    "message": "aborting", "__origin": "ocd_run_shot@other:2"},
+               40.0)
+    orc.handle(HB, {}, 51.0)
+    orc.tick(52.0)
+    assert orc.run_shot.state == "running"  # last heard from at 40: 12 s ago
+    orc.handle("ocd.run_shot.ack", {"id": "a2", "command": "abort", "ok": True,
+                                    "message": "aborting", "__origin": "ocd_run_shot@else:3"},
+               80.0)  # another publisher's answer says nothing of this shot
+    orc.handle(HB, {}, 91.0)
+    orc.tick(92.0)
+    assert orc.run_shot.state == "error"

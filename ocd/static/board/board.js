@@ -389,18 +389,27 @@ function renderPointing() {
 
 // -- drawing, at most once per animation frame -----------------------------------------------------
 // An update only records the panel's newest data and notes what it changed; the next frame draws
-// each changed part once, however many updates came meanwhile. A hidden page draws nothing (the
-// browser runs no frames for it) until it is shown again, then draws what changed, once.
+// each changed part once, however many updates came meanwhile. A browser short of CPU makes its
+// frames late (all its pages share one compositor): then a timer draws after DRAW_LATEST ms
+// instead, so the page's text is not held back by frames that would only paint it. A hidden
+// page draws nothing until it is shown again (it has no frames and its timers are slowed).
+const DRAW_LATEST = 50;
 const dirty = new Set();
 let frame = 0;
+let timer = 0;
 
 function schedule(...renders) {
   for (const render of renders) dirty.add(render);
-  if (!frame) frame = requestAnimationFrame(draw);
+  if (frame || document.hidden) return;
+  frame = requestAnimationFrame(draw);
+  timer = setTimeout(draw, DRAW_LATEST);
 }
 
 function draw() {
+  cancelAnimationFrame(frame);
+  clearTimeout(timer);
   frame = 0;
+  timer = 0;
   const renders = [...dirty];
   dirty.clear();
   for (const render of renders) {
@@ -530,6 +539,7 @@ function setup() {
   loadSession().catch(() => {});
   connect();
   setInterval(() => schedule(renderClock, renderProgress, renderAges), 250);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) schedule(); });
 }
 
 document.addEventListener("DOMContentLoaded", setup);

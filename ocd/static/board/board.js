@@ -1,22 +1,48 @@
 // OCD board: the page. It opens a WebSocket to ocd board, gets every panel at once, then the
 // updates. Everything shown comes from events of the bus, which are untrusted: text is only
 // ever set with textContent, never parsed as HTML. Plots are plain SVG drawn here.
+// An update only notes what changed; the page draws at most once per animation frame, each
+// changed part once, in place where it can (new log rows added, table cells rewritten): a busy
+// browser with many pages open then falls behind by a frame, not by a queue of redraws.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
 const state = { panels: {}, offset: 0, user: null, csrf: null, users: false, logFilter: "" };
 const $ = (id) => document.getElementById(id);
 
-function setText(id, text) {
-  const node = $(id);
+function putText(node, text) {
   const value = text === null || text === undefined ? "" : String(text);
   if (node.textContent !== value) node.textContent = value;
 }
+
+function setText(id, text) { putText($(id), text); }
 
 function setClass(id, cls) {
   const node = $(id);
   node.classList.remove("ok", "no", "warn", "neutral");
   if (cls) node.classList.add(cls);
+}
+
+function setAttr(node, key, value) {
+  const text = String(value);
+  if (node.getAttribute(key) !== text) node.setAttribute(key, text);
+}
+
+/** Makes the children of `parent` the rows given, reusing the nodes there: each row is a
+ *  { cls, cells } whose cells become the text of `cellTag` children (one for a list item). */
+function fillRows(parent, rowTag, cellTag, rows) {
+  rows.forEach((row, i) => {
+    let node = parent.children[i];
+    if (!node) node = parent.appendChild(document.createElement(rowTag));
+    const cls = row.cls || "";
+    if (node.className !== cls) node.className = cls;
+    if (!cellTag) { putText(node, row.cells[0]); return; }
+    row.cells.forEach((value, j) => {
+      putText(node.children[j] || node.appendChild(document.createElement(cellTag)), value);
+    });
+    while (node.children.length > row.cells.length) node.lastChild.remove();
+  });
+  while (parent.children.length > rows.length) parent.lastChild.remove();
 }
 
 function el(tag, attrs, text) {
@@ -153,8 +179,7 @@ function renderDecision() {
   else if (p.pending) now = p.pending;
   else if (p.waiting.length) now = "waiting";
   setText("decision-now", now);
-  const list = $("decision-waiting");
-  list.replaceChildren(...p.waiting.map((reason) => el("li", {}, reason)));
+  fillRows($("decision-waiting"), "li", null, p.waiting.map((reason) => ({ cells: [reason] })));
   setText("decision-last", describeDecision(p.decision));
   setText("decision-noshot", p.no_shot ? `${hms(p.no_shot.t)} ${p.no_shot.reason}` : "–");
   setText("decision-error", p.error ? `${hms(p.error.t)} ${p.error.stage}: ${p.error.error}` : "–");
@@ -166,28 +191,42 @@ function renderDecision() {
 function renderCompleted() {
   const p = state.panels.completed;
   if (!p) return;
-  const rows = p.shots.slice().reverse().map((s) => {
-    const tr = el("tr", { class: s.state });
-    for (const cell of [s.shotid, s.track, s.observation, s.exposures,
-      s.state === "failed" ? `failed: ${s.error}` : s.state]) tr.appendChild(el("td", {}, cell));
-    return tr;
-  });
-  $("completed").tBodies[0].replaceChildren(...rows);
+  fillRows($("completed").tBodies[0], "tr", "td", p.shots.slice().reverse().map((s) => ({
+    cls: s.state, cells: [s.shotid, s.track, s.observation, s.exposures,
+      s.state === "failed" ? `failed: ${s.error}` : s.state] })));
 }
 
 // -- the log -----------------------------------------------------------------------------------
 const LOG_MAX = 500;
+const LOG_SHOWN = 200;
 let logItems = [];
+let logDrawn = null; // the number (n) of the newest line drawn; null: draw them all again
+const logTopics = new Set();
+
+function logRow(item) { return el("div", { class: item.level }, item.line); }
 
 function renderLog() {
   const filter = state.logFilter.toLowerCase();
-  const shown = logItems.filter((i) => !filter || i.topic.toLowerCase().includes(filter));
-  const rows = shown.slice(-200).reverse().map((i) => el("div", { class: i.level }, i.line));
-  $("log").replaceChildren(...rows);
-  const topics = [...new Set(logItems.map((i) => i.topic))].sort();
+  const wanted = (i) => !filter || i.topic.toLowerCase().includes(filter);
+  let start = logItems.length; // the lines not drawn yet: logItems[start:]
+  if (logDrawn !== null) while (start > 0 && logItems[start - 1].n > logDrawn) start -= 1;
+  const fresh = logDrawn === null ? logItems : logItems.slice(start);
+  const box = $("log");
+  const whole = logDrawn === null || fresh.length >= LOG_SHOWN;
+  if (whole) {
+    logTopics.clear();
+    box.replaceChildren(...logItems.filter(wanted).slice(-LOG_SHOWN).reverse().map(logRow));
+  } else if (fresh.length) {
+    const rows = fresh.filter(wanted).reverse().map(logRow); // newest first, as shown
+    box.prepend(...rows);
+    while (box.children.length > LOG_SHOWN) box.lastChild.remove();
+  }
+  if (logItems.length) logDrawn = logItems[logItems.length - 1].n;
+  const before = whole ? -1 : logTopics.size;
+  for (const item of whole ? logItems : fresh) logTopics.add(item.topic);
   const list = $("log-topics");
-  if (list.children.length !== topics.length) {
-    list.replaceChildren(...topics.map((t) => el("option", { value: t })));
+  if (logTopics.size !== before || list.children.length !== logTopics.size) {
+    list.replaceChildren(...[...logTopics].sort().map((t) => el("option", { value: t })));
   }
 }
 
@@ -197,25 +236,41 @@ function renderBus() {
   if (!p) return;
   setText("bus-summary", `${p.received} events · ${p.malformed} malformed · ${p.gaps} gaps `
     + `(${p.lost} lost) · ${p.restarts} restarts · ${p.unsequenced} without sequence numbers`);
-  const rows = p.publishers.map((x) => {
-    const tr = el("tr");
-    for (const cell of [x.origin, x.events, x.last_seq, x.gaps, x.lost, x.restarts,
-      `${duration(age(x.last_seen))} ago`]) tr.appendChild(el("td", {}, cell));
-    if (x.gaps) tr.classList.add("warn");
-    return tr;
-  });
-  $("bus-publishers").tBodies[0].replaceChildren(...rows);
-  const rates = Object.entries(p.rates).sort((a, b) => b[1] - a[1]).map(([topic, rate]) => {
-    const tr = el("tr");
-    tr.appendChild(el("td", {}, topic));
-    tr.appendChild(el("td", {}, rate.toFixed(1)));
-    return tr;
-  });
-  $("bus-rates").tBodies[0].replaceChildren(...rates);
+  fillRows($("bus-publishers").tBodies[0], "tr", "td", p.publishers.map((x) => ({
+    cls: x.gaps ? "warn" : "", cells: [x.origin, x.events, x.last_seq, x.gaps, x.lost,
+      x.restarts, `${duration(age(x.last_seen))} ago`] })));
+  fillRows($("bus-rates").tBodies[0], "tr", "td", Object.entries(p.rates)
+    .sort((a, b) => b[1] - a[1]).map(([topic, rate]) => ({ cells: [topic, rate.toFixed(1)] })));
 }
 
 // -- metrology plot ------------------------------------------------------------------------------
 let series = [];
+let plot = null; // the plot's nodes, made once per width, then moved and rewritten in place
+const PLOT_LEFT = 50, PLOT_RIGHT = 10;
+
+function makePlot(svg, W) {
+  const made = { W, panes: [], times: [] };
+  const parts = [];
+  for (const [label, top] of [['seeing (")', 10], ["transparency", 130]]) {
+    const pane = { top, height: 95, ticks: [], lines: {} };
+    parts.push(el("svg:rect", { x: PLOT_LEFT, y: top, width: W - PLOT_LEFT - PLOT_RIGHT,
+      height: pane.height, class: "ring" }));
+    parts.push(el("svg:text", { x: PLOT_LEFT + 6, y: top + 14 }, label));
+    for (let k = 0; k < 3; k++) {
+      pane.ticks.push(el("svg:text", { x: PLOT_LEFT - 6, "text-anchor": "end" }));
+    }
+    pane.limit = el("svg:line", { x1: PLOT_LEFT, x2: W - PLOT_RIGHT, class: "limit" });
+    for (const g of [1, 2]) pane.lines[g] = el("svg:polyline", { class: `g${g}` });
+    parts.push(...pane.ticks, pane.limit); // a guider's line joins once it has points
+    made.panes.push(pane);
+  }
+  for (let k = 0; k <= 4; k++) made.times.push(el("svg:text", { y: 238, "text-anchor": "middle" }));
+  parts.push(...made.times, el("svg:text", { x: W - PLOT_RIGHT - 4, y: 22, "text-anchor": "end" },
+    "guider 1 blue, guider 2 violet; dashed: the limit OCD applies"));
+  svg.setAttribute("viewBox", `0 0 ${W} 240`);
+  svg.replaceChildren(...parts);
+  return made;
+}
 
 function renderMetrology() {
   const p = state.panels.metrology;
@@ -225,44 +280,43 @@ function renderMetrology() {
     + ` (limit ${p.limits.max_seeing}"), transparency `
     + `${c.transparency === null ? "–" : c.transparency.toFixed(2)} (limit ${p.limits.min_transparency})`);
   const svg = $("metrology-plot");
-  const W = Math.max(360, Math.round(svg.clientWidth || 720)), left = 50, right = 10;
-  const plotW = W - left - right;
-  svg.setAttribute("viewBox", `0 0 ${W} 240`);
-  const parts = [];
+  const W = Math.max(360, Math.round(svg.clientWidth || 720));
+  if (!plot || plot.W !== W) plot = makePlot(svg, W);
+  const plotW = W - PLOT_LEFT - PLOT_RIGHT;
   const times = series.map((i) => i.t);
   const now = ocdNow();
   const t1 = Math.max(now || 0, times.length ? times[times.length - 1] : 0);
   const t0 = times.length ? Math.min(times[0], t1 - 600) : t1 - 3600;
-  const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * plotW;
+  const x = (t) => PLOT_LEFT + ((t - t0) / Math.max(1, t1 - t0)) * plotW;
   const panes = [
-    { key: "s", label: 'seeing (")', top: 10, height: 95, limit: p.limits.max_seeing,
+    { key: "s", limit: p.limits.max_seeing,
       max: Math.max(2, p.limits.max_seeing * 1.3, ...series.map((i) => i.s || 0)) },
-    { key: "tr", label: "transparency", top: 130, height: 95, limit: p.limits.min_transparency,
+    { key: "tr", limit: p.limits.min_transparency,
       max: Math.max(1.05, ...series.map((i) => i.tr || 0)) },
   ];
-  for (const pane of panes) {
-    const y = (v) => pane.top + pane.height - (v / pane.max) * pane.height;
-    parts.push(el("svg:rect", { x: left, y: pane.top, width: plotW, height: pane.height,
-      class: "ring" }));
-    parts.push(el("svg:text", { x: left + 6, y: pane.top + 14 }, pane.label));
-    for (const v of [0, pane.max / 2, pane.max]) {
-      parts.push(el("svg:text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, v.toFixed(1)));
-    }
-    parts.push(el("svg:line", { x1: left, x2: W - right, y1: y(pane.limit), y2: y(pane.limit),
-      class: "limit" }));
+  panes.forEach((spec, index) => {
+    const pane = plot.panes[index];
+    const y = (v) => pane.top + pane.height - (v / spec.max) * pane.height;
+    [0, spec.max / 2, spec.max].forEach((v, k) => {
+      setAttr(pane.ticks[k], "y", y(v) + 4);
+      putText(pane.ticks[k], v.toFixed(1));
+    });
+    setAttr(pane.limit, "y1", y(spec.limit));
+    setAttr(pane.limit, "y2", y(spec.limit));
     for (const g of [1, 2]) {
-      const points = series.filter((i) => i.g === g && i[pane.key] !== null)
-        .map((i) => `${x(i.t).toFixed(1)},${y(i[pane.key]).toFixed(1)}`);
-      if (points.length) parts.push(el("svg:polyline", { points: points.join(" "), class: `g${g}` }));
+      const line = pane.lines[g];
+      const points = series.filter((i) => i.g === g && i[spec.key] !== null)
+        .map((i) => `${x(i.t).toFixed(1)},${y(i[spec.key]).toFixed(1)}`);
+      if (!points.length) { line.remove(); continue; }
+      setAttr(line, "points", points.join(" "));
+      if (!line.isConnected) (g === 2 && pane.lines[1].isConnected ? pane.lines[1] : pane.limit).after(line);
     }
-  }
-  for (let k = 0; k <= 4; k++) {
+  });
+  plot.times.forEach((node, k) => {
     const t = t0 + ((t1 - t0) * k) / 4;
-    parts.push(el("svg:text", { x: x(t), y: 238, "text-anchor": "middle" }, hms(t).slice(0, 5)));
-  }
-  parts.push(el("svg:text", { x: W - right - 4, y: 22, "text-anchor": "end" },
-    "guider 1 blue, guider 2 violet; dashed: the limit OCD applies"));
-  svg.replaceChildren(...parts);
+    setAttr(node, "x", x(t));
+    putText(node, hms(t).slice(0, 5));
+  });
 }
 
 // -- sky chart -----------------------------------------------------------------------------------
@@ -306,24 +360,67 @@ function renderSky() {
       + (s.observable ? ", observable now" : "")));
     parts.push(dot);
   }
-  const pointing = state.panels.pointing;
-  if (pointing && pointing.altaz && pointing.altaz.alt !== null && pointing.altaz.alt >= 0) {
-    const [x, y] = skyXY(pointing.altaz.az, pointing.altaz.alt);
-    const mark = el("svg:path", { d: `M ${x - 7} ${y} H ${x + 7} M ${x} ${y - 7} V ${y + 7}`,
-      class: "pointing", id: "sky-pointing" });
-    mark.appendChild(el("svg:title", {}, `pointing: alt ${pointing.altaz.alt}°, az ${pointing.altaz.az}°`));
-    parts.push(mark);
-  }
   svg.replaceChildren(...parts);
+  renderPointing();
   setText("sky-note", sky.error ? sky.error : `${(sky.shots || []).length} shots`
     + (below ? `, ${below} below the horizon` : "") + (sky.t ? ` at ${hms(sky.t)}` : ""));
   setText("sky-reason", sky.reason ? `scheduler: ${sky.reason}` : "");
 }
 
+/** The pointing's cross on the sky chart, moved in place: it changes far more often than the
+ *  shots under it. */
+function renderPointing() {
+  const pointing = state.panels.pointing;
+  let mark = $("sky-pointing");
+  if (!state.panels.sky || !(pointing && pointing.altaz && pointing.altaz.alt !== null
+    && pointing.altaz.alt >= 0)) {
+    if (mark) mark.remove();
+    return;
+  }
+  if (!mark) {
+    mark = el("svg:path", { class: "pointing", id: "sky-pointing" });
+    mark.appendChild(el("svg:title"));
+    $("sky-chart").appendChild(mark);
+  }
+  const [x, y] = skyXY(pointing.altaz.az, pointing.altaz.alt);
+  setAttr(mark, "d", `M ${x - 7} ${y} H ${x + 7} M ${x} ${y - 7} V ${y + 7}`);
+  putText(mark.firstChild, `pointing: alt ${pointing.altaz.alt}°, az ${pointing.altaz.az}°`);
+}
+
+// -- drawing, at most once per animation frame -----------------------------------------------------
+// An update only records the panel's newest data and notes what it changed; the next frame draws
+// each changed part once, however many updates came meanwhile. A browser short of CPU makes its
+// frames late (all its pages share one compositor): then a timer draws after DRAW_LATEST ms
+// instead, so the page's text is not held back by frames that would only paint it. A hidden
+// page draws nothing until it is shown again (it has no frames and its timers are slowed).
+const DRAW_LATEST = 50;
+const dirty = new Set();
+let frame = 0;
+let timer = 0;
+
+function schedule(...renders) {
+  for (const render of renders) dirty.add(render);
+  if (frame || document.hidden) return;
+  frame = requestAnimationFrame(draw);
+  timer = setTimeout(draw, DRAW_LATEST);
+}
+
+function draw() {
+  cancelAnimationFrame(frame);
+  clearTimeout(timer);
+  frame = 0;
+  timer = 0;
+  const renders = [...dirty];
+  dirty.clear();
+  for (const render of renders) {
+    try { render(); } catch (error) { console.error(error); } // one broken part, not the page
+  }
+}
+
 // -- updates from the board ---------------------------------------------------------------------
-const RENDER = { clock: renderClock, states: renderStates, shot: () => { renderShot(); renderDecision(); },
-  decision: renderDecision, completed: renderCompleted, log: renderLog, bus: renderBus,
-  metrology: renderMetrology, sky: renderSky, pointing: renderSky };
+const RENDER = { clock: [renderClock], states: [renderStates], shot: [renderShot, renderDecision],
+  decision: [renderDecision], completed: [renderCompleted], log: [renderLog], bus: [renderBus],
+  metrology: [renderMetrology], sky: [renderSky], pointing: [renderPointing] };
 
 function mergeItems(old, update, limit) {
   const last = old.length ? old[old.length - 1].n : 0;
@@ -333,10 +430,13 @@ function mergeItems(old, update, limit) {
 
 function apply(panel, data) {
   if (panel === "hello") { state.users = data.users; renderUser(); return; }
-  if (panel === "log") logItems = mergeItems(logItems, data, LOG_MAX);
+  if (panel === "log") {
+    if (!data.delta) logDrawn = null; // a whole log: drawn again, not added to
+    logItems = mergeItems(logItems, data, LOG_MAX);
+  }
   if (panel === "metrology") series = mergeItems(series, data, 20000);
   state.panels[panel] = data;
-  if (RENDER[panel]) RENDER[panel]();
+  if (RENDER[panel]) schedule(...RENDER[panel]);
 }
 
 let socket = null;
@@ -435,10 +535,11 @@ function setup() {
   for (const command of Object.keys(COMMANDS)) $(`cmd-${command}`).onclick = () => ask(command);
   $("confirm-no").onclick = () => { $("confirm").hidden = true; pending = null; };
   $("confirm-yes").onclick = () => { $("confirm").hidden = true; const c = pending; pending = null; if (c) send(c); };
-  $("log-filter").oninput = (e) => { state.logFilter = e.target.value; renderLog(); };
+  $("log-filter").oninput = (e) => { state.logFilter = e.target.value; logDrawn = null; schedule(renderLog); };
   loadSession().catch(() => {});
   connect();
-  setInterval(() => { renderClock(); renderProgress(); renderAges(); }, 250);
+  setInterval(() => schedule(renderClock, renderProgress, renderAges), 250);
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) schedule(); });
 }
 
 document.addEventListener("DOMContentLoaded", setup);

@@ -32,7 +32,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 def child_env() -> dict[str, str]:
     """The environment for ``python -m ocd``: this copy of the package first on the path."""
     env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])  # above ocd/shell/children.py
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     return env
 

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from ocd.config import Config
 
 NAME = "alarms"
-HELP = "watch the bus for what needs a person; list, acknowledge or mute alarms"
+HELP = "alarms: watch the bus for what needs a person, list them, ack or mute one"
 DESCRIPTION = """\
 watch  run the alarm rules on every OCD address and the TCS; publish ocd.alarm.* on
        [urls] ocd_alarms (index [alarms] n_ocd_alarms) until Ctrl+C or SIGTERM

@@ -19,7 +19,7 @@ import shlex
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ocd.bus import (
@@ -50,7 +50,7 @@ from ocd.core.payload import finite_number, ocd_time
 from ocd.errors import ConfigError, OcdError, printable
 from ocd.shell.clock_source import choose_clock, log_choice
 from ocd.shell.service import Service, run_service
-from ocd.shell.settings import tcs_topics
+from ocd.shell.settings import TCS_TIMEOUT_REAL_FLOOR, tcs_topics
 
 log = logging.getLogger("ocd.alarms")
 
@@ -140,6 +140,10 @@ class AlarmWatch(Service):
         self.subscriber = self.closing(Subscriber.from_config(
             self.ctx, self.cfg, sources_of(self.cfg, followed, tcs=True),
             [topics.OCD_PREFIX, *self.tcs.all()], log_gaps=False))
+        speed = self._speed()
+        if speed > 1:  # heartbeats come in real time: never wait less than real seconds
+            self.thresholds = replace(self.thresholds, tcs_heartbeat_timeout=max(
+                self.thresholds.tcs_heartbeat_timeout, TCS_TIMEOUT_REAL_FLOOR * speed))
         now = self.clock.timestamp()
         self.book = AlarmBook(default_rules(self.thresholds, now,
                                             "mock" if self.clock.is_mock else "real"),
@@ -194,9 +198,15 @@ class AlarmWatch(Service):
         sent, wire = ocd_time(event.payload), finite_number(event.payload.get("__wire_time"))
         if origin is None or not isinstance(kind, str) or sent is None or wire is None:
             return None
-        speed = getattr(self.clock, "speed", 1.0)
+        speed = self._speed()
         ours_then = now - max(0.0, time.time() - wire) * speed
-        return ClockSample(origin, kind, sent.timestamp() - ours_then)
+        # in real seconds: on a fast mock clock, a real hiccup is not a clock apart
+        return ClockSample(origin, kind, (sent.timestamp() - ours_then) / speed)
+
+    def _speed(self) -> float:
+        """OCD-clock seconds per real second (1 on the real clock)."""
+        speed = getattr(self.clock, "speed", 1.0) if self.clock.is_mock else 1.0
+        return speed if isinstance(speed, (int, float)) and speed > 0 else 1.0
 
     def _command(self, command: ev.AlarmCommand, now: float) -> None:
         request = command.request_id

@@ -58,7 +58,8 @@ def quote(text: str | None) -> str:
 @dataclass(frozen=True, slots=True)
 class ClockSample:
     """An event's clock compared with ours: ``kind`` its ``__clock`` (``real`` or ``mock``),
-    ``offset`` its ``__ocd_utc`` minus our OCD time when it arrived (s), None if unreadable."""
+    ``offset`` its ``__ocd_utc`` minus our OCD time when it was sent, in real seconds (an
+    offset on a mock clock divided by its speed), None if unreadable."""
 
     origin: str
     kind: str
@@ -370,6 +371,7 @@ class EventsLostOnBus:
         self.since: float | None = None
         self.last = 0.0
         self.lost = 0
+        self.origin = ""
 
     def observe(self, event: object, now: float) -> None:
         if isinstance(event, EventsLost) and event.missing > 0:

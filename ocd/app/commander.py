@@ -54,15 +54,18 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: 
                        target_service: str | None = "ocd_main_loop",
                        section: str = "allow_hetdex",
                        publisher: Publisher | None = None,
-                       subscribers: int = 1) -> Acknowledgement:
+                       subscribers: int = 1,
+                       targets: tuple[str, ...] = ("ocd_main_loop", "ocd_run_shot"),
+                       target_name: str = "ocd run") -> Acknowledgement:
     """Publish ``topic`` with ``data`` plus a fresh ``id`` on ``[urls] ocd_allow_hetdex`` at
     index ``[section] n_ocd_allow_hetdex`` (the board has its own), stamped on ``clock``;
     return the acknowledgement. A long-lived process passes the ``publisher`` it holds on
     that address (the board's), and then ``section`` and ``clock`` are its. ``subscribers``:
     send once that many processes subscribe to the command (see ``ocd allow_hetdex
-    --subscribers``)."""
+    --subscribers``). ``targets``: the services that may answer, the first one's addresses
+    waited for (``target_name`` names it in "no ... answered")."""
     request_id = uuid.uuid4().hex
-    targets = sources_of(cfg, ["ocd_main_loop", "ocd_run_shot"])
+    sources = sources_of(cfg, list(targets))
 
     def is_ack(event: Event) -> bool:
         return event.topic in ACK_TOPICS and event.payload.get("id") == request_id
@@ -74,12 +77,13 @@ async def send_command(cfg: Config, topic: str, data: dict[str, Any], *, clock: 
                 publisher = stack.enter_context(Publisher.first_free(
                     ctx, cfg, "ocd_allow_hetdex", section, clock=clock))
             subscriber = stack.enter_context(Subscriber.from_config(
-                ctx, cfg, targets, [HEARTBEAT_REPLY, *ACK_TOPICS]))
+                ctx, cfg, sources, [HEARTBEAT_REPLY, *ACK_TOPICS]))
             event = await send_acknowledged(
                 publisher, subscriber, topic, {**data, **fresh_fields(), "id": request_id},
                 is_ack=is_ack,
-                timeout=timeout, target_urls=connect_urls(cfg, ["ocd_main_loop"]),
-                target_service=target_service, subscribers=subscribers)
+                timeout=timeout, target_urls=connect_urls(cfg, [targets[0]]),
+                target_service=target_service, target_name=target_name,
+                subscribers=subscribers)
     finally:
         ctx.term()
     return Acknowledgement(bool(event.payload.get("ok")), str(event.payload.get("message", "")),

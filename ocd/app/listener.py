@@ -30,7 +30,15 @@ from ocd.config import Config
 from ocd.core.sources import ANY
 from ocd.core.topics import OCD_PREFIX
 from ocd.errors import UsageError, printable
-from ocd.monitor.lines import format_check, format_json, format_line, routine_topics
+from ocd.monitor.lines import (
+    ALARM_TOPICS,
+    alarm_colour,
+    format_alarm,
+    format_check,
+    format_json,
+    format_line,
+    routine_topics,
+)
 from ocd.monitor.narrator import Situation
 from ocd.shell.service import Service, run_service
 from ocd.shell.settings import tcs_topics
@@ -142,7 +150,11 @@ class Listener(Service):
         check = self.subscriber.last_check
         note = format_check(check, self.as_json) if check is not None else None
         lines = [] if note is None else [printable(note)]
-        if event.topic not in self.plan.hidden:  # what others sent, escaped
+        if event.topic in ALARM_TOPICS and not self.as_json:  # apart, coloured on a tty
+            start, end = alarm_colour(event) if self.out.isatty() else ("", "")
+            lines.append(f"{start}{printable(format_alarm(event))}{end}")
+            self.printed += 1
+        elif event.topic not in self.plan.hidden:  # what others sent, escaped
             lines.append(printable(format_json(event) if self.as_json else format_line(event)))
             self.printed += 1
         moved = self.footer and self.situation.feed(event.topic, event.payload)

@@ -26,7 +26,7 @@ from ocd.config import Config
 from ocd.errors import ConfigError, OcdError
 
 #: The OCD services that publish events, each an option of ``[urls]``.
-SERVICES = ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex", "ocd_db_replay")
+SERVICES = ("ocd_main_loop", "ocd_run_shot", "ocd_allow_hetdex", "ocd_db_replay", "ocd_alarms")
 #: The ``[urls]`` option of the live TCS event stream.
 TCS_OPTION = "event_urls"
 

@@ -46,6 +46,7 @@ COMMANDS = (
     "ocd.cli.run_shot",
     "ocd.cli.allow_hetdex",
     "ocd.cli.abort",
+    "ocd.cli.alarms",
     "ocd.cli.sim_tcs",
     "ocd.cli.listen",
     "ocd.cli.board",

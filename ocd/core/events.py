@@ -241,6 +241,47 @@ class ConfigSend(CommandReceived):
 
 
 @dataclass(frozen=True, slots=True)
+class AlarmCommand:
+    """``ocd alarms ack|mute``: ``action`` (``ack`` or ``mute``), ``alarm`` (an alarm id,
+    None when not a text) and, for a mute, ``minutes`` (None when not a finite number). The
+    fields of :class:`CommandReceived`, not one of them: only the alarm watcher acts on it,
+    the main loop lets it pass."""
+
+    request_id: str | None
+    sender: str
+    user: str
+    requested_by: str | None
+    action: Literal["ack", "mute"]
+    alarm: str | None
+    minutes: float | None = None
+    created: float | None = field(default=None, kw_only=True)
+    nonce: str | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmNotice:
+    """``ocd.alarm.raised|cleared|acknowledged|muted`` (``kind``), or one alarm of
+    ``ocd.alarm.list`` (``kind`` ``listed``): what the alarm watcher says of one alarm."""
+
+    kind: str
+    alarm: str | None
+    state: str | None
+    severity: str | None
+    reason: str | None
+    since: float | None
+    by: str | None
+    muted_until: float | None
+    escalated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmList:
+    """``ocd.alarm.list``: every alarm not normal (items that are not objects left out)."""
+
+    alarms: tuple[AlarmNotice, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Ack:
     """A process's answer to a command (``ocd.main_loop.ack``, ``ocd.run_shot.ack``)."""
 
@@ -418,7 +459,8 @@ InboundEvent = (TcsHeartbeat | Pointing | GuiderReading | ShotStarted | ShotEnde
                 | ShotProgress | AllowHetdex | AbortShot | ConfigSend | Ack | StateChanged
                 | StateReported | HetdexAllowedSet | MainStatus | Waiting | Decision | NoShot
                 | MainError | MainStarted | MainStopping | ConfigChanged | HeartbeatEnquiry
-                | HeartbeatReply | SignIn | Unreadable)
+                | HeartbeatReply | SignIn | AlarmCommand | AlarmNotice | AlarmList
+                | Unreadable)
 
 
 # -- decoders, one per topic ----------------------------------------------------------------
@@ -479,6 +521,29 @@ def _config_send(topic: str, p: Mapping[str, Any]) -> InboundEvent:
     shown = tuple((str(c[0]), str(c[1]), str(c[2])) for c in changes
                   if isinstance(c, list) and len(c) == 3) if isinstance(changes, list) else None
     return ConfigSend(*_command_fields(p), parse_changes(changes), shown, **_freshness(p))
+
+
+def _alarm_command(topic: str, p: Mapping[str, Any]) -> InboundEvent:
+    mute = topic == topics.COMMAND_ALARM_MUTE
+    return AlarmCommand(*_command_fields(p), "mute" if mute else "ack", _text(p.get("alarm")),
+                        finite_number(p.get("minutes")) if mute else None, **_freshness(p))
+
+
+def _notice(kind: str, p: Mapping[str, Any]) -> AlarmNotice:
+    return AlarmNotice(kind, _text(p.get("alarm")), _text(p.get("state")),
+                       _text(p.get("severity")), _text(p.get("reason")),
+                       finite_number(p.get("since")), _text(p.get("by")),
+                       finite_number(p.get("muted_until")), p.get("escalated") is True)
+
+
+def _alarm_notice(topic: str, p: Mapping[str, Any]) -> InboundEvent:
+    return _notice(topic.rpartition(".")[2], p)
+
+
+def _alarm_list(topic: str, p: Mapping[str, Any]) -> InboundEvent:
+    items = p.get("alarms")
+    return AlarmList(tuple(_notice("listed", item) for item in items if isinstance(item, dict))
+                     if isinstance(items, list) else ())
 
 
 def _sign_in(topic: str, p: Mapping[str, Any]) -> InboundEvent:
@@ -588,6 +653,14 @@ _OCD_DECODERS: dict[str, Decoder] = {
     topics.COMMAND_ALLOW: _allow,
     topics.COMMAND_ABORT: _abort,
     topics.COMMAND_CONFIG: _config_send,
+    topics.COMMAND_ALARM_ACK: _alarm_command,
+    topics.COMMAND_ALARM_MUTE: _alarm_command,
+    topics.ALARM_RAISED: _alarm_notice,
+    topics.ALARM_CLEARED: _alarm_notice,
+    topics.ALARM_ACKNOWLEDGED: _alarm_notice,
+    topics.ALARM_MUTED: _alarm_notice,
+    topics.ALARM_LIST: _alarm_list,
+    topics.ALARM_ACK: _ack,
     topics.STATES_CHANGE: _state_change,
     topics.STATES_STATE: _state,
     topics.STATES_HETDEX_ALLOWED: _hetdex_allowed,

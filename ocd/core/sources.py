@@ -24,26 +24,28 @@ RUN_SHOT = "ocd_run_shot"
 #: The commanders (``ocd allow_hetdex``, ``ocd abort``, ``ocd config send``, ``ocd ping``, the
 #: board), ``[urls] ocd_allow_hetdex``.
 COMMANDERS = "ocd_allow_hetdex"
+#: The alarm watcher (``ocd alarms watch``), ``[urls] ocd_alarms``.
+ALARMS = "ocd_alarms"
 #: Addresses given by hand (``ocd listen --urls``): anything may come from them, and nothing
 #: that acts on events subscribes to such a source.
 ANY = "any"
 
 #: Sources whose publishers are OCD processes (members of the bus when CURVE is on).
-OCD_SOURCES = (MAIN_LOOP, RUN_SHOT, COMMANDERS, REPLAY)
+OCD_SOURCES = (MAIN_LOOP, RUN_SHOT, COMMANDERS, REPLAY, ALARMS)
 #: Sources of TCS events.
 TCS_SOURCES = (TCS, REPLAY)
 #: Sources whose publishers come and go or restart (one-shot commands, shots run by hand, a
 #: main loop started again): a subscriber retries them without back-off, so that it is back
 #: within ``[bus] reconnect_interval`` of a new bind and gets the publisher's first events.
-STEADY_SOURCES = (COMMANDERS, RUN_SHOT, MAIN_LOOP)
+STEADY_SOURCES = (COMMANDERS, RUN_SHOT, MAIN_LOOP, ALARMS)
 
 def source_accepts(source: str, topic: str) -> bool:
     """Whether ``topic`` may come from a publisher of ``source``.
 
     Commands only from the commanders; shot events only from the shot addresses; the main
-    loop's events and states only from its address; heartbeats and the ``ocd.`` topics of no
-    kind OCD acts on from any OCD address; TCS topics (everything outside ``ocd.``) only from
-    the TCS or a replay."""
+    loop's events and states only from its address; alarms only from the alarm watcher's;
+    heartbeats and the ``ocd.`` topics of no kind OCD acts on from any OCD address; TCS topics
+    (everything outside ``ocd.``) only from the TCS or a replay."""
     if source == ANY:
         return True
     if not topic.startswith(topics.OCD_PREFIX):
@@ -54,4 +56,6 @@ def source_accepts(source: str, topic: str) -> bool:
         return source == RUN_SHOT
     if topic.startswith((topics.MAIN_LOOP_PREFIX, topics.STATES_PREFIX)):
         return source == MAIN_LOOP
+    if topic.startswith(topics.ALARM_PREFIX):
+        return source == ALARMS
     return source in OCD_SOURCES

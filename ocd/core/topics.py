@@ -49,8 +49,19 @@ COMMAND_CONFIG = "ocd.command.config_send"
 BOARD_PREFIX = "ocd.board."
 BOARD_SIGN_IN = "ocd.board.sign_in"
 
+# -- the alarm watcher (``ocd alarms watch``), on [urls] ocd_alarms -----------------------------
+ALARM_PREFIX = "ocd.alarm."
+ALARM_RAISED = "ocd.alarm.raised"
+ALARM_CLEARED = "ocd.alarm.cleared"
+ALARM_ACKNOWLEDGED = "ocd.alarm.acknowledged"
+ALARM_MUTED = "ocd.alarm.muted"
+ALARM_LIST = "ocd.alarm.list"
+ALARM_ACK = "ocd.alarm.ack"
+COMMAND_ALARM_ACK = "ocd.command.alarm_ack"
+COMMAND_ALARM_MUTE = "ocd.command.alarm_mute"
+
 #: Topics that acknowledge a one-shot command, matched by its ``id``.
-ACK_TOPICS = (MAIN_ACK, RUN_SHOT_ACK)
+ACK_TOPICS = (MAIN_ACK, RUN_SHOT_ACK, ALARM_ACK)
 
 # -- the application heartbeat, on every OCD address -------------------------------------------
 HEARTBEAT_PREFIX = "ocd.heartbeat."

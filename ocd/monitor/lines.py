@@ -40,7 +40,7 @@ def routine_topics(tcs: names.TcsTopics, asked: Sequence[str] = ()) -> tuple[str
     subsystem, heartbeat enquiries and replies), except those an ``asked`` prefix (``-t``)
     selects."""
     periodic = (*tcs.all(), names.STATES_STATE, names.MAIN_STATUS, names.RUN_SHOT_PROGRESS,
-                names.HEARTBEAT_ENQUIRY, names.HEARTBEAT_REPLY)
+                names.HEARTBEAT_ENQUIRY, names.HEARTBEAT_REPLY, names.ALARM_LIST)
     return tuple(t for t in periodic if not any(t.startswith(prefix) for prefix in asked))
 
 
@@ -74,6 +74,38 @@ def format_line(event: Event, received: float | None = None) -> str:
     if len(line) > MAX_LINE:
         line = line[:MAX_LINE - 1] + "…"
     return line
+
+
+#: The alarm topics a monitor shows apart from the stream (:func:`format_alarm`).
+ALARM_TOPICS = (names.ALARM_RAISED, names.ALARM_CLEARED, names.ALARM_ACKNOWLEDGED,
+                names.ALARM_MUTED)
+#: ANSI colours of an alarm line on a terminal, by severity (a clear is green).
+_COLOURS = {"critical": "\x1b[1;37;41m", "serious": "\x1b[1;31m", "warning": "\x1b[33m"}
+_CLEARED, _RESET = "\x1b[32m", "\x1b[0m"
+
+
+def format_alarm(event: Event, received: float | None = None) -> str:
+    """An alarm as a line that stands out: ``ALARM``, the time, what happened to which alarm,
+    its severity, reason and who acknowledged or muted it. Text from the payload as sent (the
+    caller escapes the line)."""
+    data = event.data
+    what = event.topic.rpartition(".")[2].upper()
+    if what == "RAISED" and data.get("escalated") is True:
+        what = f"RAISED AGAIN ({_value(data.get('times'))})"
+    severity, reason = data.get("severity"), data.get("reason") or data.get("summary")
+    line = (f"ALARM {event_time(event, received)}  {what} {_value(data.get('alarm'))}"
+            + (f" [{severity}]" if isinstance(severity, str) else "")
+            + (f": {reason}" if isinstance(reason, str) else "")
+            + (f" (by {data['by']})" if isinstance(data.get("by"), str) else ""))
+    return line[:MAX_LINE - 1] + "…" if len(line) > MAX_LINE else line
+
+
+def alarm_colour(event: Event) -> tuple[str, str]:
+    """The ANSI codes around an alarm line on a terminal (nothing for an unknown severity)."""
+    if event.topic == names.ALARM_CLEARED:
+        return _CLEARED, _RESET
+    start = _COLOURS.get(str(event.payload.get("severity")))
+    return (start, _RESET) if start else ("", "")
 
 
 def _finite(value: Any) -> Any:

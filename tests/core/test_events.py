@@ -53,6 +53,14 @@ EXPECTED = {
     topics.HEARTBEAT_ENQUIRY: ev.HeartbeatEnquiry,
     topics.HEARTBEAT_REPLY: ev.HeartbeatReply,
     topics.BOARD_SIGN_IN: ev.SignIn,
+    topics.COMMAND_ALARM_ACK: ev.AlarmCommand,
+    topics.COMMAND_ALARM_MUTE: ev.AlarmCommand,
+    topics.ALARM_RAISED: ev.AlarmNotice,
+    topics.ALARM_CLEARED: ev.AlarmNotice,
+    topics.ALARM_ACKNOWLEDGED: ev.AlarmNotice,
+    topics.ALARM_MUTED: ev.AlarmNotice,
+    topics.ALARM_LIST: ev.AlarmList,
+    topics.ALARM_ACK: ev.Ack,
 }
 RUN = topics.RUN_SHOT_RUN
 ORIGIN = "ocd_run_shot@ocd:10"

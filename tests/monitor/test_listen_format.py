@@ -17,10 +17,10 @@ OCD_TOPICS = ["ocd.", "tcs.receiver.heartbeat", "tcs.root.ra_dec", "pas.Guider1.
 
 def test_default_plan_follows_the_ocd_services_and_topics():
     plan = make_plan(load_config())
-    # the second ocd_allow_hetdex address is the board's
+    # the second ocd_allow_hetdex address is the board's; the last the alarm watcher's
     assert plan.urls == ["tcp://127.0.0.1:6600", "tcp://127.0.0.1:6601", "tcp://127.0.0.1:6605",
                          "tcp://127.0.0.1:6602", "tcp://127.0.0.1:6604", "tcp://127.0.0.1:6606",
-                         "tcp://127.0.0.1:6607"]
+                         "tcp://127.0.0.1:6607", "tcp://127.0.0.1:6608"]
     assert plan.topics == OCD_TOPICS
 
 

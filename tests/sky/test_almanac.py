@@ -14,6 +14,7 @@ from ocd.sky.almanac import almanac, moon, separation
 
 UTC = dt.timezone.utc
 DEGREES, SECONDS = 0.1, 60.0  # the issue's bounds
+STEP = 120.0  # seconds between two samples of the Sun (interpolated: to well under a second)
 #: HET (McDonald Observatory), as published: not the module's constants.
 HET_LAT, HET_LON, HET_HEIGHT = 30.681436, -104.0147, 2000.0
 #: A full Moon and a new Moon of November 2017 (UTC, to the minute).
@@ -51,12 +52,12 @@ def _altaz(body: str, unix: float):
 
 
 def _crossing(unix_lo: float, unix_hi: float, altitude: float) -> float:
-    """When astropy's Sun crosses ``altitude`` between two times: its altitude every 30 s in
+    """When astropy's Sun crosses ``altitude`` between two times: its altitude every STEP s in
     one call, the crossing interpolated between the two samples around it (to a second)."""
-    times = np.arange(unix_lo, unix_hi, 30.0)
+    times = np.arange(unix_lo, unix_hi, STEP)
     alt = _altaz("sun", times).alt.deg - altitude
     i = int(np.flatnonzero(np.sign(alt[:-1]) != np.sign(alt[1:]))[0])
-    return float(times[i] + 30.0 * alt[i] / (alt[i] - alt[i + 1]))
+    return float(times[i] + STEP * alt[i] / (alt[i] - alt[i + 1]))
 
 
 @pytest.mark.parametrize("hours", [0, 3, 7, 13, 20])

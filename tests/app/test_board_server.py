@@ -599,6 +599,8 @@ async def test_the_cockpit_carries_the_sky_and_the_shots_ocd_plan_expects(tmp_pa
             store.close()
         assert [(s["shotid"], s["track"]) for s in plan["shots"]] == \
             [(s["shotid"], s["track"]) for s in expected_shots(expected)][:len(plan["shots"])]
+        assert cockpit["obsnum"].startswith("observation numbers: ")
+        assert f"SQLite file {tmp_path}/obsnum.sqlite" in cockpit["obsnum"]
         distance = cockpit["moon_distance"]["next"]
         first = plan["shots"][0]
         assert distance["shotid"] == first["shotid"]
@@ -607,3 +609,14 @@ async def test_the_cockpit_carries_the_sky_and_the_shots_ocd_plan_expects(tmp_pa
     finally:
         board.request_stop("test over")
         assert await asyncio.wait_for(running, 20) == 0
+
+
+def test_where_observation_numbers_come_from_names_the_database_never_the_password():
+    from ocd.app.board.cockpit import obsnum_source
+
+    cfg = load_config(overrides=[
+        ("database", "backend", "mysql"), ("database", "mysql_host", "db.example"),
+        ("database", "mysql_database", "hetdex_obs"), ("database", "mysql_user", "ocd"),
+        ("database", "mysql_password", "s3cret-pw")])
+    said = obsnum_source(cfg, RealClock())
+    assert "MySQL database 'hetdex_obs' on db.example" in said and "s3cret-pw" not in said

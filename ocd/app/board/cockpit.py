@@ -25,10 +25,12 @@ from typing import Any
 
 from ocd.app.simulation.plan import expected_night, expected_shots, plan_end
 from ocd.bus import RateLimitedLog
+from ocd.clock import Clock
 from ocd.config import Config
 from ocd.core import events as ev
 from ocd.errors import OcdError
 from ocd.monitor.night import NightView
+from ocd.obsnum import allocator_from_config, choose_backend, source_line
 from ocd.shots.store import file_stamp, load_shots
 from ocd.sky.almanac import almanac, separation
 from ocd.timetext import HET_ZONE
@@ -51,12 +53,28 @@ def _step(value: float | None, step: float) -> int | None:
     return None if value is None else round(value / step)
 
 
+def obsnum_source(cfg: Config, clock: Clock) -> str:
+    """Where observation numbers come from by the board's configuration, in the words of
+    ``ocd run``'s start-up line (backend and database, never the password; nothing is
+    opened). The page shows the main loop's own line once it hears it start."""
+    try:
+        allocator = allocator_from_config(cfg, clock, update=False)
+    except OcdError as exc:
+        return f"observation numbers: {exc}"
+    try:
+        return source_line(choose_backend(cfg), allocator.describe()) + \
+            " (by the board's configuration)"
+    finally:
+        allocator.close()
+
+
 class Cockpit:
     """The almanac and the expected shots, kept up to date by :meth:`run`."""
 
     def __init__(self, cfg: Config, view: NightView, now: Callable[[], float],
-                 changed: Callable[[set[str]], None]) -> None:
+                 changed: Callable[[set[str]], None], clock: Clock) -> None:
         self.cfg, self.view, self.now, self.changed = cfg, view, now, changed
+        self.obsnum = obsnum_source(cfg, clock)
         self.sun_limit = cfg.get_float("schedule", "sun_altitude")
         self.shot_file: Path | None = cfg.get_path("shots", "shot_file")
         self.almanac: dict[str, Any] | None = None
@@ -169,7 +187,7 @@ class Cockpit:
     def panel(self, name: str) -> dict[str, Any]:
         if name == "almanac":
             return {"zone": HET_ZONE.key, "almanac": self.almanac, "error": self.almanac_error,
-                    "moon_distance": self.moon_distances()}
+                    "moon_distance": self.moon_distances(), "obsnum": self.obsnum}
         if name == "next":
             return dict(self.next)
         raise KeyError(name)

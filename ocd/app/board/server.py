@@ -177,7 +177,7 @@ class Board(Service):
         intervals = dict.fromkeys(self.panels, interval)
         intervals["bus"] = max(interval, 1.0)
         self.hub = Hub(self.panels, APPEND_PANELS, intervals, self._build)
-        self.cockpit = Cockpit(cfg, self.view, self.ocd_now, self.hub.changed)
+        self.cockpit = Cockpit(cfg, self.view, self.ocd_now, self.hub.changed, clock)
         self.sessions = Sessions(options.session_hours * 3600.0)
         self.brake = SignInBrake(options.users)
         #: One sign-in per brake record at a time (a bounded table: the users and the shared

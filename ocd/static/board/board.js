@@ -370,7 +370,7 @@ function renderCockpit() {
   const states = state.panels.states;
   const started = states && states.main_loop && states.main_loop.started;
   setText("obsnum-source", started && started.obsnum ? started.obsnum
-    : "observation numbers: not known until ocd run starts");
+    : p && p.obsnum ? p.obsnum : "");
 }
 
 function renderNext() {

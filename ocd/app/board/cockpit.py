@@ -5,7 +5,8 @@ Two panels the page shows in its header and on the sky chart, computed here off 
 
 * ``almanac``: the Sun's altitude, the dark time (the page counts down to dark and to dawn),
   the Moon (altitude, azimuth, lit fraction) and its distance from the running and the next
-  shot, once per minute of OCD's clock;
+  shot, once per minute of OCD's clock (at most every ``ALMANAC_MIN_GAP`` real seconds: a
+  fast mock clock turns a minute a second);
 * ``next``: the shots OCD expects to run tonight, from the same code as ``ocd plan``
   (:func:`~ocd.app.simulation.plan.expected_night`), planned again when the shot list, the
   shots done or the conditions change, one plan at a time and at most once per
@@ -41,6 +42,9 @@ log = logging.getLogger("ocd.board")
 COCKPIT_PANELS = ("almanac", "next")
 #: Real seconds between two looks at whether the almanac or the plan is due.
 LOOK_EVERY = 1.0
+#: Real seconds between two almanacs at least (a fast mock clock turns a minute a second, and
+#: astropy takes a few tenths of a second of CPU a call), unless OCD's clock jumped.
+ALMANAC_MIN_GAP, CLOCK_JUMP = 5.0, 600.0
 #: Real seconds between two plans at least (a plan is a simulation of the rest of the night).
 NEXT_MIN_GAP = 30.0
 #: Expected shots shown.
@@ -90,11 +94,14 @@ class Cockpit:
         """Keep both panels up to date (a task of the board)."""
         minute: int | None = None
         key: tuple[Any, ...] | None = None
-        planned_at = -math.inf
+        planned_at = computed_at = -math.inf
+        computed_for = self.now()
         while True:
             now = self.now()
-            if minute != int(now // 60):
-                minute = int(now // 60)
+            if minute != int(now // 60) and (
+                    time.monotonic() - computed_at >= ALMANAC_MIN_GAP
+                    or abs(now - computed_for) >= CLOCK_JUMP):
+                minute, computed_at, computed_for = int(now // 60), time.monotonic(), now
                 await self._update_almanac(now)
             new_key = self._plan_key()
             if new_key != key and time.monotonic() - planned_at >= NEXT_MIN_GAP:

@@ -620,3 +620,22 @@ def test_where_observation_numbers_come_from_names_the_database_never_the_passwo
         ("database", "mysql_password", "s3cret-pw")])
     said = obsnum_source(cfg, RealClock())
     assert "MySQL database 'hetdex_obs' on db.example" in said and "s3cret-pw" not in said
+
+
+def test_the_next_shots_are_planned_again_when_conditions_move_a_step_not_a_hair(
+        tmp_path: Path):
+    from ocd.app.board.cockpit import SEEING_STEP, Cockpit
+    from ocd.monitor.night import NightSettings, NightView
+
+    cfg = load_config(overrides=[("shots", "shot_file", str(tmp_path / "shots.dat"))])
+    view = NightView(NightSettings())
+    cockpit = Cockpit(cfg, view, time.time, lambda panels: None, RealClock())
+    view.conditions = {"seeing": 1.2, "transparency": 0.9}
+    key = cockpit._plan_key()
+    view.conditions = {"seeing": 1.21, "transparency": 0.91}
+    assert cockpit._plan_key() == key
+    view.conditions = {"seeing": 1.2 + SEEING_STEP, "transparency": 0.9}
+    assert cockpit._plan_key() != key
+    view.conditions = {"seeing": 1.2, "transparency": 0.9}
+    (tmp_path / "shots.dat").write_text("a new shot list\n")
+    assert cockpit._plan_key() != key

@@ -16,13 +16,15 @@ Two panels the page shows in its header and on the sky chart, computed here off 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ocd.app.simulation.plan import expected_night, expected_shots, plan_end
 from ocd.bus import RateLimitedLog
@@ -51,6 +53,36 @@ NEXT_MIN_GAP = 30.0
 MAX_NEXT = 12
 #: Steps in which conditions must change to plan again (arcseconds, fraction).
 SEEING_STEP, TRANSPARENCY_STEP = 0.25, 0.05
+
+
+T = TypeVar("T")
+
+
+async def in_daemon_thread(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in a daemon thread of its own, awaited: unlike ``asyncio.to_thread``
+    (whose threads the end of the process waits for), a plan of the night or astropy's first
+    import never holds up the board's stop. One thread at a time: the cockpit awaits each."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = work(*args), None
+        except Exception as exc:
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="board cockpit", daemon=True).start()
+    return await future
 
 
 def _step(value: float | None, step: float) -> int | None:
@@ -112,7 +144,7 @@ class Cockpit:
     # -- the almanac -------------------------------------------------------------------------
     async def _update_almanac(self, now: float) -> None:
         try:
-            found = await asyncio.to_thread(almanac, now, self.sun_limit)
+            found = await in_daemon_thread(almanac, now, self.sun_limit)
         except Exception as exc:  # astropy out of its tables, say: the page says so
             self.almanac_error = f"{type(exc).__name__}: {exc}"[:300]
             self._limited.warning("almanac", f"cannot compute the Sun and the Moon: "
@@ -161,7 +193,7 @@ class Cockpit:
         transparency = c["transparency"] if c["transparency"] is not None \
             else self.cfg.get_float("sim_tcs", "transparency")
         try:
-            shots, positions = await asyncio.to_thread(self._plan, now, seeing, transparency)
+            shots, positions = await in_daemon_thread(self._plan, now, seeing, transparency)
         except (OcdError, ValueError) as exc:
             error = str(exc)[:300]
             self._limited.warning("plan", f"cannot plan the rest of the night: {error}")

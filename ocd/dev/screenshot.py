@@ -44,6 +44,9 @@ def take(path: Path, chromium: str = CHROMIUM) -> None:
             page.goto(url + "/")
             expect(page.locator("#shot-exposure")).to_contain_text("exposure 2 of 3",
                                                                    timeout=120_000)
+            # the cockpit: the Sun and the Moon, and the shots the plan expects next
+            expect(page.locator("#sun")).to_contain_text("°", timeout=60_000)
+            expect(page.locator("#next tbody tr").first).to_be_visible(timeout=60_000)
             page.wait_for_timeout(1500)  # the progress bar moves on a little
             page.screenshot(path=str(path), full_page=True)
             browser.close()

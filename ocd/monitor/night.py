@@ -224,6 +224,8 @@ class NightView:
         # log and bus
         self.log: deque[dict[str, Any]] = deque(maxlen=settings.log_size)
         self._log_sent = 0
+        #: Per publisher, the ``n`` of its progress line in the log (folded: see _fold).
+        self._progress: OrderedDict[str, int] = OrderedDict()
         self._n = 0  # numbers the appended items of both append panels
         self.received = 0
         self.unsequenced = 0
@@ -552,9 +554,26 @@ class NightView:
         elif isinstance(decoded, ev.StateChanged):
             level = "notice"
         self._n += 1
-        self.log.append({"n": self._n, "topic": topic, "level": level,
-                         "line": format_line(Event(topic, event.payload), received)})
+        item: dict[str, Any] = {"n": self._n, "topic": topic, "level": level,
+                                "line": format_line(Event(topic, event.payload), received)}
+        if topic == topics.RUN_SHOT_PROGRESS:
+            self._fold(item, text(event.origin, MAX_TOPIC) or "")
+        self.log.append(item)
         self._mark("log")
+
+    def _fold(self, item: dict[str, Any], origin: str) -> None:
+        """A shot's progress (every 30 s while it waits) updates its publisher's previous
+        progress line instead of adding one: the item says which line it ``replaces``."""
+        previous = self._progress.pop(origin, None)
+        if previous is not None:
+            for old in reversed(self.log):
+                if old["n"] == previous:
+                    self.log.remove(old)
+                    item["replaces"] = previous
+                    break
+        self._progress[origin] = item["n"]
+        while len(self._progress) > MAX_ORIGINS:
+            self._progress.popitem(last=False)
 
     # -- panels ----------------------------------------------------------------------------
     def panel(self, name: str) -> dict[str, Any]:

@@ -84,6 +84,32 @@ def command(page, name: str) -> str:
     return result.inner_text()
 
 
+def see_the_cockpit(page) -> None:
+    """The header shows HET's local time beside UTC (the same instant), the Sun, the
+    countdown to dawn (03:00 UTC is dark), the Moon and where observation numbers come from;
+    the Next panel the shots the code of ``ocd plan`` expects."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#clock-het")).to_have_text(
+        re.compile(r"^\d\d:\d\d:\d\d C[SD]T at HET$"), timeout=20_000)
+    utc, local = page.evaluate("""() => [document.getElementById('clock-utc').textContent,
+        document.getElementById('clock-het').textContent]""")
+    utc_time = re.search(r"(\d\d):(\d\d):\d\d UTC", utc)
+    offset = 6 if "CST" in local else 5
+    # both are written from one reading of the clock, and read here in one go
+    assert ((int(utc_time[1]) - offset) % 24, utc_time[2]) == (int(local[:2]), local[3:5]), \
+        (utc, local)
+    expect(page.locator("#sun")).to_have_text(re.compile(r"^Sun -\d+\.\d°$"), timeout=60_000)
+    expect(page.locator("#countdown")).to_have_text(
+        re.compile(r"^dark · dawn \(Sun -18°\) in \d+h\d\d$"))
+    expect(page.locator("#moon")).to_have_text(re.compile(r"^Moon (down|\d+° up), \d+ % lit$"))
+    expect(page.locator("#obsnum-source")).to_contain_text("observation numbers: ")
+    expect(page.locator("#next tbody tr").first).to_contain_text(re.compile(r"DEX\d{5}"),
+                                                                  timeout=60_000)
+    header = page.locator("#completed thead th").first.bounding_box()
+    assert header["height"] < 2 * 16, header  # one line: headers do not wrap
+
+
 def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -96,6 +122,7 @@ def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
         expect(watcher.locator("#hetdex-state")).to_have_text("not allowed")
         expect(watcher.locator("#cmd-allow")).to_be_disabled()
         expect(watcher.locator("#sky-chart circle.shot")).not_to_have_count(0, timeout=20_000)
+        see_the_cockpit(watcher)
 
         # a read-only page cannot command, even by calling the API itself
         forged = watcher.evaluate("""async () => {

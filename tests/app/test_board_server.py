@@ -18,6 +18,7 @@ import zmq.asyncio
 
 from ocd.app.board import Board, auth, server
 from ocd.app.board.auth import hash_password
+from ocd.app.board.cockpit import COCKPIT_PANELS
 from ocd.app.board.hub import MAX_QUEUED_DELTAS
 from ocd.app.board.options import board_options
 from ocd.app.listener import make_plan
@@ -26,7 +27,10 @@ from ocd.clock import RealClock
 from ocd.config import load_config
 from ocd.core import topics
 from ocd.errors import OcdError
-from ocd.monitor.night import PANELS
+from ocd.monitor.night import PANELS as NIGHT_PANELS
+
+#: Every panel of the page: the night's, then the cockpit's.
+PANELS = NIGHT_PANELS + COCKPIT_PANELS
 
 PASSWORD = "correct horse battery"
 ENTRY = f"alice:{hash_password(PASSWORD)}"
@@ -542,3 +546,99 @@ async def test_stopping_the_board_closes_its_pages_cleanly(tmp_path: Path):
         assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert await asyncio.wait_for(running, 10) == 0
     assert ws.close_code == 1001
+
+
+async def test_the_cockpit_carries_the_sky_and_the_shots_ocd_plan_expects(tmp_path: Path):
+    """A board on the night's mock clock: the snapshot (and so every page) gets the Sun, the
+    dark time, the Moon with its distance from the next shot, HET's time zone, and the shots
+    the code of ``ocd plan`` expects from the same instant."""
+    import datetime as dt
+
+    from e2e_helpers import MOCK_TIME, night_config
+
+    from ocd.app.simulation.plan import expected_night, expected_shots, plan_end
+    from ocd.clock import MockClock
+    from ocd.shots.store import load_shots
+    from ocd.sky import het
+    from ocd.sky.almanac import separation
+
+    config = night_config(tmp_path, extra="\n[board]\nurl = http://127.0.0.1:0\n")
+    cfg = load_config([config])
+    clock = MockClock(dt.datetime.fromisoformat(MOCK_TIME))  # at 1x: the plan stays current
+    board = Board(cfg, board_options(cfg), make_plan(cfg, tcs=True), clock)
+    running = asyncio.ensure_future(board.run())
+    try:
+        await asyncio.wait([running, asyncio.ensure_future(board.serving.wait())],
+                           return_when=asyncio.FIRST_COMPLETED, timeout=20)
+        assert board.serving.is_set()
+        deadline = time.monotonic() + 90
+        async with aiohttp.ClientSession() as http:
+            while True:
+                async with http.get(board.url + "/api/snapshot") as response:
+                    snapshot = await response.json()
+                if snapshot["next"]["shots"] and snapshot["almanac"]["almanac"]:
+                    break
+                assert not running.done() and time.monotonic() < deadline, snapshot["next"]
+                await asyncio.sleep(0.5)
+        assert list(snapshot) == list(PANELS)
+        cockpit = snapshot["almanac"]
+        assert cockpit["zone"] == "America/Chicago" and cockpit["error"] is None
+        sky = cockpit["almanac"]
+        assert sky["sun"] == pytest.approx(het.sun_altitude(sky["t"]), abs=0.01)
+        start, end = het.dark_interval(sky["t"], cfg.get_float("schedule", "sun_altitude"))
+        assert (sky["dark_start"], sky["dark_end"]) == (pytest.approx(start, abs=1),
+                                                         pytest.approx(end, abs=1))
+        assert sky["dark_start"] < sky["t"] < sky["dark_end"]  # 03:00 UTC: dark
+        assert sky["moon"]["illumination"] < 0.02  # the new Moon of 2017-11-18
+        # the same shots as the code of ocd plan from the same instant and conditions
+        plan = snapshot["next"]
+        when = dt.datetime.fromtimestamp(int(plan["t"]), dt.timezone.utc)
+        store = load_shots(config.parent / "shots.dat")
+        try:
+            expected = await asyncio.to_thread(
+                expected_night, cfg, store, when, plan_end(cfg, when), plan["seeing"],
+                plan["transparency"])
+        finally:
+            store.close()
+        assert [(s["shotid"], s["track"]) for s in plan["shots"]] == \
+            [(s["shotid"], s["track"]) for s in expected_shots(expected)][:len(plan["shots"])]
+        assert cockpit["obsnum"].startswith("observation numbers: ")
+        assert f"SQLite file {tmp_path}/obsnum.sqlite" in cockpit["obsnum"]
+        distance = cockpit["moon_distance"]["next"]
+        first = plan["shots"][0]
+        assert distance["shotid"] == first["shotid"]
+        assert distance["degrees"] == pytest.approx(separation(
+            sky["moon"]["ra"], sky["moon"]["dec"], first["ra"], first["dec"]), abs=0.1)
+    finally:
+        board.request_stop("test over")
+        assert await asyncio.wait_for(running, 20) == 0
+
+
+def test_where_observation_numbers_come_from_names_the_database_never_the_password():
+    from ocd.app.board.cockpit import obsnum_source
+
+    cfg = load_config(overrides=[
+        ("database", "backend", "mysql"), ("database", "mysql_host", "db.example"),
+        ("database", "mysql_database", "hetdex_obs"), ("database", "mysql_user", "ocd"),
+        ("database", "mysql_password", "s3cret-pw")])
+    said = obsnum_source(cfg, RealClock())
+    assert "MySQL database 'hetdex_obs' on db.example" in said and "s3cret-pw" not in said
+
+
+def test_the_next_shots_are_planned_again_when_conditions_move_a_step_not_a_hair(
+        tmp_path: Path):
+    from ocd.app.board.cockpit import SEEING_STEP, Cockpit
+    from ocd.monitor.night import NightSettings, NightView
+
+    cfg = load_config(overrides=[("shots", "shot_file", str(tmp_path / "shots.dat"))])
+    view = NightView(NightSettings())
+    cockpit = Cockpit(cfg, view, time.time, lambda panels: None, RealClock())
+    view.conditions = {"seeing": 1.2, "transparency": 0.9}
+    key = cockpit._plan_key()
+    view.conditions = {"seeing": 1.21, "transparency": 0.91}
+    assert cockpit._plan_key() == key
+    view.conditions = {"seeing": 1.2 + SEEING_STEP, "transparency": 0.9}
+    assert cockpit._plan_key() != key
+    view.conditions = {"seeing": 1.2, "transparency": 0.9}
+    (tmp_path / "shots.dat").write_text("a new shot list\n")
+    assert cockpit._plan_key() != key

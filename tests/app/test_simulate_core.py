@@ -359,3 +359,34 @@ print("DEX00009 W" if left and int(left[0][5]) > 0 else "NONE nothing left of DE
         "autoschedule_main: nothing to observe: nothing left of DEX00009"
     first = calls(tmp_path)[0]["args"]
     assert float(first[2]) == pytest.approx(utc_to_jd(START), abs=1e-5)
+
+
+def test_a_simulation_in_a_thread_keeps_its_logs_and_leaves_the_others_alone(caplog):
+    """The board plans the night in a thread: what the simulated processes log goes to the
+    plan's report, never to the board's log; what the board logs meanwhile still does."""
+    import threading
+
+    from ocd.app.simulation.night import collected_logs
+
+    log = logging.getLogger("ocd.test")
+    inside, done = threading.Event(), threading.Event()
+    kept: list[str] = []
+
+    def simulate() -> None:
+        with collected_logs() as logs:
+            inside.set()
+            log.warning("a simulated shot failed")
+            assert done.wait(10)
+            kept.extend(logs.take())
+
+    with caplog.at_level(logging.WARNING, logger="ocd"):
+        worker = threading.Thread(target=simulate)
+        worker.start()
+        assert inside.wait(10)
+        log.warning("a real sign-in failed")
+        done.set()
+        worker.join(10)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "a real sign-in failed" in messages
+    assert "a simulated shot failed" not in messages
+    assert kept == ["warning: a simulated shot failed"]

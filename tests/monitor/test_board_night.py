@@ -283,3 +283,28 @@ def test_the_clock_keeps_its_speed_when_an_event_carries_none_or_an_absurd_one()
     # the real clock runs at 1x whatever the settings said
     feed(view, ocd_event(topics.MAIN_STATUS, {}, at=T0, wall=1005.0, mock=False), 1005.0)
     assert view.panel("clock")["speed"] == 1.0 and not view.panel("clock")["mock"]
+
+
+def test_a_shots_progress_is_one_line_updated_not_a_line_every_30_s():
+    view = NightView(NightSettings())
+    progress = {"shotid": "DEX00009", "pending": "virus.expose", "waited": 30.0}
+    feed(view, ocd_event(topics.RUN_SHOT_RUN, {"shotid": "DEX00009", "exec_status": 0},
+                         at=T0, origin=SHOT))
+    for k in range(1, 6):
+        feed(view, ocd_event(topics.RUN_SHOT_PROGRESS, {**progress, "waited": 30.0 * k},
+                             at=T0 + 30 * k, origin=SHOT))
+    items = view.panel("log")["items"]
+    lines = [i for i in items if i["topic"] == topics.RUN_SHOT_PROGRESS]
+    assert len(lines) == 1 and lines[0] is items[-1]
+    assert lines[0]["replaces"] < lines[0]["n"]
+    # a page that had the previous line is told which one the new one replaces
+    before = view.delta("log")
+    feed(view, ocd_event(topics.RUN_SHOT_PROGRESS, {**progress, "waited": 180.0},
+                         at=T0 + 180, origin=SHOT))
+    after = view.delta("log")["items"]
+    assert [i["replaces"] for i in after] == [before["items"][-1]["n"]]
+    # another shot process's progress has its own line
+    feed(view, ocd_event(topics.RUN_SHOT_PROGRESS, progress, at=T0 + 181,
+                         origin="ocd_run_shot@other:2"))
+    lines = [i for i in view.panel("log")["items"] if i["topic"] == topics.RUN_SHOT_PROGRESS]
+    assert len(lines) == 2 and "replaces" not in lines[-1]

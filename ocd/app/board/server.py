@@ -36,6 +36,7 @@ from ocd.app.board.auth import (
     host_name,
     own_names,
 )
+from ocd.app.board.cockpit import COCKPIT_PANELS, Cockpit
 from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
 from ocd.app.commander import send_command
@@ -171,9 +172,12 @@ class Board(Service):
         self.view = NightView(replace(options.night, mock=clock.is_mock, speed=clock.speed))
         self.follower = ClockFollower(clock, "ocd board")
         interval = 1.0 / options.max_panel_rate
-        intervals = dict.fromkeys(PANELS, interval)
+        #: The page's panels: the night's, then the cockpit's.
+        self.panels = PANELS + COCKPIT_PANELS
+        intervals = dict.fromkeys(self.panels, interval)
         intervals["bus"] = max(interval, 1.0)
-        self.hub = Hub(PANELS, APPEND_PANELS, intervals, self._build)
+        self.hub = Hub(self.panels, APPEND_PANELS, intervals, self._build)
+        self.cockpit = Cockpit(cfg, self.view, self.ocd_now, self.hub.changed, clock)
         self.sessions = Sessions(options.session_hours * 3600.0)
         self.brake = SignInBrake(options.users)
         #: One sign-in per brake record at a time (a bounded table: the users and the shared
@@ -271,6 +275,7 @@ class Board(Service):
                  ", ".join(repr(t) for t in self.plan.topics))
         self.spawn(self._every_second(), name="ticker")
         self.spawn(self._sky_loop(), name="sky chart", critical=False)
+        self.spawn(self.cockpit.run(), name="cockpit", critical=False)
         while True:
             event = await self.receive(self.subscriber)
             if event is None:
@@ -338,6 +343,8 @@ class Board(Service):
     def _build(self, panel: str, delta: bool) -> dict[str, Any] | None:
         if delta:
             return self.view.delta(panel)
+        if panel in COCKPIT_PANELS:
+            return self.cockpit.panel(panel)
         data = self.view.panel(panel)
         if panel == "sky":
             data.update(self.sky)
@@ -359,7 +366,7 @@ class Board(Service):
 
     async def _snapshot(self, request: web.Request) -> web.Response:
         """Every panel as JSON: what a page gets first, for scripts and GUI authors."""
-        return web.json_response({p: self._build(p, False) for p in PANELS})
+        return web.json_response({p: self._build(p, False) for p in self.panels})
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin")

@@ -28,6 +28,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -281,11 +282,21 @@ class SimulatedEdges:
 
 
 class _Collect(logging.Handler):
-    """Keeps what the simulated processes log (warnings and errors) for the report."""
+    """Keeps what the simulated processes log (warnings and errors) for the report: the
+    records of the simulating thread only."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
         self.lines: list[str] = []
+        self.addFilter(self._ours)
+
+    def _ours(self, record: logging.LogRecord) -> bool:
+        return record.thread == self.thread
+
+    def refuse(self, record: logging.LogRecord) -> bool:
+        """The filter of the other handlers: every record but the simulating thread's."""
+        return record.thread != self.thread
 
     def emit(self, record: logging.LogRecord) -> None:
         if len(self.lines) < 1000:
@@ -299,17 +310,22 @@ class _Collect(logging.Handler):
 
 @contextlib.contextmanager
 def collected_logs() -> Iterator[_Collect]:
-    """While simulating, what OCD logs goes to the report, not to the terminal."""
+    """While simulating, what OCD logs goes to the report, not to the terminal: the records of
+    the simulating thread are kept from the other handlers, so that a process that simulates
+    in a thread (the board's plan of the night) logs its own records as before, and never a
+    simulated shot's failure as if it were real."""
     handler = _Collect()
     logger = logging.getLogger("ocd")
-    propagate = logger.propagate
+    others = [h for owner in (logger, logging.getLogger()) for h in owner.handlers]
+    for other in others:
+        other.addFilter(handler.refuse)
     logger.addHandler(handler)
-    logger.propagate = False
     try:
         yield handler
     finally:
         logger.removeHandler(handler)
-        logger.propagate = propagate
+        for other in others:
+            other.removeFilter(handler.refuse)
 
 
 def idle_limit(cfg: Config, tick: float) -> float:

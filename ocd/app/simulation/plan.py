@@ -21,11 +21,12 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import zmq.asyncio
 
 from ocd.app.simulation.calendar import morning_twilight
+from ocd.app.simulation.night import NightResult
 from ocd.app.simulation.report import check_png, render_night, results_document
 from ocd.app.simulation.simulate import (
     Request,
@@ -49,6 +50,7 @@ from ocd.core import topics
 from ocd.core.events import MainStatus, decode
 from ocd.errors import UsageError, printable_lines
 from ocd.shell.clock_source import choose_clock_now
+from ocd.shots.store import ShotStore
 from ocd.tcs.sim.weather import Weather
 
 #: Real seconds ``ocd plan`` waits for a running main loop's status (it comes with every TCS
@@ -114,6 +116,32 @@ def conditions(cfg: Config, seeing: float | None, transparency: float | None
     return seeing, transparency, "; ".join(said) or "as given"
 
 
+def plan_end(cfg: Config, start: dt.datetime) -> dt.datetime | None:
+    """The end of the stretch a plan from ``start`` covers (morning twilight); None when the
+    night is over (a minute or less left)."""
+    end = morning_twilight(start, cfg.get_float("schedule", "sun_altitude"))
+    return None if end <= start + dt.timedelta(minutes=1) else end
+
+
+def expected_night(cfg: Config, store: ShotStore, start: dt.datetime, end: dt.datetime,
+                   seeing: float, transparency: float) -> NightResult:
+    """The night OCD expects from ``start`` to ``end`` under steady ``seeing`` and
+    ``transparency``, HETDEX allowed and the TCS up: what ``ocd plan`` prints and the board
+    shows as "next" (one code for both, so they never disagree). ``store`` is read, never
+    changed."""
+    weather = Weather("steady", seeing=seeing, transparency=transparency)
+    request = Request([(start, end)], "steady", 1)
+    return simulate_nights(cfg, request, store, weather=weather)[0]
+
+
+def expected_shots(result: NightResult) -> list[dict[str, Any]]:
+    """The shots of an expected night in time order, JSON-ready: shot id, track, expected
+    start and end (Unix seconds), and where the shot is (RA hours, Dec degrees)."""
+    shots = sorted(result.report.shots, key=lambda s: s.start)
+    return [{"shotid": s.shotid, "track": s.track, "start": s.start, "end": s.end,
+             "ra": s.ra, "dec": s.dec} for s in shots]
+
+
 def plan(cfg: Config, *, at: str | None = None, seeing: float | None = None,
          transparency: float | None = None, shots: Path | None = None,
          as_json: bool = False, plot: Path | None = None, out: TextIO | None = None) -> int:
@@ -127,8 +155,8 @@ def plan(cfg: Config, *, at: str | None = None, seeing: float | None = None,
         clock = choose_clock_now(cfg).clock  # a running main loop's mock clock, if any
         start = clock.utc().replace(microsecond=0)
         source = "OCD's mock clock" if clock.is_mock else "now"
-    end = morning_twilight(start, cfg.get_float("schedule", "sun_altitude"))
-    if end <= start + dt.timedelta(minutes=1):
+    end = plan_end(cfg, start)
+    if end is None:
         raise UsageError(f"{start:%Y-%m-%d %H:%M} UTC is at the very end of the night: "
                          "nothing to plan")
     tick_interval(cfg)
@@ -137,10 +165,8 @@ def plan(cfg: Config, *, at: str | None = None, seeing: float | None = None,
     seeing_now, transparency_now, why = conditions(cfg, seeing, transparency)
     store = read_shots(cfg, shots)
     say_lacking_inputs(cfg, store, "plan")
-    weather = Weather("steady", seeing=seeing_now, transparency=transparency_now)
-    request = Request([(start, end)], "steady", 1)
-    results = simulate_nights(cfg, request, store, weather=weather)
-    result = results[0]
+    result = expected_night(cfg, store, start, end, seeing_now, transparency_now)
+    results = [result]
     how = (f"tonight's plan from {start:%H:%M} ({source}) to morning twilight at {end:%H:%M} "
            f"UTC, seeing {seeing_now:.2f}\" and transparency {transparency_now:.2f} all night "
            f"({why}), HETDEX shots allowed, the TCS up")

@@ -126,6 +126,7 @@ function renderClock() {
   const d = new Date(now * 1000);
   setText("clock-utc", `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} `
     + `${hms(now)} UTC`);
+  setText("clock-het", `${hetLocal(now)} at HET`);
   setText("clock-kind", c.mock ? `mock clock ${c.speed}×` : "real clock");
   const notices = c.notices || [];
   const last = notices.length ? notices[notices.length - 1] : null;
@@ -265,8 +266,7 @@ function makePlot(svg, W) {
     made.panes.push(pane);
   }
   for (let k = 0; k <= 4; k++) made.times.push(el("svg:text", { y: 238, "text-anchor": "middle" }));
-  parts.push(...made.times, el("svg:text", { x: W - PLOT_RIGHT - 4, y: 22, "text-anchor": "end" },
-    "guider 1 blue, guider 2 violet; dashed: the limit OCD applies"));
+  parts.push(...made.times, ...guiderLegend(W - PLOT_RIGHT - 4, 22));
   svg.setAttribute("viewBox", `0 0 ${W} 240`);
   svg.replaceChildren(...parts);
   return made;
@@ -360,6 +360,8 @@ function renderSky() {
       + (s.observable ? ", observable now" : "")));
     parts.push(dot);
   }
+  const moonMark = skyMoon();
+  if (moonMark) parts.push(moonMark);
   svg.replaceChildren(...parts);
   renderPointing();
   setText("sky-note", sky.error ? sky.error : `${(sky.shots || []).length} shots`
@@ -383,8 +385,13 @@ function renderPointing() {
     $("sky-chart").appendChild(mark);
   }
   const [x, y] = skyXY(pointing.altaz.az, pointing.altaz.alt);
+  // where the TCS says it points; not tracking (parked, or a replayed TCS that does not follow
+  // OCD's gotos), the mark is hollow and says so
+  const tracking = pointing.pointing && pointing.pointing.tracking;
   setAttr(mark, "d", `M ${x - 7} ${y} H ${x + 7} M ${x} ${y - 7} V ${y + 7}`);
-  putText(mark.firstChild, `pointing: alt ${pointing.altaz.alt}°, az ${pointing.altaz.az}°`);
+  setAttr(mark, "class", tracking ? "pointing" : "pointing idle");
+  putText(mark.firstChild, `pointing: alt ${pointing.altaz.alt}°, az ${pointing.altaz.az}°`
+    + (tracking ? ", tracking" : ", the TCS says it is not tracking"));
 }
 
 // -- drawing, at most once per animation frame -----------------------------------------------------
@@ -417,10 +424,107 @@ function draw() {
   }
 }
 
+// -- the cockpit: HET's local time, the Sun, the Moon, what comes next --------------------------
+const HET_ZONE = "America/Chicago";
+const localFormats = {};
+
+function hetLocal(seconds) {
+  const zone = (state.panels.almanac && state.panels.almanac.zone) || HET_ZONE;
+  if (!localFormats[zone]) {
+    localFormats[zone] = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+  }
+  const parts = Object.fromEntries(localFormats[zone].formatToParts(new Date(seconds * 1000))
+    .map((p) => [p.type, p.value]));
+  return `${parts.hour}:${parts.minute}:${parts.second} ${parts.timeZoneName}`;
+}
+
+function hoursMinutes(seconds) {
+  const m = Math.max(0, Math.round(seconds / 60));
+  return `${Math.floor(m / 60)}h${pad(m % 60)}`;
+}
+
+function renderCockpit() {
+  const p = state.panels.almanac;
+  const now = ocdNow();
+  const a = p && p.almanac;
+  if (p && p.error) setText("sun", `Sun and Moon: ${p.error}`);
+  if (a && now !== null) {
+    setText("sun", `Sun ${a.sun.toFixed(1)}°`);
+    let countdown = "";
+    if (now < a.dark_start) countdown = `dark (Sun ${a.sun_limit}°) in ${hoursMinutes(a.dark_start - now)}`;
+    else if (now < a.dark_end) countdown = `dark · dawn (Sun ${a.sun_limit}°) in ${hoursMinutes(a.dark_end - now)}`;
+    else countdown = "dark time over";
+    setText("countdown", countdown);
+    const m = a.moon;
+    setText("moon", `Moon ${m.alt >= 0 ? `${m.alt.toFixed(0)}° up` : "down"}, `
+      + `${Math.round(m.illumination * 100)} % lit`);
+    const d = p.moon_distance || {};
+    const said = [];
+    if (d.running) said.push(`${d.running.degrees.toFixed(0)}° from ${d.running.shotid} (running)`);
+    if (d.next) said.push(`${d.next.degrees.toFixed(0)}° from ${d.next.shotid} (next)`);
+    setText("moon-distance", said.join(", "));
+  }
+  const states = state.panels.states;
+  const started = states && states.main_loop && states.main_loop.started;
+  setText("obsnum-source", started && started.obsnum ? started.obsnum
+    : p && p.obsnum ? p.obsnum : "");
+}
+
+function renderNext() {
+  const p = state.panels.next;
+  if (!p) return;
+  const now = ocdNow();
+  const upcoming = p.shots.filter((s) => now === null || s.end === null || s.end > now).slice(0, 8);
+  $("next").tBodies[0].replaceChildren(...upcoming.map((s) => {
+    const tr = el("tr");
+    for (const cell of [hms(s.start).slice(0, 5), hetLocal(s.start).slice(0, 5), s.shotid,
+      s.track, s.end === null ? "end" : hms(s.end).slice(0, 5)]) tr.appendChild(el("td", {}, cell));
+    return tr;
+  }));
+  setText("next-note", p.error ? p.error : p.t === null ? "planning…"
+    : `as ocd plan sees it at ${hms(p.t).slice(0, 5)}, seeing ${p.seeing}", transparency ${p.transparency}`
+      + (upcoming.length ? "" : ": no shot expected before dawn"));
+}
+
+function skyMoon() {
+  const p = state.panels.almanac;
+  const m = p && p.almanac && p.almanac.moon;
+  if (!m || m.alt < 0) return null;
+  const [x, y] = skyXY(m.az, m.alt);
+  const mark = el("svg:circle", { cx: x.toFixed(1), cy: y.toFixed(1), r: 7, class: "moon",
+    id: "sky-moon", "fill-opacity": (0.25 + 0.75 * m.illumination).toFixed(2) });
+  mark.appendChild(el("svg:title", {}, `Moon: alt ${m.alt.toFixed(1)}°, az ${m.az.toFixed(1)}°, `
+    + `${Math.round(m.illumination * 100)} % lit`));
+  return mark;
+}
+
+function guiderLegend(xRight, y) {
+  // the guiders named in the plot's own legend, drawn with their line styles
+  const parts = [];
+  let x = xRight;
+  for (const [g, text] of [[2, "guider 2"], [1, "guider 1"]]) {
+    const label = el("svg:text", { x, y, "text-anchor": "end" }, text);
+    parts.push(label);
+    x -= text.length * 6.5 + 4;
+    parts.push(el("svg:line", { x1: x - 22, x2: x - 2, y1: y - 4, y2: y - 4, class: `g${g}` }));
+    x -= 34;
+  }
+  parts.push(el("svg:text", { x, y, "text-anchor": "end" }, "dashed: the limit OCD applies ·"));
+  return parts;
+}
+
+function foldLog(items) {
+  // a shot's progress replaces its previous line (the board says which: "replaces")
+  const replaced = new Set(items.filter((i) => i.replaces !== undefined).map((i) => i.replaces));
+  return replaced.size ? items.filter((i) => !replaced.has(i.n)) : items;
+}
+
 // -- updates from the board ---------------------------------------------------------------------
-const RENDER = { clock: [renderClock], states: [renderStates], shot: [renderShot, renderDecision],
-  decision: [renderDecision], completed: [renderCompleted], log: [renderLog], bus: [renderBus],
-  metrology: [renderMetrology], sky: [renderSky], pointing: [renderPointing] };
+const RENDER = { clock: [renderClock], states: [renderStates, renderCockpit],
+  shot: [renderShot, renderDecision], decision: [renderDecision], completed: [renderCompleted],
+  log: [renderLog], bus: [renderBus], metrology: [renderMetrology], sky: [renderSky],
+  pointing: [renderPointing], almanac: [renderCockpit, renderSky], next: [renderNext, renderCockpit] };
 
 function mergeItems(old, update, limit) {
   const last = old.length ? old[old.length - 1].n : 0;
@@ -432,7 +536,9 @@ function apply(panel, data) {
   if (panel === "hello") { state.users = data.users; renderUser(); return; }
   if (panel === "log") {
     if (!data.delta) logDrawn = null; // a whole log: drawn again, not added to
-    logItems = mergeItems(logItems, data, LOG_MAX);
+    const merged = mergeItems(logItems, data, LOG_MAX);
+    logItems = foldLog(merged);
+    if (logItems.length !== merged.length) logDrawn = null; // a progress line replaced
   }
   if (panel === "metrology") series = mergeItems(series, data, 20000);
   state.panels[panel] = data;
@@ -539,6 +645,7 @@ function setup() {
   loadSession().catch(() => {});
   connect();
   setInterval(() => schedule(renderClock, renderProgress, renderAges), 250);
+  setInterval(() => schedule(renderCockpit, renderNext), 1000);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) schedule(); });
 }
 

@@ -319,6 +319,20 @@ class Orchestrator:
             return False, self._decide(actions, now)
         return True, self._decide(actions, now)
 
+    def competitor(self, who: str, now: float) -> list[Action]:
+        """Another main loop drives this telescope (``who``: one line naming it): automatic
+        shots are forbidden until the RA allows them again (``ocd allow_hetdex start``, once
+        one of the two is stopped), and the bus is told why (``ocd.main_loop.error``, stage
+        ``guard``)."""
+        by = "the one-main-loop guard"
+        actions: list[Action] = [error_event(
+            "guard", f"{who}; automatic shots forbidden (one main loop per telescope)")]
+        change = self.hetdex.set(False, by)
+        if change is not None:
+            self._changed(actions, change)
+            actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": False, "by": by}))
+        return self._decide(actions, now)
+
     def start_failed(self, stage: str, error: str, now: float) -> list[Action]:
         """Starting the chosen shot failed before it published anything (e.g. no obsnum)."""
         actions: list[Action] = [error_event(stage, error, self.step.shot)]

@@ -236,10 +236,11 @@ class MainLoop(Service):
         self.on_close(guard.release)
         self.spawn(guard.keep(), name="claims on the telescope", daemon=True)
 
-    def _competitor(self, line: str) -> None:
+    def _competitor(self, line: str, new: bool) -> None:
         """Another main loop drives this telescope: automatic shots stop, said on the bus
         (``ocd.main_loop.error``, stage ``guard``) and so in one line of the window."""
-        self.engine.execute(self.orchestrator.competitor(line, self.clock.timestamp()), "guard")
+        self.engine.execute(self.orchestrator.competitor(line, self.clock.timestamp(), new),
+                            "guard")
 
     def _lock_obsnum_file(self) -> OwnerLock | None:
         """The ``ocd run`` lock of the SQLite file of observation numbers (None with MySQL)."""

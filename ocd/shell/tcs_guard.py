@@ -58,12 +58,12 @@ class TcsGuard:
     """The claims of one main loop on the gateways of its client."""
 
     def __init__(self, client: GatewayClient, me: Identity, lease: float,
-                 on_competitor: Callable[[str], None]) -> None:
+                 on_competitor: Callable[[str, bool], None]) -> None:
         self.client, self.me, self.lease = client, me, lease
         self.on_competitor = on_competitor
         #: Gateways that do not know claims (an older gateway): said once, not guarded.
         self._unguarded: set[str] = set()
-        #: Competitors already reported (each said once while it lasts).
+        #: Competitors seen at the last renewal (each said once while it lasts).
         self._reported: set[str] = set()
 
     async def _claim(self, url: str, wait: float, *, running: bool,
@@ -129,11 +129,11 @@ class TcsGuard:
                 names.append(identity_of(rival).describe())
             except ClaimError:
                 names.append("a main loop that did not say who it is")
-        new = [name for name in names if name not in self._reported]
+        new = any(name not in self._reported for name in names)
         self._reported = set(names)
-        if new:
+        if names:  # at every renewal while it lasts: automatic shots stay forbidden
             self.on_competitor(f"another ocd run drives the telescope at {url}: "
-                               f"{'; '.join(new)}")
+                               f"{'; '.join(names)}", new)
 
     async def release(self) -> None:
         """Give the claims up (the main loop stops): the next one need not wait a lease."""

@@ -438,3 +438,19 @@ def test_a_restarted_main_loop_ends_the_shot_of_its_killed_predecessor():
         exc_value="ocd run was killed", shot_origin="ocd_run_shot@h:1"), 3.0)
     assert orc.run_shot.state == "error"
     assert "ocd run was killed" in published(actions, "ocd.states.change")[0]["msg"]
+
+
+def test_a_competitor_forbids_automatic_shots_said_once_and_again_if_allowed_meanwhile():
+    orc, _ = ready()
+    actions = orc.competitor("another ocd run drives the telescope at tcp://gw:1: X", 1.0)
+    assert published(actions, "ocd.states.hetdex_allowed") == [
+        {"allowed": False, "by": "the one-main-loop guard"}]
+    [error] = published(actions, "ocd.main_loop.error")
+    assert error["stage"] == "guard" and error["error"].endswith(
+        "X; automatic shots forbidden (one main loop per telescope)")
+    assert kinds(actions, RequestSchedule) == []
+    assert orc.competitor("the same", 2.0, new=False) == []  # said once while it lasts
+    allow(orc, 3.0, rid="r2")
+    again = orc.competitor("the same", 4.0, new=False)  # the RA allowed them: forbidden again
+    assert published(again, "ocd.states.hetdex_allowed")[0]["allowed"] is False
+    assert len(published(again, "ocd.main_loop.error")) == 1

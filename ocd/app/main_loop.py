@@ -50,7 +50,7 @@ from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
 from ocd.core.payload import ocd_time
 from ocd.core.sources import OCD_SOURCES, REPLAY
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable
 from ocd.monitor.narrator import ERROR, INFO, WARNING, Line, Narrator
 from ocd.obsnum import (
     SqliteAllocator,
@@ -157,6 +157,8 @@ class MainLoop(Service):
         self._sent_shots: dict[Path, ShotStore] = {}
         self.journal = self.shots.journal
         self.log_events = cfg.get_bool("general", "log_events")
+        #: Other main loops heard on the bus (each said once).
+        self._rivals_on_bus: set[str] = set()
         #: Commands made before now (a captured frame re-sent after a restart) are refused.
         self.freshness = Freshness(cfg.get_float("security", "command_max_age"), time.time())
 
@@ -365,7 +367,26 @@ class MainLoop(Service):
             log.info("event %s %s", event.topic, event.data)
         if isinstance(decoded, _NARRATED):  # shots (ours or by hand), commands
             self._tell(self.narrator.tell(decoded, ocd_time(event.payload)))
+        if event.topic == topics.HEARTBEAT_REPLY:
+            self._greeted(event)
+            return False
         return not self.responder.handle_nowait(event)
+
+    def _greeted(self, reply: Event) -> None:
+        """A heartbeat reply (a greeting, or the answer to someone's enquiry) came on an OCD
+        address this loop subscribes to: one from another main loop means two main loops
+        share this bus (it started since this one did): automatic shots stop."""
+        origin = reply.origin or "a main loop that did not say who it is"
+        if reply.payload.get("service") != "ocd_main_loop" \
+                or origin in (self.main_pub.origin, self.shot_pub.origin):
+            return
+        addresses = reply.payload.get("addresses")
+        where = ", ".join(str(url)[:200] for url in list(addresses.values())[:4]) \
+            if isinstance(addresses, dict) else "?"
+        new = origin not in self._rivals_on_bus
+        self._rivals_on_bus.add(origin)
+        self._competitor(printable(f"another ocd run publishes on an address this one "
+                                   f"subscribes to: {origin[:200]} publishing on {where}"), new)
 
     def on_guarded_error(self, stage: str, subject: str, exc: Exception) -> None:
         self.engine.report_failure(stage, subject, exc)

@@ -2,7 +2,9 @@
 with their own bus addresses, shot files and observation-number files, but one ``ocd sim_tcs``
 (the same TCS gateway). The second is refused, naming the first; and when the second got the
 telescope while the first was stopped (SIGSTOP longer than the claim's lease), the first finds
-it as soon as it runs again and stops automatic shots, and so does the second."""
+it as soon as it runs again and stops automatic shots, and so does the second. And on the bus:
+a main loop that hears another one greet on an address it subscribes to (started since, with
+its own telescope and files) stops automatic shots too."""
 
 from __future__ import annotations
 
@@ -119,3 +121,35 @@ def test_a_main_loop_finding_another_on_its_telescope_stops_automatic_shots(tele
     assert len(said) == 1, said
     assert f"(process {second.popen.pid} on " in said[0]
     assert said[0].endswith("automatic shots forbidden (one main loop per telescope)")
+
+
+def test_a_main_loop_hearing_another_on_an_address_it_subscribes_to_stops_automatic_shots(
+        telescope):
+    """The second loop binds the first's second shot address (which the first subscribes to,
+    as it subscribes to every address of the list) and nothing else of the first's: it starts,
+    it greets the first's subscriber, and the first stops automatic shots."""
+    first, root = telescope.run, telescope.root
+    allowed = run_ocd("allow_hetdex", "start", *telescope.args, "--timeout", "20", cwd=root)
+    assert allowed.returncode == 0, allowed.stderr
+    other = root / "bus-second"
+    other.mkdir()
+    shutil.copy(root / "shots.dat", other / "shots.dat")
+    sets = {"urls.ocd_main_loop": f"ipc://{other}/main.ipc",
+            "urls.ocd_run_shot": f"ipc://{root}/shot1.ipc",
+            "urls.ocd_allow_hetdex": f"ipc://{other}/allow0.ipc",
+            "urls.event_urls": f"ipc://{other}/tcs.ipc", "tcs.backend": "simulated",
+            "shots.shot_file": str(other / "shots.dat"),
+            "database.sqlite_path": str(other / "obsnum.sqlite")}
+    args = [a for name, value in sets.items() for a in ("--set", f"{name}={value}")]
+    second = OcdProcess(("run", *telescope.args, "--yes", *args), root, "second run")
+    telescope.processes.insert(0, second)
+    _, error = telescope.tap.wait_for(topic_is("ocd.main_loop.error", stage="guard"), 60,
+                                      what="the first loop's guard error")
+    assert error.origin.endswith(f":{first.popen.pid}"), error.origin
+    assert error.payload["error"].startswith(
+        "another ocd run publishes on an address this one subscribes to: ")
+    assert f":{second.popen.pid} publishing on " in error.payload["error"]
+    assert f"ipc://{root}/shot1.ipc" in error.payload["error"]
+    telescope.tap.wait_for(topic_is("ocd.states.hetdex_allowed", allowed=False,
+                                    by="the one-main-loop guard"), 20)
+    assert second.popen.poll() is None, second.stderr()  # it heard nothing of the first

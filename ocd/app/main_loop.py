@@ -50,7 +50,7 @@ from ocd.core.events import InboundEvent, decode
 from ocd.core.orchestrator import Orchestrator
 from ocd.core.payload import ocd_time
 from ocd.core.sources import OCD_SOURCES, REPLAY
-from ocd.errors import OcdError
+from ocd.errors import OcdError, printable
 from ocd.monitor.narrator import ERROR, INFO, WARNING, Line, Narrator
 from ocd.obsnum import (
     SqliteAllocator,
@@ -64,6 +64,7 @@ from ocd.shell.engine import Engine
 from ocd.shell.mock_guard import confirm_mock_time
 from ocd.shell.service import Service, run_service
 from ocd.shell.settings import orchestrator_settings, tcs_source, tcs_topics
+from ocd.shell.tcs_guard import TcsGuard, identity
 from ocd.shots.book import ShotFile
 from ocd.shots.files import MAX_SHOT_FILE_BYTES
 from ocd.shots.journal import JournalEntry, interrupted_finish
@@ -73,6 +74,7 @@ from ocd.shots.store import ShotStore, load_shots
 from ocd.sky.autoschedule import schedule_with_config
 from ocd.sky.scheduler import Conditions, ScheduleResult
 from ocd.tcs.factory import subsystems_from_config
+from ocd.tcs.gateway import GatewayClient
 
 log = logging.getLogger(__name__)
 #: The narration of the night in the window of ``ocd run`` (``--quiet``: warnings only).
@@ -155,6 +157,8 @@ class MainLoop(Service):
         self._sent_shots: dict[Path, ShotStore] = {}
         self.journal = self.shots.journal
         self.log_events = cfg.get_bool("general", "log_events")
+        #: Other main loops heard on the bus (each said once).
+        self._rivals_on_bus: set[str] = set()
         #: Commands made before now (a captured frame re-sent after a restart) are refused.
         self.freshness = Freshness(cfg.get_float("security", "command_max_age"), time.time())
 
@@ -196,6 +200,7 @@ class MainLoop(Service):
             rules=main_loop_rules(self.tcs_topics)))
         self.subsystems = subsystems_from_config(cfg, ctx, self.clock)
         self.on_close(self.subsystems.close)
+        await self._claim_the_telescope()
         self.runner = ShotRunner(self.shot_pub.publish, self.subsystems,
                                  plan_from_config(cfg), locator_from_config(cfg), self.clock)
         self.runner.read_files = self._read_off_the_loop
@@ -219,6 +224,25 @@ class MainLoop(Service):
         if found is not None:
             raise OcdError(f"another ocd run is already running on this bus: "
                            f"{found.describe()}; stop it first (one main loop at a time)")
+
+    async def _claim_the_telescope(self) -> None:
+        """Stop with one line naming the main loop that already drives the TCS gateways this
+        one would drive (whatever bus addresses each uses); once granted, keep the claims
+        while running and release them when stopping (:mod:`ocd.shell.tcs_guard`)."""
+        if not isinstance(self.subsystems, GatewayClient):
+            return  # simulated subsystems: no telescope to share
+        me = identity(self.main_pub.origin, [self.main_pub.url, self.shot_pub.url])
+        guard = TcsGuard(self.subsystems, me, self.cfg.get_float("tcs", "claim_lease"),
+                         self._competitor)
+        await guard.claim_at_start()
+        self.on_close(guard.release)
+        self.spawn(guard.keep(), name="claims on the telescope", daemon=True)
+
+    def _competitor(self, line: str, new: bool) -> None:
+        """Another main loop drives this telescope: automatic shots stop, said on the bus
+        (``ocd.main_loop.error``, stage ``guard``) and so in one line of the window."""
+        self.engine.execute(self.orchestrator.competitor(line, self.clock.timestamp(), new),
+                            "guard")
 
     def _lock_obsnum_file(self) -> OwnerLock | None:
         """The ``ocd run`` lock of the SQLite file of observation numbers (None with MySQL)."""
@@ -343,7 +367,26 @@ class MainLoop(Service):
             log.info("event %s %s", event.topic, event.data)
         if isinstance(decoded, _NARRATED):  # shots (ours or by hand), commands
             self._tell(self.narrator.tell(decoded, ocd_time(event.payload)))
+        if event.topic == topics.HEARTBEAT_REPLY:
+            self._greeted(event)
+            return False
         return not self.responder.handle_nowait(event)
+
+    def _greeted(self, reply: Event) -> None:
+        """A heartbeat reply (a greeting, or the answer to someone's enquiry) came on an OCD
+        address this loop subscribes to: one from another main loop means two main loops
+        share this bus (it started since this one did): automatic shots stop."""
+        origin = reply.origin or "a main loop that did not say who it is"
+        if reply.payload.get("service") != "ocd_main_loop" \
+                or origin in (self.main_pub.origin, self.shot_pub.origin):
+            return
+        addresses = reply.payload.get("addresses")
+        where = ", ".join(str(url)[:200] for url in list(addresses.values())[:4]) \
+            if isinstance(addresses, dict) else "?"
+        new = origin not in self._rivals_on_bus
+        self._rivals_on_bus.add(origin)
+        self._competitor(printable(f"another ocd run publishes on an address this one "
+                                   f"subscribes to: {origin[:200]} publishing on {where}"), new)
 
     def on_guarded_error(self, stage: str, subject: str, exc: Exception) -> None:
         self.engine.report_failure(stage, subject, exc)

@@ -203,8 +203,10 @@ def ocd_schemas(prefixes: Iterable[str]) -> dict[str, str]:
 
 
 def main_loop_rules(tcs: TcsTopics) -> PayloadRules:
-    """What ``ocd run`` acts on: the TCS topics, shots, commands and heartbeat enquiries."""
-    acted_on = (topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX, topics.HEARTBEAT_ENQUIRY)
+    """What ``ocd run`` acts on: the TCS topics, shots, commands, heartbeat enquiries, and
+    the replies (a greeting there names another main loop)."""
+    acted_on = (topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX, topics.HEARTBEAT_ENQUIRY,
+                topics.HEARTBEAT_REPLY)
     return PayloadRules({**tcs_schemas(tcs), **ocd_schemas(acted_on)},
                         guarded=(topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX))
 

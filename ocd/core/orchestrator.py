@@ -322,6 +322,22 @@ class Orchestrator:
             return False, self._decide(actions, now)
         return True, self._decide(actions, now)
 
+    def competitor(self, who: str, now: float, new: bool = True) -> list[Action]:
+        """Another main loop drives this telescope (``who``: one line naming it; ``new``: not
+        said before): automatic shots are forbidden, again if the RA allowed them while it
+        lasts, and the bus is told why (``ocd.main_loop.error``, stage ``guard``) when it is
+        new or they were allowed again. The RA allows them once one of the two is stopped."""
+        by = "the one-main-loop guard"
+        actions: list[Action] = []
+        change = self.hetdex.set(False, by)
+        if change is not None or new:
+            actions.append(error_event(
+                "guard", f"{who}; automatic shots forbidden (one main loop per telescope)"))
+        if change is not None:
+            self._changed(actions, change)
+            actions.append(Publish(topics.STATES_HETDEX_ALLOWED, {"allowed": False, "by": by}))
+        return self._decide(actions, now)
+
     def start_failed(self, stage: str, error: str, now: float) -> list[Action]:
         """Starting the chosen shot failed before it published anything (e.g. no obsnum)."""
         actions: list[Action] = [error_event(stage, error, self.step.shot)]

@@ -88,5 +88,6 @@ class TcsTopics:
         return [self.heartbeat, self.ra_dec, *self.metrology]
 
 
-#: What ``ocd run`` always subscribes to from the OCD processes, beside the TCS topics.
-MAIN_LOOP_INPUTS = (RUN_SHOT_PREFIX, COMMAND_PREFIX, HEARTBEAT_ENQUIRY)
+#: What ``ocd run`` always subscribes to from the OCD processes, beside the TCS topics (the
+#: replies: another main loop's greeting on an address it subscribes to, one main loop per bus).
+MAIN_LOOP_INPUTS = (RUN_SHOT_PREFIX, COMMAND_PREFIX, HEARTBEAT_ENQUIRY, HEARTBEAT_REPLY)

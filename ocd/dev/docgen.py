@@ -256,12 +256,13 @@ Infinity, no number beyond the double range (`1e400`, a 400-digit integer), no i
 lone surrogate, nested at most 64 levels. A process that acts on events (`ocd run`, `ocd
 run_shot -e`) also checks each payload of a topic it acts on against that topic's schema below,
 physical ranges included: the TCS topics (under the names `[topics]` gives them) and the
-`ocd.run_shot.*`, `ocd.command.*` and `ocd.heartbeat.enquiry` topics. A topic under
-`ocd.run_shot.` or `ocd.command.` that has no schema is dropped too. What fails is dropped,
-counted by kind (`frames`, `size`, `topic`, `json`, `depth`, `not_object`, `schema`,
-`unknown`: the `bus` field of `ocd.main_loop.status`), logged at most once per kind and
-`[bus] log_interval`, and never reaches a state machine. A GUI that publishes commands should
-validate against the same schemas first: `ocd.bus.validate_event(topic, payload)`.
+`ocd.run_shot.*`, `ocd.command.*`, `ocd.heartbeat.enquiry` and `ocd.heartbeat.reply`
+topics. A topic under `ocd.run_shot.` or `ocd.command.` that has no schema is dropped too.
+What fails is dropped, counted by kind (`frames`, `size`, `topic`, `json`, `depth`,
+`not_object`, `schema`, `unknown`: the `bus` field of `ocd.main_loop.status`), logged at
+most once per kind and `[bus] log_interval`, and never reaches a state machine. A GUI that
+publishes commands should validate against the same schemas first:
+`ocd.bus.validate_event(topic, payload)`.
 
 ## Sending a command from a GUI
 

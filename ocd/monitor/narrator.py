@@ -28,6 +28,8 @@ from ocd.timetext import hms
 _PENDING_COMMANDS = 256
 #: Longest reason quoted in a line.
 _REASON = 160
+#: Longest narrated line naming another main loop (its origin, process and addresses).
+_NAMING = 600
 
 INFO, WARNING, ERROR = "info", "warning", "error"
 #: Reasons to wait that only say a shot is under way.
@@ -136,6 +138,8 @@ class Narrator:
         self._last["decision"] = ""
         if e.stage == "n_obs":  # the shot is done: its bookkeeping is not
             return [Line(ERROR, _clip(e.error))]
+        if e.stage == "guard":  # another main loop drives the telescope: named in full
+            return [Line(ERROR, _clip(e.error, _NAMING))]
         return [Line(ERROR, f"could not start shot {e.shotid} ({e.stage}): {_clip(e.error)}")]
 
     def _by(self, origin: str) -> str:

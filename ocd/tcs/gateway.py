@@ -13,6 +13,10 @@ The gateway binds a ROUTER socket; OCD connects a DEALER, so several commands ca
 (an ``abort`` while an ``expose`` runs). A REQ client works too: the gateway answers with the
 same envelope frames it received. Commands and parameters: :data:`ocd.tcs.interface.COMMANDS`.
 
+The gateway itself answers subsystem ``gateway``: ``claim`` and ``release``, by which each main
+loop says it drives this telescope (its identity and a lease of real seconds), so that a second
+main loop finds the first one here whatever bus addresses each uses (:mod:`ocd.tcs.claims`).
+
 A command survives a gateway that goes away and comes back while it is pending: the request is
 sent again, unchanged (same ``id``), when the connection is made again, and the gateway treats a
 repeated ``id`` as the same command (joined while it runs, its reply sent again once done), so a
@@ -41,6 +45,7 @@ from ocd.bus import BindHint, BusSecurity, RateLimitedLog, bind
 from ocd.bus.envelope import loads
 from ocd.clock import Clock, real_seconds
 from ocd.errors import printable
+from ocd.tcs.claims import ClaimError, Claims, identity_of
 from ocd.tcs.interface import Subsystems, TcsError, check_command
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,8 @@ _REMEMBERED = 256
 _ENVELOPES = 4
 #: Longest request id a gateway remembers (a longer one is served, never de-duplicated).
 _ID_MAX = 200
+#: The subsystem name of the gateway's own commands (:mod:`ocd.tcs.claims`).
+GATEWAY = "gateway"
 
 
 @dataclass
@@ -182,13 +189,23 @@ class GatewayClient:
         url = self.urls.get(subsystem)
         if not url:
             raise TcsError(f"no gateway address for subsystem {subsystem} ([urls] {subsystem})")
+        ocd_timeout = self.timeout + (float(params["seconds"]) if command == "expose" else 0.0)
+        return await self.request(url, subsystem, command, params,
+                                  real_seconds(self.clock, ocd_timeout) + 5.0)
+
+    def gateways(self) -> list[str]:
+        """Each gateway address once (several subsystems may share one)."""
+        return list(dict.fromkeys(self.urls.values()))
+
+    async def request(self, url: str, subsystem: str, command: str, params: dict[str, Any],
+                      wait: float) -> dict[str, Any]:
+        """Send one request to the gateway at ``url`` and return its result; TcsError if it
+        fails or gets no reply within ``wait`` real seconds of awake time."""
         request_id = f"{self._prefix}-{next(self._ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         frame = json.dumps({"id": request_id, "subsystem": subsystem, "command": command,
                             "params": params}).encode()
         pending = self._pending[request_id] = _Pending(url, f"{subsystem}.{command}", frame, future)
-        ocd_timeout = self.timeout + (float(params["seconds"]) if command == "expose" else 0.0)
-        wait = real_seconds(self.clock, ocd_timeout) + 5.0
         try:
             await self._socket(url).send(frame)
             reply = await self._reply(pending, wait)
@@ -273,6 +290,8 @@ class GatewayServer:
             raise
         self.tasks: set[asyncio.Task[None]] = set()
         self.served = 0
+        #: The main loops that drive (or tried to drive) this telescope.
+        self.claims = Claims()
         #: Recent requests by id: the request, where to answer, the reply once made.
         self._recent: OrderedDict[str, _Served] = OrderedDict()
         self._limited = RateLimitedLog(log, 10.0)
@@ -338,9 +357,12 @@ class GatewayServer:
     async def _run(self, request_id: Any, subsystem: str, command: str,
                    params: dict[str, Any]) -> dict[str, Any]:
         try:
-            result = await self.subsystems.command(subsystem, command, **params)
+            if subsystem == GATEWAY:
+                result = self._own(command, params)
+            else:
+                result = await self.subsystems.command(subsystem, command, **params)
             reply = {"id": request_id, "ok": True, "result": result}
-        except TcsError as exc:
+        except (TcsError, ClaimError) as exc:
             reply = {"id": request_id, "ok": False, "error": str(exc)}
         except Exception as exc:  # a bad parameter value, say: one request, not the server
             self._limited.log(logging.ERROR, "failed", f"gateway {self.url}: "
@@ -349,6 +371,22 @@ class GatewayServer:
             reply = {"id": request_id, "ok": False,
                      "error": f"{subsystem}.{command} failed: {type(exc).__name__}"}
         return reply
+
+    def _own(self, command: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The gateway's own commands: a main loop claims or releases this telescope."""
+        now = asyncio.get_running_loop().time()
+        if command == "claim":
+            result = self.claims.claim(params, now)
+            if not result["granted"] and params.get("running") is True:
+                claimant = identity_of(params["main_loop"]).describe()
+                holder = identity_of(result["holder"]).describe()
+                self._limited.warning("claim", f"gateway {self.url}: two main loops drive "
+                                      f"this telescope: {claimant} and the holder {holder}")
+            return result
+        if command == "release":
+            return self.claims.release(params, now)
+        raise TcsError(f"unknown command {GATEWAY}.{printable(command[:40])} "
+                       "(known: claim, release)")
 
     async def _send(self, envelopes: list[list[bytes]], reply: dict[str, Any]) -> None:
         self.served += 1

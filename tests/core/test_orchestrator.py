@@ -456,3 +456,19 @@ def test_an_answer_from_the_shot_publisher_is_a_sign_of_its_life():
     orc.handle(HB, {}, 91.0)
     orc.tick(92.0)
     assert orc.run_shot.state == "error"
+
+
+def test_a_competitor_forbids_automatic_shots_said_once_and_again_if_allowed_meanwhile():
+    orc, _ = ready()
+    actions = orc.competitor("another ocd run drives the telescope at tcp://gw:1: X", 1.0)
+    assert published(actions, "ocd.states.hetdex_allowed") == [
+        {"allowed": False, "by": "the one-main-loop guard"}]
+    [error] = published(actions, "ocd.main_loop.error")
+    assert error["stage"] == "guard" and error["error"].endswith(
+        "X; automatic shots forbidden (one main loop per telescope)")
+    assert kinds(actions, RequestSchedule) == []
+    assert orc.competitor("the same", 2.0, new=False) == []  # said once while it lasts
+    allow(orc, 3.0, rid="r2")
+    again = orc.competitor("the same", 4.0, new=False)  # the RA allowed them: forbidden again
+    assert published(again, "ocd.states.hetdex_allowed")[0]["allowed"] is False
+    assert len(published(again, "ocd.main_loop.error")) == 1

@@ -134,7 +134,7 @@ async def test_busy_topics_reach_a_page_at_a_few_updates_a_second(served: Served
         await ws.receive(timeout=5)  # the snapshot
         start = time.monotonic()
         sent = 0
-        while time.monotonic() - start < 2.0:  # 200 metrology events a second
+        while sent < 400:  # about 200 metrology events a second (fewer on a loaded machine)
             for _ in range(20):
                 sent += 1
                 await served.tcs.publish(guider, {"seeing": 1.0 + sent / 10_000,

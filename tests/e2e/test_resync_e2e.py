@@ -144,7 +144,12 @@ def test_a_hung_obsnum_table_skips_no_number_and_the_count_is_shown(mysql_server
             _, status = tap.wait_for(topic_is("ocd.main_loop.status"), 30, first,
                                      what="a status")
             assert status.payload["obsnum_skipped"] == 0
-            assert all("nothing written" in error for error in errors), errors
+                # each given-up start says why: the start timeout, or the allocation the server
+            # cancelled (which comes first depends on the machine's speed); at least one is
+            # the server's cancellation, and none wrote a number (the first shot took 1)
+            assert all("nothing written" in error or "did not start within" in error
+                       for error in errors), errors
+            assert any("nothing written" in error for error in errors), errors
         finally:
             if holder.open:
                 holder.close()

@@ -108,17 +108,21 @@ def test_a_manual_shot_is_seen_by_listen_and_board_from_its_first_event(transpor
             manual = OcdProcess(("run_shot", "-e", "DEX00009", "--track", "W", *args,
                                  "--yes"), root, "run_shot")
             follow_the_shot(manual, listen, url, page, speed)
-        # the recorder stored the shot from its first event
-        assert recorded(root / "night.db", "ocd.run_shot.run", exec_status=0) == 1
+        # the recorder stored the shot from its first event (it writes in batches: waited for)
+        wait_until(lambda: recorded(root / "night.db", "ocd.run_shot.run", exec_status=0) > 0,
+                   30, "manual shot start in the recording",
+                   lambda: record.stderr() + (manual.stderr() if manual else ""))
     finally:
         tap.close()
         if manual is not None:
             manual.stop()
         codes = {name: proc.stop() for name, proc in processes.items()}
         errors = {name: proc.stderr()[-2000:] for name, proc in processes.items()}
+        started = recorded(root / "night.db", "ocd.run_shot.run", exec_status=0)
         shutil.rmtree(root, ignore_errors=True)
     assert codes == {"board": 0, "listen": 0, "record": 0, "run": 0, "sim_tcs": 0}, (
         codes, errors["record"])
+    assert started == 1  # stored once
 
 
 def recorded(path: Path, topic: str, exec_status: int | None = None) -> int:

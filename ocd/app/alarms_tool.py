@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import getpass
 import re
+from typing import Any
 
 from ocd.app.commander import check, send_command
 from ocd.bus import Subscriber, bus_context, security_from_config, sources_of
@@ -39,11 +40,27 @@ def _timeout(cfg: Config, timeout: float | None) -> float:
     return timeout if timeout is not None else cfg.get_float("allow_hetdex", "timeout")
 
 
-def _send(cfg: Config, topic: str, data: dict[str, object], timeout: float | None) -> int:
-    data = {**data, "by": _user()}
-    ack = asyncio.run(send_command(cfg, topic, data, clock=choose_clock_now(cfg).clock,
-                                   timeout=_timeout(cfg, timeout), target_service=SERVICE,
-                                   targets=(SERVICE,), target_name="ocd alarms watch"))
+#: Where an alarm command goes: the watcher answers it (``send_command``'s target arguments).
+TARGET: dict[str, Any] = {"target_service": SERVICE, "targets": (SERVICE,),
+                          "target_name": "ocd alarms watch"}
+#: The actions of ``ocd alarms`` that command the watcher, and their topics.
+ACTIONS = {"ack": topics.COMMAND_ALARM_ACK, "mute": topics.COMMAND_ALARM_MUTE}
+
+
+def alarm_command(action: str, alarm: str, duration: str | None = None
+                  ) -> tuple[str, dict[str, Any]]:
+    """The topic and data of ``ocd alarms ack ALARM`` or ``ocd alarms mute ALARM --for
+    DURATION`` (the board sends the same); UsageError for a duration out of range."""
+    if action == "mute":
+        return ACTIONS[action], {"alarm": alarm, "minutes": minutes_of(duration or "")}
+    return ACTIONS[action], {"alarm": alarm}
+
+
+def _send(cfg: Config, command: tuple[str, dict[str, Any]], timeout: float | None) -> int:
+    topic, data = command
+    ack = asyncio.run(send_command(cfg, topic, {**data, "by": _user()},
+                                   clock=choose_clock_now(cfg).clock,
+                                   timeout=_timeout(cfg, timeout), **TARGET))
     print(printable_lines(check(ack)))
     return 0
 
@@ -58,12 +75,11 @@ def _user() -> str:
 
 
 def acknowledge(cfg: Config, alarm: str, timeout: float | None) -> int:
-    return _send(cfg, topics.COMMAND_ALARM_ACK, {"alarm": alarm}, timeout)
+    return _send(cfg, alarm_command("ack", alarm), timeout)
 
 
 def mute(cfg: Config, alarm: str, duration: str, timeout: float | None) -> int:
-    return _send(cfg, topics.COMMAND_ALARM_MUTE,
-                 {"alarm": alarm, "minutes": minutes_of(duration)}, timeout)
+    return _send(cfg, alarm_command("mute", alarm, duration), timeout)
 
 
 def _shown(seconds: float | None) -> str:

@@ -28,19 +28,20 @@ from ocd.core import topics
 from ocd.core.events import InboundEvent, decode
 from ocd.core.payload import finite_number, ocd_time
 from ocd.core.topics import TcsTopics
+from ocd.monitor.alarm_table import URGENT, AlarmSettings, AlarmTable
 from ocd.monitor.lines import format_line
 from ocd.monitor.tally import Tally
 
 #: Every panel of the page, in the order the page lays them out.
-PANELS = ("clock", "states", "metrology", "shot", "decision", "sky", "pointing", "completed", "log",
-          "bus")
+PANELS = ("clock", "alarms", "states", "metrology", "shot", "decision", "sky", "pointing",
+          "completed", "log", "bus")
 #: Panels whose ``items`` grow: updates carry only the new items (``delta``), each with ``n``.
 APPEND_PANELS = ("metrology", "log")
 
 #: Topics that repeat all night (heartbeats, pointing, state re-publication): shown in their
 #: panels and counted in the bus panel, kept out of the log so it shows what happened.
 _PERIODIC = (topics.MAIN_STATUS, topics.STATES_STATE, topics.HEARTBEAT_ENQUIRY,
-             topics.HEARTBEAT_REPLY)
+             topics.HEARTBEAT_REPLY, topics.ALARM_LIST)
 
 MAX_TEXT = 300       # longest text kept from a payload
 MAX_TOPIC = 120      # longest topic kept
@@ -97,6 +98,7 @@ class NightSettings:
     speed: float = 1.0
     log_size: int = 500
     series_size: int = 4000
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
 
 
 @dataclass
@@ -221,6 +223,7 @@ class NightView:
                                          "obsnum_skipped": None}
         self.tally = Tally(settings.n_exposures)
         self.pointing: dict[str, Any] | None = None
+        self.alarms = AlarmTable(settings.alarms)
         # log and bus
         self.log: deque[dict[str, Any]] = deque(maxlen=settings.log_size)
         self._log_sent = 0
@@ -468,6 +471,14 @@ class NightView:
             self.decision["waiting"] = cleaned
             self._mark("decision")
 
+    def _alarm(self, e: ev.AlarmNotice, at: _Arrival) -> None:
+        if self.alarms.notice(e, at.when):
+            self._mark("alarms")
+
+    def _alarm_list(self, e: ev.AlarmList, at: _Arrival) -> None:
+        if self.alarms.listing(e):
+            self._mark("alarms")
+
     def _config_changed(self, e: ev.ConfigChanged, at: _Arrival) -> None:
         if e.changes is None:
             return
@@ -553,6 +564,9 @@ class NightView:
             level = "notice" if decoded.ok else "warning"
         elif isinstance(decoded, ev.StateChanged):
             level = "notice"
+        elif isinstance(decoded, ev.AlarmNotice):
+            level = "notice" if decoded.kind != "raised" else \
+                "error" if decoded.severity in URGENT else "warning"
         self._n += 1
         item: dict[str, Any] = {"n": self._n, "topic": topic, "level": level,
                                 "line": format_line(Event(topic, event.payload), received)}
@@ -604,6 +618,8 @@ class NightView:
             return {"items": list(self.log)}
         if name == "bus":
             return self._bus()
+        if name == "alarms":
+            return self.alarms.panel()
         raise KeyError(name)
 
     def delta(self, name: str) -> dict[str, Any] | None:
@@ -684,6 +700,8 @@ _TAKERS: dict[type, Callable[[NightView, Any, _Arrival], None]] = {
     ev.Ack: NightView._ack,
     ev.ShotAck: NightView._ack,
     ev.ConfigChanged: NightView._config_changed,
+    ev.AlarmNotice: NightView._alarm,
+    ev.AlarmList: NightView._alarm_list,
     ev.ShotStarted: NightView._shot_started,
     ev.ShotStep: NightView._shot_step,
     ev.ShotEnded: NightView._shot_ended,

@@ -26,7 +26,7 @@ from ocd.shots.store import load_shots
 
 pytestmark = pytest.mark.slow
 
-CHILDREN = ("run", "record", "db_replay", "allow_hetdex")
+CHILDREN = ("run", "record", "alarms", "db_replay", "allow_hetdex")
 
 
 class Rehearse:

@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 
 from ocd.app.board.auth import BadUsers, PasswordHash, allowed_origins, parse_users
 from ocd.config import Config
+from ocd.monitor.alarm_table import AlarmSettings
 from ocd.monitor.night import NightSettings
 from ocd.shell.settings import tcs_topics
 from ocd.shots.runner import plan_from_config
+from ocd.sky import het
 
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
@@ -95,6 +97,8 @@ def board_options(cfg: Config) -> BoardOptions:
     # the clock (mock, speed) is the board's own clock's: Board sets it
     night = NightSettings(topics=tcs_topics(cfg), max_seeing=cfg.get_float("run", "max_seeing"),
                           min_transparency=cfg.get_float("run", "min_transparency"),
-                          n_exposures=plan_from_config(cfg).n_exposures)
+                          n_exposures=plan_from_config(cfg).n_exposures,
+                          # tonight's alarms: from local noon at HET (mean solar time)
+                          alarms=AlarmSettings(noon_utc=12.0 - het.LONGITUDE / 15.0))
     return BoardOptions(host, port, users, positive["session_hours"], origins, hosts,
                         positive["max_panel_rate"], positive["command_timeout"], night)

@@ -20,6 +20,7 @@ import contextlib
 import errno
 import logging
 import math
+import re
 import socket
 import time
 from dataclasses import replace
@@ -28,6 +29,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ocd.app.alarms_tool import ACTIONS, TARGET, alarm_command
 from ocd.app.board.auth import (
     Sessions,
     SignInBrake,
@@ -53,7 +55,7 @@ from ocd.clock import Clock
 from ocd.config import Config, static_file
 from ocd.core.events import COMPLETED
 from ocd.core.topics import BOARD_SIGN_IN, COMMAND_ABORT, COMMAND_ALLOW
-from ocd.errors import OcdError, printable
+from ocd.errors import OcdError, UsageError, printable
 from ocd.monitor.night import APPEND_PANELS, PANELS, NightView
 from ocd.shell.clock_source import ClockFollower
 from ocd.shell.service import Service
@@ -74,6 +76,8 @@ COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "stop": (COMMAND_ALLOW, {"allowed": False}, "ocd_main_loop"),
     "abort": (COMMAND_ABORT, {}, None),  # whoever runs the shot answers
 }
+#: An alarm id a page may name (the watcher's rules are named so; it refuses unknown ones).
+_ALARM_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 #: Seconds a connection has to send a request's headers, and a request to send its body.
 HEADER_TIMEOUT, BODY_TIMEOUT = 10.0, 5.0
 #: Seconds, at a stop, that the pages get to answer the close of their WebSockets, and that
@@ -216,6 +220,7 @@ class Board(Service):
         app.router.add_post("/api/login", self._login)
         app.router.add_post("/api/logout", self._logout)
         app.router.add_post("/api/command", self._command)
+        app.router.add_post("/api/alarm", self._alarm)
         # a connection must send its request's headers within HEADER_TIMEOUT s of opening (or
         # of its previous answer): aiohttp's keep-alive timer runs from the connection's start
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
@@ -484,7 +489,10 @@ class Board(Service):
         response.del_cookie(COOKIE, path="/")
         return response
 
-    async def _command(self, request: web.Request) -> web.Response:
+    async def _signed_in_request(self, request: web.Request
+                                 ) -> tuple[str, dict[str, Any] | None] | web.Response:
+        """A state-changing request of a signed-in user from the board's own page: the user
+        and the JSON body (None when unreadable), or the refusal."""
         refused = self._cross_site(request)
         if refused is not None:
             return refused
@@ -494,20 +502,50 @@ class Board(Service):
         if not csrf_ok(session, request.headers.get(CSRF_HEADER)):
             log.warning("refused a command of %s without its session token", session.user)
             return web.json_response({"error": "missing or wrong session token"}, status=403)
-        body = await self._body(request)
+        return session.user, await self._body(request)
+
+    async def _command(self, request: web.Request) -> web.Response:
+        checked = await self._signed_in_request(request)
+        if isinstance(checked, web.Response):
+            return checked
+        user, body = checked
         name = (body or {}).get("command")
         if not isinstance(name, str) or name not in COMMANDS:
             return web.json_response({"error": f"command must be one of {', '.join(COMMANDS)}"},
                                      status=400)
         topic, data, target = COMMANDS[name]
-        by = f"board:{session.user}"
+        return await self._send(user, name, topic, data, target_service=target)
+
+    async def _alarm(self, request: web.Request) -> web.Response:
+        """Acknowledge or mute an alarm: the command ``ocd alarms ack|mute`` sends, from the
+        signed-in user, answered by ``ocd alarms watch``."""
+        checked = await self._signed_in_request(request)
+        if isinstance(checked, web.Response):
+            return checked
+        user, body = checked
+        action, alarm, duration = ((body or {}).get(key) for key in ("action", "alarm", "for"))
+        if action not in ACTIONS or not (isinstance(alarm, str) and _ALARM_ID.match(alarm)):
+            return web.json_response(
+                {"error": f"expected {{\"action\": {' or '.join(map(repr, ACTIONS))}, "
+                          "\"alarm\": an alarm id, \"for\": a duration to mute}"},
+                status=400)
+        try:
+            topic, data = alarm_command(action, alarm, duration if isinstance(duration, str)
+                                        else None)
+        except UsageError as exc:
+            return web.json_response({"error": str(exc).replace("--for ", "")}, status=400)
+        return await self._send(user, f"alarm {action} {alarm}", topic, data, **TARGET)
+
+    async def _send(self, user: str, name: str, topic: str, data: dict[str, Any],
+                    **target: Any) -> web.Response:
+        """Send one acknowledged command as ``board:USER``; its answer as JSON."""
+        by = f"board:{user}"
         log.info("%s sends %s", by, name)
         try:
             async with self._command_lock:  # one board address: one command at a time
                 ack = await send_command(self.cfg, topic, {**data, "by": by}, clock=self.clock,
-                                         timeout=self.options.command_timeout,
-                                         target_service=target, section="board",
-                                         publisher=self.publisher)
+                                         timeout=self.options.command_timeout, section="board",
+                                         publisher=self.publisher, **target)
         except OcdError as exc:
             log.warning("%s: %s failed: %s", by, name, exc)
             return web.json_response({"ok": False, "message": str(exc), "by": None},

@@ -124,11 +124,13 @@ def forced_settings(layout: Layout, plan: Plan) -> list[tuple[str, str, str]]:
         # with a board, its commands go out on an address of its own, the second one
         ("urls", "ocd_allow_hetdex", ", ".join(
             [layout.url("allow"), *([layout.url("board")] if plan.board else [])])),
+        ("urls", "ocd_alarms", layout.url("alarms")),
         *(("urls", name, gateway) for name in ("tcs", "virus", "pfip", "pas")),
         ("run", "n_ocd_main_loop", "0"), ("run", "n_ocd_run_shot", "0"),
         ("run_shot", "n_ocd_run_shot", "0"), ("allow_hetdex", "n_ocd_allow_hetdex", "0"),
         *([("board", "n_ocd_allow_hetdex", "1")] if plan.board else []),
         ("db_replay", "n_ocd_db_replay", "0"), ("sim_tcs", "n_event_urls", "0"),
+        ("alarms", "n_ocd_alarms", "0"),
         ("dates", "mock_time", plan.mock_start.strftime("%Y-%m-%dT%H:%M:%S.%f")),
         ("dates", "mock_speed", f"{plan.speed:g}"),
         ("database", "backend", "sqlite"),

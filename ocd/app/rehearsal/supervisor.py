@@ -1,8 +1,9 @@
 """The supervisor of ``ocd rehearse``: the real processes as children, followed and stopped.
 
-It starts, in the rehearsal's private directory, ``ocd run``, a recorder, the TCS (``ocd
-db_replay`` of a recorded night, or ``ocd sim_tcs``) and ``ocd allow_hetdex start``; follows
-their events to show progress (:class:`~ocd.monitor.tally.Tally`); ends the night segment on
+It starts, in the rehearsal's private directory, ``ocd run``, a recorder, the alarm watcher
+(``ocd alarms watch``), the TCS (``ocd db_replay`` of a recorded night, or ``ocd sim_tcs``) and
+``ocd allow_hetdex start``; follows their events to show progress
+(:class:`~ocd.monitor.tally.Tally`) and the alarms; ends the night segment on
 the main loop's clock; and stops every child in order (SIGTERM, then wait; SIGKILL only if one
 hangs).
 """
@@ -25,8 +26,9 @@ from ocd.bus import BusOptions, BusSecurity, Source, Subscriber
 from ocd.bus.envelope import Event
 from ocd.bus.sequence import SeqKind
 from ocd.core.payload import ocd_time
-from ocd.core.sources import COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
+from ocd.core.sources import ALARMS, COMMANDERS, MAIN_LOOP, REPLAY, RUN_SHOT, TCS
 from ocd.errors import OcdError, printable, printable_lines
+from ocd.monitor.lines import ALARM_TOPICS, format_alarm
 from ocd.monitor.tally import Tally
 from ocd.shell.children import OcdChild, describe_exit
 from ocd.shell.service import Service
@@ -144,9 +146,11 @@ class Rehearsal(Service):
         return None
 
     def start_rest(self) -> None:
-        """After the main loop: the recorder, the TCS and the allow command."""
+        """After the main loop: the recorder, the alarm watcher, the TCS and the allow
+        command."""
         plan, layout = self.plan, self.layout
         self.start_child("record", ["record", str(layout.root / RECORDING)])
+        self.start_child("alarms", ["alarms", "watch"])
         if plan.tcs == "replay":
             assert plan.night is not None
             topics = [arg for t in plan.replay_topics for arg in ("-t", t)]
@@ -174,9 +178,10 @@ class Rehearsal(Service):
         return None
 
     def stop_order(self) -> list[str]:
-        """The main loop first (it aborts a running shot and says so), then the TCS, then the
-        one-shot commands, the recorder last so it keeps every end."""
-        names = ["run", "db_replay", "sim_tcs", "allow_hetdex", "board", "record"]
+        """The main loop first (it aborts a running shot and says so), then the alarm watcher
+        (before the TCS, whose end is no alarm), then the TCS, then the one-shot commands, the
+        recorder last so it keeps every end."""
+        names = ["run", "alarms", "db_replay", "sim_tcs", "allow_hetdex", "board", "record"]
         return [n for n in names if n in self.children]
 
     # -- clock ---------------------------------------------------------------------------------
@@ -204,6 +209,8 @@ class Rehearsal(Service):
         if check is not None and check.kind is SeqKind.GAP:
             self.say(self.tally.gap(check.origin, check.expected, check.seq, check.missing))
         self._learn_clock(event.payload)
+        if event.topic in ALARM_TOPICS:
+            self.say(format_alarm(event))  # the line has its time
         for line in self.tally.feed(event.topic, event.payload):
             self.say(line, ocd_time(event.payload))
 
@@ -279,7 +286,8 @@ class Rehearsal(Service):
                 self.ctx, topics=[""], sources=[
                     Source(MAIN_LOOP, (layout.url("main"),)),
                     Source(RUN_SHOT, (layout.url("shot"),)),
-                    Source(COMMANDERS, (layout.url("allow"),)), tcs],
+                    Source(COMMANDERS, (layout.url("allow"),)),
+                    Source(ALARMS, (layout.url("alarms"),)), tcs],
                 options=self.options, log_gaps=False, security=self.security))
             if self.plan.board:
                 failure = await self._start_board()

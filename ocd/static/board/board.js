@@ -520,11 +520,117 @@ function foldLog(items) {
   return replaced.size ? items.filter((i) => !replaced.has(i.n)) : items;
 }
 
+
+// -- alarms: the bar above every panel, its sound, and tonight's history ----------------------------
+// What ocd alarms watch says, as the board keeps it (panel "alarms"). The bar's colour is the most
+// urgent alarm nobody has acknowledged or muted; each alarm has its row with who acknowledged or
+// muted it, and, for a signed-in user, the buttons that send ocd alarms ack|mute.
+const SEVERITY_CLASSES = ["none", "seen", "warning", "serious", "critical"];
+const alarmSound = { context: null, urgent: null, beeps: 0 };
+
+function alarmDetail(a) {
+  const parts = [];
+  if (a.state === "acknowledged" && a.by) parts.push(`acknowledged by ${a.by}`);
+  if (a.state === "muted") parts.push(`muted${a.by ? ` by ${a.by}` : ""} until ${hms(a.muted_until)}`);
+  if (a.escalated) parts.push("raised again");
+  return parts.join(" · ");
+}
+
+function renderAlarms() {
+  const p = state.panels.alarms;
+  if (!p) return;
+  const bar = $("alarm-bar");
+  const cls = p.worst || (p.count ? "seen" : "none");
+  if (!bar.classList.contains(cls)) {
+    bar.classList.remove(...SEVERITY_CLASSES);
+    bar.classList.add(cls);
+  }
+  const waiting = p.active.filter((a) => a.state !== "acknowledged" && a.state !== "muted").length;
+  setText("alarm-count", p.count === 0 ? "no alarm"
+    : `${p.count} alarm${p.count > 1 ? "s" : ""}` + (waiting < p.count ? ` (${p.count - waiting} seen)` : ""));
+  setText("alarm-newest", p.newest ? `${p.newest.alarm}: ${p.newest.reason || ""}` : "");
+  const list = $("alarm-list");
+  const signedIn = !!state.user;
+  list.replaceChildren(...p.active.map((a) => {
+    const row = el("div", { class: `alarm-row ${a.state || ""}`, "data-alarm": a.alarm });
+    row.append(el("span", { class: "tag" }, a.severity || "?"), el("b", {}, a.alarm),
+      el("span", { class: "since" }, `since ${hms(a.since)}`),
+      el("span", { class: "reason" }, a.reason || ""),
+      el("span", { class: "by" }, alarmDetail(a)));
+    const ack = el("button", { type: "button", class: "alarm-ack", "data-alarm": a.alarm,
+      "data-action": "ack" }, "Acknowledge");
+    const mute = el("button", { type: "button", class: "alarm-mute", "data-alarm": a.alarm,
+      "data-action": "mute" }, "Mute 30 min");
+    ack.disabled = !signedIn || a.state === "acknowledged" || a.state === "muted";
+    mute.disabled = !signedIn;
+    if (state.users) row.append(ack, mute);
+    return row;
+  }));
+  // a new critical or serious alarm beeps, once the sound is on (never on the first panel)
+  if (alarmSound.urgent !== null && p.urgent > alarmSound.urgent) beep();
+  alarmSound.urgent = p.urgent;
+}
+
+function renderAlarmHistory() {
+  const p = state.panels.alarms;
+  if (!p) return;
+  fillRows($("alarm-history").tBodies[0], "tr", "td", p.history.map((h) => ({
+    cls: h.kind, cells: [h.t === null ? "–" : hms(h.t), h.t === null ? "–" : hetLocal(h.t).slice(0, 8),
+      h.alarm, h.kind === "raised" && h.escalated ? "raised again" : h.kind, h.severity || "",
+      h.kind === "acknowledged" ? `by ${h.by || "?"}`
+        : h.kind === "muted" ? `by ${h.by || "?"} until ${hms(h.muted_until)}` : h.reason || ""] })));
+  setText("alarm-history-note", p.history.length ? `${p.history.length} event${p.history.length > 1 ? "s" : ""}, newest first`
+    : "none yet");
+}
+
+function soundOn() {
+  // browsers start audio only from a gesture: this click is it
+  try {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!alarmSound.context) alarmSound.context = new Context();
+    alarmSound.context.resume();
+  } catch (error) { setText("alarm-result", `no sound in this browser: ${error}`); return; }
+  const button = $("sound-button");
+  putText(button, "sound on");
+  button.setAttribute("aria-pressed", "true");
+}
+
+function beep() {
+  const ctx = alarmSound.context;
+  if (!ctx) return; // no click, no sound
+  const t = ctx.currentTime;
+  for (const start of [0, 0.3]) {
+    const tone = ctx.createOscillator();
+    const gain = ctx.createGain();
+    tone.frequency.value = 880;
+    gain.gain.setValueAtTime(0.0001, t + start);
+    gain.gain.exponentialRampToValueAtTime(0.3, t + start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, t + start + 0.2);
+    tone.connect(gain).connect(ctx.destination);
+    tone.start(t + start);
+    tone.stop(t + start + 0.22);
+  }
+  alarmSound.beeps += 1;
+  $("sound-button").dataset.beeps = String(alarmSound.beeps);
+}
+
+async function sendAlarm(action, alarm) {
+  setText("alarm-result", `sending ${action} ${alarm}…`);
+  const body = action === "mute" ? { action, alarm, for: "30m" } : { action, alarm };
+  const { status, data } = await post("/api/alarm", body);
+  const when = hms(ocdNow());
+  if (status === 200 && data.ok) setText("alarm-result", `✓ ${when} ${data.message} (acknowledged by ${data.by})`);
+  else if (status === 200) setText("alarm-result", `✗ ${when} refused by ${data.by}: ${data.message}`);
+  else setText("alarm-result", `✗ ${when} ${data.message || data.error || "failed"}`);
+  if (status === 401) { state.user = null; state.csrf = null; renderUser(); }
+}
+
 // -- updates from the board ---------------------------------------------------------------------
 const RENDER = { clock: [renderClock], states: [renderStates, renderCockpit],
   shot: [renderShot, renderDecision], decision: [renderDecision], completed: [renderCompleted],
   log: [renderLog], bus: [renderBus], metrology: [renderMetrology], sky: [renderSky],
-  pointing: [renderPointing], almanac: [renderCockpit, renderSky], next: [renderNext, renderCockpit] };
+  pointing: [renderPointing], almanac: [renderCockpit, renderSky], next: [renderNext, renderCockpit],
+  alarms: [renderAlarms, renderAlarmHistory] };
 
 function mergeItems(old, update, limit) {
   const last = old.length ? old[old.length - 1].n : 0;
@@ -574,6 +680,7 @@ function renderUser() {
   for (const id of ["cmd-allow", "cmd-stop", "cmd-abort"]) $(id).disabled = !signedIn;
   setText("commands-note", signedIn ? "Each command asks for confirmation and shows its acknowledgement."
     : state.users ? "Sign in to command. Anyone can watch." : "Read-only: this board has no users ([board] users).");
+  schedule(renderAlarms);
 }
 
 async function post(path, body) {
@@ -641,6 +748,11 @@ function setup() {
   for (const command of Object.keys(COMMANDS)) $(`cmd-${command}`).onclick = () => ask(command);
   $("confirm-no").onclick = () => { $("confirm").hidden = true; pending = null; };
   $("confirm-yes").onclick = () => { $("confirm").hidden = true; const c = pending; pending = null; if (c) send(c); };
+  $("sound-button").onclick = soundOn;
+  $("alarm-list").onclick = (e) => {
+    const button = e.target.closest("button[data-action]");
+    if (button && !button.disabled) sendAlarm(button.dataset.action, button.dataset.alarm);
+  };
   $("log-filter").oninput = (e) => { state.logFilter = e.target.value; logDrawn = null; schedule(renderLog); };
   loadSession().catch(() => {});
   connect();

@@ -38,6 +38,7 @@ event_urls = {ipc}/tcs.ipc
 ocd_main_loop = {ipc}/main.ipc
 ocd_run_shot = {ipc}/shot0.ipc, {ipc}/shot1.ipc
 ocd_allow_hetdex = {ipc}/allow0.ipc, {ipc}/allow1.ipc, {ipc}/allow2.ipc
+ocd_alarms = {ipc}/alarms.ipc
 tcs = {ipc}/gateway.ipc
 virus = {ipc}/gateway.ipc
 pfip = {ipc}/gateway.ipc
@@ -129,6 +130,12 @@ class EventTap:
             except zmq.Again:
                 return True
             self.events.append(decode(frames))
+
+    def drain(self, quiet: float = 0.2, timeout: float = 10.0) -> None:
+        """Take in what has come, until ``quiet`` s without an event (at most ``timeout`` s)."""
+        deadline = time.monotonic() + timeout
+        while self._receive(quiet) and time.monotonic() < deadline:
+            pass
 
     def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 30.0,
                  start: int = 0, what: str = "event") -> tuple[int, Event]:

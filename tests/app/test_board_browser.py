@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 import shutil
+import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from ocd.app.board.auth import hash_password
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PASSWORD = "correct horse battery"
+#: ``[alarms] tcs_heartbeat_timeout`` of the night, in real seconds (the clock runs at 60x).
+TCS_TIMEOUT = 2.0
 
 
 @dataclass
@@ -36,6 +39,9 @@ class BoardNight:
     url: str
     run: OcdProcess
     tap: EventTap
+    config: Path
+    sim: OcdProcess
+    tcs_killed: bool = False
 
 
 @pytest.fixture
@@ -43,15 +49,19 @@ def board_night() -> Iterator[BoardNight]:
     root = short_tmpdir()
     users = f"alice:{hash_password(PASSWORD)}"
     # 60x with 300 s exposures: each exposure lasts 5 s of real time, the whole shot ~17 s
+    # the TCS alarm after 2 min of OCD time without a heartbeat: 2 s at 60x
     config = night_config(root, speed=60, exposure_time=300,
-                          extra=f"\n[board]\nurl = http://127.0.0.1:0\nusers = {users}\n")
+                          extra=f"\n[board]\nurl = http://127.0.0.1:0\nusers = {users}\n"
+                                f"\n[alarms]\ntcs_heartbeat_timeout = {TCS_TIMEOUT * 60:g}\n")
     sim = OcdProcess(("sim_tcs", "--config", str(config)), root, "sim_tcs")
     run = OcdProcess(("run", "--config", str(config), "--yes"), root, "run")
     board = OcdProcess(("board", "--config", str(config)), root, "board")
-    tap = EventTap([f"ipc://{root}/{name}.ipc" for name in ("main", "shot0")])
+    tap = EventTap([f"ipc://{root}/{name}.ipc" for name in ("main", "shot0", "alarms")])
+    night = None
     try:
         tap.wait_for(topic_is("ocd.main_loop.status"), 60, what="first main loop status")
-        yield BoardNight(root, board_url(root / "board.out"), run, tap)
+        night = BoardNight(root, board_url(root / "board.out"), run, tap, config, sim)
+        yield night
     finally:
         tap.close()
         codes = {name: proc.stop() for name, proc in
@@ -59,7 +69,8 @@ def board_night() -> Iterator[BoardNight]:
         errors = {name: proc.stderr()[-2000:] for name, proc in
                   (("board", board), ("run", run), ("sim_tcs", sim))}
         shutil.rmtree(root, ignore_errors=True)
-        assert codes == {"board": 0, "run": 0, "sim_tcs": 0}, (codes, errors)
+        killed = night is not None and night.tcs_killed
+        assert codes == {"board": 0, "run": 0, "sim_tcs": -9 if killed else 0}, (codes, errors)
 
 
 def sign_in(page, user: str = "alice", password: str = PASSWORD) -> None:
@@ -111,9 +122,19 @@ def see_the_cockpit(page) -> None:
 
 
 def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
+    night = board_night
+    # the alarm watcher of this night, from now until the test ends
+    watch = OcdProcess(("alarms", "watch", "--config", str(night.config)), night.root, "alarms")
+    try:
+        a_night_on_the_board(night, tmp_path)
+    finally:
+        code = watch.stop()
+    assert code == 0, watch.stderr()[-2000:]
+
+
+def a_night_on_the_board(night: BoardNight, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    night = board_night
     with chromium() as browser:
         watcher = browser.new_page()  # read-only: nobody signed in here
         watcher.goto(night.url + "/")
@@ -134,6 +155,8 @@ def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
         operator = browser.new_page()
         operator.goto(night.url + "/")
         sign_in(operator)
+        operator.click("#sound-button")  # the one click a browser needs before any sound
+        expect(operator.locator("#sound-button")).to_have_text("sound on")
         expect(operator.locator("#cmd-allow")).to_be_enabled()
         ack = command(operator, "allow")
         assert "HETDEX shots allowed by board:alice" in ack and "✓" in ack
@@ -183,6 +206,7 @@ def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
         expect(watcher.locator("#shot-state")).to_have_text("aborted", timeout=5_000)
         expect(row).to_contain_text("completed")
         expect(watcher.locator("#log")).to_contain_text("board:alice")
+        the_tcs_alarm_on_the_board(night, watcher, operator)
         operator.screenshot(path=str(tmp_path / "board-operator.png"), full_page=True)
 
     assert (tmp_path / "board-exposing.png").stat().st_size > 10_000
@@ -195,6 +219,54 @@ def test_a_night_on_the_board(board_night: BoardNight, tmp_path: Path) -> None:
     # the acknowledgements on the bus name the user too
     acks = [e.payload for e in night.tap.events if e.topic == "ocd.main_loop.ack"]
     assert any("by board:alice" in a["message"] for a in acks), json.dumps(acks)
+
+
+def the_tcs_alarm_on_the_board(night: BoardNight, watcher, operator) -> None:
+    """Kill the TCS simulator: the TCS alarm is on the bus within two heartbeat timeouts,
+    then in every page's alarm bar (the operator's, whose sound is on, beeps; the other, never
+    clicked, stays silent); the operator acknowledges it from the page, and the watcher's
+    ``ocd.alarm.acknowledged`` names the user."""
+    from playwright.sync_api import expect
+
+    tcs = EventTap([f"ipc://{night.root}/tcs.ipc"])
+    try:
+        tcs.wait_for(topic_is("tcs.receiver.heartbeat"), 30, what="a TCS heartbeat")
+        start = len(night.tap.events)
+        beeps = int(operator.locator("#sound-button").get_attribute("data-beeps"))
+        night.sim.popen.send_signal(signal.SIGKILL)
+        night.sim.popen.wait(10)
+        night.tcs_killed = True
+        tcs.drain()  # every heartbeat it sent
+        last_beat = max(e.payload["__wire_time"] for e in tcs.events
+                        if e.topic == "tcs.receiver.heartbeat")
+    finally:
+        tcs.close()
+    _, raised = night.tap.wait_for(topic_is("ocd.alarm.raised", alarm="tcs_heartbeat"),
+                                   timeout=30, start=start, what="the TCS alarm")
+    assert raised.payload["severity"] == "critical"
+    assert raised.payload["__wire_time"] - last_beat <= 2 * TCS_TIMEOUT, \
+        raised.payload["__wire_time"] - last_beat
+
+    for page in (watcher, operator):
+        expect(page.locator("#alarm-bar")).to_have_class(re.compile(r"\bcritical\b"),
+                                                          timeout=10_000)
+        expect(page.locator("#alarm-newest")).to_contain_text("tcs_heartbeat: no TCS heartbeat")
+    expect(operator.locator("#sound-button")).not_to_have_attribute("data-beeps", str(beeps))
+    expect(watcher.locator("#sound-button")).to_have_attribute("data-beeps", "0")
+
+    operator.click('#alarm-list button.alarm-ack[data-alarm="tcs_heartbeat"]')
+    expect(operator.locator("#alarm-result")).to_contain_text(
+        "alarm tcs_heartbeat acknowledged by board:alice", timeout=30_000)
+    _, acked = night.tap.wait_for(topic_is("ocd.alarm.acknowledged", alarm="tcs_heartbeat"),
+                                  timeout=30, start=start, what="the acknowledgement")
+    assert acked.payload["by"] == "board:alice" and acked.payload["state"] == "acknowledged"
+    # everyone sees who: in the bar's row and in tonight's history, at the page's times
+    row = watcher.locator('#alarm-list .alarm-row[data-alarm="tcs_heartbeat"]')
+    expect(row).to_contain_text("acknowledged by board:alice", timeout=10_000)
+    history = watcher.locator("#alarm-history tbody tr", has_text="tcs_heartbeat")
+    expect(history.filter(has_text="acknowledged")).to_contain_text("by board:alice")
+    expect(history.filter(has_text="raised").first.locator("td").first).to_have_text(
+        re.compile(r"^\d\d:\d\d:\d\d$"))
 
 
 def test_the_page_works_without_any_other_site(board_night: BoardNight) -> None:

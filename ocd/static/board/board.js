@@ -553,7 +553,8 @@ function renderAlarms() {
   const signedIn = !!state.user;
   list.replaceChildren(...p.active.map((a) => {
     const row = el("div", { class: `alarm-row ${a.state || ""}`, "data-alarm": a.alarm });
-    row.append(el("span", { class: "tag" }, a.severity || "?"), el("b", {}, a.alarm),
+    row.append(el("span", { class: `tag sev-${SEVERITY_CLASSES.includes(a.severity) ? a.severity : "unknown"}` },
+      a.severity || "?"), el("b", {}, a.alarm),
       el("span", { class: "since" }, `since ${hms(a.since)}`),
       el("span", { class: "reason" }, a.reason || ""),
       el("span", { class: "by" }, alarmDetail(a)));

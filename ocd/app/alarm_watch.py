@@ -193,7 +193,10 @@ class AlarmWatch(Service):
                 self.book.observe(decoded, now)
 
     def _clock_sample(self, event: Event, now: float) -> ClockSample | None:
-        """How far the event's OCD clock was from ours when it was sent (OCD events only)."""
+        """How far the event's OCD clock was from ours when it was sent (OCD events only: a
+        replayed TCS event carries the recorded night's stamps, which are not a clock)."""
+        if not event.topic.startswith(topics.OCD_PREFIX):
+            return None
         origin, kind = event.origin, event.payload.get("__clock")
         sent, wire = ocd_time(event.payload), finite_number(event.payload.get("__wire_time"))
         if origin is None or not isinstance(kind, str) or sent is None or wire is None:

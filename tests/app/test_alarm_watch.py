@@ -4,6 +4,7 @@ argument, killed after its timeout) and the alarm lines of ``ocd listen``."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import sys
 import time
@@ -83,6 +84,21 @@ def test_an_escalation_command_that_hangs_is_killed(tmp_path: Path) -> None:
     began = time.monotonic()
     asyncio.run(watch._run_hook(watch.escalation.command({})))
     assert time.monotonic() - began < 30  # killed, not waited for
+
+
+def test_only_ocd_events_tell_a_clock_apart(tmp_path: Path) -> None:
+    """A replayed TCS event keeps the recorded night's stamps: no clock to compare (a
+    rehearsal's replay starts minutes before its main loop's clock)."""
+    from ocd.clock import RealClock
+
+    watch = AlarmWatch(config(tmp_path, ""))
+    watch.clock = RealClock()
+    now = time.time()
+    stamps = {"__origin": "tcs@h:1", "__clock": "real", "__wire_time": now,
+              "__ocd_utc": dt.datetime.fromtimestamp(now - 300, dt.timezone.utc).isoformat()}
+    assert watch._clock_sample(Event(topics.TCS_HEARTBEAT, stamps), now) is None
+    sample = watch._clock_sample(Event(topics.MAIN_STATUS, stamps), now)
+    assert sample is not None and sample.offset == pytest.approx(-300, abs=5)
 
 
 def alarm_event(topic: str, **data: object) -> Event:

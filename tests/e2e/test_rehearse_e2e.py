@@ -195,30 +195,44 @@ def test_bad_options_stop_before_anything_starts(tmp_path):
 
 
 @pytest.mark.browser
-def test_a_rehearsal_with_its_board(tmp_path):
+def test_a_rehearsal_with_its_board_and_the_docs_picture_of_it(tmp_path):
     """``--board``: the board follows the rehearsal; its address is printed, its page shows
-    the rehearsed night (read here through the snapshot the page gets first)."""
+    the rehearsed night (read here through the snapshot the page gets first), with the alarm
+    watcher's panel. The picture of doc/board.md is made by this rehearsal and this code
+    (``python -m ocd.dev.screenshot``): here into the test's directory, checked to be a PNG
+    of the whole page."""
     import urllib.request
 
     from browser_helpers import chromium
+    from PIL import Image
 
-    rehearse = Rehearse("--board", "--duration", "20m", "--set", "board.url=http://127.0.0.1:0",
-                        cwd=tmp_path)
-    url = rehearse.wait_line(r"the board of this night: (http://\S+)/", 60).group(1)
+    from ocd.dev.screenshot import REHEARSAL, SERVING, VIEWPORT, shoot
+
+    rehearse = Rehearse(*REHEARSAL, cwd=tmp_path)
+    url = rehearse.wait_line(SERVING.pattern, 60).group(1)
     shot = rehearse.wait_line(r"shot (DEX\d+) \(\w\) started", 60).group(1)
     with urllib.request.urlopen(url + "/api/snapshot", timeout=10) as response:
         snapshot = json.load(response)
     assert snapshot["clock"]["mock"] is True
     assert snapshot["states"]["machines"].get("hetdex_allowed") == "allowed"
-    with chromium() as browser:
+    assert set(snapshot["alarms"]) >= {"active", "history", "worst", "urgent"}
+    picture = tmp_path / "board.png"
+    with chromium(VIEWPORT) as browser:
         from playwright.sync_api import expect
 
         page = browser.new_page()
-        page.goto(url + "/")
-        expect(page.locator("#shot-id")).to_have_text(shot, timeout=20_000)
+        shoot(page, url, picture)
+        expect(page.locator("#shot-id")).to_have_text(shot)
         expect(page.locator("#clock-kind")).to_contain_text("mock clock")
+        expect(page.locator("#alarm-bar")).to_be_visible()
+    with Image.open(picture) as image:
+        image.verify()
+        assert image.format == "PNG"
+        width, height = image.size
+    assert width == VIEWPORT[0] and height >= VIEWPORT[1]
     assert rehearse.finish(120) == 0, rehearse.stderr
-    assert "board" in rehearse.pids() and all(gone(pid) for pid in rehearse.pids().values())
+    pids = rehearse.pids()
+    assert {"board", "alarms"} <= set(pids) and all(gone(pid) for pid in pids.values())
 
 
 def test_a_rehearsal_with_curve_on_makes_its_own_keys(tmp_path):

@@ -4,7 +4,9 @@ one Chromium, while the bus carries the event rate of a 60x rehearsal; and the b
 A real ``ocd board`` process follows ipc addresses this script publishes on. The load is what
 the board's bus panel shows during a 60x ``ocd sim_tcs`` rehearsal: TCS heartbeats, pointing
 and ``ocd.main_loop.status`` 20 a second each, ``ocd.states.state`` 100 a second, both
-guiders' metrology 5 a second each (170 events a second). Twice a second a marker, an
+guiders' metrology 5 a second each (170 events a second), and the alarm watcher's: its list
+every second and an alarm raised, acknowledged and cleared in turn, one change a second (a
+busy night's worth: each redraws every page's alarm bar). Twice a second a marker, an
 ``ocd.main_loop.decision`` whose reason names its number, is published; a MutationObserver in
 each page notes when the marker's text appears in ``#decision-last``. Latency: the page's
 wall clock minus the publisher's (one machine, one clock).
@@ -65,8 +67,8 @@ async def socket(request):
 async def relay():
     sub = zmq.asyncio.Context().socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
-    sub.connect(sys.argv[1])
-    sub.connect(sys.argv[2])
+    for url in sys.argv[1:]:
+        sub.connect(url)
     while True:
         topic, payload = await sub.recv_multipart()
         data = json.loads(payload)
@@ -104,6 +106,22 @@ LOAD = [(topics.TCS_HEARTBEAT, 20), (topics.TCS_RA_DEC, 20), (topics.MAIN_STATUS
         (topics.STATES_STATE, 100), (topics.GUIDER_METROLOGY[0], 5),
         (topics.GUIDER_METROLOGY[1], 5)]
 MARKERS_PER_SECOND = 2
+#: The alarm watcher's events: one change and one list a second.
+ALARMS_PER_SECOND = 2
+#: The changes, in turn (an urgent alarm, so a page whose sound is on would beep).
+ALARM_CYCLE = [(topics.ALARM_RAISED, "raised", None), (topics.ALARM_ACKNOWLEDGED,
+               "acknowledged", "board:bench"), (topics.ALARM_CLEARED, "normal", None)]
+
+
+def alarm_events(count: int) -> list[tuple[str, dict[str, object]]]:
+    """The alarm watcher's ``count``-th change and its list after it."""
+    topic, state, by = ALARM_CYCLE[count % len(ALARM_CYCLE)]
+    alarm = {"alarm": "no_shot", "state": state, "summary": "no shot", "severity": "serious",
+             "reason": f"no shot for {30 + count} min (limit 30 min)", "since": time.time(),
+             "by": by, "muted_until": None}
+    listed = [] if state == "normal" else [alarm]
+    return [(topic, {**alarm, "escalated": False, "times": 1} if state == "raised" else alarm),
+            (topics.ALARM_LIST, {"alarms": listed})]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -137,6 +155,7 @@ event_urls = {ipc}/tcs.ipc
 ocd_main_loop = {ipc}/main.ipc
 ocd_run_shot = {ipc}/shot.ipc
 ocd_allow_hetdex = {ipc}/allow0.ipc, {ipc}/allow1.ipc
+ocd_alarms = {ipc}/alarms.ipc
 [board]
 url = http://127.0.0.1:0
 [shots]
@@ -146,17 +165,24 @@ shot_file = {root}/shots.dat
     return config
 
 
-async def publish_load(main: Publisher, tcs: Publisher, seconds: float,
+async def publish_load(main: Publisher, tcs: Publisher, alarms: Publisher, seconds: float,
                        sent: dict[int, float]) -> None:
     """The load, in 10 ms steps, with a marker every 1/MARKERS_PER_SECOND s at a jittered
-    phase; ``sent`` gets each marker's publication time."""
+    phase (``sent`` gets each marker's publication time), and the alarm watcher's events."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     step = 0.01
     owed = {topic: 0.0 for topic, _ in LOAD}
     marker = 0
     next_marker = start + 0.37
+    changes = 0
+    next_alarm = start + 0.61
     while loop.time() - start < seconds:
+        if loop.time() >= next_alarm:
+            for topic, data in alarm_events(changes):
+                alarms.publish_nowait(topic, data)
+            changes += 1
+            next_alarm += 2.0 / ALARMS_PER_SECOND
         for topic, rate in LOAD:
             owed[topic] += rate * step
             publisher = tcs if not topic.startswith("ocd.") else main
@@ -186,9 +212,11 @@ async def measure(url: str, pid: int, root: Path, args: argparse.Namespace,
     ctx = zmq.asyncio.Context()
     main = Publisher(ctx, f"ipc://{root}/main.ipc", "ocd_main_loop", RealClock())
     tcs = Publisher(ctx, f"ipc://{root}/tcs.ipc", "tcs", RealClock())
+    alarms = Publisher(ctx, f"ipc://{root}/alarms.ipc", "ocd_alarms", RealClock())
     try:
         await main.wait_for_subscriber(topics.MAIN_DECISION, 20)
         await tcs.wait_for_subscriber(topics.TCS_HEARTBEAT, 20)
+        await alarms.wait_for_subscriber(topics.ALARM_RAISED, 20)
         profile = tempfile.mkdtemp(prefix="ocd-bench-chromium-")
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch_persistent_context(
@@ -203,9 +231,13 @@ async def measure(url: str, pid: int, root: Path, args: argparse.Namespace,
             await asyncio.sleep(1.0)  # pages settled: snapshot taken
             sent: dict[int, float] = {}
             cpu0, wall0 = cpu_seconds(pid), time.monotonic()
-            await publish_load(main, tcs, args.seconds, sent)
+            await publish_load(main, tcs, alarms, args.seconds, sent)
             await asyncio.sleep(1.0)  # the last markers arrive
             cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - wall0)
+            # the alarm history the board's pages drew (the relay's page has none): the
+            # alarms flowed
+            history = await pages[0].evaluate(
+                "document.querySelectorAll('#alarm-history tbody tr').length")
             latencies: list[float] = []
             missing = 0
             for page in pages:
@@ -220,12 +252,13 @@ async def measure(url: str, pid: int, root: Path, args: argparse.Namespace,
     finally:
         main.close()
         tcs.close()
+        alarms.close()
         ctx.term()
     latencies.sort()
     return {"p50": 1000 * statistics.median(latencies),
             "p99": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
             "cpu": 100 * cpu, "samples": len(latencies), "missing": missing,
-            "rss": rss_mib(pid)}
+            "rss": rss_mib(pid), "history": history}
 
 
 def one_run(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
@@ -234,8 +267,9 @@ def one_run(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float
     board = subprocess.Popen([sys.executable, "-m", "ocd", "board", "--config", str(config)],
                              stdout=(root / "board.out").open("w"),
                              stderr=(root / "board.err").open("w"), env=child_env(), cwd=root)
-    relay = subprocess.Popen([sys.executable, "-c", RELAY, f"ipc://{root}/main.ipc",
-                              f"ipc://{root}/tcs.ipc"], stdout=(root / "relay.out").open("w"),
+    relay = subprocess.Popen([sys.executable, "-c", RELAY,
+                              *(f"ipc://{root}/{name}.ipc" for name in ("main", "tcs", "alarms"))],
+                             stdout=(root / "relay.out").open("w"),
                              stderr=(root / "relay.err").open("w"), env=child_env())
     try:
         board_url = wait_for_line(root / "board.out", r"the night on (http://\S+)/")
@@ -257,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args(argv)
-    rate = sum(r for _, r in LOAD) + MARKERS_PER_SECOND
+    rate = sum(r for _, r in LOAD) + MARKERS_PER_SECOND + ALARMS_PER_SECOND
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.pages} pages, "
           f"{rate} events/s for {args.seconds:g} s per run")
     results = []
@@ -266,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append((board, bare))
         print(f"run {run}: board p50 {board['p50']:.1f} ms, p99 {board['p99']:.1f} ms, CPU "
               f"{board['cpu']:.1f} % of a core, RSS {board['rss']:.0f} MiB "
-              f"({board['samples']} samples, {board['missing']} missing) | bare relay p50 "
+              f"({board['samples']} samples, {board['missing']} missing, "
+              f"{board['history']} alarm events drawn) | bare relay p50 "
               f"{bare['p50']:.1f} ms, p99 {bare['p99']:.1f} ms, CPU {bare['cpu']:.1f} %",
               flush=True)
 

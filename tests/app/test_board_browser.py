@@ -267,6 +267,15 @@ def the_tcs_alarm_on_the_board(night: BoardNight, watcher, operator) -> None:
     expect(history.filter(has_text="acknowledged")).to_contain_text("by board:alice")
     expect(history.filter(has_text="raised").first.locator("td").first).to_have_text(
         re.compile(r"^\d\d:\d\d:\d\d$"))
+    # and mutes it for 30 min (OCD time), recorded the same way
+    operator.click('#alarm-list button.alarm-mute[data-alarm="tcs_heartbeat"]')
+    expect(operator.locator("#alarm-result")).to_contain_text(
+        "alarm tcs_heartbeat muted for 30 min by board:alice", timeout=30_000)
+    _, muted = night.tap.wait_for(topic_is("ocd.alarm.muted", alarm="tcs_heartbeat"),
+                                  timeout=30, start=start, what="the mute")
+    assert muted.payload["by"] == "board:alice"
+    assert muted.payload["muted_until"] > raised.payload["since"] + 29 * 60
+    expect(row).to_contain_text("muted by board:alice until", timeout=10_000)
 
 
 def test_the_page_works_without_any_other_site(board_night: BoardNight) -> None:

@@ -265,6 +265,8 @@ async def test_alarm_commands_are_guarded_and_checked(served: Served):
                                                        "X-OCD-CSRF": body["csrf"]}) as response:
             assert response.status == 403
         for bad in ({"action": "clear", "alarm": "tcs_heartbeat"},
+                    {"action": ["ack"], "alarm": "tcs_heartbeat"},
+                    {"action": "ack", "alarm": {"a": 1}},
                     {"action": "ack", "alarm": "TCS\u202eheartbeat"},
                     {"action": "ack", "alarm": "x" * 200}, {"action": "ack"},
                     {"action": "mute", "alarm": "no_shot", "for": "3 weeks"},

@@ -524,7 +524,8 @@ class Board(Service):
             return checked
         user, body = checked
         action, alarm, duration = ((body or {}).get(key) for key in ("action", "alarm", "for"))
-        if action not in ACTIONS or not (isinstance(alarm, str) and _ALARM_ID.match(alarm)):
+        if not (isinstance(action, str) and action in ACTIONS
+                and isinstance(alarm, str) and _ALARM_ID.match(alarm)):
             return web.json_response(
                 {"error": f"expected {{\"action\": {' or '.join(map(repr, ACTIONS))}, "
                           "\"alarm\": an alarm id, \"for\": a duration to mute}"},

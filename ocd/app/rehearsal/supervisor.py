@@ -154,19 +154,22 @@ class Rehearsal(Service):
         if plan.tcs == "replay":
             assert plan.night is not None
             topics = [arg for t in plan.replay_topics for arg in ("-t", t)]
-            # its first event waits for the main loop, the recorder and this monitor (and the
-            # board, which subscribes too)
-            subscribers = 4 if plan.board else 3
+            # its first event waits for the main loop, the recorder, the alarm watcher and this
+            # monitor (and the board, which subscribes too)
+            subscribers = 5 if plan.board else 4
             self.start_child("db_replay", ["db_replay", "--loop", "-s", f"{plan.replay_speedup:g}",
                                      "--subscribers", str(subscribers), "--wait",
                                      f"{STARTUP_TIMEOUT:g}", *topics, str(plan.night)])
         else:
             self.start_child("sim_tcs", ["sim_tcs"])
-        # sent once the main loop, the recorder and this monitor all subscribe: the recording
-        # holds the command (and, the recorder being connected to the main loop long before,
-        # its acknowledgement and the state change it makes)
+        # sent once the main loop, the recorder, the alarm watcher and this monitor (and the
+        # board) all subscribe: the recording holds the command (and, the recorder being
+        # connected to the main loop long before, its acknowledgement and the state change it
+        # makes); counting fewer, the others could make up the number before the recorder
+        subscribers = 5 if plan.board else 4
         self.start_child("allow_hetdex", ["allow_hetdex", "start", "--timeout",
-                                    f"{STARTUP_TIMEOUT:g}", "--subscribers", "3"])
+                                          f"{STARTUP_TIMEOUT:g}", "--subscribers",
+                                          str(subscribers)])
 
     def check_children(self) -> str | None:
         """Why the rehearsal must stop because of a child, or None."""

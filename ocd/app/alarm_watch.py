@@ -62,6 +62,9 @@ TICK = 0.5
 MAX_MUTE_MINUTES = 1440.0
 #: Escalation commands running at once at most (a stuck pager must not pile up processes).
 MAX_HOOKS = 2
+#: Real seconds without a main loop status before ``main_loop_silent`` at least, whatever the
+#: mock clock's speed (at 120x the default 60 s of OCD time are half a real second).
+MAIN_LOOP_SILENT_REAL_FLOOR = 3.0
 #: The fields an escalation command's arguments may name.
 HOOK_FIELDS = ("alarm", "severity", "reason")
 
@@ -141,9 +144,14 @@ class AlarmWatch(Service):
             self.ctx, self.cfg, sources_of(self.cfg, followed, tcs=True),
             [topics.OCD_PREFIX, *self.tcs.all()], log_gaps=False))
         speed = self._speed()
-        if speed > 1:  # heartbeats come in real time: never wait less than real seconds
-            self.thresholds = replace(self.thresholds, tcs_heartbeat_timeout=max(
-                self.thresholds.tcs_heartbeat_timeout, TCS_TIMEOUT_REAL_FLOOR * speed))
+        if speed > 1:  # heartbeats and statuses come in real time: never wait less than
+            # real seconds (a loaded machine stalls a process for a fraction of one)
+            self.thresholds = replace(
+                self.thresholds,
+                tcs_heartbeat_timeout=max(self.thresholds.tcs_heartbeat_timeout,
+                                          TCS_TIMEOUT_REAL_FLOOR * speed),
+                main_loop_silent=max(self.thresholds.main_loop_silent,
+                                     MAIN_LOOP_SILENT_REAL_FLOOR * speed))
         now = self.clock.timestamp()
         self.book = AlarmBook(default_rules(self.thresholds, now,
                                             "mock" if self.clock.is_mock else "real"),

@@ -191,4 +191,7 @@ class Archiver(Receiver):
                 + (f"; {writer.too_long} dropped (topic too long)" if writer.too_long else "")
                 + f"; {stats.malformed} malformed dropped; {stats.sequences.gaps} sequence "
                 f"gap(s), {stats.sequences.lost} event(s) lost before reaching the archiver, "
-                f"{stats.sequences.restarts} restart(s)")
+                f"{stats.sequences.restarts} restart(s)"
+                + (f"; {self.store.missed} event(s) missing since the last ones archived "
+                   "(no archiver was receiving them; written as gaps)" if self.store.missed
+                   else ""))

@@ -70,6 +70,9 @@ class ArchiveStore:
     def __init__(self, settings: MysqlSettings) -> None:
         self.settings = settings
         self._conn: pymysql.connections.Connection | None = None
+        #: Events found missing before a publisher's first event since this store was made
+        #: (an archiver stopped or killed in between), written as gaps.
+        self.missed = 0
 
     def describe(self) -> str:
         s = self.settings
@@ -106,8 +109,9 @@ class ArchiveStore:
         except pymysql.err.MySQLError as exc:
             self.close()
             if unreachable(exc):
-                raise ArchiveUnreachable(str(mysql_error(exc, self.settings, lost=True))) \
-                    from None
+                said = exc.args[1] if len(exc.args) > 1 else exc
+                raise ArchiveUnreachable(f"the archive's server at {self.settings.where} is "
+                                         f"away ({said})") from None
             if exc.args and exc.args[0] == NO_TABLE:
                 raise OcdError(f"{self.describe()} has no archive tables (or not all): "
                                "create them with 'ocd archive init'") from None
@@ -183,8 +187,8 @@ class ArchiveStore:
             cur.executemany(_GAP, gaps)
         return stored
 
-    @staticmethod
-    def _gaps(cur: pymysql.cursors.Cursor, rows: Sequence[EventRow]) -> list[tuple[Any, ...]]:
+    def _gaps(self, cur: pymysql.cursors.Cursor, rows: Sequence[EventRow]
+              ) -> list[tuple[Any, ...]]:
         """The gaps this batch shows: those seen live, and for the first event of a publisher
         since the archiver started, the numbers between the last one stored that night and it
         (an archiver killed and started again lost them)."""
@@ -199,6 +203,7 @@ class ArchiveStore:
                 last = found[0] if found else None
                 if last is not None and row.seq > last + 1:
                     missing = row.seq - last - 1
+                    self.missed += missing
             if missing > 0:
                 gaps.append((row.date, row.origin, row.seq, missing, row.at))
         return gaps

@@ -55,15 +55,19 @@ def event_time(payload: dict[str, Any], received: float) -> float:
 
 
 def identity(topic: str, text: str, origin: str | None, seq: int | None,
-             data_time: Any) -> bytes:
+             data_time: Any, received: float | None = None) -> bytes:
     """16 bytes naming the event wherever it comes from (live, the spool, an imported
     recording): ``(origin, seq)`` with ``__data_time``, since a restarted publisher whose
     origin comes back (the same pid in a new container) numbers from 1 again, at a later
-    time; an event without them (the TCS's) by its topic and text."""
+    time; an event without them (the TCS's) by its topic and text, which hold its times; one
+    without any time (``received`` given) by its reception too, so that two identical
+    heartbeats stay two."""
     if origin is not None and seq is not None:
         key = f"{origin}\0{seq}\0{data_time!r}"
-    else:
+    elif received is None:
         key = f"{topic}\0{text}"
+    else:
+        key = f"{topic}\0{text}\0{received!r}"
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
@@ -76,12 +80,14 @@ def event_row(topic: str, text: str, payload: dict[str, Any], received: float,
     if not isinstance(origin, str) or type(seq) is not int or not 0 <= seq < 2 ** 63:
         origin, seq = None, None
     at = event_time(payload, received)
-    data_time = payload.get("__data_time")
-    return EventRow(night_of_seconds(at).toordinal(),
-                    identity(topic, text, origin, seq, data_time), topic,
-                    None if origin is None else origin[:MAX_ORIGIN], seq, at,
-                    finite_number(data_time), finite_number(payload.get("__wire_time")),
-                    received, text, first, missing)
+    data_time = finite_number(payload.get("__data_time"))
+    wire_time = finite_number(payload.get("__wire_time"))
+    untimed = data_time is None and wire_time is None
+    uid = identity(topic, text, origin, seq, payload.get("__data_time"),
+                   received if untimed else None)
+    return EventRow(night_of_seconds(at).toordinal(), uid, topic,
+                    None if origin is None else origin[:MAX_ORIGIN], seq, at, data_time,
+                    wire_time, received, text, first, missing)
 
 
 class Visit(NamedTuple):

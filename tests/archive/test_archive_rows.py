@@ -44,6 +44,17 @@ def test_the_identity_is_the_origin_sequence_and_data_time_else_the_text() -> No
                                                                     None, None)
 
 
+def test_two_identical_events_without_any_time_stay_two() -> None:
+    beat = {"status": "ok"}
+    one = event_row("tcs.receiver.heartbeat", '{"status":"ok"}', beat, 10.0)
+    two = event_row("tcs.receiver.heartbeat", '{"status":"ok"}', beat, 11.0)
+    assert one.uid != two.uid
+    assert one.uid == event_row("tcs.receiver.heartbeat", '{"status":"ok"}', beat, 10.0).uid
+    timed = {"__data_time": 5.0}
+    assert event_row("tcs.a.b", "{t}", timed, 10.0).uid == event_row("tcs.a.b", "{t}", timed,
+                                                                      11.0).uid
+
+
 def test_a_bogus_sequence_is_no_identity() -> None:
     p = payload(__seq=True)
     row = event_row("t.a.b", json.dumps(p), p, 1.0)

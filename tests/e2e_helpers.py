@@ -38,6 +38,7 @@ event_urls = {ipc}/tcs.ipc
 ocd_main_loop = {ipc}/main.ipc
 ocd_run_shot = {ipc}/shot0.ipc, {ipc}/shot1.ipc
 ocd_allow_hetdex = {ipc}/allow0.ipc, {ipc}/allow1.ipc, {ipc}/allow2.ipc
+ocd_alarms = {ipc}/alarms.ipc
 tcs = {ipc}/gateway.ipc
 virus = {ipc}/gateway.ipc
 pfip = {ipc}/gateway.ipc

@@ -57,6 +57,17 @@ SEEING_STEP, TRANSPARENCY_STEP = 0.25, 0.05
 
 T = TypeVar("T")
 
+#: The cockpit's threads still inside their work (see :func:`work_in_progress`).
+_WORKING: set[threading.Thread] = set()
+
+
+def work_in_progress() -> bool:
+    """Whether a cockpit thread is still inside astropy or a plan. The interpreter's end
+    would stop it mid-call (a daemon thread is ended by ``pthread_exit``, which aborts the
+    process when compiled C++ code is on its stack: "terminate called without an active
+    exception"), so the board's command then ends the process without that step."""
+    return any(thread.is_alive() for thread in list(_WORKING))
+
 
 async def in_daemon_thread(work: Callable[..., T], *args: Any) -> T:
     """``work(*args)`` in a daemon thread of its own, awaited: unlike ``asyncio.to_thread``
@@ -78,10 +89,14 @@ async def in_daemon_thread(work: Callable[..., T], *args: Any) -> T:
             result, error = work(*args), None
         except Exception as exc:
             result, error = None, exc
+        finally:
+            _WORKING.discard(threading.current_thread())
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
             loop.call_soon_threadsafe(settle, result, error)
 
-    threading.Thread(target=run, name="board cockpit", daemon=True).start()
+    thread = threading.Thread(target=run, name="board cockpit", daemon=True)
+    _WORKING.add(thread)
+    thread.start()
     return await future
 
 

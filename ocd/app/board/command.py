@@ -4,10 +4,13 @@ hash (:mod:`.auth`)."""
 from __future__ import annotations
 
 import getpass
+import logging
+import os
 import sys
 from typing import TextIO
 
 from ocd.app.board.auth import BadUsers, hash_password, parse_users
+from ocd.app.board.cockpit import work_in_progress
 from ocd.app.board.options import board_options
 from ocd.app.board.server import Board
 from ocd.app.listener import make_plan
@@ -30,7 +33,13 @@ def run_board(cfg: Config) -> int:
     plan = make_plan(cfg, tcs=not replay, replay=replay)
     choice = choose_clock_now(cfg)
     log_choice(choice)
-    return run_service(Board(cfg, options, plan, choice.clock))
+    code = run_service(Board(cfg, options, plan, choice.clock))
+    if work_in_progress():  # everything is closed; the interpreter's end would abort it
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def hash_password_entry(user: str, stdin: TextIO | None = None) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from archive_helpers import scratch_database

@@ -44,14 +44,21 @@ class EventRow(NamedTuple):
         return dt.date.fromordinal(self.night)
 
 
+#: Times the archive files events under: from 1970 to 2100 (a sender's absurd time is not a
+#: night; the event is then filed under when it was received).
+LATEST_TIME = 4102444800.0
+
+
 def event_time(payload: dict[str, Any], received: float) -> float:
     """The time the archive files an event under: OCD's clock when it says it (a mocked
-    night is filed under its mock night), else when the data were made, else received."""
+    night is filed under its mock night), else when the data were made, else received (also
+    when the event's own times are not between 1970 and 2100)."""
     when = utc_time(payload.get("__ocd_utc"))
-    if when is not None:
-        return (when - _EPOCH).total_seconds()
+    ocd = None if when is None else (when - _EPOCH).total_seconds()
+    if ocd is not None and 0.0 <= ocd < LATEST_TIME:
+        return ocd
     data_time = finite_number(payload.get("__data_time"))
-    return data_time if data_time is not None else received
+    return data_time if data_time is not None and 0.0 <= data_time < LATEST_TIME else received
 
 
 def identity(topic: str, text: str, origin: str | None, seq: int | None,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from archive_helpers import archive_config, count, scratch_database
 from conftest import run_ocd
+from e2e_helpers import EventTap
 
 from ocd.archive.report import render_night, report_topics, tell_night
 from ocd.archive.rows import EventRow, event_row
@@ -191,6 +192,24 @@ def test_the_commands_as_processes(db: dict[str, object], tmp_path: Path) -> Non
                                 "AND json_extract(payload, '$.__ocd_utc') >= "
                                 "'2017-11-19T03:00:00'").fetchone()[0]
     assert 0 < len(lines) == expected and lines[0]["topic"] == "tcs.root.ra_dec"
+    # a night of the archive replayed: every event, in the order it arrived
+    url = f"ipc://{tmp_path}/replay.ipc"
+    tap = EventTap([url])
+    try:
+        done = run_ocd("db_replay", "--config", config, "--archive", "2017-11-18", "-s", "0",
+                       "--set", f"urls.ocd_db_replay={url}")
+        assert done.returncode == 0, done.stderr
+        assert "replayed 1080 events (4 topics)" in done.stdout
+        tap.wait_for(lambda e: len(tap.events) >= 1080, 30, what="1080 replayed events")
+    finally:
+        tap.close()
+    with sqlite3.connect(sample_night()) as conn:
+        recorded = [row[0] for row in conn.execute("SELECT topic FROM events ORDER BY id")]
+    assert [e.topic for e in tap.events] == recorded
+    done = run_ocd("db_replay", "--config", config, "--archive", "2017-11-17")
+    assert done.returncode == 1 and "no event of the night 2017-11-17" in done.stderr
+    done = run_ocd("db_replay", "--config", config, "--archive", "2017-11-18", "x.db")
+    assert done.returncode == 2 and "either DB (a recording) or --archive DATE" in done.stderr
     done = run_ocd("archive", "night", "--config", config, "2017-11-17")
     assert done.returncode == 1 and done.stderr.startswith("ocd: error: no event of the night")
     done = run_ocd("archive", "prune", "--config", config, "--before", "2017-11-19")

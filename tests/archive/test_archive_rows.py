@@ -34,6 +34,14 @@ def test_without_ocd_time_the_data_time_then_the_reception_decide() -> None:
     assert event_row("tcs.root.ra_dec", "{}", {"x": 1}, 1511060401.0).at == 1511060401.0
 
 
+@pytest.mark.parametrize("times", [
+    {"__ocd_utc": "9999-12-31T23:59:59+00:00"}, {"__ocd_utc": "0001-01-01T00:00:00"},
+    {"__data_time": 1e300}, {"__data_time": -5.0}, {"__ocd_utc": 7, "__data_time": True}])
+def test_an_absurd_time_files_the_event_under_its_reception(times: dict) -> None:
+    row = event_row("t.a.b", json.dumps(times), times, 1511060400.0)
+    assert row.at == 1511060400.0 and row.date == dt.date(2017, 11, 18)
+
+
 def test_the_identity_is_the_origin_sequence_and_data_time_else_the_text() -> None:
     same = identity("a.b.c", "{1}", "o@h:1", 5, 1.5)
     assert same == identity("x.y.z", "{2}", "o@h:1", 5, 1.5)  # what was sent, not re-stamps

@@ -23,6 +23,7 @@ from ocd.bus import encode, stamp
 from ocd.clock import MockClock
 from ocd.config import sample_night
 from ocd.core import events as ev
+from ocd.errors import OcdError, UsageError
 
 pytestmark = pytest.mark.mysql
 
@@ -171,15 +172,23 @@ def test_events_a_topic_between_two_times(store: ArchiveStore) -> None:
     assert len(list(store.events("pas_Guider1", None, None))) == 1
 
 
-def test_the_commands_as_processes(db: dict[str, object], tmp_path: Path) -> None:
+def test_the_commands_as_processes(db: dict[str, object], tmp_path: Path, capsys) -> None:
+    """init, import, night, events and db_replay --archive as real processes; their second
+    runs and error paths in this process (the same functions, fewer interpreters)."""
+    from ocd.app import archive
+    from ocd.config import load_config
+
     config = str(archive_config(tmp_path, db))
-    for expected in ("migrated to version", "up to date"):
-        done = run_ocd("archive", "init", "--config", config)
-        assert done.returncode == 0 and expected in done.stdout, done.stderr
-    for expected in ("1080 event(s) archived, 0 already there",
-                     "0 event(s) archived, 1080 already there"):
-        done = run_ocd("archive", "import", "--config", config, str(sample_night()))
-        assert done.returncode == 0 and expected in done.stdout, done.stderr
+    cfg = load_config([config])
+    done = run_ocd("archive", "init", "--config", config)
+    assert done.returncode == 0 and "migrated to version" in done.stdout, done.stderr
+    archive.archive_init(cfg)
+    assert "up to date" in capsys.readouterr().out
+    done = run_ocd("archive", "import", "--config", config, str(sample_night()))
+    assert done.returncode == 0, done.stderr
+    assert "1080 event(s) archived, 0 already there" in done.stdout
+    archive.archive_import(cfg, [sample_night()])
+    assert "0 event(s) archived, 1080 already there" in capsys.readouterr().out
     done = run_ocd("archive", "night", "--config", config, "2017-11-18", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["events"] == 1080
@@ -206,15 +215,28 @@ def test_the_commands_as_processes(db: dict[str, object], tmp_path: Path) -> Non
     with sqlite3.connect(sample_night()) as conn:
         recorded = [row[0] for row in conn.execute("SELECT topic FROM events ORDER BY id")]
     assert [e.topic for e in tap.events] == recorded
-    done = run_ocd("db_replay", "--config", config, "--archive", "2017-11-17")
-    assert done.returncode == 1 and "no event of the night 2017-11-17" in done.stderr
-    done = run_ocd("db_replay", "--config", config, "--archive", "2017-11-18", "x.db")
-    assert done.returncode == 2 and "either DB (a recording) or --archive DATE" in done.stderr
-    done = run_ocd("archive", "night", "--config", config, "2017-11-17")
-    assert done.returncode == 1 and done.stderr.startswith("ocd: error: no event of the night")
-    done = run_ocd("archive", "prune", "--config", config, "--before", "2017-11-19")
-    assert done.returncode == 0 and "1 night(s)" in done.stdout and "(1080 events)" in done.stdout
+    with pytest.raises(OcdError, match="no event of the night 2017-11-17"):
+        archive.replay_archived_night(cfg, dt.date(2017, 11, 17), speedup=0, sort_by="id",
+                                      topics=[], loop=False, subscribers=1, wait=1)
+    with pytest.raises(OcdError, match="^no event of the night 2017-11-17"):
+        archive.archive_night(cfg, dt.date(2017, 11, 17), False)
+    archive.archive_prune(cfg, dt.date(2017, 11, 19))
+    said = capsys.readouterr().out
+    assert "1 night(s)" in said and "(1080 events)" in said
     assert count(db) == 0
+
+
+def test_db_replay_takes_a_recording_or_a_night_not_both(tmp_path: Path) -> None:
+    import argparse
+
+    from ocd.cli import db_replay
+    from ocd.config import load_config
+
+    args = argparse.Namespace(db=tmp_path / "x.db", archive=NIGHT)
+    with pytest.raises(UsageError, match="either DB"):
+        db_replay.run(args, load_config([]))
+    with pytest.raises(UsageError, match="either DB"):
+        db_replay.run(argparse.Namespace(db=None, archive=None), load_config([]))
 
 
 def test_a_night_exported_for_db_replay_is_the_recording(store: ArchiveStore,

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from ocd.config import Config
 
 NAME = "archive"
-HELP = "the survey's archive in the site's MariaDB: record the bus, read nights and shots"
+HELP = ("the survey's archive in the site's MariaDB: init its tables, record the bus, read a "
+        "night, a shot's visits or events, import recordings, prune old nights")
 DESCRIPTION = """\
 init     create or migrate the archive's tables in [archive] mysql_database (re-runnable)
 record   store every event of the bus in the archive until Ctrl+C or SIGTERM; while the
@@ -62,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
                        help="the night (HET's local date of its evening), YYYY-MM-DD")
     night.add_argument("--json", action="store_true", help="one JSON document")
     shot = actions.add_parser("shot", parents=[common], help="every visit of a shot")
-    shot.add_argument("shotid", metavar="SHOTID")
+    shot.add_argument("shotid", metavar="SHOTID", help="the shot (as in the shot list)")
     shot.add_argument("--json", action="store_true", help="one JSON document")
     events = actions.add_parser("events", parents=[common], help="stored events, one a line")
     events.add_argument("--topic", required=True, metavar="T",
@@ -74,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     events.add_argument("--json", action="store_true",
                         help='JSON lines {"topic": ..., "payload": {...}}')
     imports = actions.add_parser("import", parents=[common], help="load ocd record files")
-    imports.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    imports.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                         help="ocd record files (SQLite)")
     prune = actions.add_parser("prune", parents=[common], help="delete old nights")
     prune.add_argument("--before", type=_date, required=True, metavar="DATE",
                        help="delete the nights before DATE")

@@ -51,7 +51,6 @@ import orjson  # noqa: E402
 import pymysql  # noqa: E402
 import zmq  # noqa: E402
 
-from ocd.app.simulation import night as simulated  # noqa: E402
 from ocd.app.simulation.simulate import Request, simulate_nights  # noqa: E402
 from ocd.archive.archiver import Archiver, ArchiveSettings  # noqa: E402
 from ocd.archive.report import report_topics, tell_night  # noqa: E402
@@ -60,20 +59,14 @@ from ocd.archive.store import ArchiveStore, MysqlSettings  # noqa: E402
 from ocd.bus import encode, stamp  # noqa: E402
 from ocd.clock import RealClock  # noqa: E402
 from ocd.config import load_config, sample_shot_file  # noqa: E402
-from ocd.core import topics  # noqa: E402
+from ocd.dev.night_events import Captured, capture, thinned  # noqa: E402
 from ocd.recording.recorder import RecordSettings  # noqa: E402
 from ocd.shots.store import load_shots  # noqa: E402
 
 UTC = dt.timezone.utc
 FIRST = dt.datetime(2017, 11, 19, 1, 0, tzinfo=UTC)
 HOURS = 10.0
-MAIN = "ocd_main_loop@simulation:1"
-#: Topics repeated at every heartbeat: thinned.
-PERIODIC = (topics.TCS_HEARTBEAT, topics.TCS_RA_DEC, topics.MAIN_STATUS, topics.STATES_STATE,
-            topics.HEARTBEAT_ENQUIRY, topics.HEARTBEAT_REPLY)
 DAY = 86400.0
-
-Captured = tuple[str, dict[str, Any], float]  # topic, payload, OCD time
 
 
 def mysql_params() -> dict[str, Any]:
@@ -92,47 +85,14 @@ def capture_nights(count: int, thin: int) -> list[list[Captured]]:
                            ("run_shot", "acam_dir", str(sample_shot_file().parent
                                                         / "ACAMimages"))])
     nights: list[list[Captured]] = []
-    seen: dict[str, int] = {}
-    seq = [0]
-    deliver, publish = simulated.SimulatedBus._deliver, simulated.SimulatedEdges.publish
-
-    def keep(topic: str) -> bool:
-        if topic not in PERIODIC:
-            return True
-        seen[topic] = seen.get(topic, 0) + 1
-        return seen[topic] % thin == 0
-
-    def on_bus(bus: Any, topic: str, payload: dict[str, Any], valid: bool,
-               recorded: bool = False) -> None:
-        if keep(topic):
-            now = bus.clock.timestamp()
-            # the simulated TCS leaves out the times the real one stamps
-            nights[-1].append((topic, {"__data_time": now, "__wire_time": now, **payload}, now))
-        deliver(bus, topic, payload, valid, recorded)
-
-    def on_main(edges: Any, topic: str, data: dict[str, Any]) -> None:
-        if keep(topic):
-            now = edges.clock.timestamp()
-            seq[0] += 1
-            payload = {**data, "__system": topic.split(".")[0], "__origin": MAIN,
-                       "__seq": seq[0], "__data_time": now, "__wire_time": now,
-                       "__clock": "mock", "__ocd_utc": dt.datetime.fromtimestamp(
-                           now, UTC).isoformat()}
-            nights[-1].append((topic, payload, now))
-        publish(edges, topic, data)
-
-    simulated.SimulatedBus._deliver = on_bus  # type: ignore[method-assign]
-    simulated.SimulatedEdges.publish = on_main  # type: ignore[method-assign]
-    try:
-        for n in range(count):
-            nights.append([])
-            start = FIRST + dt.timedelta(days=n)
-            request = Request([(start, start + dt.timedelta(hours=HOURS))], "random", 7 + n,
-                              faults=True)
+    keep = thinned(thin)
+    for n in range(count):
+        start = FIRST + dt.timedelta(days=n)
+        request = Request([(start, start + dt.timedelta(hours=HOURS))], "random", 7 + n,
+                          faults=True)
+        with capture(keep) as events:
             simulate_nights(cfg, request, load_shots(sample_shot_file()))
-    finally:
-        simulated.SimulatedBus._deliver = deliver  # type: ignore[method-assign]
-        simulated.SimulatedEdges.publish = publish  # type: ignore[method-assign]
+        nights.append(events)
     return nights
 
 

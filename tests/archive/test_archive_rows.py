@@ -136,3 +136,30 @@ def test_a_foreign_file_is_not_taken_for_a_spool(tmp_path: Path) -> None:
     (tmp_path / "archive.spool").write_text("hello")
     with pytest.raises(Exception, match="not an OCD archive spool"):
         Spool(tmp_path, 10 ** 6)
+
+
+def test_the_archiver_reads_hostile_frames_as_ocd_record_does(tmp_path: Path) -> None:
+    """The reception's decoding is ocd record's: bad frames counted and dropped; a topic
+    longer than the archive's column dropped and counted; a lie about sequences or times
+    stored as data, the event filed under its reception."""
+    from ocd.archive.archiver import ArchiveWriter
+    from ocd.recording.recorder import RecordStats
+
+    stats = RecordStats()
+    writer = ArchiveWriter(None, Spool(tmp_path, 10 ** 6), stats,  # type: ignore[arg-type]
+                           lambda system: True)
+    good = {"__origin": "o@h:1", "__seq": 1, "__data_time": 1511060400.0}
+    batch = [
+        (b"t.a.b", json.dumps(good).encode(), 1511060401.0),
+        (b"t.a.b", b"[1, 2]", 1.0),                       # not an object
+        (b"t.a.b", b'{"x": NaN}', 1.0),                   # not strict JSON
+        (b"\xff.a.b", b"{}", 1.0),                        # not UTF-8
+        (b"t.a.b", None, 3),                              # three frames
+        (("t." + "x" * 300 + ".b").encode(), b"{}", 1.0),  # longer than the column
+        (b"t.a.b", json.dumps({"__seq": -4, "__origin": ["x"],
+                               "__ocd_utc": "99999-01-01"}).encode(), 1511060402.0),
+    ]
+    rows = [row for row in writer._rows(batch) if row is not None]
+    assert stats.malformed == 4 and writer.too_long == 1
+    assert [row.origin for row in rows] == ["o@h:1", None]
+    assert rows[0].first and rows[1].at == 1511060402.0

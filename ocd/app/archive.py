@@ -177,12 +177,10 @@ def archive_events(cfg: Config, topic: str, start: dt.datetime | None,
 def _recorded_rows(path: Path) -> Iterator[list[EventRow]]:
     """The events of one ``ocd record`` file as the archive's rows, a batch at a time (the
     file is untrusted: read under the replay's guards, each payload decoded strictly)."""
-    conn = open_for_replay(path)
+    conn = open_for_replay(path)  # every statement and fetch under a deadline
     try:
-        conn.arm()
         cursor = conn.execute("SELECT topic, payload, received FROM events ORDER BY id")
         while True:
-            conn.arm()
             fetched = cursor.fetchmany(IMPORT_BATCH)
             if not fetched:
                 return

@@ -20,13 +20,14 @@ from typing import Any
 
 import zmq
 
+from ocd.archive.journal import Journal
 from ocd.archive.rows import MAX_TOPIC, EventRow, event_row
 from ocd.archive.spool import Spool
 from ocd.archive.store import ArchiveStore, ArchiveUnreachable
 from ocd.bus import BusOptions, BusSecurity, Source
 from ocd.bus.sequence import SeqCheck, SeqKind
 from ocd.errors import OcdError
-from ocd.recording.recorder import BatchWriter, Receiver, RecordSettings, RecordStats
+from ocd.recording.recorder import BatchWriter, Raw, Receiver, RecordSettings, RecordStats
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,11 @@ class ArchiveWriter(BatchWriter):
 
     def __init__(self, store: ArchiveStore, spool: Spool, stats: RecordStats,
                  complete: Callable[[str], bool], retry: float = 1.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 journal: Journal | None = None) -> None:
         super().__init__(stats, complete, name="archive-writer")
         self.store, self.spool, self.retry = store, spool, retry
+        self.journal = journal
         self.down_since: float | None = None
         self.too_long = 0          # events refused: a topic longer than the archive's column
         self.duplicates = 0        # events the archive already had
@@ -68,6 +71,10 @@ class ArchiveWriter(BatchWriter):
         first = check is not None and check.kind is SeqKind.FIRST
         missing = check.missing if check is not None and check.kind is SeqKind.GAP else 0
         return event_row(topic, text, payload, received, first, missing)
+
+    def batch_done(self) -> None:
+        if self.journal is not None:  # the batch is in the archive or the spool
+            self.journal.done()
 
     def retry_interval(self) -> float | None:
         if self.down_since is not None:
@@ -151,6 +158,7 @@ class Archiver(Receiver):
         except ArchiveUnreachable as exc:  # the server is away: spool from the start
             away = exc
         self.spool = Spool(settings.spool_dir, settings.spool_max_bytes)
+        self.journal = Journal(settings.spool_dir / "journal")
         try:
             super().__init__(urls, topics, sources=sources, ctx=ctx, options=options,
                              settings=record, security=security)
@@ -158,12 +166,28 @@ class Archiver(Receiver):
             self.spool.close()
             raise
         self.writer = ArchiveWriter(store, self.spool, self.stats, self.receives_all_of,
-                                    settings.retry_interval)
+                                    settings.retry_interval, journal=self.journal)
+        self.writer.first = self.journal.recovered()
+        if self.writer.first:
+            log.warning("the journal %s holds %d message(s) an archiver received and did not "
+                        "write (it was killed): archiving them first", self.journal.directory,
+                        sum(len(batch) for batch in self.writer.first))
         if away is not None:
             self.writer.went_down(away)
         if self.spool.pending:
             log.warning("the spool %s holds %d byte(s) of events not yet archived: writing "
                         "them first", self.spool.path, self.spool.size)
+
+    def _receive_available(self, batch: list[Raw], limit: int) -> None:
+        """Receive as ``ocd record`` does, and journal what came before going on."""
+        start = len(batch)
+        super()._receive_available(batch, limit)
+        if len(batch) > start:
+            self.journal.add(batch[start:])
+
+    def hand(self, writer: BatchWriter, batch: list[Raw]) -> None:
+        self.journal.roll()
+        super().hand(writer, batch)
 
     def run(self) -> RecordStats:
         """Archive until :meth:`stop`; returns the statistics once everything is written (or
@@ -171,6 +195,7 @@ class Archiver(Receiver):
         try:
             self.receive(self.writer)
         finally:
+            self.journal.close()
             self.spool.close()
             self.store.close()
         if self.writer.error is not None:

@@ -193,6 +193,8 @@ class BatchWriter(threading.Thread):
         self.stats = stats
         self.complete = complete
         self.batches: queue.Queue[list[Raw] | None] = queue.Queue(_MAX_QUEUED)
+        #: Batches written before any of the queue's (received by an earlier process).
+        self.first: list[list[Raw]] = []
         self.error: BaseException | None = None
         self.limited = RateLimitedLog(log, 10.0)
 
@@ -213,8 +215,18 @@ class BatchWriter(threading.Thread):
     def last_try(self) -> None:
         """Called once after the last batch, before the receiver closes the store."""
 
+    def batch_done(self) -> None:
+        """Called after each batch received is written (or kept safe) by :meth:`write`."""
+
     # -- the thread ------------------------------------------------------------------------
     def run(self) -> None:
+        try:
+            for earlier in self.first:
+                self.write(self._rows(earlier))
+                self.batch_done()
+        except BaseException as exc:  # reported by the receiving thread
+            self.error = exc
+        self.first = []
         while True:
             try:  # while the store waits to retry, call it again even without events
                 batch = self.batches.get(timeout=self.retry_interval())
@@ -231,6 +243,8 @@ class BatchWriter(threading.Thread):
                 continue  # keep draining so the receiver never blocks; the error is reported
             try:
                 self.write(self._rows(batch))
+                if batch:
+                    self.batch_done()
             except BaseException as exc:  # reported by the receiving thread
                 self.error = exc
 
@@ -436,7 +450,7 @@ class Receiver:
                 now = time.monotonic()
                 if batch and (len(batch) >= settings.batch_size
                               or now - last_flush >= settings.flush_interval):
-                    writer.batches.put(batch)
+                    self.hand(writer, batch)
                     batch, last_flush = [], now
                 if writer.error is not None:
                     break
@@ -447,14 +461,18 @@ class Receiver:
                     and self._poll(idle_ms):
                 self._receive_available(batch, settings.batch_size)
                 if len(batch) >= settings.batch_size:
-                    writer.batches.put(batch)
+                    self.hand(writer, batch)
                     batch = []
         finally:
             self._close_socket()
             if batch:
-                writer.batches.put(batch)
+                self.hand(writer, batch)
             writer.batches.put(None)
             writer.join()
+
+    def hand(self, writer: BatchWriter, batch: list[Raw]) -> None:
+        """Give a batch received to the writer (a subclass may note it first)."""
+        writer.batches.put(batch)
 
     def _close_socket(self) -> None:
         for sock, reconnector in getattr(self, "_inputs", ()):

@@ -163,3 +163,36 @@ def test_the_archiver_reads_hostile_frames_as_ocd_record_does(tmp_path: Path) ->
     assert stats.malformed == 4 and writer.too_long == 1
     assert [row.origin for row in rows] == ["o@h:1", None]
     assert rows[0].first and rows[1].at == 1511060402.0
+
+
+def test_the_journal_keeps_each_batch_until_it_is_written(tmp_path: Path) -> None:
+    from ocd.archive.journal import Journal, segments
+
+    journal = Journal(tmp_path)
+    first = [(b"t.a.b", b'{"n":1}', 1.0), (b"t.a.b", b'{"n":2}', 2.0)]
+    journal.add(first)
+    journal.roll()                       # handed to the writer
+    journal.add([(b"t.a.b", b'{"n":3}', 3.0), (b"bad", None, 1)])
+    assert len(segments(tmp_path)) == 2
+    journal.done()                       # the first batch is written: its segment goes
+    assert len(segments(tmp_path)) == 1
+    journal.close()                      # killed here: the second batch was never handed
+    again = Journal(tmp_path)
+    assert again.recovered() == [[(b"t.a.b", b'{"n":3}', 3.0)]]
+    again.done()
+    assert segments(tmp_path) == []
+
+
+def test_a_journal_segment_cut_short_gives_its_whole_messages(tmp_path: Path, caplog) -> None:
+    from ocd.archive.journal import Journal, segments
+
+    journal = Journal(tmp_path)
+    journal.add([(b"t.a.b", b'{"n":1}', 1.0), (b"t.a.b", b'{"n":2}', 2.0)])
+    journal.close()
+    (path,) = segments(tmp_path)
+    path.write_bytes(path.read_bytes()[:-3])  # killed in the middle of a write
+    empty = tmp_path / "journal-000000000009"
+    empty.write_bytes(b"")
+    assert Journal(tmp_path).recovered() == [[(b"t.a.b", b'{"n":1}', 1.0)]]
+    assert not empty.exists()
+    assert any("cut short" in r.getMessage() for r in caplog.records)

@@ -56,7 +56,7 @@ class ArchiveWriter(BatchWriter):
         self.journal = journal
         self.down_since: float | None = None
         self.too_long = 0          # events refused: a topic longer than the archive's column
-        self.duplicates = 0        # events the archive already had
+        self.already_there = 0        # events the archive already had
         self._tried = -float("inf")
         self._monotonic = monotonic
 
@@ -104,7 +104,7 @@ class ArchiveWriter(BatchWriter):
     def _store(self, batch: list[EventRow]) -> None:
         new = self.store.write(batch)
         self.stats.stored += new
-        self.duplicates += len(batch) - new
+        self.already_there += len(batch) - new
 
     def _spool(self, batch: list[EventRow]) -> None:
         if not self.spool.append(batch):
@@ -207,7 +207,7 @@ class Archiver(Receiver):
         stats, writer = self.stats, self.writer
         waiting = self.spool.size if self.spool.pending else 0
         return (f"{stats.stored} events archived ({len(stats.topics)} topics)"
-                + (f", {writer.duplicates} already there" if writer.duplicates else "")
+                + (f", {writer.already_there} already there" if writer.already_there else "")
                 + (f", {self.spool.spooled} went through the spool" if self.spool.spooled
                    else "")
                 + (f"; {waiting} byte(s) still in the spool {self.spool.path}, archived at "

@@ -39,7 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
 CREATE TABLE archive_events (
     night     DATE NOT NULL,                 -- the night (HET's local date of its evening)
     id        BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,  -- order of arrival in the archive
-    uid       BINARY(16) NOT NULL,           -- the event's identity (duplicates are ignored)
+    uid       BINARY(16) NOT NULL,           -- the event's identity: stored once
     topic     VARCHAR(255) COLLATE utf8mb4_bin NOT NULL,
     origin    VARCHAR(255) COLLATE utf8mb4_bin NULL,  -- __origin (NULL: a TCS event)
     seq       BIGINT NULL,                   -- __seq

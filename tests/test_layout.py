@@ -139,6 +139,9 @@ DEEP_IMPORTS_ALLOWED = {
 DEEP_IMPORTS_ALLOWED_TO = {
     ("ocd.app.keys", "ocd.bus.curve"): "ocd keys writes the key files whose layout curve "
                                        "defines",
+    ("ocd.archive.store", "ocd.obsnum.mysql"): "the archive connects as the vl_obsnum "
+                                               "allocator does (settings, deadlines, one-line "
+                                               "errors); the obsnum face stays free of pymysql",
 }
 #: Faces that hold more than imports and ``__all__``, and why.
 FACE_LOGIC_ALLOWED = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,8 @@ HELP = "replay a recorded night (an ocd record file) on [urls] ocd_db_replay"
 DESCRIPTION = """\
 Publishes the events of DB (a file written by ocd record) on [urls] ocd_db_replay at index
 [db_replay] n_ocd_db_replay, in the order of --sort-by, with the recorded intervals divided by
-SPEEDUP (0: as fast as possible). Each event goes out as recorded except __wire_time, stamped
+SPEEDUP (0: as fast as possible). --archive DATE replays a night of the survey's archive
+(ocd archive) instead of a file. Each event goes out as recorded except __wire_time, stamped
 when it is sent (to the millisecond). Nothing is sent before the subscribers are connected
 (--subscribers, --wait). ocd run --replay takes the replay as its TCS (as does an ocd run
 whose [urls] event_urls is empty); to look live to it, one recorded second must last one
@@ -35,8 +37,19 @@ def _speedup(text: str) -> float:
     return value
 
 
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    parser.add_argument("db", metavar="DB", type=Path, help="the recording (SQLite) to replay")
+    parser.add_argument("db", metavar="DB", type=Path, nargs="?",
+                        help="the recording (SQLite) to replay")
+    parser.add_argument("--archive", type=_date, metavar="DATE",
+                        help="replay the night DATE (YYYY-MM-DD) of the survey's archive "
+                             "([archive]) instead of a file")
     parser.add_argument("-s", "--speedup", type=_speedup, metavar="SPEEDUP",
                         help="divide the recorded intervals by SPEEDUP; 0 replays as fast as "
                              "possible (default: [db_replay] speedup)")
@@ -56,6 +69,16 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from ocd.errors import UsageError
+
+    if (args.db is None) == (args.archive is None):
+        raise UsageError("give either DB (a recording) or --archive DATE")
+    if args.archive is not None:
+        from ocd.app.archive import replay_archived_night
+
+        return replay_archived_night(cfg, args.archive, speedup=args.speedup,
+                                     sort_by=args.sort_by, topics=args.topic, loop=args.loop,
+                                     subscribers=args.subscribers, wait=args.wait)
     from ocd.app.replay import run_db_replay
 
     return run_db_replay(cfg, args.db, speedup=args.speedup, sort_by=args.sort_by,

@@ -52,6 +52,7 @@ COMMANDS = (
     "ocd.cli.board",
     "ocd.cli.record",
     "ocd.cli.db_replay",
+    "ocd.cli.archive",
     "ocd.cli.ping",
     "ocd.cli.schedule",
     "ocd.cli.obsnum",

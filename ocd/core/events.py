@@ -169,6 +169,14 @@ class ShotEnded:
         """Cut short because ``ocd run`` stopped."""
         return self.failed and self.exc_value == SHUTDOWN
 
+    @property
+    def outcome(self) -> ShotState:
+        """How the shot ended: completed, interrupted (``ocd run`` stopped), aborted or
+        failed (the timeline and the archive's visits say the same)."""
+        if not self.failed:
+            return COMPLETED
+        return INTERRUPTED if self.shut_down else ABORTED_SHOT if self.aborted else FAILED
+
 
 @dataclass(frozen=True, slots=True)
 class ShotStep:

@@ -258,12 +258,9 @@ class Timeline:
             return
         shot = self._running.pop(e.origin)
         shot.end = now
-        if not e.failed:
-            shot.outcome = ev.COMPLETED
-            return
-        shot.error = f"{e.exc_type}: {e.exc_value or ''}"
-        shot.outcome = (ev.INTERRUPTED if e.shut_down else ev.ABORTED_SHOT if e.aborted else
-                        ev.FAILED)
+        shot.outcome = e.outcome
+        if e.failed:
+            shot.error = f"{e.exc_type}: {e.exc_value or ''}"
 
     # -- idle periods ------------------------------------------------------------------------
     def _reason(self) -> tuple[str, str] | None:

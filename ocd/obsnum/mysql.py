@@ -86,6 +86,8 @@ class MysqlSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     lock_timeout: float = 10.0
+    #: The configuration section the settings come from, named in error messages.
+    section: str = "database"
 
     @property
     def where(self) -> str:
@@ -106,6 +108,17 @@ class MysqlSettings:
                 f"must be longer than [database] lock_timeout = {settings.lock_timeout:g}, or "
                 "waiting for another process's allocation would look like a dead server")
         return settings
+
+    @classmethod
+    def of_section(cls, cfg: Config, section: str) -> MysqlSettings:
+        """The connection options of another section with ``[database]``'s names (``[archive]``:
+        the survey's archive), without the allocation's lock."""
+        def get(option: str) -> Any:
+            return cfg.get(section, option)
+
+        return cls(get("mysql_host"), get("mysql_port"), get("mysql_database"),
+                   get("mysql_user"), get("mysql_password"), get("mysql_connect_timeout"),
+                   get("mysql_read_timeout"), section=section)
 
 
 def connect(settings: MysqlSettings) -> pymysql.connections.Connection:
@@ -136,20 +149,21 @@ def mysql_error(exc: BaseException, settings: MysqlSettings, lost: bool = False,
     code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
     where, user, database = settings.where, settings.user, settings.database
+    section = f"[{settings.section}]"
     if code in (2003, 2005) or (connecting and (code in LOST_CONNECTION
                                                 or isinstance(exc, pymysql.err.InterfaceError))):
         reason = re.search(r"\((.*)\)\s*$", text)
         said = re.sub(r"^\[Errno -?\d+\]\s*", "", reason.group(1) if reason else text)
-        message = (f"cannot reach the MySQL server at {where} ([database] mysql_host, "
+        message = (f"cannot reach the MySQL server at {where} ({section} mysql_host, "
                    f"mysql_port): {said[:1].lower() + said[1:]}")
     elif code == 1045:
         message = (f"the MySQL server at {where} denied access to user {user!r} (check "
-                   "[database] mysql_user and mysql_password)")
+                   f"{section} mysql_user and mysql_password)")
     elif code == 1044:
         message = (f"MySQL user {user!r} may not use database {database!r} on {where} "
-                   "([database] mysql_user, mysql_database)")
+                   f"({section} mysql_user, mysql_database)")
     elif code == 1049:
-        message = (f"MySQL database {database!r} does not exist on {where} ([database] "
+        message = (f"MySQL database {database!r} does not exist on {where} ({section} "
                    "mysql_database)")
     elif code == 1146:
         message = (f"table {TABLE} is missing from MySQL database {database!r} on {where}: "

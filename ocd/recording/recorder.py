@@ -38,7 +38,7 @@ from ocd.bus import (
     passes_whole_system,
 )
 from ocd.bus.envelope import loads
-from ocd.bus.sequence import SeqKind, SequenceTracker
+from ocd.bus.sequence import SeqCheck, SeqKind, SequenceTracker
 from ocd.core.payload import finite_number
 from ocd.core.sources import ANY
 from ocd.errors import OcdError
@@ -178,44 +178,140 @@ class FullDisk:
         self.since = None
 
 
-class _Writer(threading.Thread):
-    """Decodes batches of raw messages and writes them, each batch in one transaction.
+class BatchWriter(threading.Thread):
+    """Decodes batches of raw messages and hands the events to :meth:`write`, batch by batch.
 
     Decoding here rather than in the receiving thread keeps the socket drained: the receiver
     only copies messages into memory, so a burst waits in the queue, not at the high-water mark.
+    The decoding (checks, times, sequence numbers) is the same for every store; a subclass
+    says what one event becomes (:meth:`row`) and how a batch is written (:meth:`write`).
     """
 
-    def __init__(self, conn: sqlite3.Connection, stats: RecordStats,
-                 complete: Callable[[str], bool],
-                 full_disk_buffer: int = RecordSettings.full_disk_buffer) -> None:
-        super().__init__(name="record-writer", daemon=True)
-        self.conn = conn
+    def __init__(self, stats: RecordStats, complete: Callable[[str], bool],
+                 name: str = "record-writer") -> None:
+        super().__init__(name=name, daemon=True)
         self.stats = stats
         self.complete = complete
         self.batches: queue.Queue[list[Raw] | None] = queue.Queue(_MAX_QUEUED)
+        #: Batches written before any of the queue's (received by an earlier process).
+        self.first: list[list[Raw]] = []
         self.error: BaseException | None = None
         self.limited = RateLimitedLog(log, 10.0)
-        self.waiting = FullDisk(full_disk_buffer, stats)
 
+    # -- what a store says -----------------------------------------------------------------
+    def row(self, topic: str, text: str, payload: dict[str, Any], received: float,
+            check: SeqCheck | None) -> Any:
+        """What one valid event becomes for :meth:`write` (``check``: its sequence check)."""
+        raise NotImplementedError
+
+    def write(self, rows: list[Any]) -> None:
+        """Store one batch (possibly empty: a retry without new events)."""
+        raise NotImplementedError
+
+    def retry_interval(self) -> float | None:
+        """Seconds after which :meth:`write` is called even without events (None: never)."""
+        return None
+
+    def last_try(self) -> None:
+        """Called once after the last batch, before the receiver closes the store."""
+
+    def batch_done(self) -> None:
+        """Called after each batch received is written (or kept safe) by :meth:`write`."""
+
+    # -- the thread ------------------------------------------------------------------------
     def run(self) -> None:
+        try:
+            for earlier in self.first:
+                self.write(self._rows(earlier))
+                self.batch_done()
+        except BaseException as exc:  # reported by the receiving thread
+            self.error = exc
+        self.first = []
         while True:
-            try:  # while the disk is full, try again every FULL_RETRY s even without events
-                batch = self.batches.get(timeout=FULL_RETRY if self.waiting.full else None)
+            try:  # while the store waits to retry, call it again even without events
+                batch = self.batches.get(timeout=self.retry_interval())
             except queue.Empty:
                 batch = []
             if batch is None:
-                if self.waiting.full and self.error is None:
-                    self.waiting.retry_now()
-                    self._write([])  # a last try before the file is closed
+                if self.error is None:
+                    try:
+                        self.last_try()
+                    except BaseException as exc:  # reported by the receiving thread
+                        self.error = exc
                 return
             if self.error is not None:
                 continue  # keep draining so the receiver never blocks; the error is reported
             try:
-                self._write(self._rows(batch))
+                self.write(self._rows(batch))
+                if batch:
+                    self.batch_done()
             except BaseException as exc:  # reported by the receiving thread
                 self.error = exc
 
-    def _write(self, rows: list[Row]) -> None:
+    def _rows(self, batch: list[Raw]) -> list[Any]:
+        stats, rows = self.stats, []
+        observe, topics = stats.sequences.observe, stats.topics
+        for topic_frame, payload_frame, received in batch:
+            if payload_frame is None:  # the receiver saw the wrong number of frames
+                self._malformed(topic_frame, f"expected 2 frames [topic, JSON object], got "
+                                             f"{received:g}")
+                continue
+            try:
+                topic = topic_frame.decode("utf-8")
+                payload = loads(payload_frame)  # the decoder every OCD process uses
+                if type(payload) is not dict or not topic:
+                    raise ValueError("not a JSON object")
+                text = payload_frame.decode("utf-8")
+            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+                self._malformed(topic_frame, exc)
+                continue
+            if topic in topics or len(topics) < MAX_TOPICS:
+                topics[topic] += 1
+            else:
+                topics[OTHER_TOPICS] += 1
+            check = None
+            origin, seq = payload.get("__origin"), payload.get("__seq")
+            if type(seq) is int and isinstance(origin, str):
+                check = observe(origin, seq, self.complete(topic.split(".", 1)[0]))
+                if check.kind is SeqKind.GAP:
+                    self.limited.warning("gap", f"lost {check.missing} event(s) from "
+                                         f"{origin[:100]} before {topic[:100]} (they never "
+                                         f"reached the recorder; {stats.sequences.lost} so far)")
+            rows.append(self.row(topic, text, payload, received, check))
+        return rows
+
+    def _malformed(self, topic: bytes, exc: object) -> None:
+        self.stats.malformed += 1
+        if self.stats.malformed == 1 or not self.stats.malformed % 1000:
+            log.warning("dropped a malformed message on topic %s (%d so far): %s",
+                        topic[:60].decode("utf-8", "replace") or "?", self.stats.malformed, exc)
+
+
+class _Writer(BatchWriter):
+    """Writes the events into the SQLite recording, each batch in one transaction; keeps them
+    in memory (the newest, bounded) while the disk is full."""
+
+    def __init__(self, conn: sqlite3.Connection, stats: RecordStats,
+                 complete: Callable[[str], bool],
+                 full_disk_buffer: int = RecordSettings.full_disk_buffer) -> None:
+        super().__init__(stats, complete)
+        self.conn = conn
+        self.waiting = FullDisk(full_disk_buffer, stats)
+
+    def row(self, topic: str, text: str, payload: dict[str, Any], received: float,
+            check: SeqCheck | None) -> Row:
+        return (topic, text, finite_number(payload.get("__data_time")),
+                finite_number(payload.get("__wire_time")), received)
+
+    def retry_interval(self) -> float | None:
+        return FULL_RETRY if self.waiting.full else None
+
+    def last_try(self) -> None:
+        if self.waiting.full:
+            self.waiting.retry_now()
+            self.write([])  # a last try before the file is closed
+
+    def write(self, rows: list[Row]) -> None:
         """Write the events waiting for space, then ``rows``, in one transaction; on a full
         disk keep them all (the newest, bounded) for the next try."""
         if not self.waiting.due():
@@ -240,57 +336,20 @@ class _Writer(threading.Thread):
         if waiting:
             self.waiting.written(len(waiting))
 
-    def _rows(self, batch: list[Raw]) -> list[Row]:
-        stats, rows = self.stats, []
-        observe, topics = stats.sequences.observe, stats.topics
-        for topic_frame, payload_frame, received in batch:
-            if payload_frame is None:  # the receiver saw the wrong number of frames
-                self._malformed(topic_frame, f"expected 2 frames [topic, JSON object], got "
-                                             f"{received:g}")
-                continue
-            try:
-                topic = topic_frame.decode("utf-8")
-                payload = loads(payload_frame)  # the decoder every OCD process uses
-                if type(payload) is not dict or not topic:
-                    raise ValueError("not a JSON object")
-                text = payload_frame.decode("utf-8")
-            except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-                self._malformed(topic_frame, exc)
-                continue
-            rows.append((topic, text, finite_number(payload.get("__data_time")),
-                         finite_number(payload.get("__wire_time")), received))
-            if topic in topics or len(topics) < MAX_TOPICS:
-                topics[topic] += 1
-            else:
-                topics[OTHER_TOPICS] += 1
-            origin, seq = payload.get("__origin"), payload.get("__seq")
-            if type(seq) is int and isinstance(origin, str):
-                check = observe(origin, seq, self.complete(topic.split(".", 1)[0]))
-                if check.kind is SeqKind.GAP:
-                    self.limited.warning("gap", f"lost {check.missing} event(s) from "
-                                         f"{origin[:100]} before {topic[:100]} (they never "
-                                         f"reached the recorder; {stats.sequences.lost} so far)")
-        return rows
 
-    def _malformed(self, topic: bytes, exc: object) -> None:
-        self.stats.malformed += 1
-        if self.stats.malformed == 1 or not self.stats.malformed % 1000:
-            log.warning("dropped a malformed message on topic %s (%d so far): %s",
-                        topic[:60].decode("utf-8", "replace") or "?", self.stats.malformed, exc)
-
-
-class Recorder:
-    """Subscribe to ``urls`` for ``topics`` (prefixes) and store every event in ``path``.
+class Receiver:
+    """Subscribe to ``urls`` (or ``sources``) for ``topics`` (prefixes) and hand every message
+    to a :class:`BatchWriter`, batch by batch: the reception of ``ocd record`` and ``ocd
+    archive record``, whatever they store into.
 
     Call :meth:`run` (in the main thread, for signals); :meth:`stop` (safe from a signal
     handler) ends it after draining the socket and writing everything received.
     """
 
-    def __init__(self, path: Path, urls: Iterable[str] = (), topics: Iterable[str] = ("",), *,
+    def __init__(self, urls: Iterable[str] = (), topics: Iterable[str] = ("",), *,
                  sources: Iterable[Source] | None = None, ctx: zmq.Context[Any] | None = None,
                  options: BusOptions | None = None, settings: RecordSettings | None = None,
                  security: BusSecurity | None = None) -> None:
-        self.path = Path(path)
         if sources is None:
             sources = [Source(ANY, tuple(dict.fromkeys(urls)))]
         self.sources = [source for source in sources if source.urls]
@@ -303,7 +362,6 @@ class Recorder:
         self.stats = RecordStats()
         self._stop = False
         self._complete: dict[str, bool] = {}
-        self.conn = open_recording(self.path)
         # a context of the caller's (then it terminates it) or one of our own
         self._own_ctx = ctx is None
         self._ctx: zmq.Context[Any] = zmq.Context() if ctx is None else ctx
@@ -316,12 +374,7 @@ class Recorder:
                 self._open(source, security or BusSecurity())
         except BaseException:
             self._close_socket()
-            self.conn.close()
             raise
-        first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
-        self.session = self.conn.execute(
-            "INSERT INTO recordings (started, urls, topics, first_id) VALUES (?, ?, ?, ?)",
-            (time.time(), json.dumps(self.urls), json.dumps(self.topics), first)).lastrowid
 
     def _open(self, source: Source, security: BusSecurity) -> None:
         sock = open_source(self._ctx, source, self.options, security, self.topics)
@@ -337,7 +390,7 @@ class Recorder:
         """Ask :meth:`run` to finish (drain, write, close). Safe from signal handlers."""
         self._stop = True
 
-    def _receives_all_of(self, system: str) -> bool:
+    def receives_all_of(self, system: str) -> bool:
         """Whether every topic of ``system`` is recorded: only then is a jump in a publisher's
         sequence a loss rather than a filtered-out event."""
         complete = self._complete.get(system)
@@ -380,11 +433,9 @@ class Recorder:
                 continue
             batch.append((topic, payload, time.time()))
 
-    def run(self) -> RecordStats:
-        """Record until :meth:`stop`; returns the statistics once everything is written."""
-        settings = self.settings
-        writer = _Writer(self.conn, self.stats, self._receives_all_of,
-                         settings.full_disk_buffer)
+    def receive(self, writer: BatchWriter) -> None:
+        """Receive until :meth:`stop`, handing batches to ``writer`` (started here); returns
+        once the writer has written everything (its error, if any, in ``writer.error``)."""
         writer.start()
         settings = self.settings
         batch: list[Raw] = []
@@ -399,7 +450,7 @@ class Recorder:
                 now = time.monotonic()
                 if batch and (len(batch) >= settings.batch_size
                               or now - last_flush >= settings.flush_interval):
-                    writer.batches.put(batch)
+                    self.hand(writer, batch)
                     batch, last_flush = [], now
                 if writer.error is not None:
                     break
@@ -410,14 +461,58 @@ class Recorder:
                     and self._poll(idle_ms):
                 self._receive_available(batch, settings.batch_size)
                 if len(batch) >= settings.batch_size:
-                    writer.batches.put(batch)
+                    self.hand(writer, batch)
                     batch = []
         finally:
             self._close_socket()
             if batch:
-                writer.batches.put(batch)
+                self.hand(writer, batch)
             writer.batches.put(None)
             writer.join()
+
+    def hand(self, writer: BatchWriter, batch: list[Raw]) -> None:
+        """Give a batch received to the writer (a subclass may note it first)."""
+        writer.batches.put(batch)
+
+    def _close_socket(self) -> None:
+        for sock, reconnector in getattr(self, "_inputs", ()):
+            reconnector.close()
+            sock.close(linger=0)
+        if self._own_ctx:
+            self._ctx.term()
+
+
+class Recorder(Receiver):
+    """Subscribe to ``urls`` for ``topics`` (prefixes) and store every event in ``path``.
+
+    Call :meth:`run` (in the main thread, for signals); :meth:`stop` (safe from a signal
+    handler) ends it after draining the socket and writing everything received.
+    """
+
+    def __init__(self, path: Path, urls: Iterable[str] = (), topics: Iterable[str] = ("",), *,
+                 sources: Iterable[Source] | None = None, ctx: zmq.Context[Any] | None = None,
+                 options: BusOptions | None = None, settings: RecordSettings | None = None,
+                 security: BusSecurity | None = None) -> None:
+        self.path = Path(path)
+        self.conn = open_recording(self.path)
+        try:
+            super().__init__(urls, topics, sources=sources, ctx=ctx, options=options,
+                             settings=settings, security=security)
+        except BaseException:
+            self.conn.close()
+            raise
+        first = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+        self.session = self.conn.execute(
+            "INSERT INTO recordings (started, urls, topics, first_id) VALUES (?, ?, ?, ?)",
+            (time.time(), json.dumps(self.urls), json.dumps(self.topics), first)).lastrowid
+
+    def run(self) -> RecordStats:
+        """Record until :meth:`stop`; returns the statistics once everything is written."""
+        writer = _Writer(self.conn, self.stats, self.receives_all_of,
+                         self.settings.full_disk_buffer)
+        try:
+            self.receive(writer)
+        finally:
             self._finish(writer.error, writer.waiting)
         return self.stats
 
@@ -459,13 +554,6 @@ class Recorder:
             # another program reading the recording (sqlite3, a monitor) holds it open; a
             # full disk: the file stays in WAL mode, complete with its -wal file
             log.info("the recording stays in WAL mode, with its -wal file beside it (%s)", exc)
-
-    def _close_socket(self) -> None:
-        for sock, reconnector in getattr(self, "_inputs", ()):
-            reconnector.close()
-            sock.close(linger=0)
-        if self._own_ctx:
-            self._ctx.term()
 
 
 def record_topics(cli_topics: Iterable[str] | None) -> list[str]:

@@ -41,6 +41,7 @@ from ocd.app.board.auth import (
 from ocd.app.board.cockpit import COCKPIT_PANELS, Cockpit
 from ocd.app.board.hub import Hub, Page
 from ocd.app.board.options import BoardOptions
+from ocd.app.board.past_nights import PastNights
 from ocd.app.commander import send_command
 from ocd.app.listener import ListenPlan
 from ocd.bus import (
@@ -69,7 +70,7 @@ COOKIE = "ocd_board_session"
 CSRF_HEADER = "X-OCD-CSRF"
 #: The page's files (``ocd/static/board``); nothing else is served.
 ASSETS = {"board.js": "text/javascript", "board.css": "text/css",
-          "favicon.svg": "image/svg+xml"}
+          "favicon.svg": "image/svg+xml", "past_nights.js": "text/javascript"}
 #: Commands a signed-in user may send: (topic, data, target service).
 COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
     "allow": (COMMAND_ALLOW, {"allowed": True}, "ocd_main_loop"),
@@ -221,6 +222,7 @@ class Board(Service):
         app.router.add_post("/api/logout", self._logout)
         app.router.add_post("/api/command", self._command)
         app.router.add_post("/api/alarm", self._alarm)
+        self.closing(PastNights(self.cfg, self.options.night)).add_routes(app)  # the archive
         # a connection must send its request's headers within HEADER_TIMEOUT s of opening (or
         # of its previous answer): aiohttp's keep-alive timer runs from the connection's start
         runner = web.AppRunner(app, access_log=None, handle_signals=False,

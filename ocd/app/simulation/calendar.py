@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from ocd.sky import het
+from ocd.sky.nights import LOCAL_OFFSET, night_date
 
-#: HET's local mean time minus UTC (its longitude in hours: about -6.93 h).
-LOCAL_OFFSET = dt.timedelta(hours=het.LONGITUDE / 15.0)
+__all__ = ["LOCAL_OFFSET", "morning_twilight", "night_date", "night_of"]
 
 
 def _utc(seconds: float) -> dt.datetime:
@@ -25,13 +25,6 @@ def night_of(date: dt.date) -> tuple[dt.datetime, dt.datetime]:
     sunrise = het.sun_crossing(sunset + 60.0, 0.0, rising=True)
     assert sunrise is not None
     return _utc(sunset), _utc(sunrise)
-
-
-def night_date(when: dt.datetime) -> dt.date:
-    """The local date of the evening of the night ``when`` belongs to (the coming night's,
-    in daytime)."""
-    local = when.astimezone(dt.timezone.utc) + LOCAL_OFFSET
-    return (local - dt.timedelta(hours=12)).date()
 
 
 def morning_twilight(when: dt.datetime, sun_limit: float) -> dt.datetime:

@@ -665,6 +665,7 @@ function connect() {
     for (const update of batch.u) apply(update.p, update.d);
   };
   socket.onclose = () => {
+    if (state.pastNight) return; // a past night is shown (past_nights.js): no live stream
     setText("link", "reconnecting…");
     $("link").className = "badge off";
     setTimeout(connect, retry);

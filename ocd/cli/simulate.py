@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
                             "shots by hand, TCS and database outages, failing commands")
     world.add_argument("--replay", type=Path, metavar="NIGHT",
                        help="a recorded night (ocd record) as the TCS and weather, looped")
+    world.add_argument("--exact", action="store_true",
+                       help="tick by tick, as ocd run: a TCS step every heartbeat interval "
+                            "and a tick every [simulate] tick_interval, rather than jumping "
+                            "from one moment that can change a decision to the next (the "
+                            "same decisions, some 10x slower; doc/simulate.md)")
     world.add_argument("--shots", type=Path, metavar="FILE",
                        help="shot list to start from (default: [shots] shot_file; never "
                             "changed)")
@@ -73,4 +78,4 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     return simulate(cfg, clock_from_config(cfg), night=args.night, start=args.start,
                     end=args.end, nights=args.nights, weather=args.weather, seed=args.seed,
                     faults=args.faults, shots=args.shots, save_shots=args.save_shots,
-                    replay=args.replay, as_json=args.json, plot=args.plot)
+                    replay=args.replay, as_json=args.json, plot=args.plot, exact=args.exact)

@@ -52,6 +52,8 @@ class Request:
     replay: Path | None = None
     #: The command that simulates the same nights again.
     command: str = ""
+    #: Tick by tick (``--exact``) rather than event-driven.
+    exact: bool = False
 
 
 def parse_when(option: str, text: str) -> dt.datetime:
@@ -182,7 +184,8 @@ def simulate_nights(cfg: Config, request: Request, store: ShotStore,
                     else Scenario(seed=seed)
                 sky = weather if weather is not None else weather_for(cfg, request.weather,
                                                                        seed)
-                setup = NightSetup(start, end, sky, scenario, request.replay, tick)
+                setup = NightSetup(start, end, sky, scenario, request.replay, tick,
+                                   request.exact)
                 result = run_night(cfg, setup, copy, allocator)
                 result.log = logs.take()
                 results.append(result)
@@ -201,14 +204,14 @@ def simulate(cfg: Config, clock: Clock, *, night: str | None = None,
              weather: str | None = None, seed: int = 1, faults: bool = False,
              shots: Path | None = None, save_shots: Path | None = None,
              replay: Path | None = None, as_json: bool = False, plot: Path | None = None,
-             out: TextIO | None = None) -> int:
+             out: TextIO | None = None, exact: bool = False) -> int:
     """``ocd simulate``: run, print, draw; the exit status is 1 when a night broke one of
     OCD's rules (the report says which, and how to replay it)."""
     out = sys.stdout if out is None else out
     stretches = windows(clock, night=night, start=start, end=end, nights=nights)
     kind = weather or cfg.get_str("sim_tcs", "weather")
     request = Request(stretches, kind, seed, faults, replay,
-                      again(stretches, kind, seed, faults, replay, shots))
+                      again(stretches, kind, seed, faults, replay, shots, exact), exact)
     weather_for(cfg, request.weather, seed)  # a bad --weather stops before anything runs
     if plot is not None:
         check_png(plot)
@@ -266,11 +269,13 @@ def request_line(request: Request) -> str:
         parts = [f"weather {request.weather}", f"seed {request.seed}"]
     if request.faults:
         parts.append("random faults")
+    if request.exact and request.replay is None:
+        parts.append("tick by tick")
     return ", ".join(parts)
 
 
 def again(stretches: list[tuple[dt.datetime, dt.datetime]], weather: str, seed: int,
-          faults: bool, replay: Path | None, shots: Path | None) -> str:
+          faults: bool, replay: Path | None, shots: Path | None, exact: bool = False) -> str:
     """The command line that simulates the same nights again (night by night the same
     seeds, from the same shot list)."""
     first, last = stretches[0]
@@ -287,4 +292,6 @@ def again(stretches: list[tuple[dt.datetime, dt.datetime]], weather: str, seed: 
         words += ["--replay", str(replay)]
     if shots is not None:
         words += ["--shots", str(shots)]
+    if exact:
+        words.append("--exact")
     return " ".join(words)

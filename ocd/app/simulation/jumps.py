@@ -48,6 +48,8 @@ _SAME = 1e-6
 #: Seconds between two guider readings given to the core at least (the report's conditions
 #: curve; the core's readings never go stale: see :meth:`Jumps.catch_up`).
 REFRESH = 900.0
+#: Guider steps judged at once from the weather's bounds, when they allow.
+STRIDE = 30
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class Jumps:
         self._last_step = -1.0
         self._last_fire = -math.inf
         self._stamped = math.inf  # when the core's readings were given (none yet)
+        self._guiders = range(1, len(simulator.settings.topics.metrology) + 1)
+        self._samples: dict[tuple[int, int], tuple[float, float]] = {}
         #: The readings the core holds, by guider number.
         self._held: dict[int, tuple[float | None, float | None]] = {}
         self._next_fire = 0.0
@@ -181,7 +185,7 @@ class Jumps:
         if fire is not None:
             readings: Events = []
             for step in self._chain(fire):
-                readings += self.simulator.metrology_events(step)
+                readings += self.simulator.metrology_events(step, self._sample)
             for _, reading in readings:
                 self._held[reading["guider"]] = (reading["seeing"], reading["transparency"])
             # readings older than [run] metrology_stale_after never reach a tick of the
@@ -237,27 +241,29 @@ class Jumps:
         readings and the previous step's all lie within bounds judged alike is not drawn."""
         if self._change is not None:
             return self._change
-        weather, limits, gap = self.simulator.weather, self.orchestrator.metrology.limits, \
-            self._gap
+        gap = self._gap
         fire = max(self._scanned, self._next_fire)
-        before = weather.envelope(fire - gap) if fire >= gap else None
         while fire <= until + _SAME:
-            box = weather.envelope(fire)
-            both = box if before is None else (min(box[0], before[0]), max(box[1], before[1]),
-                                               min(box[2], before[2]), max(box[3], before[3]))
-            alike = judgement(both[0], both[3], limits) == judgement(both[1], both[2], limits) \
-                == self._judged
-            if not alike and self._changes_at(fire):
-                self._change = fire
-                return fire
-            holds = weather.envelope_holds_until(fire)
-            if holds > fire and alike and before == box:  # the same bounds up to there
-                fire += max(1, math.floor((min(holds, until + gap) - fire) / gap)) * gap
+            last = fire + (STRIDE - 1) * gap
+            if self._alike_from(fire, last):  # a stretch of steps judged alike at once
+                fire = last + gap
                 continue
-            before = box
-            fire += gap
+            for step in range(STRIDE):
+                at = fire + step * gap
+                if not self._alike_from(at, at) and self._changes_at(at):
+                    self._change = at
+                    return at
+            fire = last + gap
         self._scanned = fire
         return math.inf
+
+    def _alike_from(self, first: float, last: float) -> bool:
+        """Whether every reading from the step before ``first`` to ``last`` is judged as the
+        core's readings are, in any mix."""
+        low, high, dim, clear = self.simulator.weather.envelope(max(0.0, first - self._gap),
+                                                                last)
+        limits = self.orchestrator.metrology.limits
+        return judgement(low, clear, limits) == judgement(high, dim, limits) == self._judged
 
     def _chain(self, fire: float) -> list[float]:
         """The guider steps to give now so that the core's judgement goes through what it
@@ -266,27 +272,47 @@ class Jumps:
         before it too, back to one that does (at the latest the step after the last given:
         then every step follows its own predecessor, as tick by tick)."""
         first = fire
-        while first - self._gap > self._last_fire + _SAME and \
+        while first - self._gap > self._last_fire + _SAME and not self._alike(first) and \
                 self._sequence(self._held, first) != self._sequence(self._before(first), first):
             first -= self._gap
         return [first + k * self._gap for k in range(round((fire - first) / self._gap) + 1)]
 
+    def _alike(self, fire: float) -> bool:
+        """Whether every reading the core holds and every one ``fire`` can bring are judged
+        alike, in any mix (then neither order nor the step before matters)."""
+        low, high, dim, clear = self.simulator.weather.envelope(fire)
+        for seeing, transparency in self._held.values():
+            if seeing is not None:
+                low, high = min(low, seeing), max(high, seeing)
+            if transparency is not None:
+                dim, clear = min(dim, transparency), max(clear, transparency)
+        limits = self.orchestrator.metrology.limits
+        return judgement(low, clear, limits) == judgement(high, dim, limits) == self._judged
+
+    def _sample(self, fire: float, guider: int) -> tuple[float, float]:
+        """The weather's reading (drawn once: a step is judged, then maybe given)."""
+        key = (round(fire / self._gap), guider)
+        found = self._samples.get(key)
+        if found is None:
+            if len(self._samples) > 64:
+                self._samples.clear()
+            found = self._samples[key] = self.simulator.weather.sample(fire, guider)
+        return found
+
     def _before(self, fire: float) -> dict[int, tuple[float | None, float | None]]:
         """The readings the core holds before ``fire``'s, tick by tick (the step before's)."""
-        weather, guiders = self.simulator.weather, len(self.simulator.settings.topics.metrology)
         previous = fire - self._gap
         if previous < -_SAME:
             return {}
-        return {n: weather.sample(previous, n) for n in range(1, guiders + 1)}
+        return {n: self._sample(previous, n) for n in self._guiders}
 
     def _sequence(self, held: dict[int, tuple[float | None, float | None]],
                   fire: float) -> list[MetrologyTrigger]:
         """The judgements after each reading of ``fire``, taken one by one over ``held``."""
-        weather, guiders = self.simulator.weather, len(self.simulator.settings.topics.metrology)
         held = dict(held)
         judged = []
-        for n in range(1, guiders + 1):
-            held[n] = weather.sample(fire, n)
+        for n in self._guiders:
+            held[n] = self._sample(fire, n)
             judged.append(self._judge(list(held.values())))
         return judged
 

@@ -72,11 +72,15 @@ class TcsSimulator:
                 (topics.ra_dec, {"ra": p.ra, "dec": p.dec, "track": p.track,
                                  "tracking": p.tracking, "dx": p.dx, "dy": p.dy})]
 
-    def metrology_events(self, elapsed: float) -> list[tuple[str, dict[str, Any]]]:
-        """Every guider's reading of the weather ``elapsed`` seconds after the start."""
+    def metrology_events(self, elapsed: float,
+                         sample: Callable[[float, int], tuple[float, float]] | None = None
+                         ) -> list[tuple[str, dict[str, Any]]]:
+        """Every guider's reading of the weather ``elapsed`` seconds after the start
+        (``sample``: the weather's, drawn already)."""
         events: list[tuple[str, dict[str, Any]]] = []
+        draw = self.weather.sample if sample is None else sample
         for number, topic in enumerate(self.settings.topics.metrology, start=1):
-            seeing, transparency = self.weather.sample(elapsed, number)
+            seeing, transparency = draw(elapsed, number)
             events.append((topic, {"seeing": seeing, "transparency": transparency,
                                    "guider": number}))
         return events

@@ -295,3 +295,61 @@ def again(stretches: list[tuple[dt.datetime, dt.datetime]], weather: str, seed: 
     if exact:
         words.append("--exact")
     return " ".join(words)
+
+
+def simulate_season(cfg: Config, *, first: str, last: str, runs: int = 1, seed: int = 1,
+                    shots: Path | None = None, as_json: bool = False,
+                    plot: Path | None = None, exact: bool = False,
+                    out: TextIO | None = None) -> int:
+    """``ocd simulate --from-date --to-date``: the season forecast (:mod:`.season`), printed
+    or as JSON, drawn with ``--plot``; exit status 1 when a night broke a rule."""
+    from ocd.app.simulation.season import (
+        check_season,
+        climate_from_config,
+        forecast,
+        render,
+        run_season,
+    )
+
+    out = sys.stdout if out is None else out
+    dates = check_season(_date("--from-date", first), _date("--to-date", last), runs,
+                         MAX_NIGHTS)
+    climate = climate_from_config(cfg)
+    if plot is not None:
+        check_png(plot)
+    store = read_shots(cfg, shots)
+    say_lacking_inputs(cfg, store, "simulate")
+    progress = Progress(runs * len(dates), label="season", unit="nights")
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        progress.update(done, 1)
+
+    try:
+        results = [run_season(cfg, store, dates, climate, seed + n, tick_interval(cfg),
+                              exact, step) for n in range(runs)]
+    finally:
+        progress.close()
+    document = forecast(store, dates, results)
+    if as_json:
+        print(json.dumps(document, indent=2), file=out)
+    else:
+        print(printable_lines("\n".join(render(document))), file=out)
+    if plot is not None:
+        from ocd.app.simulation.plot import plot_season
+
+        plot_season(document, plot)
+        print(f"ocd simulate: drew {plot}", file=sys.stderr)
+    if document["broken"]:
+        raise OcdError(f"{len(document['broken'])} rule(s) broken in the season (listed above)")
+    return 0
+
+
+def _date(option: str, text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected a date like 2017-12-01 (the local "
+                         "date of a night's evening at HET)") from None

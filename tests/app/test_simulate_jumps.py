@@ -18,9 +18,7 @@ default TCS (about a minute).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -28,8 +26,7 @@ from pathlib import Path
 import pytest
 from conftest import ocd_env
 
-from ocd.app.simulation.agreement import disagreements
-from ocd.app.simulation.calendar import night_of
+from ocd.app.simulation.agreement import agreement_night, disagreements
 from ocd.app.simulation.simulate import Request, simulate_nights
 from ocd.config import load_config, rehearsal_config
 from ocd.shots.store import ShotStore, load_shots
@@ -37,20 +34,9 @@ from ocd.shots.store import ShotStore, load_shots
 COARSE = (("sim_tcs", "heartbeat_interval", "20"), ("sim_tcs", "metrology_interval", "60"),
           ("tcs", "heartbeat_timeout", "60"), ("simulate", "tick_interval", "10"),
           ("run_shot", "exposure_time", "120"))
-KINDS = ("steady", "drifting", "cloudy", "random")
 #: Coarse nights, in chunks (one test item each, so workers share them).
 COARSE_NIGHTS, CHUNK = 200, 50
 DEFAULT_NIGHTS = 12
-
-
-def agreement_night(seed: int) -> tuple[dt.datetime, dt.datetime, str]:
-    """The stretch and sky of seed ``seed``: one to three hours from a random moment."""
-    draw = random.Random(f"ocd-agree-{seed}")
-    sunset, sunrise = night_of(dt.date(2017, 10, 1) + dt.timedelta(days=draw.randrange(150)))
-    length = draw.uniform(3600.0, 3 * 3600.0)
-    offset = draw.uniform(0.0, (sunrise - sunset).total_seconds() - length)
-    start = (sunset + dt.timedelta(seconds=offset)).replace(microsecond=0)
-    return start, start + dt.timedelta(seconds=round(length)), draw.choice(KINDS)
 
 
 def both_ways(cfg, text: str, seed: int) -> list[str]:

@@ -5,7 +5,25 @@ same ``n_obs`` after the night and the same rules held."""
 
 from __future__ import annotations
 
+import datetime as dt
+import random
+
+from ocd.app.simulation.calendar import night_of
 from ocd.app.simulation.night import NightResult
+
+#: The skies a randomized night draws from.
+KINDS = ("steady", "drifting", "cloudy", "random")
+
+
+def agreement_night(seed: int) -> tuple[dt.datetime, dt.datetime, str]:
+    """The night of seed ``seed`` for a comparison: one to three hours from a random moment of
+    a night between October and February (twilight included), and its sky."""
+    draw = random.Random(f"ocd-agree-{seed}")
+    sunset, sunrise = night_of(dt.date(2017, 10, 1) + dt.timedelta(days=draw.randrange(150)))
+    length = draw.uniform(3600.0, 3 * 3600.0)
+    offset = draw.uniform(0.0, (sunrise - sunset).total_seconds() - length)
+    start = (sunset + dt.timedelta(seconds=offset)).replace(microsecond=0)
+    return start, start + dt.timedelta(seconds=round(length)), draw.choice(KINDS)
 
 
 def disagreements(exact: NightResult, jumped: NightResult) -> list[str]:

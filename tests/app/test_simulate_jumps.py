@@ -80,10 +80,10 @@ def test_the_comparison_sees_a_difference():
 
 
 def test_what_differs_is_what_no_decision_reads(tmp_path: Path):
-    """The documented differences, on one night of the sample data with trouble: the
-    event-driven night stops far less often, says a shot is alive (progress) less often and
-    keeps fewer readings for the conditions curve; decisions, idle reasons and the rules are
-    the same."""
+    """The documented differences, on one night of the sample data with trouble, run by
+    ``ocd simulate`` both ways: the event-driven night keeps fewer readings for the
+    conditions curve; its shots, numbers, idle stretches (times and reasons), errors and
+    rules are those of the tick-by-tick night."""
     start, end = "2017-11-19T01:00:00", "2017-11-19T05:00:00"
     documents = {}
     for exact in (True, False):

@@ -17,16 +17,19 @@ the limits, ticks before any deadline of the core. So :class:`Jumps` (the
 - the TCS steps where its stream changes: the last heartbeat before an outage, the first
   after it;
 - the guider readings that change the core's judgement of the conditions (the core's own
-  :func:`~ocd.core.states.judgement`; a reading whose bounds, :meth:`Weather.envelope`, keep it
-  on the same side of the limits is not even drawn), and one every half
-  ``[run] metrology_stale_after`` so the readings never go stale and the report has its
-  conditions curve.
+  :func:`~ocd.core.states.judgement`, asked after each guider's reading as they arrive one by
+  one; a stretch of readings whose bounds, :meth:`Weather.envelope`, keep them on the same
+  side of the limits is not even drawn), and one every :data:`REFRESH` seconds for the
+  report's conditions curve.
 
 Every input given is one the tick-by-tick night (``--exact``) gives at the same OCD-clock
-time, or its latest heartbeat and readings stamped at the stop rather than at their step
-(at most one step later: they only make the TCS look alive and the readings fresh a little
-longer, and neither can end before the next stop). The periodic status (every ``[run]
-status_interval``) is published at the stops only: no monitor listens to a simulation.
+time, or its latest heartbeat and readings given at the stop rather than at their step (at
+most one step later: they only make the TCS look alive and the readings fresh a little
+longer, and neither can run out before the next stop; readings the core holds that would be
+stale by then are replaced before the heartbeat is taken). The periodic status (every
+``[run] status_interval``) is published at the stops only, and a shot says it is alive every
+half ``[run] shot_silent_after`` (:meth:`SimulatedNight._plan`): no monitor listens to a
+simulation, and the core judges the shot alive either way.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ STRIDE = 30
 
 
 @dataclass(frozen=True)
-class Grid:  # (frozen: fire_gap is read once per night, see Jumps)
+class Grid:
     """The night's periodic inputs: TCS steps every ``period`` from 0 (heartbeat, pointing,
     and metrology every ``metrology_interval`` at the first step due), main-loop ticks every
     ``tick`` from ``tick``; TCS silent (no heartbeat, no pointing) during ``outages``."""
@@ -134,7 +137,6 @@ class Jumps:
         self._judged = judgement(None, None, orchestrator.metrology.limits)
         self._scanned = 0.0  # the first fire not yet judged
         self._change: float | None = None  # the first fire found to change the judgement
-        self.stops = 0
 
     # -- the Waker protocol ----------------------------------------------------------------
     def next_wake(self, now: float) -> float:
@@ -154,11 +156,9 @@ class Jumps:
         wakes.append(tick_at)
         wakes = [w for w in wakes if w > now + _SAME]  # (a moment now is being handled)
         wakes.append(self._conditions_change(min(wakes, default=self.end)))
-        return min(w for w in wakes if w > now + _SAME) if any(
-            w > now + _SAME for w in wakes) else math.inf
+        return min((w for w in wakes if w > now + _SAME), default=math.inf)
 
     def arrive(self, now: float) -> None:
-        self.stops += 1
         self.catch_up(now)
         if self.ticking and abs(now - self._tick_at) < _SAME:
             self._tick_at = math.inf

@@ -24,7 +24,7 @@ from ocd.app.simulation.calendar import night_of
 from ocd.app.simulation.night import NightSetup, collected_logs
 from ocd.app.simulation.scenario import Scenario
 from ocd.config import Config
-from ocd.errors import OcdError
+from ocd.errors import UsageError
 from ocd.monitor.timeline import TWILIGHT
 from ocd.shots.book import ShotCopy
 from ocd.shots.store import ShotStore
@@ -272,11 +272,11 @@ def render(document: dict[str, Any]) -> list[str]:
 def check_season(first: dt.date, last: dt.date, runs: int, max_nights: int) -> list[dt.date]:
     """The nights from ``first`` to ``last`` (local evening dates, both included)."""
     if last < first:
-        raise OcdError(f"--to-date {last} comes before --from-date {first}")
+        raise UsageError(f"--to-date {last} comes before --from-date {first}")
     nights = (last - first).days + 1
     if nights > max_nights:
-        raise OcdError(f"--from-date {first} --to-date {last}: {nights} nights, at most "
+        raise UsageError(f"--from-date {first} --to-date {last}: {nights} nights, at most "
                        f"{max_nights}")
     if not 1 <= runs <= MAX_RUNS:
-        raise OcdError(f"--runs {runs}: give 1 to {MAX_RUNS}")
+        raise UsageError(f"--runs {runs}: give 1 to {MAX_RUNS}")
     return [first + dt.timedelta(days=n) for n in range(nights)]

@@ -18,6 +18,7 @@ default TCS (about a minute).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -98,3 +99,31 @@ def test_what_differs_is_what_no_decision_reads(tmp_path: Path):
     for key in ("shots", "idle", "errors", "obsnums", "n_obs_after", "rules_held"):
         assert jumped[key] == exact[key], key
     assert 0 < len(jumped["metrology"]) < len(exact["metrology"])
+
+
+@pytest.mark.parametrize("tick", [1.0, 10.0])
+def test_the_tcs_is_declared_dead_at_the_same_tick_both_ways(tick):
+    """Heartbeat loss agrees: the last heartbeat before an outage is given on time, so the
+    TCS is dead (and alive again) at the same moments, tick by tick or not (HETDEX shots
+    forbidden all night: the idle stretches say when)."""
+    from ocd.app.simulation.night import NightSetup
+    from ocd.app.simulation.scenario import Scenario, Span
+    from ocd.app.simulation.simulate import memory_allocator, run_night
+    from ocd.shots.book import ShotCopy
+    from ocd.tcs.sim.weather import Weather
+
+    cfg, text = world((("simulate", "tick_interval", str(tick)),))
+    start = dt.datetime(2017, 11, 19, 3, 0, tzinfo=dt.timezone.utc)
+    down = []
+    for exact in (True, False):
+        setup = NightSetup(start, start + dt.timedelta(hours=1), Weather("steady"),
+                           Scenario(commands=(), tcs_outages=(Span(1234.5, 1876.25),)),
+                           tick=tick,
+                           exact=exact)
+        allocator = memory_allocator(cfg)
+        try:
+            result = run_night(cfg, setup, ShotCopy(ShotStore.from_text(text, "s")), allocator)
+        finally:
+            allocator.close()
+        down.append([(p.start, p.end) for p in result.report.idle if p.reason == "TCS down"])
+    assert down[0] and down[0] == down[1]

@@ -11,9 +11,9 @@ forbidden, the TCS is dead, metrology is bad or another shot runs, every started
 no start leaves the loop waiting; no handling fails, no event is dropped.
 
 The TCS is coarse (a heartbeat every 20 s, dead after 60 s; metrology every minute; a tick
-every 10 s) so that two thousand nights take seconds (they run event-driven); a failing night is printed as the
-``ocd simulate`` command line that replays it exactly. A few whole nights (sunset to
-sunrise) run with the default TCS.
+every 10 s) and the nights run event-driven, so that two thousand of them take seconds; a
+failing night is printed as the ``ocd simulate`` command line that replays it exactly. A
+few whole nights (sunset to sunrise) run with the default TCS.
 """
 
 from __future__ import annotations

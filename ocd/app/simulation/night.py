@@ -42,6 +42,7 @@ from ocd.app.simulation.scenario import Scenario
 from ocd.app.simulation.virtual_time import VirtualClock, VirtualTimeLoop
 from ocd.bus import PayloadRules, accept, main_loop_rules
 from ocd.bus.envelope import MalformedMessage, stamp
+from ocd.clock import RealClock
 from ocd.config import Config
 from ocd.core import topics
 from ocd.core.events import InboundEvent, decode
@@ -50,7 +51,7 @@ from ocd.core.topics import TcsTopics
 from ocd.errors import OcdError
 from ocd.monitor.invariants import InvariantChecker, Limits, bookkeeping_violations
 from ocd.monitor.timeline import NightReport, Timeline
-from ocd.obsnum import ObsnumAllocator
+from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.pacing import Pacer, in_step_speedup
 from ocd.recording.store import inspect, open_for_replay, recorded_clock, select_sql
 from ocd.shell.engine import Engine
@@ -645,3 +646,27 @@ class SimulatedNight:
             task.cancel()
         await asyncio.gather(*work, return_exceptions=True)
 
+
+def memory_allocator(cfg: Config) -> SqliteAllocator:
+    """``vl_obsnum`` in an in-memory SQLite database: the same rules and SQL as the file
+    ``ocd rehearse`` uses, nothing written to disk."""
+    # each night gives it its own virtual clock (the table's dates come from it)
+    return SqliteAllocator(Path(":memory:"), RealClock(), check_instrument(cfg), update=True)
+
+
+def run_night(cfg: Config, setup: NightSetup, shots: ShotCopy,
+              allocator: ObsnumAllocator) -> NightResult:
+    """One night on a virtual-time loop of its own."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(SimulatedNight(cfg, setup, shots, allocator).run())
+    finally:
+        # as asyncio.run does: what the night left running (a slew at the end of the stretch)
+        # is cancelled and awaited, not destroyed pending with an asyncio error on stderr
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

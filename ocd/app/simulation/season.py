@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocd.app.simulation.calendar import night_of
-from ocd.app.simulation.night import NightSetup, collected_logs
+from ocd.app.simulation.night import NightSetup, collected_logs, memory_allocator, run_night
 from ocd.app.simulation.scenario import Scenario
 from ocd.config import Config
 from ocd.errors import UsageError
@@ -120,8 +120,6 @@ def run_season(cfg: Config, store: ShotStore, dates: list[dt.date], climate: Cli
                seed: int, tick: float, exact: bool = False,
                step: Callable[[], None] | None = None) -> SeasonRun:
     """Every night of ``dates`` in order on one copy of the list (``step`` after each)."""
-    from ocd.app.simulation.simulate import memory_allocator
-
     run = SeasonRun(seed)
     copy = ShotCopy(ShotStore.from_text(store.text(), store.source))  # each run from the start
     allocator = memory_allocator(cfg)
@@ -144,8 +142,6 @@ def run_season(cfg: Config, store: ShotStore, dates: list[dt.date], climate: Cli
 def _one_night(cfg: Config, run: SeasonRun, copy: ShotCopy, allocator: Any,
                climate: Climate, date: dt.date, tick: float, exact: bool,
                sun_limit: float) -> None:
-    from ocd.app.simulation.simulate import run_night
-
     start, end = night_of(date)
     sky = climate.sky(date, run.seed)
     if sky is None:

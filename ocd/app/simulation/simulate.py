@@ -9,7 +9,6 @@ Each night runs on a fresh :class:`~ocd.app.simulation.virtual_time.VirtualTimeL
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sys
@@ -19,14 +18,18 @@ from pathlib import Path
 from typing import TextIO
 
 from ocd.app.simulation.calendar import night_date, night_of
-from ocd.app.simulation.night import NightResult, NightSetup, SimulatedNight, collected_logs
+from ocd.app.simulation.night import (
+    NightResult,
+    NightSetup,
+    collected_logs,
+    memory_allocator,
+    run_night,
+)
 from ocd.app.simulation.report import check_png, render_night, render_totals, results_document
 from ocd.app.simulation.scenario import Scenario, random_scenario
-from ocd.app.simulation.virtual_time import VirtualTimeLoop
-from ocd.clock import Clock, RealClock
+from ocd.clock import Clock
 from ocd.config import Config, parse_time
 from ocd.errors import OcdError, UsageError, printable_lines
-from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.store import open_for_replay
 from ocd.shell.progress import Progress
 from ocd.shots.book import ShotCopy
@@ -107,31 +110,6 @@ def weather_for(cfg: Config, kind: str | None, seed: int) -> Weather:
 
 def tick_interval(cfg: Config) -> float:
     return cfg.get_float("simulate", "tick_interval")  # its range is checked by the config
-
-
-def memory_allocator(cfg: Config) -> SqliteAllocator:
-    """``vl_obsnum`` in an in-memory SQLite database: the same rules and SQL as the file
-    ``ocd rehearse`` uses, nothing written to disk."""
-    # each night gives it its own virtual clock (the table's dates come from it)
-    return SqliteAllocator(Path(":memory:"), RealClock(), check_instrument(cfg), update=True)
-
-
-def run_night(cfg: Config, setup: NightSetup, shots: ShotCopy,
-              allocator: ObsnumAllocator) -> NightResult:
-    """One night on a virtual-time loop of its own."""
-    loop = VirtualTimeLoop()
-    try:
-        return loop.run_until_complete(SimulatedNight(cfg, setup, shots, allocator).run())
-    finally:
-        # as asyncio.run does: what the night left running (a slew at the end of the stretch)
-        # is cancelled and awaited, not destroyed pending with an asyncio error on stderr
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
 
 
 def read_shots(cfg: Config, shots: Path | None) -> ShotStore:

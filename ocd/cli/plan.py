@@ -17,7 +17,7 @@ are allowed and the TCS stays up: the same simulation as ocd simulate, on the cu
 list (read only), under steady conditions: --seeing and --transparency, else the latest ones
 of a running ocd run, else [sim_tcs] seeing and transparency. Prints each shot (times, shot,
 track, why it is chosen) and each idle stretch with its reason; --plot draws the night. Takes
-a second or two. See doc/simulate.md."""
+under a second. See doc/simulate.md."""
 
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:

@@ -42,6 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     when.add_argument("--to", dest="end", metavar="TIME", help="until this UTC time")
     when.add_argument("--nights", type=_count, default=1, metavar="K",
                       help="K consecutive nights (default 1), one shot list carried over")
+    season = parser.add_argument_group("a season forecast")
+    season.add_argument("--from-date", metavar="DATE",
+                        help="every night from DATE (local evening date at HET) to "
+                             "--to-date, in order, the list carried over, the weather drawn "
+                             "from [climate]: expected visits, completion date, time lost")
+    season.add_argument("--to-date", metavar="DATE", help="the last night of the season")
+    season.add_argument("--runs", type=_count, default=1, metavar="K",
+                        help="K seasons with seeds N to N+K-1, for the spread (default 1)")
     world = parser.add_argument_group("the world")
     world.add_argument("--weather", choices=["steady", "drifting", "cloudy", "random"],
                        help="the simulated sky (default: [sim_tcs] weather)")
@@ -53,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
                             "shots by hand, TCS and database outages, failing commands")
     world.add_argument("--replay", type=Path, metavar="NIGHT",
                        help="a recorded night (ocd record) as the TCS and weather, looped")
+    world.add_argument("--exact", action="store_true",
+                       help="tick by tick, as ocd run: a TCS step every heartbeat interval "
+                            "and a tick every [simulate] tick_interval, rather than jumping "
+                            "from one moment that can change a decision to the next (the "
+                            "same decisions, some 10x slower; doc/simulate.md)")
     world.add_argument("--shots", type=Path, metavar="FILE",
                        help="shot list to start from (default: [shots] shot_file; never "
                             "changed)")
@@ -67,10 +80,28 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    from ocd.app.simulation.simulate import simulate
+    from ocd.app.simulation.simulate import simulate, simulate_season
     from ocd.clock import clock_from_config
+    from ocd.errors import UsageError
+
+    if args.from_date is not None or args.to_date is not None:
+        if args.from_date is None or args.to_date is None:
+            raise UsageError("--from-date and --to-date go together")
+        others = [flag for flag, given in (("--night", args.night), ("--from", args.start),
+                                           ("--to", args.end), ("--nights", args.nights != 1),
+                                           ("--weather", args.weather),
+                                           ("--faults", args.faults), ("--replay", args.replay),
+                                           ("--save-shots", args.save_shots)) if given]
+        if others:
+            raise UsageError(f"a season (--from-date/--to-date) draws its nights and weather: "
+                             f"not with {', '.join(others)}")
+        return simulate_season(cfg, first=args.from_date, last=args.to_date, runs=args.runs,
+                               seed=args.seed, shots=args.shots, as_json=args.json,
+                               plot=args.plot, exact=args.exact)
+    if args.runs != 1:
+        raise UsageError("--runs repeats a season: give --from-date and --to-date")
 
     return simulate(cfg, clock_from_config(cfg), night=args.night, start=args.start,
                     end=args.end, nights=args.nights, weather=args.weather, seed=args.seed,
                     faults=args.faults, shots=args.shots, save_shots=args.save_shots,
-                    replay=args.replay, as_json=args.json, plot=args.plot)
+                    replay=args.replay, as_json=args.json, plot=args.plot, exact=args.exact)

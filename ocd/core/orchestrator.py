@@ -127,6 +127,27 @@ class ChangeConfig:
 Action = Publish | RequestSchedule | StartShot | Abort | ChangeConfig
 
 
+@dataclass(frozen=True)
+class Deadlines:
+    """When a tick can next change a decision, by cause, in OCD-clock seconds (infinity:
+    never). A tick before all of them changes nothing but the periodic status; one at or
+    after a deadline may (the machines compare some strictly: a tick exactly at one may not
+    move yet, the next one will). The first two hold only if no input comes before: a TCS
+    heartbeat postpones ``heartbeat``, a guider reading ``stale``."""
+
+    #: The TCS declared dead (``[tcs] heartbeat_timeout`` after the last heartbeat).
+    heartbeat: float
+    #: A fresh guider reading goes stale (``[run] metrology_stale_after``).
+    stale: float
+    #: Everything that depends on time alone: the end of the error pause, a silent shot, the
+    #: start or schedule timeout, the next try of the scheduler.
+    own: float
+
+    @property
+    def first(self) -> float:
+        return min(self.heartbeat, self.stale, self.own)
+
+
 def ack(request_id: str, command: str, ok: bool, message: str, by: str) -> Publish:
     """The acknowledgement of a one-shot command sent by ``by``, matched by its ``id``."""
     return Publish(topics.MAIN_ACK, ack_payload(request_id, command, ok, message, by))
@@ -253,6 +274,22 @@ class Orchestrator:
         if self.last_status is None or now - self.last_status >= s.status_interval:
             actions.extend(self._publish_states(now))  # for monitors that joined late
         return self._decide(actions, now)
+
+    def deadlines(self, now: float) -> Deadlines:
+        """When :meth:`tick` can next change anything but the periodic status, asked after
+        the inputs of ``now`` are taken: a simulation jumps from one such moment (or input)
+        to the next instead of ticking every second. The timeouts are those :meth:`tick`
+        applies, read from the same machines."""
+        s = self.settings
+        step = self.step.state
+        own = self.run_shot.deadline()
+        if step is _STARTING:
+            own = min(own, self.step.since + s.start_timeout)
+        elif step is _SCHEDULING:
+            own = min(own, self.step.since + s.schedule_timeout)
+        elif self.next_schedule_at > now:
+            own = min(own, self.next_schedule_at)  # the next try (when the conditions allow)
+        return Deadlines(self.tcs.deadline(), self.metrology.deadline(now), own)
 
     def scheduled(self, shotid: str | None, track: str | None, reason: str, scheduler: str,
                   now: float, request: int | None = None) -> list[Action]:

@@ -14,6 +14,7 @@ tests drive them with plain numbers. ``doc/how-ocd-decides.md`` shows each table
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -191,6 +192,13 @@ class TcsState(Machine[TcsStateName, TcsTrigger]):
                              f"(timeout {self.timeout:g} s)")
         return None
 
+    def deadline(self) -> float:
+        """When :meth:`tick` would declare the TCS dead if no heartbeat comes before (a tick
+        must come strictly after it); infinity when it is not alive."""
+        if self.state is _ALIVE and self.last_heartbeat is not None:
+            return self.last_heartbeat + self.timeout
+        return math.inf
+
 
 # -- metrology ---------------------------------------------------------------------------------
 @dataclass
@@ -211,7 +219,7 @@ class MetrologyLimits:
     stale_after: float = 300.0
 
 
-def _median(values: list[float]) -> float:
+def median(values: list[float]) -> float:
     """The median, as :func:`statistics.median` computes it, without its generality: it is
     taken at every heartbeat and tick, of two readings or so."""
     if len(values) == 2:  # two guiders, the usual case
@@ -263,6 +271,19 @@ METROLOGY = MachineSpec(
      _MS.BAD: "seeing too wide or transparency too low: no shot starts"})
 
 
+def judgement(seeing: float | None, transparency: float | None,
+              limits: MetrologyLimits) -> MetrologyTrigger:
+    """What the median ``seeing`` and ``transparency`` of the fresh readings say: no reading,
+    good or bad. Monotone: a better seeing or transparency never turns good into bad (a
+    simulation relies on it to skip readings that cannot change the state)."""
+    if seeing is None and transparency is None:
+        return _NO_READING
+    if (seeing is not None and seeing > limits.max_seeing) or (
+            transparency is not None and transparency < limits.min_transparency):
+        return _BAD_READINGS
+    return _GOOD_READINGS
+
+
 class MetrologyState(Machine[MetrologyStateName, MetrologyTrigger]):
     """``good`` or ``bad`` conditions from the guiders' fresh readings, or ``stale`` without any.
 
@@ -303,8 +324,8 @@ class MetrologyState(Machine[MetrologyStateName, MetrologyTrigger]):
                     seeing.append(reading.seeing)
                 if reading.transparency is not None:
                     transparency.append(reading.transparency)
-        values = (_median(seeing) if seeing else None,
-                  _median(transparency) if transparency else None)
+        values = (median(seeing) if seeing else None,
+                  median(transparency) if transparency else None)
         self._conditions = _Conditions(values, now, oldest, limits)
         return values
 
@@ -314,16 +335,17 @@ class MetrologyState(Machine[MetrologyStateName, MetrologyTrigger]):
         self._conditions = None
         return self.tick(now)
 
+    def deadline(self, now: float) -> float:
+        """When a fresh reading goes stale (the conditions, and maybe the state, change then)
+        if no reading comes before; infinity when none is fresh."""
+        stale_after = self.limits.stale_after
+        fresh = [r.time for r in self._readings.values() if now - r.time <= stale_after]
+        return min(fresh) + stale_after if fresh else math.inf
+
     def tick(self, now: float) -> StateChange | None:
         seeing, transparency = self.conditions(now)
         limits = self.limits
-        if seeing is None and transparency is None:
-            trigger = _NO_READING
-        elif (seeing is not None and seeing > limits.max_seeing) or (
-                transparency is not None and transparency < limits.min_transparency):
-            trigger = _BAD_READINGS
-        else:
-            trigger = _GOOD_READINGS
+        trigger = judgement(seeing, transparency, limits)
         move = self._table.get((self.state, trigger))
         if move is not None and move.new_state is self.state:
             return None  # the message is only written for a move (this runs at every tick)
@@ -539,6 +561,16 @@ class RunShotState(Machine[RunShotStateName, RunShotTrigger]):
         self._failure = None
         self.error_since = now
         return self.fire(RunShotTrigger.SHOT_SILENT, message)
+
+    def deadline(self) -> float:
+        """When :meth:`tick` can next move: the end of the error pause (a tick at or after
+        it), or a running shot declared silent (strictly after it) if it says nothing before;
+        infinity otherwise."""
+        if self.state is _ERROR and self.error_since is not None:
+            return self.error_since + self.error_pause
+        if self.state is _RUNNING and self.shots:
+            return min(s.last_event for s in self.shots.values()) + self.silent_after
+        return math.inf
 
 
 # -- pending -----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ degrees at the interface and radians inside.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -120,7 +121,11 @@ def _epoch_at(unix: float) -> _Epoch:
 
 
 def _epoch(when: dt.datetime | float) -> _Epoch:
-    return _epoch_at(unix_seconds(when))
+    unix = unix_seconds(when)
+    hour = _epoch_at(math.floor(unix / 3600.0) * 3600.0)
+    # one ephemeris context an hour (a scheduler asks every two minutes of a simulated
+    # night): within the hour only the Earth's rotation is recomputed (under 0.1")
+    return hour if hour.unix == unix else hour.shifted(unix)
 
 
 @dataclass(frozen=True)
@@ -412,6 +417,14 @@ class _SunPath:
         return float(seconds)
 
 
+@lru_cache(maxsize=64)
+def _sun_path_of_hour(hour: int) -> _SunPath:
+    """The Sun's path from the start of a UTC hour: a scheduler asks for the night at every
+    try (every two minutes of a simulated night), and one ephemeris reading an hour is as
+    good (the path is linear to an arcsecond over a day)."""
+    return _SunPath.at(hour * 3600.0)
+
+
 def sun_altitude(when: dt.datetime | float) -> float:
     """Geometric altitude of the Sun's centre at ``when``, degrees."""
     return _SunPath.at(when).altitude()
@@ -440,13 +453,15 @@ def dark_interval(when: dt.datetime | float, sun_limit: float = -18.0) -> tuple[
 def night(when: dt.datetime | float, sun_limit: float = -18.0) -> tuple[float, float, float]:
     """The Sun's altitude at ``when`` (degrees) and the start and end of the dark time as
     :func:`dark_interval` gives them, from one ephemeris reading."""
-    path = _SunPath.at(when)
-    altitude = path.altitude()
+    unix = unix_seconds(when)
+    path = _sun_path_of_hour(math.floor(unix / 3600.0))
+    offset = unix - path.unix
+    altitude = path.altitude(offset)
     if altitude < sun_limit:
-        start = path.crossing(sun_limit, rising=False, forward=False)
-        end = path.crossing(sun_limit, rising=True)
+        start = path.crossing(sun_limit, rising=False, after=offset, forward=False)
+        end = path.crossing(sun_limit, rising=True, after=offset)
     else:
-        start = path.crossing(sun_limit, rising=False)
+        start = path.crossing(sun_limit, rising=False, after=offset)
         end = None if start is None else path.crossing(sun_limit, rising=True, after=start)
     if start is None or end is None:
         raise ValueError(f"the Sun does not cross {sun_limit} deg at HET's latitude")

@@ -21,6 +21,7 @@ explanations are only built when someone reads :attr:`ScheduleResult.candidates`
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import weakref
 from collections.abc import Callable, Iterable
@@ -337,18 +338,29 @@ def _rank(rows: _Rows) -> np.ndarray:
     return index[np.lexsort(keys)]
 
 
-def _summary(rows: _Rows) -> str:
-    """Why nothing can be observed now."""
-    n = len(rows.table)
-    night = rows.night
+def _blocked(table: ShotTable, night: _Night) -> str | None:
+    """Why nothing can be chosen whatever the windows (no visit left, not dark, bad
+    conditions), or None: then only the shots' windows tell (a scheduler asked every two
+    minutes through twilight, or after the list is done, need not compute them)."""
+    n = len(table)
     if n == 0:
         return "no shots"
-    if not rows.todo.any():
+    if not (table.n_obs > 0).any():
         return f"no shots with n_obs > 0 (all {n} done)"
     if night.dark_reason:
         return night.dark_reason
     if night.conditions_reason:
         return night.conditions_reason
+    return None
+
+
+def _summary(rows: _Rows) -> str:
+    """Why nothing can be observed now."""
+    n = len(rows.table)
+    night = rows.night
+    blocked = _blocked(rows.table, night)
+    if blocked is not None:
+        return blocked
     candidate = rows.exists & rows.allowed & rows.todo
     in_window = candidate & rows.in_window
     shots_in_window = np.unique(np.flatnonzero(in_window) % n).size
@@ -488,6 +500,18 @@ def choose(shots: Iterable[Shot] | ShotTable, when: dt.datetime,
         return ScheduleResult(None, "no shots", when, candidates=[], sun_altitude=night.sun,
                               dark_start=dark_start, dark_end=dark_end, settings=settings,
                               conditions=conditions)
+    blocked = _blocked(table, night)
+    if blocked is not None:  # nothing can be chosen: the windows only for who asks
+        @functools.cache
+        def ready() -> tuple[_Rows, np.ndarray]:
+            rows = _rows(table, night)
+            return rows, _rank(rows)
+
+        return ScheduleResult(None, blocked, when,
+                              candidates=lambda: _all_candidates(*ready()),
+                              lookup=lambda shotid, track: _lookup(*ready(), shotid, track),
+                              sun_altitude=night.sun, dark_start=dark_start, dark_end=dark_end,
+                              settings=settings, conditions=conditions)
     rows = _rows(table, night)
     ranked = _rank(rows)
     choice = _candidate(rows, int(ranked[0]), 1) if ranked.size else None

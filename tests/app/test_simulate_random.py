@@ -1,4 +1,4 @@
-"""OCD's rules across a thousand randomized nights (``ocd simulate --faults``).
+"""OCD's rules across two thousand randomized nights (``ocd simulate --faults``).
 
 Each seed draws a night: a stretch of 0.5 to 2.5 hours of a night between October and
 February (twilight included), a sky (steady, drifting, cloudy or random) and a night of
@@ -11,9 +11,9 @@ forbidden, the TCS is dead, metrology is bad or another shot runs, every started
 no start leaves the loop waiting; no handling fails, no event is dropped.
 
 The TCS is coarse (a heartbeat every 20 s, dead after 60 s; metrology every minute; a tick
-every 10 s) so that a thousand nights take seconds; a failing night is printed as the
-``ocd simulate`` command line that replays it exactly. A few whole nights (sunset to
-sunrise) run with the default TCS.
+every 10 s) and the nights run event-driven, so that two thousand of them take seconds; a
+failing night is printed as the ``ocd simulate`` command line that replays it exactly. A
+few whole nights (sunset to sunrise) run with the default TCS.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from ocd.config import load_config, rehearsal_config
 from ocd.shots.store import ShotStore, load_shots
 
 #: How many random nights, in how many test items (each reports all its failing seeds).
-NIGHTS = 1000
+NIGHTS = 2000
 CHUNK = 50
 #: The coarse world of the random nights.
 COARSE = (("sim_tcs", "heartbeat_interval", "20"), ("sim_tcs", "metrology_interval", "60"),

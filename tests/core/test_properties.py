@@ -206,3 +206,70 @@ def test_any_sequence_of_valid_events_and_ticks_keeps_the_rules(steps, ready):
         status = orc.status(now)
         assert set(status["states"]) == {"run_shot", "hetdex_allowed", "tcs", "metrology",
                                          "meta", "pending"}
+
+
+#: What a tick may publish when nothing changes: the periodic states and status.
+QUIET = {"ocd.states.state", "ocd.main_loop.status"}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(STEPS, ELAPSED), max_size=40), ready=st.booleans(),
+       fraction=st.floats(0.0, 0.999))
+def test_a_tick_before_every_deadline_changes_nothing(steps, ready, fraction):
+    """What an event-driven simulation relies on to skip ticks: after any sequence of inputs,
+    and a tick then, a tick at any time before :meth:`Orchestrator.deadlines` (the first of
+    them, or within a day when there is none) publishes only the periodic states and
+    status."""
+    orc = Orchestrator(SETTINGS)
+    now = 1000.0
+    orc.tick(now)  # (the first input says what the loop waits for)
+    for (kind, value), elapsed in (READY if ready else []) + steps:
+        now += elapsed
+        if kind == "event":
+            orc.handle(*value, now)
+        elif kind == "tick":
+            orc.tick(now)
+        elif kind == "scheduled":
+            shotid, track, back = value
+            orc.scheduled(shotid, track if shotid else None, "why", "builtin", now,
+                          max(0, orc.schedule_request - back))
+        elif kind == "step_failed":
+            orc.step_failed(value, "RuntimeError: boom", now)
+        else:
+            orc.start_failed("obsnum", "no database", now)
+    orc.tick(now)  # what was due by now is done
+    first = orc.deadlines(now).first
+    later = now + fraction * (min(first, now + 86400.0) - now)
+    before = (orc.step.state, orc.next_schedule_at, orc.waiting,
+              [m.state for m in orc.machines])
+    actions = orc.tick(later)
+    assert all(isinstance(a, Publish) and a.topic in QUIET for a in actions), actions
+    assert before == (orc.step.state, orc.next_schedule_at, orc.waiting,
+                      [m.state for m in orc.machines])
+
+
+def test_each_deadline_is_when_a_tick_moves():
+    """The deadlines name the moments :meth:`Orchestrator.tick` acts: the TCS declared dead
+    just after ``heartbeat``, stale metrology just after ``stale``, the start timeout just
+    after ``own``, the next try at ``own``."""
+    orc = Orchestrator(SETTINGS)
+    orc.handle("tcs.receiver.heartbeat", {}, 1000.0)
+    orc.handle("pas.Guider1.metrology_data", {"seeing": 1.0, "transparency": 0.9}, 1000.0)
+    deadlines = orc.deadlines(1000.0)
+    assert deadlines.heartbeat == 1000.0 + SETTINGS.heartbeat_timeout
+    assert deadlines.stale == 1000.0 + SETTINGS.metrology.stale_after
+    assert deadlines.own == math.inf  # HETDEX shots forbidden: nothing else is timed
+    assert orc.tick(deadlines.heartbeat)[0:0] == [] and orc.tcs.state == "alive"
+    orc.tick(deadlines.heartbeat + 0.01)
+    assert orc.tcs.state == "dead"
+    orc.handle("tcs.receiver.heartbeat", {}, 1010.0)
+    orc.handle("ocd.command.allow_hetdex", {**_example("ocd.command.allow_hetdex"),
+                                            "id": "go", "allowed": True}, 1010.0)
+    assert orc.pending == "scheduling"
+    assert orc.deadlines(1010.0).own == 1010.0 + SETTINGS.schedule_timeout
+    orc.scheduled(None, None, "no shot", "builtin", 1011.0)
+    retry = orc.deadlines(1011.0).own
+    assert retry == 1011.0 + SETTINGS.reschedule_after
+    orc.handle("tcs.receiver.heartbeat", {}, retry - 1.0)
+    assert not any(isinstance(a, RequestSchedule) for a in orc.tick(retry - 0.5))
+    assert any(isinstance(a, RequestSchedule) for a in orc.tick(retry))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import random
@@ -36,10 +37,12 @@ from pathlib import Path
 from typing import Any
 
 from ocd.app.sim_tcs import simulator_settings
+from ocd.app.simulation.jumps import Grid, Jumps
 from ocd.app.simulation.scenario import Scenario
-from ocd.app.simulation.virtual_time import VirtualClock
+from ocd.app.simulation.virtual_time import VirtualClock, VirtualTimeLoop
 from ocd.bus import PayloadRules, accept, main_loop_rules
 from ocd.bus.envelope import MalformedMessage, stamp
+from ocd.clock import RealClock
 from ocd.config import Config
 from ocd.core import topics
 from ocd.core.events import InboundEvent, decode
@@ -48,13 +51,13 @@ from ocd.core.topics import TcsTopics
 from ocd.errors import OcdError
 from ocd.monitor.invariants import InvariantChecker, Limits, bookkeeping_violations
 from ocd.monitor.timeline import NightReport, Timeline
-from ocd.obsnum import ObsnumAllocator
+from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.pacing import Pacer, in_step_speedup
 from ocd.recording.store import inspect, open_for_replay, recorded_clock, select_sql
 from ocd.shell.engine import Engine
 from ocd.shell.settings import orchestrator_settings, tcs_topics
 from ocd.shots.book import ShotCopy
-from ocd.shots.runner import ShotRunner, locator_from_config, plan_from_config
+from ocd.shots.runner import ExposurePlan, ShotRunner, locator_from_config, plan_from_config
 from ocd.shots.store import ShotStore
 from ocd.sky import het
 from ocd.sky.autoschedule import schedule_with_config
@@ -118,6 +121,14 @@ class NightSetup:
     replay: Path | None = None
     #: OCD-clock seconds between two ticks of the main loop.
     tick: float = 1.0
+    #: Tick by tick (a TCS step every heartbeat interval, a tick every ``tick``) rather than
+    #: from one moment that can change a decision to the next (:mod:`.jumps`). A replayed
+    #: recording always runs tick by tick: each of its events is an input.
+    exact: bool = False
+
+    @property
+    def event_driven(self) -> bool:
+        return not self.exact and self.replay is None
 
     @property
     def seconds(self) -> float:
@@ -236,13 +247,19 @@ class SimulatedEdges:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._latency = random.Random(f"ocd-latency-{scenario.seed}")
         self._start = clock.timestamp()
+        #: ``[schedule]``'s settings, read at the first schedule (the configuration only
+        #: changes by ``config send``, which a simulation never receives).
+        self._settings: ScheduleSettings | None = None
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         if self.observers.follows(topic):  # (most of what the main loop publishes is not)
             self.observers(self.clock.timestamp(), topic, data)
 
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
-        return schedule_with_config(self.cfg, store, self.clock, conditions)
+        if self._settings is None:
+            self._settings = ScheduleSettings.from_config(self.cfg)
+        return schedule_with_config(self.cfg, store, self.clock, conditions,
+                                    settings=self._settings)
 
     async def allocate(self, within: float) -> int:
         # simulated time: the start timeout is the orchestrator's; the allocation always ends
@@ -275,7 +292,7 @@ class SimulatedEdges:
             self.engine.report_failure(stage, subject, exc)
 
     def config_applied(self) -> None:
-        pass  # no logging or shot-file lock of its own
+        self._settings = None  # no logging or shot-file lock of its own
 
     async def read_sent_files(self, paths: list[tuple[str, str, Path]]) -> None:
         pass  # a simulation receives no command, and keeps a copy of the list
@@ -371,7 +388,7 @@ class SimulatedNight:
         self.edges = SimulatedEdges(cfg, clock, self.allocator, scenario, observers)
         self.subsystems = SimulatedSubsystems(clock, fail=tuple(cfg.get_list("tcs", "sim_fail")))
         self.runner = ShotRunner(self.bus.publisher(MAIN_SHOTS), self.subsystems,
-                                 plan_from_config(cfg), locator_from_config(cfg), clock)
+                                 self._plan(), locator_from_config(cfg), clock)
         self.engine = Engine(cfg, clock, Orchestrator(settings), self.runner, self.shots,
                              self.edges, MAIN_SHOTS)
         self.edges.engine = self.engine
@@ -385,11 +402,22 @@ class SimulatedNight:
                         for day, numbers in self._numbers(start, start + setup.seconds).items()}
 
         spawn = self.edges.spawn
-        background = [spawn(self._tcs(), "TCS"), spawn(self._script(), "the RA")]
-        self._ticking = loop.call_at(setup.tick, self._tick, setup.tick)
+        self.jumps: Jumps | None = None
+        if setup.event_driven:
+            self.jumps = self._jumps(settings.metrology.stale_after)
+            loop.call_soon(self.jumps.catch_up, 0.0)  # the TCS's first step, as it starts
+            background = [spawn(self._script(), "the RA")]
+        else:
+            background = [spawn(self._tcs(), "TCS"), spawn(self._script(), "the RA")]
+            self._ticking = loop.call_at(setup.tick, self._tick, setup.tick)
         await asyncio.sleep(setup.seconds)
-        self._ticking.cancel()
+        if self.jumps is not None:
+            self.jumps.ticking = False
+        else:
+            self._ticking.cancel()
         await self._stop()
+        if isinstance(loop, VirtualTimeLoop):
+            loop.waker = None
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
@@ -438,6 +466,32 @@ class SimulatedNight:
             await asyncio.Future()  # until cancelled at the end of the night
         finally:
             self._stepping.cancel()
+
+    def _plan(self) -> ExposurePlan:
+        """``[run_shot]``'s plan; event-driven, a shot says it is alive
+        (``ocd.run_shot.progress``, which only tells the core the shot is not silent) every
+        half ``[run] shot_silent_after`` rather than every ``progress_interval``: the core
+        judges its liveness the same, and the night does not stop every half minute."""
+        plan = plan_from_config(self.cfg)
+        if not self.setup.event_driven:
+            return plan
+        often = self.cfg.get_float("run", "shot_silent_after") / 2.0
+        return dataclasses.replace(plan, progress_interval=max(plan.progress_interval, often))
+
+    def _jumps(self, stale_after: float) -> Jumps:
+        """The event-driven night's waker, set on the running loop."""
+        simulator = TcsSimulator(self.clock, self.bus.recorded, self.subsystems,
+                                 self.setup.weather, simulator_settings(self.cfg))
+        grid = Grid(simulator.period(), simulator.settings.metrology_interval,
+                    self.setup.tick, self.setup.scenario.tcs_outages)
+        jumps = Jumps(grid, self.setup.seconds + self.cfg.get_float("run", "stop_timeout"),
+                      self.engine.orchestrator, simulator, self.bus.tcs, self.engine.tick,
+                      stale_after, self.clock.start.timestamp())
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, VirtualTimeLoop):
+            raise TypeError("an event-driven night runs on a VirtualTimeLoop")
+        loop.waker = jumps
+        return jumps
 
     async def _replay(self, path: Path) -> None:
         """The recorded TCS events of ``path`` (not OCD's), in step with the clock, looped,
@@ -562,7 +616,7 @@ class SimulatedNight:
         self._by_hand_count += 1  # each ocd run_shot is a process of its own
         origin = f"{BY_HAND}{1 + self._by_hand_count}"
         runner = ShotRunner(self.bus.publisher(origin), self.subsystems,
-                            plan_from_config(self.cfg), locator_from_config(self.cfg),
+                            self._plan(), locator_from_config(self.cfg),
                             self.clock)
         self.by_hand.append(runner)
 
@@ -592,3 +646,27 @@ class SimulatedNight:
             task.cancel()
         await asyncio.gather(*work, return_exceptions=True)
 
+
+def memory_allocator(cfg: Config) -> SqliteAllocator:
+    """``vl_obsnum`` in an in-memory SQLite database: the same rules and SQL as the file
+    ``ocd rehearse`` uses, nothing written to disk."""
+    # each night gives it its own virtual clock (the table's dates come from it)
+    return SqliteAllocator(Path(":memory:"), RealClock(), check_instrument(cfg), update=True)
+
+
+def run_night(cfg: Config, setup: NightSetup, shots: ShotCopy,
+              allocator: ObsnumAllocator) -> NightResult:
+    """One night on a virtual-time loop of its own."""
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(SimulatedNight(cfg, setup, shots, allocator).run())
+    finally:
+        # as asyncio.run does: what the night left running (a slew at the end of the stretch)
+        # is cancelled and awaited, not destroyed pending with an asyncio error on stderr
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

@@ -202,3 +202,65 @@ def plot_nights(results: list[NightResult], path: Path,
         drawn.append(draw_night(result, path.with_name(f"{path.stem}-{day:%Y-%m-%d}.png"),
                                 limits))
     return drawn
+
+
+#: Colours of the causes of a season's dark hours (the idle reasons' and two of its own).
+SEASON_COLOURS = {**IDLE_COLOURS, "exposing": "#2e7d32", "weather (closed night)": "#455a64"}
+
+
+def plot_season(document: dict[str, Any], path: Path) -> Path:
+    """A season forecast (:func:`ocd.app.simulation.season.forecast`) on one PNG: the visits
+    completed night after night (the median run, and the range of the runs), the dark hours
+    by cause, and the visits expected per field against those left."""
+    check_png(path)
+    first = dt.date.fromisoformat(document["from"])
+    epoch = dt.date(1970, 1, 1)
+    days = np.arange(document["nights"], dtype=float) + (first - epoch).days  # date numbers
+    curves = np.array(document["cumulative"], dtype=float)
+    figure = Figure(figsize=(11, 7.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(2, 2, height_ratios=(1.3, 1))
+    ax = figure.add_subplot(grid[0, :])
+    ax.fill_between(days, curves.min(axis=0), curves.max(axis=0), color="#c5e1a5",
+                    label=f"range of {len(curves)} run(s)")
+    ax.plot(days, np.median(curves, axis=0), color="#2e7d32", label="median run")
+    ax.axhline(document["visits_left"], color="#424242", linestyle="--",
+               label=f"visits left at the start ({document['visits_left']})")
+    completion = document["completion"]
+    if completion["runs_completed"]:
+        ax.axvline((dt.date.fromisoformat(completion["median"]) - epoch).days, color="#1565c0",
+                   linestyle=":", label=f"list completed (median, {completion['median']})")
+    ax.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))  # type: ignore[no-untyped-call]
+    ax.set_ylabel("visits completed")
+    ax.set_title(printable(f"season forecast {document['from']} to {document['to']}: "
+                           f"{document['visits']['mean']:.1f} visits expected, "
+                           f"{completion['runs_completed']} of {completion['runs']} run(s) "
+                           "complete the list"))
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+    hours = figure.add_subplot(grid[1, 0])
+    causes = list(document["dark_hours"])
+    means = [document["dark_hours"][c]["mean"] for c in causes]
+    low = [m - document["dark_hours"][c]["min"] for c, m in zip(causes, means, strict=True)]
+    high = [document["dark_hours"][c]["max"] - m for c, m in zip(causes, means, strict=True)]
+    hours.barh(range(len(causes)), means, xerr=[low, high],
+               color=[SEASON_COLOURS.get(c, "#9e9e9e") for c in causes])
+    hours.set_yticks(range(len(causes)), [printable(c) for c in causes])
+    hours.set_xlabel("dark hours (mean; bars: the runs' range)")
+    hours.invert_yaxis()
+    fields = figure.add_subplot(grid[1, 1])
+    names = list(document["fields"])
+    expected = [document["fields"][n]["mean"] for n in names]
+    left = [document["fields"][n]["left"] for n in names]
+    positions = np.arange(len(names))
+    fields.bar(positions - 0.2, left, 0.4, color="#bdbdbd", label="visits left")
+    fields.bar(positions + 0.2, expected, 0.4, color="#2e7d32", label="expected")
+    fields.set_xticks(positions, [printable(n) for n in names])
+    fields.set_ylabel("visits")
+    fields.set_title("by field", fontsize="medium")
+    fields.legend(fontsize="small")
+    try:
+        figure.savefig(path)
+    except OSError as exc:
+        raise OcdError(f"{path}: cannot write the plot: {exc.strerror}") from None
+    return path

@@ -9,7 +9,6 @@ Each night runs on a fresh :class:`~ocd.app.simulation.virtual_time.VirtualTimeL
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import sys
@@ -19,14 +18,18 @@ from pathlib import Path
 from typing import TextIO
 
 from ocd.app.simulation.calendar import night_date, night_of
-from ocd.app.simulation.night import NightResult, NightSetup, SimulatedNight, collected_logs
+from ocd.app.simulation.night import (
+    NightResult,
+    NightSetup,
+    collected_logs,
+    memory_allocator,
+    run_night,
+)
 from ocd.app.simulation.report import check_png, render_night, render_totals, results_document
 from ocd.app.simulation.scenario import Scenario, random_scenario
-from ocd.app.simulation.virtual_time import VirtualTimeLoop
-from ocd.clock import Clock, RealClock
+from ocd.clock import Clock
 from ocd.config import Config, parse_time
 from ocd.errors import OcdError, UsageError, printable_lines
-from ocd.obsnum import ObsnumAllocator, SqliteAllocator, check_instrument
 from ocd.recording.store import open_for_replay
 from ocd.shell.progress import Progress
 from ocd.shots.book import ShotCopy
@@ -52,6 +55,8 @@ class Request:
     replay: Path | None = None
     #: The command that simulates the same nights again.
     command: str = ""
+    #: Tick by tick (``--exact``) rather than event-driven.
+    exact: bool = False
 
 
 def parse_when(option: str, text: str) -> dt.datetime:
@@ -107,31 +112,6 @@ def tick_interval(cfg: Config) -> float:
     return cfg.get_float("simulate", "tick_interval")  # its range is checked by the config
 
 
-def memory_allocator(cfg: Config) -> SqliteAllocator:
-    """``vl_obsnum`` in an in-memory SQLite database: the same rules and SQL as the file
-    ``ocd rehearse`` uses, nothing written to disk."""
-    # each night gives it its own virtual clock (the table's dates come from it)
-    return SqliteAllocator(Path(":memory:"), RealClock(), check_instrument(cfg), update=True)
-
-
-def run_night(cfg: Config, setup: NightSetup, shots: ShotCopy,
-              allocator: ObsnumAllocator) -> NightResult:
-    """One night on a virtual-time loop of its own."""
-    loop = VirtualTimeLoop()
-    try:
-        return loop.run_until_complete(SimulatedNight(cfg, setup, shots, allocator).run())
-    finally:
-        # as asyncio.run does: what the night left running (a slew at the end of the stretch)
-        # is cancelled and awaited, not destroyed pending with an asyncio error on stderr
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-
 def read_shots(cfg: Config, shots: Path | None) -> ShotStore:
     """The shot list to simulate: ``--shots``, else ``[shots] shot_file``; a missing file is
     one line that says how to name another (a fresh user's first try has none)."""
@@ -182,7 +162,8 @@ def simulate_nights(cfg: Config, request: Request, store: ShotStore,
                     else Scenario(seed=seed)
                 sky = weather if weather is not None else weather_for(cfg, request.weather,
                                                                        seed)
-                setup = NightSetup(start, end, sky, scenario, request.replay, tick)
+                setup = NightSetup(start, end, sky, scenario, request.replay, tick,
+                                   request.exact)
                 result = run_night(cfg, setup, copy, allocator)
                 result.log = logs.take()
                 results.append(result)
@@ -201,14 +182,14 @@ def simulate(cfg: Config, clock: Clock, *, night: str | None = None,
              weather: str | None = None, seed: int = 1, faults: bool = False,
              shots: Path | None = None, save_shots: Path | None = None,
              replay: Path | None = None, as_json: bool = False, plot: Path | None = None,
-             out: TextIO | None = None) -> int:
+             out: TextIO | None = None, exact: bool = False) -> int:
     """``ocd simulate``: run, print, draw; the exit status is 1 when a night broke one of
     OCD's rules (the report says which, and how to replay it)."""
     out = sys.stdout if out is None else out
     stretches = windows(clock, night=night, start=start, end=end, nights=nights)
     kind = weather or cfg.get_str("sim_tcs", "weather")
     request = Request(stretches, kind, seed, faults, replay,
-                      again(stretches, kind, seed, faults, replay, shots))
+                      again(stretches, kind, seed, faults, replay, shots, exact), exact)
     weather_for(cfg, request.weather, seed)  # a bad --weather stops before anything runs
     if plot is not None:
         check_png(plot)
@@ -266,11 +247,13 @@ def request_line(request: Request) -> str:
         parts = [f"weather {request.weather}", f"seed {request.seed}"]
     if request.faults:
         parts.append("random faults")
+    if request.exact and request.replay is None:
+        parts.append("tick by tick")
     return ", ".join(parts)
 
 
 def again(stretches: list[tuple[dt.datetime, dt.datetime]], weather: str, seed: int,
-          faults: bool, replay: Path | None, shots: Path | None) -> str:
+          faults: bool, replay: Path | None, shots: Path | None, exact: bool = False) -> str:
     """The command line that simulates the same nights again (night by night the same
     seeds, from the same shot list)."""
     first, last = stretches[0]
@@ -287,4 +270,64 @@ def again(stretches: list[tuple[dt.datetime, dt.datetime]], weather: str, seed: 
         words += ["--replay", str(replay)]
     if shots is not None:
         words += ["--shots", str(shots)]
+    if exact:
+        words.append("--exact")
     return " ".join(words)
+
+
+def simulate_season(cfg: Config, *, first: str, last: str, runs: int = 1, seed: int = 1,
+                    shots: Path | None = None, as_json: bool = False,
+                    plot: Path | None = None, exact: bool = False,
+                    out: TextIO | None = None) -> int:
+    """``ocd simulate --from-date --to-date``: the season forecast (:mod:`.season`), printed
+    or as JSON, drawn with ``--plot``; exit status 1 when a night broke a rule."""
+    from ocd.app.simulation.season import (
+        check_season,
+        climate_from_config,
+        forecast,
+        render,
+        run_season,
+    )
+
+    out = sys.stdout if out is None else out
+    dates = check_season(_date("--from-date", first), _date("--to-date", last), runs,
+                         MAX_NIGHTS)
+    climate = climate_from_config(cfg)
+    if plot is not None:
+        check_png(plot)
+    store = read_shots(cfg, shots)
+    say_lacking_inputs(cfg, store, "simulate")
+    progress = Progress(runs * len(dates), label="season", unit="nights")
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        progress.update(done, 1)
+
+    try:
+        results = [run_season(cfg, store, dates, climate, seed + n, tick_interval(cfg),
+                              exact, step) for n in range(runs)]
+    finally:
+        progress.close()
+    document = forecast(store, dates, results)
+    if as_json:
+        print(json.dumps(document, indent=2), file=out)
+    else:
+        print(printable_lines("\n".join(render(document))), file=out)
+    if plot is not None:
+        from ocd.app.simulation.plot import plot_season
+
+        plot_season(document, plot)
+        print(f"ocd simulate: drew {plot}", file=sys.stderr)
+    if document["broken"]:
+        raise OcdError(f"{len(document['broken'])} rule(s) broken in the season (listed above)")
+    return 0
+
+
+def _date(option: str, text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected a date like 2017-12-01 (the local "
+                         "date of a night's evening at HET)") from None

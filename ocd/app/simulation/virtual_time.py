@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 import selectors
-from typing import Any
+from typing import Any, Protocol
 
 from ocd.clock import utc_to_jd
 
@@ -32,28 +33,51 @@ class SimulationStalled(RuntimeError):
     """Nothing is ready and no timer is set, yet the simulation awaits something: a bug."""
 
 
+class Waker(Protocol):
+    """Moments the loop must stop at although no timer is set there (an event-driven
+    simulation's: the next one that can change a decision), and what to do on arrival."""
+
+    def next_wake(self, now: float) -> float:
+        """The next moment after ``now`` to stop at (infinity: none), asked when every task
+        waits."""
+
+    def arrive(self, now: float) -> None:
+        """The loop's time moved to ``now``: called first, before the timers due then."""
+
+
 class _Jump(selectors.SelectSelector):
-    """A selector that never waits: it moves the loop's virtual time by the timeout."""
+    """A selector that never waits: it moves the loop's virtual time by the timeout (or to
+    the waker's next moment, when that comes first)."""
 
     def __init__(self, loop: VirtualTimeLoop) -> None:
         super().__init__()
         self._loop = loop
 
     def select(self, timeout: float | None = None) -> list[Any]:
+        loop, waker = self._loop, self._loop.waker
+        if waker is not None and timeout != 0:
+            now = loop.time()
+            wake = waker.next_wake(now)  # (one not after now would stop time: ignored)
+            if now < wake < math.inf and (timeout is None or wake < now + timeout):
+                timeout = wake - now
         if timeout is None:
             raise SimulationStalled("the simulation awaits something that can never happen "
                                     "(no task is ready and no timer is set)")
         if timeout > 0:
-            self._loop.advance(timeout)
+            loop.advance(timeout)
+            if waker is not None:
+                loop.call_soon(waker.arrive, loop.time())  # before the timers due now
         return []
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An event loop on virtual time: :meth:`time` starts at 0 and only moves when every task
-    waits, straight to the next timer."""
+    waits, straight to the next timer (or the :class:`Waker`'s next moment)."""
 
     def __init__(self) -> None:
         self._virtual = 0.0
+        #: Set by an event-driven simulation.
+        self.waker: Waker | None = None
         super().__init__(_Jump(self))
 
     def time(self) -> float:

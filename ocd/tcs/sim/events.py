@@ -57,20 +57,32 @@ class TcsSimulator:
         metrology when it is due (``ocd simulate`` sends them on its own bus)."""
         s = self.settings
         now = self.clock.timestamp()
-        events: list[tuple[str, dict[str, Any]]] = []
-        if self.heartbeats_on:
-            p = self.subsystems.pointing
-            events.append((s.topics.heartbeat, {"status": "ok"}))
-            events.append((s.topics.ra_dec, {"ra": p.ra, "dec": p.dec, "track": p.track,
-                                             "tracking": p.tracking, "dx": p.dx, "dy": p.dy}))
+        events = self.heartbeat_events() if self.heartbeats_on else []
         if now + s.metrology_interval < self._next_metrology:  # the clock went back (it
             self._next_metrology = now  # follows a restarted main loop): due at once
         if now >= self._next_metrology:
             self._next_metrology = now + s.metrology_interval
-            for number, topic in enumerate(s.topics.metrology, start=1):
-                seeing, transparency = self.weather.sample(max(0.0, now - self._start), number)
-                events.append((topic, {"seeing": seeing, "transparency": transparency,
-                                       "guider": number}))
+            events += self.metrology_events(max(0.0, now - self._start))
+        return events
+
+    def heartbeat_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """A heartbeat and the pointing, as every step publishes them."""
+        topics, p = self.settings.topics, self.subsystems.pointing
+        return [(topics.heartbeat, {"status": "ok"}),
+                (topics.ra_dec, {"ra": p.ra, "dec": p.dec, "track": p.track,
+                                 "tracking": p.tracking, "dx": p.dx, "dy": p.dy})]
+
+    def metrology_events(self, elapsed: float,
+                         sample: Callable[[float, int], tuple[float, float]] | None = None
+                         ) -> list[tuple[str, dict[str, Any]]]:
+        """Every guider's reading of the weather ``elapsed`` seconds after the start
+        (``sample``: the weather's, drawn already)."""
+        events: list[tuple[str, dict[str, Any]]] = []
+        draw = self.weather.sample if sample is None else sample
+        for number, topic in enumerate(self.settings.topics.metrology, start=1):
+            seeing, transparency = draw(elapsed, number)
+            events.append((topic, {"seeing": seeing, "transparency": transparency,
+                                   "guider": number}))
         return events
 
     async def step(self) -> None:

@@ -15,6 +15,10 @@ from functools import lru_cache
 KINDS = ("steady", "drifting", "cloudy", "random")
 #: Length (seconds) of the night a ``random`` sky is drawn for; it repeats after that.
 _RANDOM_SPAN = 86400.0
+#: Most standard deviations :func:`random.gauss` can ever return: it draws
+#: ``sqrt(-2 ln(1 - u))`` with ``u`` below 1 by at least 2**-53, so at most
+#: ``sqrt(106 ln 2)`` = 8.572. The noise of a sample is bounded by this many sigmas.
+GAUSS_BOUND = 8.58
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,64 @@ class Weather:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"unknown weather {self.kind!r} (expected one of {', '.join(KINDS)})")
+
+    def envelope(self, first: float, last: float | None = None
+                 ) -> tuple[float, float, float, float]:
+        """Bounds of what :meth:`sample` can return from ``first`` to ``last`` seconds
+        (default: at ``first``) for any guider, whatever the noise: (lowest seeing, highest
+        seeing, lowest transparency, highest transparency). Cheap (no random draw): a
+        simulation skips the readings that cannot cross a limit, and samples only the
+        others. The slow parts are bounded by their slopes: a smooth ``f`` of slope at most
+        ``k`` stays within ``(f(a) + f(b) -+ k (b - a)) / 2`` on ``[a, b]``."""
+        last = first if last is None else last
+        length = last - first
+        low = high = self.seeing
+        if self.kind == "drifting":
+            ends = [1.2 * (1.0 - math.cos(2.0 * math.pi * t / self.period))
+                    for t in (first, last)]
+            slope = 1.2 * 2.0 * math.pi / self.period * length
+            low += max(0.0, (sum(ends) - slope) / 2)
+            high += min(2.4, (sum(ends) + slope) / 2)
+        low, high = low - GAUSS_BOUND * 0.05, high + GAUSS_BOUND * 0.05
+        spells: list[tuple[float, float]] = []  # (transparency, noise) that can hold
+        if self.kind == "random":
+            sky = _random_sky(self.seed)
+            ends = [sum(a * math.sin(2.0 * math.pi * t / p + phase) for a, p, phase in sky.waves)
+                    for t in (first, last)]
+            slope = sum(a * 2.0 * math.pi / p for a, p, _ in sky.waves) * length
+            most = sum(a for a, _, _ in sky.waves)
+            wave_low = math.exp(max(-most, (sum(ends) - slope) / 2))
+            wave_high = math.exp(min(most, (sum(ends) + slope) / 2))
+            low *= wave_low if low >= 0 else wave_high
+            high *= wave_high if high >= 0 else wave_low
+            spells, covered = self._random_spells(sky, first, last)
+        elif self.kind == "cloudy":
+            end = self.cloud_start + self.cloud_duration
+            if first < end and last >= self.cloud_start:
+                spells.append((0.2, GAUSS_BOUND * 0.02))
+            covered = self.cloud_start <= first and last < end
+        else:
+            covered = False
+        if not covered:
+            spells.append((self.transparency, GAUSS_BOUND * 0.01))
+        dim = min(t - noise for t, noise in spells)
+        clear = max(t + noise for t, noise in spells)
+        return (round(max(0.3, low), 3), round(max(0.3, high), 3),
+                round(min(1.0, max(0.0, dim)), 3), round(min(1.0, max(0.0, clear)), 3))
+
+    @staticmethod
+    def _random_spells(sky: _Sky, first: float, last: float
+                       ) -> tuple[list[tuple[float, float]], bool]:
+        """The cloudy spells of a ``random`` sky met from ``first`` to ``last``, and whether
+        one covers it all."""
+        a, b = first % _RANDOM_SPAN, last % _RANDOM_SPAN
+        wraps = last - first >= _RANDOM_SPAN or b < a
+        spells, covered = [], False
+        for start, length, inside in sky.clouds:
+            if wraps or (a < start + length and b >= start):
+                spells.append((inside, GAUSS_BOUND * 0.02))
+                covered = covered or (not wraps and start <= a and b < start + length)
+        return spells, covered
 
     def sample(self, elapsed: float, guider: int) -> tuple[float, float]:
         """Seeing (arcsec) and transparency (0..1) seen by ``guider`` ``elapsed`` seconds of

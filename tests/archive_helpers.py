@@ -11,11 +11,11 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import mysql_helpers
 import pymysql
 import zmq
 
@@ -26,16 +26,8 @@ from ocd.clock import RealClock
 @contextmanager
 def scratch_database(server: dict[str, object]) -> Iterator[dict[str, object]]:
     """A new empty database on ``server``, dropped at the end."""
-    name = f"ocd_archive_{uuid.uuid4().hex[:12]}"
-    conn = pymysql.connect(autocommit=True, **server)  # type: ignore[arg-type]
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}`")
-    try:
-        yield {**server, "database": name}
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    with mysql_helpers.scratch_database(server, "ocd_archive") as database:
+        yield database
 
 
 def archive_config(root: Path, db: dict[str, object], extra: str = "") -> Path:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,18 +68,10 @@ def mysql_server() -> dict[str, object]:
 @pytest.fixture(scope="session")
 def mysql_database(mysql_server: dict[str, object]) -> Iterator[dict[str, object]]:
     """A fresh database for this test session; parameters include ``database``."""
-    import pymysql
+    from mysql_helpers import scratch_database
 
-    name = f"ocd_test_{uuid.uuid4().hex[:12]}"
-    conn = pymysql.connect(autocommit=True, **mysql_server)
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}`")
-    try:
-        yield {**mysql_server, "database": name}
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    with scratch_database(mysql_server) as database:
+        yield database
 
 
 @pytest.hookimpl(hookwrapper=True)

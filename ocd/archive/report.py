@@ -19,7 +19,8 @@ import orjson
 from ocd.core import topics
 from ocd.core.events import decode
 from ocd.monitor.narrator import Line, Narrator
-from ocd.monitor.timeline import IdlePeriod, NightReport, ShotRecord, Timeline
+from ocd.monitor.night_table import aligned, clip, hm, night_rows
+from ocd.monitor.timeline import NightReport, Timeline
 
 #: The prefix of the main loop's origin, and of its shot publisher's (same host and pid).
 MAIN_LOOP = "ocd_main_loop@"
@@ -89,54 +90,13 @@ def tell_night(night: dt.date, span: tuple[float, float, int],
 
 
 # -- for a person ------------------------------------------------------------------------------
-def _hm(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%H:%M")
-
-
-def _clip(text: str, width: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def _span(seconds: float) -> str:
-    minutes = int(round(seconds / 60))
-    return f"{minutes} min" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
-
-
-def table(report: NightReport) -> list[tuple[str, ...]]:
-    """The chronological table: shots and idle stretches (of a minute or more)."""
-    items: list[tuple[float, int, ShotRecord | IdlePeriod]] = [
-        (s.start, 1, s) for s in report.shots]
-    items += [(p.start, 0, p) for p in report.idle if p.seconds >= 60]
-    rows: list[tuple[str, ...]] = [("UTC", "what", "track", "obs", "outcome", "why")]
-    for _, _, item in sorted(items, key=lambda i: (i[0], i[1])):
-        if isinstance(item, ShotRecord):
-            why = item.reason + (f"; {item.error}" if item.error else "")
-            rows.append((f"{_hm(item.start)}-{_hm(item.end) if item.end else 'end'}",
-                         item.shotid + (" (by hand)" if item.by_hand else ""), item.track,
-                         "" if item.observation is None else str(item.observation),
-                         item.outcome, _clip(why, 130)))
-        else:
-            rows.append((f"{_hm(item.start)}-{_hm(item.end)}", f"idle {_span(item.seconds)}",
-                         "", "", item.reason, _clip(item.detail)))
-    return rows
-
-
-def aligned(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  " + "  ".join([cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-                             + [row[-1]]).rstrip() for row in rows]
-
-
 def render_night(night: ArchivedNight) -> str:
     """The night for a person (every text from the bus is escaped by the caller)."""
     report = night.report
     totals = report.totals()
     lines = [f"night {night.night.isoformat()}: {night.events} events archived, "
              f"{_iso(report.start)} to {_iso(report.end)}"]
-    lines += aligned(table(report))
+    lines += aligned(night_rows(report))
     idle = ", ".join(f"{reason} {hours:.1f} h" for reason, hours in totals["idle_hours"].items())
     lines.append(f"shots: {totals['shots_completed']} completed, {totals['shots_failed']} "
                  f"failed, {totals['shots_aborted']} aborted, {totals['shots_interrupted']} "
@@ -144,14 +104,14 @@ def render_night(night: ArchivedNight) -> str:
                  + (f"; idle: {idle}" if idle else ""))
     if report.errors:
         lines.append(f"errors ({len(report.errors)}):")
-        lines += [f"  {_hm(at)}  {_clip(error, 150)}" for at, error in report.errors[:50]]
+        lines += [f"  {hm(at)}  {clip(error, 150)}" for at, error in report.errors[:50]]
     if night.commands:
         lines.append(f"commands ({len(night.commands)}):")
-        lines += [f"  {_clip(line.text, 150)}" for line in night.commands]
+        lines += [f"  {clip(line.text, 150)}" for line in night.commands]
     if night.gaps:
         lost = sum(missing for _, _, missing, _ in night.gaps)
         lines.append(f"sequence gaps: {len(night.gaps)} ({lost} event(s) never archived)")
-        lines += [f"  {_hm(at)}  {missing} event(s) of {_clip(origin, 80)} before seq {seq}"
+        lines += [f"  {hm(at)}  {missing} event(s) of {clip(origin, 80)} before seq {seq}"
                   for origin, seq, missing, at in night.gaps[:50]]
     else:
         lines.append("sequence gaps: none")
@@ -165,9 +125,9 @@ def render_visits(shotid: str, visits: list[dict[str, Any]]) -> str:
     rows: list[tuple[str, ...]] = [("night", "start", "end", "obs", "track", "outcome",
                                     "by / error")]
     for v in visits:
-        rows.append((v["night"].isoformat(), _hm(v["start_at"]), _hm(v["end_at"]),
+        rows.append((v["night"].isoformat(), hm(v["start_at"]), hm(v["end_at"]),
                      str(v["observation"] or ""), v["track"] or "", v["outcome"],
-                     _clip(v["error"] or v["origin"], 100)))
+                     clip(v["error"] or v["origin"], 100)))
     return "\n".join([f"shot {shotid}: {len(visits)} visit(s)", *aligned(rows)])
 
 

@@ -7,6 +7,8 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocd.cli.record import add_source_options
+
 if TYPE_CHECKING:
     from ocd.config import Config
 
@@ -52,12 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     actions.add_parser("init", parents=[common], help="create or migrate the archive's tables")
     record = actions.add_parser("record", parents=[common],
                                 help="store every event of the bus in the archive")
-    record.add_argument("-t", "--topic", action="append", default=[], metavar="TOPIC",
-                        help="archive only topics starting with TOPIC (repeatable; default: "
-                             "everything)")
-    record.add_argument("--urls", action="append", default=[], metavar="URL",
-                        help="connect to exactly these addresses instead of the configured "
-                             "ones (repeatable; each may be a comma-separated list)")
+    add_source_options(record, "archive")
     night = actions.add_parser("night", parents=[common], help="one night's timeline")
     night.add_argument("night", type=_date, metavar="DATE",
                        help="the night (HET's local date of its evening), YYYY-MM-DD")

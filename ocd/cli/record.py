@@ -22,8 +22,14 @@ received; it then prints what it stored. The schema is in doc/recording.md."""
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parser.add_argument("out", metavar="OUT.db", type=Path, help="the SQLite file to write")
+    add_source_options(parser, "record")
+
+
+def add_source_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--topic`` and ``--urls``: what a recorder of the bus (``ocd record``, ``ocd archive
+    record``) takes and from where."""
     parser.add_argument("-t", "--topic", action="append", default=[], metavar="TOPIC",
-                        help="record only topics starting with TOPIC (repeatable; default: "
+                        help=f"{verb} only topics starting with TOPIC (repeatable; default: "
                              "everything)")
     parser.add_argument("--urls", action="append", default=[], metavar="URL",
                         help="connect to exactly these addresses instead of the configured "

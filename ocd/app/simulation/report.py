@@ -13,7 +13,7 @@ from typing import Any
 
 from ocd.app.simulation.night import NightResult
 from ocd.errors import UsageError
-from ocd.monitor.timeline import IdlePeriod, ShotRecord
+from ocd.monitor.night_table import aligned, clip, hm, night_rows
 
 #: Lines of the simulated processes' log shown per night (all are in the JSON).
 _LOG_LINES = 5
@@ -23,62 +23,15 @@ def _utc(seconds: float | None) -> dt.datetime | None:
     return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
-def _hm(seconds: float | None) -> str:
-    when = _utc(seconds)
-    return "--:--" if when is None else when.strftime("%H:%M")
-
-
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
-
-
-def _span(seconds: float) -> str:
-    minutes = int(round(seconds / 60))
-    return f"{minutes} min" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}"
-
-
-def _clip(text: str, width: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def rows(result: NightResult, plan: bool = False) -> list[tuple[str, ...]]:
-    """The night's table: (UTC, what, track, obs, outcome, why), shots and idle stretches in
-    time order; a plan shows no observation numbers (the database gives them when the shots
-    run) and its shots as planned."""
-    numbers = not plan
-    report = result.report
-    items: list[tuple[float, int, ShotRecord | IdlePeriod]] = [
-        (s.start, 1, s) for s in report.shots]
-    items += [(p.start, 0, p) for p in report.idle if p.seconds >= 60]  # not the blinks
-    table: list[tuple[str, ...]] = [("UTC", "what", "track", "obs" if numbers else "",
-                                     "outcome", "why")]
-    for _, _, item in sorted(items, key=lambda i: (i[0], i[1])):
-        if isinstance(item, ShotRecord):
-            when = f"{_hm(item.start)}-{_hm(item.end) if item.end is not None else 'end'}"
-            outcome = "planned" if plan and item.outcome == "completed" else item.outcome
-            why = item.reason + (f"; {item.error}" if item.outcome == "failed" else "")
-            table.append((when, item.shotid + (" (by hand)" if item.by_hand else ""),
-                          item.track, str(item.observation) if numbers else "", outcome,
-                          _clip(why, 130)))
-        else:
-            table.append((f"{_hm(item.start)}-{_hm(item.end)}",
-                          f"idle {_span(item.seconds)}", "", "", item.reason,
-                          _clip(item.detail)))
-    return table
-
-
-def _table(table: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    return ["  " + "  ".join([cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-                             + [row[-1]]).rstrip() for row in table]
 
 
 def header(result: NightResult, how: str, plan: bool = False) -> list[str]:
     report, setup = result.report, result.setup
     dark = ""
     if report.dark_start is not None and report.dark_end is not None:
-        dark = (f"dark time {_hm(report.dark_start)} to {_hm(report.dark_end)} UTC "
+        dark = (f"dark time {hm(report.dark_start)} to {hm(report.dark_end)} UTC "
                 f"({_hours(report.dark_seconds)} of it in this stretch)")
     visits = sum(result.n_obs_before.values())
     shots = f"{len(result.n_obs_before)} shots in the list, {visits} visits left"
@@ -109,10 +62,10 @@ def summary(result: NightResult, plan: bool = False) -> list[str]:
     if rejected:
         lines.append(f"the recording: {rejected} event(s) refused as a subscriber refuses "
                      "them (each kind once):")
-        lines.extend(f"  {count}x {_clip(what, 120)}" for what, count
+        lines.extend(f"  {count}x {clip(what, 120)}" for what, count
                      in list(result.rejected.items())[:_LOG_LINES])
     for time, error in report.errors[:_LOG_LINES]:
-        lines.append(f"main loop error at {_hm(time)}: {_clip(error, 120)}")
+        lines.append(f"main loop error at {hm(time)}: {clip(error, 120)}")
     if len(report.errors) > _LOG_LINES:
         lines.append(f"({len(report.errors) - _LOG_LINES} more main loop errors)")
     lines.extend(rules(result, plan))
@@ -145,14 +98,14 @@ def _numbers(found: list[int]) -> str:
 def render_night(result: NightResult, how: str, plan: bool = False) -> str:
     lines = header(result, how, plan)
     lines.append("")
-    lines.extend(_table(rows(result, plan)))
+    lines.extend(aligned(night_rows(result.report, plan)))
     lines.append("")
     lines.extend("  " + line for line in summary(result, plan))
     shown = result.log[:_LOG_LINES]
     if shown:
         lines.append(f"  logged by the simulated processes ({len(result.log)} line(s)), "
                      "first:")
-        lines.extend(f"    {_clip(line, 120)}" for line in shown)
+        lines.extend(f"    {clip(line, 120)}" for line in shown)
     return "\n".join(lines) + "\n"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import mysql_helpers
 import pymysql
 import zmq
+from e2e_helpers import wait_until
 
 from ocd.bus import encode, stamp
 from ocd.clock import RealClock
@@ -62,13 +63,6 @@ def count(db: dict[str, object], sql: str = "SELECT COUNT(*) FROM archive_events
         conn.close()
 
 
-def wait_until(condition, timeout: float = 30.0, what: str = "the condition") -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.05)
 
 
 class StampedPublisher:

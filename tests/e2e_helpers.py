@@ -159,6 +159,18 @@ class EventTap:
         self.ctx.term()
 
 
+def wait_until(check: Callable[[], bool], timeout: float = 30.0, what: str = "condition",
+               said: Callable[[], str] | None = None) -> None:
+    """Poll ``check`` until it holds; AssertionError after ``timeout`` s naming ``what`` and,
+    when given, what ``said()`` tells then (a process's log, say)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            detail = f":\n{said()}" if said is not None else ""
+            raise AssertionError(f"no {what} within {timeout:g} s{detail}")
+        time.sleep(0.05)
+
+
 def topic_is(topic: str, **fields: object) -> Callable[[Event], bool]:
     def predicate(event: Event) -> bool:
         return event.topic == topic and all(event.payload.get(k) == v for k, v in fields.items())

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from archive_helpers import OwnMariaDB, StampedPublisher, archive_config, count, wait_until
+from archive_helpers import OwnMariaDB, StampedPublisher, archive_config, count
 from conftest import run_ocd
-from e2e_helpers import OcdProcess, short_tmpdir
+from e2e_helpers import OcdProcess, short_tmpdir, wait_until
 
 pytestmark = pytest.mark.mysql
 

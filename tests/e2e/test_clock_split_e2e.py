@@ -9,11 +9,17 @@ import json
 import shutil
 import time
 import urllib.request
-from collections.abc import Callable
 
 import pytest
 from browser_helpers import board_url
-from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
+from e2e_helpers import (
+    EventTap,
+    OcdProcess,
+    night_config,
+    short_tmpdir,
+    topic_is,
+    wait_until,
+)
 
 from ocd.bus.envelope import adopted_clock
 
@@ -23,13 +29,6 @@ pytestmark = pytest.mark.slow
 LATER = "2017-11-19T08:00:00"
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               said: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout:g} s:\n{said()}")
-        time.sleep(0.1)
 
 
 def clock_panel(url: str) -> dict:

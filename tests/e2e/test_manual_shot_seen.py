@@ -12,15 +12,13 @@ import re
 import shutil
 import socket
 import sqlite3
-import time
 import urllib.request
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 from browser_helpers import board_url, chromium
-from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
+from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -51,13 +49,6 @@ def over_ipc(root: Path) -> dict[str, list[str]]:
             "ocd_run_shot": [f"ipc://{root}/shot0.ipc", f"ipc://{root}/shot1.ipc"]}
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               said: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout:g} s:\n{said()}")
-        time.sleep(0.1)
 
 
 def snapshot(url: str) -> dict:

@@ -13,25 +13,24 @@ import json
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import run_ocd
-from e2e_helpers import EventTap, OcdProcess, night_config, short_tmpdir, topic_is
+from e2e_helpers import (
+    EventTap,
+    OcdProcess,
+    night_config,
+    short_tmpdir,
+    topic_is,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 
 RESTARTS = 20
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               said: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout:g} s:\n{said()}")
-        time.sleep(0.05)
 
 
 def listened(path: Path) -> list[dict]:

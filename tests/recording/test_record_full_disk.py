@@ -13,14 +13,14 @@ import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 import zmq
 from conftest import run_ocd
-from e2e_helpers import OcdProcess
+from e2e_helpers import OcdProcess, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -56,13 +56,6 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               said: Callable[[], str]) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout:g} s:\n{said()}")
-        time.sleep(0.05)
 
 
 class Source:

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from e2e_helpers import OcdProcess
-from test_record_full_disk import Source, stored, wait_until
+from e2e_helpers import OcdProcess, wait_until
+from test_record_full_disk import Source, stored
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocd.cli.argtypes import date_argument
 from ocd.cli.record import add_source_options
 
 if TYPE_CHECKING:
@@ -33,12 +34,6 @@ mysql_password (doc/archive.md)."""
 NESTED = True
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
-
 
 def _time(text: str) -> dt.datetime:
     try:
@@ -56,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
                                 help="store every event of the bus in the archive")
     add_source_options(record, "archive")
     night = actions.add_parser("night", parents=[common], help="one night's timeline")
-    night.add_argument("night", type=_date, metavar="DATE",
+    night.add_argument("night", type=date_argument, metavar="DATE",
                        help="the night (HET's local date of its evening), YYYY-MM-DD")
     night.add_argument("--json", action="store_true", help="one JSON document")
     shot = actions.add_parser("shot", parents=[common], help="every visit of a shot")
@@ -75,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     imports.add_argument("files", nargs="+", type=Path, metavar="FILE",
                          help="ocd record files (SQLite)")
     prune = actions.add_parser("prune", parents=[common], help="delete old nights")
-    prune.add_argument("--before", type=_date, required=True, metavar="DATE",
+    prune.add_argument("--before", type=date_argument, required=True, metavar="DATE",
                        help="delete the nights before DATE")
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocd.cli.argtypes import date_argument
 from ocd.recording.pacing import SORT_KEYS  # pure, light: ocd --help imports it
 
 if TYPE_CHECKING:
@@ -37,17 +37,11 @@ def _speedup(text: str) -> float:
     return value
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
-
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parser.add_argument("db", metavar="DB", type=Path, nargs="?",
                         help="the recording (SQLite) to replay")
-    parser.add_argument("--archive", type=_date, metavar="DATE",
+    parser.add_argument("--archive", type=date_argument, metavar="DATE",
                         help="replay the night DATE (YYYY-MM-DD) of the survey's archive "
                              "([archive]) instead of a file")
     parser.add_argument("-s", "--speedup", type=_speedup, metavar="SPEEDUP",

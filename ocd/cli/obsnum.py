@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from typing import TYPE_CHECKING
 
+from ocd.cli.argtypes import date_argument
 from ocd.obsnum import MAX_COUNT, TABLE
 
 if TYPE_CHECKING:
@@ -36,12 +36,6 @@ def _count(text: str) -> int:
     return value
 
 
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
-
 
 def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -53,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser, common: argparse.ArgumentPars
     nxt.add_argument("--dry-run", action="store_true",
                      help="print the number(s) that would come next, write nothing")
     show = actions.add_parser("show", parents=[common], help="print the rows of one date")
-    show.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+    show.add_argument("--date", type=date_argument, metavar="YYYY-MM-DD",
                       help="the observation date (default: the clock's UTC date)")
 
 

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from ocd.app.recorder import default_sources, settings_from_config
+from ocd.app.recorder import chosen_sources, receive_until_stopped, settings_from_config
 from ocd.archive.archiver import Archiver, ArchiveSettings
 from ocd.archive.report import (
     render_night,
@@ -29,8 +29,7 @@ from ocd.archive.store import ArchiveStore, MysqlSettings
 from ocd.bus import Source, bus_options, security_from_config
 from ocd.bus.envelope import loads
 from ocd.config import Config
-from ocd.core.sources import ANY
-from ocd.errors import OcdError, UsageError, printable, printable_lines
+from ocd.errors import OcdError, printable, printable_lines
 from ocd.recording.recorder import RecordSettings, RecordStats, record_topics
 from ocd.recording.store import open_for_replay, open_recording
 from ocd.shell.service import Service, run_service
@@ -102,20 +101,14 @@ class ArchiveService(Service):
     async def main(self) -> int:
         log.info("archiving %s from %s into %s", ", ".join(repr(t) for t in self.topics),
                  ", ".join(self.archiver.urls), self.archiver.store.describe())
-        work = asyncio.ensure_future(asyncio.to_thread(self.archiver.run))
-        await self.wait_until_stopped(asyncio.shield(work))
-        self.archiver.stop()  # drains the socket, writes everything (or spools it)
-        self.stats = await work
+        # everything received is written, or left in the spool
+        self.stats = await receive_until_stopped(self, self.archiver)
         return 0
 
 
 def archive_record(cfg: Config, *, urls: list[str], topics: list[str]) -> int:
     """``ocd archive record``: archive until SIGINT or SIGTERM, then say what was stored."""
-    given = [url.strip() for item in urls for url in item.split(",") if url.strip()]
-    chosen = [Source(ANY, tuple(dict.fromkeys(given)))] if given else default_sources(cfg)
-    if not any(source.urls for source in chosen):
-        raise UsageError("no address to archive from: give --urls or set [urls]")
-    service = ArchiveService(cfg, chosen, record_topics(topics))
+    service = ArchiveService(cfg, chosen_sources(cfg, urls, "archive"), record_topics(topics))
     run_service(service)
     print(printable_lines(f"ocd archive record: {service.archiver.summary()}"))
     return 0

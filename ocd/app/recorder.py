@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocd.bus import SERVICES, Source, bus_options, security_from_config, sources_of
 from ocd.config import Config
@@ -12,6 +13,9 @@ from ocd.core.sources import ANY
 from ocd.errors import UsageError, printable_lines
 from ocd.recording.recorder import Recorder, RecordSettings, RecordStats, record_topics
 from ocd.shell.service import Service, run_service
+
+if TYPE_CHECKING:  # ocd record does not import the archive
+    from ocd.archive.archiver import Archiver
 
 log = logging.getLogger("ocd.record")
 
@@ -27,6 +31,26 @@ def settings_from_config(cfg: Config) -> RecordSettings:
                           flush_interval=cfg.get_float("record", "flush_interval"),
                           stop_drain=cfg.get_float("record", "stop_drain"),
                           full_disk_buffer=cfg.get_int("record", "full_disk_buffer"))
+
+
+def chosen_sources(cfg: Config, urls: list[str], verb: str) -> list[Source]:
+    """``--urls`` (each may be a comma-separated list) as one source that may send anything,
+    else the configured ones; UsageError when there is no address to ``verb`` from."""
+    given = [url.strip() for item in urls for url in item.split(",") if url.strip()]
+    chosen = [Source(ANY, tuple(dict.fromkeys(given)))] if given else default_sources(cfg)
+    if not any(source.urls for source in chosen):
+        raise UsageError(f"no address to {verb} from: give --urls or set [urls]")
+    return chosen
+
+
+async def receive_until_stopped(service: Service, receiver: Recorder | Archiver
+                                ) -> RecordStats:
+    """Run ``receiver``'s blocking loop in a worker thread until ``service`` is stopped, then
+    stop it (it drains the socket and writes everything) and return its statistics."""
+    work = asyncio.ensure_future(asyncio.to_thread(receiver.run))
+    await service.wait_until_stopped(asyncio.shield(work))
+    receiver.stop()
+    return await work
 
 
 class RecordService(Service):
@@ -53,19 +77,13 @@ class RecordService(Service):
                  ", ".join(repr(t) for t in self.recorder.topics),
                  ", ".join(self.recorder.urls),
                  self.out)
-        work = asyncio.ensure_future(asyncio.to_thread(self.recorder.run))
-        await self.wait_until_stopped(asyncio.shield(work))
-        self.recorder.stop()  # drains the socket, writes everything, closes the file
-        self.stats = await work
+        self.stats = await receive_until_stopped(self, self.recorder)  # the file closed too
         return 0
 
 
 def run_record(cfg: Config, out: Path, *, urls: list[str], topics: list[str]) -> int:
     """``ocd record``: record until SIGINT or SIGTERM, then print what was stored."""
-    given = [url.strip() for item in urls for url in item.split(",") if url.strip()]
-    chosen = [Source(ANY, tuple(dict.fromkeys(given)))] if given else default_sources(cfg)
-    if not any(source.urls for source in chosen):
-        raise UsageError("no address to record from: give --urls or set [urls]")
+    chosen = chosen_sources(cfg, urls, "record")
     if out.is_dir():
         raise UsageError(f"{out} is a directory: give the SQLite file to write")
     service = RecordService(cfg, out, chosen, record_topics(topics))

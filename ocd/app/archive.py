@@ -25,7 +25,7 @@ from ocd.archive.report import (
     visit_document,
 )
 from ocd.archive.rows import MAX_TOPIC, EventRow, event_row
-from ocd.archive.store import ArchiveStore, MysqlSettings
+from ocd.archive.store import ArchiveStore
 from ocd.bus import Source, bus_options, security_from_config
 from ocd.bus.envelope import loads
 from ocd.config import Config
@@ -38,10 +38,6 @@ log = logging.getLogger("ocd.archive")
 
 #: Events written per transaction by ``ocd archive import``.
 IMPORT_BATCH = 5000
-
-
-def store_from_config(cfg: Config) -> ArchiveStore:
-    return ArchiveStore(MysqlSettings.of_section(cfg, "archive"))
 
 
 def archive_settings(cfg: Config) -> ArchiveSettings:
@@ -65,7 +61,7 @@ def record_settings(cfg: Config) -> RecordSettings:
 
 # -- init ------------------------------------------------------------------------------------
 def archive_init(cfg: Config) -> int:
-    store = store_from_config(cfg)
+    store = ArchiveStore.from_config(cfg)
     try:
         applied = store.migrate()
     finally:
@@ -92,7 +88,7 @@ class ArchiveService(Service):
         self.stats: RecordStats | None = None
 
     async def start(self) -> None:
-        store = store_from_config(self.cfg)
+        store = ArchiveStore.from_config(self.cfg)
         self.archiver = await asyncio.to_thread(
             Archiver, store, archive_settings(self.cfg), topics=self.topics,
             sources=self.sources, ctx=self.ctx, options=bus_options(self.cfg),
@@ -116,7 +112,7 @@ def archive_record(cfg: Config, *, urls: list[str], topics: list[str]) -> int:
 
 # -- the reads -------------------------------------------------------------------------------
 def archive_night(cfg: Config, night: dt.date, as_json: bool) -> int:
-    store = store_from_config(cfg)
+    store = ArchiveStore.from_config(cfg)
     try:
         store.check()
         span = store.night(night)
@@ -134,7 +130,7 @@ def archive_night(cfg: Config, night: dt.date, as_json: bool) -> int:
 
 
 def archive_shot(cfg: Config, shotid: str, as_json: bool) -> int:
-    store = store_from_config(cfg)
+    store = ArchiveStore.from_config(cfg)
     try:
         store.check()
         visits = store.visits(shotid)
@@ -152,7 +148,7 @@ def archive_events(cfg: Config, topic: str, start: dt.datetime | None,
                    end: dt.datetime | None, as_json: bool) -> int:
     """The events as JSON lines (``{"topic": ..., "payload": {...}}``, the stored text as it
     is); without ``--json`` one line each, escaped."""
-    store = store_from_config(cfg)
+    store = ArchiveStore.from_config(cfg)
     try:
         store.check()
         for got, text in store.events(topic, None if start is None else start.timestamp(),
@@ -196,7 +192,7 @@ def _recorded_rows(path: Path) -> Iterator[list[EventRow]]:
 
 
 def archive_import(cfg: Config, files: list[Path]) -> int:
-    store = store_from_config(cfg)
+    store = ArchiveStore.from_config(cfg)
     try:
         store.check()
         for path in files:
@@ -212,7 +208,7 @@ def archive_import(cfg: Config, files: list[Path]) -> int:
 
 
 def archive_prune(cfg: Config, before: dt.date) -> int:
-    store = store_from_config(cfg)
+    store = ArchiveStore.from_config(cfg)
     try:
         store.check()
         nights, events = store.prune(before)
@@ -227,7 +223,7 @@ def archive_prune(cfg: Config, before: dt.date) -> int:
 def export_night(cfg: Config, night: dt.date, out: Path) -> int:
     """Write the night's events into ``out``, a new ``ocd record`` file (for ``ocd db_replay
     --archive``, which replays it as it replays any recording); the number written."""
-    store = store_from_config(cfg)
+    store = ArchiveStore.from_config(cfg)
     conn = open_recording(out)
     written = 0
     try:

@@ -22,6 +22,7 @@ import pymysql
 
 from ocd.archive.rows import EventRow, Visit, visit_of
 from ocd.archive.schema import LATEST, MIGRATIONS, SCHEMA_TABLE
+from ocd.config import Config
 from ocd.core import topics
 from ocd.errors import OcdError
 from ocd.obsnum.mysql import MysqlSettings, connect, is_connection_lost, mysql_error
@@ -76,6 +77,11 @@ class ArchiveStore:
         #: Events found missing before a publisher's first event since this store was made
         #: (an archiver stopped or killed in between), written as gaps.
         self.missed = 0
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> ArchiveStore:
+        """The archive ``[archive]`` names (connected on first use)."""
+        return cls(MysqlSettings.of_section(cfg, "archive"))
 
     def describe(self) -> str:
         s = self.settings

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ocd.archive.store import ArchiveStore, MysqlSettings
+from ocd.archive.store import ArchiveStore
 from ocd.bus.envelope import Event, loads
 from ocd.bus.sequence import SequenceTracker
 from ocd.config import Config
@@ -83,7 +83,7 @@ class PastNights:
 
     def __init__(self, cfg: Config, settings: NightSettings) -> None:
         self.settings = settings
-        self.store = ArchiveStore(MysqlSettings.of_section(cfg, "archive"))
+        self.store = ArchiveStore.from_config(cfg)
         self._kept: OrderedDict[dt.date, dict[str, Any]] = OrderedDict()
         self._lock = asyncio.Lock()  # one read of the archive at a time: one connection
 

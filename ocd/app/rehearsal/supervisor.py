@@ -151,22 +151,22 @@ class Rehearsal(Service):
         plan, layout = self.plan, self.layout
         self.start_child("record", ["record", str(layout.root / RECORDING)])
         self.start_child("alarms", ["alarms", "watch"])
+        # the subscribers of the replay's and the allow command's addresses: the main loop,
+        # the recorder, the alarm watcher, this monitor and the board (counting fewer, the
+        # others could make up the number before the recorder)
+        subscribers = 5 if plan.board else 4
         if plan.tcs == "replay":
             assert plan.night is not None
             topics = [arg for t in plan.replay_topics for arg in ("-t", t)]
-            # its first event waits for the main loop, the recorder, the alarm watcher and this
-            # monitor (and the board, which subscribes too)
-            subscribers = 5 if plan.board else 4
+            # its first event waits for all of them
             self.start_child("db_replay", ["db_replay", "--loop", "-s", f"{plan.replay_speedup:g}",
                                      "--subscribers", str(subscribers), "--wait",
                                      f"{STARTUP_TIMEOUT:g}", *topics, str(plan.night)])
         else:
             self.start_child("sim_tcs", ["sim_tcs"])
-        # sent once the main loop, the recorder, the alarm watcher and this monitor (and the
-        # board) all subscribe: the recording holds the command (and, the recorder being
-        # connected to the main loop long before, its acknowledgement and the state change it
-        # makes); counting fewer, the others could make up the number before the recorder
-        subscribers = 5 if plan.board else 4
+        # sent once they all subscribe: the recording holds the command (and, the recorder
+        # being connected to the main loop long before, its acknowledgement and the state
+        # change it makes)
         self.start_child("allow_hetdex", ["allow_hetdex", "start", "--timeout",
                                           f"{STARTUP_TIMEOUT:g}", "--subscribers",
                                           str(subscribers)])

@@ -21,11 +21,10 @@ explanations are only built when someone reads :attr:`ScheduleResult.candidates`
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import weakref
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -267,6 +266,8 @@ class _Rows:
 #: The shots' unit vectors, computed once per table (the store keeps its table between
 #: decisions, and the vectors cost as much as the rest of a decision).
 _VECTORS: weakref.WeakKeyDictionary[ShotTable, np.ndarray] = weakref.WeakKeyDictionary()
+#: Seconds of a sidereal day: a target's windows come back after it.
+_SIDEREAL_DAY = 2.0 * math.pi / het.SIDEREAL_RATE
 
 
 def table_vectors(table: ShotTable) -> np.ndarray:
@@ -277,20 +278,83 @@ def table_vectors(table: ShotTable) -> np.ndarray:
     return vectors
 
 
-def _rows(table: ShotTable, night: _Night) -> _Rows:
+@dataclass(frozen=True)
+class _Windows:
+    """Every row's window open at the start of a UTC hour or opening next, and the azimuth
+    the structure parks at (rows as in :class:`_Rows`; NaN where a track never opens)."""
+
+    start: np.ndarray
+    end: np.ndarray
+    azimuth: np.ndarray
+    two: np.ndarray  #: per shot: it has an East and a West track
+
+    def at(self, reference: float) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end of the window open at ``reference`` (in the hour) or opening next:
+        a window that closed since the hour began comes back a sidereal day later."""
+        passed = self.end <= reference
+        if not passed.any():
+            return self.start, self.end
+        shift = np.where(passed, _SIDEREAL_DAY, 0.0)
+        return self.start + shift, self.end + shift
+
+
+#: The windows of the latest shot lists, by their targets and the UTC hour.
+_WINDOWS: dict[tuple[bytes, int], _Windows] = {}
+#: Each table's key of its targets (right ascension, declination, forced azimuth).
+_TARGETS: weakref.WeakKeyDictionary[ShotTable, bytes] = weakref.WeakKeyDictionary()
+
+
+def _hour_windows(table: ShotTable, reference: float) -> _Windows:
+    """The windows of the hour of ``reference``, computed once for the hour's start.
+
+    The apparent places are read once an hour (:func:`ocd.sky.het.sky` does so too: within
+    the hour only the Earth's rotation moves them), so a window is the same whichever minute
+    of the hour asks: a scheduler asked every two minutes, or a plan of the night, computes
+    them once an hour, and two callers asking at different minutes get the same times.
+    """
+    targets = _TARGETS.get(table)
+    if targets is None:
+        targets = _TARGETS[table] = b"".join(
+            column.tobytes() for column in (table.ra, table.dec, table.forced_az))
+    hour = math.floor(reference / 3600.0)
+    key = (targets, hour)
+    found = _WINDOWS.get(key)
+    if found is None:
+        if len(_WINDOWS) >= 16:  # a night asks for a dozen hours of one list at most
+            _WINDOWS.clear()
+        found = _WINDOWS[key] = _compute_windows(table, hour * 3600.0)
+    return found
+
+
+def _compute_windows(table: ShotTable, reference: float) -> _Windows:
     n = len(table)
-    now = night.now
-    # when it is not dark yet, show the windows of the coming dark time
-    reference = now if night.sun < night.settings.sun_altitude else max(now, night.dark_start)
     sky = het.sky(None, None, reference, vectors=table_vectors(table))
     found = sky.tracks()
     start = np.concatenate([found.start_e, found.start_w])
     end = np.concatenate([found.end_e, found.end_w])
     azimuth = np.concatenate([found.az_e, found.az_w])
+    forced = ~np.isnan(table.forced_az)
+    if forced.any():
+        index = np.flatnonzero(forced)
+        f_start, _, f_end = sky.windows_at(table.forced_az[index], index)
+        rows = np.where(table.forced_az[index] > 180.0, index + n, index)
+        start[rows], end[rows] = f_start, f_end
+        azimuth[rows] = table.forced_az[index]
+    return _Windows(start, end, azimuth, found.n_tracks == 2)
+
+
+def _rows(table: ShotTable, night: _Night) -> _Rows:
+    n = len(table)
+    now = night.now
+    # when it is not dark yet, show the windows of the coming dark time
+    reference = now if night.sun < night.settings.sun_altitude else max(now, night.dark_start)
+    windows = _hour_windows(table, reference)
+    start, end = windows.at(reference)
+    azimuth = windows.azimuth
     track = table.track
     forced = ~np.isnan(table.forced_az)
     west_side = table.forced_az > 180.0  # False for NaN
-    two = found.n_tracks == 2
+    two = windows.two
     exists_e = np.where(forced, ~west_side, two | (track != TRACK_WEST))
     exists_w = np.where(forced, west_side, two | (track == TRACK_WEST))
     allowed_e = np.where(two & ~forced, track != TRACK_WEST, True)
@@ -298,12 +362,6 @@ def _rows(table: ShotTable, night: _Night) -> _Rows:
     forced_ok = (track == TRACK_EITHER) | (track == np.where(west_side, TRACK_WEST, TRACK_EAST))
     allowed_e &= np.where(forced, forced_ok, True)
     allowed_w &= np.where(forced, forced_ok, True)
-    if forced.any():
-        index = np.flatnonzero(forced)
-        f_start, _, f_end = sky.windows_at(table.forced_az[index], index)
-        rows = np.where(west_side[index], index + n, index)
-        start[rows], end[rows] = f_start, f_end
-        azimuth[rows] = table.forced_az[index]
     exists = np.concatenate([exists_e, exists_w])
     allowed = np.concatenate([allowed_e, allowed_w]) & exists
     reachable = ~np.isnan(start)
@@ -345,7 +403,7 @@ def _blocked(table: ShotTable, night: _Night) -> str | None:
     n = len(table)
     if n == 0:
         return "no shots"
-    if not (table.n_obs > 0).any():
+    if not table.to_observe:
         return f"no shots with n_obs > 0 (all {n} done)"
     if night.dark_reason:
         return night.dark_reason
@@ -356,27 +414,70 @@ def _blocked(table: ShotTable, night: _Night) -> str | None:
 
 def _summary(rows: _Rows) -> str:
     """Why nothing can be observed now."""
-    n = len(rows.table)
-    night = rows.night
-    blocked = _blocked(rows.table, night)
+    blocked = _blocked(rows.table, rows.night)
     if blocked is not None:
         return blocked
-    candidate = rows.exists & rows.allowed & rows.todo
-    in_window = candidate & rows.in_window
-    shots_in_window = np.unique(np.flatnonzero(in_window) % n).size
-    if shots_in_window:
-        plural = "shot" if shots_in_window == 1 else "shots"
-        return (f"{shots_in_window} {plural} observable, none with "
-                f"{span(night.settings.shot_duration)} of track left")
-    upcoming = np.flatnonzero(candidate & rows.reachable & (rows.start > night.now))
-    if upcoming.size == 0:
-        remaining = int(rows.todo[:n].sum())
-        return f"none of the {remaining} shots with n_obs > 0 can be observed from HET"
-    row = upcoming[np.argmin(rows.start[upcoming])]
-    shot = rows.table.shots[row % n]
-    opens = rows.start[row]
-    return (f"no shot observable now; next window opens at {_clock(opens)} (in "
-            f"{span(opens - night.now)}): {shot.shotid} {TRACK_LETTERS[row // n]}")
+    quiet = _Quiet.of(rows)
+    _QUIET[rows.table] = quiet
+    return quiet.reason(rows.night.now)
+
+
+@dataclass(frozen=True)
+class _Quiet:
+    """Why nothing is observable while the night allows it, and until when that holds: until
+    a window of a shot that could be chosen opens or closes (a shot in its window with less
+    than a shot's length left only loses more), within the hour its windows are of. A
+    scheduler asked every two minutes while it waits for the next window then answers without
+    computing the windows again, with the same words it would compute."""
+
+    settings: ScheduleSettings
+    since: float
+    until: float
+    shots_in_window: int  #: shots in their window, none with a shot's length of it left
+    remaining: int  #: shots with n_obs > 0
+    opens: float  #: when the next window opens (NaN: none opens)
+    shotid: str = ""
+    track: str = ""
+
+    @classmethod
+    def of(cls, rows: _Rows) -> _Quiet:
+        n = len(rows.table)
+        night = rows.night
+        candidate = rows.exists & rows.allowed & rows.todo
+        in_window = candidate & rows.in_window
+        upcoming = np.flatnonzero(candidate & rows.reachable & (rows.start > night.now))
+        changes = np.concatenate([rows.start[upcoming], rows.end[in_window]])
+        until = (math.floor(night.now / 3600.0) + 1) * 3600.0
+        if changes.size:
+            until = min(until, float(changes.min()))
+        quiet = cls(night.settings, night.now, until,
+                    np.unique(np.flatnonzero(in_window) % n).size, int(rows.todo[:n].sum()),
+                    math.nan)
+        if upcoming.size == 0:
+            return quiet
+        row = upcoming[np.argmin(rows.start[upcoming])]
+        return replace(quiet, opens=float(rows.start[row]),
+                       shotid=rows.table.shots[row % n].shotid, track=TRACK_LETTERS[row // n])
+
+    def holds(self, night: _Night) -> bool:
+        """Whether this is still the answer at ``night`` (its time, settings and verdicts)."""
+        return night.ok and self.since <= night.now < self.until \
+            and night.settings == self.settings
+
+    def reason(self, now: float) -> str:
+        if self.shots_in_window:
+            plural = "shot" if self.shots_in_window == 1 else "shots"
+            return (f"{self.shots_in_window} {plural} observable, none with "
+                    f"{span(self.settings.shot_duration)} of track left")
+        if math.isnan(self.opens):
+            return (f"none of the {self.remaining} shots with n_obs > 0 can be observed "
+                    "from HET")
+        return (f"no shot observable now; next window opens at {_clock(self.opens)} (in "
+                f"{span(self.opens - now)}): {self.shotid} {self.track}")
+
+
+#: Each table's latest answer that nothing is observable, kept while it holds.
+_QUIET: weakref.WeakKeyDictionary[ShotTable, _Quiet] = weakref.WeakKeyDictionary()
 
 
 def _reason(rows: _Rows, row: int, rank: int | None) -> str:
@@ -481,6 +582,26 @@ def _lookup(rows: _Rows, ranked: np.ndarray, shotid: str, track: str) -> Candida
     return _candidate(rows, row, int(position[0]) + 1 if position.size else None)
 
 
+class _Later:
+    """The windows of a decision that did not need them, computed if someone asks."""
+
+    def __init__(self, table: ShotTable, night: _Night) -> None:
+        self.table, self.night = table, night
+        self._ready: tuple[_Rows, np.ndarray] | None = None
+
+    def ready(self) -> tuple[_Rows, np.ndarray]:
+        if self._ready is None:
+            rows = _rows(self.table, self.night)
+            self._ready = rows, _rank(rows)
+        return self._ready
+
+    def candidates(self) -> list[Candidate]:
+        return _all_candidates(*self.ready())
+
+    def lookup(self, shotid: str, track: str) -> Candidate | None:
+        return _lookup(*self.ready(), shotid, track)
+
+
 def choose(shots: Iterable[Shot] | ShotTable, when: dt.datetime,
            conditions: Conditions | None = None,
            settings: ScheduleSettings | None = None) -> ScheduleResult:
@@ -500,16 +621,14 @@ def choose(shots: Iterable[Shot] | ShotTable, when: dt.datetime,
         return ScheduleResult(None, "no shots", when, candidates=[], sun_altitude=night.sun,
                               dark_start=dark_start, dark_end=dark_end, settings=settings,
                               conditions=conditions)
-    blocked = _blocked(table, night)
-    if blocked is not None:  # nothing can be chosen: the windows only for who asks
-        @functools.cache
-        def ready() -> tuple[_Rows, np.ndarray]:
-            rows = _rows(table, night)
-            return rows, _rank(rows)
-
-        return ScheduleResult(None, blocked, when,
-                              candidates=lambda: _all_candidates(*ready()),
-                              lookup=lambda shotid, track: _lookup(*ready(), shotid, track),
+    known = _blocked(table, night)
+    if known is None:
+        quiet = _QUIET.get(table)
+        known = quiet.reason(now) if quiet is not None and quiet.holds(night) else None
+    if known is not None:  # nothing can be chosen: the windows only for who asks
+        later = _Later(table, night)
+        return ScheduleResult(None, known, when, candidates=later.candidates,
+                              lookup=later.lookup,
                               sun_altitude=night.sun, dark_start=dark_start, dark_end=dark_end,
                               settings=settings, conditions=conditions)
     rows = _rows(table, night)

@@ -72,8 +72,10 @@ class Config:
         return self.parser.has_option(section, option)
 
     def origin(self, section: str, option: str) -> Origin:
-        return self.origins.get((section, option),
-                                Origin("master ocd.cfg", Path.cwd(), by_user=False))
+        found = self.origins.get((section, option))
+        if found is None:  # (the working directory is asked only when needed: every get asks)
+            found = Origin("master ocd.cfg", Path.cwd(), by_user=False)
+        return found
 
     def set_by_user(self, section: str, option: str) -> bool:
         """Whether a user file, the environment or the command line set this option (rather

@@ -181,9 +181,11 @@ def _result(builtin: ScheduleResult, choice: Candidate | None, reason: str) -> S
 def schedule_with_config(cfg: Config, store: ShotStore, clock: Clock,
                          conditions: Conditions | None = None,
                          when: dt.datetime | None = None,
-                         settings: ScheduleSettings | None = None) -> ScheduleResult:
-    """Run the configured scheduler at ``when`` (default: now by ``clock``), with
-    ``settings`` (default: read from ``cfg``; a simulation reads them once a night).
+                         settings: ScheduleSettings | None = None,
+                         scheduler: str | None = None) -> ScheduleResult:
+    """Run the configured scheduler (``scheduler``, default: ``[schedule] scheduler``) at
+    ``when`` (default: now by ``clock``), with ``settings`` (default: read from ``cfg``; a
+    simulation reads both once a night).
 
     With ``[schedule] scheduler = autoschedule`` and ``fallback_builtin``, a failure of the
     external program is logged as a warning and the built-in scheduler decides; the result's
@@ -191,7 +193,9 @@ def schedule_with_config(cfg: Config, store: ShotStore, clock: Clock,
     """
     settings = ScheduleSettings.from_config(cfg) if settings is None else settings
     when = clock.utc() if when is None else het.to_datetime(het.unix_seconds(when))
-    if cfg.get_str("schedule", "scheduler") == "autoschedule":
+    if scheduler is None:
+        scheduler = cfg.get_str("schedule", "scheduler")
+    if scheduler == "autoschedule":
         try:
             return autoschedule(cfg, store, when, conditions, settings)
         except OcdError as exc:

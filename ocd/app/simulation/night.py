@@ -247,9 +247,10 @@ class SimulatedEdges:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._latency = random.Random(f"ocd-latency-{scenario.seed}")
         self._start = clock.timestamp()
-        #: ``[schedule]``'s settings, read at the first schedule (the configuration only
-        #: changes by ``config send``, which a simulation never receives).
+        #: ``[schedule]``'s settings and scheduler, read at the first schedule (the
+        #: configuration only changes by ``config send``, which a simulation never receives).
         self._settings: ScheduleSettings | None = None
+        self._scheduler = ""
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:
         if self.observers.follows(topic):  # (most of what the main loop publishes is not)
@@ -258,8 +259,9 @@ class SimulatedEdges:
     async def schedule(self, store: ShotStore, conditions: Conditions) -> ScheduleResult:
         if self._settings is None:
             self._settings = ScheduleSettings.from_config(self.cfg)
+            self._scheduler = self.cfg.get_str("schedule", "scheduler")
         return schedule_with_config(self.cfg, store, self.clock, conditions,
-                                    settings=self._settings)
+                                    settings=self._settings, scheduler=self._scheduler)
 
     async def allocate(self, within: float) -> int:
         # simulated time: the start timeout is the orchestrator's; the allocation always ends

@@ -20,7 +20,9 @@ the limits, ticks before any deadline of the core. So :class:`Jumps` (the
   :func:`~ocd.core.states.judgement`, asked after each guider's reading as they arrive one by
   one; a stretch of readings whose bounds, :meth:`Weather.envelope`, keep them on the same
   side of the limits is not even drawn), and one every :data:`REFRESH` seconds for the
-  report's conditions curve.
+  report's conditions curve. While they are judged alike, the readings are given at a stop
+  only when the core's would be stale by then (``[run] metrology_stale_after``): the core
+  judges at the stops only, so between two it never sees them stale.
 
 Every input given is one the tick-by-tick night (``--exact``) gives at the same OCD-clock
 time, or its latest heartbeat and readings given at the stop rather than at their step (at
@@ -49,7 +51,7 @@ Events = list[tuple[str, dict[str, Any]]]
 #: Two times closer than this are the same moment (grid arithmetic in floats).
 _SAME = 1e-6
 #: Seconds between two guider readings given to the core at least (the report's conditions
-#: curve; the core's readings never go stale: see :meth:`Jumps.catch_up`).
+#: curve; the core's never go stale at a stop: see :meth:`Jumps.catch_up`).
 REFRESH = 900.0
 #: Guider steps judged at once from the weather's bounds, when they allow.
 STRIDE = 30
@@ -181,7 +183,10 @@ class Jumps:
         if self._next_fire <= now + _SAME:
             fire = self._next_fire + math.floor((now + _SAME - self._next_fire) / self._gap) \
                 * self._gap
-            self._next_fire = fire + self._gap
+            if self._due(fire, now):
+                self._next_fire = fire + self._gap
+            else:
+                fire = None
         if fire is not None:
             readings: Events = []
             for step in self._chain(fire):
@@ -199,6 +204,15 @@ class Jumps:
             self._scanned = max(self._scanned, self._next_fire)
         if events:
             self.deliver(events)
+
+    def _due(self, fire: float, now: float) -> bool:
+        """Whether the readings up to the step at ``fire`` (the latest) are given at this
+        stop: when one of them changes the judgement, when the core's would be stale now
+        (the core judges only at the stops: between two, staleness is never seen), and
+        every :attr:`refresh`; otherwise the core's readings are judged as the new ones."""
+        return (self._change is not None and fire >= self._change - _SAME) \
+            or now - self._stamped > self.stale_after \
+            or fire >= self._last_fire + self.refresh - _SAME
 
     def _latest_heard(self, now: float) -> float | None:
         for last, after in self.silences:

@@ -1,8 +1,11 @@
 """The simulator's weather models."""
 
+import random
+import statistics
+
 import pytest
 
-from ocd.tcs.sim.weather import Weather
+from ocd.tcs.sim.weather import GAUSS_BOUND, Weather, _normals
 
 
 def test_steady_is_good_and_repeatable():
@@ -42,3 +45,34 @@ def test_random_weather_is_drawn_from_its_seed():
     # over twenty nights the sky is sometimes poor and sometimes cloudy, mostly fine
     assert min(seeings) < 1.0 and max(seeings) > 3.0
     assert min(transparencies) < 0.5 and sorted(transparencies)[len(transparencies) // 2] > 0.9
+
+
+@pytest.mark.parametrize("kind", ["steady", "drifting", "cloudy", "random"])
+def test_every_sample_lies_within_the_envelope(kind):
+    """A simulation skips the readings the envelope says cannot cross a limit: every reading
+    of every guider over a stretch must lie within the stretch's bounds."""
+    draw = random.Random(f"envelope-{kind}")
+    for seed in range(40):
+        weather = Weather(kind, seed=seed, cloud_start=draw.uniform(0, 3600),
+                          cloud_duration=draw.uniform(60, 3600))
+        for _ in range(20):
+            first = float(draw.randrange(0, 90000, 10))
+            last = first + draw.choice([0, 10, 300, 3000])
+            low, high, dim, clear = weather.envelope(first, last)
+            for t in range(int(first), int(last) + 1, 10):
+                for guider in (1, 2, 3):
+                    seeing, transparency = weather.sample(t, guider)
+                    assert low <= seeing <= high, (seed, t, guider)
+                    assert dim <= transparency <= clear, (seed, t, guider)
+
+
+def test_the_noise_is_normal_and_each_guiders_own():
+    """The counter-based noise: mean 0, standard deviation 1, the two draws uncorrelated,
+    and the bound the envelope relies on never passed."""
+    draws = [_normals(5, guider, step) for guider in (1, 2) for step in range(20000)]
+    for column in zip(*draws, strict=True):
+        assert abs(statistics.fmean(column)) < 0.03
+        assert abs(statistics.stdev(column) - 1.0) < 0.03
+        assert max(abs(x) for x in column) < GAUSS_BOUND
+    assert abs(statistics.correlation(*zip(*draws, strict=True))) < 0.03
+    assert _normals(5, 1, 7) == _normals(5, 1, 7) != _normals(5, 2, 7)

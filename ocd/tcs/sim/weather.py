@@ -15,19 +15,52 @@ from functools import lru_cache
 KINDS = ("steady", "drifting", "cloudy", "random")
 #: Length (seconds) of the night a ``random`` sky is drawn for; it repeats after that.
 _RANDOM_SPAN = 86400.0
-#: Most standard deviations :func:`random.gauss` can ever return: it draws
+#: Most standard deviations a sample's noise can reach: :func:`_normals` draws
 #: ``sqrt(-2 ln(1 - u))`` with ``u`` below 1 by at least 2**-53, so at most
 #: ``sqrt(106 ln 2)`` = 8.572. The noise of a sample is bounded by this many sigmas.
 GAUSS_BOUND = 8.58
+_MASK = (1 << 64) - 1
+_TWO_PI = 2.0 * math.pi
+
+
+def _normals(seed: int, guider: int, step: int) -> tuple[float, float]:
+    """Two independent standard normal draws, the same for the same seed, guider and step.
+
+    A counter-based draw (splitmix64 over the three numbers, then Box-Muller) rather than a
+    generator seeded per sample: a simulated night draws tens of thousands of samples, and
+    seeding :class:`random.Random` or numpy's generators costs more than the whole sample.
+    """
+    x = (seed * 0x9E3779B97F4A7C15 + guider * 0xD1B54A32D192ED03 + step * 0xAEF17502108EF2D9) \
+        & _MASK
+    words = []
+    for _ in range(2):
+        x = (x + 0x9E3779B97F4A7C15) & _MASK
+        z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+        words.append((z ^ (z >> 31)) >> 11)  # 53 bits: a uniform in [0, 1) once scaled
+    angle = words[0] * (_TWO_PI / 2**53)
+    radius = math.sqrt(-2.0 * math.log(1.0 - words[1] / 2**53))
+    return radius * math.cos(angle), radius * math.sin(angle)
 
 
 @dataclass(frozen=True)
 class _Sky:
     """A ``random`` sky: seeing waves (amplitude, period, phase) and cloudy spells (start,
-    length, transparency inside)."""
+    length, transparency inside); ``omegas`` (radians a second), ``rate`` (the largest slope
+    of the waves' sum) and ``most`` (the largest sum) of the waves, computed once."""
 
     waves: tuple[tuple[float, float, float], ...]
     clouds: tuple[tuple[float, float, float], ...]
+    omegas: tuple[float, ...] = ()
+    rate: float = 0.0
+    most: float = 0.0
+
+    def wave(self, t: float) -> float:
+        """The waves' sum at ``t``: the logarithm of the seeing's factor."""
+        total = 0.0
+        for (amplitude, _, phase), omega in zip(self.waves, self.omegas, strict=True):
+            total += amplitude * math.sin(omega * t + phase)
+        return total
 
 
 @lru_cache(maxsize=64)
@@ -37,7 +70,10 @@ def _random_sky(seed: int) -> _Sky:
                    draw.uniform(0.0, 2 * math.pi)) for _ in range(3))
     clouds = tuple(sorted((draw.uniform(0.0, _RANDOM_SPAN / 2), draw.expovariate(1 / 2400.0),
                            draw.uniform(0.05, 0.6)) for _ in range(draw.randint(0, 3))))
-    return _Sky(waves, clouds)
+    omegas = tuple(2.0 * math.pi / period for _, period, _ in waves)
+    return _Sky(waves, clouds, omegas,
+                sum(a * omega for (a, _, _), omega in zip(waves, omegas, strict=True)),
+                sum(a for a, _, _ in waves))
 
 
 @dataclass(frozen=True)
@@ -82,12 +118,10 @@ class Weather:
         spells: list[tuple[float, float]] = []  # (transparency, noise) that can hold
         if self.kind == "random":
             sky = _random_sky(self.seed)
-            ends = [sum(a * math.sin(2.0 * math.pi * t / p + phase) for a, p, phase in sky.waves)
-                    for t in (first, last)]
-            slope = sum(a * 2.0 * math.pi / p for a, p, _ in sky.waves) * length
-            most = sum(a for a, _, _ in sky.waves)
-            wave_low = math.exp(max(-most, (sum(ends) - slope) / 2))
-            wave_high = math.exp(min(most, (sum(ends) + slope) / 2))
+            both = sky.wave(first) + sky.wave(last)
+            slope = sky.rate * length
+            wave_low = math.exp(max(-sky.most, (both - slope) / 2))
+            wave_high = math.exp(min(sky.most, (both + slope) / 2))
             low *= wave_low if low >= 0 else wave_high
             high *= wave_high if high >= 0 else wave_low
             spells, covered = self._random_spells(sky, first, last)
@@ -122,19 +156,18 @@ class Weather:
     def sample(self, elapsed: float, guider: int) -> tuple[float, float]:
         """Seeing (arcsec) and transparency (0..1) seen by ``guider`` ``elapsed`` seconds of
         OCD time after the start of the simulation."""
-        noise = random.Random(hash((self.seed, guider, int(elapsed))))
-        seeing = self.seeing + noise.gauss(0.0, 0.05)
-        transparency = self.transparency + noise.gauss(0.0, 0.01)
+        seeing_noise, transparency_noise = _normals(self.seed, guider, int(elapsed))
+        seeing = self.seeing + 0.05 * seeing_noise
+        transparency = self.transparency + 0.01 * transparency_noise
         if self.kind == "drifting":
             seeing += 1.2 * (1.0 - math.cos(2.0 * math.pi * elapsed / self.period))
         if self.kind == "cloudy" and \
                 self.cloud_start <= elapsed < self.cloud_start + self.cloud_duration:
-            transparency = 0.2 + noise.gauss(0.0, 0.02)
+            transparency = 0.2 + 0.02 * transparency_noise
         if self.kind == "random":
             sky = _random_sky(self.seed)
-            seeing *= math.exp(sum(amplitude * math.sin(2.0 * math.pi * elapsed / period + phase)
-                                   for amplitude, period, phase in sky.waves))
+            seeing *= math.exp(sky.wave(elapsed))
             for start, length, inside in sky.clouds:
                 if start <= elapsed % _RANDOM_SPAN < start + length:
-                    transparency = inside + noise.gauss(0.0, 0.02)
+                    transparency = inside + 0.02 * transparency_noise
         return round(max(0.3, seeing), 3), round(min(1.0, max(0.0, transparency)), 3)

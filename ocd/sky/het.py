@@ -371,8 +371,8 @@ def _sun_place(epoch: _Epoch) -> tuple[float, float]:
 @dataclass(frozen=True)
 class _SunPath:
     """The Sun's apparent place around an instant, linear in time (its right ascension and
-    declination change by about a degree a day, smoothly: the error over a day is below an
-    arcsecond), so that twilight times need no further ephemeris calls."""
+    declination change by about a degree a day, smoothly: the error over a day stays within
+    a few arcseconds), so that twilight times need no further ephemeris calls."""
 
     unix: float
     local_era: float
@@ -420,12 +420,19 @@ class _SunPath:
         return float(seconds)
 
 
+#: Seconds after 00:00 UTC of the mean local noon at HET: the Sun's path of a night is read
+#: at the noon before it.
+_NOON_UTC = (12.0 - LONGITUDE / 15.0) * 3600.0
+
+
 @lru_cache(maxsize=64)
-def _sun_path_of_hour(hour: int) -> _SunPath:
-    """The Sun's path from the start of a UTC hour: a scheduler asks for the night at every
-    try (every two minutes of a simulated night), and one ephemeris reading an hour is as
-    good (the path is linear to an arcsecond over a day)."""
-    return _SunPath.at(hour * 3600.0)
+def _sun_path_of_day(day: int) -> _SunPath:
+    """The Sun's path from the local noon of ``day`` (days since 1970 at that noon) to the
+    next: a scheduler asks for the night at every try (every two minutes of a simulated
+    night), and one ephemeris reading a night is as good (the linear path is within 4" of
+    the Sun over the day, its -18 deg crossings within a second of :func:`sun_crossing`'s);
+    the whole night then has one dark time, to the microsecond."""
+    return _SunPath.at(day * 86400.0 + _NOON_UTC)
 
 
 def sun_altitude(when: dt.datetime | float) -> float:
@@ -457,7 +464,7 @@ def night(when: dt.datetime | float, sun_limit: float = -18.0) -> tuple[float, f
     """The Sun's altitude at ``when`` (degrees) and the start and end of the dark time as
     :func:`dark_interval` gives them, from one ephemeris reading."""
     unix = unix_seconds(when)
-    path = _sun_path_of_hour(math.floor(unix / 3600.0))
+    path = _sun_path_of_day(math.floor((unix - _NOON_UTC) / 86400.0))
     offset = unix - path.unix
     altitude = path.altitude(offset)
     if altitude < sun_limit:

@@ -122,12 +122,24 @@ def _epoch_at(unix: float) -> _Epoch:
     return _Epoch(unix, (float(tt1), float(tt2)), astrom, float(era) + _LON)
 
 
+#: Seconds after 00:00 UTC of the mean local noon at HET, where a night begins for the
+#: astrometry (:func:`noon_before`).
+_NOON_UTC = (12.0 - LONGITUDE / 15.0) * 3600.0
+
+
+def noon_before(when: dt.datetime | float) -> float:
+    """Unix seconds of the mean local noon at HET at or before ``when``: the astrometry of a
+    night (the aberration and precession context, the Sun's path) is read there once."""
+    unix = unix_seconds(when)
+    return math.floor((unix - _NOON_UTC) / 86400.0) * 86400.0 + _NOON_UTC
+
+
 def _epoch(when: dt.datetime | float) -> _Epoch:
     unix = unix_seconds(when)
-    hour = _epoch_at(math.floor(unix / 3600.0) * 3600.0)
-    # one ephemeris context an hour (a scheduler asks every two minutes of a simulated
-    # night): within the hour only the Earth's rotation is recomputed (under 0.1")
-    return hour if hour.unix == unix else hour.shifted(unix)
+    noon = _epoch_at(noon_before(unix))
+    # one ephemeris context a night (a scheduler asks every two minutes of a simulated
+    # night): within it only the Earth's rotation is recomputed (the rest moves under 1")
+    return noon if noon.unix == unix else noon.shifted(unix)
 
 
 @dataclass(frozen=True)
@@ -420,19 +432,14 @@ class _SunPath:
         return float(seconds)
 
 
-#: Seconds after 00:00 UTC of the mean local noon at HET: the Sun's path of a night is read
-#: at the noon before it.
-_NOON_UTC = (12.0 - LONGITUDE / 15.0) * 3600.0
-
-
 @lru_cache(maxsize=64)
-def _sun_path_of_day(day: int) -> _SunPath:
-    """The Sun's path from the local noon of ``day`` (days since 1970 at that noon) to the
-    next: a scheduler asks for the night at every try (every two minutes of a simulated
-    night), and one ephemeris reading a night is as good (the linear path is within 4" of
-    the Sun over the day, its -18 deg crossings within a second of :func:`sun_crossing`'s);
-    the whole night then has one dark time, to the microsecond."""
-    return _SunPath.at(day * 86400.0 + _NOON_UTC)
+def _sun_path_from(noon: float) -> _SunPath:
+    """The Sun's path from a local noon (:func:`noon_before`) to the next: a scheduler asks
+    for the night at every try (every two minutes of a simulated night), and one ephemeris
+    reading a night is as good (the linear path is within 4" of the Sun over the day, its
+    -18 deg crossings within a second of :func:`sun_crossing`'s); the whole night then has
+    one dark time, to the microsecond."""
+    return _SunPath.at(noon)
 
 
 def sun_altitude(when: dt.datetime | float) -> float:
@@ -464,7 +471,7 @@ def night(when: dt.datetime | float, sun_limit: float = -18.0) -> tuple[float, f
     """The Sun's altitude at ``when`` (degrees) and the start and end of the dark time as
     :func:`dark_interval` gives them, from one ephemeris reading."""
     unix = unix_seconds(when)
-    path = _sun_path_of_day(math.floor((unix - _NOON_UTC) / 86400.0))
+    path = _sun_path_from(noon_before(unix))
     offset = unix - path.unix
     altitude = path.altitude(offset)
     if altitude < sun_limit:

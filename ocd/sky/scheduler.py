@@ -280,8 +280,9 @@ def table_vectors(table: ShotTable) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Windows:
-    """Every row's window open at the start of a UTC hour or opening next, and the azimuth
-    the structure parks at (rows as in :class:`_Rows`; NaN where a track never opens)."""
+    """Every row's window open at a night's noon (:func:`ocd.sky.het.noon_before`) or opening
+    next, and the azimuth the structure parks at (rows as in :class:`_Rows`; NaN where a
+    track never opens)."""
 
     start: np.ndarray
     end: np.ndarray
@@ -289,40 +290,39 @@ class _Windows:
     two: np.ndarray  #: per shot: it has an East and a West track
 
     def at(self, reference: float) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end of the window open at ``reference`` (in the hour) or opening next:
-        a window that closed since the hour began comes back a sidereal day later."""
+        """Start and end of the window open at ``reference`` (in the night) or opening next:
+        a window that closed since noon comes back a sidereal day later."""
         passed = self.end <= reference
         if not passed.any():
             return self.start, self.end
-        shift = np.where(passed, _SIDEREAL_DAY, 0.0)
-        return self.start + shift, self.end + shift
+        days = np.where(passed, np.floor((reference - self.end) / _SIDEREAL_DAY) + 1.0, 0.0)
+        return self.start + days * _SIDEREAL_DAY, self.end + days * _SIDEREAL_DAY
 
 
-#: The windows of the latest shot lists, by their targets and the UTC hour.
-_WINDOWS: dict[tuple[bytes, int], _Windows] = {}
+#: The windows of the latest shot lists, by their targets and the night's noon.
+_WINDOWS: dict[tuple[bytes, float], _Windows] = {}
 #: Each table's key of its targets (right ascension, declination, forced azimuth).
 _TARGETS: weakref.WeakKeyDictionary[ShotTable, bytes] = weakref.WeakKeyDictionary()
 
 
-def _hour_windows(table: ShotTable, reference: float) -> _Windows:
-    """The windows of the hour of ``reference``, computed once for the hour's start.
+def _night_windows(table: ShotTable, reference: float) -> _Windows:
+    """The windows of the night of ``reference``, computed once for its noon.
 
-    The apparent places are read once an hour (:func:`ocd.sky.het.sky` does so too: within
-    the hour only the Earth's rotation moves them), so a window is the same whichever minute
-    of the hour asks: a scheduler asked every two minutes, or a plan of the night, computes
-    them once an hour, and two callers asking at different minutes get the same times.
+    The apparent places are read once a night (:func:`ocd.sky.het.sky` does so too: within
+    the night only the Earth's rotation moves them), so a window is the same whichever
+    minute of the night asks: a scheduler asked every two minutes, or a plan of the night,
+    computes them once, and two callers asking at different minutes get the same times.
     """
     targets = _TARGETS.get(table)
     if targets is None:
         targets = _TARGETS[table] = b"".join(
             column.tobytes() for column in (table.ra, table.dec, table.forced_az))
-    hour = math.floor(reference / 3600.0)
-    key = (targets, hour)
+    key = (targets, het.noon_before(reference))
     found = _WINDOWS.get(key)
     if found is None:
-        if len(_WINDOWS) >= 16:  # a night asks for a dozen hours of one list at most
+        if len(_WINDOWS) >= 16:  # a few lists of a few nights: plenty
             _WINDOWS.clear()
-        found = _WINDOWS[key] = _compute_windows(table, hour * 3600.0)
+        found = _WINDOWS[key] = _compute_windows(table, key[1])
     return found
 
 
@@ -348,7 +348,7 @@ def _rows(table: ShotTable, night: _Night) -> _Rows:
     now = night.now
     # when it is not dark yet, show the windows of the coming dark time
     reference = now if night.sun < night.settings.sun_altitude else max(now, night.dark_start)
-    windows = _hour_windows(table, reference)
+    windows = _night_windows(table, reference)
     start, end = windows.at(reference)
     azimuth = windows.azimuth
     track = table.track
@@ -426,7 +426,7 @@ def _summary(rows: _Rows) -> str:
 class _Quiet:
     """Why nothing is observable while the night allows it, and until when that holds: until
     a window of a shot that could be chosen opens or closes (a shot in its window with less
-    than a shot's length left only loses more), within the hour its windows are of. A
+    than a shot's length left only loses more), within the night its windows are of. A
     scheduler asked every two minutes while it waits for the next window then answers without
     computing the windows again, with the same words it would compute."""
 
@@ -447,7 +447,7 @@ class _Quiet:
         in_window = candidate & rows.in_window
         upcoming = np.flatnonzero(candidate & rows.reachable & (rows.start > night.now))
         changes = np.concatenate([rows.start[upcoming], rows.end[in_window]])
-        until = (math.floor(night.now / 3600.0) + 1) * 3600.0
+        until = het.noon_before(night.now) + 86400.0  # (the windows are the night's)
         if changes.size:
             until = min(until, float(changes.min()))
         quiet = cls(night.settings, night.now, until,

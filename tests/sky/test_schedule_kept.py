@@ -1,4 +1,4 @@
-"""What the built-in scheduler keeps between decisions (the windows of the hour, the answer
+"""What the built-in scheduler keeps between decisions (the windows of the night, the answer
 that nothing is observable until a window opens or closes) never changes what it answers:
 every kept answer is the one it computes afresh."""
 
@@ -22,7 +22,7 @@ CONDITIONS = (None, Conditions(1.2, 0.9), Conditions(3.4, 0.9), Conditions(1.0, 
 
 def afresh(table: ShotTable, when: dt.datetime, conditions: Conditions | None,
            settings: ScheduleSettings) -> scheduler.ScheduleResult:
-    """The decision with nothing kept: no answer, no windows of the hour."""
+    """The decision with nothing kept: no answer, no windows of the night."""
     scheduler._QUIET.clear()
     scheduler._WINDOWS.clear()
     return choose(table, when, conditions, settings)
@@ -76,17 +76,17 @@ def test_a_night_of_decisions_kept_and_afresh_agree(seed):
     assert kept_answers > 0  # the night did keep answers: the comparison compared them
 
 
-def test_the_windows_of_the_hour_are_those_of_the_minute():
-    """A window computed for the hour's start and carried to any minute of it is the one
+def test_the_windows_of_the_night_are_those_of_the_minute():
+    """A window computed for the night's noon and carried to any minute of it is the one
     the sky gives at that minute, to a millisecond (only the Earth's rotation moves within
-    the hour)."""
-    draw = random.Random("hour-windows")
+    the night)."""
+    draw = random.Random("night-windows")
     table = random_table(draw)
     vectors = het.unit_vectors(table.ra, table.dec)
     for _ in range(200):
         reference = dt.datetime(2017, 11, 1, tzinfo=UTC).timestamp() + draw.uniform(0, 90 * 86400)
         scheduler._WINDOWS.clear()
-        start, end = scheduler._hour_windows(table, reference).at(reference)
+        start, end = scheduler._night_windows(table, reference).at(reference)
         found = het.sky(None, None, reference, vectors=vectors).tracks()
         n = len(table)
         plain = ~np.isnan(table.forced_az)

@@ -5,6 +5,7 @@ columns (:class:`ShotTable`), the form the scheduler computes with. Pure: no I/O
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import re
@@ -253,6 +254,23 @@ class ShotTable:
 
     def __len__(self) -> int:
         return len(self.shots)
+
+    def with_n_obs(self, shotid: str, n_obs: int, drop_done: bool) -> ShotTable:
+        """A copy with shot ``shotid``'s ``n_obs`` changed (dropped when it falls to 0 and
+        ``drop_done``): what the store keeps after a decrement instead of reading the whole
+        list again; the other columns are shared (a table is never changed in place)."""
+        index = next(i for i, shot in enumerate(self.shots) if shot.shotid == shotid)
+        if drop_done and n_obs <= 0:
+            keep = np.arange(len(self.shots)) != index
+            return ShotTable(self.shots[:index] + self.shots[index + 1:], self.ra[keep],
+                             self.dec[keep], self.track[keep], self.priority[keep],
+                             self.n_obs[keep], self.forced_az[keep])
+        counts = self.n_obs.copy()
+        counts[index] = n_obs
+        shots = list(self.shots)
+        shots[index] = dataclasses.replace(shots[index], n_obs=n_obs)
+        return ShotTable(tuple(shots), self.ra, self.dec, self.track, self.priority, counts,
+                         self.forced_az)
 
     @functools.cached_property
     def to_observe(self) -> int:

@@ -98,7 +98,8 @@ class ShotStore:
         return found[0] if found else None
 
     def table(self, remaining: bool = True) -> ShotTable:
-        """The remaining (or all) shots as columns, cached until the next ``decrement``."""
+        """The remaining (or all) shots as columns, read once and kept up to date by
+        :meth:`decrement`."""
         with self._lock:
             if remaining not in self._tables:
                 shots = self.remaining() if remaining else self.all()
@@ -131,8 +132,10 @@ class ShotStore:
             if not changed:
                 raise OcdError(f"{self.source}: shot {shotid!r} already has n_obs 0: not "
                                "decremented")
-            self._tables.clear()
-            return int(row[0])
+            left = int(row[0])
+            self._tables = {remaining: table.with_n_obs(shotid, left, drop_done=remaining)
+                            for remaining, table in self._tables.items()}
+            return left
 
     def excluding(self, shotids: list[str]) -> ShotStore:
         """A copy of the list without the shots ``shotids`` (never written back)."""

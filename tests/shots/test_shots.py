@@ -10,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ocd.config import sample_shot_file
@@ -219,6 +220,27 @@ def test_table_is_cached_until_a_decrement(tmp_path):
     assert [s.shotid for s in store.table().shots] == ["DEX00005"]
     assert len(store.table(remaining=False)) == 2
     assert ShotTable.from_shots(store.all()).dec.tolist() == [56.1464, 53.6615]
+
+
+def test_tables_kept_after_decrements_are_those_read_afresh():
+    """The store keeps its tables up to date at each decrement instead of reading the list
+    again: after every decrement they equal the tables built from the rows."""
+    import random
+
+    store = load_shots(sample_shot_file())
+    tables = (store.table(), store.table(remaining=False))
+    assert tables[0].to_observe == len(tables[0])
+    draw = random.Random(3)
+    while store.remaining():
+        store.decrement(draw.choice(store.remaining()).shotid)
+        for remaining, read in ((True, store.remaining()), (False, store.all())):
+            kept, afresh = store.table(remaining), ShotTable.from_shots(read)
+            assert kept.shots == afresh.shots
+            for column in ("ra", "dec", "track", "priority", "n_obs", "forced_az"):
+                assert np.array_equal(getattr(kept, column), getattr(afresh, column),
+                                      equal_nan=column in ("ra", "dec", "forced_az")), column
+            assert kept.to_observe == afresh.to_observe
+    assert len(store.table()) == 0 and store.table(remaining=False).to_observe == 0
 
 
 def test_write_keeps_the_file_mode_and_leaves_no_temporary(tmp_path):

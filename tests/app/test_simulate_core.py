@@ -38,7 +38,7 @@ def night(cfg, hours: float = 1.0, scenario: Scenario | None = None, start=START
     """One simulated night on the rehearsal's shot list; its result."""
     shots = ShotCopy(load_shots(cfg.get_path("shots", "shot_file")))
     setup = NightSetup(start, start + dt.timedelta(hours=hours), weather or Weather("steady"),
-                       scenario or Scenario(), tick=1.0)
+                       scenario or Scenario(), tick=1.0, check_events=True)
     allocator = memory_allocator(cfg)
     try:
         return run_night(cfg, setup, shots, allocator)
@@ -93,6 +93,36 @@ def test_a_simulation_waiting_for_what_cannot_come_says_so():
 
 
 # -- a night through ocd run's engine ------------------------------------------------------------
+
+@pytest.mark.parametrize("check", [True, False])
+def test_the_simulated_processes_events_are_validated_when_asked(monkeypatch, check):
+    """With ``check_events`` (the suite's nights) a shot's broken event is dropped as by
+    ``ocd run``'s subscriber and fails the night; without it (``ocd simulate``) the
+    simulated processes' events are trusted, as the simulated TCS's are."""
+    from ocd.app.simulation import night as night_module
+
+    stamp = night_module.stamp
+
+    def broken(topic, data, **kwargs):
+        payload = stamp(topic, data, **kwargs)
+        if topic == "ocd.run_shot.setup_telescope":
+            payload["shotid"] = 42  # a number where the schema wants text
+        return payload
+
+    monkeypatch.setattr(night_module, "stamp", broken)
+    cfg = rehearsal_cfg(("run_shot", "exposure_time", "60"))
+    shots = ShotCopy(load_shots(cfg.get_path("shots", "shot_file")))
+    setup = NightSetup(START, START + dt.timedelta(hours=0.5), Weather("steady"), tick=1.0,
+                       check_events=check)
+    allocator = memory_allocator(cfg)
+    try:
+        result = run_night(cfg, setup, shots, allocator)
+    finally:
+        allocator.close()
+    assert any(s.outcome == "completed" for s in result.report.shots)
+    assert (sum(result.dropped.values()) > 0) is check
+    assert result.ok is not check
+
 
 def test_a_quiet_hour_observes_shots_with_fresh_numbers_and_keeps_the_rules():
     cfg = rehearsal_cfg(("run_shot", "exposure_time", "60"))

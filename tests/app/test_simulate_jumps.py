@@ -43,7 +43,8 @@ DEFAULT_NIGHTS = 12
 def both_ways(cfg, text: str, seed: int) -> list[str]:
     """What differs between the night of ``seed`` tick by tick and event-driven."""
     start, end, kind = agreement_night(seed)
-    nights = [simulate_nights(cfg, Request([(start, end)], kind, seed, True, exact=exact),
+    nights = [simulate_nights(cfg, Request([(start, end)], kind, seed, True, exact=exact,
+                                           check_events=True),
                               ShotStore.from_text(text, "shots.dat"))[0]
               for exact in (True, False)]
     found = disagreements(*nights)
@@ -73,7 +74,8 @@ def test_the_comparison_sees_a_difference():
     """:func:`disagreements` is not blind: a night against another night disagrees."""
     cfg, text = world(COARSE)
     start, end, kind = agreement_night(3)
-    one, other = (simulate_nights(cfg, Request([(start, end)], kind, seed, True),
+    one, other = (simulate_nights(cfg, Request([(start, end)], kind, seed, True,
+                                               check_events=True),
                                   ShotStore.from_text(text, "shots.dat"))[0]
                   for seed in (3, 4))
     assert disagreements(one, other)

@@ -70,7 +70,7 @@ def world():
 
 def night_result(cfg, text: str, seed: int):
     start, end, kind = random_night(seed)
-    request = Request([(start, end)], kind, seed, faults=True)
+    request = Request([(start, end)], kind, seed, faults=True, check_events=True)
     return simulate_nights(cfg, request, ShotStore.from_text(text, "shots.dat"))[0]
 
 
@@ -117,7 +117,8 @@ def test_whole_nights_with_trouble_keep_the_rules(seed):
     seed."""
     cfg = load_config([str(rehearsal_config())], [])
     text = load_shots(cfg.get_path("shots", "shot_file")).text()
-    request = Request([night_of(dt.date(2017, 11, 10 + seed))], "random", seed, True)
+    request = Request([night_of(dt.date(2017, 11, 10 + seed))], "random", seed, True,
+                      check_events=True)
     result = simulate_nights(cfg, request, ShotStore.from_text(text, "shots.dat"))[0]
     assert result.report.count("completed") >= 5
     assert result.ok, f"seed {seed}: {result.violations + result.failures}"

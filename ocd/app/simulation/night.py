@@ -125,6 +125,11 @@ class NightSetup:
     #: from one moment that can change a decision to the next (:mod:`.jumps`). A replayed
     #: recording always runs tick by tick: each of its events is an input.
     exact: bool = False
+    #: Validate the events of the simulated processes (the shot runners, the RA's commands)
+    #: as ``ocd run``'s subscriber does, a broken one dropped and counted against the night:
+    #: the test suite's nights do; otherwise they are valid by construction, as the
+    #: simulated TCS's are, and a recorded TCS's events are always validated.
+    check_events: bool = False
 
     @property
     def event_driven(self) -> bool:
@@ -165,13 +170,15 @@ class NightResult:
 
 
 class SimulatedBus:
-    """The bus of a simulated night: each event reaches every observer, then (validated as by
-    ``ocd run``'s subscriber) the main loop, after the publisher's current step."""
+    """The bus of a simulated night: each event reaches every observer, then (a recorded
+    one, or with ``check_own`` any, validated as by ``ocd run``'s subscriber) the main loop,
+    after the publisher's current step."""
 
     def __init__(self, clock: VirtualClock, rules: PayloadRules, observers: Observers,
-                 silent: Callable[[str, float], bool]) -> None:
+                 silent: Callable[[str, float], bool], check_own: bool = False) -> None:
         self.clock = clock
         self.rules = rules
+        self.check_own = check_own
         self.observers = observers
         self.main_loop: Callable[[str, InboundEvent | None], None] | None = None
         self.dropped: Counter[str] = Counter()
@@ -191,7 +198,7 @@ class SimulatedBus:
             self._seq[origin] += 1
             payload = stamp(topic, data, origin=origin, seq=self._seq[origin], clock=clock,
                             wall_time=clock.timestamp)
-            self.send(topic, payload)
+            self.send(topic, payload, valid=not self.check_own)
             return payload
 
         return publish
@@ -386,7 +393,8 @@ class SimulatedNight:
             return topic in silenced and any(o.covers(now - start)
                                              for o in scenario.tcs_outages)
 
-        self.bus = SimulatedBus(clock, main_loop_rules(tcs), observers, silent)
+        self.bus = SimulatedBus(clock, main_loop_rules(tcs), observers, silent,
+                                setup.check_events)
         self.edges = SimulatedEdges(cfg, clock, self.allocator, scenario, observers)
         self.subsystems = SimulatedSubsystems(clock, fail=tuple(cfg.get_list("tcs", "sim_fail")))
         self.runner = ShotRunner(self.bus.publisher(MAIN_SHOTS), self.subsystems,

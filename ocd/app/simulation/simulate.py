@@ -57,6 +57,8 @@ class Request:
     command: str = ""
     #: Tick by tick (``--exact``) rather than event-driven.
     exact: bool = False
+    #: Validate the simulated processes' own events too (:attr:`NightSetup.check_events`).
+    check_events: bool = False
 
 
 def parse_when(option: str, text: str) -> dt.datetime:
@@ -163,7 +165,7 @@ def simulate_nights(cfg: Config, request: Request, store: ShotStore,
                 sky = weather if weather is not None else weather_for(cfg, request.weather,
                                                                        seed)
                 setup = NightSetup(start, end, sky, scenario, request.replay, tick,
-                                   request.exact)
+                                   request.exact, request.check_events)
                 result = run_night(cfg, setup, copy, allocator)
                 result.log = logs.take()
                 results.append(result)

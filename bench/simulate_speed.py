@@ -21,7 +21,9 @@ tick; 180 random nights in 30 s or less; ``ocd plan`` in 1 s or less.
 
     python bench/simulate_speed.py [--repeat 5] [--nights 180] [--plan]
 
-Prints medians and best times, and the ratios of one run. Results go in doc/performance.md.
+Prints medians and best times, and the ratios of one run: tick by tick and event-driven are
+timed in turns, and the ratio is the median of the turns' ratios (a shared machine's busy
+spell slows both sides of a turn alike). Results go in doc/performance.md.
 """
 
 from __future__ import annotations
@@ -63,6 +65,30 @@ def timed(action: Callable[[], object], repeat: int) -> tuple[float, float]:
         action()
         times.append(time.perf_counter() - began)
     return statistics.median(times), min(times)
+
+
+def paired(slow: Callable[[], object], fast: Callable[[], object],
+           repeat: int) -> tuple[float, float, float, float, float]:
+    """Both ways in turns, after a warm-up of each: ``slow`` once, then ``fast`` three times
+    (their median), ``repeat`` times. Medians and bests of each, and the median of the
+    ratios of each turn: a busy spell of a shared machine slows one turn's two alike, so the
+    ratio holds where the separate medians drift apart."""
+    slow()
+    fast()
+    slows, fasts, ratios = [], [], []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        slow()
+        slows.append(time.perf_counter() - began)
+        turn = []
+        for _ in range(3):
+            began = time.perf_counter()
+            fast()
+            turn.append(time.perf_counter() - began)
+        fasts.extend(turn)
+        ratios.append(slows[-1] / statistics.median(turn))
+    return (statistics.median(slows), min(slows), statistics.median(fasts), min(fasts),
+            statistics.median(ratios))
 
 
 def the_night(cfg, faults: bool = False, hours: float = HOURS, kind: str = "steady",
@@ -114,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {platform.python_version()} on {platform.machine()}, {args.repeat} runs "
           "each (medians; best in brackets)")
     base, base_best = timed(lambda: bare_core(cfg), args.repeat)
-    exact, exact_best = timed(lambda: the_night(cfg, exact=True), args.repeat)
-    night, night_best = timed(lambda: the_night(cfg), args.repeat)
-    exact_faults, _ = timed(lambda: the_night(cfg, True, kind="random", exact=True),
-                            args.repeat)
-    faults, faults_best = timed(lambda: the_night(cfg, True, kind="random"), args.repeat)
+    exact, exact_best, night, night_best, ratio = paired(
+        lambda: the_night(cfg, exact=True), lambda: the_night(cfg), args.repeat)
+    exact_faults, _, faults, faults_best, faults_ratio = paired(
+        lambda: the_night(cfg, True, kind="random", exact=True),
+        lambda: the_night(cfg, True, kind="random"), args.repeat)
     short, short_best = timed(lambda: the_night(coarse, True, 1.5, "random"), args.repeat)
     seconds = HOURS * 3600
     print(f"baseline: the bare core fed the same 10 h of inputs   {base:6.3f} s  "
@@ -127,13 +153,14 @@ def main(argv: list[str] | None = None) -> int:
           f"[{exact_best:.3f}]  {exact / base:4.2f}x the bare core")
     print(f"a 10-hour night, event-driven                         {night:6.3f} s  "
           f"[{night_best:.3f}]  {seconds / night:9,.0f}x real time  "
-          f"{exact / night:5.1f}x faster than tick by tick")
+          f"{ratio:5.1f}x faster than tick by tick (median of the turns; "
+          f"{exact / night:.1f}x of the medians)")
     print(f"the same with random weather and faults, event-driven {faults:6.3f} s  "
-          f"[{faults_best:.3f}]  {exact_faults / faults:5.1f}x faster than tick by tick "
+          f"[{faults_best:.3f}]  {faults_ratio:5.1f}x faster than tick by tick "
           f"({exact_faults:.3f} s)")
     print(f"a random test night (1.5 h, coarse TCS, faults)       {short * 1000:6.1f} ms "
           f"[{short_best * 1000:.1f}]")
-    verdict = "met" if exact / night >= 20.0 else "NOT met"
+    verdict = "met" if ratio >= 20.0 else "NOT met"
     print(f"target: the event-driven night >= 20x faster than tick by tick: {verdict}")
     if args.nights > 0:
         began = time.perf_counter()

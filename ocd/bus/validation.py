@@ -163,27 +163,37 @@ def checker(name: str) -> Checker:
 class PayloadRules:
     """Topic -> schema name, for the topics a process acts on; ``guarded`` prefixes are those
     under which a topic without a schema is dropped too (``ocd.command.foo`` means nothing to
-    the main loop: it must not count as a sign of life of a shot, say)."""
+    the main loop: it must not count as a sign of life of a shot, say).
 
-    def __init__(self, schema_of: Mapping[str, str], guarded: Sequence[str] = ()) -> None:
+    A process compiles the checks at start (``lazy=False``), so that no event waits for a
+    schema to compile; a simulation (``lazy=True``), which may never check an event (its
+    own are valid by construction), compiles each at its first use.
+    """
+
+    def __init__(self, schema_of: Mapping[str, str], guarded: Sequence[str] = (),
+                 lazy: bool = False) -> None:
         self.schema_of = dict(schema_of)
         self.guarded = tuple(guarded)
-        self._checks = {topic: checker(name) for topic, name in self.schema_of.items()}
+        self._checks: dict[str, Checker] = {} if lazy else {
+            topic: checker(name) for topic, name in self.schema_of.items()}
 
     def check(self, topic: str, payload: dict[str, Any]) -> None:
         """Raise :class:`MalformedMessage` (kind ``schema`` or ``unknown``) unless ``payload``
         is a valid event of ``topic``; topics outside the rules pass."""
         check = self._checks.get(topic)
         if check is None:
-            if self.guarded and topic.startswith(self.guarded):
-                raise MalformedMessage("no such topic", topic, "unknown")
-            return
+            name = self.schema_of.get(topic)
+            if name is None:
+                if self.guarded and topic.startswith(self.guarded):
+                    raise MalformedMessage("no such topic", topic, "unknown")
+                return
+            check = self._checks[topic] = checker(name)
         problem = check(payload)
         if problem is not None:
             raise MalformedMessage(f"invalid payload: {problem}", topic, "schema")
 
     def __contains__(self, topic: object) -> bool:
-        return topic in self._checks
+        return topic in self.schema_of
 
 
 def tcs_schemas(tcs: TcsTopics) -> dict[str, str]:
@@ -202,13 +212,13 @@ def ocd_schemas(prefixes: Iterable[str]) -> dict[str, str]:
     return {name: name for name in topic_schemas() if name.startswith(wanted)}
 
 
-def main_loop_rules(tcs: TcsTopics) -> PayloadRules:
+def main_loop_rules(tcs: TcsTopics, lazy: bool = False) -> PayloadRules:
     """What ``ocd run`` acts on: the TCS topics, shots, commands, heartbeat enquiries, and
     the replies (a greeting there names another main loop)."""
     acted_on = (topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX, topics.HEARTBEAT_ENQUIRY,
                 topics.HEARTBEAT_REPLY)
     return PayloadRules({**tcs_schemas(tcs), **ocd_schemas(acted_on)},
-                        guarded=(topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX))
+                        guarded=(topics.RUN_SHOT_PREFIX, topics.COMMAND_PREFIX), lazy=lazy)
 
 
 def command_rules() -> PayloadRules:

@@ -393,7 +393,7 @@ class SimulatedNight:
             return topic in silenced and any(o.covers(now - start)
                                              for o in scenario.tcs_outages)
 
-        self.bus = SimulatedBus(clock, main_loop_rules(tcs), observers, silent,
+        self.bus = SimulatedBus(clock, main_loop_rules(tcs, lazy=True), observers, silent,
                                 setup.check_events)
         self.edges = SimulatedEdges(cfg, clock, self.allocator, scenario, observers)
         self.subsystems = SimulatedSubsystems(clock, fail=tuple(cfg.get_list("tcs", "sim_fail")))

@@ -88,21 +88,22 @@ def main(argv: list[str] | None = None) -> int:
         helps either side: the main loop never asks twice for the same instant."""
         return WHEN + dt.timedelta(seconds=next(ticks))
 
-    def afresh(table: ShotTable) -> ScheduleResult:
+    def afresh(shots: list[Shot] | ShotTable) -> ScheduleResult:
         """A decision that computes every shot's windows, as the first of a night does (the
-        scheduler keeps them for the night: the row after shows what a later one costs)."""
+        scheduler keeps them for the night, by the shots' places: the row "windows of the
+        night kept" shows what a later decision costs)."""
         scheduler._WINDOWS.clear()
-        return choose(table, moment())
+        return choose(shots, moment())
 
     def baseline() -> object:
         return coords.transform_to(AltAz(obstime=Time(moment()), location=site))
 
     runs = {
         "astropy AltAz transform (baseline)": baseline,
-        "choose(list of Shot)": lambda: choose(shots, moment()).choice,
-        "choose(fresh ShotTable)": lambda: choose(ShotTable(
+        "choose(list of Shot)": lambda: afresh(shots).choice,
+        "choose(fresh ShotTable)": lambda: afresh(ShotTable(
             cached.shots, cached.ra, cached.dec, cached.track, cached.priority, cached.n_obs,
-            cached.forced_az), moment()).choice,
+            cached.forced_az)).choice,
         "choose(cached ShotTable)": lambda: afresh(cached).choice,
         "the same, windows of the night kept": lambda: choose(cached, moment()).choice,
         "choose + build every Candidate": lambda: len(afresh(cached).candidates),

@@ -467,13 +467,28 @@ def dark_interval(when: dt.datetime | float, sun_limit: float = -18.0) -> tuple[
     return night(when, sun_limit)[1:]
 
 
+@lru_cache(maxsize=64)
+def _tonight(noon: float, sun_limit: float) -> tuple[float, float] | None:
+    """Seconds from a local noon to the start and the end of the dark time after it (Sun
+    below ``sun_limit``), on that night's path; None when the Sun does not get there. A
+    scheduler asks at every try; the night has one answer."""
+    path = _sun_path_from(noon)
+    start = path.crossing(sun_limit, rising=False)
+    end = None if start is None else path.crossing(sun_limit, rising=True, after=start)
+    return None if start is None or end is None else (start, end)
+
+
 def night(when: dt.datetime | float, sun_limit: float = -18.0) -> tuple[float, float, float]:
     """The Sun's altitude at ``when`` (degrees) and the start and end of the dark time as
     :func:`dark_interval` gives them, from one ephemeris reading."""
     unix = unix_seconds(when)
-    path = _sun_path_from(noon_before(unix))
+    noon = noon_before(unix)
+    path = _sun_path_from(noon)
     offset = unix - path.unix
     altitude = path.altitude(offset)
+    tonight = _tonight(noon, sun_limit)
+    if tonight is not None and (altitude < sun_limit or offset < tonight[0]):
+        return altitude, path.unix + tonight[0], path.unix + tonight[1]
     if altitude < sun_limit:
         start = path.crossing(sun_limit, rising=False, after=offset, forward=False)
         end = path.crossing(sun_limit, rising=True, after=offset)

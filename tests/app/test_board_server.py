@@ -189,9 +189,9 @@ async def test_a_page_that_never_reads_does_not_hold_up_the_board(served: Served
             assert served.board.view.received >= published
             # ...and the reading page still gets the newest state at once
             await served.main.publish(topics.MAIN_NO_SHOT, {"reason": "the last one"})
-            while True:
+            while True:  # (an update between may carry no no_shot: waited past, not read)
                 data = await next_update(ws, "decision", timeout=3)
-                if data["no_shot"]["reason"] == "the last one":
+                if (data.get("no_shot") or {}).get("reason") == "the last one":
                     break
         # the stalled page's mailbox stays small (the kernel's buffers took what was sent)
         assert len(served.board.hub.pages) == 1

@@ -412,16 +412,6 @@ def _blocked(table: ShotTable, night: _Night) -> str | None:
     return None
 
 
-def _summary(rows: _Rows) -> str:
-    """Why nothing can be observed now."""
-    blocked = _blocked(rows.table, rows.night)
-    if blocked is not None:
-        return blocked
-    quiet = _Quiet.of(rows)
-    _QUIET[rows.table] = quiet
-    return quiet.reason(rows.night.now)
-
-
 @dataclass(frozen=True)
 class _Quiet:
     """Why nothing is observable while the night allows it, and until when that holds: until
@@ -451,7 +441,7 @@ class _Quiet:
         if changes.size:
             until = min(until, float(changes.min()))
         quiet = cls(night.settings, night.now, until,
-                    np.unique(np.flatnonzero(in_window) % n).size, int(rows.todo[:n].sum()),
+                    np.unique(np.flatnonzero(in_window) % n).size, rows.table.to_observe,
                     math.nan)
         if upcoming.size == 0:
             return quiet
@@ -634,7 +624,11 @@ def choose(shots: Iterable[Shot] | ShotTable, when: dt.datetime,
     rows = _rows(table, night)
     ranked = _rank(rows)
     choice = _candidate(rows, int(ranked[0]), 1) if ranked.size else None
-    reason = choice.reason if choice is not None else _summary(rows)
+    if choice is not None:
+        reason = choice.reason
+    else:  # why nothing is observable though the night allows it: kept while it holds
+        quiet = _QUIET[table] = _Quiet.of(rows)
+        reason = quiet.reason(now)
     return ScheduleResult(choice, reason, when,
                           candidates=lambda: _all_candidates(rows, ranked),
                           lookup=lambda shotid, track: _lookup(rows, ranked, shotid, track),

@@ -122,16 +122,17 @@ def _epoch_at(unix: float) -> _Epoch:
     return _Epoch(unix, (float(tt1), float(tt2)), astrom, float(era) + _LON)
 
 
-#: Seconds after 00:00 UTC of the mean local noon at HET, where a night begins for the
-#: astrometry (:func:`noon_before`).
-_NOON_UTC = (12.0 - LONGITUDE / 15.0) * 3600.0
+#: Seconds after 00:00 UTC of the mean local noon at HET: where a night begins, for the
+#: astrometry (:func:`noon_before`), the night's date (:mod:`ocd.sky.nights`) and the board's
+#: alarms of tonight.
+LOCAL_NOON_UTC = (12.0 - LONGITUDE / 15.0) * 3600.0
 
 
 def noon_before(when: dt.datetime | float) -> float:
     """Unix seconds of the mean local noon at HET at or before ``when``: the astrometry of a
     night (the aberration and precession context, the Sun's path) is read there once."""
     unix = unix_seconds(when)
-    return math.floor((unix - _NOON_UTC) / 86400.0) * 86400.0 + _NOON_UTC
+    return math.floor((unix - LOCAL_NOON_UTC) / 86400.0) * 86400.0 + LOCAL_NOON_UTC
 
 
 def _epoch(when: dt.datetime | float) -> _Epoch:

@@ -9,8 +9,9 @@ from ocd.sky import het
 
 #: HET's local mean time minus UTC (its longitude in hours: about -6.93 h).
 LOCAL_OFFSET = dt.timedelta(hours=het.LONGITUDE / 15.0)
-#: The same in seconds, with the half day that makes the date change at local noon.
-_SHIFT = LOCAL_OFFSET.total_seconds() - 12 * 3600.0
+#: Seconds to add to a Unix time so that the date changes at local noon (the one noon of
+#: :data:`ocd.sky.het.LOCAL_NOON_UTC`).
+_SHIFT = -het.LOCAL_NOON_UTC
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 

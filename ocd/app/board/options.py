@@ -15,7 +15,7 @@ from ocd.monitor.alarm_table import AlarmSettings
 from ocd.monitor.night import NightSettings
 from ocd.shell.settings import tcs_topics
 from ocd.shots.runner import plan_from_config
-from ocd.sky.nights import LOCAL_OFFSET
+from ocd.sky import het
 
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 
@@ -99,7 +99,6 @@ def board_options(cfg: Config) -> BoardOptions:
                           min_transparency=cfg.get_float("run", "min_transparency"),
                           n_exposures=plan_from_config(cfg).n_exposures,
                           # tonight's alarms: from local noon at HET (mean solar time)
-                          alarms=AlarmSettings(
-                              noon_utc=12.0 - LOCAL_OFFSET.total_seconds() / 3600.0))
+                          alarms=AlarmSettings(noon_utc=het.LOCAL_NOON_UTC / 3600.0))
     return BoardOptions(host, port, users, positive["session_hours"], origins, hosts,
                         positive["max_panel_rate"], positive["command_timeout"], night)

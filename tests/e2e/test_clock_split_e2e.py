@@ -29,8 +29,6 @@ pytestmark = pytest.mark.slow
 LATER = "2017-11-19T08:00:00"
 
 
-
-
 def clock_panel(url: str) -> dict:
     with urllib.request.urlopen(url + "/api/snapshot", timeout=5) as response:
         return json.loads(response.read())["clock"]

@@ -31,8 +31,6 @@ pytestmark = pytest.mark.slow
 RESTARTS = 20
 
 
-
-
 def listened(path: Path) -> list[dict]:
     """The events ``ocd listen --json`` printed so far (a last partial line left out)."""
     lines = path.read_text(errors="replace").split("\n")[:-1]
